@@ -1,0 +1,44 @@
+use super::{BillingOverview, HistoryFilter, HistoryPage};
+use crate::error::AppError;
+use leptos::prelude::*;
+
+/// How many movements the Credits card lists.
+pub const RECENT_MOVEMENTS: u32 = 5;
+/// Rows per page of the full history.
+pub const HISTORY_PAGE_SIZE: u32 = 25;
+
+/// The Billing page of the signed-in person's current workspace.
+#[server]
+pub async fn load_billing() -> Result<BillingOverview, AppError> {
+    let (services, viewer) = crate::services::billing_viewer().await?;
+    let credits = services
+        .credits(&viewer.workspace.id, RECENT_MOVEMENTS)
+        .await?;
+    Ok(BillingOverview { viewer, credits })
+}
+
+/// One page of the current workspace's history, filtered by type and dates.
+#[server]
+pub async fn load_history(
+    entry_type: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    cursor: Option<String>,
+) -> Result<HistoryPage, AppError> {
+    let filter = HistoryFilter::from_query(entry_type.as_deref(), from.as_deref(), to.as_deref())
+        .map_err(AppError::Invalid)?;
+    let (services, viewer) = crate::services::billing_viewer().await?;
+    let (transactions, next_cursor) = services
+        .history(
+            &viewer.workspace.id,
+            &filter,
+            cursor.as_deref().filter(|c| !c.is_empty()),
+            HISTORY_PAGE_SIZE,
+        )
+        .await?;
+    Ok(HistoryPage {
+        viewer,
+        transactions,
+        next_cursor,
+    })
+}

@@ -1,0 +1,192 @@
+use crate::domain::{Credits, EntryType, GrantKind, Money, Role, WorkspaceId};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A workspace as the switcher shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkspaceChoice {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub role: Role,
+}
+
+/// The signed-in person, in the workspace they are looking at.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Viewer {
+    pub email: String,
+    pub role: Role,
+    pub workspace: WorkspaceChoice,
+    /// Every workspace the person belongs to, for the switcher.
+    pub workspaces: Vec<WorkspaceChoice>,
+    /// May buy credits and manage Auto-reload here (role and workspace policy).
+    pub can_manage_billing: bool,
+    /// A sentence saying who can buy credits in this workspace.
+    pub who_can_buy: String,
+}
+
+/// Spendable credits of one kind that share an expiry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bucket {
+    pub kind: GrantKind,
+    pub remaining: Credits,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// What a movement belongs to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceRef {
+    pub action: Option<String>,
+    pub model: Option<String>,
+    pub project: Option<String>,
+    pub session: Option<String>,
+}
+
+/// One journal entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub entry_type: EntryType,
+    /// Signed: positive adds credits, negative takes them.
+    pub amount: i64,
+    /// The running balance of the journal after this entry (holds included).
+    pub balance_after: Credits,
+    pub created_at: DateTime<Utc>,
+    pub description: String,
+    pub resource: ResourceRef,
+}
+
+/// The last Auto-reload attempt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoReloadAttempt {
+    pub status: String,
+    pub at: DateTime<Utc>,
+    pub reason: Option<String>,
+}
+
+/// Auto-reload settings and this month's spend.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoReloadView {
+    pub enabled: bool,
+    pub threshold: Option<Credits>,
+    pub target_balance: Option<Credits>,
+    pub monthly_cap: Option<Money>,
+    pub spent_this_month: Money,
+    pub last_attempt: Option<AutoReloadAttempt>,
+}
+
+/// The body of `GET /api/billing/credits`, and the Credits card's data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditsView {
+    pub workspace_id: WorkspaceId,
+    /// Spendable credits now (holds excluded).
+    pub balance: Credits,
+    /// Credits reserved by actions in progress.
+    pub held: Credits,
+    pub low_balance: bool,
+    pub low_balance_threshold: Credits,
+    pub lifetime_added: Credits,
+    pub lifetime_spent: Credits,
+    pub buckets: Vec<Bucket>,
+    pub auto_reload: AutoReloadView,
+    /// Newest first.
+    pub transactions: Vec<Transaction>,
+    pub next_cursor: Option<String>,
+}
+
+/// Everything the Billing page shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingOverview {
+    pub viewer: Viewer,
+    pub credits: CreditsView,
+}
+
+/// Filters of the full history.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryFilter {
+    pub entry_type: Option<EntryType>,
+    /// First day included (UTC).
+    pub from: Option<NaiveDate>,
+    /// Last day included (UTC).
+    pub to: Option<NaiveDate>,
+}
+
+impl HistoryFilter {
+    /// Reads the filter from URL query values, rejecting what does not parse.
+    pub fn from_query(
+        entry_type: Option<&str>,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Self, String> {
+        fn present(v: Option<&str>) -> Option<&str> {
+            v.map(str::trim).filter(|v| !v.is_empty())
+        }
+        let entry_type = present(entry_type)
+            .map(|t| EntryType::parse(t).map_err(|e| e.to_string()))
+            .transpose()?;
+        let date = |v: Option<&str>, name: &str| {
+            present(v)
+                .map(|d| {
+                    NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                        .map_err(|_| format!("{name} must be a date like 2026-11-01"))
+                })
+                .transpose()
+        };
+        let filter = HistoryFilter {
+            entry_type,
+            from: date(from, "from")?,
+            to: date(to, "to")?,
+        };
+        if let (Some(from), Some(to)) = (filter.from, filter.to) {
+            if from > to {
+                return Err("the start date is after the end date".into());
+            }
+        }
+        Ok(filter)
+    }
+
+    /// The filter as URL query pairs (for links and the CSV export).
+    pub fn query_string(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(t) = self.entry_type {
+            parts.push(format!("type={}", t.as_str()));
+        }
+        if let Some(d) = self.from {
+            parts.push(format!("from={d}"));
+        }
+        if let Some(d) = self.to {
+            parts.push(format!("to={d}"));
+        }
+        parts.join("&")
+    }
+}
+
+/// One page of the full history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    pub viewer: Viewer,
+    pub transactions: Vec<Transaction>,
+    pub next_cursor: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_filters_parse_from_the_query() {
+        let filter =
+            HistoryFilter::from_query(Some("consumption"), Some("2026-11-01"), Some(" ")).unwrap();
+        assert_eq!(filter.entry_type, Some(EntryType::Consumption));
+        assert_eq!(filter.from, NaiveDate::from_ymd_opt(2026, 11, 1));
+        assert_eq!(filter.to, None);
+        assert_eq!(filter.query_string(), "type=consumption&from=2026-11-01");
+    }
+
+    #[test]
+    fn bad_history_filters_are_refused() {
+        assert!(HistoryFilter::from_query(Some("withdrawal"), None, None).is_err());
+        assert!(HistoryFilter::from_query(None, Some("01/11/2026"), None).is_err());
+        assert!(HistoryFilter::from_query(None, Some("2026-11-02"), Some("2026-11-01")).is_err());
+    }
+}

@@ -1,0 +1,83 @@
+use crate::billing::{Bucket, CreditsView};
+use crate::format;
+use leptos::prelude::*;
+
+/// The balance, the Low Balance badge, holds and lifetime totals.
+#[component]
+pub fn CreditsCard(credits: CreditsView) -> impl IntoView {
+    let low = credits.low_balance;
+    let held = credits.held;
+    view! {
+        <section class="card credits-card" aria-labelledby="credits-heading">
+            <div class="card-head">
+                <h2 id="credits-heading">"AI credits"</h2>
+                {low.then(|| view! {
+                    <span class="badge badge-warn" data-testid="low-balance">"Low Balance"</span>
+                })}
+            </div>
+            <p class="balance">
+                <span class="balance-figure" data-testid="balance">{credits.balance.to_string()}</span>
+                <span class="balance-unit">" credits available"</span>
+            </p>
+            {(!held.is_zero()).then(|| view! {
+                <p class="muted" data-testid="held">
+                    {format!("{} held by AI actions in progress", format::credits_phrase(held))}
+                </p>
+            })}
+            {low.then(|| view! {
+                <p class="muted">
+                    {format!("The Low Balance badge shows at or below {}.", format::credits_phrase(credits.low_balance_threshold))}
+                </p>
+            })}
+            <dl class="totals">
+                <div>
+                    <dt>"Lifetime added"</dt>
+                    <dd data-testid="lifetime-added">{credits.lifetime_added.to_string()}</dd>
+                </div>
+                <div>
+                    <dt>"Lifetime spent"</dt>
+                    <dd data-testid="lifetime-spent">{credits.lifetime_spent.to_string()}</dd>
+                </div>
+            </dl>
+        </section>
+    }
+}
+
+/// The spendable balance split by kind and expiry, soonest expiry first.
+#[component]
+pub fn BucketList(buckets: Vec<Bucket>) -> impl IntoView {
+    if buckets.is_empty() {
+        return view! {
+            <section class="card" aria-labelledby="buckets-heading">
+                <h2 id="buckets-heading">"Balance by type"</h2>
+                <p class="empty">"No credits yet. Credits your workspace buys or is granted will show here, with any expiry dates."</p>
+            </section>
+        }
+        .into_any();
+    }
+    view! {
+        <section class="card" aria-labelledby="buckets-heading">
+            <h2 id="buckets-heading">"Balance by type"</h2>
+            <p class="muted">"Credits that expire soonest are used first; purchased credits never expire and are used last."</p>
+            <ul class="buckets">
+                {buckets
+                    .into_iter()
+                    .map(|bucket| {
+                        let when = match bucket.expires_at {
+                            Some(at) => format!("{} expire on {}", format::credits_phrase(bucket.remaining), format::date(&at)),
+                            None => format!("{} · never expire", format::credits_phrase(bucket.remaining)),
+                        };
+                        let soon = bucket.expires_at.is_some();
+                        view! {
+                            <li class="bucket" class:expiring=soon data-kind=bucket.kind.as_str()>
+                                <span class="bucket-kind">{bucket.kind.label()}</span>
+                                <span class="bucket-detail">{when}</span>
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ul>
+        </section>
+    }
+    .into_any()
+}

@@ -1,0 +1,42 @@
+use crate::error::AppError;
+use leptos::prelude::*;
+
+/// A polite loading line for screen readers and eyes alike.
+#[component]
+pub fn Loading(#[prop(into)] what: String) -> impl IntoView {
+    view! { <p class="loading" role="status">{format!("Loading {what}…")}</p> }
+}
+
+/// What to show when a page's data could not be had, with the HTTP status to match when the
+/// page is rendered on the server.
+#[component]
+pub fn ErrorPanel(error: AppError) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        let status = match &error {
+            AppError::Unauthenticated => http::StatusCode::UNAUTHORIZED,
+            AppError::Forbidden => http::StatusCode::FORBIDDEN,
+            AppError::NotFound => http::StatusCode::NOT_FOUND,
+            AppError::Invalid(_) => http::StatusCode::BAD_REQUEST,
+            AppError::Internal | AppError::Network => http::StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        response.set_status(status);
+    }
+    let (title, body) = match &error {
+        AppError::Forbidden => (
+            "You don't have access to Billing",
+            "Guests can't open Billing or see this workspace's credits. If you need something here, ask the workspace owner or the person who shared the work with you.".to_owned(),
+        ),
+        AppError::Unauthenticated => ("Please sign in", error.to_string()),
+        AppError::Invalid(_) => ("That request didn't work", error.to_string()),
+        _ => ("Something went wrong", error.to_string()),
+    };
+    let sign_in = matches!(error, AppError::Unauthenticated);
+    view! {
+        <section class="card error-panel" role="alert" aria-labelledby="error-title">
+            <h1 id="error-title">{title}</h1>
+            <p>{body}</p>
+            {sign_in.then(|| view! { <p><a class="button primary" href="/login">"Sign in"</a></p> })}
+        </section>
+    }
+}

@@ -1,0 +1,16 @@
+//! Domain types shared by the server and the browser.
+//!
+//! Raw input becomes one of these types in exactly one place (the edge: an HTTP handler, a
+//! CLI argument, a database row), so the rules and the UI never see unchecked data.
+
+mod credits;
+mod ids;
+mod kinds;
+mod money;
+mod roles;
+
+pub use credits::{Credits, CreditsError, MAX_CREDITS};
+pub use ids::{IdError, WorkspaceId};
+pub use kinds::{EntryType, GrantKind, UnknownValue};
+pub use money::{Currency, Money, MoneyError};
+pub use roles::{BillingManagers, Role};

@@ -1,0 +1,115 @@
+use super::kinds::{spelled_enum, UnknownValue};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A person's role in one workspace.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Owner,
+    Admin,
+    BillingAdmin,
+    Member,
+    Guest,
+}
+
+spelled_enum!(Role, "role", {
+    Owner => "owner",
+    Admin => "admin",
+    BillingAdmin => "billing_admin",
+    Member => "member",
+    Guest => "guest",
+});
+
+/// Which roles may buy credits, change Auto-reload and grant credits in a workspace.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingManagers {
+    /// Owner, admins and billing admins.
+    #[default]
+    Admins,
+    /// The owner alone.
+    OwnerOnly,
+}
+
+spelled_enum!(BillingManagers, "billing managers policy", {
+    Admins => "admins",
+    OwnerOnly => "owner_only",
+});
+
+impl BillingManagers {
+    /// A sentence for members saying who can buy credits.
+    pub const fn who_can_buy(self) -> &'static str {
+        match self {
+            BillingManagers::Admins => {
+                "Workspace owners, admins and billing admins can buy credits and manage Auto-reload."
+            }
+            BillingManagers::OwnerOnly => {
+                "Only the workspace owner can buy credits and manage Auto-reload."
+            }
+        }
+    }
+}
+
+impl Role {
+    /// May this role open the Billing page? Everyone but guests, read-only for members.
+    pub const fn can_view_billing(self) -> bool {
+        !matches!(self, Role::Guest)
+    }
+
+    /// May this role buy credits, manage Auto-reload and grant credits, under `policy`?
+    pub const fn can_manage_billing(self, policy: BillingManagers) -> bool {
+        match (self, policy) {
+            (Role::Owner, _) => true,
+            (Role::Admin | Role::BillingAdmin, BillingManagers::Admins) => true,
+            _ => false,
+        }
+    }
+
+    /// May this role run AI actions that spend credits? Billing admins handle money, not
+    /// AI work; guests only where something was shared with them (decided per action).
+    pub const fn can_spend_credits(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin | Role::Member)
+    }
+
+    /// A label for people.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Role::Owner => "Owner",
+            Role::Admin => "Admin",
+            Role::BillingAdmin => "Billing admin",
+            Role::Member => "Member",
+            Role::Guest => "Guest",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_and_guests_never_manage_billing() {
+        for policy in BillingManagers::ALL {
+            assert!(!Role::Member.can_manage_billing(*policy));
+            assert!(!Role::Guest.can_manage_billing(*policy));
+            assert!(Role::Owner.can_manage_billing(*policy));
+        }
+    }
+
+    #[test]
+    fn owner_only_policy_excludes_admins_and_billing_admins() {
+        assert!(Role::Admin.can_manage_billing(BillingManagers::Admins));
+        assert!(Role::BillingAdmin.can_manage_billing(BillingManagers::Admins));
+        assert!(!Role::Admin.can_manage_billing(BillingManagers::OwnerOnly));
+        assert!(!Role::BillingAdmin.can_manage_billing(BillingManagers::OwnerOnly));
+    }
+
+    #[test]
+    fn guests_cannot_view_billing() {
+        assert!(!Role::Guest.can_view_billing());
+        assert!(Role::Member.can_view_billing());
+        assert_eq!(Role::parse("billing_admin"), Ok(Role::BillingAdmin));
+        assert!(Role::parse("superuser").is_err());
+    }
+}

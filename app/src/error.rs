@@ -1,0 +1,42 @@
+//! The error type of server functions: one variant for each thing a person can act on.
+//! Internal causes are logged on the server and never sent to the browser.
+
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    /// No valid session: sign in again.
+    #[error("Your session has ended. Please sign in again.")]
+    Unauthenticated,
+    /// Signed in, but this role may not see or do this.
+    #[error("You don't have access to this.")]
+    Forbidden,
+    /// Unknown id, or an id of another workspace.
+    #[error("We couldn't find that.")]
+    NotFound,
+    /// The request itself was wrong; the message says how.
+    #[error("{0}")]
+    Invalid(String),
+    /// Something failed on the server; details are in its log.
+    #[error("Something went wrong on our side. Please try again in a moment.")]
+    Internal,
+    /// The request never reached the server, or its answer could not be read.
+    #[error("We couldn't reach Tally. Check your connection and try again.")]
+    Network,
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Args(message) | ServerFnErrorErr::MissingArg(message) => {
+                AppError::Invalid(message)
+            }
+            ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => AppError::Network,
+            _ => AppError::Internal,
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! Tally's user interface and the types it shares with the server.
+//!
+//! Compiled twice: with `ssr` into the server (rendering pages, running server functions),
+//! with `hydrate` into the browser's wasm. Server-only code sits behind the `ssr` feature, so
+//! the browser build links neither the database nor Stripe.
+#![forbid(unsafe_code)]
+
+pub mod billing;
+mod components;
+pub mod domain;
+pub mod error;
+pub mod format;
+mod pages;
+#[cfg(feature = "ssr")]
+pub mod services;
+mod shell;
+
+pub use shell::{shell, App};

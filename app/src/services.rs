@@ -1,0 +1,90 @@
+//! What server functions need from the server, provided as context by the `tally` binary.
+//!
+//! `app` compiles to wasm too, so it cannot link the database or Stripe; the server
+//! implements [`Services`] and puts a [`ServicesHandle`] into every request's context.
+
+use crate::billing::{CreditsView, HistoryFilter, Transaction, Viewer};
+use crate::domain::WorkspaceId;
+use crate::error::AppError;
+use leptos::prelude::*;
+use std::sync::Arc;
+
+/// The name of the session cookie.
+pub const SESSION_COOKIE: &str = "tally_session";
+
+/// The server's side of the Billing page.
+#[async_trait::async_trait]
+pub trait Services: Send + Sync + 'static {
+    /// The person behind a session token, in the workspace the session looks at; `None` when
+    /// the token is unknown, expired, or the membership is gone.
+    async fn viewer(&self, session_token: &str) -> Result<Option<Viewer>, AppError>;
+
+    /// The Credits card: balance, buckets and the `limit` newest movements.
+    async fn credits(&self, workspace: &WorkspaceId, limit: u32) -> Result<CreditsView, AppError>;
+
+    /// One page of history, newest first, and the cursor of the next page.
+    async fn history(
+        &self,
+        workspace: &WorkspaceId,
+        filter: &HistoryFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<(Vec<Transaction>, Option<String>), AppError>;
+}
+
+/// The services, as context.
+#[derive(Clone)]
+pub struct ServicesHandle(pub Arc<dyn Services>);
+
+/// Reads one cookie's value from request headers.
+pub fn read_cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+        .filter(|value| !value.is_empty())
+}
+
+/// The services and the signed-in person of the current request.
+pub async fn current_viewer() -> Result<(Arc<dyn Services>, Viewer), AppError> {
+    let services = use_context::<ServicesHandle>().ok_or(AppError::Internal)?.0;
+    let parts = use_context::<http::request::Parts>().ok_or(AppError::Internal)?;
+    let token = read_cookie(&parts.headers, SESSION_COOKIE).ok_or(AppError::Unauthenticated)?;
+    let viewer = services
+        .viewer(&token)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    Ok((services, viewer))
+}
+
+/// Like [`current_viewer`], for the Billing pages, which guests may not open.
+pub async fn billing_viewer() -> Result<(Arc<dyn Services>, Viewer), AppError> {
+    let (services, viewer) = current_viewer().await?;
+    if !viewer.role.can_view_billing() {
+        return Err(AppError::Forbidden);
+    }
+    Ok((services, viewer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut headers = http::HeaderMap::new();
+        headers.append(
+            http::header::COOKIE,
+            "a=1; tally_session=abc; b=2".parse().unwrap(),
+        );
+        assert_eq!(
+            read_cookie(&headers, SESSION_COOKIE).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(read_cookie(&headers, "missing"), None);
+    }
+}

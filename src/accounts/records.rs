@@ -1,0 +1,355 @@
+//! Account rows: workspaces, users, memberships, sessions, sign-in failures and API keys.
+
+use super::tokens::{hash_secret, new_secret};
+use crate::ledger::rules::Millis;
+use crate::store::{new_id, Store, StoreError};
+use app::domain::{BillingManagers, Role, WorkspaceId};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+/// A workspace and its billing settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkspaceRecord {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub billing_managers: BillingManagers,
+    pub low_balance_threshold: i64,
+}
+
+/// A person who can sign in.
+#[derive(Clone, Debug)]
+pub struct UserRecord {
+    pub id: String,
+    pub email: String,
+    pub password_hash: Option<String>,
+}
+
+/// A person's place in one workspace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Membership {
+    pub workspace: WorkspaceRecord,
+    pub role: Role,
+}
+
+/// A live sign-in session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub user_id: String,
+    pub email: String,
+    pub workspace_id: WorkspaceId,
+}
+
+const WORKSPACE_COLUMNS: &str = "w.id, w.name, w.billing_managers, w.low_balance_threshold";
+
+fn workspace_from_row(row: &AnyRow) -> Result<WorkspaceRecord, StoreError> {
+    let id: String = row.try_get("id")?;
+    let policy: String = row.try_get("billing_managers")?;
+    Ok(WorkspaceRecord {
+        id: WorkspaceId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        name: row.try_get("name")?,
+        billing_managers: BillingManagers::parse(&policy)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        low_balance_threshold: row.try_get("low_balance_threshold")?,
+    })
+}
+
+impl Store {
+    /// Creates a workspace with an empty credit account.
+    pub async fn create_workspace(
+        &self,
+        name: &str,
+        now: Millis,
+    ) -> Result<WorkspaceId, StoreError> {
+        let id =
+            WorkspaceId::parse(&new_id("ws")).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.create_workspace_with_id(&id, name, now).await?;
+        Ok(id)
+    }
+
+    /// Creates a workspace with a chosen id unless it exists (the demo uses fixed ids).
+    pub async fn create_workspace_with_id(
+        &self,
+        id: &WorkspaceId,
+        name: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(StoreError::Conflict(
+                "a workspace name has 1 to 100 characters".into(),
+            ));
+        }
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+            .bind(id.as_str())
+            .bind(name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO credit_accounts (workspace_id) VALUES ($1) ON CONFLICT (workspace_id) DO NOTHING")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn workspace(&self, id: &WorkspaceId) -> Result<Option<WorkspaceRecord>, StoreError> {
+        let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces w WHERE w.id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(workspace_from_row).transpose()
+    }
+
+    /// Sets the Low Balance threshold and the billing managers policy.
+    pub async fn update_workspace_settings(
+        &self,
+        id: &WorkspaceId,
+        threshold: i64,
+        policy: BillingManagers,
+    ) -> Result<(), StoreError> {
+        let updated = sqlx::query(
+            "UPDATE workspaces SET low_balance_threshold = $1, billing_managers = $2 WHERE id = $3",
+        )
+        .bind(threshold)
+        .bind(policy.as_str())
+        .bind(id.as_str())
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Creates a user, or updates the password of an existing one when a hash is given.
+    pub async fn upsert_user(
+        &self,
+        email: &super::Email,
+        password_hash: Option<&str>,
+        now: Millis,
+    ) -> Result<String, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (email) DO UPDATE SET password_hash = COALESCE(excluded.password_hash, users.password_hash) RETURNING id",
+        )
+        .bind(new_id("usr"))
+        .bind(email.as_str())
+        .bind(password_hash)
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    pub async fn user_by_email(
+        &self,
+        email: &super::Email,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let row = sqlx::query("SELECT id, email, password_hash FROM users WHERE email = $1")
+            .bind(email.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|row| {
+            Ok(UserRecord {
+                id: row.try_get("id")?,
+                email: row.try_get("email")?,
+                password_hash: row.try_get("password_hash")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Gives a user a role in a workspace (replacing any earlier role there).
+    pub async fn set_membership(
+        &self,
+        workspace: &WorkspaceId,
+        user_id: &str,
+        role: Role,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO memberships (workspace_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = excluded.role",
+        )
+        .bind(workspace.as_str())
+        .bind(user_id)
+        .bind(role.as_str())
+        .bind(now)
+        .execute(self.pool())
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.message().to_lowercase().contains("foreign key") => StoreError::NotFound,
+            _ => StoreError::Database(e),
+        })?;
+        Ok(())
+    }
+
+    /// Every workspace a user belongs to, by name.
+    pub async fn memberships(&self, user_id: &str) -> Result<Vec<Membership>, StoreError> {
+        let sql = format!(
+            "SELECT {WORKSPACE_COLUMNS}, m.role FROM memberships m JOIN workspaces w ON w.id = m.workspace_id \
+             WHERE m.user_id = $1 ORDER BY w.name, w.id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(user_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let role: String = row.try_get("role")?;
+                Ok(Membership {
+                    workspace: workspace_from_row(row)?,
+                    role: Role::parse(&role).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Starts a session and returns its secret token (for the cookie; only its hash is kept).
+    pub async fn create_session(
+        &self,
+        user_id: &str,
+        workspace: &WorkspaceId,
+        now: Millis,
+        ttl_ms: i64,
+    ) -> Result<String, StoreError> {
+        let token = new_secret("");
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, workspace_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(hash_secret(&token))
+            .bind(user_id)
+            .bind(workspace.as_str())
+            .bind(now)
+            .bind(now + ttl_ms)
+            .execute(self.pool())
+            .await?;
+        Ok(token)
+    }
+
+    /// The live session for a token, if any.
+    pub async fn session(
+        &self,
+        token: &str,
+        now: Millis,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT s.user_id, u.email, s.workspace_id FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2",
+        )
+        .bind(hash_secret(token))
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|row| {
+            let workspace: String = row.try_get("workspace_id")?;
+            Ok(SessionRecord {
+                user_id: row.try_get("user_id")?,
+                email: row.try_get("email")?,
+                workspace_id: WorkspaceId::parse(&workspace)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn delete_session(&self, token: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(hash_secret(token))
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Points a session at another workspace. The caller checks the membership first.
+    pub async fn switch_session_workspace(
+        &self,
+        token: &str,
+        workspace: &WorkspaceId,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET workspace_id = $1 WHERE token_hash = $2")
+            .bind(workspace.as_str())
+            .bind(hash_secret(token))
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Notes a failed sign-in for `subject` (an email or a client address).
+    pub async fn record_login_failure(&self, subject: &str, now: Millis) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO login_failures (subject, at) VALUES ($1, $2)")
+            .bind(subject)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Failed sign-ins for `subject` since `since`.
+    pub async fn login_failures_since(
+        &self,
+        subject: &str,
+        since: Millis,
+    ) -> Result<i64, StoreError> {
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM login_failures WHERE subject = $1 AND at >= $2")
+                .bind(subject)
+                .bind(since)
+                .fetch_one(self.pool())
+                .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// Forgets sign-in failures and sessions that no longer matter.
+    pub async fn prune_sign_in_records(&self, older_than: Millis) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_failures WHERE at < $1")
+            .bind(older_than)
+            .execute(self.pool())
+            .await?;
+        sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+            .bind(older_than)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Creates an API key for a workspace and returns its secret, which is never stored.
+    pub async fn create_api_key(
+        &self,
+        workspace: &WorkspaceId,
+        name: &str,
+        now: Millis,
+    ) -> Result<String, StoreError> {
+        let secret = new_secret("tly_");
+        sqlx::query("INSERT INTO api_keys (id, workspace_id, name, key_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(new_id("key"))
+            .bind(workspace.as_str())
+            .bind(name)
+            .bind(hash_secret(&secret))
+            .bind(now)
+            .execute(self.pool())
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.message().to_lowercase().contains("foreign key") => StoreError::NotFound,
+                _ => StoreError::Database(e),
+            })?;
+        Ok(secret)
+    }
+
+    /// The workspace an unrevoked API key belongs to.
+    pub async fn api_key_workspace(&self, secret: &str) -> Result<Option<WorkspaceId>, StoreError> {
+        let row = sqlx::query(
+            "SELECT workspace_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(hash_secret(secret))
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|row| {
+            let id: String = row.try_get("workspace_id")?;
+            WorkspaceId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))
+        })
+        .transpose()
+    }
+}

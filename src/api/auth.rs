@@ -1,0 +1,89 @@
+//! Who is calling the API: a workspace API key (`Authorization: Bearer …`) or a signed-in
+//! person's session cookie, with that person's role in their current workspace.
+
+use super::ApiError;
+use crate::accounts::WorkspaceRecord;
+use crate::startup::AppState;
+use app::domain::Role;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+/// Who made the request.
+#[derive(Clone, Debug)]
+pub enum Principal {
+    /// A service or script holding a workspace API key.
+    ApiKey,
+    /// A person, with their role in the workspace.
+    Person { email: String, role: Role },
+}
+
+/// An authenticated caller and the workspace the request acts on.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub workspace: WorkspaceRecord,
+    pub principal: Principal,
+}
+
+impl Caller {
+    /// May read the Billing data: API keys and every role but guest.
+    pub fn require_billing_reader(&self) -> Result<(), ApiError> {
+        match &self.principal {
+            Principal::ApiKey => Ok(()),
+            Principal::Person { role, .. } if role.can_view_billing() => Ok(()),
+            Principal::Person { .. } => Err(ApiError::Forbidden),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) {
+            let key = header
+                .to_str()
+                .ok()
+                .and_then(|h| h.strip_prefix("Bearer "))
+                .map(str::trim)
+                .filter(|k| !k.is_empty() && k.len() <= 200)
+                .ok_or(ApiError::Unauthenticated)?;
+            let workspace_id = state
+                .store
+                .api_key_workspace(key)
+                .await?
+                .ok_or(ApiError::Unauthenticated)?;
+            let workspace = state
+                .store
+                .workspace(&workspace_id)
+                .await?
+                .ok_or(ApiError::Unauthenticated)?;
+            return Ok(Caller {
+                workspace,
+                principal: Principal::ApiKey,
+            });
+        }
+        let token = app::services::read_cookie(&parts.headers, app::services::SESSION_COOKIE)
+            .ok_or(ApiError::Unauthenticated)?;
+        let now = state.clock.now_ms();
+        let session = state
+            .store
+            .session(&token, now)
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
+        let memberships = state.store.memberships(&session.user_id).await?;
+        let membership = memberships
+            .into_iter()
+            .find(|m| m.workspace.id == session.workspace_id)
+            .ok_or(ApiError::Unauthenticated)?;
+        Ok(Caller {
+            workspace: membership.workspace,
+            principal: Principal::Person {
+                email: session.email,
+                role: membership.role,
+            },
+        })
+    }
+}

@@ -1,0 +1,41 @@
+//! `GET /api/billing/credits`: the balance, buckets, totals and a page of history.
+
+use super::{ApiError, Caller};
+use crate::billing::{credits_view, MAX_PAGE};
+use crate::startup::AppState;
+use app::billing::CreditsView;
+use axum::extract::{Query, State};
+use axum::Json;
+use std::collections::HashMap;
+
+/// Rows per page when the client does not say.
+const DEFAULT_LIMIT: u32 = 20;
+
+pub async fn get_credits(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<CreditsView>, ApiError> {
+    caller.require_billing_reader()?;
+    let limit = match params.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(text) => text
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                ApiError::Invalid(format!("limit must be a whole number from 1 to {MAX_PAGE}"))
+            })?,
+    };
+    let cursor = params.get("cursor").map(String::as_str);
+    let view = credits_view(
+        &state.store,
+        &caller.workspace,
+        state.clock.now_ms(),
+        limit,
+        cursor,
+    )
+    .await?;
+    Ok(Json(view))
+}

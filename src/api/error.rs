@@ -1,0 +1,90 @@
+//! The API's one error type and its mapping to HTTP: every failure is JSON of the shape
+//! `{"error": {"code": "...", "message": "..."}}`.
+
+use crate::billing::ReadError;
+use crate::ledger::LedgerError;
+use crate::store::StoreError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 `invalid_request`: malformed or out-of-range input.
+    #[error("{0}")]
+    Invalid(String),
+    /// 401 `unauthenticated`: no or bad credentials.
+    #[error("sign in, or send a workspace API key as 'Authorization: Bearer <key>'")]
+    Unauthenticated,
+    /// 403 `forbidden`: the role may not do this.
+    #[error("your role in this workspace does not allow this")]
+    Forbidden,
+    /// 404 `not_found`: unknown id, or an id of another workspace.
+    #[error("not found")]
+    NotFound,
+    /// 500 `internal`: logged in full, reported without details.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.parts();
+        let message = match &self {
+            ApiError::Internal(detail) => {
+                tracing::error!(%detail, "request failed");
+                "something went wrong on our side; try again".to_owned()
+            }
+            other => other.to_string(),
+        };
+        (
+            status,
+            Json(json!({ "error": { "code": code, "message": message } })),
+        )
+            .into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => ApiError::NotFound,
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(err: LedgerError) -> Self {
+        match err {
+            LedgerError::UnknownWorkspace => ApiError::NotFound,
+            LedgerError::Invalid(message) => ApiError::Invalid(message.to_owned()),
+            LedgerError::Store(err) => err.into(),
+            LedgerError::Insufficient(_) => {
+                ApiError::Internal("insufficient credits outside the credit gate".into())
+            }
+        }
+    }
+}
+
+impl From<ReadError> for ApiError {
+    fn from(err: ReadError) -> Self {
+        match err {
+            ReadError::Cursor(err) => ApiError::Invalid(err.to_string()),
+            ReadError::Ledger(err) => err.into(),
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The read side of Billing: turns ledger rows into the views the page and the API share.
+
+use crate::accounts::WorkspaceRecord;
+use crate::clock::to_datetime;
+use crate::ledger::rules::Millis;
+use crate::ledger::{EntryRecord, HistoryQuery, LedgerError};
+use crate::store::Store;
+use app::billing::{AutoReloadView, Bucket, CreditsView, HistoryFilter, ResourceRef, Transaction};
+use app::domain::{Credits, Currency, Money};
+use chrono::{Days, NaiveTime};
+
+/// The most rows one page may ask for.
+pub const MAX_PAGE: u32 = 100;
+
+/// A cursor that does not decode.
+#[derive(Debug, thiserror::Error)]
+#[error("cursor is not valid; use the next_cursor of a previous page")]
+pub struct BadCursor;
+
+/// Cursors are opaque to clients: `c` plus the hex sequence number of the last row shown.
+pub fn encode_cursor(seq: i64) -> String {
+    format!("c{seq:x}")
+}
+
+pub fn decode_cursor(cursor: &str) -> Result<i64, BadCursor> {
+    cursor
+        .strip_prefix('c')
+        .filter(|hex| !hex.is_empty() && hex.len() <= 16)
+        .and_then(|hex| i64::from_str_radix(hex, 16).ok())
+        .filter(|seq| *seq > 0)
+        .ok_or(BadCursor)
+}
+
+/// Errors of the read side.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Cursor(#[from] BadCursor),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// A filter's dates as a half-open range of milliseconds (whole UTC days).
+pub fn history_query(filter: &HistoryFilter, before_seq: Option<i64>, limit: u32) -> HistoryQuery {
+    let start_of =
+        |date: chrono::NaiveDate| date.and_time(NaiveTime::MIN).and_utc().timestamp_millis();
+    HistoryQuery {
+        entry_type: filter.entry_type,
+        from: filter.from.map(start_of),
+        until: filter
+            .to
+            .and_then(|d| d.checked_add_days(Days::new(1)))
+            .map(start_of),
+        before_seq,
+        limit,
+    }
+}
+
+/// One page of history and the cursor of the next, if there is one.
+pub async fn history(
+    store: &Store,
+    workspace: &WorkspaceRecord,
+    filter: &HistoryFilter,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<(Vec<Transaction>, Option<String>), ReadError> {
+    let before_seq = cursor.map(decode_cursor).transpose()?;
+    let limit = limit.clamp(1, MAX_PAGE);
+    // One row more than asked tells whether another page exists.
+    let mut rows = store
+        .history(&workspace.id, &history_query(filter, before_seq, limit + 1))
+        .await?;
+    let next_cursor = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(|row| encode_cursor(row.seq))
+    } else {
+        None
+    };
+    Ok((rows.into_iter().map(transaction).collect(), next_cursor))
+}
+
+/// The Credits view: balance, buckets, totals and a page of history.
+pub async fn credits_view(
+    store: &Store,
+    workspace: &WorkspaceRecord,
+    now: Millis,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<CreditsView, ReadError> {
+    let (transactions, next_cursor) =
+        history(store, workspace, &HistoryFilter::default(), cursor, limit).await?;
+    let summary = store.summary(&workspace.id, now).await?;
+    let credits = |n: i64| Credits::new(n.max(0)).unwrap_or_default();
+    Ok(CreditsView {
+        workspace_id: workspace.id.clone(),
+        balance: credits(summary.available),
+        held: credits(summary.held),
+        low_balance: summary.available <= workspace.low_balance_threshold,
+        low_balance_threshold: credits(workspace.low_balance_threshold),
+        lifetime_added: credits(summary.lifetime_added),
+        lifetime_spent: credits(summary.lifetime_spent),
+        buckets: summary
+            .buckets
+            .into_iter()
+            .map(|b| Bucket {
+                kind: b.kind,
+                remaining: credits(b.available),
+                expires_at: b.expires_at.map(to_datetime),
+            })
+            .collect(),
+        auto_reload: AutoReloadView {
+            enabled: false,
+            threshold: None,
+            target_balance: None,
+            monthly_cap: None,
+            spent_this_month: Money::zero(Currency::usd()),
+            last_attempt: None,
+        },
+        transactions,
+        next_cursor,
+    })
+}
+
+/// A journal row as people and the API see it.
+pub fn transaction(row: EntryRecord) -> Transaction {
+    Transaction {
+        id: row.id,
+        entry_type: row.entry_type,
+        amount: row.amount,
+        balance_after: Credits::new(row.balance_after).unwrap_or_default(),
+        created_at: to_datetime(row.created_at),
+        description: row.description,
+        resource: ResourceRef {
+            action: row.action,
+            model: row.model,
+            project: row.project,
+            session: row.session,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn malformed_cursors_are_refused() {
+        for bad in ["", "c", "x10", "c-1", "c0", "czz", "c1234567890abcdef01"] {
+            assert!(decode_cursor(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_day_filter_covers_the_whole_utc_day() {
+        let filter =
+            HistoryFilter::from_query(None, Some("2026-11-01"), Some("2026-11-01")).unwrap();
+        let q = history_query(&filter, None, 10);
+        assert_eq!(q.until.unwrap() - q.from.unwrap(), 86_400_000);
+    }
+
+    proptest! {
+        #[test]
+        fn cursors_round_trip(seq in 1..i64::MAX) {
+            prop_assert_eq!(decode_cursor(&encode_cursor(seq)).unwrap(), seq);
+        }
+    }
+}

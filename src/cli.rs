@@ -1,0 +1,270 @@
+//! The operator command line (API.md): one binary, `tally`.
+
+use crate::accounts::{password, Email};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::ledger::{EntryMeta, NewGrant};
+use crate::startup::Application;
+use crate::store::Store;
+use anyhow::{bail, Context};
+use app::domain::{Credits, EntryType, GrantKind, Role, WorkspaceId};
+use clap::{Parser, Subcommand};
+use std::sync::Arc;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tally",
+    version,
+    about = "Prepaid AI credits: ledger, Billing page and credit gate"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run migrations if needed, then serve the site, API and webhooks (the default).
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Create (or refresh) the demo workspace "Acme AI"; print its logins and a new API key.
+    Demo,
+    /// Manage workspaces.
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+    /// Manage people.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API keys.
+    #[command(name = "api-key", subcommand)]
+    ApiKey(ApiKeyCommand),
+    /// Grant free or promotional credits to a workspace.
+    Grant {
+        #[arg(long)]
+        workspace: String,
+        /// free or promotional
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        credits: String,
+        /// When the credits lapse, RFC 3339 (e.g. 2026-12-31T23:59:59Z).
+        #[arg(long)]
+        expires: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WorkspaceCommand {
+    /// Create a workspace; prints its id alone on stdout.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Add a person to a workspace with a role; prints the user id on stdout.
+    Add {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        email: String,
+        /// owner, admin, billing_admin, member or guest
+        #[arg(long)]
+        role: String,
+        /// At least 8 characters. Without it, an existing password is kept, and a new person
+        /// gets a generated one, printed on stderr.
+        #[arg(long)]
+        password: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApiKeyCommand {
+    /// Create an API key; prints the secret once, alone on stdout.
+    Create {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long, default_value = "API key")]
+        name: String,
+    },
+}
+
+fn workspace_id(text: &str) -> anyhow::Result<WorkspaceId> {
+    WorkspaceId::parse(text.trim())
+        .with_context(|| format!("'{text}' is not a workspace id (they look like ws_…)"))
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(&config.database_url, &config.store)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database at {}",
+                redact(&config.database_url)
+            )
+        })?;
+    store
+        .migrate()
+        .await
+        .context("cannot apply database migrations")?;
+    Ok(store)
+}
+
+/// Hides a password in a database URL before it is printed.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Runs one command. Output for scripts goes to stdout; messages for people to stderr.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = open_store(&config).await?;
+    let now = clock.now_ms();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = Application::build(config, store, clock).await?;
+            eprintln!("Tally is serving on http://{}", app.addr());
+            app.run_until_stopped()
+                .await
+                .context("the server stopped with an error")?;
+        }
+        Command::Migrate => eprintln!("Migrations are up to date."),
+        Command::Demo => {
+            let demo = crate::demo::seed(&store, now).await?;
+            eprintln!("{}", demo.describe());
+        }
+        Command::Workspace(WorkspaceCommand::Create { name }) => {
+            let id = store.create_workspace(&name, now).await?;
+            println!("{id}");
+        }
+        Command::User(UserCommand::Add {
+            workspace,
+            email,
+            role,
+            password: given,
+        }) => {
+            let workspace = workspace_id(&workspace)?;
+            let email = Email::parse(&email)?;
+            let role = Role::parse(role.trim())
+                .context("role must be owner, admin, billing_admin, member or guest")?;
+            if store.workspace(&workspace).await?.is_none() {
+                bail!("no workspace {workspace}");
+            }
+            let existing = store.user_by_email(&email).await?;
+            let new_password = match (given, &existing) {
+                (Some(p), _) => Some(p),
+                (None, Some(_)) => None,
+                (None, None) => {
+                    let generated = crate::accounts::tokens::new_secret("")[..20].to_owned();
+                    eprintln!("Password for {email}: {generated}");
+                    Some(generated)
+                }
+            };
+            let hash = match new_password {
+                Some(p) => Some(password::hash(p).await?),
+                None => None,
+            };
+            let user_id = store.upsert_user(&email, hash.as_deref(), now).await?;
+            store
+                .set_membership(&workspace, &user_id, role, now)
+                .await?;
+            eprintln!(
+                "{email} is now {} in {workspace}.",
+                role.label().to_lowercase()
+            );
+            println!("{user_id}");
+        }
+        Command::ApiKey(ApiKeyCommand::Create { workspace, name }) => {
+            let workspace = workspace_id(&workspace)?;
+            if store.workspace(&workspace).await?.is_none() {
+                bail!("no workspace {workspace}");
+            }
+            let secret = store.create_api_key(&workspace, &name, now).await?;
+            eprintln!("Keep this key safe: it is shown only once.");
+            println!("{secret}");
+        }
+        Command::Grant {
+            workspace,
+            kind,
+            credits,
+            expires,
+            note,
+        } => {
+            let workspace = workspace_id(&workspace)?;
+            let kind = match GrantKind::parse(kind.trim()) {
+                Ok(k @ (GrantKind::Free | GrantKind::Promotional)) => k,
+                _ => bail!("--kind must be free or promotional"),
+            };
+            let credits = Credits::parse(&credits)
+                .ok()
+                .filter(|c| !c.is_zero())
+                .context("--credits must be a whole number above zero")?;
+            let expires_at = expires
+                .map(|text| {
+                    chrono::DateTime::parse_from_rfc3339(text.trim()).map(|t| t.timestamp_millis())
+                })
+                .transpose()
+                .context("--expires must be an RFC 3339 time such as 2026-12-31T23:59:59Z")?;
+            let description = note
+                .clone()
+                .unwrap_or_else(|| format!("{} credits granted", kind.label()));
+            let grant = NewGrant {
+                kind,
+                credits,
+                expires_at,
+                entry_type: EntryType::Grant,
+                source: "operator".into(),
+                source_ref: None,
+                note,
+                meta: EntryMeta {
+                    actor: "operator".into(),
+                    description,
+                    ..EntryMeta::default()
+                },
+            };
+            let receipt = store
+                .grant(&workspace, &grant, now)
+                .await
+                .map_err(|e| match e {
+                    crate::ledger::LedgerError::UnknownWorkspace => {
+                        anyhow::anyhow!("no workspace {workspace}")
+                    }
+                    other => anyhow::Error::new(other),
+                })?;
+            eprintln!(
+                "Granted {credits} {} credits; the balance is now {}.",
+                kind.as_str(),
+                Credits::new(receipt.available).unwrap_or_default()
+            );
+            println!("{}", receipt.entry_id);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_are_never_printed() {
+        assert_eq!(
+            redact("postgres://tally:secret@db:5432/tally"),
+            "postgres://tally:***@db:5432/tally"
+        );
+        assert_eq!(redact("sqlite://data/tally.db"), "sqlite://data/tally.db");
+    }
+}

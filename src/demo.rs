@@ -1,0 +1,293 @@
+//! The demo data: "Acme AI" with one person per role and a month of lively history, plus a
+//! second workspace, "Acme Research", that the owner also belongs to.
+//!
+//! Idempotent: people and memberships are refreshed on every run, the history is written only
+//! into a workspace that has none, and each run prints a fresh API key.
+
+use crate::accounts::{password, Email};
+use crate::ledger::rules::Millis;
+use crate::ledger::{EntryMeta, LedgerError, NewGrant};
+use crate::store::Store;
+use app::domain::{BillingManagers, Credits, EntryType, GrantKind, Role, WorkspaceId};
+use chrono::{Datelike, TimeZone, Utc};
+
+/// The password of every demo person.
+pub const DEMO_PASSWORD: &str = "tally-demo";
+pub const ACME_ID: &str = "ws_acmeai0demo0000001";
+pub const RESEARCH_ID: &str = "ws_acmeresearch000001";
+
+const DAY: Millis = 86_400_000;
+const HOUR: Millis = 3_600_000;
+
+/// The people of the demo and their roles in Acme AI.
+pub const PEOPLE: &[(&str, Role)] = &[
+    ("owner@acme.test", Role::Owner),
+    ("admin@acme.test", Role::Admin),
+    ("billing@acme.test", Role::BillingAdmin),
+    ("member@acme.test", Role::Member),
+    ("guest@acme.test", Role::Guest),
+];
+
+/// What `tally demo` made.
+#[derive(Debug)]
+pub struct Demo {
+    pub acme: WorkspaceId,
+    pub research: WorkspaceId,
+    pub api_key: String,
+}
+
+impl Demo {
+    /// The text `tally demo` prints for people.
+    pub fn describe(&self) -> String {
+        let mut text = format!("Demo workspace \"Acme AI\" ({}) is ready.\nSign in at /login with password \"{DEMO_PASSWORD}\" as:\n", self.acme);
+        for (email, role) in PEOPLE {
+            text.push_str(&format!("  {email:<20} {}\n", role.label()));
+        }
+        text.push_str(&format!(
+            "owner@acme.test also owns \"Acme Research\" ({}).\nAPI key for Acme AI (shown once): {}",
+            self.research, self.api_key
+        ));
+        text
+    }
+}
+
+/// Model, action and typical cost of the demo's AI actions.
+const ACTIONS: &[(&str, &str, &str, i64)] = &[
+    ("studio.generate", "Studio draft", "atlas-text-large", 120),
+    ("chat.reply", "Assistant reply", "atlas-text-mini", 15),
+    ("image.generate", "Image generation", "lumen-image-2", 80),
+    ("video.generate", "Video clip", "reel-video-1", 400),
+    ("audio.transcribe", "Transcription", "echo-transcribe", 45),
+];
+const PROJECTS: &[&str] = &["Launch campaign", "Support macros", "Product tour"];
+
+/// Creates or refreshes the demo.
+pub async fn seed(store: &Store, now: Millis) -> anyhow::Result<Demo> {
+    let acme = WorkspaceId::parse(ACME_ID)?;
+    let research = WorkspaceId::parse(RESEARCH_ID)?;
+    store
+        .create_workspace_with_id(&acme, "Acme AI", now)
+        .await?;
+    store
+        .create_workspace_with_id(&research, "Acme Research", now)
+        .await?;
+    // Acme Research runs low on purpose, so its page shows the Low Balance badge.
+    store
+        .update_workspace_settings(&research, 3_000, BillingManagers::Admins)
+        .await?;
+
+    let hash = password::hash(DEMO_PASSWORD.to_owned()).await?;
+    for (email, role) in PEOPLE {
+        let user = store
+            .upsert_user(&Email::parse(email)?, Some(&hash), now)
+            .await?;
+        store.set_membership(&acme, &user, *role, now).await?;
+        if *role == Role::Owner {
+            store
+                .set_membership(&research, &user, Role::Owner, now)
+                .await?;
+        }
+    }
+
+    if store.summary(&acme, now).await?.lifetime_added == 0 {
+        seed_acme(store, &acme, now).await?;
+    }
+    if store.summary(&research, now).await?.lifetime_added == 0 {
+        seed_research(store, &research, now).await?;
+    }
+    let api_key = store.create_api_key(&acme, "Demo key", now).await?;
+    Ok(Demo {
+        acme,
+        research,
+        api_key,
+    })
+}
+
+fn grant(
+    kind: GrantKind,
+    credits: i64,
+    expires_at: Option<Millis>,
+    entry_type: EntryType,
+    description: &str,
+) -> NewGrant {
+    NewGrant {
+        kind,
+        credits: Credits::new(credits).expect("demo amounts are valid"),
+        expires_at,
+        entry_type,
+        source: "demo".into(),
+        source_ref: None,
+        note: None,
+        meta: EntryMeta {
+            actor: if entry_type == EntryType::Purchase {
+                "owner@acme.test"
+            } else {
+                "operator"
+            }
+            .into(),
+            description: description.into(),
+            payment_ref: (entry_type == EntryType::Purchase).then(|| "demo".to_owned()),
+            ..EntryMeta::default()
+        },
+    }
+}
+
+/// The first instant of the next UTC month: when this period's subscription credits lapse.
+fn next_month_start(now: Millis) -> Millis {
+    let today = Utc.timestamp_millis_opt(now).single().unwrap_or_default();
+    let (year, month) = if today.month() == 12 {
+        (today.year() + 1, 1)
+    } else {
+        (today.year(), today.month() + 1)
+    };
+    Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0)
+        .single()
+        .map_or(now + 30 * DAY, |t| t.timestamp_millis())
+}
+
+/// One movement of the demo's history, applied in time order so that the journal's order and
+/// its dates agree.
+enum Event {
+    Grant(NewGrant),
+    Charge(Credits, EntryMeta),
+}
+
+async fn seed_acme(store: &Store, ws: &WorkspaceId, now: Millis) -> anyhow::Result<()> {
+    let start = now - 35 * DAY;
+    let mut events = vec![
+        (
+            start,
+            Event::Grant(grant(
+                GrantKind::Purchased,
+                10_000,
+                None,
+                EntryType::Purchase,
+                "Credit pack: Team (10,000 credits)",
+            )),
+        ),
+        (
+            start + HOUR,
+            Event::Grant(grant(
+                GrantKind::Promotional,
+                3_000,
+                Some(now - 24 * DAY),
+                EntryType::Grant,
+                "Webinar promotion",
+            )),
+        ),
+        (
+            start + 2 * DAY,
+            Event::Grant(grant(
+                GrantKind::Free,
+                1_000,
+                Some(now + 20 * DAY),
+                EntryType::Grant,
+                "Welcome credits",
+            )),
+        ),
+        (
+            now - 20 * DAY,
+            Event::Grant(grant(
+                GrantKind::Subscription,
+                5_000,
+                Some(next_month_start(now)),
+                EntryType::Grant,
+                "Subscription credits for this period (5 paid seats)",
+            )),
+        ),
+        (
+            now - 3 * DAY,
+            Event::Grant(grant(
+                GrantKind::Promotional,
+                1_500,
+                Some(now + 4 * DAY),
+                EntryType::Grant,
+                "Launch promotion",
+            )),
+        ),
+    ];
+
+    // A month of AI actions, from a small deterministic generator so every demo looks alike.
+    let mut seed: u64 = 0x5EED_7A11;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) as i64
+    };
+    let mut at = start + 3 * HOUR;
+    while at < now - HOUR {
+        let (action, label, model, base) = ACTIONS[(next() % ACTIONS.len() as i64) as usize];
+        let cost = base / 2 + next() % base.max(1);
+        let project = PROJECTS[(next() % PROJECTS.len() as i64) as usize];
+        let meta = EntryMeta {
+            actor: ["owner@acme.test", "admin@acme.test", "member@acme.test"]
+                [(next() % 3) as usize]
+                .into(),
+            description: label.into(),
+            action: Some(action.into()),
+            model: Some(model.into()),
+            project: Some(project.into()),
+            session: Some(format!("ses_{:06}", next() % 1_000_000)),
+            payment_ref: None,
+        };
+        events.push((at, Event::Charge(Credits::new(cost)?, meta)));
+        at += 10 * HOUR + next() % (14 * HOUR);
+    }
+    events.sort_by_key(|(at, _)| *at);
+    for (at, event) in events {
+        match event {
+            Event::Grant(grant) => {
+                store.grant(ws, &grant, at).await?;
+            }
+            Event::Charge(credits, meta) => match store.charge(ws, credits, &meta, at).await {
+                Ok(_) | Err(LedgerError::Insufficient(_)) => {}
+                Err(err) => return Err(err.into()),
+            },
+        }
+    }
+    Ok(())
+}
+
+async fn seed_research(store: &Store, ws: &WorkspaceId, now: Millis) -> anyhow::Result<()> {
+    store
+        .grant(
+            ws,
+            &grant(
+                GrantKind::Purchased,
+                2_000,
+                None,
+                EntryType::Purchase,
+                "Credit pack: Starter (2,000 credits)",
+            ),
+            now - 6 * DAY,
+        )
+        .await?;
+    store
+        .grant(
+            ws,
+            &grant(
+                GrantKind::Free,
+                750,
+                Some(now + 12 * DAY),
+                EntryType::Grant,
+                "Trial credits",
+            ),
+            now - 6 * DAY + HOUR,
+        )
+        .await?;
+    for (i, cost) in [240_i64, 95, 410, 130].into_iter().enumerate() {
+        let meta = EntryMeta {
+            actor: "owner@acme.test".into(),
+            description: "Literature summary".into(),
+            action: Some("studio.generate".into()),
+            model: Some("atlas-text-large".into()),
+            project: Some("Field study".into()),
+            ..EntryMeta::default()
+        };
+        store
+            .charge(ws, Credits::new(cost)?, &meta, now - (5 - i as i64) * DAY)
+            .await?;
+    }
+    Ok(())
+}

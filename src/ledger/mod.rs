@@ -1,0 +1,13 @@
+//! The credit ledger: grants (lots), the append-only journal, and the rules that move credits.
+//!
+//! `rules` holds the pure rules, `book` the in-memory reference model used by property tests,
+//! and `store` applies the same plans to the database inside one transaction per movement.
+
+pub mod book;
+pub mod rules;
+mod store;
+
+pub use store::{
+    AccountSummary, Audit, BucketRow, EntryMeta, EntryRecord, HistoryQuery, LedgerError, NewGrant,
+    Receipt, TraceRow,
+};

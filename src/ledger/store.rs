@@ -1,0 +1,720 @@
+//! Ledger movements and reads against the database.
+//!
+//! Every movement runs in one transaction that first locks the workspace's account row, then
+//! reads the open lots, plans with [`super::rules`], and writes lots, journal entry, per-lot
+//! trace and account totals together. Lock contention is retried a bounded number of times.
+
+use super::rules::{self, Draw, Lot, Millis, Shortfall};
+use crate::store::{new_id, Store, StoreError};
+use app::domain::{Credits, EntryType, GrantKind, WorkspaceId};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use std::future::Future;
+use std::time::Duration;
+
+/// How often a movement is tried when the database reports lock contention.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// Errors of ledger operations.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("insufficient credits: {} available, {} held, {} required", .0.available, .0.held, .0.required)]
+    Insufficient(Shortfall),
+    #[error("unknown workspace")]
+    UnknownWorkspace,
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for LedgerError {
+    fn from(err: sqlx::Error) -> Self {
+        LedgerError::Store(StoreError::Database(err))
+    }
+}
+
+impl LedgerError {
+    fn is_retryable(&self) -> bool {
+        matches!(self, LedgerError::Store(e) if e.is_retryable())
+    }
+}
+
+/// Who caused a movement and what it belongs to (shown in history and exports).
+#[derive(Clone, Debug, Default)]
+pub struct EntryMeta {
+    pub actor: String,
+    pub description: String,
+    pub action: Option<String>,
+    pub model: Option<String>,
+    pub project: Option<String>,
+    pub session: Option<String>,
+    pub payment_ref: Option<String>,
+}
+
+/// A new lot of credits and the journal entry that records it.
+#[derive(Clone, Debug)]
+pub struct NewGrant {
+    pub kind: GrantKind,
+    pub credits: Credits,
+    pub expires_at: Option<Millis>,
+    /// `Grant` for free, promotional and subscription credits; `Purchase` or `AutoReload`
+    /// for purchased ones.
+    pub entry_type: EntryType,
+    /// What created the lot (`operator`, `demo`, `purchase`, …) and its reference there.
+    pub source: String,
+    pub source_ref: Option<String>,
+    pub note: Option<String>,
+    pub meta: EntryMeta,
+}
+
+/// The outcome of a movement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    pub entry_id: String,
+    pub seq: i64,
+    /// Signed amount of the entry.
+    pub amount: i64,
+    /// Credits in all lots after the entry (the running balance of the journal).
+    pub balance_after: i64,
+    /// Credits spendable after the entry (live lots, holds excluded).
+    pub available: i64,
+}
+
+/// A journal entry as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryRecord {
+    pub id: String,
+    pub seq: i64,
+    pub entry_type: EntryType,
+    pub amount: i64,
+    pub balance_after: i64,
+    pub actor: String,
+    pub description: String,
+    pub action: Option<String>,
+    pub model: Option<String>,
+    pub project: Option<String>,
+    pub session: Option<String>,
+    pub payment_ref: Option<String>,
+    pub created_at: Millis,
+}
+
+/// Which entries to list, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct HistoryQuery {
+    pub entry_type: Option<EntryType>,
+    /// Inclusive lower bound on `created_at`.
+    pub from: Option<Millis>,
+    /// Exclusive upper bound on `created_at`.
+    pub until: Option<Millis>,
+    /// Only entries older than this sequence number (the cursor).
+    pub before_seq: Option<i64>,
+    pub limit: u32,
+}
+
+/// Spendable credits of one kind with one expiry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BucketRow {
+    pub kind: GrantKind,
+    pub expires_at: Option<Millis>,
+    pub available: i64,
+}
+
+/// A workspace's standing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountSummary {
+    pub available: i64,
+    pub held: i64,
+    pub total: i64,
+    pub lifetime_added: i64,
+    pub lifetime_spent: i64,
+    /// Soonest expiry first, never-expiring last.
+    pub buckets: Vec<BucketRow>,
+}
+
+/// One lot an entry moved credits from or to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceRow {
+    pub lot_id: String,
+    pub kind: GrantKind,
+    pub amount: i64,
+}
+
+/// A check of the books of one workspace, re-derived from the journal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Audit {
+    pub account_total: i64,
+    pub lots_remaining: i64,
+    pub journal_sum: i64,
+    pub entries: i64,
+    /// Sequence numbers run 1..=entries and each `balance_after` is the running sum.
+    pub sequence_consistent: bool,
+    /// Every entry's per-lot trace adds up to its amount.
+    pub traces_consistent: bool,
+}
+
+impl Audit {
+    /// Do the books balance?
+    pub fn balanced(&self) -> bool {
+        self.account_total == self.lots_remaining
+            && self.lots_remaining == self.journal_sum
+            && self.sequence_consistent
+            && self.traces_consistent
+    }
+}
+
+/// The locked state of one workspace's books inside a transaction.
+struct OpenBooks {
+    total: i64,
+    last_seq: i64,
+    lots: Vec<Lot>,
+    added: i64,
+    spent: i64,
+}
+
+impl Store {
+    /// Runs `attempt` again while the database reports lock contention, with a short,
+    /// growing pause. Bounded: after [`MAX_ATTEMPTS`] the error goes to the caller.
+    async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, LedgerError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, LedgerError>>,
+    {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match attempt().await {
+                Err(err) if err.is_retryable() && tries < MAX_ATTEMPTS => {
+                    let jitter = rand::random::<u64>() % 5;
+                    tokio::time::sleep(
+                        Duration::from_millis(2u64 << tries.min(6)) + Duration::from_millis(jitter),
+                    )
+                    .await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Adds a lot of credits to a workspace and journals it.
+    #[tracing::instrument(skip_all, fields(workspace = %workspace))]
+    pub async fn grant(
+        &self,
+        workspace: &WorkspaceId,
+        grant: &NewGrant,
+        now: Millis,
+    ) -> Result<Receipt, LedgerError> {
+        if grant.credits.is_zero() {
+            return Err(LedgerError::Invalid("a grant must add at least one credit"));
+        }
+        let purchased_entry = matches!(
+            grant.entry_type,
+            EntryType::Purchase | EntryType::AutoReload
+        );
+        if purchased_entry != (grant.kind == GrantKind::Purchased) {
+            return Err(LedgerError::Invalid(
+                "purchases and Auto-reload add purchased credits; grants add the other kinds",
+            ));
+        }
+        if grant.kind == GrantKind::Purchased && grant.expires_at.is_some() {
+            return Err(LedgerError::Invalid("purchased credits never expire"));
+        }
+        if grant.expires_at.is_some_and(|at| at <= now) {
+            return Err(LedgerError::Invalid("the expiry must be in the future"));
+        }
+        if !matches!(
+            grant.entry_type,
+            EntryType::Grant | EntryType::Purchase | EntryType::AutoReload
+        ) {
+            return Err(LedgerError::Invalid(
+                "a grant is journaled as grant, purchase or auto_reload",
+            ));
+        }
+        self.retrying(|| self.try_grant(workspace, grant, now))
+            .await
+    }
+
+    async fn try_grant(
+        &self,
+        workspace: &WorkspaceId,
+        grant: &NewGrant,
+        now: Millis,
+    ) -> Result<Receipt, LedgerError> {
+        let mut tx = self.pool().begin().await?;
+        let mut books = open_books(&mut tx, workspace).await?;
+        expire_lapsed(&mut tx, workspace, &mut books, now).await?;
+        let lot_id = new_id("lot");
+        sqlx::query(
+            "INSERT INTO credit_lots (id, workspace_id, kind, original, remaining, held, expires_at, source, source_ref, note, created_at) \
+             VALUES ($1, $2, $3, $4, $4, 0, $5, $6, $7, $8, $9)",
+        )
+        .bind(&lot_id)
+        .bind(workspace.as_str())
+        .bind(grant.kind.as_str())
+        .bind(grant.credits.get())
+        .bind(grant.expires_at)
+        .bind(&grant.source)
+        .bind(grant.source_ref.as_deref())
+        .bind(grant.note.as_deref())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        books.lots.push(Lot {
+            id: lot_id.clone(),
+            kind: grant.kind,
+            remaining: grant.credits.get(),
+            held: 0,
+            expires_at: grant.expires_at,
+            created_at: now,
+        });
+        books.added += grant.credits.get();
+        let draws = [Draw {
+            lot_id,
+            credits: grant.credits.get(),
+        }];
+        let receipt = post(
+            &mut tx,
+            workspace,
+            &mut books,
+            grant.entry_type,
+            grant.credits.get(),
+            &draws,
+            &grant.meta,
+            now,
+        )
+        .await?;
+        save_account(&mut tx, workspace, &books).await?;
+        tx.commit().await?;
+        Ok(receipt)
+    }
+
+    /// Spends `credits` at once, drawing from lots in the drawdown order, or changes nothing
+    /// and reports the shortfall.
+    #[tracing::instrument(skip_all, fields(workspace = %workspace, credits = credits.get()))]
+    pub async fn charge(
+        &self,
+        workspace: &WorkspaceId,
+        credits: Credits,
+        meta: &EntryMeta,
+        now: Millis,
+    ) -> Result<Receipt, LedgerError> {
+        if credits.is_zero() {
+            return Err(LedgerError::Invalid(
+                "a charge must spend at least one credit",
+            ));
+        }
+        self.retrying(|| self.try_charge(workspace, credits, meta, now))
+            .await
+    }
+
+    async fn try_charge(
+        &self,
+        workspace: &WorkspaceId,
+        credits: Credits,
+        meta: &EntryMeta,
+        now: Millis,
+    ) -> Result<Receipt, LedgerError> {
+        let mut tx = self.pool().begin().await?;
+        let mut books = open_books(&mut tx, workspace).await?;
+        // Lapsed lots are written off first so the journal shows them before the charge.
+        expire_lapsed(&mut tx, workspace, &mut books, now).await?;
+        let draws = match rules::plan_charge(&books.lots, now, credits) {
+            Ok(draws) => draws,
+            Err(shortfall) => {
+                // Keep the expiry entries written above: they are true whatever happens next.
+                save_account(&mut tx, workspace, &books).await?;
+                tx.commit().await?;
+                return Err(LedgerError::Insufficient(shortfall));
+            }
+        };
+        take_from_lots(&mut tx, workspace, &mut books, &draws).await?;
+        books.spent += credits.get();
+        let receipt = post(
+            &mut tx,
+            workspace,
+            &mut books,
+            EntryType::Consumption,
+            -credits.get(),
+            &draws,
+            meta,
+            now,
+        )
+        .await?;
+        save_account(&mut tx, workspace, &books).await?;
+        tx.commit().await?;
+        Ok(receipt)
+    }
+
+    /// Writes `expiry` entries for a workspace's lapsed lots; returns the credits expired.
+    #[tracing::instrument(skip_all, fields(workspace = %workspace))]
+    pub async fn expire(&self, workspace: &WorkspaceId, now: Millis) -> Result<i64, LedgerError> {
+        self.retrying(|| async {
+            let mut tx = self.pool().begin().await?;
+            let mut books = open_books(&mut tx, workspace).await?;
+            let expired = expire_lapsed(&mut tx, workspace, &mut books, now).await?;
+            save_account(&mut tx, workspace, &books).await?;
+            tx.commit().await?;
+            Ok(expired)
+        })
+        .await
+    }
+
+    /// Workspaces that hold at least one lapsed lot with credits left (for the expiry job).
+    pub async fn workspaces_with_lapsed_lots(
+        &self,
+        now: Millis,
+        limit: u32,
+    ) -> Result<Vec<WorkspaceId>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT workspace_id FROM credit_lots WHERE remaining > held AND expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| parse_workspace(row.try_get("workspace_id")?))
+            .collect()
+    }
+
+    /// The workspace's balance, holds, lifetime totals and spendable buckets at `now`.
+    pub async fn summary(
+        &self,
+        workspace: &WorkspaceId,
+        now: Millis,
+    ) -> Result<AccountSummary, LedgerError> {
+        let account = sqlx::query("SELECT total, held, lifetime_added, lifetime_spent FROM credit_accounts WHERE workspace_id = $1")
+            .bind(workspace.as_str())
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(LedgerError::UnknownWorkspace)?;
+        let rows = sqlx::query(
+            "SELECT kind, expires_at, CAST(SUM(remaining - held) AS BIGINT) AS available FROM credit_lots \
+             WHERE workspace_id = $1 AND remaining > held AND (expires_at IS NULL OR expires_at > $2) \
+             GROUP BY kind, expires_at",
+        )
+        .bind(workspace.as_str())
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        let mut buckets = rows
+            .iter()
+            .map(|row| {
+                Ok(BucketRow {
+                    kind: parse_kind(row.try_get("kind")?)?,
+                    expires_at: row.try_get("expires_at")?,
+                    available: row.try_get("available")?,
+                })
+            })
+            .collect::<Result<Vec<_>, LedgerError>>()?;
+        buckets.sort_by_key(|b| (b.expires_at.is_none(), b.expires_at, b.kind.drawdown_rank()));
+        Ok(AccountSummary {
+            available: buckets.iter().map(|b| b.available).sum(),
+            held: account.try_get("held")?,
+            total: account.try_get("total")?,
+            lifetime_added: account.try_get("lifetime_added")?,
+            lifetime_spent: account.try_get("lifetime_spent")?,
+            buckets,
+        })
+    }
+
+    /// Journal entries, newest first, after the filters and cursor in `query`.
+    pub async fn history(
+        &self,
+        workspace: &WorkspaceId,
+        query: &HistoryQuery,
+    ) -> Result<Vec<EntryRecord>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT id, seq, entry_type, amount, balance_after, actor, description, action, model, project, session_ref, payment_ref, created_at \
+             FROM ledger_entries WHERE workspace_id = $1 AND ($2 = '' OR entry_type = $2) \
+             AND created_at >= $3 AND created_at < $4 AND seq < $5 ORDER BY seq DESC LIMIT $6",
+        )
+        .bind(workspace.as_str())
+        .bind(query.entry_type.map_or("", EntryType::as_str))
+        .bind(query.from.unwrap_or(i64::MIN))
+        .bind(query.until.unwrap_or(i64::MAX))
+        .bind(query.before_seq.unwrap_or(i64::MAX))
+        .bind(i64::from(query.limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    /// Which lots an entry of this workspace moved, and how much.
+    pub async fn trace(
+        &self,
+        workspace: &WorkspaceId,
+        entry_id: &str,
+    ) -> Result<Vec<TraceRow>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT t.lot_id, l.kind, t.amount FROM ledger_entry_lots t JOIN credit_lots l ON l.id = t.lot_id \
+             WHERE t.entry_id = $1 AND l.workspace_id = $2 ORDER BY t.lot_id",
+        )
+        .bind(entry_id)
+        .bind(workspace.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(TraceRow {
+                    lot_id: row.try_get("lot_id")?,
+                    kind: parse_kind(row.try_get("kind")?)?,
+                    amount: row.try_get("amount")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Re-derives the books of one workspace from the journal and compares.
+    pub async fn audit(&self, workspace: &WorkspaceId) -> Result<Audit, LedgerError> {
+        let account_total: i64 =
+            sqlx::query("SELECT total FROM credit_accounts WHERE workspace_id = $1")
+                .bind(workspace.as_str())
+                .fetch_optional(self.pool())
+                .await?
+                .ok_or(LedgerError::UnknownWorkspace)?
+                .try_get("total")?;
+        let lots_remaining: i64 = sqlx::query("SELECT CAST(COALESCE(SUM(remaining), 0) AS BIGINT) AS s FROM credit_lots WHERE workspace_id = $1")
+            .bind(workspace.as_str())
+            .fetch_one(self.pool())
+            .await?
+            .try_get("s")?;
+        let entries = sqlx::query("SELECT seq, amount, balance_after FROM ledger_entries WHERE workspace_id = $1 ORDER BY seq")
+            .bind(workspace.as_str())
+            .fetch_all(self.pool())
+            .await?;
+        let mut running = 0;
+        let mut sequence_consistent = true;
+        for (index, row) in entries.iter().enumerate() {
+            let seq: i64 = row.try_get("seq")?;
+            running += row.try_get::<i64, _>("amount")?;
+            let balance_after: i64 = row.try_get("balance_after")?;
+            sequence_consistent &= seq == index as i64 + 1 && balance_after == running;
+        }
+        let mismatched: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM ledger_entries e WHERE e.workspace_id = $1 AND e.amount <> \
+             (SELECT CAST(COALESCE(SUM(t.amount), 0) AS BIGINT) FROM ledger_entry_lots t WHERE t.entry_id = e.id)",
+        )
+        .bind(workspace.as_str())
+        .fetch_one(self.pool())
+        .await?
+        .try_get("n")?;
+        Ok(Audit {
+            account_total,
+            lots_remaining,
+            journal_sum: running,
+            entries: entries.len() as i64,
+            sequence_consistent,
+            traces_consistent: mismatched == 0,
+        })
+    }
+}
+
+/// Locks the workspace's account row and reads its open lots.
+///
+/// The `UPDATE` comes first on purpose: on PostgreSQL it takes the row lock (like
+/// `SELECT … FOR UPDATE`), on SQLite it takes the write lock before any read, so two movements
+/// of one workspace never plan from the same snapshot.
+async fn open_books(
+    conn: &mut AnyConnection,
+    workspace: &WorkspaceId,
+) -> Result<OpenBooks, LedgerError> {
+    let account = sqlx::query("UPDATE credit_accounts SET last_seq = last_seq WHERE workspace_id = $1 RETURNING total, last_seq")
+        .bind(workspace.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(LedgerError::UnknownWorkspace)?;
+    let rows = sqlx::query("SELECT id, kind, remaining, held, expires_at, created_at FROM credit_lots WHERE workspace_id = $1 AND remaining > 0")
+        .bind(workspace.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+    let lots = rows
+        .iter()
+        .map(|row| {
+            Ok(Lot {
+                id: row.try_get("id")?,
+                kind: parse_kind(row.try_get("kind")?)?,
+                remaining: row.try_get("remaining")?,
+                held: row.try_get("held")?,
+                expires_at: row.try_get("expires_at")?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, LedgerError>>()?;
+    Ok(OpenBooks {
+        total: account.try_get("total")?,
+        last_seq: account.try_get("last_seq")?,
+        lots,
+        added: 0,
+        spent: 0,
+    })
+}
+
+/// Writes one `expiry` entry covering every lapsed lot, if any.
+async fn expire_lapsed(
+    conn: &mut AnyConnection,
+    workspace: &WorkspaceId,
+    books: &mut OpenBooks,
+    now: Millis,
+) -> Result<i64, LedgerError> {
+    let draws = rules::plan_expiry(&books.lots, now);
+    if draws.is_empty() {
+        return Ok(0);
+    }
+    let expired: i64 = draws.iter().map(|d| d.credits).sum();
+    take_from_lots(conn, workspace, books, &draws).await?;
+    let meta = EntryMeta {
+        actor: "system".into(),
+        description: format!(
+            "{} credits expired",
+            app::domain::Credits::new(expired)
+                .map(|c| c.to_string())
+                .unwrap_or_default()
+        ),
+        ..EntryMeta::default()
+    };
+    post(
+        conn,
+        workspace,
+        books,
+        EntryType::Expiry,
+        -expired,
+        &draws,
+        &meta,
+        now,
+    )
+    .await?;
+    Ok(expired)
+}
+
+/// Takes planned draws out of their lots, guarded in SQL so a draw can never take held or
+/// missing credits even if the plan were wrong.
+async fn take_from_lots(
+    conn: &mut AnyConnection,
+    workspace: &WorkspaceId,
+    books: &mut OpenBooks,
+    draws: &[Draw],
+) -> Result<(), LedgerError> {
+    for draw in draws {
+        let updated = sqlx::query("UPDATE credit_lots SET remaining = remaining - $1 WHERE id = $2 AND workspace_id = $3 AND remaining - held >= $1")
+            .bind(draw.credits)
+            .bind(&draw.lot_id)
+            .bind(workspace.as_str())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        if updated != 1 {
+            return Err(StoreError::Corrupt(format!(
+                "lot {} could not cover its draw",
+                draw.lot_id
+            ))
+            .into());
+        }
+    }
+    rules::apply_draws(&mut books.lots, draws);
+    Ok(())
+}
+
+/// Appends one journal entry and its per-lot trace.
+#[allow(clippy::too_many_arguments)]
+async fn post(
+    conn: &mut AnyConnection,
+    workspace: &WorkspaceId,
+    books: &mut OpenBooks,
+    entry_type: EntryType,
+    amount: i64,
+    draws: &[Draw],
+    meta: &EntryMeta,
+    now: Millis,
+) -> Result<Receipt, LedgerError> {
+    books.total += amount;
+    books.last_seq += 1;
+    // The books can never go below zero: every draw was checked against its lot.
+    assert!(
+        books.total >= 0,
+        "a movement would leave a negative balance"
+    );
+    let id = new_id("txn");
+    sqlx::query(
+        "INSERT INTO ledger_entries (id, workspace_id, seq, entry_type, amount, balance_after, actor, description, action, model, project, session_ref, payment_ref, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(&id)
+    .bind(workspace.as_str())
+    .bind(books.last_seq)
+    .bind(entry_type.as_str())
+    .bind(amount)
+    .bind(books.total)
+    .bind(&meta.actor)
+    .bind(&meta.description)
+    .bind(meta.action.as_deref())
+    .bind(meta.model.as_deref())
+    .bind(meta.project.as_deref())
+    .bind(meta.session.as_deref())
+    .bind(meta.payment_ref.as_deref())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let sign = if amount < 0 { -1 } else { 1 };
+    for draw in draws {
+        sqlx::query("INSERT INTO ledger_entry_lots (entry_id, lot_id, amount) VALUES ($1, $2, $3)")
+            .bind(&id)
+            .bind(&draw.lot_id)
+            .bind(sign * draw.credits)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(Receipt {
+        entry_id: id,
+        seq: books.last_seq,
+        amount,
+        balance_after: books.total,
+        available: rules::spendable(&books.lots, now),
+    })
+}
+
+async fn save_account(
+    conn: &mut AnyConnection,
+    workspace: &WorkspaceId,
+    books: &OpenBooks,
+) -> Result<(), LedgerError> {
+    sqlx::query(
+        "UPDATE credit_accounts SET total = $1, last_seq = $2, lifetime_added = lifetime_added + $3, lifetime_spent = lifetime_spent + $4 WHERE workspace_id = $5",
+    )
+    .bind(books.total)
+    .bind(books.last_seq)
+    .bind(books.added)
+    .bind(books.spent)
+    .bind(workspace.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn parse_kind(text: String) -> Result<GrantKind, LedgerError> {
+    GrantKind::parse(&text).map_err(|e| StoreError::Corrupt(e.to_string()).into())
+}
+
+fn parse_workspace(text: String) -> Result<WorkspaceId, LedgerError> {
+    WorkspaceId::parse(&text).map_err(|e| StoreError::Corrupt(e.to_string()).into())
+}
+
+fn entry_from_row(row: &AnyRow) -> Result<EntryRecord, LedgerError> {
+    let entry_type: String = row.try_get("entry_type")?;
+    Ok(EntryRecord {
+        id: row.try_get("id")?,
+        seq: row.try_get("seq")?,
+        entry_type: EntryType::parse(&entry_type)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        amount: row.try_get("amount")?,
+        balance_after: row.try_get("balance_after")?,
+        actor: row.try_get("actor")?,
+        description: row.try_get("description")?,
+        action: row.try_get("action")?,
+        model: row.try_get("model")?,
+        project: row.try_get("project")?,
+        session: row.try_get("session_ref")?,
+        payment_ref: row.try_get("payment_ref")?,
+        created_at: row.try_get("created_at")?,
+    })
+}

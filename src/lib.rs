@@ -1,0 +1,17 @@
+//! Tally's server: the ledger and its store, accounts, the HTTP API, browser routes and the
+//! operator CLI. `main.rs` only parses the command line and calls [`cli::run`].
+#![forbid(unsafe_code)]
+
+pub mod accounts;
+pub mod api;
+pub mod billing;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod ledger;
+pub mod ops;
+pub mod services;
+pub mod startup;
+pub mod store;
+pub mod web;

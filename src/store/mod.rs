@@ -1,0 +1,206 @@
+//! The database: one connection pool over SQLite (embedded default) or PostgreSQL.
+//!
+//! Both backends run the same SQL through sqlx's `Any` driver: ids are `TEXT`, credits and
+//! times are `BIGINT`, and every query sticks to what both databases accept. Where they differ
+//! (connection settings, the append-only triggers in the migrations) this module chooses.
+//! Correctness under concurrency comes from the database: every ledger movement first locks
+//! its workspace's account row with an `UPDATE`, which on PostgreSQL takes a row lock and on
+//! SQLite takes the database's write lock, before it reads anything it will change.
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::str::FromStr;
+use std::time::Duration;
+
+mod ids;
+pub use ids::new_id;
+
+/// Which database is behind the pool.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Pool and timeout settings (see the configuration table in docs/DEPLOY.md).
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+    /// PostgreSQL `statement_timeout`; SQLite waits up to this long for the write lock.
+    pub statement_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("unexpected data in the database: {0}")]
+    Corrupt(String),
+    #[error("unsupported DATABASE_URL: {0}")]
+    UnsupportedUrl(String),
+}
+
+impl StoreError {
+    /// Lock contention a transaction can simply run again: SQLite busy or locked, PostgreSQL
+    /// serialization failure or deadlock.
+    pub fn is_retryable(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        let code = db.code();
+        matches!(
+            code.as_deref(),
+            Some("5" | "6" | "261" | "262" | "517" | "40001" | "40P01")
+        ) || db.message().contains("database is locked")
+    }
+}
+
+/// The shared pool plus what it talks to.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Store {
+    /// Opens a pool for `url` (`sqlite:…` or `postgres://…`). For SQLite the file and its
+    /// folder are created when missing, and the connection uses WAL with a busy timeout.
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = normalise_url(url)?;
+        let connect = AnyConnectOptions::from_str(&url)?;
+        let timeout_ms = options.statement_timeout.as_millis();
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    match backend {
+                        Backend::Sqlite => {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute(format!("PRAGMA busy_timeout = {timeout_ms}").as_str())
+                                .await?;
+                        }
+                        Backend::Postgres => {
+                            conn.execute(format!("SET statement_timeout = {timeout_ms}").as_str())
+                                .await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(connect)
+            .await?;
+        Ok(Store { pool, backend })
+    }
+
+    /// Applies pending migrations. Safe from several instances at once: on PostgreSQL the
+    /// migrator holds an advisory lock, on SQLite the write lock serialises them.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Is the database answering?
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Closes every connection (tests drop their database afterwards).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Checks the scheme, and for SQLite makes sure the folder exists and the file is created.
+fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((Backend::Postgres, url.to_owned()));
+    }
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        let scheme = url.split(':').next().unwrap_or_default();
+        return Err(StoreError::UnsupportedUrl(format!(
+            "'{scheme}:' is not supported; use sqlite:PATH or postgres://…"
+        )));
+    };
+    let path = rest.trim_start_matches("//");
+    let (file, query) = path.split_once('?').unwrap_or((path, ""));
+    if file != ":memory:" && !file.is_empty() {
+        if let Some(dir) = std::path::Path::new(file).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::UnsupportedUrl(format!(
+                        "cannot create the folder {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+            }
+        }
+    }
+    let query = if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else {
+        query.to_owned()
+    };
+    Ok((Backend::Sqlite, format!("sqlite://{file}?{query}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_database_schemes_are_refused_with_a_clear_message() {
+        let err = normalise_url("mysql://localhost/tally").unwrap_err();
+        assert!(
+            err.to_string().contains("'mysql:' is not supported"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sqlite_urls_create_the_file_when_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/sub/tally.db", dir.path().display());
+        let (backend, normalised) = normalise_url(&url).unwrap();
+        assert_eq!(backend, Backend::Sqlite);
+        assert!(normalised.ends_with("/sub/tally.db?mode=rwc"));
+        assert!(dir.path().join("sub").is_dir());
+    }
+}

@@ -1,0 +1,28 @@
+//! The store's conformance suite: every story runs against SQLite and PostgreSQL alike.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod concurrency;
+mod story;
+
+/// Runs one story against both backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($story:path, $sqlite:ident, $postgres:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $sqlite() {
+            let db = $crate::support::TestDb::sqlite().await;
+            $story(&db.store).await;
+            db.finish().await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $postgres() {
+            if let Some(db) = $crate::support::TestDb::postgres().await {
+                $story(&db.store).await;
+                db.finish().await;
+            }
+        }
+    };
+}

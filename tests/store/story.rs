@@ -1,0 +1,468 @@
+use crate::on_both_backends;
+use app::domain::{Credits, EntryType, GrantKind, Role, WorkspaceId};
+use tally::accounts::Email;
+use tally::ledger::book::Book;
+use tally::ledger::{EntryMeta, HistoryQuery, LedgerError, NewGrant};
+use tally::store::Store;
+
+const DAY: i64 = 86_400_000;
+const T0: i64 = 1_790_000_000_000;
+
+fn credits(n: i64) -> Credits {
+    Credits::new(n).unwrap()
+}
+
+pub fn grant(kind: GrantKind, n: i64, expires_at: Option<i64>) -> NewGrant {
+    NewGrant {
+        kind,
+        credits: credits(n),
+        expires_at,
+        entry_type: if kind == GrantKind::Purchased {
+            EntryType::Purchase
+        } else {
+            EntryType::Grant
+        },
+        source: "test".into(),
+        source_ref: None,
+        note: None,
+        meta: EntryMeta {
+            actor: "operator".into(),
+            description: format!("{n} {kind} credits"),
+            ..EntryMeta::default()
+        },
+    }
+}
+
+pub fn usage(action: &str) -> EntryMeta {
+    EntryMeta {
+        actor: "member@acme.test".into(),
+        description: "Studio draft".into(),
+        action: Some(action.into()),
+        model: Some("atlas-text-large".into()),
+        ..EntryMeta::default()
+    }
+}
+
+async fn assert_balanced(store: &Store, ws: &WorkspaceId) {
+    let audit = store.audit(ws).await.unwrap();
+    assert!(audit.balanced(), "books must balance: {audit:?}");
+}
+
+/// A workspace's life: grants of every kind, charges across lots in the drawdown order, a
+/// refused charge, expiry, history pages, and the books balanced at every step.
+async fn ledger_story(store: &Store) {
+    let ws = store.create_workspace("Acme AI", T0).await.unwrap();
+    let other = store.create_workspace("Globex", T0).await.unwrap();
+
+    store
+        .grant(&ws, &grant(GrantKind::Purchased, 1_000, None), T0)
+        .await
+        .unwrap();
+    store
+        .grant(
+            &ws,
+            &grant(GrantKind::Subscription, 300, Some(T0 + 30 * DAY)),
+            T0 + 1,
+        )
+        .await
+        .unwrap();
+    store
+        .grant(
+            &ws,
+            &grant(GrantKind::Promotional, 200, Some(T0 + 5 * DAY)),
+            T0 + 2,
+        )
+        .await
+        .unwrap();
+    let free = store
+        .grant(
+            &ws,
+            &grant(GrantKind::Free, 100, Some(T0 + 5 * DAY)),
+            T0 + 3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (free.balance_after, free.available, free.seq),
+        (1_600, 1_600, 4)
+    );
+    store
+        .grant(&other, &grant(GrantKind::Free, 50, None), T0)
+        .await
+        .unwrap();
+    assert_balanced(store, &ws).await;
+
+    // 350 credits: free (100) and promotional (200) share the soonest expiry, free first;
+    // then 50 of the subscription credits. Purchased credits are untouched.
+    let receipt = store
+        .charge(&ws, credits(350), &usage("studio.generate"), T0 + DAY)
+        .await
+        .unwrap();
+    assert_eq!(
+        (receipt.amount, receipt.balance_after, receipt.available),
+        (-350, 1_250, 1_250)
+    );
+    let mut trace = store.trace(&ws, &receipt.entry_id).await.unwrap();
+    trace.sort_by_key(|t| t.kind.drawdown_rank());
+    let drawn: Vec<_> = trace.iter().map(|t| (t.kind, t.amount)).collect();
+    assert_eq!(
+        drawn,
+        [
+            (GrantKind::Free, -100),
+            (GrantKind::Promotional, -200),
+            (GrantKind::Subscription, -50)
+        ]
+    );
+    assert!(
+        store
+            .trace(&other, &receipt.entry_id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "another workspace sees no trace"
+    );
+
+    // A charge above the balance changes nothing.
+    match store
+        .charge(&ws, credits(1_251), &usage("video.generate"), T0 + DAY)
+        .await
+    {
+        Err(LedgerError::Insufficient(shortfall)) => {
+            assert_eq!((shortfall.available, shortfall.required), (1_250, 1_251))
+        }
+        other => panic!("expected insufficient credits, got {other:?}"),
+    }
+    assert_eq!(store.summary(&ws, T0 + DAY).await.unwrap().available, 1_250);
+
+    // The subscription lot lapses: its 250 credits are written off by an expiry entry.
+    let later = T0 + 30 * DAY;
+    assert_eq!(
+        store.workspaces_with_lapsed_lots(later, 10).await.unwrap(),
+        vec![ws.clone()]
+    );
+    assert_eq!(store.expire(&ws, later).await.unwrap(), 250);
+    assert_eq!(
+        store.expire(&ws, later).await.unwrap(),
+        0,
+        "expiry is written once"
+    );
+    let summary = store.summary(&ws, later).await.unwrap();
+    assert_eq!(
+        (
+            summary.available,
+            summary.total,
+            summary.lifetime_added,
+            summary.lifetime_spent
+        ),
+        (1_000, 1_000, 1_600, 350)
+    );
+    assert_eq!(summary.buckets.len(), 1);
+    assert_eq!(summary.buckets[0].kind, GrantKind::Purchased);
+    assert_balanced(store, &ws).await;
+
+    // History: newest first, filterable by type, paged by sequence number.
+    let all = store
+        .history(
+            &ws,
+            &HistoryQuery {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let types: Vec<_> = all.iter().map(|e| e.entry_type).collect();
+    assert_eq!(
+        types,
+        [
+            EntryType::Expiry,
+            EntryType::Consumption,
+            EntryType::Grant,
+            EntryType::Grant,
+            EntryType::Grant,
+            EntryType::Purchase
+        ]
+    );
+    assert_eq!(all[0].balance_after, 1_000);
+    let grants = store
+        .history(
+            &ws,
+            &HistoryQuery {
+                entry_type: Some(EntryType::Grant),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(grants.len(), 3);
+    let page = store
+        .history(
+            &ws,
+            &HistoryQuery {
+                before_seq: Some(all[1].seq),
+                limit: 2,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+        [all[2].id.clone(), all[3].id.clone()]
+    );
+    let dated = store
+        .history(
+            &ws,
+            &HistoryQuery {
+                from: Some(T0 + DAY),
+                until: Some(T0 + DAY + 1),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(dated.len(), 1);
+    assert_eq!(dated[0].action.as_deref(), Some("studio.generate"));
+    let other_history = store
+        .history(
+            &other,
+            &HistoryQuery {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        other_history.len(),
+        1,
+        "credits never move between workspaces"
+    );
+
+    // The journal is append-only, enforced by the database itself.
+    let update = sqlx::query("UPDATE ledger_entries SET amount = 1 WHERE workspace_id = $1")
+        .bind(ws.as_str())
+        .execute(store.pool())
+        .await;
+    assert!(update.is_err(), "updating a journal entry must fail");
+    let delete = sqlx::query("DELETE FROM ledger_entries WHERE workspace_id = $1")
+        .bind(ws.as_str())
+        .execute(store.pool())
+        .await;
+    assert!(delete.is_err(), "deleting a journal entry must fail");
+    assert_balanced(store, &ws).await;
+}
+on_both_backends!(
+    ledger_story,
+    ledger_story_on_sqlite,
+    ledger_story_on_postgres
+);
+
+/// Grants that break the rules are refused before they touch the books.
+async fn invalid_grants_are_refused(store: &Store) {
+    let ws = store.create_workspace("Acme AI", T0).await.unwrap();
+    let mut expiring_purchase = grant(GrantKind::Purchased, 10, Some(T0 + DAY));
+    assert!(matches!(
+        store.grant(&ws, &expiring_purchase, T0).await,
+        Err(LedgerError::Invalid(_))
+    ));
+    expiring_purchase.expires_at = None;
+    expiring_purchase.entry_type = EntryType::Grant;
+    assert!(matches!(
+        store.grant(&ws, &expiring_purchase, T0).await,
+        Err(LedgerError::Invalid(_))
+    ));
+    assert!(matches!(
+        store
+            .grant(&ws, &grant(GrantKind::Free, 10, Some(T0)), T0)
+            .await,
+        Err(LedgerError::Invalid(_))
+    ));
+    let unknown = WorkspaceId::parse("ws_doesnotexist0000").unwrap();
+    assert!(matches!(
+        store
+            .grant(&unknown, &grant(GrantKind::Free, 10, None), T0)
+            .await,
+        Err(LedgerError::UnknownWorkspace)
+    ));
+    assert!(matches!(
+        store.charge(&unknown, credits(1), &usage("x"), T0).await,
+        Err(LedgerError::UnknownWorkspace)
+    ));
+    assert_eq!(store.audit(&ws).await.unwrap().entries, 0);
+}
+on_both_backends!(
+    invalid_grants_are_refused,
+    invalid_grants_are_refused_on_sqlite,
+    invalid_grants_are_refused_on_postgres
+);
+
+/// The database agrees with the in-memory reference model over a long random sequence.
+async fn store_agrees_with_the_model(store: &Store) {
+    let ws = store.create_workspace("Model", T0).await.unwrap();
+    let mut book = Book::default();
+    let mut seed: u64 = 42;
+    let mut next = move |n: i64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((seed >> 33) as i64) % n
+    };
+    let mut now = T0;
+    for _ in 0..120 {
+        now += next(3 * DAY);
+        match next(3) {
+            0 => {
+                let kind = GrantKind::ALL[next(4) as usize];
+                let expires = (kind != GrantKind::Purchased && next(2) == 0)
+                    .then(|| now + 1 + next(10 * DAY));
+                let n = 1 + next(500);
+                store
+                    .grant(&ws, &grant(kind, n, expires), now)
+                    .await
+                    .unwrap();
+                book.grant(kind, credits(n), expires, now);
+            }
+            _ => {
+                let n = 1 + next(400);
+                let stored = store.charge(&ws, credits(n), &usage("model"), now).await;
+                let modelled = book.charge(credits(n), now);
+                assert_eq!(stored.is_ok(), modelled.is_ok(), "charge of {n} at {now}");
+            }
+        }
+        let summary = store.summary(&ws, now).await.unwrap();
+        assert_eq!(summary.available, book.spendable(now));
+        assert_eq!(summary.total, book.total());
+    }
+    let history = store
+        .history(
+            &ws,
+            &HistoryQuery {
+                limit: 1_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let stored: Vec<_> = history
+        .iter()
+        .rev()
+        .map(|e| (e.entry_type, e.amount, e.balance_after))
+        .collect();
+    let modelled: Vec<_> = book
+        .journal
+        .iter()
+        .map(|e| (e.entry_type, e.amount, e.balance_after))
+        .collect();
+    assert_eq!(
+        stored, modelled,
+        "the journal matches the model entry for entry"
+    );
+    assert_balanced(store, &ws).await;
+}
+on_both_backends!(
+    store_agrees_with_the_model,
+    store_agrees_with_the_model_on_sqlite,
+    store_agrees_with_the_model_on_postgres
+);
+
+/// People, memberships, sessions and API keys.
+async fn accounts_story(store: &Store) {
+    let acme = store.create_workspace("Acme AI", T0).await.unwrap();
+    let globex = store.create_workspace("Globex", T0).await.unwrap();
+    let email = Email::parse("Owner@Acme.test").unwrap();
+    let user = store.upsert_user(&email, Some("hash-1"), T0).await.unwrap();
+    assert_eq!(
+        store.upsert_user(&email, None, T0).await.unwrap(),
+        user,
+        "the same email is the same person"
+    );
+    assert_eq!(
+        store
+            .user_by_email(&email)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .as_deref(),
+        Some("hash-1")
+    );
+    store
+        .set_membership(&acme, &user, Role::Member, T0)
+        .await
+        .unwrap();
+    store
+        .set_membership(&acme, &user, Role::Owner, T0)
+        .await
+        .unwrap();
+    store
+        .set_membership(&globex, &user, Role::Guest, T0)
+        .await
+        .unwrap();
+    let memberships = store.memberships(&user).await.unwrap();
+    let roles: Vec<_> = memberships
+        .iter()
+        .map(|m| (m.workspace.name.as_str(), m.role))
+        .collect();
+    assert_eq!(roles, [("Acme AI", Role::Owner), ("Globex", Role::Guest)]);
+
+    let token = store.create_session(&user, &acme, T0, DAY).await.unwrap();
+    assert_eq!(
+        store
+            .session(&token, T0 + 1)
+            .await
+            .unwrap()
+            .unwrap()
+            .workspace_id,
+        acme
+    );
+    assert!(
+        store.session(&token, T0 + DAY).await.unwrap().is_none(),
+        "sessions expire"
+    );
+    store
+        .switch_session_workspace(&token, &globex)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .session(&token, T0)
+            .await
+            .unwrap()
+            .unwrap()
+            .workspace_id,
+        globex
+    );
+    store.delete_session(&token).await.unwrap();
+    assert!(store.session(&token, T0).await.unwrap().is_none());
+
+    let key = store.create_api_key(&acme, "CI", T0).await.unwrap();
+    assert_eq!(
+        store.api_key_workspace(&key).await.unwrap(),
+        Some(acme.clone())
+    );
+    assert_eq!(store.api_key_workspace("tly_nope").await.unwrap(), None);
+
+    store
+        .record_login_failure("email:x@acme.test", T0)
+        .await
+        .unwrap();
+    store
+        .record_login_failure("email:x@acme.test", T0 + 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .login_failures_since("email:x@acme.test", T0 + 5)
+            .await
+            .unwrap(),
+        1
+    );
+}
+on_both_backends!(
+    accounts_story,
+    accounts_story_on_sqlite,
+    accounts_story_on_postgres
+);

@@ -1,0 +1,186 @@
+//! Test support shared by the integration test binaries: fresh databases on both backends,
+//! and a running app on a random port.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use tally::clock::{Clock, ManualClock};
+use tally::config::Config;
+use tally::store::{Store, StoreOptions};
+
+/// The server PostgreSQL tests create their databases on.
+fn postgres_admin_url() -> String {
+    std::env::var("TALLY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database for one test: a SQLite file in a temporary folder, or a PostgreSQL database
+/// created for the test and dropped afterwards.
+pub struct TestDb {
+    pub store: Store,
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDb {
+    /// A fresh, migrated SQLite database.
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let url = format!("sqlite://{}/tally.db", dir.path().display());
+        let store = Store::connect(&url, &StoreOptions::default())
+            .await
+            .expect("open SQLite");
+        store.migrate().await.expect("migrate SQLite");
+        TestDb {
+            store,
+            url,
+            cleanup: Cleanup::Sqlite(dir),
+        }
+    }
+
+    /// A fresh, migrated PostgreSQL database, or `None` when PostgreSQL is not reachable
+    /// outside CI. Under `CI=true` an unreachable server fails the test: it never skips.
+    pub async fn postgres() -> Option<TestDb> {
+        let admin_url = postgres_admin_url();
+        let admin = match Store::connect(
+            &admin_url,
+            &StoreOptions {
+                max_connections: 1,
+                ..StoreOptions::default()
+            },
+        )
+        .await
+        {
+            Ok(admin) => admin,
+            Err(err) => {
+                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                    panic!("PostgreSQL at {admin_url} is required when CI=true: {err}");
+                }
+                eprintln!("skipping: PostgreSQL at {admin_url} is not reachable ({err})");
+                return None;
+            }
+        };
+        let name = format!(
+            "tally_test_{}",
+            tally::store::new_id("db").trim_start_matches("db_")
+        );
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(admin.pool())
+            .await
+            .expect("create test database");
+        admin.close().await;
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(base, _)| base)
+            .unwrap_or(&admin_url);
+        let url = format!("{base}/{name}");
+        let store = Store::connect(
+            &url,
+            &StoreOptions {
+                max_connections: 20,
+                ..StoreOptions::default()
+            },
+        )
+        .await
+        .expect("open PostgreSQL");
+        store.migrate().await.expect("migrate PostgreSQL");
+        Some(TestDb {
+            store,
+            url,
+            cleanup: Cleanup::Postgres { admin_url, name },
+        })
+    }
+
+    /// Closes the pool and drops a PostgreSQL database.
+    pub async fn finish(self) {
+        self.store.close().await;
+        if let Cleanup::Postgres { admin_url, name } = self.cleanup {
+            if let Ok(admin) = Store::connect(
+                &admin_url,
+                &StoreOptions {
+                    max_connections: 1,
+                    ..StoreOptions::default()
+                },
+            )
+            .await
+            {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(admin.pool())
+                    .await;
+                admin.close().await;
+            }
+        }
+    }
+}
+
+/// A running app on a random port over a fresh SQLite database, with a clock tests control.
+pub struct TestApp {
+    pub base: String,
+    pub store: Store,
+    pub clock: Arc<ManualClock>,
+    _db: TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        let db = TestDb::sqlite().await;
+        let mut config = Config::from_lookup(|_| None).expect("default configuration");
+        config.database_url = db.url.clone();
+        config.site_addr = "127.0.0.1:0".parse().unwrap();
+        let clock = ManualClock::new(chrono::Utc::now().timestamp_millis());
+        let app = tally::startup::Application::build(
+            config,
+            db.store.clone(),
+            clock.clone() as Arc<dyn Clock>,
+        )
+        .await
+        .expect("build the app");
+        let base = format!("http://{}", app.addr());
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            base,
+            store: db.store.clone(),
+            clock,
+            _db: db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// A client that keeps cookies and does not follow redirects, so tests see them.
+    pub fn client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// Signs in and returns the client holding the session cookie.
+    pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Client {
+        let client = Self::client();
+        let response = client
+            .post(self.url("/login"))
+            .form(&[("email", email), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303, "sign-in answers with a redirect");
+        assert_eq!(
+            response.headers()["location"],
+            "/billing",
+            "{email} should be signed in"
+        );
+        client
+    }
+}
