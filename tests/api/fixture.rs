@@ -1,0 +1,150 @@
+use crate::support::TestApp;
+use app::domain::{Credits, EntryType, GrantKind, Role, WorkspaceId};
+use tally::accounts::{password, Email};
+use tally::ledger::{EntryMeta, NewGrant};
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Two workspaces: Acme (owner, admin, member, guest) and Globex (its own member). The Acme
+/// owner also owns Globex. Each has an API key and some history.
+pub struct Fixture {
+    pub app: TestApp,
+    pub acme: WorkspaceId,
+    pub globex: WorkspaceId,
+    pub acme_key: String,
+    pub globex_key: String,
+}
+
+pub fn grant(kind: GrantKind, n: i64, expires_at: Option<i64>) -> NewGrant {
+    NewGrant {
+        kind,
+        credits: Credits::new(n).unwrap(),
+        expires_at,
+        entry_type: if kind == GrantKind::Purchased {
+            EntryType::Purchase
+        } else {
+            EntryType::Grant
+        },
+        source: "test".into(),
+        source_ref: None,
+        note: None,
+        meta: EntryMeta {
+            actor: "operator".into(),
+            description: format!("{n} {kind} credits"),
+            ..EntryMeta::default()
+        },
+    }
+}
+
+pub fn usage(i: usize) -> EntryMeta {
+    EntryMeta {
+        actor: "member@acme.test".into(),
+        description: format!("Action {i}"),
+        action: Some("studio.generate".into()),
+        model: Some("atlas-text-large".into()),
+        project: Some("Launch".into()),
+        session: Some(format!("ses_{i}")),
+        payment_ref: None,
+    }
+}
+
+impl Fixture {
+    pub async fn new() -> Fixture {
+        let app = TestApp::spawn().await;
+        let store = app.store.clone();
+        let now = app.now();
+        let acme = store.create_workspace("Acme AI", now).await.unwrap();
+        let globex = store.create_workspace("Globex", now).await.unwrap();
+        let hash = password::hash(PASSWORD.into()).await.unwrap();
+        for (email, role) in [
+            ("owner@acme.test", Role::Owner),
+            ("admin@acme.test", Role::Admin),
+            ("member@acme.test", Role::Member),
+            ("guest@acme.test", Role::Guest),
+        ] {
+            let user = store
+                .upsert_user(&Email::parse(email).unwrap(), Some(&hash), now)
+                .await
+                .unwrap();
+            store.set_membership(&acme, &user, role, now).await.unwrap();
+            if role == Role::Owner {
+                store
+                    .set_membership(&globex, &user, Role::Owner, now)
+                    .await
+                    .unwrap();
+            }
+        }
+        let globex_member = store
+            .upsert_user(
+                &Email::parse("member@globex.test").unwrap(),
+                Some(&hash),
+                now,
+            )
+            .await
+            .unwrap();
+        store
+            .set_membership(&globex, &globex_member, Role::Member, now)
+            .await
+            .unwrap();
+
+        store
+            .grant(
+                &acme,
+                &grant(GrantKind::Purchased, 1_000, None),
+                now - 10_000,
+            )
+            .await
+            .unwrap();
+        store
+            .grant(
+                &acme,
+                &grant(GrantKind::Promotional, 500, Some(now + 86_400_000)),
+                now - 9_000,
+            )
+            .await
+            .unwrap();
+        store
+            .charge(&acme, Credits::new(120).unwrap(), &usage(0), now - 8_000)
+            .await
+            .unwrap();
+        store
+            .grant(&globex, &grant(GrantKind::Free, 300, None), now - 5_000)
+            .await
+            .unwrap();
+
+        let acme_key = store.create_api_key(&acme, "test", now).await.unwrap();
+        let globex_key = store.create_api_key(&globex, "test", now).await.unwrap();
+        Fixture {
+            app,
+            acme,
+            globex,
+            acme_key,
+            globex_key,
+        }
+    }
+
+    /// `GET path` with an API key.
+    pub async fn get_with_key(&self, path: &str, key: &str) -> reqwest::Response {
+        TestApp::client()
+            .get(self.app.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Reads a JSON error body and checks its shape.
+pub async fn error_code(response: reqwest::Response) -> String {
+    let body: serde_json::Value = response.json().await.expect("errors are JSON");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body["error"]["code"]
+        .as_str()
+        .expect("errors carry a code")
+        .to_owned()
+}

@@ -1,0 +1,10 @@
+//! HTTP tests: the app on a random port over a fresh database, driven like a browser or a
+//! script would.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod credits;
+mod fixture;
+mod pages;
+mod sessions;

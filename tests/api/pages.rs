@@ -1,0 +1,205 @@
+use crate::fixture::{Fixture, PASSWORD};
+use crate::support::TestApp;
+use app::domain::Credits;
+
+/// The text of the first element carrying `data-testid="{id}"`.
+fn test_id_text(html: &str, id: &str) -> Option<String> {
+    let start = html.find(&format!("data-testid=\"{id}\""))?;
+    let rest = &html[start..];
+    let open = rest.find('>')?;
+    Some(rest[open + 1..].chars().take_while(|c| *c != '<').collect())
+}
+
+#[tokio::test]
+async fn signed_out_visitors_are_sent_to_sign_in() {
+    let f = Fixture::new().await;
+    for path in ["/billing", "/billing/history"] {
+        let response = TestApp::client().get(f.app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 303, "{path}");
+        assert_eq!(response.headers()["location"], "/login");
+    }
+    let login = TestApp::client()
+        .get(f.app.url("/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let html = login.text().await.unwrap();
+    assert!(
+        html.contains(r#"<label for="email">Email</label>"#),
+        "labelled email field"
+    );
+    assert!(
+        html.contains(r#"<label for="password">Password</label>"#),
+        "labelled password field"
+    );
+    assert!(html.contains("Sign in"));
+}
+
+#[tokio::test]
+async fn the_billing_page_is_rendered_with_the_workspace_figures() {
+    let f = Fixture::new().await;
+    let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
+    let response = owner.get(f.app.url("/billing")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert_eq!(
+        test_id_text(&html, "balance").as_deref(),
+        Some("1,380"),
+        "balance on the page"
+    );
+    assert!(
+        html.contains("380 credits expire on"),
+        "expiring bucket on the page"
+    );
+    assert!(html.contains("Recent activity"));
+    assert!(
+        !html.contains("read-only access"),
+        "owners are not read-only"
+    );
+}
+
+#[tokio::test]
+async fn members_see_a_read_only_page_that_says_who_can_buy() {
+    let f = Fixture::new().await;
+    let member = f.app.sign_in("member@acme.test", PASSWORD).await;
+    let html = member
+        .get(f.app.url("/billing"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(test_id_text(&html, "balance").as_deref(), Some("1,380"));
+    assert!(html.contains("You have read-only access."));
+    assert!(html.contains("Workspace owners, admins and billing admins can buy credits"));
+}
+
+#[tokio::test]
+async fn guests_get_a_403_page() {
+    let f = Fixture::new().await;
+    let guest = f.app.sign_in("guest@acme.test", PASSWORD).await;
+    let response = guest.get(f.app.url("/billing")).send().await.unwrap();
+    assert_eq!(response.status(), 403);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("have access to Billing"));
+    assert!(!html.contains("1,380"), "no figures for guests");
+}
+
+#[tokio::test]
+async fn history_filters_by_type_and_exports_csv() {
+    let f = Fixture::new().await;
+    let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
+    let html = owner
+        .get(f.app.url("/billing/history?type=grant"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"data-type="grant""#));
+    assert!(!html.contains(r#"data-type="consumption""#));
+
+    let bad = owner
+        .get(f.app.url("/billing/history?type=withdrawal"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+
+    let csv = owner
+        .get(f.app.url("/billing/history.csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    assert!(csv.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let body = csv.text().await.unwrap();
+    let lines: Vec<_> = body.lines().collect();
+    assert_eq!(
+        lines[0],
+        "id,created_at,type,amount,balance_after,description,action,model,project,session"
+    );
+    assert_eq!(lines.len(), 1 + 3);
+    assert!(lines[1].contains(",consumption,-120,1380,"), "{}", lines[1]);
+
+    let only_purchases = owner
+        .get(f.app.url("/billing/history.csv?type=purchase"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(only_purchases.lines().count(), 2);
+}
+
+#[tokio::test]
+async fn history_pages_link_to_older_movements() {
+    let f = Fixture::new().await;
+    let now = f.app.now();
+    for i in 0..30 {
+        f.app
+            .store
+            .charge(
+                &f.acme,
+                Credits::new(1).unwrap(),
+                &crate::fixture::usage(i),
+                now,
+            )
+            .await
+            .unwrap();
+    }
+    let member = f.app.sign_in("member@acme.test", PASSWORD).await;
+    let html = member
+        .get(f.app.url("/billing/history"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(html.matches("<tr data-id=").count(), 25);
+    let start = html
+        .find("/billing/history?cursor=")
+        .expect("a link to older movements");
+    let href: String = html[start..].chars().take_while(|c| *c != '"').collect();
+    let older = member
+        .get(f.app.url(&href))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(older.matches("<tr data-id=").count(), 33 - 25);
+    assert!(!older.contains("Older movements"));
+}
+
+#[tokio::test]
+async fn guests_cannot_export_history() {
+    let f = Fixture::new().await;
+    let guest = f.app.sign_in("guest@acme.test", PASSWORD).await;
+    let response = guest
+        .get(f.app.url("/billing/history.csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+}
+
+#[tokio::test]
+async fn unknown_pages_are_a_404() {
+    let f = Fixture::new().await;
+    let response = TestApp::client()
+        .get(f.app.url("/no-such-page"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+}
