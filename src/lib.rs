@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod jobs;
 pub mod ledger;
 pub mod ops;
 pub mod services;

@@ -59,11 +59,10 @@ impl Role {
 
     /// May this role buy credits, manage Auto-reload and grant credits, under `policy`?
     pub const fn can_manage_billing(self, policy: BillingManagers) -> bool {
-        match (self, policy) {
-            (Role::Owner, _) => true,
-            (Role::Admin | Role::BillingAdmin, BillingManagers::Admins) => true,
-            _ => false,
-        }
+        matches!(
+            (self, policy),
+            (Role::Owner, _) | (Role::Admin | Role::BillingAdmin, BillingManagers::Admins)
+        )
     }
 
     /// May this role run AI actions that spend credits? Billing admins handle money, not

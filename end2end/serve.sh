@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Starts Tally for the browser tests: a fresh database with the demo data, served by the
+# debug build that `cargo leptos build` made. Run from the repository root.
+set -euo pipefail
+data="end2end/.data"
+rm -rf "$data"
+mkdir -p "$data"
+export DATABASE_URL="sqlite://$data/e2e.db"
+export LEPTOS_SITE_ROOT="target/site"
+export LEPTOS_SITE_ADDR="127.0.0.1:${TALLY_E2E_PORT:-3199}"
+./target/debug/tally demo > /dev/null
+exec ./target/debug/tally serve
