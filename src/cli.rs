@@ -120,11 +120,30 @@ pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
         }
         _ => url.to_owned(),
     }
+}
+
+/// An error and its causes on one line, without the repeats that arise when a cause's text
+/// is already part of the error's own message.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// Runs one command. Output for scripts goes to stdout; messages for people to stderr.
@@ -267,5 +286,24 @@ mod tests {
             "postgres://tally:***@db:5432/tally"
         );
         assert_eq!(redact("sqlite://data/tally.db"), "sqlite://data/tally.db");
+        assert_eq!(
+            redact("postgres://postgres@db/tally"),
+            "postgres://postgres@db/tally"
+        );
+    }
+
+    #[test]
+    fn error_chains_print_on_one_line_without_repeats() {
+        let err = anyhow::anyhow!("connection refused").context("cannot open the database");
+        assert_eq!(
+            one_line(&err),
+            "cannot open the database: connection refused"
+        );
+        let repeated = anyhow::anyhow!("x does not exist")
+            .context("error returned from database: x does not exist");
+        assert_eq!(
+            one_line(&repeated),
+            "error returned from database: x does not exist"
+        );
     }
 }

@@ -19,7 +19,7 @@ async fn main() -> ExitCode {
     match tally::cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", tally::cli::one_line(&err));
             ExitCode::FAILURE
         }
     }

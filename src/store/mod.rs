@@ -8,7 +8,7 @@
 //! SQLite takes the database's write lock, before it reads anything it will change.
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection, Executor};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -44,9 +44,9 @@ impl Default for StoreOptions {
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database error: {0}")]
+    #[error(transparent)]
     Database(#[from] sqlx::Error),
-    #[error("database migration failed: {0}")]
+    #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("not found")]
     NotFound,
@@ -54,8 +54,8 @@ pub enum StoreError {
     Conflict(String),
     #[error("unexpected data in the database: {0}")]
     Corrupt(String),
-    #[error("unsupported DATABASE_URL: {0}")]
-    UnsupportedUrl(String),
+    #[error("DATABASE_URL: {0}")]
+    BadUrl(String),
 }
 
 impl StoreError {
@@ -90,6 +90,12 @@ impl Store {
         sqlx::any::install_default_drivers();
         let (backend, url) = normalise_url(url)?;
         let connect = AnyConnectOptions::from_str(&url)?;
+        // One direct connection first: a pool would retry until its timeout and then report
+        // only that it timed out, hiding the real cause (refused, unknown database, auth).
+        sqlx::AnyConnection::connect_with(&connect)
+            .await?
+            .close()
+            .await?;
         let timeout_ms = options.statement_timeout.as_millis();
         let pool = AnyPoolOptions::new()
             .max_connections(options.max_connections)
@@ -155,7 +161,7 @@ fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> {
     }
     let Some(rest) = url.strip_prefix("sqlite:") else {
         let scheme = url.split(':').next().unwrap_or_default();
-        return Err(StoreError::UnsupportedUrl(format!(
+        return Err(StoreError::BadUrl(format!(
             "'{scheme}:' is not supported; use sqlite:PATH or postgres://…"
         )));
     };
@@ -165,10 +171,7 @@ fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> {
         if let Some(dir) = std::path::Path::new(file).parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::UnsupportedUrl(format!(
-                        "cannot create the folder {}: {e}",
-                        dir.display()
-                    ))
+                    StoreError::BadUrl(format!("cannot create the folder {}: {e}", dir.display()))
                 })?;
             }
         }

@@ -1,4 +1,4 @@
-use super::{BillingOverview, HistoryFilter, HistoryPage};
+use super::{BillingOverview, HistoryPage};
 use crate::error::AppError;
 use leptos::prelude::*;
 
@@ -25,8 +25,9 @@ pub async fn load_history(
     to: Option<String>,
     cursor: Option<String>,
 ) -> Result<HistoryPage, AppError> {
-    let filter = HistoryFilter::from_query(entry_type.as_deref(), from.as_deref(), to.as_deref())
-        .map_err(AppError::Invalid)?;
+    let filter =
+        super::HistoryFilter::from_query(entry_type.as_deref(), from.as_deref(), to.as_deref())
+            .map_err(AppError::Invalid)?;
     let (services, viewer) = crate::services::billing_viewer().await?;
     let (transactions, next_cursor) = services
         .history(
