@@ -40,6 +40,4 @@ export LEPTOS_OUTPUT_NAME=tally
 export LEPTOS_SITE_ROOT=target/site
 export LEPTOS_SITE_PKG_DIR=pkg
 export LEPTOS_RELOAD_PORT=3001
-export LEPTOS_LIB_DIR=frontend
-export LEPTOS_BIN_DIR=.
 export LEPTOS_HASH_FILES=false

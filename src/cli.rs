@@ -154,7 +154,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let now = clock.now_ms();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            crate::jobs::spawn_expiry_sweeper(store.clone(), clock.clone());
+            crate::jobs::spawn_background_jobs(store.clone(), clock.clone());
             let app = Application::build(config, store, clock).await?;
             eprintln!("Tally is serving on http://{}", app.addr());
             app.run_until_stopped()

@@ -7,22 +7,56 @@ use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How often lapsed lots are written off. Reads already ignore lapsed credits; the job makes
-/// the `expiry` entries appear in history without waiting for the next movement.
-const EXPIRY_EVERY: Duration = Duration::from_secs(60);
+/// How often the jobs run. Reads already ignore lapsed credits and expired holds; the jobs
+/// write the entries and free the holds without waiting for the next movement.
+const EVERY: Duration = Duration::from_secs(5);
+/// Idempotency keys are kept at least 24 hours; they are forgotten after 48.
+const KEEP_KEYS_MS: i64 = 48 * 3_600_000;
+/// Sign-in failures and ended sessions are forgotten after a day.
+const KEEP_SIGN_IN_MS: i64 = 24 * 3_600_000;
 
-/// Writes `expiry` entries for lapsed lots, forever.
-pub fn spawn_expiry_sweeper(store: Store, clock: Arc<dyn Clock>) -> tokio::task::JoinHandle<()> {
+/// Runs the periodic jobs, forever: expired holds, lapsed lots, old keys and sessions.
+pub fn spawn_background_jobs(store: Store, clock: Arc<dyn Clock>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(EXPIRY_EVERY);
+        let mut tick = tokio::time::interval(EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut round: u64 = 0;
         loop {
             tick.tick().await;
-            if let Err(err) = sweep_expired(&store, clock.now_ms()).await {
-                tracing::warn!(error = %err, "expiry sweep failed; will retry");
+            let now = clock.now_ms();
+            if let Err(err) = release_expired_holds(&store, now).await {
+                tracing::warn!(error = %err, "releasing expired holds failed; will retry");
             }
+            // The slower jobs every minute.
+            if round % 12 == 0 {
+                if let Err(err) = sweep_expired(&store, now).await {
+                    tracing::warn!(error = %err, "expiry sweep failed; will retry");
+                }
+                if let Err(err) = store.prune_idempotency_keys(now - KEEP_KEYS_MS).await {
+                    tracing::warn!(error = %err, "pruning idempotency keys failed");
+                }
+                if let Err(err) = store.prune_sign_in_records(now - KEEP_SIGN_IN_MS).await {
+                    tracing::warn!(error = %err, "pruning sign-in records failed");
+                }
+            }
+            round += 1;
         }
     })
+}
+
+/// Releases every hold that has expired.
+pub async fn release_expired_holds(
+    store: &Store,
+    now: i64,
+) -> Result<usize, crate::ledger::LedgerError> {
+    let mut released = 0;
+    loop {
+        let batch = store.expire_holds(now, 200).await?;
+        released += batch;
+        if batch < 200 {
+            return Ok(released);
+        }
+    }
 }
 
 /// One sweep: every workspace with lapsed credits, a bounded batch at a time.

@@ -209,6 +209,24 @@ impl Store {
             .collect()
     }
 
+    /// The role of the person with this email in a workspace, if they belong to it.
+    pub async fn role_for_email(
+        &self,
+        workspace: &WorkspaceId,
+        email: &str,
+    ) -> Result<Option<Role>, StoreError> {
+        let row = sqlx::query("SELECT m.role FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.workspace_id = $1 AND u.email = $2")
+            .bind(workspace.as_str())
+            .bind(email.trim().to_lowercase())
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|row| {
+            let role: String = row.try_get("role")?;
+            Role::parse(&role).map_err(|e| StoreError::Corrupt(e.to_string()))
+        })
+        .transpose()
+    }
+
     /// Starts a session and returns its secret token (for the cookie; only its hash is kept).
     pub async fn create_session(
         &self,

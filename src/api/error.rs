@@ -23,6 +23,12 @@ pub enum ApiError {
     /// 404 `not_found`: unknown id, or an id of another workspace.
     #[error("not found")]
     NotFound,
+    /// 409 `idempotency_conflict`: the key was used before with another request body.
+    #[error("this idempotency_key was already used with a different request; use a new key for a new request")]
+    IdempotencyConflict,
+    /// 409 with its own code: the request conflicts with the state of the resource.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     /// 500 `internal`: logged in full, reported without details.
     #[error("internal error: {0}")]
     Internal(String),
@@ -35,6 +41,8 @@ impl ApiError {
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::IdempotencyConflict => (StatusCode::CONFLICT, "idempotency_conflict"),
+            ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -76,6 +84,16 @@ impl From<LedgerError> for ApiError {
             LedgerError::Insufficient(_) => {
                 ApiError::Internal("insufficient credits outside the credit gate".into())
             }
+            LedgerError::IdempotencyConflict => ApiError::IdempotencyConflict,
+            LedgerError::ReservationNotFound => ApiError::NotFound,
+            LedgerError::ReservationExpired => ApiError::Conflict {
+                code: "reservation_expired",
+                message: "the hold expired and was released by itself; reserve again".into(),
+            },
+            LedgerError::ReservationResolved => ApiError::Conflict {
+                code: "reservation_resolved",
+                message: "the reservation was already resolved".into(),
+            },
         }
     }
 }

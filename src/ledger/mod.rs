@@ -4,9 +4,11 @@
 //! and `store` applies the same plans to the database inside one transaction per movement.
 
 pub mod book;
+mod gate;
 pub mod rules;
 mod store;
 
+pub use gate::{Answer, HoldReceipt, IdempotencyKey, NewHold, Render, Resolution};
 pub use store::{
     AccountSummary, Audit, BucketRow, EntryMeta, EntryRecord, HistoryQuery, LedgerError, NewGrant,
     Receipt, TraceRow,

@@ -143,6 +143,76 @@ pub fn apply_draws(lots: &mut [Lot], draws: &[Draw]) {
     }
 }
 
+/// How a reservation settles: what it takes from its held lots, what extra it draws from
+/// spendable lots, and what it charges in all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettlePlan {
+    /// Per held lot: the hold released (`credits`) ...
+    pub released: Vec<Draw>,
+    /// ... and the part of it consumed.
+    pub consumed: Vec<Draw>,
+    /// Credits above the hold, drawn from spendable lots.
+    pub extra: Vec<Draw>,
+    pub charged: i64,
+}
+
+/// Plans settling a hold at `actual` credits.
+///
+/// The actual cost is taken from the held lots first (in drawdown order). A cost above the hold
+/// draws the difference from spendable lots only if they can cover all of it; otherwise the
+/// reservation settles at the hold, as the caller agreed to when it reserved.
+pub fn plan_settle(lots: &[Lot], holds: &[Draw], now: Millis, actual: Credits) -> SettlePlan {
+    let held: i64 = holds.iter().map(|h| h.credits).sum();
+    let mut ordered: Vec<&Draw> = holds.iter().collect();
+    let rank = |draw: &Draw| lots.iter().find(|l| l.id == draw.lot_id);
+    ordered.sort_by(|a, b| match (rank(a), rank(b)) {
+        (Some(x), Some(y)) => drawdown_order(x, y),
+        _ => a.lot_id.cmp(&b.lot_id),
+    });
+    let mut left = actual.get().min(held);
+    let mut consumed = Vec::new();
+    for hold in ordered {
+        if left == 0 {
+            break;
+        }
+        let take = hold.credits.min(left);
+        consumed.push(Draw {
+            lot_id: hold.lot_id.clone(),
+            credits: take,
+        });
+        left -= take;
+    }
+    let mut extra = Vec::new();
+    let above = actual.get() - held;
+    if above > 0 {
+        // What is spendable once this hold is released (its unconsumed part stays held until
+        // the same transaction releases it, so only other credits can pay for the extra).
+        if let Ok(draws) = plan_charge(lots, now, Credits::new(above).unwrap_or_default()) {
+            extra = draws;
+        }
+    }
+    let charged = consumed.iter().chain(extra.iter()).map(|d| d.credits).sum();
+    SettlePlan {
+        released: holds.to_vec(),
+        consumed,
+        extra,
+        charged,
+    }
+}
+
+/// Puts the draws of one movement together per lot (a lot may pay from its hold and from its
+/// spendable part in the same settlement).
+pub fn merge_draws(draws: impl IntoIterator<Item = Draw>) -> Vec<Draw> {
+    let mut merged: Vec<Draw> = Vec::new();
+    for draw in draws {
+        match merged.iter_mut().find(|d| d.lot_id == draw.lot_id) {
+            Some(existing) => existing.credits += draw.credits,
+            None => merged.push(draw),
+        }
+    }
+    merged
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +329,88 @@ mod tests {
             }]
         );
         assert!(plan_expiry(&[a, b], DAY - 1).is_empty());
+    }
+
+    #[test]
+    fn settling_below_the_hold_charges_the_actual_cost_from_held_lots() {
+        let mut a = lot("a", GrantKind::Free, 100, Some(5 * DAY), 0);
+        a.held = 60;
+        let mut b = lot("b", GrantKind::Purchased, 100, None, 0);
+        b.held = 40;
+        let holds = [
+            Draw {
+                lot_id: "b".into(),
+                credits: 40,
+            },
+            Draw {
+                lot_id: "a".into(),
+                credits: 60,
+            },
+        ];
+        let plan = plan_settle(&[a, b], &holds, 0, credits(70));
+        assert_eq!(plan.charged, 70);
+        assert_eq!(
+            plan.consumed,
+            [
+                Draw {
+                    lot_id: "a".into(),
+                    credits: 60
+                },
+                Draw {
+                    lot_id: "b".into(),
+                    credits: 10
+                }
+            ]
+        );
+        assert!(plan.extra.is_empty());
+    }
+
+    #[test]
+    fn settling_above_the_hold_draws_the_extra_only_when_affordable() {
+        let mut a = lot("a", GrantKind::Purchased, 100, None, 0);
+        a.held = 50;
+        let holds = [Draw {
+            lot_id: "a".into(),
+            credits: 50,
+        }];
+        let plan = plan_settle(&[a.clone()], &holds, 0, credits(80));
+        assert_eq!((plan.charged, plan.extra.len()), (80, 1));
+        let plan = plan_settle(&[a], &holds, 0, credits(151));
+        assert_eq!(
+            (plan.charged, plan.extra.len()),
+            (50, 0),
+            "settles at the hold"
+        );
+    }
+
+    #[test]
+    fn draws_on_one_lot_merge() {
+        let merged = merge_draws([
+            Draw {
+                lot_id: "a".into(),
+                credits: 5,
+            },
+            Draw {
+                lot_id: "b".into(),
+                credits: 1,
+            },
+            Draw {
+                lot_id: "a".into(),
+                credits: 2,
+            },
+        ]);
+        assert_eq!(
+            merged,
+            [
+                Draw {
+                    lot_id: "a".into(),
+                    credits: 7
+                },
+                Draw {
+                    lot_id: "b".into(),
+                    credits: 1
+                }
+            ]
+        );
     }
 }

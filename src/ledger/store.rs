@@ -24,6 +24,14 @@ pub enum LedgerError {
     UnknownWorkspace,
     #[error("{0}")]
     Invalid(&'static str),
+    #[error("this idempotency key was used with a different request")]
+    IdempotencyConflict,
+    #[error("no such reservation")]
+    ReservationNotFound,
+    #[error("the hold expired and was released by itself")]
+    ReservationExpired,
+    #[error("the reservation was already resolved")]
+    ReservationResolved,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -151,6 +159,8 @@ pub struct Audit {
     pub sequence_consistent: bool,
     /// Every entry's per-lot trace adds up to its amount.
     pub traces_consistent: bool,
+    /// The account's held credits equal the lots' holds and the open reservations.
+    pub holds_consistent: bool,
 }
 
 impl Audit {
@@ -160,22 +170,25 @@ impl Audit {
             && self.lots_remaining == self.journal_sum
             && self.sequence_consistent
             && self.traces_consistent
+            && self.holds_consistent
     }
 }
 
 /// The locked state of one workspace's books inside a transaction.
-struct OpenBooks {
-    total: i64,
-    last_seq: i64,
-    lots: Vec<Lot>,
-    added: i64,
-    spent: i64,
+pub(super) struct OpenBooks {
+    pub(super) total: i64,
+    pub(super) last_seq: i64,
+    pub(super) lots: Vec<Lot>,
+    pub(super) added: i64,
+    pub(super) spent: i64,
+    /// Change of the account's held credits in this transaction.
+    pub(super) held_delta: i64,
 }
 
 impl Store {
     /// Runs `attempt` again while the database reports lock contention, with a short,
     /// growing pause. Bounded: after [`MAX_ATTEMPTS`] the error goes to the caller.
-    async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, LedgerError>
+    pub(super) async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, LedgerError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, LedgerError>>,
@@ -499,7 +512,22 @@ impl Store {
         .fetch_one(self.pool())
         .await?
         .try_get("n")?;
+        let holds = sqlx::query(
+            "SELECT a.held AS account, \
+             (SELECT CAST(COALESCE(SUM(held), 0) AS BIGINT) FROM credit_lots WHERE workspace_id = $1) AS lots, \
+             (SELECT CAST(COALESCE(SUM(held), 0) AS BIGINT) FROM reservations WHERE workspace_id = $1 AND status = 'held') AS reserved \
+             FROM credit_accounts a WHERE a.workspace_id = $1",
+        )
+        .bind(workspace.as_str())
+        .fetch_one(self.pool())
+        .await?;
+        let (account_held, lots_held, reserved): (i64, i64, i64) = (
+            holds.try_get("account")?,
+            holds.try_get("lots")?,
+            holds.try_get("reserved")?,
+        );
         Ok(Audit {
+            holds_consistent: account_held == lots_held && lots_held == reserved,
             account_total,
             lots_remaining,
             journal_sum: running,
@@ -515,7 +543,7 @@ impl Store {
 /// The `UPDATE` comes first on purpose: on PostgreSQL it takes the row lock (like
 /// `SELECT … FOR UPDATE`), on SQLite it takes the write lock before any read, so two movements
 /// of one workspace never plan from the same snapshot.
-async fn open_books(
+pub(super) async fn open_books(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,
 ) -> Result<OpenBooks, LedgerError> {
@@ -547,11 +575,12 @@ async fn open_books(
         lots,
         added: 0,
         spent: 0,
+        held_delta: 0,
     })
 }
 
 /// Writes one `expiry` entry covering every lapsed lot, if any.
-async fn expire_lapsed(
+pub(super) async fn expire_lapsed(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,
     books: &mut OpenBooks,
@@ -589,7 +618,7 @@ async fn expire_lapsed(
 
 /// Takes planned draws out of their lots, guarded in SQL so a draw can never take held or
 /// missing credits even if the plan were wrong.
-async fn take_from_lots(
+pub(super) async fn take_from_lots(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,
     books: &mut OpenBooks,
@@ -617,7 +646,7 @@ async fn take_from_lots(
 
 /// Appends one journal entry and its per-lot trace.
 #[allow(clippy::too_many_arguments)]
-async fn post(
+pub(super) async fn post(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,
     books: &mut OpenBooks,
@@ -673,25 +702,26 @@ async fn post(
     })
 }
 
-async fn save_account(
+pub(super) async fn save_account(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,
     books: &OpenBooks,
 ) -> Result<(), LedgerError> {
     sqlx::query(
-        "UPDATE credit_accounts SET total = $1, last_seq = $2, lifetime_added = lifetime_added + $3, lifetime_spent = lifetime_spent + $4 WHERE workspace_id = $5",
+        "UPDATE credit_accounts SET total = $1, last_seq = $2, lifetime_added = lifetime_added + $3, lifetime_spent = lifetime_spent + $4, held = held + $5 WHERE workspace_id = $6",
     )
     .bind(books.total)
     .bind(books.last_seq)
     .bind(books.added)
     .bind(books.spent)
+    .bind(books.held_delta)
     .bind(workspace.as_str())
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-fn parse_kind(text: String) -> Result<GrantKind, LedgerError> {
+pub(super) fn parse_kind(text: String) -> Result<GrantKind, LedgerError> {
     GrantKind::parse(&text).map_err(|e| StoreError::Corrupt(e.to_string()).into())
 }
 

@@ -59,6 +59,7 @@ impl Fixture {
         for (email, role) in [
             ("owner@acme.test", Role::Owner),
             ("admin@acme.test", Role::Admin),
+            ("billing@acme.test", Role::BillingAdmin),
             ("member@acme.test", Role::Member),
             ("guest@acme.test", Role::Guest),
         ] {
@@ -121,6 +122,22 @@ impl Fixture {
             acme_key,
             globex_key,
         }
+    }
+
+    /// `POST path` with an API key and a JSON body.
+    pub async fn post_with_key(
+        &self,
+        path: &str,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        TestApp::client()
+            .post(self.app.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// `GET path` with an API key.

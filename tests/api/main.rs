@@ -8,3 +8,4 @@ mod credits;
 mod fixture;
 mod pages;
 mod sessions;
+mod usage;

@@ -45,6 +45,13 @@ impl TestDb {
     /// A fresh, migrated PostgreSQL database, or `None` when PostgreSQL is not reachable
     /// outside CI. Under `CI=true` an unreachable server fails the test: it never skips.
     pub async fn postgres() -> Option<TestDb> {
+        let db = Self::postgres_unmigrated().await?;
+        db.store.migrate().await.expect("migrate PostgreSQL");
+        Some(db)
+    }
+
+    /// Like [`TestDb::postgres`], without running the migrations.
+    pub async fn postgres_unmigrated() -> Option<TestDb> {
         let admin_url = postgres_admin_url();
         let admin = match Store::connect(
             &admin_url,

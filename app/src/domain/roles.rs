@@ -71,6 +71,19 @@ impl Role {
         matches!(self, Role::Owner | Role::Admin | Role::Member)
     }
 
+    /// What the insufficient-credits answer offers this role: billing managers can buy
+    /// credits or manage Auto-reload, members can ask an admin, guests ask the owner or the
+    /// person who shared the work with them.
+    pub const fn recovery_actions(self, policy: BillingManagers) -> &'static [&'static str] {
+        if self.can_manage_billing(policy) {
+            &["buy_credits", "manage_auto_reload"]
+        } else if matches!(self, Role::Guest) {
+            &["ask_owner"]
+        } else {
+            &["ask_admin"]
+        }
+    }
+
     /// A label for people.
     pub const fn label(self) -> &'static str {
         match self {
@@ -102,6 +115,25 @@ mod tests {
         assert!(Role::BillingAdmin.can_manage_billing(BillingManagers::Admins));
         assert!(!Role::Admin.can_manage_billing(BillingManagers::OwnerOnly));
         assert!(!Role::BillingAdmin.can_manage_billing(BillingManagers::OwnerOnly));
+    }
+
+    #[test]
+    fn recovery_follows_the_role_and_policy() {
+        let admins = BillingManagers::Admins;
+        assert_eq!(
+            Role::Owner.recovery_actions(admins),
+            ["buy_credits", "manage_auto_reload"]
+        );
+        assert_eq!(
+            Role::BillingAdmin.recovery_actions(admins),
+            ["buy_credits", "manage_auto_reload"]
+        );
+        assert_eq!(
+            Role::Admin.recovery_actions(BillingManagers::OwnerOnly),
+            ["ask_admin"]
+        );
+        assert_eq!(Role::Member.recovery_actions(admins), ["ask_admin"]);
+        assert_eq!(Role::Guest.recovery_actions(admins), ["ask_owner"]);
     }
 
     #[test]

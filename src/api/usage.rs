@@ -1,0 +1,400 @@
+//! The credit gate over HTTP: `POST /api/v1/usage` and the reservation endpoints.
+
+use super::json::ApiJson;
+use super::{ApiError, Caller, Principal};
+use crate::clock::to_datetime;
+use crate::ledger::rules::Shortfall;
+use crate::ledger::{Answer, EntryMeta, HoldReceipt, IdempotencyKey, NewHold, Receipt, Resolution};
+use crate::startup::AppState;
+use app::domain::{BillingManagers, Credits, Role};
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+/// How long a hold lasts unless the request says otherwise, and the bounds it may say.
+const DEFAULT_HOLD_SECONDS: i64 = 15 * 60;
+const MAX_HOLD_SECONDS: i64 = 24 * 60 * 60;
+const MAX_TEXT: usize = 200;
+
+/// The body of a charge or a reservation.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageBody {
+    idempotency_key: String,
+    action: String,
+    #[serde(default)]
+    credits: Option<i64>,
+    #[serde(default)]
+    units: Option<i64>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    resource: Option<ResourceBody>,
+    #[serde(default)]
+    actor: Option<String>,
+    /// Reservations only: how long the hold lasts (60 s to 24 h; default 15 min).
+    #[serde(default)]
+    hold_seconds: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceBody {
+    #[serde(default)]
+    project: Option<String>,
+    #[serde(default)]
+    session: Option<String>,
+}
+
+/// A usage request after parsing: everything the ledger needs, and nothing unchecked.
+struct UsageRequest {
+    key: IdempotencyKey,
+    credits: Credits,
+    meta: EntryMeta,
+    /// The actor's role in the workspace, for the insufficient-credits recovery.
+    role: Option<Role>,
+    hold_seconds: i64,
+}
+
+fn text(field: &str, value: Option<String>, required: bool) -> Result<Option<String>, ApiError> {
+    match value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+        None if required => Err(ApiError::Invalid(format!("{field} is required"))),
+        Some(v) if v.chars().count() > MAX_TEXT || v.chars().any(char::is_control) => {
+            Err(ApiError::Invalid(format!(
+                "{field} must be at most {MAX_TEXT} printable characters"
+            )))
+        }
+        other => Ok(other),
+    }
+}
+
+impl UsageRequest {
+    async fn parse(
+        state: &AppState,
+        caller: &Caller,
+        body: UsageBody,
+        scope: &'static str,
+    ) -> Result<UsageRequest, ApiError> {
+        let request_hash = {
+            let canonical =
+                serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+            Sha256::digest(&canonical)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        let key = body.idempotency_key;
+        if key.is_empty() || key.len() > 255 || key.chars().any(char::is_control) {
+            return Err(ApiError::Invalid(
+                "idempotency_key must have 1 to 255 printable characters".into(),
+            ));
+        }
+        let action = text("action", Some(body.action), true)?;
+        let model = text("model", body.model, false)?;
+        let credits = match (body.credits, body.units) {
+            (Some(credits), None) => Credits::positive(credits)
+                .map_err(|e| ApiError::Invalid(format!("credits: {e}")))?,
+            (None, Some(_)) => {
+                return Err(ApiError::Invalid(
+                    "pricing by units and model is not available yet; send credits".into(),
+                ))
+            }
+            (Some(_), Some(_)) => {
+                return Err(ApiError::Invalid("send credits or units, not both".into()))
+            }
+            (None, None) => return Err(ApiError::Invalid("credits is required".into())),
+        };
+        let (project, session) = match body.resource {
+            Some(r) => (
+                text("resource.project", r.project, false)?,
+                text("resource.session", r.session, false)?,
+            ),
+            None => (None, None),
+        };
+        // People act as themselves; services name the person they act for, if any.
+        let (actor, role) = match &caller.principal {
+            Principal::Person { email, role } => {
+                if !role.can_spend_credits() {
+                    return Err(ApiError::Forbidden);
+                }
+                (email.clone(), Some(*role))
+            }
+            Principal::ApiKey => match text("actor", body.actor, false)? {
+                Some(actor) => {
+                    let role = state
+                        .store
+                        .role_for_email(&caller.workspace.id, &actor)
+                        .await?;
+                    (actor, role)
+                }
+                None => ("api".to_owned(), None),
+            },
+        };
+        let hold_seconds = match body.hold_seconds {
+            None => DEFAULT_HOLD_SECONDS,
+            Some(s) if (60..=MAX_HOLD_SECONDS).contains(&s) => s,
+            Some(_) => {
+                return Err(ApiError::Invalid(format!(
+                    "hold_seconds must be from 60 to {MAX_HOLD_SECONDS}"
+                )))
+            }
+        };
+        Ok(UsageRequest {
+            key: IdempotencyKey {
+                scope,
+                key,
+                request_hash,
+            },
+            credits,
+            meta: EntryMeta {
+                actor,
+                description: action.clone().unwrap_or_default(),
+                action,
+                model,
+                project,
+                session,
+                payment_ref: None,
+            },
+            role,
+            hold_seconds,
+        })
+    }
+}
+
+fn answer(status: StatusCode, body: serde_json::Value) -> Answer {
+    Answer {
+        status: status.as_u16(),
+        body: body.to_string(),
+    }
+}
+
+/// The 402 body: what was missing, why, and what this person can do about it.
+pub fn insufficient(shortfall: &Shortfall, role: Option<Role>, policy: BillingManagers) -> Answer {
+    // Holds are not exhaustion: say so when the credits exist but are reserved.
+    let held_back = shortfall.available + shortfall.held >= shortfall.required;
+    let (reason, message) = if held_back {
+        (
+            "held_by_actions_in_progress",
+            "Credits are held by AI actions in progress; try again when they finish.".to_owned(),
+        )
+    } else {
+        (
+            "out_of_credits",
+            format!(
+                "This action needs {} credits and the workspace has {}.",
+                Credits::new(shortfall.required).unwrap_or_default(),
+                Credits::new(shortfall.available).unwrap_or_default()
+            ),
+        )
+    };
+    let (role_name, actions) = match role {
+        Some(role) => (role.as_str(), role.recovery_actions(policy)),
+        None => ("unknown", &["ask_owner"][..]),
+    };
+    answer(
+        StatusCode::PAYMENT_REQUIRED,
+        json!({ "error": {
+            "code": "insufficient_credits",
+            "message": message,
+            "reason": reason,
+            "balance": shortfall.available,
+            "held": shortfall.held,
+            "required": shortfall.required,
+            "recovery": { "role": role_name, "actions": actions },
+        }}),
+    )
+}
+
+fn respond(answer: Answer) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.body,
+    )
+        .into_response()
+}
+
+/// `POST /api/v1/usage`: charge a known cost at once.
+pub async fn charge(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<UsageBody>,
+) -> Result<Response, ApiError> {
+    let request = UsageRequest::parse(&state, &caller, body, "usage").await?;
+    let policy = caller.workspace.billing_managers;
+    let role = request.role;
+    let render = move |outcome: &Result<Receipt, Shortfall>| match outcome {
+        Ok(receipt) => answer(
+            StatusCode::OK,
+            json!({ "transaction_id": receipt.entry_id, "charged": -receipt.amount, "balance": receipt.available }),
+        ),
+        Err(shortfall) => insufficient(shortfall, role, policy),
+    };
+    let now = state.clock.now_ms();
+    let stored = state
+        .store
+        .charge_once(
+            &caller.workspace.id,
+            &request.key,
+            request.credits,
+            &request.meta,
+            now,
+            &render,
+        )
+        .await?;
+    Ok(respond(stored))
+}
+
+/// `POST /api/v1/usage/reservations`: hold an estimate.
+pub async fn reserve(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<UsageBody>,
+) -> Result<Response, ApiError> {
+    let request = UsageRequest::parse(&state, &caller, body, "reservation").await?;
+    let policy = caller.workspace.billing_managers;
+    let role = request.role;
+    let now = state.clock.now_ms();
+    let hold = NewHold {
+        credits: request.credits,
+        expires_at: now + request.hold_seconds * 1_000,
+        meta: request.meta,
+    };
+    let render = move |outcome: &Result<HoldReceipt, Shortfall>| match outcome {
+        Ok(receipt) => answer(
+            StatusCode::CREATED,
+            json!({
+                "reservation_id": receipt.reservation_id,
+                "held": receipt.held,
+                "expires_at": to_datetime(receipt.expires_at).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "balance": receipt.available,
+            }),
+        ),
+        Err(shortfall) => insufficient(shortfall, role, policy),
+    };
+    let stored = state
+        .store
+        .reserve_once(&caller.workspace.id, &request.key, &hold, now, &render)
+        .await?;
+    Ok(respond(stored))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettleBody {
+    credits: i64,
+}
+
+fn reservation_id(id: &str) -> Result<&str, ApiError> {
+    let ok = id.len() <= 40
+        && id.starts_with("rsv_")
+        && id[4..].chars().all(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(id)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+fn require_spender(caller: &Caller) -> Result<(), ApiError> {
+    match &caller.principal {
+        Principal::Person { role, .. } if !role.can_spend_credits() => Err(ApiError::Forbidden),
+        _ => Ok(()),
+    }
+}
+
+/// `POST /api/v1/usage/reservations/{id}/settle`: charge the actual cost.
+pub async fn settle(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<SettleBody>,
+) -> Result<Response, ApiError> {
+    require_spender(&caller)?;
+    let id = reservation_id(&id)?;
+    let actual =
+        Credits::new(body.credits).map_err(|e| ApiError::Invalid(format!("credits: {e}")))?;
+    let render = |r: &Resolution| {
+        answer(
+            StatusCode::OK,
+            json!({ "charged": r.charged, "released": r.released, "balance": r.available }),
+        )
+    };
+    let stored = state
+        .store
+        .settle(
+            &caller.workspace.id,
+            id,
+            actual,
+            state.clock.now_ms(),
+            &render,
+        )
+        .await?;
+    Ok(respond(stored))
+}
+
+/// `POST /api/v1/usage/reservations/{id}/release`: the provider work failed; charge nothing.
+pub async fn release(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    require_spender(&caller)?;
+    let id = reservation_id(&id)?;
+    let render = |r: &Resolution| {
+        answer(
+            StatusCode::OK,
+            json!({ "released": r.released, "balance": r.available }),
+        )
+    };
+    let stored = state
+        .store
+        .release(&caller.workspace.id, id, state.clock.now_ms(), &render)
+        .await?;
+    Ok(respond(stored))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_credits_are_reported_apart_from_an_empty_balance() {
+        let held = Shortfall {
+            available: 10,
+            held: 40,
+            required: 25,
+        };
+        let body: serde_json::Value = serde_json::from_str(
+            &insufficient(&held, Some(Role::Member), BillingManagers::Admins).body,
+        )
+        .unwrap();
+        assert_eq!(body["error"]["reason"], "held_by_actions_in_progress");
+        assert_eq!(body["error"]["recovery"]["actions"], json!(["ask_admin"]));
+        let empty = Shortfall {
+            available: 10,
+            held: 0,
+            required: 25,
+        };
+        let answer = insufficient(&empty, None, BillingManagers::Admins);
+        assert_eq!(answer.status, 402);
+        let body: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+        assert_eq!(body["error"]["code"], "insufficient_credits");
+        assert_eq!(body["error"]["reason"], "out_of_credits");
+        assert_eq!(
+            (
+                body["error"]["balance"].as_i64(),
+                body["error"]["required"].as_i64()
+            ),
+            (Some(10), Some(25))
+        );
+        assert_eq!(
+            body["error"]["recovery"],
+            json!({"role": "unknown", "actions": ["ask_owner"]})
+        );
+    }
+}

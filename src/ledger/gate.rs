@@ -1,0 +1,474 @@
+//! The credit gate's ledger side: charges and reservations that are safe to retry.
+//!
+//! Each call runs in one transaction that locks the workspace's account row first. The
+//! idempotency key is looked up and stored inside that transaction, so the same key can never
+//! charge twice, however many requests race with it, and a key reused with a different
+//! request is refused. The answer is rendered by the caller (the API) inside the transaction,
+//! stored with the key, and replayed verbatim.
+
+use super::rules::{self, Draw, Millis, Shortfall};
+use super::store::{expire_lapsed, open_books, post, save_account, take_from_lots, OpenBooks};
+use super::{EntryMeta, LedgerError, Receipt};
+use crate::store::new_id;
+use crate::store::Store;
+use app::domain::{Credits, EntryType, WorkspaceId};
+use sqlx::{AnyConnection, Row};
+
+/// A client's idempotency key for one endpoint, with the hash of its request.
+#[derive(Clone, Debug)]
+pub struct IdempotencyKey {
+    /// `usage` or `reservation`: keys of different endpoints never collide.
+    pub scope: &'static str,
+    pub key: String,
+    pub request_hash: String,
+}
+
+/// An HTTP answer as stored for replay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+}
+
+/// A new hold.
+#[derive(Clone, Debug)]
+pub struct NewHold {
+    pub credits: Credits,
+    pub expires_at: Millis,
+    pub meta: EntryMeta,
+}
+
+/// A hold that was placed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HoldReceipt {
+    pub reservation_id: String,
+    pub held: i64,
+    pub expires_at: Millis,
+    /// Credits spendable after the hold.
+    pub available: i64,
+}
+
+/// How a reservation was resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolution {
+    pub charged: i64,
+    pub released: i64,
+    /// Credits spendable afterwards.
+    pub available: i64,
+    pub entry_id: Option<String>,
+}
+
+/// Renders an outcome into the answer stored with the key.
+pub type Render<'a, T> = &'a (dyn Fn(&T) -> Answer + Send + Sync);
+
+async fn replay(
+    conn: &mut AnyConnection,
+    workspace: &WorkspaceId,
+    key: &IdempotencyKey,
+) -> Result<Option<Answer>, LedgerError> {
+    let row = sqlx::query("SELECT request_hash, status_code, response FROM idempotency_keys WHERE workspace_id = $1 AND scope = $2 AND idem_key = $3")
+        .bind(workspace.as_str())
+        .bind(key.scope)
+        .bind(&key.key)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let hash: String = row.try_get("request_hash")?;
+    if hash != key.request_hash {
+        return Err(LedgerError::IdempotencyConflict);
+    }
+    let status: i64 = row.try_get("status_code")?;
+    Ok(Some(Answer {
+        status: u16::try_from(status).unwrap_or(500),
+        body: row.try_get("response")?,
+    }))
+}
+
+async fn remember(
+    conn: &mut AnyConnection,
+    workspace: &WorkspaceId,
+    key: &IdempotencyKey,
+    answer: &Answer,
+    now: Millis,
+) -> Result<(), LedgerError> {
+    sqlx::query(
+        "INSERT INTO idempotency_keys (workspace_id, scope, idem_key, request_hash, status_code, response, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(workspace.as_str())
+    .bind(key.scope)
+    .bind(&key.key)
+    .bind(&key.request_hash)
+    .bind(i64::from(answer.status))
+    .bind(&answer.body)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Charges at once, exactly once per idempotency key.
+    pub async fn charge_once(
+        &self,
+        workspace: &WorkspaceId,
+        key: &IdempotencyKey,
+        credits: Credits,
+        meta: &EntryMeta,
+        now: Millis,
+        render: Render<'_, Result<Receipt, Shortfall>>,
+    ) -> Result<Answer, LedgerError> {
+        self.retrying(|| async {
+            let mut tx = self.pool().begin().await?;
+            let mut books = open_books(&mut tx, workspace).await?;
+            if let Some(answer) = replay(&mut tx, workspace, key).await? {
+                return Ok(answer);
+            }
+            expire_lapsed(&mut tx, workspace, &mut books, now).await?;
+            let outcome = match rules::plan_charge(&books.lots, now, credits) {
+                Ok(draws) => {
+                    take_from_lots(&mut tx, workspace, &mut books, &draws).await?;
+                    books.spent += credits.get();
+                    Ok(post(
+                        &mut tx,
+                        workspace,
+                        &mut books,
+                        EntryType::Consumption,
+                        -credits.get(),
+                        &draws,
+                        meta,
+                        now,
+                    )
+                    .await?)
+                }
+                Err(shortfall) => Err(shortfall),
+            };
+            let answer = render(&outcome);
+            remember(&mut tx, workspace, key, &answer, now).await?;
+            save_account(&mut tx, workspace, &books).await?;
+            tx.commit().await?;
+            Ok(answer)
+        })
+        .await
+    }
+
+    /// Holds credits for an action in progress, exactly once per idempotency key.
+    pub async fn reserve_once(
+        &self,
+        workspace: &WorkspaceId,
+        key: &IdempotencyKey,
+        hold: &NewHold,
+        now: Millis,
+        render: Render<'_, Result<HoldReceipt, Shortfall>>,
+    ) -> Result<Answer, LedgerError> {
+        if hold.expires_at <= now {
+            return Err(LedgerError::Invalid("a hold must expire in the future"));
+        }
+        self.retrying(|| async {
+            let mut tx = self.pool().begin().await?;
+            let mut books = open_books(&mut tx, workspace).await?;
+            if let Some(answer) = replay(&mut tx, workspace, key).await? {
+                return Ok(answer);
+            }
+            expire_lapsed(&mut tx, workspace, &mut books, now).await?;
+            let outcome = match rules::plan_charge(&books.lots, now, hold.credits) {
+                Ok(draws) => {
+                    Ok(place_hold(&mut tx, workspace, &mut books, &draws, hold, now).await?)
+                }
+                Err(shortfall) => Err(shortfall),
+            };
+            let answer = render(&outcome);
+            remember(&mut tx, workspace, key, &answer, now).await?;
+            save_account(&mut tx, workspace, &books).await?;
+            tx.commit().await?;
+            Ok(answer)
+        })
+        .await
+    }
+
+    /// Settles a reservation at its actual cost. A second settle or release returns the first
+    /// answer.
+    pub async fn settle(
+        &self,
+        workspace: &WorkspaceId,
+        reservation_id: &str,
+        actual: Credits,
+        now: Millis,
+        render: Render<'_, Resolution>,
+    ) -> Result<Answer, LedgerError> {
+        self.retrying(|| {
+            self.resolve(
+                workspace,
+                reservation_id,
+                Some(actual),
+                "settled",
+                now,
+                render,
+            )
+        })
+        .await
+    }
+
+    /// Releases a reservation whose provider work failed: nothing is charged.
+    pub async fn release(
+        &self,
+        workspace: &WorkspaceId,
+        reservation_id: &str,
+        now: Millis,
+        render: Render<'_, Resolution>,
+    ) -> Result<Answer, LedgerError> {
+        self.retrying(|| self.resolve(workspace, reservation_id, None, "released", now, render))
+            .await
+    }
+
+    /// Releases every hold that expired by `now`; returns how many.
+    pub async fn expire_holds(&self, now: Millis, limit: u32) -> Result<usize, LedgerError> {
+        let rows = sqlx::query("SELECT id, workspace_id FROM reservations WHERE status = 'held' AND expires_at <= $1 ORDER BY expires_at LIMIT $2")
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
+        let mut released = 0;
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let workspace: String = row.try_get("workspace_id")?;
+            let workspace = WorkspaceId::parse(&workspace)
+                .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+            let done = self
+                .retrying(|| {
+                    self.resolve(&workspace, &id, None, "expired", now, &|_: &Resolution| {
+                        Answer {
+                            status: 0,
+                            body: String::new(),
+                        }
+                    })
+                })
+                .await;
+            match done {
+                Ok(_) => released += 1,
+                // Settled or released meanwhile by its caller: nothing to do.
+                Err(LedgerError::ReservationResolved | LedgerError::ReservationExpired) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(released)
+    }
+
+    /// Forgets idempotency keys older than `older_than`.
+    pub async fn prune_idempotency_keys(&self, older_than: Millis) -> Result<u64, LedgerError> {
+        Ok(
+            sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                .bind(older_than)
+                .execute(self.pool())
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    /// Settles (`actual` given), releases, or expires a held reservation.
+    async fn resolve(
+        &self,
+        workspace: &WorkspaceId,
+        reservation_id: &str,
+        actual: Option<Credits>,
+        status: &'static str,
+        now: Millis,
+        render: Render<'_, Resolution>,
+    ) -> Result<Answer, LedgerError> {
+        let mut tx = self.pool().begin().await?;
+        let mut books = open_books(&mut tx, workspace).await?;
+        let row = sqlx::query(
+            "SELECT status, held, actor, action, model, project, session_ref, answer_status, answer FROM reservations WHERE id = $1 AND workspace_id = $2",
+        )
+        .bind(reservation_id)
+        .bind(workspace.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(LedgerError::ReservationNotFound)?;
+        let current: String = row.try_get("status")?;
+        match current.as_str() {
+            "held" => {}
+            "expired" => return Err(LedgerError::ReservationExpired),
+            _ => {
+                let stored: Option<i64> = row.try_get("answer_status")?;
+                let body: Option<String> = row.try_get("answer")?;
+                return match (stored, body) {
+                    (Some(code), Some(body)) if code > 0 => Ok(Answer {
+                        status: u16::try_from(code).unwrap_or(500),
+                        body,
+                    }),
+                    _ => Err(LedgerError::ReservationResolved),
+                };
+            }
+        }
+        let held: i64 = row.try_get("held")?;
+        let holds: Vec<Draw> = sqlx::query(
+            "SELECT lot_id, amount FROM reservation_lots WHERE reservation_id = $1 ORDER BY lot_id",
+        )
+        .bind(reservation_id)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Draw {
+                lot_id: r.try_get("lot_id")?,
+                credits: r.try_get("amount")?,
+            })
+        })
+        .collect::<Result<_, LedgerError>>()?;
+        let plan = match actual {
+            Some(actual) => rules::plan_settle(&books.lots, &holds, now, actual),
+            None => rules::SettlePlan {
+                released: holds.clone(),
+                consumed: Vec::new(),
+                extra: Vec::new(),
+                charged: 0,
+            },
+        };
+        // Release the hold and consume the settled part from the same lots in one statement.
+        for hold in &plan.released {
+            let consumed = plan
+                .consumed
+                .iter()
+                .find(|d| d.lot_id == hold.lot_id)
+                .map_or(0, |d| d.credits);
+            let updated = sqlx::query("UPDATE credit_lots SET held = held - $1, remaining = remaining - $2 WHERE id = $3 AND workspace_id = $4 AND held >= $1")
+                .bind(hold.credits)
+                .bind(consumed)
+                .bind(&hold.lot_id)
+                .bind(workspace.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if updated != 1 {
+                return Err(crate::store::StoreError::Corrupt(format!(
+                    "lot {} lost its hold",
+                    hold.lot_id
+                ))
+                .into());
+            }
+            if let Some(lot) = books.lots.iter_mut().find(|l| l.id == hold.lot_id) {
+                lot.held -= hold.credits;
+                lot.remaining -= consumed;
+            }
+        }
+        books.held_delta -= held;
+        take_from_lots(&mut tx, workspace, &mut books, &plan.extra).await?;
+        let mut entry_id = None;
+        if plan.charged > 0 {
+            let meta = EntryMeta {
+                actor: row.try_get("actor")?,
+                description: row
+                    .try_get::<Option<String>, _>("action")?
+                    .unwrap_or_default(),
+                action: row.try_get("action")?,
+                model: row.try_get("model")?,
+                project: row.try_get("project")?,
+                session: row.try_get("session_ref")?,
+                payment_ref: None,
+            };
+            let draws = rules::merge_draws(
+                plan.consumed
+                    .iter()
+                    .cloned()
+                    .chain(plan.extra.iter().cloned()),
+            );
+            books.spent += plan.charged;
+            let receipt = post(
+                &mut tx,
+                workspace,
+                &mut books,
+                EntryType::Consumption,
+                -plan.charged,
+                &draws,
+                &meta,
+                now,
+            )
+            .await?;
+            entry_id = Some(receipt.entry_id);
+        }
+        // Held credits of lots that lapsed during the action expire now.
+        expire_lapsed(&mut tx, workspace, &mut books, now).await?;
+        let resolution = Resolution {
+            charged: plan.charged,
+            released: held - plan.consumed.iter().map(|d| d.credits).sum::<i64>(),
+            available: rules::spendable(&books.lots, now),
+            entry_id: entry_id.clone(),
+        };
+        let answer = render(&resolution);
+        sqlx::query("UPDATE reservations SET status = $1, charged = $2, entry_id = $3, answer_status = $4, answer = $5, resolved_at = $6 WHERE id = $7")
+            .bind(status)
+            .bind(plan.charged)
+            .bind(entry_id.as_deref())
+            .bind(i64::from(answer.status))
+            .bind(&answer.body)
+            .bind(now)
+            .bind(reservation_id)
+            .execute(&mut *tx)
+            .await?;
+        save_account(&mut tx, workspace, &books).await?;
+        tx.commit().await?;
+        Ok(answer)
+    }
+}
+
+/// Marks the planned draws as held and records the reservation.
+async fn place_hold(
+    conn: &mut AnyConnection,
+    workspace: &WorkspaceId,
+    books: &mut OpenBooks,
+    draws: &[Draw],
+    hold: &NewHold,
+    now: Millis,
+) -> Result<HoldReceipt, LedgerError> {
+    let id = new_id("rsv");
+    sqlx::query(
+        "INSERT INTO reservations (id, workspace_id, status, held, actor, action, model, project, session_ref, expires_at, created_at) \
+         VALUES ($1, $2, 'held', $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&id)
+    .bind(workspace.as_str())
+    .bind(hold.credits.get())
+    .bind(&hold.meta.actor)
+    .bind(hold.meta.action.as_deref().unwrap_or(""))
+    .bind(hold.meta.model.as_deref())
+    .bind(hold.meta.project.as_deref())
+    .bind(hold.meta.session.as_deref())
+    .bind(hold.expires_at)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    for draw in draws {
+        let updated = sqlx::query("UPDATE credit_lots SET held = held + $1 WHERE id = $2 AND workspace_id = $3 AND remaining - held >= $1")
+            .bind(draw.credits)
+            .bind(&draw.lot_id)
+            .bind(workspace.as_str())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        if updated != 1 {
+            return Err(crate::store::StoreError::Corrupt(format!(
+                "lot {} could not cover its hold",
+                draw.lot_id
+            ))
+            .into());
+        }
+        sqlx::query(
+            "INSERT INTO reservation_lots (reservation_id, lot_id, amount) VALUES ($1, $2, $3)",
+        )
+        .bind(&id)
+        .bind(&draw.lot_id)
+        .bind(draw.credits)
+        .execute(&mut *conn)
+        .await?;
+        if let Some(lot) = books.lots.iter_mut().find(|l| l.id == draw.lot_id) {
+            lot.held += draw.credits;
+        }
+    }
+    books.held_delta += hold.credits.get();
+    Ok(HoldReceipt {
+        reservation_id: id,
+        held: hold.credits.get(),
+        expires_at: hold.expires_at,
+        available: rules::spendable(&books.lots, now),
+    })
+}
