@@ -28,7 +28,7 @@ pub fn spawn_background_jobs(store: Store, clock: Arc<dyn Clock>) -> tokio::task
                 tracing::warn!(error = %err, "releasing expired holds failed; will retry");
             }
             // The slower jobs every minute.
-            if round % 12 == 0 {
+            if round.is_multiple_of(12) {
                 if let Err(err) = sweep_expired(&store, now).await {
                     tracing::warn!(error = %err, "expiry sweep failed; will retry");
                 }
