@@ -75,20 +75,14 @@ async fn parallel_replays_of_one_key_charge_once() {
 }
 
 /// A request that owns what it sends, so it can run on its own task.
-fn owned_post(
-    url: String,
-    key: String,
-    body: Value,
-) -> impl std::future::Future<Output = reqwest::Response> + Send + 'static {
-    async move {
-        TestApp::client()
-            .post(url)
-            .bearer_auth(key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-    }
+async fn owned_post(url: String, key: String, body: Value) -> reqwest::Response {
+    TestApp::client()
+        .post(url)
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// Joins futures without pulling in another crate.
