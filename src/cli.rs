@@ -30,6 +30,8 @@ pub enum Command {
     Migrate,
     /// Create (or refresh) the demo workspace "Acme AI"; print its logins and a new API key.
     Demo,
+    /// Re-derive every workspace's balance from its journal and report any drift (exit 1).
+    Audit,
     /// Manage workspaces.
     #[command(subcommand)]
     Workspace(WorkspaceCommand),
@@ -39,6 +41,9 @@ pub enum Command {
     /// Manage API keys.
     #[command(name = "api-key", subcommand)]
     ApiKey(ApiKeyCommand),
+    /// Show or change what AI work costs.
+    #[command(subcommand)]
+    Rate(RateCommand),
     /// Grant free or promotional credits to a workspace.
     Grant {
         #[arg(long)]
@@ -80,6 +85,26 @@ pub enum UserCommand {
         /// gets a generated one, printed on stderr.
         #[arg(long)]
         password: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RateCommand {
+    /// List every model's rate.
+    List,
+    /// Create or change a model's rate.
+    Set {
+        #[arg(long)]
+        model: String,
+        /// text (priced per 1,000 tokens), image (per image) or video (per second)
+        #[arg(long)]
+        modality: String,
+        /// Credits per rate unit, up to three decimals, e.g. 1.5
+        #[arg(long)]
+        credits: String,
+        /// The name people see; the model id when omitted.
+        #[arg(long)]
+        label: Option<String>,
     },
 }
 
@@ -162,6 +187,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("the server stopped with an error")?;
         }
         Command::Migrate => eprintln!("Migrations are up to date."),
+        Command::Audit => {
+            let ids = store.workspace_ids().await?;
+            let mut drifted = 0;
+            for id in &ids {
+                let audit = store.audit(id).await?;
+                if !audit.balanced() {
+                    drifted += 1;
+                    eprintln!("DRIFT {id}: {audit:?}");
+                }
+            }
+            if drifted > 0 {
+                bail!("{drifted} of {} workspaces do not balance", ids.len());
+            }
+            eprintln!(
+                "All {} workspaces balance: journal, lots, holds and running balances agree.",
+                ids.len()
+            );
+        }
         Command::Demo => {
             let demo = crate::demo::seed(&store, now).await?;
             eprintln!("{}", demo.describe());
@@ -206,6 +249,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 role.label().to_lowercase()
             );
             println!("{user_id}");
+        }
+        Command::Rate(RateCommand::List) => {
+            for rate in store.rates().await? {
+                println!("{}\t{}\t{}", rate.model, rate.modality, rate.describe());
+            }
+        }
+        Command::Rate(RateCommand::Set {
+            model,
+            modality,
+            credits,
+            label,
+        }) => {
+            let model = model.trim().to_owned();
+            if model.is_empty()
+                || model.len() > 100
+                || !model
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c))
+            {
+                bail!("--model is 1 to 100 letters, digits or - _ . : /");
+            }
+            let modality = app::domain::Modality::parse(modality.trim())
+                .context("--modality must be text, image or video")?;
+            let millicredits = app::domain::parse_milli(&credits)
+                .map_err(|e| anyhow::anyhow!("--credits: {e}"))?;
+            let rate = app::domain::Rate {
+                label: label.unwrap_or_else(|| model.clone()),
+                model,
+                modality,
+                millicredits,
+            };
+            store.set_rate(&rate, now).await?;
+            eprintln!("{rate}");
         }
         Command::ApiKey(ApiKeyCommand::Create { workspace, name }) => {
             let workspace = workspace_id(&workspace)?;

@@ -95,6 +95,15 @@ pub async fn seed(store: &Store, now: Millis) -> anyhow::Result<Demo> {
     if store.summary(&research, now).await?.lifetime_added == 0 {
         seed_research(store, &research, now).await?;
     }
+    for (model, label, modality, millicredits) in crate::rates::DEMO_RATES {
+        let rate = app::domain::Rate {
+            model: (*model).into(),
+            label: (*label).into(),
+            modality: *modality,
+            millicredits: *millicredits,
+        };
+        store.set_rate(&rate, now).await?;
+    }
     let api_key = store.create_api_key(&acme, "Demo key", now).await?;
     Ok(Demo {
         acme,

@@ -94,6 +94,19 @@ impl Store {
         Ok(())
     }
 
+    /// Every workspace id (for audits).
+    pub async fn workspace_ids(&self) -> Result<Vec<WorkspaceId>, StoreError> {
+        let rows = sqlx::query("SELECT id FROM workspaces ORDER BY id")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("id")?;
+                WorkspaceId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
     pub async fn workspace(&self, id: &WorkspaceId) -> Result<Option<WorkspaceRecord>, StoreError> {
         let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces w WHERE w.id = $1");
         let row = sqlx::query(&sql)

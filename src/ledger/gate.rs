@@ -119,7 +119,7 @@ impl Store {
     ) -> Result<Answer, LedgerError> {
         self.retrying(|| async {
             let mut tx = self.pool().begin().await?;
-            let mut books = open_books(&mut tx, workspace).await?;
+            let mut books = open_books(&mut tx, workspace, now).await?;
             if let Some(answer) = replay(&mut tx, workspace, key).await? {
                 return Ok(answer);
             }
@@ -165,7 +165,7 @@ impl Store {
         }
         self.retrying(|| async {
             let mut tx = self.pool().begin().await?;
-            let mut books = open_books(&mut tx, workspace).await?;
+            let mut books = open_books(&mut tx, workspace, now).await?;
             if let Some(answer) = replay(&mut tx, workspace, key).await? {
                 return Ok(answer);
             }
@@ -275,7 +275,7 @@ impl Store {
         render: Render<'_, Resolution>,
     ) -> Result<Answer, LedgerError> {
         let mut tx = self.pool().begin().await?;
-        let mut books = open_books(&mut tx, workspace).await?;
+        let mut books = open_books(&mut tx, workspace, now).await?;
         let row = sqlx::query(
             "SELECT status, held, actor, action, model, project, session_ref, answer_status, answer FROM reservations WHERE id = $1 AND workspace_id = $2",
         )

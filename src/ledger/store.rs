@@ -183,6 +183,12 @@ pub(super) struct OpenBooks {
     pub(super) spent: i64,
     /// Change of the account's held credits in this transaction.
     pub(super) held_delta: i64,
+    /// The Low Balance line, and whether each alert was sent during the current dip.
+    threshold: i64,
+    low_alerted: bool,
+    depleted_alerted: bool,
+    /// The time of the movement.
+    now: Millis,
 }
 
 impl Store {
@@ -254,7 +260,7 @@ impl Store {
         now: Millis,
     ) -> Result<Receipt, LedgerError> {
         let mut tx = self.pool().begin().await?;
-        let mut books = open_books(&mut tx, workspace).await?;
+        let mut books = open_books(&mut tx, workspace, now).await?;
         expire_lapsed(&mut tx, workspace, &mut books, now).await?;
         let lot_id = new_id("lot");
         sqlx::query(
@@ -328,7 +334,7 @@ impl Store {
         now: Millis,
     ) -> Result<Receipt, LedgerError> {
         let mut tx = self.pool().begin().await?;
-        let mut books = open_books(&mut tx, workspace).await?;
+        let mut books = open_books(&mut tx, workspace, now).await?;
         // Lapsed lots are written off first so the journal shows them before the charge.
         expire_lapsed(&mut tx, workspace, &mut books, now).await?;
         let draws = match rules::plan_charge(&books.lots, now, credits) {
@@ -363,7 +369,7 @@ impl Store {
     pub async fn expire(&self, workspace: &WorkspaceId, now: Millis) -> Result<i64, LedgerError> {
         self.retrying(|| async {
             let mut tx = self.pool().begin().await?;
-            let mut books = open_books(&mut tx, workspace).await?;
+            let mut books = open_books(&mut tx, workspace, now).await?;
             let expired = expire_lapsed(&mut tx, workspace, &mut books, now).await?;
             save_account(&mut tx, workspace, &books).await?;
             tx.commit().await?;
@@ -546,12 +552,20 @@ impl Store {
 pub(super) async fn open_books(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,
+    now: Millis,
 ) -> Result<OpenBooks, LedgerError> {
-    let account = sqlx::query("UPDATE credit_accounts SET last_seq = last_seq WHERE workspace_id = $1 RETURNING total, last_seq")
+    let account = sqlx::query(
+        "UPDATE credit_accounts SET last_seq = last_seq WHERE workspace_id = $1 RETURNING total, last_seq, low_alerted, depleted_alerted",
+    )
+    .bind(workspace.as_str())
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(LedgerError::UnknownWorkspace)?;
+    let threshold: i64 = sqlx::query("SELECT low_balance_threshold FROM workspaces WHERE id = $1")
         .bind(workspace.as_str())
-        .fetch_optional(&mut *conn)
+        .fetch_one(&mut *conn)
         .await?
-        .ok_or(LedgerError::UnknownWorkspace)?;
+        .try_get("low_balance_threshold")?;
     let rows = sqlx::query("SELECT id, kind, remaining, held, expires_at, created_at FROM credit_lots WHERE workspace_id = $1 AND remaining > 0")
         .bind(workspace.as_str())
         .fetch_all(&mut *conn)
@@ -576,6 +590,10 @@ pub(super) async fn open_books(
         added: 0,
         spent: 0,
         held_delta: 0,
+        threshold,
+        low_alerted: account.try_get::<i64, _>("low_alerted")? != 0,
+        depleted_alerted: account.try_get::<i64, _>("depleted_alerted")? != 0,
+        now,
     })
 }
 
@@ -707,14 +725,39 @@ pub(super) async fn save_account(
     workspace: &WorkspaceId,
     books: &OpenBooks,
 ) -> Result<(), LedgerError> {
+    // Low and depleted alerts, once per dip, decided on what a new charge could spend.
+    let available = rules::spendable(&books.lots, books.now);
+    let (alerts, low, depleted) = crate::notifications::balance_alerts(
+        available,
+        books.threshold,
+        books.low_alerted,
+        books.depleted_alerted,
+    );
+    for kind in alerts {
+        let (title, body) = crate::notifications::alert_text(kind, available, books.threshold);
+        crate::notifications::record(
+            conn,
+            workspace,
+            kind,
+            crate::notifications::Audience::Members,
+            &title,
+            &body,
+            None,
+            books.now,
+        )
+        .await?;
+    }
     sqlx::query(
-        "UPDATE credit_accounts SET total = $1, last_seq = $2, lifetime_added = lifetime_added + $3, lifetime_spent = lifetime_spent + $4, held = held + $5 WHERE workspace_id = $6",
+        "UPDATE credit_accounts SET total = $1, last_seq = $2, lifetime_added = lifetime_added + $3, lifetime_spent = lifetime_spent + $4, \
+         held = held + $5, low_alerted = $6, depleted_alerted = $7 WHERE workspace_id = $8",
     )
     .bind(books.total)
     .bind(books.last_seq)
     .bind(books.added)
     .bind(books.spent)
     .bind(books.held_delta)
+    .bind(i64::from(low))
+    .bind(i64::from(depleted))
     .bind(workspace.as_str())
     .execute(&mut *conn)
     .await?;

@@ -471,3 +471,101 @@ on_both_backends!(
     accounts_story_on_sqlite,
     accounts_story_on_postgres
 );
+
+/// Low and depleted alerts fire once per dip, re-arm when the balance recovers, and reach the
+/// outbox with their cause.
+async fn balance_alerts_fire_once_per_dip(store: &Store) {
+    let ws = store.create_workspace("Alerts", T0).await.unwrap();
+    store
+        .update_workspace_settings(&ws, 100, app::domain::BillingManagers::Admins)
+        .await
+        .unwrap();
+    store
+        .grant(&ws, &grant(GrantKind::Purchased, 300, None), T0)
+        .await
+        .unwrap();
+    let kinds = |list: Vec<tally::notifications::NotificationRecord>| {
+        list.into_iter().map(|n| n.kind).collect::<Vec<_>>()
+    };
+    assert!(store.notifications(&ws, true, 50).await.unwrap().is_empty());
+
+    store
+        .charge(&ws, credits(150), &usage("a"), T0 + 1)
+        .await
+        .unwrap(); // 150 left
+    store
+        .charge(&ws, credits(60), &usage("b"), T0 + 2)
+        .await
+        .unwrap(); // 90: low
+    store
+        .charge(&ws, credits(40), &usage("c"), T0 + 3)
+        .await
+        .unwrap(); // 50: still low, no repeat
+    store
+        .charge(&ws, credits(50), &usage("d"), T0 + 4)
+        .await
+        .unwrap(); // 0: depleted
+    assert_eq!(
+        kinds(store.notifications(&ws, false, 50).await.unwrap()),
+        ["credit_balance_depleted", "credit_balance_low"]
+    );
+
+    store
+        .grant(&ws, &grant(GrantKind::Purchased, 500, None), T0 + 5)
+        .await
+        .unwrap(); // recovers: re-armed
+    store
+        .charge(&ws, credits(450), &usage("e"), T0 + 6)
+        .await
+        .unwrap(); // 50: low again
+    let list = kinds(store.notifications(&ws, false, 50).await.unwrap());
+    assert_eq!(
+        list,
+        [
+            "credit_balance_low",
+            "credit_balance_depleted",
+            "credit_balance_low"
+        ]
+    );
+    let outbox = store.pending_outbox(100).await.unwrap();
+    assert_eq!(
+        outbox
+            .iter()
+            .filter(|o| o.workspace_id == ws.as_str())
+            .count(),
+        3
+    );
+    store.mark_delivered(&outbox[0].id, T0 + 7).await.unwrap();
+    assert_eq!(
+        store.pending_outbox(100).await.unwrap().len(),
+        outbox.len() - 1
+    );
+
+    // A member's request reaches billing managers once an hour, and not other members.
+    assert!(store
+        .request_credits(&ws, "member@acme.test", T0 + 8)
+        .await
+        .unwrap());
+    assert!(!store
+        .request_credits(&ws, "member@acme.test", T0 + 9)
+        .await
+        .unwrap());
+    assert!(store
+        .request_credits(&ws, "member@acme.test", T0 + 8 + 3_600_001)
+        .await
+        .unwrap());
+    assert_eq!(
+        kinds(store.notifications(&ws, true, 50).await.unwrap())
+            .iter()
+            .filter(|k| *k == "credit_request")
+            .count(),
+        2
+    );
+    assert!(!kinds(store.notifications(&ws, false, 50).await.unwrap())
+        .contains(&"credit_request".to_owned()));
+}
+on_both_backends!(
+    balance_alerts_fire_once_per_dip,
+    balance_alerts_fire_once_per_dip_on_sqlite,
+    balance_alerts_fire_once_per_dip_on_postgres
+);

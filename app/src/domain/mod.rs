@@ -7,10 +7,12 @@ mod credits;
 mod ids;
 mod kinds;
 mod money;
+mod rates;
 mod roles;
 
 pub use credits::{Credits, CreditsError, MAX_CREDITS};
 pub use ids::{IdError, WorkspaceId};
 pub use kinds::{EntryType, GrantKind, UnknownValue};
 pub use money::{Currency, Money, MoneyError};
+pub use rates::{format_milli, parse_milli, Modality, PriceError, Rate};
 pub use roles::{BillingManagers, Role};
