@@ -7,6 +7,7 @@ use crate::ledger::{EntryRecord, HistoryQuery, LedgerError};
 use crate::store::Store;
 use app::billing::{AutoReloadView, Bucket, CreditsView, HistoryFilter, ResourceRef, Transaction};
 use app::domain::{Credits, Currency, Money};
+use app::studio::{UsageBreakdown, UsageDay, UsageReport};
 use chrono::{Days, NaiveTime};
 
 /// The most rows one page may ask for.
@@ -139,10 +140,143 @@ pub fn transaction(row: EntryRecord) -> Transaction {
     }
 }
 
+/// Days the usage chart covers, today included.
+pub const USAGE_DAYS: i64 = 30;
+/// Actions or models shown by name; the rest are added up as "Other".
+const USAGE_KEYS: usize = 5;
+
+/// Builds the usage chart's data from consumption rows: every day of the window, the largest
+/// actions or models by name and the rest as "Other".
+pub fn usage_report(
+    rows: &[(Millis, i64, Option<String>, Option<String>)],
+    today: chrono::NaiveDate,
+    by: UsageBreakdown,
+) -> UsageReport {
+    let first = today - chrono::Days::new(USAGE_DAYS as u64 - 1);
+    let key_of = |row: &(Millis, i64, Option<String>, Option<String>)| {
+        let key = match by {
+            UsageBreakdown::Action => row.2.clone(),
+            UsageBreakdown::Model => row.3.clone(),
+        };
+        key.unwrap_or_else(|| "unspecified".to_owned())
+    };
+    let mut totals: std::collections::BTreeMap<String, i64> = Default::default();
+    for row in rows {
+        *totals.entry(key_of(row)).or_default() += row.1;
+    }
+    let mut ranked: Vec<(String, i64)> = totals.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut keys: Vec<String> = ranked
+        .iter()
+        .take(USAGE_KEYS)
+        .map(|(k, _)| k.clone())
+        .collect();
+    let other = ranked.len() > USAGE_KEYS;
+    if other {
+        keys.push("Other".to_owned());
+    }
+    let mut days: Vec<UsageDay> = (0..USAGE_DAYS)
+        .map(|i| UsageDay {
+            date: first + chrono::Days::new(i as u64),
+            total: 0,
+            parts: vec![0; keys.len()],
+        })
+        .collect();
+    for row in rows {
+        let date = to_datetime(row.0).date_naive();
+        let Some(day) = days.iter_mut().find(|d| d.date == date) else {
+            continue;
+        };
+        let key = key_of(row);
+        let index = keys
+            .iter()
+            .position(|k| *k == key)
+            .unwrap_or(keys.len() - 1);
+        day.parts[index] += row.1;
+        day.total += row.1;
+    }
+    let total = days.iter().map(|d| d.total).sum();
+    UsageReport {
+        by,
+        keys,
+        days,
+        total,
+    }
+}
+
+/// The usage chart of a workspace at `now`.
+pub async fn usage(
+    store: &Store,
+    workspace: &WorkspaceRecord,
+    now: Millis,
+    by: UsageBreakdown,
+) -> Result<UsageReport, ReadError> {
+    let today = to_datetime(now).date_naive();
+    let since = (today - chrono::Days::new(USAGE_DAYS as u64 - 1))
+        .and_time(NaiveTime::MIN)
+        .and_utc()
+        .timestamp_millis();
+    let rows = store.consumption_since(&workspace.id, since).await?;
+    Ok(usage_report(&rows, today, by))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn usage_is_split_by_day_and_the_largest_keys() {
+        let day = |d: u32, h: u32| {
+            chrono::NaiveDate::from_ymd_opt(2026, 11, d)
+                .unwrap()
+                .and_hms_opt(h, 0, 0)
+                .unwrap()
+                .and_utc()
+                .timestamp_millis()
+        };
+        let row = |at: Millis, n: i64, action: &str| {
+            (at, n, Some(action.to_owned()), Some("m".to_owned()))
+        };
+        let mut rows = vec![
+            row(day(21, 9), 10, "a"),
+            row(day(21, 10), 5, "b"),
+            row(day(20, 23), 7, "a"),
+            row(day(1, 1), 99, "too-old"),
+        ];
+        for (i, name) in ["c", "d", "e", "f"].iter().enumerate() {
+            rows.push(row(day(19, 0), 1 + i as i64, name));
+        }
+        let report = usage_report(
+            &rows,
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 21).unwrap(),
+            UsageBreakdown::Action,
+        );
+        assert_eq!(report.days.len(), 30);
+        assert_eq!(
+            report.days[0].date,
+            chrono::NaiveDate::from_ymd_opt(2026, 10, 23).unwrap()
+        );
+        assert_eq!(report.keys, ["a", "b", "f", "e", "d", "Other"]);
+        let today = report.days.last().unwrap();
+        assert_eq!((today.total, today.parts[0], today.parts[1]), (15, 10, 5));
+        assert_eq!(report.days[28].total, 7);
+        assert_eq!(
+            report.days[27].parts[5], 1,
+            "the smallest key is counted as Other"
+        );
+        assert_eq!(
+            report.total,
+            15 + 7 + 10,
+            "rows outside the window are left out"
+        );
+        let by_model = usage_report(
+            &rows,
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 21).unwrap(),
+            UsageBreakdown::Model,
+        );
+        assert_eq!(by_model.keys, ["m"]);
+    }
 
     #[test]
     fn malformed_cursors_are_refused() {

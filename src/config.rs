@@ -19,6 +19,8 @@ pub struct Config {
     /// Mark cookies `Secure` (set when served over HTTPS, e.g. behind a TLS proxy).
     pub secure_cookies: bool,
     pub session_ttl: Duration,
+    /// How long the Studio's simulated provider work takes.
+    pub studio_work: Duration,
 }
 
 /// A configuration value that does not parse; the message names the variable.
@@ -94,6 +96,7 @@ impl Config {
             },
             secure_cookies,
             session_ttl: Duration::from_secs(86_400 * parse_num("TALLY_SESSION_DAYS", 30, 1, 365)?),
+            studio_work: Duration::from_millis(parse_num("TALLY_STUDIO_WORK_MS", 400, 0, 60_000)?),
         })
     }
 }

@@ -2,18 +2,25 @@
 
 use crate::billing::{self, ReadError};
 use crate::clock::Clock;
+use crate::ledger::rules::Shortfall;
+use crate::ledger::{Answer, EntryMeta, HoldReceipt, IdempotencyKey, NewHold, Resolution};
 use crate::store::{Store, StoreError};
 use app::billing::{CreditsView, HistoryFilter, Transaction, Viewer, WorkspaceChoice};
-use app::domain::WorkspaceId;
+use app::domain::{Rate, WorkspaceId};
 use app::error::AppError;
 use app::services::Services;
+use app::studio::{ActionResult, Insufficient, NotificationView, UsageBreakdown, UsageReport};
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
 
 /// The ledger and accounts, behind the UI's [`Services`] trait.
 #[derive(Clone, Debug)]
 pub struct TallyServices {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
+    /// How long the Studio's simulated provider work takes.
+    pub studio_work: Duration,
 }
 
 fn internal(err: impl std::fmt::Display) -> AppError {
@@ -99,6 +106,156 @@ impl Services for TallyServices {
     ) -> Result<(Vec<Transaction>, Option<String>), AppError> {
         let record = self.workspace(workspace).await?;
         Ok(billing::history(&self.store, &record, filter, cursor, limit).await?)
+    }
+
+    async fn rates(&self) -> Result<Vec<Rate>, AppError> {
+        Ok(self.store.rates().await?)
+    }
+
+    async fn run_action(
+        &self,
+        viewer: &Viewer,
+        model: &str,
+        units: i64,
+    ) -> Result<ActionResult, AppError> {
+        if !viewer.role.can_spend_credits() {
+            return Err(AppError::Forbidden);
+        }
+        let workspace = self.workspace(&viewer.workspace.id).await?;
+        let rate = self
+            .store
+            .rate(model)
+            .await?
+            .ok_or_else(|| AppError::Invalid("Pick a model from the list.".into()))?;
+        let estimate = rate
+            .price(units)
+            .map_err(|e| AppError::Invalid(format!("That size can't be priced: {e}.")))?;
+        let meta = EntryMeta {
+            actor: viewer.email.clone(),
+            description: format!("Studio: {}", rate.label),
+            action: Some(format!("studio.{}", rate.modality.as_str())),
+            model: Some(rate.model.clone()),
+            project: Some("Studio".into()),
+            session: None,
+            payment_ref: None,
+        };
+        let now = self.clock.now_ms();
+        let key = IdempotencyKey {
+            scope: "reservation",
+            key: crate::store::new_id("studio"),
+            request_hash: String::new(),
+        };
+        let hold = NewHold {
+            credits: estimate,
+            expires_at: now + 5 * 60_000,
+            meta,
+        };
+        // The gate stores a rendered answer for API replays; the Studio wants the outcome.
+        let held: Mutex<Option<Result<HoldReceipt, Shortfall>>> = Mutex::new(None);
+        let render = |outcome: &Result<HoldReceipt, Shortfall>| {
+            *held.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome.clone());
+            Answer {
+                status: if outcome.is_ok() { 201 } else { 402 },
+                body: String::new(),
+            }
+        };
+        self.store
+            .reserve_once(&workspace.id, &key, &hold, now, &render)
+            .await
+            .map_err(internal)?;
+        let outcome = held
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .ok_or(AppError::Internal)?;
+        let receipt = match outcome {
+            Ok(receipt) => receipt,
+            Err(shortfall) => {
+                return Err(AppError::InsufficientCredits(Insufficient {
+                    balance: shortfall.available,
+                    held: shortfall.held,
+                    required: shortfall.required,
+                    held_back: shortfall.available + shortfall.held >= shortfall.required,
+                    role: viewer.role,
+                    actions: viewer
+                        .role
+                        .recovery_actions(workspace.billing_managers)
+                        .iter()
+                        .map(|a| (*a).to_owned())
+                        .collect(),
+                }))
+            }
+        };
+        // The simulated provider work. Its real cost follows the compute it used: here a
+        // deterministic 85-100 % of the estimate, never below one credit.
+        tokio::time::sleep(self.studio_work).await;
+        let spread = receipt.reservation_id.bytes().map(u64::from).sum::<u64>() % 16;
+        let actual = ((estimate.get() * (85 + spread as i64) + 99) / 100).max(1);
+        let settled: Mutex<Option<Resolution>> = Mutex::new(None);
+        let render = |resolution: &Resolution| {
+            *settled.lock().unwrap_or_else(|e| e.into_inner()) = Some(resolution.clone());
+            Answer {
+                status: 200,
+                body: String::new(),
+            }
+        };
+        let actual = app::domain::Credits::new(actual).map_err(internal)?;
+        self.store
+            .settle(
+                &workspace.id,
+                &receipt.reservation_id,
+                actual,
+                self.clock.now_ms(),
+                &render,
+            )
+            .await
+            .map_err(internal)?;
+        let resolution = settled
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .ok_or(AppError::Internal)?;
+        Ok(ActionResult {
+            model_label: rate.label.clone(),
+            units,
+            unit_name: rate.modality.unit_name().to_owned(),
+            estimate: estimate.get(),
+            charged: resolution.charged,
+            balance: resolution.available,
+        })
+    }
+
+    async fn request_credits(&self, viewer: &Viewer) -> Result<bool, AppError> {
+        if viewer.can_manage_billing || !viewer.role.can_view_billing() {
+            return Err(AppError::Forbidden);
+        }
+        Ok(self
+            .store
+            .request_credits(&viewer.workspace.id, &viewer.email, self.clock.now_ms())
+            .await?)
+    }
+
+    async fn notifications(&self, viewer: &Viewer) -> Result<Vec<NotificationView>, AppError> {
+        let records = self
+            .store
+            .notifications(&viewer.workspace.id, viewer.can_manage_billing, 50)
+            .await?;
+        Ok(records
+            .into_iter()
+            .map(|n| NotificationView {
+                kind: n.kind,
+                title: n.title,
+                body: n.body,
+                created_at: crate::clock::to_datetime(n.created_at),
+            })
+            .collect())
+    }
+
+    async fn usage(
+        &self,
+        workspace: &WorkspaceId,
+        by: UsageBreakdown,
+    ) -> Result<UsageReport, AppError> {
+        let record = self.workspace(workspace).await?;
+        Ok(billing::usage(&self.store, &record, self.clock.now_ms(), by).await?)
     }
 }
 

@@ -96,6 +96,7 @@ pub fn router(state: AppState) -> Router {
     let services = ServicesHandle(Arc::new(TallyServices {
         store: state.store.clone(),
         clock: state.clock.clone(),
+        studio_work: state.config.studio_work,
     }));
     let routes = generate_route_list(app::App);
     let options = state.leptos_options.clone();

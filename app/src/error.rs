@@ -22,6 +22,9 @@ pub enum AppError {
     /// Something failed on the server; details are in its log.
     #[error("Something went wrong on our side. Please try again in a moment.")]
     Internal,
+    /// The credit gate refused an AI action; nothing was charged.
+    #[error("There aren't enough AI credits for this action.")]
+    InsufficientCredits(crate::studio::Insufficient),
     /// The request never reached the server, or its answer could not be read.
     #[error("We couldn't reach Tally. Check your connection and try again.")]
     Network,

@@ -14,5 +14,6 @@ mod pages;
 #[cfg(feature = "ssr")]
 pub mod services;
 mod shell;
+pub mod studio;
 
 pub use shell::{shell, App};

@@ -4,8 +4,10 @@
 //! implements [`Services`] and puts a [`ServicesHandle`] into every request's context.
 
 use crate::billing::{CreditsView, HistoryFilter, Transaction, Viewer};
+use crate::domain::Rate;
 use crate::domain::WorkspaceId;
 use crate::error::AppError;
+use crate::studio::{ActionResult, NotificationView, UsageBreakdown, UsageReport};
 use leptos::prelude::*;
 use std::sync::Arc;
 
@@ -30,6 +32,30 @@ pub trait Services: Send + Sync + 'static {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<(Vec<Transaction>, Option<String>), AppError>;
+
+    /// Every model's rate.
+    async fn rates(&self) -> Result<Vec<Rate>, AppError>;
+
+    /// Runs a simulated AI action of `units` on `model` through the credit gate.
+    async fn run_action(
+        &self,
+        viewer: &Viewer,
+        model: &str,
+        units: i64,
+    ) -> Result<ActionResult, AppError>;
+
+    /// Asks the workspace's billing managers for credits; false if asked within the hour.
+    async fn request_credits(&self, viewer: &Viewer) -> Result<bool, AppError>;
+
+    /// The newest notifications this person may see.
+    async fn notifications(&self, viewer: &Viewer) -> Result<Vec<NotificationView>, AppError>;
+
+    /// Credits used per day over the last 30 days.
+    async fn usage(
+        &self,
+        workspace: &WorkspaceId,
+        by: UsageBreakdown,
+    ) -> Result<UsageReport, AppError>;
 }
 
 /// The services, as context.

@@ -1,4 +1,6 @@
-use crate::pages::{BillingPage, HistoryPage, LoginPage, NotFound};
+use crate::pages::{
+    BillingPage, HistoryPage, LoginPage, NotFound, NotificationsPage, RatesPage, StudioPage,
+};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Redirect, Route, Router, Routes};
@@ -44,6 +46,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/login") view=LoginPage/>
                     <Route path=path!("/billing") view=BillingPage ssr=SsrMode::Async/>
                     <Route path=path!("/billing/history") view=HistoryPage ssr=SsrMode::Async/>
+                    <Route path=path!("/billing/rates") view=RatesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/studio") view=StudioPage ssr=SsrMode::Async/>
+                    <Route path=path!("/notifications") view=NotificationsPage ssr=SsrMode::Async/>
                 </Routes>
             </Router>
         </div>

@@ -97,10 +97,17 @@ impl UsageRequest {
         let credits = match (body.credits, body.units) {
             (Some(credits), None) => Credits::positive(credits)
                 .map_err(|e| ApiError::Invalid(format!("credits: {e}")))?,
-            (None, Some(_)) => {
-                return Err(ApiError::Invalid(
-                    "pricing by units and model is not available yet; send credits".into(),
-                ))
+            (None, Some(units)) => {
+                let Some(model) = model.as_deref() else {
+                    return Err(ApiError::Invalid("units need a model to price them".into()));
+                };
+                let rate = state
+                    .store
+                    .rate(model)
+                    .await?
+                    .ok_or_else(|| ApiError::Invalid(format!("no rate for model {model}")))?;
+                rate.price(units)
+                    .map_err(|e| ApiError::Invalid(format!("units: {e}")))?
             }
             (Some(_), Some(_)) => {
                 return Err(ApiError::Invalid("send credits or units, not both".into()))

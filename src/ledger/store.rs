@@ -459,6 +459,31 @@ impl Store {
         rows.iter().map(entry_from_row).collect()
     }
 
+    /// Consumption since `since`: (time, credits, action, model) per entry, for the usage chart.
+    pub async fn consumption_since(
+        &self,
+        workspace: &WorkspaceId,
+        since: Millis,
+    ) -> Result<Vec<(Millis, i64, Option<String>, Option<String>)>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT created_at, amount, action, model FROM ledger_entries WHERE workspace_id = $1 AND entry_type = 'consumption' AND created_at >= $2 ORDER BY seq",
+        )
+        .bind(workspace.as_str())
+        .bind(since)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("created_at")?,
+                    -row.try_get::<i64, _>("amount")?,
+                    row.try_get("action")?,
+                    row.try_get("model")?,
+                ))
+            })
+            .collect()
+    }
+
     /// Which lots an entry of this workspace moved, and how much.
     pub async fn trace(
         &self,

@@ -10,7 +10,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 /// the pages themselves.
 pub async fn page_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    let guarded = path == "/billing" || path.starts_with("/billing/");
+    let guarded = path == "/billing"
+        || path.starts_with("/billing/")
+        || path == "/studio"
+        || path == "/notifications";
     let is_login = path == "/login";
     if request.method() != Method::GET || !(guarded || is_login) {
         return next.run(request).await;

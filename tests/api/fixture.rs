@@ -113,6 +113,18 @@ impl Fixture {
             .await
             .unwrap();
 
+        for (model, modality, millicredits) in [
+            ("atlas-text-large", app::domain::Modality::Text, 1_500),
+            ("lumen-image-2", app::domain::Modality::Image, 40_000),
+        ] {
+            let rate = app::domain::Rate {
+                model: model.into(),
+                label: model.into(),
+                modality,
+                millicredits,
+            };
+            store.set_rate(&rate, now).await.unwrap();
+        }
         let acme_key = store.create_api_key(&acme, "test", now).await.unwrap();
         let globex_key = store.create_api_key(&globex, "test", now).await.unwrap();
         Fixture {

@@ -203,3 +203,79 @@ async fn unknown_pages_are_a_404() {
         .unwrap();
     assert_eq!(response.status(), 404);
 }
+
+#[tokio::test]
+async fn guests_cannot_open_rates_or_notifications() {
+    let f = Fixture::new().await;
+    let guest = f.app.sign_in("guest@acme.test", PASSWORD).await;
+    for path in ["/billing/rates", "/notifications"] {
+        let response = guest.get(f.app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 403, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn members_read_the_rates_by_modality() {
+    let f = Fixture::new().await;
+    let member = f.app.sign_in("member@acme.test", PASSWORD).await;
+    let text = member
+        .get(f.app.url("/billing/rates"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("1.5 credits per 1K tokens"));
+    assert!(!text.contains("40 credits per image"));
+    let images = member
+        .get(f.app.url("/billing/rates?tab=image"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(images.contains("40 credits per image"));
+}
+
+#[tokio::test]
+async fn the_billing_page_charts_the_last_30_days_of_usage() {
+    let f = Fixture::new().await;
+    let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
+    let html = owner
+        .get(f.app.url("/billing"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        test_id_text(&html, "usage-total").as_deref(),
+        Some("120 credits used in the last 30 days")
+    );
+    assert!(html.contains("class=\"usage-chart\"") && html.contains("role=\"img\""));
+    assert!(
+        html.contains("studio.generate"),
+        "the legend names the action"
+    );
+}
+
+#[tokio::test]
+async fn billing_admins_see_that_they_cannot_run_studio_actions() {
+    let f = Fixture::new().await;
+    let billing = f.app.sign_in("billing@acme.test", PASSWORD).await;
+    let html = billing
+        .get(f.app.url("/studio"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("can&#x27;t run AI actions") || html.contains("can't run AI actions"),
+        "{html}"
+    );
+}

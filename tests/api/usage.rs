@@ -493,3 +493,30 @@ async fn malformed_usage_requests_are_400() {
     assert_eq!(error_code(not_json).await, "invalid_request");
     assert_eq!(balance(&f).await, (1_380, 0));
 }
+
+#[tokio::test]
+async fn a_reservation_can_be_priced_by_units_and_model() {
+    let f = Fixture::new().await;
+    let body = json!({"idempotency_key": "units-1", "action": "studio.text", "units": 2_500, "model": "atlas-text-large"});
+    let response = f
+        .post_with_key("/api/v1/usage/reservations", &f.acme_key, &body)
+        .await;
+    let status = response.status();
+    let hold: Value = response.json().await.unwrap();
+    assert_eq!(status, 201, "{hold}");
+    assert_eq!(
+        hold["held"], 4,
+        "2,500 tokens at 1.5 credits per 1K is 3.75, rounded up"
+    );
+    for bad in [
+        json!({"idempotency_key": "u2", "action": "x", "units": 10}),
+        json!({"idempotency_key": "u3", "action": "x", "units": 10, "model": "no-such-model"}),
+        json!({"idempotency_key": "u4", "action": "x", "units": 0, "model": "lumen-image-2"}),
+        json!({"idempotency_key": "u5", "action": "x", "units": 1, "credits": 1, "model": "lumen-image-2"}),
+    ] {
+        let response = f
+            .post_with_key("/api/v1/usage/reservations", &f.acme_key, &bad)
+            .await;
+        assert_eq!(response.status(), 400, "{bad}");
+    }
+}

@@ -9,12 +9,18 @@ pub const HISTORY_PAGE_SIZE: u32 = 25;
 
 /// The Billing page of the signed-in person's current workspace.
 #[server]
-pub async fn load_billing() -> Result<BillingOverview, AppError> {
+pub async fn load_billing(usage_by: Option<String>) -> Result<BillingOverview, AppError> {
     let (services, viewer) = crate::services::billing_viewer().await?;
     let credits = services
         .credits(&viewer.workspace.id, RECENT_MOVEMENTS)
         .await?;
-    Ok(BillingOverview { viewer, credits })
+    let by = crate::studio::UsageBreakdown::from_query(usage_by.as_deref());
+    let usage = services.usage(&viewer.workspace.id, by).await?;
+    Ok(BillingOverview {
+        viewer,
+        credits,
+        usage,
+    })
 }
 
 /// One page of the current workspace's history, filtered by type and dates.

@@ -99,6 +99,7 @@ pub struct CreditsView {
 pub struct BillingOverview {
     pub viewer: Viewer,
     pub credits: CreditsView,
+    pub usage: crate::studio::UsageReport,
 }
 
 /// Filters of the full history.

@@ -1,9 +1,13 @@
 mod credits_card;
+mod insufficient;
 mod notices;
 mod top_bar;
 mod transactions;
+mod usage_chart;
 
 pub use credits_card::{BucketList, CreditsCard};
+pub use insufficient::InsufficientCredits;
 pub use notices::{ErrorPanel, Loading};
 pub use top_bar::TopBar;
 pub use transactions::TransactionTable;
+pub use usage_chart::UsageChart;

@@ -18,6 +18,7 @@ pub fn ErrorPanel(error: AppError) -> impl IntoView {
             AppError::Forbidden => http::StatusCode::FORBIDDEN,
             AppError::NotFound => http::StatusCode::NOT_FOUND,
             AppError::Invalid(_) => http::StatusCode::BAD_REQUEST,
+            AppError::InsufficientCredits(_) => http::StatusCode::PAYMENT_REQUIRED,
             AppError::Internal | AppError::Network => http::StatusCode::INTERNAL_SERVER_ERROR,
         };
         response.set_status(status);

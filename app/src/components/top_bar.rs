@@ -12,6 +12,14 @@ pub fn TopBar(viewer: Viewer) -> impl IntoView {
     view! {
         <header class="top-bar">
             <a class="brand" href="/billing">"Tally"</a>
+            <nav class="main-nav" aria-label="Main">
+                {(viewer.role.can_view_billing()).then(|| view! {
+                    <a href="/billing">"Billing"</a>
+                    <a href="/billing/rates">"Rates"</a>
+                })}
+                <a href="/studio">"Studio"</a>
+                {(viewer.role.can_view_billing()).then(|| view! { <a href="/notifications">"Notifications"</a> })}
+            </nav>
             <div class="workspace">
                 {if several {
                     view! {

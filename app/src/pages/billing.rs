@@ -1,12 +1,16 @@
 use crate::billing::{load_billing, BillingOverview};
-use crate::components::{BucketList, CreditsCard, ErrorPanel, Loading, TopBar, TransactionTable};
+use crate::components::{
+    BucketList, CreditsCard, ErrorPanel, Loading, TopBar, TransactionTable, UsageChart,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
 /// Billing → AI credits for the current workspace.
 #[component]
 pub fn BillingPage() -> impl IntoView {
-    let overview = Resource::new(|| (), |_| load_billing());
+    let query = use_query_map();
+    let overview = Resource::new(move || query.with(|q| q.get("usage_by")), load_billing);
     view! {
         <Title text="Billing"/>
         <Suspense fallback=|| view! { <Loading what="your credits"/> }>
@@ -22,7 +26,11 @@ pub fn BillingPage() -> impl IntoView {
 
 #[component]
 fn BillingView(data: BillingOverview) -> impl IntoView {
-    let BillingOverview { viewer, credits } = data;
+    let BillingOverview {
+        viewer,
+        credits,
+        usage,
+    } = data;
     let read_only = !viewer.can_manage_billing;
     let who_can_buy = viewer.who_can_buy.clone();
     let workspace_name = viewer.workspace.name.clone();
@@ -45,6 +53,7 @@ fn BillingView(data: BillingOverview) -> impl IntoView {
                 <CreditsCard credits/>
                 <BucketList buckets/>
             </div>
+            <UsageChart report=usage/>
             <section class="card" aria-labelledby="recent-heading">
                 <div class="card-head">
                     <h2 id="recent-heading">"Recent activity"</h2>

@@ -2,8 +2,14 @@ mod billing;
 mod history;
 mod login;
 mod not_found;
+mod notifications;
+mod rates;
+mod studio;
 
 pub use billing::BillingPage;
 pub use history::HistoryPage;
 pub use login::LoginPage;
 pub use not_found::NotFound;
+pub use notifications::NotificationsPage;
+pub use rates::RatesPage;
+pub use studio::StudioPage;

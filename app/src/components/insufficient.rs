@@ -1,0 +1,67 @@
+use crate::studio::Insufficient;
+use leptos::prelude::*;
+
+/// What a person sees when the credit gate refuses an action: why, and what they can do —
+/// buy credits or manage Auto-reload (billing managers), ask an admin (members), or ask the
+/// owner or the person who shared the work (guests).
+#[component]
+pub fn InsufficientCredits(info: Insufficient) -> impl IntoView {
+    let credits = |n: i64| {
+        crate::domain::Credits::new(n.max(0))
+            .map(|c| c.to_string())
+            .unwrap_or_default()
+    };
+    let (title, detail) = if info.held_back {
+        (
+            "Credits are held by actions in progress",
+            format!(
+                "{} credits are reserved by AI actions that are still running. Try again when they finish.",
+                credits(info.held)
+            ),
+        )
+    } else {
+        (
+            "Out of AI credits",
+            format!(
+                "This action needs {} credits and the workspace has {}.",
+                credits(info.required),
+                credits(info.balance)
+            ),
+        )
+    };
+    let has = |a: &str| info.actions.iter().any(|x| x == a);
+    let manage = has("buy_credits");
+    let ask = has("ask_admin");
+    let owner = has("ask_owner");
+    let request = ServerAction::<crate::studio::AskAdmin>::new();
+    view! {
+        <section class="card insufficient" role="alert" aria-labelledby="insufficient-title" data-testid="insufficient-credits">
+            <h2 id="insufficient-title">{title}</h2>
+            <p>{detail}" Nothing was charged."</p>
+            {manage.then(|| view! {
+                <div class="actions">
+                    <a class="button primary" href="/billing#buy-credits">"Buy credits"</a>
+                    <a class="button" href="/billing#auto-reload">"Manage Auto-reload"</a>
+                </div>
+            })}
+            {ask.then(|| view! {
+                <p>"Only workspace admins can buy credits or turn on Auto-reload."</p>
+                <ActionForm action=request>
+                    <button type="submit" class="button primary" disabled=move || request.pending().get() aria-busy=move || request.pending().get().to_string()>
+                        {move || if request.pending().get() { "Sending…" } else { "Ask an admin" }}
+                    </button>
+                </ActionForm>
+                <p role="status" class="muted">
+                    {move || request.value().get().map(|sent| match sent {
+                        Ok(true) => "Request sent. Your workspace's billing admins have been notified.".to_owned(),
+                        Ok(false) => "You already asked in the last hour; your admins have the request.".to_owned(),
+                        Err(err) => err.to_string(),
+                    })}
+                </p>
+            })}
+            {owner.then(|| view! {
+                <p>"Ask the workspace owner, or the person who shared this work with you, to add credits."</p>
+            })}
+        </section>
+    }
+}

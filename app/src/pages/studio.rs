@@ -1,0 +1,98 @@
+use crate::components::{ErrorPanel, InsufficientCredits, Loading, TopBar};
+use crate::domain::{Credits, Modality};
+use crate::error::AppError;
+use crate::studio::{load_studio, RunAction, StudioView};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+/// A small Studio: run a simulated AI action through the same credit gate and reservation flow
+/// as every AI action in the product.
+#[component]
+pub fn StudioPage() -> impl IntoView {
+    let studio = Resource::new(|| (), |_| load_studio());
+    view! {
+        <Title text="Studio"/>
+        <Suspense fallback=|| view! { <Loading what="the Studio"/> }>
+            {move || Suspend::new(async move {
+                match studio.await {
+                    Ok(data) => view! { <StudioView data/> }.into_any(),
+                    Err(error) => view! { <main id="main" class="narrow"><ErrorPanel error/></main> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn StudioView(data: StudioView) -> impl IntoView {
+    let StudioView {
+        viewer,
+        rates,
+        balance,
+    } = data;
+    let can_run = viewer.role.can_spend_credits();
+    let run = ServerAction::<RunAction>::new();
+    let pending = run.pending();
+    let groups = Modality::ALL
+        .iter()
+        .map(|modality| {
+            let options = rates
+                .iter()
+                .filter(|r| r.modality == *modality)
+                .map(|r| view! { <option value=r.model.clone()>{format!("{} — {}", r.label, r.describe())}</option> })
+                .collect_view();
+            view! { <optgroup label=modality.label()>{options}</optgroup> }
+        })
+        .collect_view();
+    view! {
+        <TopBar viewer/>
+        <main id="main" class="narrow">
+            <div class="page-head">
+                <h1>"Studio"</h1>
+                <p class="muted">
+                    "Try an AI action. Tally holds the estimated credits first, runs the work, then charges what it really cost and releases the rest. "
+                    {format!("Balance: {} credits.", balance)}
+                </p>
+            </div>
+            {(!can_run).then(|| view! {
+                <p class="notice notice-info">"Your role can't run AI actions in this workspace. Billing admins manage credits; guests run AI actions only in work shared with them."</p>
+            })}
+            <section class="card" aria-labelledby="run-heading">
+                <h2 id="run-heading">"Run an action"</h2>
+                <ActionForm action=run>
+                    <label for="studio-model">"Model"</label>
+                    <select id="studio-model" name="model" required=true disabled=!can_run>{groups}</select>
+                    <label for="studio-units">"Size"</label>
+                    <input id="studio-units" name="units" type="number" min="1" step="1" value="2000" required=true disabled=!can_run aria-describedby="units-hint"/>
+                    <p id="units-hint" class="muted hint">"Tokens for text models, images for image models, seconds for video models."</p>
+                    <button type="submit" class="button primary" disabled=move || !can_run || pending.get() aria-busy=move || pending.get().to_string()>
+                        {move || if pending.get() { "Running…" } else { "Run action" }}
+                    </button>
+                </ActionForm>
+            </section>
+            <div aria-live="polite">
+                {move || run.value().get().map(|outcome| match outcome {
+                    Ok(result) => view! {
+                        <section class="card result" data-testid="action-result">
+                            <h2>"Done"</h2>
+                            <p>
+                                {format!(
+                                    "{} on {} {}: held {} credits, charged {} for the work done. Balance now {} credits.",
+                                    result.model_label,
+                                    Credits::new(result.units).map(|c| c.to_string()).unwrap_or_default(),
+                                    result.unit_name,
+                                    Credits::new(result.estimate).map(|c| c.to_string()).unwrap_or_default(),
+                                    Credits::new(result.charged).map(|c| c.to_string()).unwrap_or_default(),
+                                    Credits::new(result.balance.max(0)).map(|c| c.to_string()).unwrap_or_default(),
+                                )}
+                            </p>
+                        </section>
+                    }
+                    .into_any(),
+                    Err(AppError::InsufficientCredits(info)) => view! { <InsufficientCredits info/> }.into_any(),
+                    Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
+                })}
+            </div>
+        </main>
+    }
+}

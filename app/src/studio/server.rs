@@ -1,0 +1,55 @@
+use super::{ActionResult, NotificationsView, RatesView, StudioView};
+use crate::error::AppError;
+use leptos::prelude::*;
+
+/// The rate table, for everyone who may open Billing.
+#[server]
+pub async fn load_rates() -> Result<RatesView, AppError> {
+    let (services, viewer) = crate::services::billing_viewer().await?;
+    Ok(RatesView {
+        rates: services.rates().await?,
+        viewer,
+    })
+}
+
+/// The Studio: models to pick from and the balance.
+#[server]
+pub async fn load_studio() -> Result<StudioView, AppError> {
+    let (services, viewer) = crate::services::current_viewer().await?;
+    let rates = services.rates().await?;
+    let balance = services.credits(&viewer.workspace.id, 1).await?.balance;
+    Ok(StudioView {
+        viewer,
+        rates,
+        balance,
+    })
+}
+
+/// Runs a simulated AI action through the credit gate: hold the estimate, do the work, settle
+/// the real cost.
+#[server]
+pub async fn run_action(model: String, units: String) -> Result<ActionResult, AppError> {
+    let (services, viewer) = crate::services::current_viewer().await?;
+    let units: i64 = units
+        .trim()
+        .parse()
+        .ok()
+        .filter(|u| *u > 0)
+        .ok_or_else(|| AppError::Invalid("Enter a size above zero, as a whole number.".into()))?;
+    services.run_action(&viewer, model.trim(), units).await
+}
+
+/// A member asks the billing managers for credits; false when they already asked this hour.
+#[server]
+pub async fn ask_admin() -> Result<bool, AppError> {
+    let (services, viewer) = crate::services::current_viewer().await?;
+    services.request_credits(&viewer).await
+}
+
+/// The notifications the signed-in person may see in this workspace.
+#[server]
+pub async fn load_notifications() -> Result<NotificationsView, AppError> {
+    let (services, viewer) = crate::services::billing_viewer().await?;
+    let items = services.notifications(&viewer).await?;
+    Ok(NotificationsView { viewer, items })
+}
