@@ -160,8 +160,16 @@ pub fn usage_report(
         };
         key.unwrap_or_else(|| "unspecified".to_owned())
     };
+    // Only rows inside the window count, for the ranking as for the bars.
+    let rows: Vec<_> = rows
+        .iter()
+        .filter(|row| {
+            let date = to_datetime(row.0).date_naive();
+            date >= first && date <= today
+        })
+        .collect();
     let mut totals: std::collections::BTreeMap<String, i64> = Default::default();
-    for row in rows {
+    for row in &rows {
         *totals.entry(key_of(row)).or_default() += row.1;
     }
     let mut ranked: Vec<(String, i64)> = totals.into_iter().collect();
@@ -182,7 +190,7 @@ pub fn usage_report(
             parts: vec![0; keys.len()],
         })
         .collect();
-    for row in rows {
+    for row in &rows {
         let date = to_datetime(row.0).date_naive();
         let Some(day) = days.iter_mut().find(|d| d.date == date) else {
             continue;
@@ -242,7 +250,16 @@ mod tests {
             row(day(21, 9), 10, "a"),
             row(day(21, 10), 5, "b"),
             row(day(20, 23), 7, "a"),
-            row(day(1, 1), 99, "too-old"),
+            row(
+                chrono::NaiveDate::from_ymd_opt(2026, 10, 22)
+                    .unwrap()
+                    .and_hms_opt(23, 0, 0)
+                    .unwrap()
+                    .and_utc()
+                    .timestamp_millis(),
+                99,
+                "too-old",
+            ),
         ];
         for (i, name) in ["c", "d", "e", "f"].iter().enumerate() {
             rows.push(row(day(19, 0), 1 + i as i64, name));
