@@ -22,6 +22,8 @@ pub struct AppState {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
+    /// Group commit for concurrent charges of one workspace.
+    pub batcher: crate::ledger::ChargeBatcher,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -56,11 +58,13 @@ impl Application {
             .site_addr(local)
             .reload_port(3001)
             .build();
+        let batcher = crate::ledger::ChargeBatcher::new(store.clone(), clock.clone());
         let state = AppState {
             leptos_options,
             store,
             clock,
             config: Arc::new(config),
+            batcher,
         };
         Ok(Application {
             listener,

@@ -234,23 +234,23 @@ pub async fn charge(
     let request = UsageRequest::parse(&state, &caller, body, "usage").await?;
     let policy = caller.workspace.billing_managers;
     let role = request.role;
-    let render = move |outcome: &Result<Receipt, Shortfall>| match outcome {
-        Ok(receipt) => answer(
-            StatusCode::OK,
-            json!({ "transaction_id": receipt.entry_id, "charged": -receipt.amount, "balance": receipt.available }),
-        ),
-        Err(shortfall) => insufficient(shortfall, role, policy),
-    };
-    let now = state.clock.now_ms();
+    let render: crate::ledger::SharedRender = std::sync::Arc::new(
+        move |outcome: &Result<Receipt, Shortfall>| match outcome {
+            Ok(receipt) => answer(
+                StatusCode::OK,
+                json!({ "transaction_id": receipt.entry_id, "charged": -receipt.amount, "balance": receipt.available }),
+            ),
+            Err(shortfall) => insufficient(shortfall, role, policy),
+        },
+    );
     let stored = state
-        .store
-        .charge_once(
+        .batcher
+        .charge(
             &caller.workspace.id,
-            &request.key,
+            request.key,
             request.credits,
-            &request.meta,
-            now,
-            &render,
+            request.meta,
+            render,
         )
         .await?;
     Ok(respond(stored))

@@ -106,7 +106,83 @@ async fn remember(
     Ok(())
 }
 
+/// One charge of a batch (see [`crate::ledger::ChargeBatcher`]).
+pub struct BatchCharge<'a> {
+    pub key: &'a IdempotencyKey,
+    pub credits: Credits,
+    pub meta: &'a EntryMeta,
+    pub render: Render<'a, Result<Receipt, Shortfall>>,
+}
+
 impl Store {
+    /// Applies several charges of one workspace in one transaction, in order, each exactly
+    /// once per idempotency key: one lock and one commit for the lot. Each charge gets its own
+    /// answer (a charge, a 402, a replay, or an idempotency conflict). A database error fails
+    /// the whole batch, and nothing of it is kept.
+    pub async fn charge_batch(
+        &self,
+        workspace: &WorkspaceId,
+        items: &[BatchCharge<'_>],
+        now: Millis,
+    ) -> Result<Vec<Result<Answer, LedgerError>>, LedgerError> {
+        let mut tx = self.pool().begin().await?;
+        let mut books = open_books(&mut tx, workspace, now).await?;
+        expire_lapsed(&mut tx, workspace, &mut books, now).await?;
+        // Keys first seen in this batch: a repeat inside the batch replays like a stored key.
+        let mut seen: std::collections::HashMap<(&str, &str), (&str, Answer)> = Default::default();
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            if let Some((hash, answer)) = seen.get(&(item.key.scope, item.key.key.as_str())) {
+                out.push(if *hash == item.key.request_hash {
+                    Ok(answer.clone())
+                } else {
+                    Err(LedgerError::IdempotencyConflict)
+                });
+                continue;
+            }
+            match replay(&mut tx, workspace, item.key).await {
+                Ok(Some(answer)) => {
+                    out.push(Ok(answer));
+                    continue;
+                }
+                Ok(None) => {}
+                Err(LedgerError::IdempotencyConflict) => {
+                    out.push(Err(LedgerError::IdempotencyConflict));
+                    continue;
+                }
+                Err(err) => return Err(err),
+            }
+            let outcome = match rules::plan_charge(&books.lots, now, item.credits) {
+                Ok(draws) => {
+                    take_from_lots(&mut tx, workspace, &mut books, &draws).await?;
+                    books.spent += item.credits.get();
+                    Ok(post(
+                        &mut tx,
+                        workspace,
+                        &mut books,
+                        EntryType::Consumption,
+                        -item.credits.get(),
+                        &draws,
+                        item.meta,
+                        now,
+                    )
+                    .await?)
+                }
+                Err(shortfall) => Err(shortfall),
+            };
+            let answer = (item.render)(&outcome);
+            remember(&mut tx, workspace, item.key, &answer, now).await?;
+            seen.insert(
+                (item.key.scope, item.key.key.as_str()),
+                (item.key.request_hash.as_str(), answer.clone()),
+            );
+            out.push(Ok(answer));
+        }
+        save_account(&mut tx, workspace, &books).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
     /// Charges at once, exactly once per idempotency key.
     pub async fn charge_once(
         &self,

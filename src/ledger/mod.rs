@@ -3,12 +3,14 @@
 //! `rules` holds the pure rules, `book` the in-memory reference model used by property tests,
 //! and `store` applies the same plans to the database inside one transaction per movement.
 
+mod batch;
 pub mod book;
 mod gate;
 pub mod rules;
 mod store;
 
-pub use gate::{Answer, HoldReceipt, IdempotencyKey, NewHold, Render, Resolution};
+pub use batch::{ChargeBatcher, SharedRender};
+pub use gate::{Answer, BatchCharge, HoldReceipt, IdempotencyKey, NewHold, Render, Resolution};
 pub use store::{
     AccountSummary, Audit, BucketRow, EntryMeta, EntryRecord, HistoryQuery, LedgerError, NewGrant,
     Receipt, TraceRow,

@@ -43,7 +43,8 @@ impl From<sqlx::Error> for LedgerError {
 }
 
 impl LedgerError {
-    fn is_retryable(&self) -> bool {
+    /// Lock contention that another try may get past.
+    pub fn is_retryable(&self) -> bool {
         matches!(self, LedgerError::Store(e) if e.is_retryable())
     }
 }

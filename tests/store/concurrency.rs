@@ -67,3 +67,85 @@ on_both_backends!(
     parallel_charges_never_overdraw_on_sqlite,
     parallel_charges_never_overdraw_on_postgres
 );
+
+/// A batch applies its charges in order, each exactly once, with its own answer: a charge, a
+/// refusal, a replay of a key seen earlier in the batch or before it, or a conflict.
+async fn a_batch_answers_each_charge_on_its_own(store: &Store) {
+    use tally::ledger::rules::Shortfall;
+    use tally::ledger::{Answer, BatchCharge, IdempotencyKey, Receipt};
+    let ws = store.create_workspace("Batch", T0).await.unwrap();
+    store
+        .grant(&ws, &grant(GrantKind::Purchased, 100, None), T0)
+        .await
+        .unwrap();
+    let key = |k: &str, hash: &str| IdempotencyKey {
+        scope: "usage",
+        key: k.into(),
+        request_hash: hash.into(),
+    };
+    let render = |outcome: &Result<Receipt, Shortfall>| match outcome {
+        Ok(r) => Answer {
+            status: 200,
+            body: format!("charged {} left {}", -r.amount, r.available),
+        },
+        Err(s) => Answer {
+            status: 402,
+            body: format!("short {}", s.required),
+        },
+    };
+    let meta = usage("batch");
+    let keys = [
+        key("a", "h1"),
+        key("b", "h2"),
+        key("a", "h1"),
+        key("a", "other"),
+        key("c", "h3"),
+    ];
+    let credits = [40, 50, 40, 40, 20];
+    let items: Vec<_> = keys
+        .iter()
+        .zip(credits)
+        .map(|(k, c)| BatchCharge {
+            key: k,
+            credits: Credits::new(c).unwrap(),
+            meta: &meta,
+            render: &render,
+        })
+        .collect();
+    let results = store.charge_batch(&ws, &items, T0 + 1).await.unwrap();
+    let shown: Vec<_> = results
+        .iter()
+        .map(|r| {
+            r.as_ref()
+                .map(|a| (a.status, a.body.clone()))
+                .map_err(|e| e.to_string())
+        })
+        .collect();
+    assert_eq!(shown[0], Ok((200, "charged 40 left 60".into())));
+    assert_eq!(shown[1], Ok((200, "charged 50 left 10".into())));
+    assert_eq!(
+        shown[2],
+        Ok((200, "charged 40 left 60".into())),
+        "a repeat in the batch replays"
+    );
+    assert!(matches!(results[3], Err(LedgerError::IdempotencyConflict)));
+    assert_eq!(shown[4], Ok((402, "short 20".into())));
+    // A later batch replays stored keys.
+    let again = [BatchCharge {
+        key: &keys[1],
+        credits: Credits::new(50).unwrap(),
+        meta: &meta,
+        render: &render,
+    }];
+    let replay = store.charge_batch(&ws, &again, T0 + 2).await.unwrap();
+    assert_eq!(replay[0].as_ref().unwrap().body, "charged 50 left 10");
+    assert_eq!(store.summary(&ws, T0 + 2).await.unwrap().available, 10);
+    let audit = store.audit(&ws).await.unwrap();
+    assert!(audit.balanced(), "{audit:?}");
+    assert_eq!(audit.entries, 3);
+}
+on_both_backends!(
+    a_batch_answers_each_charge_on_its_own,
+    a_batch_answers_each_charge_on_its_own_on_sqlite,
+    a_batch_answers_each_charge_on_its_own_on_postgres
+);

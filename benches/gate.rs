@@ -1,0 +1,316 @@
+//! The credit gate's throughput and latency over HTTP, beside the bare-SQL limit of the same
+//! database, measured in the same run. Not a test: it prints a Markdown report.
+//!
+//! `cargo bench --bench gate` (set `TALLY_BENCH_SECONDS` to change the length of each phase,
+//! `TALLY_TEST_POSTGRES_URL` to point at another PostgreSQL server).
+
+use app::domain::{Credits, EntryType, GrantKind, WorkspaceId};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tally::clock::{Clock, SystemClock};
+use tally::config::Config;
+use tally::ledger::{EntryMeta, NewGrant};
+use tally::store::{Backend, Store, StoreOptions};
+
+const CLIENTS: usize = 32;
+const WORKSPACES: usize = 1_000;
+
+struct Phase {
+    name: String,
+    ops: u64,
+    seconds: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index].as_secs_f64() * 1_000.0
+}
+
+/// Runs `CLIENTS` loops of `op` for `seconds`, collecting each operation's latency.
+async fn drive<F, Fut>(name: &str, seconds: f64, op: F) -> Phase
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let op = Arc::new(op);
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|client| {
+            let (op, stop, errors) = (op.clone(), stop.clone(), errors.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    if !op(client, n).await {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    latencies.push(t.elapsed());
+                    n += 1;
+                }
+                latencies
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    Phase {
+        name: name.to_owned(),
+        ops: all.len() as u64,
+        seconds: elapsed,
+        p50_ms: percentile(&all, 0.50),
+        p99_ms: percentile(&all, 0.99),
+        errors: errors.load(Ordering::Relaxed),
+    }
+}
+
+async fn seed(store: &Store) -> Vec<(WorkspaceId, String)> {
+    let now = SystemClock.now_ms();
+    let mut out = Vec::new();
+    for i in 0..WORKSPACES {
+        let ws = store
+            .create_workspace(&format!("Bench {i}"), now)
+            .await
+            .unwrap();
+        let grant = NewGrant {
+            kind: GrantKind::Purchased,
+            credits: Credits::new(1_000_000_000).unwrap(),
+            expires_at: None,
+            entry_type: EntryType::Purchase,
+            source: "bench".into(),
+            source_ref: None,
+            note: None,
+            meta: EntryMeta {
+                actor: "bench".into(),
+                description: "bench credits".into(),
+                ..EntryMeta::default()
+            },
+        };
+        store.grant(&ws, &grant, now).await.unwrap();
+        let key = store.create_api_key(&ws, "bench", now).await.unwrap();
+        out.push((ws, key));
+    }
+    out
+}
+
+/// The bare-SQL limit: one conditional UPDATE and one INSERT per transaction.
+async fn bare_sql(store: &Store, name: &str, rows: usize, seconds: f64) -> Phase {
+    let pool = store.pool().clone();
+    sqlx::query("CREATE TABLE bench_accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE bench_journal (id BIGINT NOT NULL, account BIGINT NOT NULL, amount BIGINT NOT NULL, created_at BIGINT NOT NULL)").execute(&pool).await.unwrap();
+    for id in 0..rows as i64 {
+        sqlx::query("INSERT INTO bench_accounts (id, balance) VALUES ($1, $2)")
+            .bind(id)
+            .bind(1_000_000_000_i64)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let phase = drive(name, seconds, move |client, n| {
+        let pool = pool.clone();
+        async move {
+            let account = ((client as u64 * 7_919 + n) % rows as u64) as i64;
+            let result: Result<(), sqlx::Error> = async {
+                let mut tx = pool.begin().await?;
+                let updated = sqlx::query("UPDATE bench_accounts SET balance = balance - $1 WHERE id = $2 AND balance >= $1")
+                    .bind(25_i64)
+                    .bind(account)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if updated == 1 {
+                    sqlx::query("INSERT INTO bench_journal (id, account, amount, created_at) VALUES ($1, $2, $3, $4)")
+                        .bind(n as i64)
+                        .bind(account)
+                        .bind(-25_i64)
+                        .bind(0_i64)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await
+            }
+            .await;
+            result.is_ok()
+        }
+    })
+    .await;
+    sqlx::query("DROP TABLE bench_journal")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("DROP TABLE bench_accounts")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    phase
+}
+
+async fn gate(
+    base: &str,
+    name: &str,
+    targets: Arc<Vec<(WorkspaceId, String)>>,
+    seconds: f64,
+) -> Phase {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CLIENTS)
+        .build()
+        .unwrap();
+    let url = format!("{base}/api/v1/usage");
+    let run = Instant::now().elapsed().as_nanos();
+    drive(name, seconds, move |c, n| {
+        let (client, url, targets) = (client.clone(), url.clone(), targets.clone());
+        async move {
+            let (_, key) = &targets[((c as u64 * 7_919 + n) % targets.len() as u64) as usize];
+            let body = serde_json::json!({"idempotency_key": format!("{run}-{c}-{n}"), "action": "bench", "credits": 25});
+            match client.post(&url).bearer_auth(key).json(&body).send().await {
+                Ok(response) => response.status() == 200,
+                Err(_) => false,
+            }
+        }
+    })
+    .await
+}
+
+async fn bench_backend(label: &str, url: &str, seconds: f64) -> Vec<Phase> {
+    let store = Store::connect(
+        url,
+        &StoreOptions {
+            max_connections: 16,
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    let targets = seed(&store).await;
+    let hot = Arc::new(vec![targets[0].clone()]);
+    let all = Arc::new(targets);
+
+    let mut config = Config::from_lookup(|_| None).unwrap();
+    config.database_url = url.to_owned();
+    config.site_addr = "127.0.0.1:0".parse().unwrap();
+    config.store.max_connections = 16;
+    let app = tally::startup::Application::build(config, store.clone(), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let base = format!("http://{}", app.addr());
+    let server = tokio::spawn(app.run_until_stopped());
+
+    let mut phases = vec![
+        gate(
+            &base,
+            &format!("{label}: gate over HTTP, {WORKSPACES} workspaces"),
+            all.clone(),
+            seconds,
+        )
+        .await,
+        gate(
+            &base,
+            &format!("{label}: gate over HTTP, one hot workspace"),
+            hot,
+            seconds,
+        )
+        .await,
+    ];
+    server.abort();
+    phases.push(
+        bare_sql(
+            &store,
+            &format!("{label}: bare SQL, {WORKSPACES} rows"),
+            WORKSPACES,
+            seconds,
+        )
+        .await,
+    );
+    phases.push(bare_sql(&store, &format!("{label}: bare SQL, one row"), 1, seconds).await);
+    store.close().await;
+    phases
+}
+
+fn main() {
+    let seconds: f64 = std::env::var("TALLY_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10.0);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let mut phases = Vec::new();
+        let dir = tempfile::tempdir().unwrap();
+        phases.extend(
+            bench_backend(
+                "SQLite",
+                &format!("sqlite://{}/bench.db", dir.path().display()),
+                seconds,
+            )
+            .await,
+        );
+
+        let admin_url = std::env::var("TALLY_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        match Store::connect(
+            &admin_url,
+            &StoreOptions {
+                max_connections: 1,
+                ..StoreOptions::default()
+            },
+        )
+        .await
+        {
+            Ok(admin) => {
+                assert_eq!(admin.backend(), Backend::Postgres);
+                let name = format!("tally_bench_{}", std::process::id());
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(admin.pool())
+                    .await
+                    .unwrap();
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map(|(b, _)| b)
+                    .unwrap_or(&admin_url)
+                    .to_owned();
+                phases
+                    .extend(bench_backend("PostgreSQL", &format!("{base}/{name}"), seconds).await);
+                sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+                    .execute(admin.pool())
+                    .await
+                    .unwrap();
+            }
+            Err(err) => eprintln!("PostgreSQL not reachable, measured SQLite only: {err}"),
+        }
+
+        println!("| phase | ops | ops/s | p50 ms | p99 ms | failed |");
+        println!("|---|---:|---:|---:|---:|---:|");
+        for p in &phases {
+            println!(
+                "| {} | {} | {:.0} | {:.2} | {:.2} | {} |",
+                p.name,
+                p.ops,
+                p.ops as f64 / p.seconds,
+                p.p50_ms,
+                p.p99_ms,
+                p.errors
+            );
+        }
+    });
+}
