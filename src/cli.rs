@@ -186,7 +186,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .context("the server stopped with an error")?;
         }
-        Command::Migrate => eprintln!("Migrations are up to date."),
+        Command::Migrate => eprintln!("The database schema is up to date."),
         Command::Audit => {
             let ids = store.workspace_ids().await?;
             let mut drifted = 0;
