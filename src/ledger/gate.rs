@@ -183,7 +183,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Charges at once, exactly once per idempotency key.
+    /// Charges at once, exactly once per idempotency key: a batch of one, retried on lock
+    /// contention.
     pub async fn charge_once(
         &self,
         workspace: &WorkspaceId,
@@ -193,36 +194,17 @@ impl Store {
         now: Millis,
         render: Render<'_, Result<Receipt, Shortfall>>,
     ) -> Result<Answer, LedgerError> {
+        let item = [BatchCharge {
+            key,
+            credits,
+            meta,
+            render,
+        }];
         self.retrying(|| async {
-            let mut tx = self.pool().begin().await?;
-            let mut books = open_books(&mut tx, workspace, now).await?;
-            if let Some(answer) = replay(&mut tx, workspace, key).await? {
-                return Ok(answer);
-            }
-            expire_lapsed(&mut tx, workspace, &mut books, now).await?;
-            let outcome = match rules::plan_charge(&books.lots, now, credits) {
-                Ok(draws) => {
-                    take_from_lots(&mut tx, workspace, &mut books, &draws).await?;
-                    books.spent += credits.get();
-                    Ok(post(
-                        &mut tx,
-                        workspace,
-                        &mut books,
-                        EntryType::Consumption,
-                        -credits.get(),
-                        &draws,
-                        meta,
-                        now,
-                    )
-                    .await?)
-                }
-                Err(shortfall) => Err(shortfall),
-            };
-            let answer = render(&outcome);
-            remember(&mut tx, workspace, key, &answer, now).await?;
-            save_account(&mut tx, workspace, &books).await?;
-            tx.commit().await?;
-            Ok(answer)
+            let mut answers = self.charge_batch(workspace, &item, now).await?;
+            answers
+                .pop()
+                .unwrap_or(Err(LedgerError::Invalid("a batch answers every charge")))
         })
         .await
     }
