@@ -46,6 +46,21 @@ impl std::fmt::Debug for ChargeBatcher {
     }
 }
 
+/// Removes a workspace's queue when its drain task ends, however it ends.
+struct DrainGuard {
+    queues: Arc<Mutex<HashMap<WorkspaceId, Vec<Pending>>>>,
+    workspace: WorkspaceId,
+}
+
+impl Drop for DrainGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+            queues.remove(&self.workspace);
+        }
+    }
+}
+
 impl ChargeBatcher {
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
         ChargeBatcher {
@@ -97,6 +112,12 @@ impl ChargeBatcher {
     }
 
     async fn drain(&self, workspace: WorkspaceId) {
+        // Should this task end early (a panic), the guard drops the queue so that its
+        // waiting charges get an error instead of waiting for ever.
+        let _guard = DrainGuard {
+            queues: self.queues.clone(),
+            workspace: workspace.clone(),
+        };
         loop {
             let batch: Vec<Pending> = {
                 let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());

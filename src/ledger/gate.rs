@@ -61,6 +61,7 @@ pub struct Resolution {
 /// Renders an outcome into the answer stored with the key.
 pub type Render<'a, T> = &'a (dyn Fn(&T) -> Answer + Send + Sync);
 
+/// The stored answer of one key; a conflict when it was used with another request.
 async fn replay(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,
@@ -84,6 +85,7 @@ async fn replay(
     }))
 }
 
+/// Stores the first answer of one key.
 async fn remember(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,
@@ -91,18 +93,80 @@ async fn remember(
     answer: &Answer,
     now: Millis,
 ) -> Result<(), LedgerError> {
-    sqlx::query(
-        "INSERT INTO idempotency_keys (workspace_id, scope, idem_key, request_hash, status_code, response, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(workspace.as_str())
-    .bind(key.scope)
-    .bind(&key.key)
-    .bind(&key.request_hash)
-    .bind(i64::from(answer.status))
-    .bind(&answer.body)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
+    remember_all(conn, workspace, &[(key, answer.clone())], now).await
+}
+
+/// The stored answers of a batch's keys, by (scope, key): (request hash, answer).
+async fn stored_answers(
+    conn: &mut AnyConnection,
+    workspace: &WorkspaceId,
+    items: &[BatchCharge<'_>],
+) -> Result<std::collections::HashMap<(&'static str, String), (String, Answer)>, LedgerError> {
+    let mut found = std::collections::HashMap::new();
+    let mut scopes: Vec<&'static str> = items.iter().map(|i| i.key.scope).collect();
+    scopes.sort_unstable();
+    scopes.dedup();
+    for scope in scopes {
+        let keys: Vec<&str> = items
+            .iter()
+            .filter(|i| i.key.scope == scope)
+            .map(|i| i.key.key.as_str())
+            .collect();
+        let list: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "SELECT idem_key, request_hash, status_code, response FROM idempotency_keys WHERE workspace_id = $1 AND scope = $2 AND idem_key IN ({})",
+            list.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(workspace.as_str()).bind(scope);
+        for key in &keys {
+            query = query.bind(*key);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let status: i64 = row.try_get("status_code")?;
+            let answer = Answer {
+                status: u16::try_from(status).unwrap_or(500),
+                body: row.try_get("response")?,
+            };
+            found.insert(
+                (scope, row.try_get::<String, _>("idem_key")?),
+                (row.try_get::<String, _>("request_hash")?, answer),
+            );
+        }
+    }
+    Ok(found)
+}
+
+/// Stores the first answers of new keys, in multi-row inserts.
+async fn remember_all(
+    conn: &mut AnyConnection,
+    workspace: &WorkspaceId,
+    fresh: &[(&IdempotencyKey, Answer)],
+    now: Millis,
+) -> Result<(), LedgerError> {
+    for chunk in fresh.chunks(50) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let cells: Vec<String> = (1..=7).map(|c| format!("${}", r * 7 + c)).collect();
+                format!("({})", cells.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO idempotency_keys (workspace_id, scope, idem_key, request_hash, status_code, response, created_at) VALUES {}",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for (key, answer) in chunk {
+            query = query
+                .bind(workspace.as_str())
+                .bind(key.scope)
+                .bind(&key.key)
+                .bind(&key.request_hash)
+                .bind(i64::from(answer.status))
+                .bind(&answer.body)
+                .bind(now);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
@@ -127,12 +191,14 @@ impl Store {
     ) -> Result<Vec<Result<Answer, LedgerError>>, LedgerError> {
         let mut tx = self.pool().begin().await?;
         let mut books = open_books(&mut tx, workspace, now).await?;
-        expire_lapsed(&mut tx, workspace, &mut books, now).await?;
-        // Keys first seen in this batch: a repeat inside the batch replays like a stored key.
-        let mut seen: std::collections::HashMap<(&str, &str), (&str, Answer)> = Default::default();
+        expire_lapsed(&mut books, now)?;
+        // Every key of the batch is looked up at once; keys first seen in this batch join
+        // them, so a repeat inside the batch replays like a stored key.
+        let mut known = stored_answers(&mut tx, workspace, items).await?;
+        let mut fresh: Vec<(&IdempotencyKey, Answer)> = Vec::new();
         let mut out = Vec::with_capacity(items.len());
         for item in items {
-            if let Some((hash, answer)) = seen.get(&(item.key.scope, item.key.key.as_str())) {
+            if let Some((hash, answer)) = known.get(&(item.key.scope, item.key.key.clone())) {
                 out.push(if *hash == item.key.request_hash {
                     Ok(answer.clone())
                 } else {
@@ -140,45 +206,31 @@ impl Store {
                 });
                 continue;
             }
-            match replay(&mut tx, workspace, item.key).await {
-                Ok(Some(answer)) => {
-                    out.push(Ok(answer));
-                    continue;
-                }
-                Ok(None) => {}
-                Err(LedgerError::IdempotencyConflict) => {
-                    out.push(Err(LedgerError::IdempotencyConflict));
-                    continue;
-                }
-                Err(err) => return Err(err),
-            }
             let outcome = match rules::plan_charge(&books.lots, now, item.credits) {
                 Ok(draws) => {
-                    take_from_lots(&mut tx, workspace, &mut books, &draws).await?;
+                    take_from_lots(&mut books, &draws)?;
                     books.spent += item.credits.get();
                     Ok(post(
-                        &mut tx,
-                        workspace,
                         &mut books,
                         EntryType::Consumption,
                         -item.credits.get(),
                         &draws,
                         item.meta,
                         now,
-                    )
-                    .await?)
+                    ))
                 }
                 Err(shortfall) => Err(shortfall),
             };
             let answer = (item.render)(&outcome);
-            remember(&mut tx, workspace, item.key, &answer, now).await?;
-            seen.insert(
-                (item.key.scope, item.key.key.as_str()),
-                (item.key.request_hash.as_str(), answer.clone()),
+            known.insert(
+                (item.key.scope, item.key.key.clone()),
+                (item.key.request_hash.clone(), answer.clone()),
             );
+            fresh.push((item.key, answer.clone()));
             out.push(Ok(answer));
         }
-        save_account(&mut tx, workspace, &books).await?;
+        save_account(&mut tx, workspace, &mut books).await?;
+        remember_all(&mut tx, workspace, &fresh, now).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -227,7 +279,7 @@ impl Store {
             if let Some(answer) = replay(&mut tx, workspace, key).await? {
                 return Ok(answer);
             }
-            expire_lapsed(&mut tx, workspace, &mut books, now).await?;
+            expire_lapsed(&mut books, now)?;
             let outcome = match rules::plan_charge(&books.lots, now, hold.credits) {
                 Ok(draws) => {
                     Ok(place_hold(&mut tx, workspace, &mut books, &draws, hold, now).await?)
@@ -236,7 +288,7 @@ impl Store {
             };
             let answer = render(&outcome);
             remember(&mut tx, workspace, key, &answer, now).await?;
-            save_account(&mut tx, workspace, &books).await?;
+            save_account(&mut tx, workspace, &mut books).await?;
             tx.commit().await?;
             Ok(answer)
         })
@@ -410,7 +462,7 @@ impl Store {
             }
         }
         books.held_delta -= held;
-        take_from_lots(&mut tx, workspace, &mut books, &plan.extra).await?;
+        take_from_lots(&mut books, &plan.extra)?;
         let mut entry_id = None;
         if plan.charged > 0 {
             let meta = EntryMeta {
@@ -432,20 +484,17 @@ impl Store {
             );
             books.spent += plan.charged;
             let receipt = post(
-                &mut tx,
-                workspace,
                 &mut books,
                 EntryType::Consumption,
                 -plan.charged,
                 &draws,
                 &meta,
                 now,
-            )
-            .await?;
+            );
             entry_id = Some(receipt.entry_id);
         }
         // Held credits of lots that lapsed during the action expire now.
-        expire_lapsed(&mut tx, workspace, &mut books, now).await?;
+        expire_lapsed(&mut books, now)?;
         let resolution = Resolution {
             charged: plan.charged,
             released: held - plan.consumed.iter().map(|d| d.credits).sum::<i64>(),
@@ -453,6 +502,8 @@ impl Store {
             entry_id: entry_id.clone(),
         };
         let answer = render(&resolution);
+        // The books first: the reservation row refers to the journal entry they write.
+        save_account(&mut tx, workspace, &mut books).await?;
         sqlx::query("UPDATE reservations SET status = $1, charged = $2, entry_id = $3, answer_status = $4, answer = $5, resolved_at = $6 WHERE id = $7")
             .bind(status)
             .bind(plan.charged)
@@ -463,7 +514,6 @@ impl Store {
             .bind(reservation_id)
             .execute(&mut *tx)
             .await?;
-        save_account(&mut tx, workspace, &books).await?;
         tx.commit().await?;
         Ok(answer)
     }

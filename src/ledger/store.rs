@@ -190,6 +190,10 @@ pub(super) struct OpenBooks {
     depleted_alerted: bool,
     /// The time of the movement.
     now: Millis,
+    /// Draws taken in memory, written to the lots when the books are saved.
+    lot_draws: Vec<Draw>,
+    /// Journal entries written when the books are saved.
+    entries: Vec<PendingEntry>,
 }
 
 impl Store {
@@ -262,7 +266,7 @@ impl Store {
     ) -> Result<Receipt, LedgerError> {
         let mut tx = self.pool().begin().await?;
         let mut books = open_books(&mut tx, workspace, now).await?;
-        expire_lapsed(&mut tx, workspace, &mut books, now).await?;
+        expire_lapsed(&mut books, now)?;
         let lot_id = new_id("lot");
         sqlx::query(
             "INSERT INTO credit_lots (id, workspace_id, kind, original, remaining, held, expires_at, source, source_ref, note, created_at) \
@@ -293,17 +297,14 @@ impl Store {
             credits: grant.credits.get(),
         }];
         let receipt = post(
-            &mut tx,
-            workspace,
             &mut books,
             grant.entry_type,
             grant.credits.get(),
             &draws,
             &grant.meta,
             now,
-        )
-        .await?;
-        save_account(&mut tx, workspace, &books).await?;
+        );
+        save_account(&mut tx, workspace, &mut books).await?;
         tx.commit().await?;
         Ok(receipt)
     }
@@ -337,30 +338,27 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         let mut books = open_books(&mut tx, workspace, now).await?;
         // Lapsed lots are written off first so the journal shows them before the charge.
-        expire_lapsed(&mut tx, workspace, &mut books, now).await?;
+        expire_lapsed(&mut books, now)?;
         let draws = match rules::plan_charge(&books.lots, now, credits) {
             Ok(draws) => draws,
             Err(shortfall) => {
                 // Keep the expiry entries written above: they are true whatever happens next.
-                save_account(&mut tx, workspace, &books).await?;
+                save_account(&mut tx, workspace, &mut books).await?;
                 tx.commit().await?;
                 return Err(LedgerError::Insufficient(shortfall));
             }
         };
-        take_from_lots(&mut tx, workspace, &mut books, &draws).await?;
+        take_from_lots(&mut books, &draws)?;
         books.spent += credits.get();
         let receipt = post(
-            &mut tx,
-            workspace,
             &mut books,
             EntryType::Consumption,
             -credits.get(),
             &draws,
             meta,
             now,
-        )
-        .await?;
-        save_account(&mut tx, workspace, &books).await?;
+        );
+        save_account(&mut tx, workspace, &mut books).await?;
         tx.commit().await?;
         Ok(receipt)
     }
@@ -371,8 +369,8 @@ impl Store {
         self.retrying(|| async {
             let mut tx = self.pool().begin().await?;
             let mut books = open_books(&mut tx, workspace, now).await?;
-            let expired = expire_lapsed(&mut tx, workspace, &mut books, now).await?;
-            save_account(&mut tx, workspace, &books).await?;
+            let expired = expire_lapsed(&mut books, now)?;
+            save_account(&mut tx, workspace, &mut books).await?;
             tx.commit().await?;
             Ok(expired)
         })
@@ -620,22 +618,19 @@ pub(super) async fn open_books(
         low_alerted: account.try_get::<i64, _>("low_alerted")? != 0,
         depleted_alerted: account.try_get::<i64, _>("depleted_alerted")? != 0,
         now,
+        lot_draws: Vec::new(),
+        entries: Vec::new(),
     })
 }
 
 /// Writes one `expiry` entry covering every lapsed lot, if any.
-pub(super) async fn expire_lapsed(
-    conn: &mut AnyConnection,
-    workspace: &WorkspaceId,
-    books: &mut OpenBooks,
-    now: Millis,
-) -> Result<i64, LedgerError> {
+pub(super) fn expire_lapsed(books: &mut OpenBooks, now: Millis) -> Result<i64, LedgerError> {
     let draws = rules::plan_expiry(&books.lots, now);
     if draws.is_empty() {
         return Ok(0);
     }
     let expired: i64 = draws.iter().map(|d| d.credits).sum();
-    take_from_lots(conn, workspace, books, &draws).await?;
+    take_from_lots(books, &draws)?;
     let meta = EntryMeta {
         actor: "system".into(),
         description: format!(
@@ -646,29 +641,111 @@ pub(super) async fn expire_lapsed(
         ),
         ..EntryMeta::default()
     };
-    post(
-        conn,
-        workspace,
-        books,
-        EntryType::Expiry,
-        -expired,
-        &draws,
-        &meta,
-        now,
-    )
-    .await?;
+    post(books, EntryType::Expiry, -expired, &draws, &meta, now);
     Ok(expired)
 }
 
-/// Takes planned draws out of their lots, guarded in SQL so a draw can never take held or
-/// missing credits even if the plan were wrong.
-pub(super) async fn take_from_lots(
+/// Takes planned draws out of their lots. The lots change in memory now and in the database
+/// when the books are saved, where each lot's total is guarded again in SQL, so a draw can
+/// never take held or missing credits even if a plan were wrong.
+pub(super) fn take_from_lots(books: &mut OpenBooks, draws: &[Draw]) -> Result<(), LedgerError> {
+    for draw in draws {
+        let covered = books
+            .lots
+            .iter()
+            .any(|lot| lot.id == draw.lot_id && lot.remaining - lot.held >= draw.credits);
+        if !covered || draw.credits <= 0 {
+            return Err(StoreError::Corrupt(format!(
+                "lot {} could not cover its draw",
+                draw.lot_id
+            ))
+            .into());
+        }
+    }
+    rules::apply_draws(&mut books.lots, draws);
+    books.lot_draws.extend(draws.iter().cloned());
+    Ok(())
+}
+
+/// A journal entry waiting to be written when the books are saved.
+pub(super) struct PendingEntry {
+    id: String,
+    seq: i64,
+    entry_type: EntryType,
+    amount: i64,
+    balance_after: i64,
+    meta: EntryMeta,
+    draws: Vec<Draw>,
+    created_at: Millis,
+}
+
+/// Appends one journal entry and its per-lot trace (written when the books are saved).
+pub(super) fn post(
+    books: &mut OpenBooks,
+    entry_type: EntryType,
+    amount: i64,
+    draws: &[Draw],
+    meta: &EntryMeta,
+    now: Millis,
+) -> Receipt {
+    books.total += amount;
+    books.last_seq += 1;
+    // The books can never go below zero: every draw was checked against its lot.
+    assert!(
+        books.total >= 0,
+        "a movement would leave a negative balance"
+    );
+    let id = new_id("txn");
+    let sign = if amount < 0 { -1 } else { 1 };
+    books.entries.push(PendingEntry {
+        id: id.clone(),
+        seq: books.last_seq,
+        entry_type,
+        amount,
+        balance_after: books.total,
+        meta: meta.clone(),
+        draws: draws
+            .iter()
+            .map(|d| Draw {
+                lot_id: d.lot_id.clone(),
+                credits: sign * d.credits,
+            })
+            .collect(),
+        created_at: now,
+    });
+    Receipt {
+        entry_id: id,
+        seq: books.last_seq,
+        amount,
+        balance_after: books.total,
+        available: rules::spendable(&books.lots, now),
+    }
+}
+
+/// Rows per multi-row `INSERT`, well inside both databases' parameter limits.
+const ROWS_PER_INSERT: usize = 40;
+
+/// `($1, $2, …), ($n, …)` for `rows` rows of `columns` parameters.
+fn placeholders(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", r * columns + c))
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Writes what a transaction changed: each touched lot once, the journal entries and their
+/// traces in multi-row inserts. A batch of charges costs a fixed number of statements.
+async fn flush(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,
     books: &mut OpenBooks,
-    draws: &[Draw],
 ) -> Result<(), LedgerError> {
-    for draw in draws {
+    for draw in rules::merge_draws(books.lot_draws.drain(..)) {
         let updated = sqlx::query("UPDATE credit_lots SET remaining = remaining - $1 WHERE id = $2 AND workspace_id = $3 AND remaining - held >= $1")
             .bind(draw.credits)
             .bind(&draw.lot_id)
@@ -678,79 +755,64 @@ pub(super) async fn take_from_lots(
             .rows_affected();
         if updated != 1 {
             return Err(StoreError::Corrupt(format!(
-                "lot {} could not cover its draw",
+                "lot {} could not cover its draws",
                 draw.lot_id
             ))
             .into());
         }
     }
-    rules::apply_draws(&mut books.lots, draws);
+    let entries = std::mem::take(&mut books.entries);
+    for chunk in entries.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO ledger_entries (id, workspace_id, seq, entry_type, amount, balance_after, actor, description, action, model, project, session_ref, payment_ref, created_at) VALUES {}",
+            placeholders(chunk.len(), 14)
+        );
+        let mut query = sqlx::query(&sql);
+        for e in chunk {
+            query = query
+                .bind(&e.id)
+                .bind(workspace.as_str())
+                .bind(e.seq)
+                .bind(e.entry_type.as_str())
+                .bind(e.amount)
+                .bind(e.balance_after)
+                .bind(&e.meta.actor)
+                .bind(&e.meta.description)
+                .bind(e.meta.action.as_deref())
+                .bind(e.meta.model.as_deref())
+                .bind(e.meta.project.as_deref())
+                .bind(e.meta.session.as_deref())
+                .bind(e.meta.payment_ref.as_deref())
+                .bind(e.created_at);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    let traces: Vec<(&str, &Draw)> = entries
+        .iter()
+        .flat_map(|e| e.draws.iter().map(move |d| (e.id.as_str(), d)))
+        .collect();
+    for chunk in traces.chunks(ROWS_PER_INSERT * 4) {
+        let sql = format!(
+            "INSERT INTO ledger_entry_lots (entry_id, lot_id, amount) VALUES {}",
+            placeholders(chunk.len(), 3)
+        );
+        let mut query = sqlx::query(&sql);
+        for (entry_id, draw) in chunk {
+            query = query.bind(*entry_id).bind(&draw.lot_id).bind(draw.credits);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
-/// Appends one journal entry and its per-lot trace.
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn post(
-    conn: &mut AnyConnection,
-    workspace: &WorkspaceId,
-    books: &mut OpenBooks,
-    entry_type: EntryType,
-    amount: i64,
-    draws: &[Draw],
-    meta: &EntryMeta,
-    now: Millis,
-) -> Result<Receipt, LedgerError> {
-    books.total += amount;
-    books.last_seq += 1;
-    // The books can never go below zero: every draw was checked against its lot.
-    assert!(
-        books.total >= 0,
-        "a movement would leave a negative balance"
-    );
-    let id = new_id("txn");
-    sqlx::query(
-        "INSERT INTO ledger_entries (id, workspace_id, seq, entry_type, amount, balance_after, actor, description, action, model, project, session_ref, payment_ref, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    )
-    .bind(&id)
-    .bind(workspace.as_str())
-    .bind(books.last_seq)
-    .bind(entry_type.as_str())
-    .bind(amount)
-    .bind(books.total)
-    .bind(&meta.actor)
-    .bind(&meta.description)
-    .bind(meta.action.as_deref())
-    .bind(meta.model.as_deref())
-    .bind(meta.project.as_deref())
-    .bind(meta.session.as_deref())
-    .bind(meta.payment_ref.as_deref())
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    let sign = if amount < 0 { -1 } else { 1 };
-    for draw in draws {
-        sqlx::query("INSERT INTO ledger_entry_lots (entry_id, lot_id, amount) VALUES ($1, $2, $3)")
-            .bind(&id)
-            .bind(&draw.lot_id)
-            .bind(sign * draw.credits)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(Receipt {
-        entry_id: id,
-        seq: books.last_seq,
-        amount,
-        balance_after: books.total,
-        available: rules::spendable(&books.lots, now),
-    })
-}
-
+/// Writes the transaction's lots, entries and traces, the balance alerts and the account
+/// totals. Called once, last, by every movement.
 pub(super) async fn save_account(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,
-    books: &OpenBooks,
+    books: &mut OpenBooks,
 ) -> Result<(), LedgerError> {
+    flush(conn, workspace, books).await?;
     // Low and depleted alerts, once per dip, decided on what a new charge could spend.
     let available = rules::spendable(&books.lots, books.now);
     let (alerts, low, depleted) = crate::notifications::balance_alerts(

@@ -104,11 +104,13 @@ impl Store {
                 Box::pin(async move {
                     match backend {
                         Backend::Sqlite => {
+                            // The busy timeout first: switching to WAL briefly needs the
+                            // database to itself, and new connections may race for it.
+                            conn.execute(format!("PRAGMA busy_timeout = {timeout_ms}").as_str())
+                                .await?;
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
-                            conn.execute(format!("PRAGMA busy_timeout = {timeout_ms}").as_str())
-                                .await?;
                         }
                         Backend::Postgres => {
                             conn.execute(format!("SET statement_timeout = {timeout_ms}").as_str())

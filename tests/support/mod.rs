@@ -169,6 +169,8 @@ impl TestApp {
         reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
+            // A stuck request fails its test instead of hanging the run.
+            .timeout(std::time::Duration::from_secs(60))
             .build()
             .unwrap()
     }
