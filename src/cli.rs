@@ -68,6 +68,17 @@ pub enum WorkspaceCommand {
         #[arg(long)]
         name: String,
     },
+    /// Change who may buy credits and where the Low Balance line is.
+    Settings {
+        #[arg(long)]
+        workspace: String,
+        /// admins (owner, admins, billing admins) or owner_only
+        #[arg(long)]
+        billing_managers: Option<String>,
+        /// The Low Balance badge and alert show at or below this many credits.
+        #[arg(long)]
+        low_balance_threshold: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -212,6 +223,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Workspace(WorkspaceCommand::Create { name }) => {
             let id = store.create_workspace(&name, now).await?;
             println!("{id}");
+        }
+        Command::Workspace(WorkspaceCommand::Settings {
+            workspace,
+            billing_managers,
+            low_balance_threshold,
+        }) => {
+            let id = workspace_id(&workspace)?;
+            let Some(current) = store.workspace(&id).await? else {
+                bail!("no workspace {id}")
+            };
+            let policy = match billing_managers {
+                Some(text) => app::domain::BillingManagers::parse(text.trim())
+                    .context("--billing-managers must be admins or owner_only")?,
+                None => current.billing_managers,
+            };
+            let threshold = match low_balance_threshold {
+                Some(text) => Credits::parse(&text)
+                    .context("--low-balance-threshold must be a whole number of credits")?
+                    .get(),
+                None => current.low_balance_threshold,
+            };
+            store
+                .update_workspace_settings(&id, threshold, policy)
+                .await?;
+            eprintln!(
+                "{}: billing managers {}, Low Balance at or below {} credits.",
+                current.name,
+                policy,
+                Credits::new(threshold).unwrap_or_default()
+            );
         }
         Command::User(UserCommand::Add {
             workspace,

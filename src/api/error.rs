@@ -85,6 +85,11 @@ impl From<LedgerError> for ApiError {
                 ApiError::Internal("insufficient credits outside the credit gate".into())
             }
             LedgerError::IdempotencyConflict => ApiError::IdempotencyConflict,
+            LedgerError::EntryNotFound => ApiError::NotFound,
+            LedgerError::NotRefundable => ApiError::Conflict {
+                code: "not_refundable",
+                message: "only a usage charge can be refunded".into(),
+            },
             LedgerError::ReservationNotFound => ApiError::NotFound,
             LedgerError::ReservationExpired => ApiError::Conflict {
                 code: "reservation_expired",

@@ -19,6 +19,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/billing/credits", get(credits::get_credits))
         .route("/api/v1/usage", post(usage::charge))
+        .route("/api/v1/usage/{transaction_id}/refund", post(usage::refund))
         .route("/api/v1/usage/reservations", post(usage::reserve))
         .route(
             "/api/v1/usage/reservations/{id}/settle",

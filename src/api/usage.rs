@@ -365,6 +365,34 @@ pub async fn release(
     Ok(respond(stored))
 }
 
+/// `POST /api/v1/usage/{transaction_id}/refund`: the AI operation of a one-shot charge failed;
+/// give its credits back. Asking again returns the same refund.
+pub async fn refund(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    require_spender(&caller)?;
+    let ok = id.len() <= 40
+        && id.starts_with("txn_")
+        && id[4..].chars().all(|c| c.is_ascii_alphanumeric());
+    if !ok {
+        return Err(ApiError::NotFound);
+    }
+    let actor = match &caller.principal {
+        Principal::Person { email, .. } => email.clone(),
+        Principal::ApiKey => "api".to_owned(),
+    };
+    let refund = state
+        .store
+        .refund(&caller.workspace.id, &id, &actor, state.clock.now_ms())
+        .await?;
+    Ok(respond(answer(
+        StatusCode::OK,
+        json!({ "transaction_id": refund.entry_id, "refunded": refund.refunded, "balance": refund.available }),
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,9 @@
 //! stored with the key, and replayed verbatim.
 
 use super::rules::{self, Draw, Millis, Shortfall};
-use super::store::{expire_lapsed, open_books, post, save_account, take_from_lots, OpenBooks};
+use super::store::{
+    expire_lapsed, open_books, open_lots, post, save_account, take_from_lots, OpenBooks,
+};
 use super::{EntryMeta, LedgerError, Receipt};
 use crate::store::new_id;
 use crate::store::Store;
@@ -56,6 +58,15 @@ pub struct Resolution {
     /// Credits spendable afterwards.
     pub available: i64,
     pub entry_id: Option<String>,
+}
+
+/// A refund of a one-shot charge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refund {
+    pub entry_id: String,
+    pub refunded: i64,
+    /// Credits spendable afterwards.
+    pub available: i64,
 }
 
 /// Renders an outcome into the answer stored with the key.
@@ -328,6 +339,84 @@ impl Store {
     ) -> Result<Answer, LedgerError> {
         self.retrying(|| self.resolve(workspace, reservation_id, None, "released", now, render))
             .await
+    }
+
+    /// Refunds a one-shot charge whose AI operation failed: a `refund` entry gives the credits
+    /// back to the lots that paid for them (credits of a lot that lapsed meanwhile expire again
+    /// at once). A charge is refunded at most once; asking again returns the same refund.
+    pub async fn refund(
+        &self,
+        workspace: &WorkspaceId,
+        entry_id: &str,
+        actor: &str,
+        now: Millis,
+    ) -> Result<Refund, LedgerError> {
+        self.retrying(|| async {
+            let mut tx = self.pool().begin().await?;
+            let mut books = open_books(&mut tx, workspace, now).await?;
+            let charge = sqlx::query("SELECT entry_type, amount, description, action, model, project, session_ref FROM ledger_entries WHERE id = $1 AND workspace_id = $2")
+                .bind(entry_id)
+                .bind(workspace.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(LedgerError::EntryNotFound)?;
+            if charge.try_get::<String, _>("entry_type")? != EntryType::Consumption.as_str() {
+                return Err(LedgerError::NotRefundable);
+            }
+            let earlier = sqlx::query("SELECT id, amount FROM ledger_entries WHERE refund_of = $1")
+                .bind(entry_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(earlier) = earlier {
+                return Ok(Refund {
+                    entry_id: earlier.try_get("id")?,
+                    refunded: earlier.try_get("amount")?,
+                    available: rules::spendable(&books.lots, now),
+                });
+            }
+            let trace: Vec<Draw> = sqlx::query("SELECT lot_id, amount FROM ledger_entry_lots WHERE entry_id = $1 ORDER BY lot_id")
+                .bind(entry_id)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| Ok(Draw { lot_id: r.try_get("lot_id")?, credits: -r.try_get::<i64, _>("amount")? }))
+                .collect::<Result<_, LedgerError>>()?;
+            for back in &trace {
+                let updated = sqlx::query("UPDATE credit_lots SET remaining = remaining + $1 WHERE id = $2 AND workspace_id = $3 AND remaining + $1 <= original")
+                    .bind(back.credits)
+                    .bind(&back.lot_id)
+                    .bind(workspace.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if updated != 1 {
+                    return Err(crate::store::StoreError::Corrupt(format!("lot {} cannot take its refund", back.lot_id)).into());
+                }
+            }
+            // The refunded lots, as they are now, for the expiry and balance below.
+            books.lots = open_lots(&mut tx, workspace).await?;
+            let refunded: i64 = -charge.try_get::<i64, _>("amount")?;
+            books.spent -= refunded;
+            let meta = EntryMeta {
+                actor: actor.to_owned(),
+                description: format!("Refund: {}", charge.try_get::<String, _>("description")?),
+                action: charge.try_get("action")?,
+                model: charge.try_get("model")?,
+                project: charge.try_get("project")?,
+                session: charge.try_get("session_ref")?,
+                payment_ref: None,
+            };
+            let receipt = post(&mut books, EntryType::Refund, refunded, &trace, &meta, now);
+            if let Some(entry) = books.entries.last_mut() {
+                entry.refund_of = Some(entry_id.to_owned());
+            }
+            expire_lapsed(&mut books, now)?;
+            let available = rules::spendable(&books.lots, now);
+            save_account(&mut tx, workspace, &mut books).await?;
+            tx.commit().await?;
+            Ok(Refund { entry_id: receipt.entry_id, refunded, available })
+        })
+        .await
     }
 
     /// Releases every hold that expired by `now`; returns how many.

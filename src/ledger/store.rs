@@ -32,6 +32,10 @@ pub enum LedgerError {
     ReservationExpired,
     #[error("the reservation was already resolved")]
     ReservationResolved,
+    #[error("no such transaction")]
+    EntryNotFound,
+    #[error("only a usage charge can be refunded")]
+    NotRefundable,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -193,7 +197,7 @@ pub(super) struct OpenBooks {
     /// Draws taken in memory, written to the lots when the books are saved.
     lot_draws: Vec<Draw>,
     /// Journal entries written when the books are saved.
-    entries: Vec<PendingEntry>,
+    pub(super) entries: Vec<PendingEntry>,
 }
 
 impl Store {
@@ -590,23 +594,7 @@ pub(super) async fn open_books(
         .fetch_one(&mut *conn)
         .await?
         .try_get("low_balance_threshold")?;
-    let rows = sqlx::query("SELECT id, kind, remaining, held, expires_at, created_at FROM credit_lots WHERE workspace_id = $1 AND remaining > 0")
-        .bind(workspace.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
-    let lots = rows
-        .iter()
-        .map(|row| {
-            Ok(Lot {
-                id: row.try_get("id")?,
-                kind: parse_kind(row.try_get("kind")?)?,
-                remaining: row.try_get("remaining")?,
-                held: row.try_get("held")?,
-                expires_at: row.try_get("expires_at")?,
-                created_at: row.try_get("created_at")?,
-            })
-        })
-        .collect::<Result<Vec<_>, LedgerError>>()?;
+    let lots = open_lots(conn, workspace).await?;
     Ok(OpenBooks {
         total: account.try_get("total")?,
         last_seq: account.try_get("last_seq")?,
@@ -621,6 +609,29 @@ pub(super) async fn open_books(
         lot_draws: Vec::new(),
         entries: Vec::new(),
     })
+}
+
+/// The workspace's lots that still hold credits.
+pub(super) async fn open_lots(
+    conn: &mut AnyConnection,
+    workspace: &WorkspaceId,
+) -> Result<Vec<Lot>, LedgerError> {
+    let rows = sqlx::query("SELECT id, kind, remaining, held, expires_at, created_at FROM credit_lots WHERE workspace_id = $1 AND remaining > 0")
+        .bind(workspace.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Lot {
+                id: row.try_get("id")?,
+                kind: parse_kind(row.try_get("kind")?)?,
+                remaining: row.try_get("remaining")?,
+                held: row.try_get("held")?,
+                expires_at: row.try_get("expires_at")?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect()
 }
 
 /// Writes one `expiry` entry covering every lapsed lot, if any.
@@ -677,6 +688,8 @@ pub(super) struct PendingEntry {
     meta: EntryMeta,
     draws: Vec<Draw>,
     created_at: Millis,
+    /// For a refund: the charge it gives back.
+    pub(super) refund_of: Option<String>,
 }
 
 /// Appends one journal entry and its per-lot trace (written when the books are saved).
@@ -712,6 +725,7 @@ pub(super) fn post(
             })
             .collect(),
         created_at: now,
+        refund_of: None,
     });
     Receipt {
         entry_id: id,
@@ -764,8 +778,8 @@ async fn flush(
     let entries = std::mem::take(&mut books.entries);
     for chunk in entries.chunks(ROWS_PER_INSERT) {
         let sql = format!(
-            "INSERT INTO ledger_entries (id, workspace_id, seq, entry_type, amount, balance_after, actor, description, action, model, project, session_ref, payment_ref, created_at) VALUES {}",
-            placeholders(chunk.len(), 14)
+            "INSERT INTO ledger_entries (id, workspace_id, seq, entry_type, amount, balance_after, actor, description, action, model, project, session_ref, payment_ref, created_at, refund_of) VALUES {}",
+            placeholders(chunk.len(), 15)
         );
         let mut query = sqlx::query(&sql);
         for e in chunk {
@@ -783,7 +797,8 @@ async fn flush(
                 .bind(e.meta.project.as_deref())
                 .bind(e.meta.session.as_deref())
                 .bind(e.meta.payment_ref.as_deref())
-                .bind(e.created_at);
+                .bind(e.created_at)
+                .bind(e.refund_of.as_deref());
         }
         query.execute(&mut *conn).await?;
     }

@@ -279,3 +279,52 @@ async fn billing_admins_see_that_they_cannot_run_studio_actions() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn under_the_owner_only_policy_admins_are_read_only() {
+    let f = Fixture::new().await;
+    f.app
+        .store
+        .update_workspace_settings(&f.acme, 500, app::domain::BillingManagers::OwnerOnly)
+        .await
+        .unwrap();
+    let admin = f.app.sign_in("admin@acme.test", PASSWORD).await;
+    let html = admin
+        .get(f.app.url("/billing"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Only the workspace owner can buy credits"));
+    let mut body = serde_json::json!({"idempotency_key": "big", "action": "x", "credits": 9_999});
+    let answer: serde_json::Value = admin
+        .post(f.app.url("/api/v1/usage"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["error"]["recovery"]["actions"],
+        serde_json::json!(["ask_admin"])
+    );
+    let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
+    body["idempotency_key"] = "big-owner".into();
+    let answer: serde_json::Value = owner
+        .post(f.app.url("/api/v1/usage"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["error"]["recovery"]["actions"],
+        serde_json::json!(["buy_credits", "manage_auto_reload"])
+    );
+}

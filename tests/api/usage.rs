@@ -520,3 +520,118 @@ async fn a_reservation_can_be_priced_by_units_and_model() {
         assert_eq!(response.status(), 400, "{bad}");
     }
 }
+
+#[tokio::test]
+async fn a_failed_one_shot_charge_is_refunded_once() {
+    let f = Fixture::new().await;
+    let charge: Value = f
+        .post_with_key("/api/v1/usage", &f.acme_key, &usage("to-refund", 400))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(charge["balance"], 980);
+    let id = charge["transaction_id"].as_str().unwrap();
+    let response = f
+        .post_with_key(
+            &format!("/api/v1/usage/{id}/refund"),
+            &f.acme_key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let refund: Value = response.json().await.unwrap();
+    assert_eq!(
+        (refund["refunded"].as_i64(), refund["balance"].as_i64()),
+        (Some(400), Some(1_380))
+    );
+    let again: Value = f
+        .post_with_key(
+            &format!("/api/v1/usage/{id}/refund"),
+            &f.acme_key,
+            &json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again, refund, "a second refund returns the first");
+    // The credits went back where they came from: the promotional lot is whole again.
+    let body: Value = f
+        .get_with_key("/api/billing/credits", &f.acme_key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["buckets"][0]["remaining"], 380);
+    assert_eq!(body["transactions"][0]["type"], "refund");
+    assert_eq!(body["transactions"][0]["amount"], 400);
+    assert_eq!(
+        body["lifetime_spent"], 120,
+        "a refunded charge is not spent"
+    );
+    assert!(f.app.store.audit(&f.acme).await.unwrap().balanced());
+
+    // Only charges can be refunded, and only in their own workspace.
+    let grant_id = body["transactions"][3]["id"].as_str().unwrap().to_owned();
+    assert_eq!(body["transactions"][3]["type"], "grant");
+    let response = f
+        .post_with_key(
+            &format!("/api/v1/usage/{grant_id}/refund"),
+            &f.acme_key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(response.status(), 409);
+    assert_eq!(error_code(response).await, "not_refundable");
+    let response = f
+        .post_with_key(
+            &format!("/api/v1/usage/{id}/refund"),
+            &f.globex_key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(response.status(), 404);
+    let response = f
+        .post_with_key("/api/v1/usage/nonsense/refund", &f.acme_key, &json!({}))
+        .await;
+    assert_eq!(response.status(), 404);
+}
+
+#[tokio::test]
+async fn refunded_credits_of_a_lapsed_lot_expire_again() {
+    let f = Fixture::new().await;
+    // 380 promotional credits expire in a day; this charge takes all of them and 20 more.
+    let charge: Value = f
+        .post_with_key("/api/v1/usage", &f.acme_key, &usage("lapse", 400))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = charge["transaction_id"].as_str().unwrap();
+    f.app.clock.advance(2 * 86_400_000);
+    let refund: Value = f
+        .post_with_key(
+            &format!("/api/v1/usage/{id}/refund"),
+            &f.acme_key,
+            &json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refund["refunded"], 400);
+    assert_eq!(
+        refund["balance"], 1_000,
+        "the promotional part lapsed; only purchased credits remain"
+    );
+    let body: Value = f
+        .get_with_key("/api/billing/credits", &f.acme_key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["transactions"][0]["type"], "expiry");
+    assert_eq!(body["transactions"][0]["amount"], -380);
+    assert!(f.app.store.audit(&f.acme).await.unwrap().balanced());
+}
