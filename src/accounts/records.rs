@@ -370,17 +370,15 @@ impl Store {
     }
 
     /// The workspace an unrevoked API key belongs to.
-    pub async fn api_key_workspace(&self, secret: &str) -> Result<Option<WorkspaceId>, StoreError> {
-        let row = sqlx::query(
-            "SELECT workspace_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
-        )
-        .bind(hash_secret(secret))
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|row| {
-            let id: String = row.try_get("workspace_id")?;
-            WorkspaceId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))
-        })
-        .transpose()
+    pub async fn api_key_workspace(
+        &self,
+        secret: &str,
+    ) -> Result<Option<WorkspaceRecord>, StoreError> {
+        let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL");
+        let row = sqlx::query(&sql)
+            .bind(hash_secret(secret))
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(workspace_from_row).transpose()
     }
 }

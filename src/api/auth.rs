@@ -50,14 +50,9 @@ impl FromRequestParts<AppState> for Caller {
                 .map(str::trim)
                 .filter(|k| !k.is_empty() && k.len() <= 200)
                 .ok_or(ApiError::Unauthenticated)?;
-            let workspace_id = state
-                .store
-                .api_key_workspace(key)
-                .await?
-                .ok_or(ApiError::Unauthenticated)?;
             let workspace = state
                 .store
-                .workspace(&workspace_id)
+                .api_key_workspace(key)
                 .await?
                 .ok_or(ApiError::Unauthenticated)?;
             return Ok(Caller {

@@ -582,18 +582,17 @@ pub(super) async fn open_books(
     workspace: &WorkspaceId,
     now: Millis,
 ) -> Result<OpenBooks, LedgerError> {
+    // One round trip takes the lock and reads the totals and the Low Balance line.
     let account = sqlx::query(
-        "UPDATE credit_accounts SET last_seq = last_seq WHERE workspace_id = $1 RETURNING total, last_seq, low_alerted, depleted_alerted",
+        "UPDATE credit_accounts SET last_seq = last_seq WHERE workspace_id = $1 \
+         RETURNING total, last_seq, low_alerted, depleted_alerted, \
+         (SELECT low_balance_threshold FROM workspaces WHERE id = $1) AS threshold",
     )
     .bind(workspace.as_str())
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(LedgerError::UnknownWorkspace)?;
-    let threshold: i64 = sqlx::query("SELECT low_balance_threshold FROM workspaces WHERE id = $1")
-        .bind(workspace.as_str())
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("low_balance_threshold")?;
+    let threshold: i64 = account.try_get("threshold")?;
     let lots = open_lots(conn, workspace).await?;
     Ok(OpenBooks {
         total: account.try_get("total")?,
