@@ -1,7 +1,7 @@
 use crate::support::TestApp;
-use app::domain::{Credits, EntryType, GrantKind, Role, WorkspaceId};
+use app::domain::{Credits, GrantKind, Role, WorkspaceId};
 use tally::accounts::{password, Email};
-use tally::ledger::{EntryMeta, NewGrant};
+use tally::ledger::EntryMeta;
 
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -15,26 +15,7 @@ pub struct Fixture {
     pub globex_key: String,
 }
 
-pub fn grant(kind: GrantKind, n: i64, expires_at: Option<i64>) -> NewGrant {
-    NewGrant {
-        kind,
-        credits: Credits::new(n).unwrap(),
-        expires_at,
-        entry_type: if kind == GrantKind::Purchased {
-            EntryType::Purchase
-        } else {
-            EntryType::Grant
-        },
-        source: "test".into(),
-        source_ref: None,
-        note: None,
-        meta: EntryMeta {
-            actor: "operator".into(),
-            description: format!("{n} {kind} credits"),
-            ..EntryMeta::default()
-        },
-    }
-}
+pub use crate::support::grant;
 
 pub fn usage(i: usize) -> EntryMeta {
     EntryMeta {

@@ -2,7 +2,7 @@ use crate::on_both_backends;
 use app::domain::{Credits, EntryType, GrantKind, Role, WorkspaceId};
 use tally::accounts::Email;
 use tally::ledger::book::Book;
-use tally::ledger::{EntryMeta, HistoryQuery, LedgerError, NewGrant};
+use tally::ledger::{EntryMeta, HistoryQuery, LedgerError};
 use tally::store::Store;
 
 const DAY: i64 = 86_400_000;
@@ -12,26 +12,7 @@ fn credits(n: i64) -> Credits {
     Credits::new(n).unwrap()
 }
 
-pub fn grant(kind: GrantKind, n: i64, expires_at: Option<i64>) -> NewGrant {
-    NewGrant {
-        kind,
-        credits: credits(n),
-        expires_at,
-        entry_type: if kind == GrantKind::Purchased {
-            EntryType::Purchase
-        } else {
-            EntryType::Grant
-        },
-        source: "test".into(),
-        source_ref: None,
-        note: None,
-        meta: EntryMeta {
-            actor: "operator".into(),
-            description: format!("{n} {kind} credits"),
-            ..EntryMeta::default()
-        },
-    }
-}
+pub use crate::support::grant;
 
 pub fn usage(action: &str) -> EntryMeta {
     EntryMeta {

@@ -2,9 +2,11 @@
 //! and a running app on a random port.
 #![allow(dead_code)]
 
+use app::domain::{Credits, EntryType, GrantKind};
 use std::sync::Arc;
 use tally::clock::{Clock, ManualClock};
 use tally::config::Config;
+use tally::ledger::{EntryMeta, NewGrant};
 use tally::store::{Store, StoreOptions};
 
 /// The server PostgreSQL tests create their databases on.
@@ -191,5 +193,27 @@ impl TestApp {
             "{email} should be signed in"
         );
         client
+    }
+}
+
+/// A grant of `n` credits of `kind`: a purchase for purchased credits, a grant otherwise.
+pub fn grant(kind: GrantKind, n: i64, expires_at: Option<i64>) -> NewGrant {
+    NewGrant {
+        kind,
+        credits: Credits::new(n).unwrap(),
+        expires_at,
+        entry_type: if kind == GrantKind::Purchased {
+            EntryType::Purchase
+        } else {
+            EntryType::Grant
+        },
+        source: "test".into(),
+        source_ref: None,
+        note: None,
+        meta: EntryMeta {
+            actor: "operator".into(),
+            description: format!("{n} {kind} credits"),
+            ..EntryMeta::default()
+        },
     }
 }
