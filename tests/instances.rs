@@ -3,11 +3,11 @@
 
 mod support;
 
-use app::domain::{Credits, EntryType, GrantKind};
+use app::domain::GrantKind;
 use serde_json::{json, Value};
 use std::time::Duration;
 use support::TestDb;
-use tally::ledger::{EntryMeta, HistoryQuery, NewGrant};
+use tally::ledger::HistoryQuery;
 use tokio::process::{Child, Command};
 
 fn free_port() -> u16 {
@@ -46,20 +46,7 @@ async fn start_instance(database_url: &str) -> (Child, String) {
 async fn two_instances_share_one_ledger(db: &TestDb) {
     let now = chrono::Utc::now().timestamp_millis();
     let ws = db.store.create_workspace("Shared", now).await.unwrap();
-    let grant = NewGrant {
-        kind: GrantKind::Purchased,
-        credits: Credits::new(2_000).unwrap(),
-        expires_at: None,
-        entry_type: EntryType::Purchase,
-        source: "test".into(),
-        source_ref: None,
-        note: None,
-        meta: EntryMeta {
-            actor: "operator".into(),
-            description: "2,000 credits".into(),
-            ..EntryMeta::default()
-        },
-    };
+    let grant = support::grant(GrantKind::Purchased, 2_000, None);
     db.store.grant(&ws, &grant, now).await.unwrap();
     let key = db.store.create_api_key(&ws, "load", now).await.unwrap();
 
