@@ -74,6 +74,33 @@ async fn parallel_replays_of_one_key_charge_once() {
     assert!(f.app.store.audit(&f.acme).await.unwrap().balanced());
 }
 
+/// Holds `credits` under `key` in Acme AI and returns the reservation id.
+async fn reserve(f: &Fixture, key: &str, credits: i64) -> String {
+    let response = f
+        .post_with_key(
+            "/api/v1/usage/reservations",
+            &f.acme_key,
+            &usage(key, credits),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let hold: Value = response.json().await.unwrap();
+    hold["reservation_id"].as_str().unwrap().to_owned()
+}
+
+/// Settles or releases a reservation of Acme AI and returns the answer.
+async fn resolve(f: &Fixture, id: &str, action: &str, body: Value) -> Value {
+    f.post_with_key(
+        &format!("/api/v1/usage/reservations/{id}/{action}"),
+        &f.acme_key,
+        &body,
+    )
+    .await
+    .json()
+    .await
+    .unwrap()
+}
+
 /// A request that owns what it sends, so it can run on its own task.
 async fn owned_post(url: String, key: String, body: Value) -> reqwest::Response {
     TestApp::client()
@@ -210,27 +237,9 @@ async fn a_reservation_holds_then_settles_the_actual_cost() {
     assert_eq!(balance(&f).await, (1_320, 0));
 
     // Settling or releasing again returns the first answer and changes nothing.
-    let again: Value = f
-        .post_with_key(
-            &format!("/api/v1/usage/reservations/{id}/settle"),
-            &f.acme_key,
-            &json!({"credits": 90}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let again = resolve(&f, &id, "settle", json!({"credits": 90})).await;
     assert_eq!(again, settled);
-    let release: Value = f
-        .post_with_key(
-            &format!("/api/v1/usage/reservations/{id}/release"),
-            &f.acme_key,
-            &json!({}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let release = resolve(&f, &id, "release", json!({})).await;
     assert_eq!(release, settled);
     assert_eq!(balance(&f).await, (1_320, 0));
     let audit = f.app.store.audit(&f.acme).await.unwrap();
@@ -240,53 +249,15 @@ async fn a_reservation_holds_then_settles_the_actual_cost() {
 #[tokio::test]
 async fn settling_above_the_hold_charges_the_extra_only_when_the_balance_allows() {
     let f = Fixture::new().await;
-    let hold: Value = f
-        .post_with_key(
-            "/api/v1/usage/reservations",
-            &f.acme_key,
-            &usage("r-2", 100),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let id = hold["reservation_id"].as_str().unwrap();
-    let settled: Value = f
-        .post_with_key(
-            &format!("/api/v1/usage/reservations/{id}/settle"),
-            &f.acme_key,
-            &json!({"credits": 150}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let id = reserve(&f, "r-2", 100).await;
+    let settled = resolve(&f, &id, "settle", json!({"credits": 150})).await;
     assert_eq!(
         settled,
         json!({"charged": 150, "released": 0, "balance": 1_230})
     );
 
-    let hold: Value = f
-        .post_with_key(
-            "/api/v1/usage/reservations",
-            &f.acme_key,
-            &usage("r-3", 1_000),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let id = hold["reservation_id"].as_str().unwrap();
-    let settled: Value = f
-        .post_with_key(
-            &format!("/api/v1/usage/reservations/{id}/settle"),
-            &f.acme_key,
-            &json!({"credits": 5_000}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let id = reserve(&f, "r-3", 1_000).await;
+    let settled = resolve(&f, &id, "settle", json!({"credits": 5_000})).await;
     assert_eq!(
         settled,
         json!({"charged": 1_000, "released": 0, "balance": 230}),
@@ -298,27 +269,8 @@ async fn settling_above_the_hold_charges_the_extra_only_when_the_balance_allows(
 #[tokio::test]
 async fn a_released_reservation_charges_nothing() {
     let f = Fixture::new().await;
-    let hold: Value = f
-        .post_with_key(
-            "/api/v1/usage/reservations",
-            &f.acme_key,
-            &usage("r-4", 500),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let id = hold["reservation_id"].as_str().unwrap();
-    let released: Value = f
-        .post_with_key(
-            &format!("/api/v1/usage/reservations/{id}/release"),
-            &f.acme_key,
-            &json!({}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let id = reserve(&f, "r-4", 500).await;
+    let released = resolve(&f, &id, "release", json!({})).await;
     assert_eq!(released, json!({"released": 500, "balance": 1_380}));
     assert_eq!(balance(&f).await, (1_380, 0));
 }
@@ -424,13 +376,7 @@ async fn every_usage_endpoint_checks_who_is_calling() {
     assert_eq!(response["error"]["recovery"]["role"], "member");
 
     // A reservation of another workspace is not found.
-    let hold: Value = f
-        .post_with_key("/api/v1/usage/reservations", &f.acme_key, &usage("r-6", 10))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let id = hold["reservation_id"].as_str().unwrap();
+    let id = reserve(&f, "r-6", 10).await;
     for action in ["settle", "release"] {
         let response = f
             .post_with_key(
