@@ -237,9 +237,9 @@ async fn a_reservation_holds_then_settles_the_actual_cost() {
     assert_eq!(balance(&f).await, (1_320, 0));
 
     // Settling or releasing again returns the first answer and changes nothing.
-    let again = resolve(&f, &id, "settle", json!({"credits": 90})).await;
+    let again = resolve(&f, id, "settle", json!({"credits": 90})).await;
     assert_eq!(again, settled);
-    let release = resolve(&f, &id, "release", json!({})).await;
+    let release = resolve(&f, id, "release", json!({})).await;
     assert_eq!(release, settled);
     assert_eq!(balance(&f).await, (1_320, 0));
     let audit = f.app.store.audit(&f.acme).await.unwrap();
