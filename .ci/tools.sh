@@ -34,6 +34,13 @@ if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/playwright ] 
   npm ci --no-audit --no-fund
 fi
 
+# localstripe, an independent fake Stripe for the gateway's contract tests (tests/contract.rs).
+LOCALSTRIPE_VERSION="1.15.10"
+if ! python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('localstripe') != '$LOCALSTRIPE_VERSION')" 2>/dev/null; then
+  say "Installing localstripe $LOCALSTRIPE_VERSION"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "localstripe==$LOCALSTRIPE_VERSION"
+fi
+
 # The environment cargo-leptos gives its builds; setting the same for plain cargo commands
 # keeps them from rebuilding the Leptos crates.
 export LEPTOS_OUTPUT_NAME=tally

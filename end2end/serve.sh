@@ -9,4 +9,9 @@ export DATABASE_URL="sqlite://$data/e2e.db"
 export LEPTOS_SITE_ROOT="target/site"
 export LEPTOS_SITE_ADDR="127.0.0.1:${TALLY_E2E_PORT:-3199}"
 ./target/debug/tally demo > /dev/null
+# A workspace of its own for the purchase tests, so buying never moves the balances that
+# other tests compare.
+labs="$(./target/debug/tally workspace create --name "Buyer Labs")"
+./target/debug/tally user add --workspace "$labs" --email buyer@labs.test --role owner --password tally-demo > /dev/null
+./target/debug/tally user add --workspace "$labs" --email viewer@labs.test --role member --password tally-demo > /dev/null
 exec ./target/debug/tally serve

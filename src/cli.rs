@@ -44,6 +44,9 @@ pub enum Command {
     /// Show or change what AI work costs.
     #[command(subcommand)]
     Rate(RateCommand),
+    /// Show or change the credit packs on sale.
+    #[command(subcommand)]
+    Pack(PackCommand),
     /// Grant free or promotional credits to a workspace.
     Grant {
         #[arg(long)]
@@ -97,6 +100,71 @@ pub enum UserCommand {
         #[arg(long)]
         password: Option<String>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PackCommand {
+    /// List the packs on sale.
+    List,
+    /// Create or change a pack.
+    Set {
+        /// A short id such as pack_team.
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        credits: String,
+        /// The price in the currency's major unit, e.g. 22.50.
+        #[arg(long)]
+        price: String,
+        #[arg(long, default_value = "usd")]
+        currency: String,
+        /// Extra credits while a promotion runs.
+        #[arg(long)]
+        bonus: Option<String>,
+        /// When the promotion starts and ends, RFC 3339.
+        #[arg(long)]
+        bonus_from: Option<String>,
+        #[arg(long)]
+        bonus_until: Option<String>,
+        /// Place in the catalog (smallest first).
+        #[arg(long, default_value_t = 0)]
+        order: i64,
+        /// Take the pack off sale (purchases already made are kept).
+        #[arg(long)]
+        inactive: bool,
+    },
+}
+
+/// Parses a price such as `22.50` into minor units of a two-decimal currency.
+fn parse_price(text: &str) -> anyhow::Result<i64> {
+    let text = text.trim();
+    let (major, minor) = text.split_once('.').unwrap_or((text, ""));
+    if major.is_empty()
+        || !major.chars().all(|c| c.is_ascii_digit())
+        || minor.len() > 2
+        || !minor.chars().all(|c| c.is_ascii_digit())
+    {
+        bail!("--price is an amount such as 22.50");
+    }
+    let major: i64 = major.parse().context("--price is too large")?;
+    let minor: i64 = format!("{minor:0<2}").parse().unwrap_or(0);
+    let cents = major
+        .checked_mul(100)
+        .and_then(|m| m.checked_add(minor))
+        .filter(|c| *c > 0)
+        .context("--price must be above zero")?;
+    Ok(cents)
+}
+
+fn parse_time(flag: &str, text: Option<String>) -> anyhow::Result<Option<i64>> {
+    text.map(|t| {
+        chrono::DateTime::parse_from_rfc3339(t.trim())
+            .map(|d| d.timestamp_millis())
+            .with_context(|| format!("{flag} is a time such as 2026-12-31T23:59:59Z"))
+    })
+    .transpose()
 }
 
 #[derive(Subcommand, Debug)]
@@ -190,8 +258,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let now = clock.now_ms();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            crate::jobs::spawn_background_jobs(store.clone(), clock.clone());
-            let app = Application::build(config, store, clock).await?;
+            let app = Application::build(config, store.clone(), clock.clone()).await?;
+            crate::jobs::spawn_background_jobs(store, clock, Some(app.payments()));
             eprintln!("Tally is serving on http://{}", app.addr());
             app.run_until_stopped()
                 .await
@@ -290,6 +358,76 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 role.label().to_lowercase()
             );
             println!("{user_id}");
+        }
+        Command::Pack(PackCommand::List) => {
+            for pack in store.active_packs().await? {
+                let price = app::domain::Currency::parse(&pack.currency)
+                    .ok()
+                    .and_then(|c| app::domain::Money::new(pack.price_minor, c).ok())
+                    .map(|m| m.to_string())
+                    .unwrap_or_default();
+                println!(
+                    "{}\t{}\t{} credits\t{} {}\tbonus {}",
+                    pack.id,
+                    pack.name,
+                    pack.credits,
+                    price,
+                    pack.currency.to_ascii_uppercase(),
+                    pack.bonus_credits
+                );
+            }
+        }
+        Command::Pack(PackCommand::Set {
+            id,
+            name,
+            credits,
+            price,
+            currency,
+            bonus,
+            bonus_from,
+            bonus_until,
+            order,
+            inactive,
+        }) => {
+            let id = id.trim().to_owned();
+            if id.is_empty()
+                || id.len() > 60
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+            {
+                bail!("--id is 1 to 60 letters, digits, - or _");
+            }
+            let name = name.trim().to_owned();
+            if name.is_empty() || name.chars().count() > 60 {
+                bail!("--name is 1 to 60 characters");
+            }
+            let credits = Credits::parse(&credits)
+                .ok()
+                .filter(|c| !c.is_zero())
+                .context("--credits is a whole number above zero")?;
+            let currency = app::domain::Currency::parse(&currency)
+                .map_err(|e| anyhow::anyhow!("--currency: {e}"))?;
+            let bonus = match bonus {
+                None => Credits::ZERO,
+                Some(b) => Credits::parse(&b)
+                    .ok()
+                    .context("--bonus is a whole number")?,
+            };
+            let pack = crate::payments::PackRecord {
+                id,
+                name,
+                credits: credits.get(),
+                price_minor: parse_price(&price)?,
+                currency: currency.as_str().to_owned(),
+                active: !inactive,
+                bonus_credits: bonus.get(),
+                bonus_starts_at: parse_time("--bonus-from", bonus_from)?,
+                bonus_ends_at: parse_time("--bonus-until", bonus_until)?,
+                sort_order: order,
+            };
+            store.upsert_pack(&pack, now).await?;
+            eprintln!("Pack {} saved ({} credits).", pack.id, credits);
         }
         Command::Rate(RateCommand::List) => {
             for rate in store.rates().await? {
@@ -395,6 +533,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prices_are_read_into_minor_units() {
+        assert_eq!(parse_price("22.50").unwrap(), 2_250);
+        assert_eq!(parse_price("5").unwrap(), 500);
+        assert_eq!(parse_price("0.5").unwrap(), 50);
+        assert!(parse_price("0").is_err());
+        assert!(parse_price("-1").is_err());
+        assert!(parse_price("1.234").is_err());
+        assert!(parse_price("ten").is_err());
+    }
 
     #[test]
     fn database_passwords_are_never_printed() {

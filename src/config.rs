@@ -21,6 +21,17 @@ pub struct Config {
     pub session_ttl: Duration,
     /// How long the Studio's simulated provider work takes.
     pub studio_work: Duration,
+    /// Stripe's secret key; without one, the embedded test-mode emulator takes payments.
+    pub stripe_secret_key: Option<String>,
+    /// The signing secret of the Stripe webhook endpoint (required with a secret key).
+    pub stripe_webhook_secret: Option<String>,
+    /// Where the Stripe API is (Stripe's own unless set; tests point it at a fake Stripe).
+    pub stripe_api_base: Option<String>,
+    /// The site's public address (`https://billing.example.com`), for links back from
+    /// Stripe's payment page. Without it, links use the address the browser used.
+    pub public_url: Option<String>,
+    /// How late the test-mode emulator sends its events.
+    pub emulator_event_delay: Duration,
 }
 
 /// A configuration value that does not parse; the message names the variable.
@@ -97,6 +108,29 @@ impl Config {
             secure_cookies,
             session_ttl: Duration::from_secs(86_400 * parse_num("TALLY_SESSION_DAYS", 30, 1, 365)?),
             studio_work: Duration::from_millis(parse_num("TALLY_STUDIO_WORK_MS", 400, 0, 60_000)?),
+            stripe_secret_key: get("STRIPE_SECRET_KEY").map(|v| v.trim().to_owned()),
+            stripe_webhook_secret: get("STRIPE_WEBHOOK_SECRET").map(|v| v.trim().to_owned()),
+            stripe_api_base: get("STRIPE_API_BASE").map(|v| v.trim().to_owned()),
+            public_url: match get("TALLY_PUBLIC_URL") {
+                None => None,
+                Some(value) => {
+                    let trimmed = value.trim().trim_end_matches('/').to_owned();
+                    if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
+                        return Err(ConfigError {
+                            name: "TALLY_PUBLIC_URL",
+                            value,
+                            reason: "expected an http:// or https:// address",
+                        });
+                    }
+                    Some(trimmed)
+                }
+            },
+            emulator_event_delay: Duration::from_millis(parse_num(
+                "TALLY_TEST_MODE_EVENT_DELAY_MS",
+                300,
+                0,
+                60_000,
+            )?),
         })
     }
 }
@@ -132,5 +166,7 @@ mod tests {
         let err = config(&[("LEPTOS_SITE_ADDR", "localhost")]).unwrap_err();
         assert!(err.to_string().contains("LEPTOS_SITE_ADDR"), "{err}");
         assert!(config(&[("TALLY_SECURE_COOKIES", "maybe")]).is_err());
+        let err = config(&[("TALLY_PUBLIC_URL", "billing.example.com")]).unwrap_err();
+        assert!(err.to_string().contains("TALLY_PUBLIC_URL"), "{err}");
     }
 }

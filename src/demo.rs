@@ -104,6 +104,9 @@ pub async fn seed(store: &Store, now: Millis) -> anyhow::Result<Demo> {
         };
         store.set_rate(&rate, now).await?;
     }
+    for pack in demo_packs(now) {
+        store.upsert_pack(&pack, now).await?;
+    }
     let api_key = store.create_api_key(&acme, "Demo key", now).await?;
     Ok(Demo {
         acme,
@@ -299,4 +302,34 @@ async fn seed_research(store: &Store, ws: &WorkspaceId, now: Millis) -> anyhow::
             .await?;
     }
     Ok(())
+}
+
+/// The demo's pack catalog: larger packs cost less per credit, and the Team pack carries a
+/// month-long bonus promotion.
+pub fn demo_packs(now: Millis) -> Vec<crate::payments::PackRecord> {
+    const DAY: Millis = 86_400_000;
+    let pack = |id: &str, name: &str, credits: i64, price_minor: i64, sort_order: i64| {
+        crate::payments::PackRecord {
+            id: id.into(),
+            name: name.into(),
+            credits,
+            price_minor,
+            currency: "usd".into(),
+            active: true,
+            bonus_credits: 0,
+            bonus_starts_at: None,
+            bonus_ends_at: None,
+            sort_order,
+        }
+    };
+    let mut team = pack("pack_team", "Team", 25_000, 2_250, 2);
+    team.bonus_credits = 2_500;
+    team.bonus_starts_at = Some(now - DAY);
+    team.bonus_ends_at = Some(now + 30 * DAY);
+    vec![
+        pack("pack_starter", "Starter", 5_000, 500, 1),
+        team,
+        pack("pack_growth", "Growth", 100_000, 8_000, 3),
+        pack("pack_scale", "Scale", 250_000, 17_500, 4),
+    ]
 }

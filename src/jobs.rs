@@ -3,6 +3,7 @@
 //! pick the same workspace simply find nothing left to do the second time.
 
 use crate::clock::Clock;
+use crate::payments::Payments;
 use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,11 +13,18 @@ use std::time::Duration;
 const EVERY: Duration = Duration::from_secs(5);
 /// Idempotency keys are kept at least 24 hours; they are forgotten after 48.
 const KEEP_KEYS_MS: i64 = 48 * 3_600_000;
+/// A purchase still waiting for its payment after this long is re-read from Stripe, so a
+/// lost webhook never leaves a paid purchase uncredited.
+const RECONCILE_AFTER_MS: i64 = 2 * 60_000;
 /// Sign-in failures and ended sessions are forgotten after a day.
 const KEEP_SIGN_IN_MS: i64 = 24 * 3_600_000;
 
 /// Runs the periodic jobs, forever: expired holds, lapsed lots, old keys and sessions.
-pub fn spawn_background_jobs(store: Store, clock: Arc<dyn Clock>) -> tokio::task::JoinHandle<()> {
+pub fn spawn_background_jobs(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    payments: Option<Payments>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -37,6 +45,11 @@ pub fn spawn_background_jobs(store: Store, clock: Arc<dyn Clock>) -> tokio::task
                 }
                 if let Err(err) = store.prune_sign_in_records(now - KEEP_SIGN_IN_MS).await {
                     tracing::warn!(error = %err, "pruning sign-in records failed");
+                }
+                if let Some(payments) = &payments {
+                    if let Err(err) = payments.reconcile(RECONCILE_AFTER_MS).await {
+                        tracing::warn!(error = %err, "purchase reconciliation failed; will retry");
+                    }
                 }
             }
             round += 1;

@@ -14,6 +14,7 @@ pub enum Kind {
     BalanceLow,
     BalanceDepleted,
     CreditRequest,
+    PurchaseFailed,
 }
 
 impl Kind {
@@ -22,6 +23,7 @@ impl Kind {
             Kind::BalanceLow => "credit_balance_low",
             Kind::BalanceDepleted => "credit_balance_depleted",
             Kind::CreditRequest => "credit_request",
+            Kind::PurchaseFailed => "credit_purchase_failed",
         }
     }
 }

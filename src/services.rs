@@ -4,10 +4,15 @@ use crate::billing::{self, ReadError};
 use crate::clock::Clock;
 use crate::ledger::rules::Shortfall;
 use crate::ledger::{Answer, EntryMeta, HoldReceipt, IdempotencyKey, NewHold, Resolution};
+use crate::payments::{CardOnFile, GatewayError, Payments, PaymentsError, PurchaseRecord};
 use crate::store::{Store, StoreError};
 use app::billing::{CreditsView, HistoryFilter, Transaction, Viewer, WorkspaceChoice};
-use app::domain::{Rate, WorkspaceId};
+use app::domain::{Credits, Currency, CustomAmountTerms, Money, Rate, WorkspaceId};
 use app::error::AppError;
+use app::purchases::{
+    CheckoutStarted, PackOffer, PurchaseChoice, PurchaseDetail, PurchaseSection, PurchaseView,
+    SavedCard,
+};
 use app::services::Services;
 use app::studio::{ActionResult, Insufficient, NotificationView, UsageBreakdown, UsageReport};
 use std::sync::Arc;
@@ -21,6 +26,9 @@ pub struct TallyServices {
     pub clock: Arc<dyn Clock>,
     /// How long the Studio's simulated provider work takes.
     pub studio_work: Duration,
+    pub payments: Payments,
+    /// The site's public address when configured (links back from the payment page).
+    pub public_url: Option<String>,
 }
 
 fn internal(err: impl std::fmt::Display) -> AppError {
@@ -257,6 +265,170 @@ impl Services for TallyServices {
         let record = self.workspace(workspace).await?;
         Ok(billing::usage(&self.store, &record, self.clock.now_ms(), by).await?)
     }
+
+    async fn purchase_section(&self, viewer: &Viewer) -> Result<PurchaseSection, AppError> {
+        let workspace = &viewer.workspace.id;
+        let offers = self.payments.offers().await.map_err(payment_error)?;
+        let packs = offers
+            .into_iter()
+            .map(|(pack, offer, per_thousand, best)| PackOffer {
+                id: pack.id,
+                name: pack.name,
+                credits: offer.credits,
+                bonus: offer.bonus,
+                bonus_ends_at: (!offer.bonus.is_zero())
+                    .then_some(pack.bonus_ends_at)
+                    .flatten()
+                    .map(crate::clock::to_datetime),
+                price: offer.price,
+                per_thousand,
+                best_value: best,
+            })
+            .collect();
+        // Saved cards come from the payment provider; the page still works when it is away.
+        let (cards, cards_error) = match self.store.stripe_customer(workspace).await? {
+            None => (Vec::new(), None),
+            Some(customer) => {
+                match self.payments.gateway().cards(&customer).await {
+                    Ok(cards) => (cards.into_iter().map(saved_card).collect(), None),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "saved cards could not be read");
+                        (
+                        Vec::new(),
+                        Some("Saved cards could not be loaded from the payment provider right now.".to_owned()),
+                    )
+                    }
+                }
+            }
+        };
+        let purchases = self
+            .store
+            .purchases(workspace, 20)
+            .await?
+            .into_iter()
+            .map(purchase_view)
+            .collect::<Result<_, _>>()?;
+        Ok(PurchaseSection {
+            workspace_id: workspace.clone(),
+            workspace_name: viewer.workspace.name.clone(),
+            test_mode: self.payments.gateway().test_mode(),
+            can_buy: viewer.can_manage_billing,
+            who_can_buy: viewer.who_can_buy.clone(),
+            packs,
+            custom: CustomAmountTerms::standard(),
+            cards,
+            cards_error,
+            purchases,
+        })
+    }
+
+    async fn start_checkout(
+        &self,
+        viewer: &Viewer,
+        choice: PurchaseChoice,
+        origin: &str,
+    ) -> Result<CheckoutStarted, AppError> {
+        // Checked here too, so no caller can skip it.
+        if !viewer.can_manage_billing {
+            return Err(AppError::Forbidden);
+        }
+        let offer = self.payments.offer(&choice).await.map_err(payment_error)?;
+        let origin = self.public_url.as_deref().unwrap_or(origin);
+        let (purchase, open) = self
+            .payments
+            .start_checkout(
+                &viewer.workspace.id,
+                &viewer.workspace.name,
+                &viewer.email,
+                &offer,
+                origin,
+            )
+            .await
+            .map_err(payment_error)?;
+        Ok(CheckoutStarted {
+            purchase_id: purchase.id,
+            url: open.url,
+        })
+    }
+
+    async fn purchase(&self, viewer: &Viewer, id: &str) -> Result<PurchaseDetail, AppError> {
+        let record = self
+            .store
+            .purchase(&viewer.workspace.id, id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let credits = self.credits(&viewer.workspace.id, 0).await?;
+        Ok(PurchaseDetail {
+            purchase: purchase_view(record)?,
+            balance: credits.balance,
+            test_mode: self.payments.gateway().test_mode(),
+            workspace_id: viewer.workspace.id.clone(),
+            workspace_name: viewer.workspace.name.clone(),
+        })
+    }
+
+    async fn abandon_checkout(&self, viewer: &Viewer, id: &str) -> Result<PurchaseView, AppError> {
+        if !viewer.can_manage_billing {
+            return Err(AppError::Forbidden);
+        }
+        let record = self
+            .payments
+            .abandon(&viewer.workspace.id, id)
+            .await
+            .map_err(payment_error)?;
+        purchase_view(record)
+    }
+}
+
+/// Maps payment failures to what a person can act on.
+fn payment_error(err: PaymentsError) -> AppError {
+    match err {
+        PaymentsError::UnknownPack => {
+            AppError::Invalid("That pack is no longer on sale. Choose another one.".into())
+        }
+        PaymentsError::UnknownPurchase => AppError::NotFound,
+        PaymentsError::Invalid(message) => AppError::Invalid(message),
+        PaymentsError::Gateway(GatewayError::Unavailable(detail)) => {
+            tracing::warn!(%detail, "payment provider unavailable");
+            AppError::Invalid(
+                "The payment provider could not be reached. Nothing was charged; please try again in a minute.".into(),
+            )
+        }
+        other => internal(other),
+    }
+}
+
+fn saved_card(card: CardOnFile) -> SavedCard {
+    SavedCard {
+        id: card.id,
+        brand: card.brand,
+        last4: card.last4,
+        exp_month: card.exp_month,
+        exp_year: card.exp_year,
+        is_default: card.is_default,
+    }
+}
+
+fn purchase_view(p: PurchaseRecord) -> Result<PurchaseView, AppError> {
+    let amount = Currency::parse(&p.currency)
+        .ok()
+        .and_then(|c| Money::new(p.amount_minor, c).ok())
+        .ok_or_else(|| internal(format!("purchase {} has a bad amount", p.id)))?;
+    let credits = |n: i64| Credits::new(n).map_err(|e| internal(format!("purchase {}: {e}", p.id)));
+    Ok(PurchaseView {
+        created_at: crate::clock::to_datetime(p.created_at),
+        origin: p.origin,
+        description: p.description.clone(),
+        credits: credits(p.credits)?,
+        bonus: credits(p.bonus_credits)?,
+        amount,
+        status: p.status,
+        payment_method: p.payment_method.clone(),
+        receipt_url: p.receipt_url.clone(),
+        failure_reason: p.failure_reason.clone(),
+        reversed_credits: credits(p.reversed_credits)?,
+        id: p.id,
+    })
 }
 
 impl From<StoreError> for AppError {

@@ -2,9 +2,12 @@
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::payments::emulator::{Emulator, EmulatorConfig, EMULATOR_SECRET_KEY};
+use crate::payments::stripe::StripeGateway;
+use crate::payments::Payments;
 use crate::services::TallyServices;
 use crate::store::Store;
-use crate::{api, ops, web};
+use crate::{api, ops, web, webhooks};
 use app::services::ServicesHandle;
 use axum::extract::FromRef;
 use axum::Router;
@@ -24,6 +27,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Group commit for concurrent charges of one workspace.
     pub batcher: crate::ledger::ChargeBatcher,
+    /// Buying credits through the payment gateway.
+    pub payments: Payments,
+    /// The embedded Stripe test-mode emulator, when no Stripe key is configured.
+    pub emulator: Option<Arc<Emulator>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -37,6 +44,7 @@ impl FromRef<AppState> for LeptosOptions {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    payments: Payments,
 }
 
 impl Application {
@@ -59,16 +67,27 @@ impl Application {
             .reload_port(3001)
             .build();
         let batcher = crate::ledger::ChargeBatcher::new(store.clone(), clock.clone());
+        // The server calls itself (the emulator, the emulator's events) on loopback.
+        let loopback = if local.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], local.port()))
+        } else {
+            local
+        };
+        let (payments, emulator) = payments_for(&config, &store, &clock, loopback).await?;
         let state = AppState {
             leptos_options,
             store,
             clock,
             config: Arc::new(config),
             batcher,
+            payments,
+            emulator,
         };
+        let payments = state.payments.clone();
         Ok(Application {
             listener,
             router: router(state),
+            payments,
         })
     }
 
@@ -80,6 +99,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.addr().port()
+    }
+
+    /// Buying credits, for the background jobs.
+    pub fn payments(&self) -> Payments {
+        self.payments.clone()
     }
 
     /// Serves until Ctrl-C or SIGTERM, finishing requests in flight.
@@ -101,6 +125,8 @@ pub fn router(state: AppState) -> Router {
         store: state.store.clone(),
         clock: state.clock.clone(),
         studio_work: state.config.studio_work,
+        payments: state.payments.clone(),
+        public_url: state.config.public_url.clone(),
     }));
     let routes = generate_route_list(app::App);
     let options = state.leptos_options.clone();
@@ -113,6 +139,8 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(web::routes())
         .merge(api::routes())
+        .merge(webhooks::routes())
+        .nest("/_stripe", crate::payments::emulator::routes())
         .merge(ops::routes())
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
@@ -122,6 +150,51 @@ pub fn router(state: AppState) -> Router {
             web::page_guard,
         ))
         .with_state(state)
+}
+
+/// The payment gateway: Stripe when a secret key is configured, otherwise the embedded
+/// test-mode emulator, reached by the same async-stripe gateway over loopback.
+async fn payments_for(
+    config: &Config,
+    store: &Store,
+    clock: &Arc<dyn Clock>,
+    loopback: SocketAddr,
+) -> anyhow::Result<(Payments, Option<Arc<Emulator>>)> {
+    if let Some(key) = &config.stripe_secret_key {
+        let secret = config.stripe_webhook_secret.clone().ok_or_else(|| {
+            anyhow::anyhow!(
+                "STRIPE_WEBHOOK_SECRET is required with STRIPE_SECRET_KEY (the signing secret of the webhook endpoint)"
+            )
+        })?;
+        let gateway = StripeGateway::new(key, config.stripe_api_base.as_deref())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let payments = Payments::new(store.clone(), clock.clone(), Arc::new(gateway), &secret);
+        return Ok((payments, None));
+    }
+    let secret = match &config.stripe_webhook_secret {
+        Some(secret) => secret.clone(),
+        None => Emulator::shared_secret(store).await?,
+    };
+    let gateway = StripeGateway::new(
+        EMULATOR_SECRET_KEY,
+        Some(&format!("http://{loopback}/_stripe/")),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let emulator = Emulator::new(
+        store.clone(),
+        clock.clone(),
+        EmulatorConfig {
+            public_base: config
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{loopback}")),
+            webhook_url: format!("http://{loopback}/webhooks/stripe"),
+            webhook_secret: secret.clone(),
+            delivery_delay: config.emulator_event_delay,
+        },
+    );
+    let payments = Payments::new(store.clone(), clock.clone(), Arc::new(gateway), &secret);
+    Ok((payments, Some(Arc::new(emulator))))
 }
 
 async fn shutdown_signal() {

@@ -43,3 +43,28 @@ impl FromServerFnError for AppError {
         }
     }
 }
+
+impl AppError {
+    /// The HTTP status that goes with the error.
+    #[cfg(feature = "ssr")]
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            AppError::Unauthenticated => http::StatusCode::UNAUTHORIZED,
+            AppError::Forbidden => http::StatusCode::FORBIDDEN,
+            AppError::NotFound => http::StatusCode::NOT_FOUND,
+            AppError::Invalid(_) => http::StatusCode::BAD_REQUEST,
+            AppError::InsufficientCredits(_) => http::StatusCode::PAYMENT_REQUIRED,
+            AppError::Internal | AppError::Network => http::StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Sets the current response's status to match the error, and returns it; for server
+    /// functions, so a refused call is a 403 and not a generic failure.
+    #[cfg(feature = "ssr")]
+    pub fn answer(self) -> AppError {
+        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(self.status());
+        }
+        self
+    }
+}

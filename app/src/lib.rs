@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod format;
 mod pages;
+pub mod purchases;
 #[cfg(feature = "ssr")]
 pub mod services;
 mod shell;

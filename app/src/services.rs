@@ -7,6 +7,9 @@ use crate::billing::{CreditsView, HistoryFilter, Transaction, Viewer};
 use crate::domain::Rate;
 use crate::domain::WorkspaceId;
 use crate::error::AppError;
+use crate::purchases::{
+    CheckoutStarted, PurchaseChoice, PurchaseDetail, PurchaseSection, PurchaseView,
+};
 use crate::studio::{ActionResult, NotificationView, UsageBreakdown, UsageReport};
 use leptos::prelude::*;
 use std::sync::Arc;
@@ -56,6 +59,24 @@ pub trait Services: Send + Sync + 'static {
         workspace: &WorkspaceId,
         by: UsageBreakdown,
     ) -> Result<UsageReport, AppError>;
+
+    /// The Buy credits section for this person.
+    async fn purchase_section(&self, viewer: &Viewer) -> Result<PurchaseSection, AppError>;
+
+    /// Opens a checkout; `origin` is the site's scheme and host, for the return links.
+    /// The caller has checked that the viewer may buy.
+    async fn start_checkout(
+        &self,
+        viewer: &Viewer,
+        choice: PurchaseChoice,
+        origin: &str,
+    ) -> Result<CheckoutStarted, AppError>;
+
+    /// One purchase of the viewer's workspace (another workspace's is not found).
+    async fn purchase(&self, viewer: &Viewer, id: &str) -> Result<PurchaseDetail, AppError>;
+
+    /// Closes an unpaid checkout of the viewer's workspace.
+    async fn abandon_checkout(&self, viewer: &Viewer, id: &str) -> Result<PurchaseView, AppError>;
 }
 
 /// The services, as context.
@@ -85,6 +106,31 @@ pub async fn current_viewer() -> Result<(Arc<dyn Services>, Viewer), AppError> {
         .await?
         .ok_or(AppError::Unauthenticated)?;
     Ok((services, viewer))
+}
+
+/// The scheme and host the browser used for this request (`http://127.0.0.1:3000`), for
+/// links back to Tally from the payment page. Hosts are checked so a forged header cannot
+/// build a link elsewhere out of odd characters.
+pub fn request_origin() -> Result<String, AppError> {
+    let parts = use_context::<http::request::Parts>().ok_or(AppError::Internal)?;
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        })
+        .ok_or_else(|| AppError::Invalid("The request had no usable Host header.".into()))?;
+    let scheme = parts
+        .headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https")
+        .unwrap_or("http");
+    Ok(format!("{scheme}://{host}"))
 }
 
 /// Like [`current_viewer`], for the Billing pages, which guests may not open.

@@ -1,5 +1,6 @@
 use crate::pages::{
-    BillingPage, HistoryPage, LoginPage, NotFound, NotificationsPage, RatesPage, StudioPage,
+    BillingPage, HistoryPage, LoginPage, NotFound, NotificationsPage, PurchasePage, RatesPage,
+    StudioPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -47,6 +48,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/billing") view=BillingPage ssr=SsrMode::Async/>
                     <Route path=path!("/billing/history") view=HistoryPage ssr=SsrMode::Async/>
                     <Route path=path!("/billing/rates") view=RatesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/billing/purchases/:id") view=PurchasePage ssr=SsrMode::Async/>
                     <Route path=path!("/studio") view=StudioPage ssr=SsrMode::Async/>
                     <Route path=path!("/notifications") view=NotificationsPage ssr=SsrMode::Async/>
                 </Routes>

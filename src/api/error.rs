@@ -29,6 +29,12 @@ pub enum ApiError {
     /// 409 with its own code: the request conflicts with the state of the resource.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// 400 `invalid_signature`: a webhook whose signature or timestamp does not verify.
+    #[error("the Stripe-Signature header does not verify (wrong secret, altered body, or older than 5 minutes)")]
+    BadSignature,
+    /// 503 `unavailable`: a service Tally depends on did not answer; try again later.
+    #[error("{0}")]
+    Unavailable(String),
     /// 500 `internal`: logged in full, reported without details.
     #[error("internal error: {0}")]
     Internal(String),
@@ -43,6 +49,8 @@ impl ApiError {
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::IdempotencyConflict => (StatusCode::CONFLICT, "idempotency_conflict"),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            ApiError::BadSignature => (StatusCode::BAD_REQUEST, "invalid_signature"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -108,6 +116,21 @@ impl From<ReadError> for ApiError {
         match err {
             ReadError::Cursor(err) => ApiError::Invalid(err.to_string()),
             ReadError::Ledger(err) => err.into(),
+        }
+    }
+}
+
+impl From<crate::payments::PaymentsError> for ApiError {
+    fn from(err: crate::payments::PaymentsError) -> Self {
+        use crate::payments::{GatewayError, PaymentsError};
+        match err {
+            PaymentsError::UnknownPack | PaymentsError::UnknownPurchase => ApiError::NotFound,
+            PaymentsError::Invalid(message) => ApiError::Invalid(message),
+            PaymentsError::Gateway(GatewayError::Unavailable(detail)) => {
+                ApiError::Unavailable(format!("the payment provider did not answer: {detail}"))
+            }
+            PaymentsError::Gateway(other) => ApiError::Internal(other.to_string()),
+            PaymentsError::Ledger(err) => err.into(),
         }
     }
 }

@@ -11,6 +11,7 @@ mod store;
 
 pub use batch::{ChargeBatcher, SharedRender};
 pub use gate::{Answer, BatchCharge, HoldReceipt, IdempotencyKey, NewHold, Render, Resolution};
+pub(crate) use store::{grant_in, take_back_in};
 pub use store::{
     AccountSummary, Audit, BucketRow, EntryMeta, EntryRecord, HistoryQuery, LedgerError, NewGrant,
     Receipt, TraceRow,

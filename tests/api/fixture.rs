@@ -31,7 +31,11 @@ pub fn usage(i: usize) -> EntryMeta {
 
 impl Fixture {
     pub async fn new() -> Fixture {
-        let app = TestApp::spawn().await;
+        Self::with_app(TestApp::spawn().await).await
+    }
+
+    /// The fixture's workspaces and people on an app the test configured.
+    pub async fn with_app(app: TestApp) -> Fixture {
         let store = app.store.clone();
         let now = app.now();
         let acme = store.create_workspace("Acme AI", now).await.unwrap();

@@ -7,5 +7,6 @@ mod support;
 mod credits;
 mod fixture;
 mod pages;
+mod purchases;
 mod sessions;
 mod usage;

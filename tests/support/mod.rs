@@ -131,15 +131,24 @@ pub struct TestApp {
     pub base: String,
     pub store: Store,
     pub clock: Arc<ManualClock>,
+    pub payments: tally::payments::Payments,
     _db: TestDb,
 }
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Like [`TestApp::spawn`], with the configuration changed first.
+    pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         let db = TestDb::sqlite().await;
         let mut config = Config::from_lookup(|_| None).expect("default configuration");
         config.database_url = db.url.clone();
         config.site_addr = "127.0.0.1:0".parse().unwrap();
+        // Test-mode events arrive quickly unless a test asks otherwise.
+        config.emulator_event_delay = std::time::Duration::from_millis(20);
+        configure(&mut config);
         let clock = ManualClock::new(chrono::Utc::now().timestamp_millis());
         let app = tally::startup::Application::build(
             config,
@@ -149,11 +158,13 @@ impl TestApp {
         .await
         .expect("build the app");
         let base = format!("http://{}", app.addr());
+        let payments = app.payments();
         tokio::spawn(app.run_until_stopped());
         TestApp {
             base,
             store: db.store.clone(),
             clock,
+            payments,
             _db: db,
         }
     }

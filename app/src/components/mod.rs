@@ -1,6 +1,7 @@
 mod credits_card;
 mod insufficient;
 mod notices;
+mod purchase;
 mod top_bar;
 mod transactions;
 mod usage_chart;
@@ -8,6 +9,9 @@ mod usage_chart;
 pub use credits_card::{BucketList, CreditsCard};
 pub use insufficient::InsufficientCredits;
 pub use notices::{ErrorPanel, Loading};
+pub use purchase::{
+    BuyCredits, CopySupportDetails, PurchaseList, PurchaseStatusBadge, SavedCards, TestModeBadge,
+};
 pub use top_bar::TopBar;
 pub use transactions::TransactionTable;
 pub use usage_chart::UsageChart;

@@ -13,14 +13,7 @@ pub fn Loading(#[prop(into)] what: String) -> impl IntoView {
 pub fn ErrorPanel(error: AppError) -> impl IntoView {
     #[cfg(feature = "ssr")]
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        let status = match &error {
-            AppError::Unauthenticated => http::StatusCode::UNAUTHORIZED,
-            AppError::Forbidden => http::StatusCode::FORBIDDEN,
-            AppError::NotFound => http::StatusCode::NOT_FOUND,
-            AppError::Invalid(_) => http::StatusCode::BAD_REQUEST,
-            AppError::InsufficientCredits(_) => http::StatusCode::PAYMENT_REQUIRED,
-            AppError::Internal | AppError::Network => http::StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        let status = error.status();
         response.set_status(status);
     }
     let (title, body) = match &error {

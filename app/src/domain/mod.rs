@@ -7,6 +7,7 @@ mod credits;
 mod ids;
 mod kinds;
 mod money;
+mod packs;
 mod rates;
 mod roles;
 
@@ -14,5 +15,9 @@ pub use credits::{Credits, CreditsError, MAX_CREDITS};
 pub use ids::{IdError, WorkspaceId};
 pub use kinds::{EntryType, GrantKind, UnknownValue};
 pub use money::{Currency, Money, MoneyError};
+pub use packs::{
+    best_value, bonus_at, next_step, price_per_thousand, CustomAmountError, CustomAmountTerms,
+    PaymentObservation, PurchaseOrigin, PurchaseStatus, PurchaseStep,
+};
 pub use rates::{format_milli, parse_milli, Modality, PriceError, Rate};
 pub use roles::{BillingManagers, Role};

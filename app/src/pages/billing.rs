@@ -1,7 +1,9 @@
 use crate::billing::{load_billing, BillingOverview};
 use crate::components::{
-    BucketList, CreditsCard, ErrorPanel, Loading, TopBar, TransactionTable, UsageChart,
+    BucketList, BuyCredits, CreditsCard, ErrorPanel, Loading, PurchaseList, SavedCards, TopBar,
+    TransactionTable, UsageChart,
 };
+use crate::purchases::{load_purchases, PurchaseSection};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -11,12 +13,16 @@ use leptos_router::hooks::use_query_map;
 pub fn BillingPage() -> impl IntoView {
     let query = use_query_map();
     let overview = Resource::new(move || query.with(|q| q.get("usage_by")), load_billing);
+    let purchases = Resource::new(|| (), |_| load_purchases());
     view! {
         <Title text="Billing"/>
         <Suspense fallback=|| view! { <Loading what="your credits"/> }>
             {move || Suspend::new(async move {
                 match overview.await {
-                    Ok(data) => view! { <BillingView data/> }.into_any(),
+                    Ok(data) => {
+                        let section = purchases.await;
+                        view! { <BillingView data section/> }.into_any()
+                    }
                     Err(error) => view! { <main id="main" class="narrow"><ErrorPanel error/></main> }.into_any(),
                 }
             })}
@@ -25,7 +31,10 @@ pub fn BillingPage() -> impl IntoView {
 }
 
 #[component]
-fn BillingView(data: BillingOverview) -> impl IntoView {
+fn BillingView(
+    data: BillingOverview,
+    section: Result<PurchaseSection, crate::error::AppError>,
+) -> impl IntoView {
     let BillingOverview {
         viewer,
         credits,
@@ -53,6 +62,31 @@ fn BillingView(data: BillingOverview) -> impl IntoView {
                 <CreditsCard credits/>
                 <BucketList buckets/>
             </div>
+            {match section {
+                Ok(section) => {
+                    let purchases = section.purchases.clone();
+                    let cards = section.cards.clone();
+                    let cards_error = section.cards_error.clone();
+                    let workspace_id = section.workspace_id.clone();
+                    let workspace_name = section.workspace_name.clone();
+                    view! {
+                        <BuyCredits section/>
+                        <div class="grid">
+                            <SavedCards cards error=cards_error/>
+                            <AutoReloadPlaceholder/>
+                        </div>
+                        <PurchaseList purchases workspace_id workspace_name/>
+                    }
+                    .into_any()
+                }
+                Err(error) => view! {
+                    <section id="buy-credits" class="card">
+                        <h2>"Buy credits"</h2>
+                        <p class="notice notice-error" role="alert">{format!("Purchases could not be loaded. {error}")}</p>
+                    </section>
+                }
+                .into_any(),
+            }}
             <UsageChart report=usage/>
             <section class="card" aria-labelledby="recent-heading">
                 <div class="card-head">
@@ -66,5 +100,16 @@ fn BillingView(data: BillingOverview) -> impl IntoView {
                 />
             </section>
         </main>
+    }
+}
+
+/// Where Auto-reload's settings go; until they arrive, the section says what it will do.
+#[component]
+fn AutoReloadPlaceholder() -> impl IntoView {
+    view! {
+        <section id="auto-reload" class="card" aria-labelledby="auto-reload-heading">
+            <h2 id="auto-reload-heading">"Auto-reload"</h2>
+            <p class="muted">"Off. Auto-reload will top up credits with your saved card when the balance falls below a threshold, within a monthly cap you set."</p>
+        </section>
     }
 }

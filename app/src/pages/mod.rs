@@ -3,6 +3,7 @@ mod history;
 mod login;
 mod not_found;
 mod notifications;
+mod purchase;
 mod rates;
 mod studio;
 
@@ -11,5 +12,6 @@ pub use history::HistoryPage;
 pub use login::LoginPage;
 pub use not_found::NotFound;
 pub use notifications::NotificationsPage;
+pub use purchase::PurchasePage;
 pub use rates::RatesPage;
 pub use studio::StudioPage;

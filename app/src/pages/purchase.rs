@@ -1,0 +1,134 @@
+use crate::components::{
+    CopySupportDetails, ErrorPanel, Loading, PurchaseStatusBadge, TestModeBadge,
+};
+use crate::domain::PurchaseStatus;
+use crate::purchases::{load_purchase, AbandonCheckout, PurchaseDetail};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+use std::time::Duration;
+
+/// Where the payment page sends the buyer back to. It never grants anything: it shows the
+/// purchase as Tally has it, and keeps looking until the payment's webhook has landed.
+#[component]
+pub fn PurchasePage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let canceled = move || query.with(|q| q.get("canceled").is_some());
+    let tick = RwSignal::new(0u32);
+    let detail = Resource::new(move || (id(), tick.get()), |(id, _)| load_purchase(id));
+    let abandon = ServerAction::<AbandonCheckout>::new();
+    // While a payment is pending, look again every second (in the browser only).
+    Effect::new(move |_| {
+        if let Some(Ok(data)) = detail.get() {
+            let status = data.purchase.status;
+            if status == PurchaseStatus::Open && canceled() {
+                if abandon.version().get_untracked() == 0 && !abandon.pending().get_untracked() {
+                    abandon.dispatch(AbandonCheckout { id: id() });
+                }
+            } else if status.is_pending() {
+                set_timeout(
+                    move || tick.update(|t| *t += 1),
+                    Duration::from_millis(1000),
+                );
+            }
+        }
+    });
+    Effect::new(move |_| {
+        if abandon.value().get().is_some() {
+            tick.update(|t| *t += 1);
+        }
+    });
+    view! {
+        <Title text="Purchase"/>
+        <main id="main" class="narrow">
+            <p><a href="/billing" class="link">"← Back to Billing"</a></p>
+            <Transition fallback=|| view! { <Loading what="your purchase"/> }>
+                {move || Suspend::new(async move {
+                    match detail.await {
+                        Ok(data) => view! { <PurchaseOutcome data canceled=canceled()/> }.into_any(),
+                        Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </main>
+    }
+}
+
+#[component]
+fn PurchaseOutcome(data: PurchaseDetail, canceled: bool) -> impl IntoView {
+    let PurchaseDetail {
+        purchase,
+        balance,
+        test_mode,
+        workspace_id,
+        workspace_name,
+    } = data;
+    let details = purchase.support_details(&workspace_id, &workspace_name);
+    let credits = purchase.total_credits();
+    let reason = purchase
+        .failure_reason
+        .clone()
+        .unwrap_or_else(|| "The payment did not go through.".into());
+    let (title, body) = match purchase.status {
+        PurchaseStatus::Succeeded => (
+            "Credits added".to_owned(),
+            format!("{credits} credits were added to {workspace_name}. The balance is now {balance} credits."),
+        ),
+        PurchaseStatus::Open if canceled => (
+            "Closing your checkout…".to_owned(),
+            "You left the payment page. Nothing has been charged.".to_owned(),
+        ),
+        PurchaseStatus::Open | PurchaseStatus::Processing => (
+            "Processing your payment…".to_owned(),
+            "Your credits appear as soon as the payment provider confirms the payment, usually within seconds. You can leave this page: nothing will be lost.".to_owned(),
+        ),
+        PurchaseStatus::Failed => (
+            "Payment failed".to_owned(),
+            format!("{reason} No credits were added. Try again with another card, or ask your bank why the payment was refused."),
+        ),
+        PurchaseStatus::Canceled => (
+            "Checkout canceled".to_owned(),
+            "You left the payment page before paying. Nothing was charged and no credits were added.".to_owned(),
+        ),
+        PurchaseStatus::Reversed => (
+            "Purchase reversed".to_owned(),
+            format!(
+                "{reason} {} credits that were still unused were taken back.",
+                purchase.reversed_credits
+            ),
+        ),
+    };
+    let pending = purchase.status.is_pending();
+    let retry = matches!(
+        purchase.status,
+        PurchaseStatus::Failed | PurchaseStatus::Canceled
+    );
+    view! {
+        <section class="card purchase-outcome" aria-labelledby="outcome-heading" data-testid="purchase-outcome" data-status=purchase.status.as_str()>
+            <div class="card-head">
+                <h1 id="outcome-heading">{title}</h1>
+                <TestModeBadge test_mode/>
+            </div>
+            <p role=if pending { "status" } else { "alert" } aria-live="polite">
+                {pending.then(|| view! { <span class="spinner" aria-hidden="true"></span> })}
+                {body}
+            </p>
+            <dl class="summary">
+                <div><dt>"Item"</dt><dd>{purchase.description.clone()}</dd></div>
+                <div><dt>"Amount"</dt><dd>{format!("{} {}", purchase.amount, purchase.amount.currency().as_str().to_ascii_uppercase())}</dd></div>
+                <div><dt>"Credits"</dt><dd>{credits.to_string()}</dd></div>
+                <div><dt>"Status"</dt><dd><PurchaseStatusBadge status=purchase.status/></dd></div>
+                {purchase.payment_method.clone().map(|m| view! { <div><dt>"Paid with"</dt><dd>{m}</dd></div> })}
+                <div><dt>"Balance"</dt><dd data-testid="balance">{balance.to_string()}</dd></div>
+            </dl>
+            <div class="actions">
+                {purchase.receipt_url.clone().map(|url| view! { <a class="button" href=url target="_blank" rel="noopener">"View receipt"</a> })}
+                {retry.then(|| view! { <a class="button primary" href="/billing#buy-credits">"Try again"</a> })}
+                <a class="button" href="/billing">"Back to Billing"</a>
+                <CopySupportDetails details/>
+            </div>
+        </section>
+    }
+}

@@ -1,0 +1,154 @@
+use crate::domain::{
+    Credits, CustomAmountTerms, Money, PurchaseOrigin, PurchaseStatus, WorkspaceId,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A pack on sale, as the purchase section shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackOffer {
+    pub id: String,
+    pub name: String,
+    pub credits: Credits,
+    /// Extra credits while a promotion runs (zero otherwise).
+    pub bonus: Credits,
+    pub bonus_ends_at: Option<DateTime<Utc>>,
+    pub price: Money,
+    /// Price per 1,000 credits, bonus included.
+    pub per_thousand: Money,
+    pub best_value: bool,
+}
+
+impl PackOffer {
+    /// Credits the buyer receives, bonus included.
+    pub fn total_credits(&self) -> Credits {
+        self.credits.checked_add(self.bonus).unwrap_or(self.credits)
+    }
+}
+
+/// A card saved with the payment provider.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedCard {
+    pub id: String,
+    pub brand: String,
+    pub last4: String,
+    pub exp_month: u32,
+    pub exp_year: u32,
+    pub is_default: bool,
+}
+
+impl SavedCard {
+    /// "Visa •••• 4242".
+    pub fn label(&self) -> String {
+        format!("{} •••• {}", brand_label(&self.brand), self.last4)
+    }
+
+    /// "08/2030".
+    pub fn expiry(&self) -> String {
+        format!("{:02}/{}", self.exp_month, self.exp_year)
+    }
+}
+
+/// A card brand as people write it.
+pub fn brand_label(brand: &str) -> String {
+    match brand {
+        "visa" => "Visa".into(),
+        "mastercard" => "Mastercard".into(),
+        "amex" => "American Express".into(),
+        "discover" => "Discover".into(),
+        "jcb" => "JCB".into(),
+        "diners" => "Diners Club".into(),
+        "unionpay" => "UnionPay".into(),
+        other => {
+            let mut chars = other.chars();
+            match chars.next() {
+                Some(first) => first.to_uppercase().chain(chars).collect(),
+                None => "Card".into(),
+            }
+        }
+    }
+}
+
+/// One purchase: a receipt line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseView {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub origin: PurchaseOrigin,
+    pub description: String,
+    pub credits: Credits,
+    pub bonus: Credits,
+    pub amount: Money,
+    pub status: PurchaseStatus,
+    pub payment_method: Option<String>,
+    pub receipt_url: Option<String>,
+    /// Why the payment failed, in the provider's words.
+    pub failure_reason: Option<String>,
+    /// Credits taken back after a dispute or refund.
+    pub reversed_credits: Credits,
+}
+
+impl PurchaseView {
+    /// Credits the purchase adds, bonus included.
+    pub fn total_credits(&self) -> Credits {
+        self.credits.checked_add(self.bonus).unwrap_or(self.credits)
+    }
+
+    /// The lines support needs to find this purchase, ready to paste.
+    pub fn support_details(&self, workspace: &WorkspaceId, workspace_name: &str) -> String {
+        format!(
+            "Workspace: {workspace_name} ({workspace})\nPurchase: {}\nTime: {} UTC\nItem: {}\nAmount: {} {}\nCredits: {}\nStatus: {}",
+            self.id,
+            self.created_at.format("%Y-%m-%d %H:%M:%S"),
+            self.description,
+            self.amount,
+            self.amount.currency().as_str().to_ascii_uppercase(),
+            self.total_credits(),
+            self.status.label(),
+        )
+    }
+}
+
+/// The Buy credits section of the Billing page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseSection {
+    pub workspace_id: WorkspaceId,
+    pub workspace_name: String,
+    /// Payments go to the test-mode emulator or a Stripe test key.
+    pub test_mode: bool,
+    /// The viewer may buy (billing managers only).
+    pub can_buy: bool,
+    pub who_can_buy: String,
+    pub packs: Vec<PackOffer>,
+    pub custom: CustomAmountTerms,
+    pub cards: Vec<SavedCard>,
+    /// Set when the saved cards could not be read from the payment provider.
+    pub cards_error: Option<String>,
+    /// Newest first.
+    pub purchases: Vec<PurchaseView>,
+}
+
+/// What a billing manager chose to buy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PurchaseChoice {
+    Pack(String),
+    Custom(Credits),
+}
+
+/// A checkout that has been opened with the payment provider.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckoutStarted {
+    pub purchase_id: String,
+    /// The provider's hosted payment page.
+    pub url: String,
+}
+
+/// The purchase return page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseDetail {
+    pub purchase: PurchaseView,
+    pub balance: Credits,
+    pub test_mode: bool,
+    pub workspace_id: WorkspaceId,
+    pub workspace_name: String,
+}

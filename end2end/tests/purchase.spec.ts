@@ -1,0 +1,93 @@
+import { expect, test, type Page } from '@playwright/test';
+import { apiCredits, signIn } from './helpers';
+
+// These tests buy credits in their own workspace ("Buyer Labs", made by serve.sh), one after
+// another, so the other specs' balances never move under them.
+test.describe.configure({ mode: 'serial' });
+
+const TEAM_PACK = 25_000 + 2_500;
+
+/** Chooses a pack, confirms it, and lands on the test-mode payment page. */
+async function checkout(page: Page, pack: RegExp) {
+  const buy = page.locator('#buy-credits');
+  await expect(buy.getByTestId('test-mode')).toBeVisible();
+  await buy.getByRole('radio', { name: pack }).check();
+  await buy.getByTestId('buy-continue').click();
+  const dialog = page.getByRole('dialog', { name: 'Confirm your purchase' });
+  await expect(dialog).toBeVisible();
+  return dialog;
+}
+
+async function payWith(page: Page, card: string) {
+  await expect(page).toHaveURL(/\/_stripe\/checkout\/cs_test_/);
+  await expect(page.getByRole('note')).toContainText('Test mode');
+  await page.getByLabel('Card number').fill(card);
+  await page.getByLabel('Expiry (MM/YY)').fill('12/34');
+  await page.getByLabel('Security code').fill('123');
+  await page.getByRole('button', { name: /^Pay / }).click();
+}
+
+test('an owner buys a pack in test mode and sees the balance rise exactly once', async ({ page }) => {
+  await signIn(page, 'buyer@labs.test');
+  const before = await apiCredits(page);
+  const dialog = await checkout(page, /Team/);
+  await expect(dialog.getByTestId('confirm-price')).toHaveText('$22.50 USD');
+  await expect(dialog).toContainText('+ 2,500 credits (promotion)');
+  await expect(dialog).toContainText('not a subscription');
+  await dialog.getByTestId('go-to-checkout').click();
+  await payWith(page, '4242 4242 4242 4242');
+
+  await expect(page).toHaveURL(/\/billing\/purchases\/pur_/);
+  const outcome = page.getByTestId('purchase-outcome');
+  await expect(outcome).toHaveAttribute('data-status', 'succeeded');
+  await expect(outcome).toContainText('Credits added');
+  await expect(outcome.getByTestId('balance')).toHaveText((before.balance + TEAM_PACK).toLocaleString('en-US'));
+  expect((await apiCredits(page)).balance).toBe(before.balance + TEAM_PACK);
+
+  // Coming back to the page (or the webhook arriving again) adds nothing more.
+  await page.reload();
+  await expect(page.getByTestId('purchase-outcome')).toHaveAttribute('data-status', 'succeeded');
+  await page.waitForTimeout(1_000);
+  expect((await apiCredits(page)).balance).toBe(before.balance + TEAM_PACK);
+
+  await page.goto('/billing');
+  await expect(page.getByTestId('purchase-row').first()).toContainText('Paid');
+  await expect(page.getByTestId('purchase-row').first()).toContainText('Visa •••• 4242');
+  await expect(page.getByTestId('saved-card').first()).toContainText('Default');
+});
+
+test('a declining card shows the failure and grants nothing', async ({ page }) => {
+  await signIn(page, 'buyer@labs.test');
+  const before = await apiCredits(page);
+  const dialog = await checkout(page, /Starter/);
+  // The card saved by the first purchase is offered.
+  await expect(dialog).toContainText('Visa •••• 4242 (saved');
+  await dialog.getByTestId('go-to-checkout').click();
+  await payWith(page, '4000 0000 0000 0002');
+  await expect(page.getByRole('alert')).toContainText('Your card was declined.');
+
+  await page.getByRole('link', { name: /Back to Tally without paying/ }).click();
+  const outcome = page.getByTestId('purchase-outcome');
+  await expect(outcome).toHaveAttribute('data-status', 'failed');
+  await expect(outcome).toContainText('Payment failed');
+  await expect(outcome).toContainText('Your card was declined.');
+  await expect(outcome.getByRole('link', { name: 'Try again' })).toBeVisible();
+  expect((await apiCredits(page)).balance).toBe(before.balance);
+});
+
+test('a member sees no purchase controls, and a direct call of the purchase function is refused', async ({ page }) => {
+  await signIn(page, 'viewer@labs.test');
+  const before = await apiCredits(page);
+  await expect(page.getByTestId('buy-read-only')).toContainText('billing managers');
+  await expect(page.getByTestId('buy-continue')).toHaveCount(0);
+  const response = await page.request.post('/api/start_checkout', { form: { pack_id: 'pack_team' } });
+  expect(response.status()).toBe(403);
+  expect((await apiCredits(page)).balance).toBe(before.balance);
+});
+
+test('at phone width the purchase controls give way to a note', async ({ page }) => {
+  await page.setViewportSize({ width: 375, height: 740 });
+  await signIn(page, 'buyer@labs.test');
+  await expect(page.getByTestId('wide-screen-note')).toBeVisible();
+  await expect(page.getByTestId('buy-continue')).toBeHidden();
+});

@@ -1,0 +1,125 @@
+//! The payment gateway: the few things Tally asks of Stripe, behind one small trait.
+//! [`super::stripe::StripeGateway`] is the only implementation; it talks to Stripe, to the
+//! embedded test-mode emulator, or to any fake Stripe at `STRIPE_API_BASE`.
+
+use app::domain::PaymentObservation;
+
+/// A checkout to open for one purchase.
+#[derive(Clone, Debug)]
+pub struct CheckoutRequest {
+    pub customer_id: String,
+    pub purchase_id: String,
+    pub workspace_id: String,
+    /// The line item's name ("Growth pack: 25,000 AI credits").
+    pub description: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub success_url: String,
+    pub cancel_url: String,
+    /// Makes a retried request open the same checkout.
+    pub idempotency_key: String,
+}
+
+/// An open checkout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenCheckout {
+    pub session_id: String,
+    /// The hosted payment page.
+    pub url: String,
+}
+
+/// A charge of a saved card while the customer is away (Auto-reload).
+#[derive(Clone, Debug)]
+pub struct OffSessionCharge {
+    pub customer_id: String,
+    pub payment_method_id: String,
+    pub purchase_id: String,
+    pub workspace_id: String,
+    pub description: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    /// The same key for every try of one reload, so it is charged at most once.
+    pub idempotency_key: String,
+}
+
+/// What the provider says about a payment, read from the provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentSnapshot {
+    pub payment_intent_id: Option<String>,
+    pub observation: PaymentObservation,
+    /// The purchase the payment was made for (from its metadata).
+    pub purchase_id: Option<String>,
+    pub workspace_id: Option<String>,
+    pub amount_minor: i64,
+    pub currency: String,
+    /// "Visa •••• 4242".
+    pub payment_method: Option<String>,
+    pub receipt_url: Option<String>,
+}
+
+/// A card saved with the provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardOnFile {
+    pub id: String,
+    pub brand: String,
+    pub last4: String,
+    pub exp_month: u32,
+    pub exp_year: u32,
+    pub is_default: bool,
+}
+
+/// Why a gateway call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The provider refused the request itself (bad parameters, unknown object, bad key).
+    #[error("the payment provider refused the request: {0}")]
+    Rejected(String),
+    /// No such object at the provider.
+    #[error("the payment provider has no such object: {0}")]
+    NotFound(String),
+    /// The provider could not be reached or answered with something unreadable; the same
+    /// request may work later.
+    #[error("the payment provider could not be reached: {0}")]
+    Unavailable(String),
+}
+
+/// The payment provider, as Tally uses it.
+#[async_trait::async_trait]
+pub trait PaymentGateway: Send + Sync + std::fmt::Debug {
+    /// Payments are in test mode (no real money moves).
+    fn test_mode(&self) -> bool;
+
+    /// Creates the provider's customer for a workspace. The idempotency key makes a retry,
+    /// or a second instance racing, get the same customer.
+    async fn create_customer(
+        &self,
+        workspace_id: &str,
+        workspace_name: &str,
+        idempotency_key: &str,
+    ) -> Result<String, GatewayError>;
+
+    /// Opens a hosted checkout that charges once and saves the card for later.
+    async fn create_checkout(
+        &self,
+        request: &CheckoutRequest,
+    ) -> Result<OpenCheckout, GatewayError>;
+
+    /// The current state of a checkout's payment.
+    async fn checkout_payment(&self, session_id: &str) -> Result<PaymentSnapshot, GatewayError>;
+
+    /// Closes an unpaid checkout so it can no longer be paid.
+    async fn expire_checkout(&self, session_id: &str) -> Result<(), GatewayError>;
+
+    /// The current state of a payment.
+    async fn payment(&self, payment_intent_id: &str) -> Result<PaymentSnapshot, GatewayError>;
+
+    /// Charges a saved card off-session. A decline is an `Ok` snapshot with a `Failed`
+    /// observation; only a request the provider could not take is an error.
+    async fn charge_off_session(
+        &self,
+        charge: &OffSessionCharge,
+    ) -> Result<PaymentSnapshot, GatewayError>;
+
+    /// The customer's saved cards, the default first.
+    async fn cards(&self, customer_id: &str) -> Result<Vec<CardOnFile>, GatewayError>;
+}

@@ -1,0 +1,357 @@
+//! Buying credits: the pack catalog, checkout through the payment gateway, and turning each
+//! confirmed payment into credits exactly once.
+//!
+//! The browser never grants credits: a purchase is credited only when Stripe says, through a
+//! signed webhook or when Tally re-reads the payment from Stripe, that it was paid, and then
+//! in the one transaction that also records the event and locks the purchase.
+
+pub mod cards;
+pub mod emulator;
+pub mod gateway;
+mod records;
+pub mod stripe;
+
+pub use gateway::{
+    CardOnFile, CheckoutRequest, GatewayError, OffSessionCharge, OpenCheckout, PaymentGateway,
+    PaymentSnapshot,
+};
+pub use records::{Applied, NewPurchase, PackRecord, PurchaseRecord};
+
+use crate::clock::Clock;
+use crate::ledger::rules::Millis;
+use crate::ledger::LedgerError;
+use crate::store::{Store, StoreError};
+use app::domain::{
+    best_value, bonus_at, price_per_thousand, Credits, Currency, CustomAmountTerms, Money,
+    PurchaseOrigin, WorkspaceId,
+};
+use std::sync::Arc;
+
+/// Errors of the payments layer.
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentsError {
+    #[error("no such pack")]
+    UnknownPack,
+    #[error("no such purchase")]
+    UnknownPurchase,
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+impl From<StoreError> for PaymentsError {
+    fn from(err: StoreError) -> Self {
+        PaymentsError::Ledger(LedgerError::Store(err))
+    }
+}
+
+/// Buying credits, for one Tally instance.
+#[derive(Clone, Debug)]
+pub struct Payments {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    gateway: Arc<dyn PaymentGateway>,
+    webhook_secret: Arc<str>,
+}
+
+/// What to buy, resolved against the catalog.
+#[derive(Clone, Debug)]
+pub struct Offer {
+    pub origin: PurchaseOrigin,
+    pub pack_id: Option<String>,
+    pub description: String,
+    pub credits: Credits,
+    pub bonus: Credits,
+    pub price: Money,
+}
+
+impl Payments {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        gateway: Arc<dyn PaymentGateway>,
+        webhook_secret: &str,
+    ) -> Payments {
+        Payments {
+            store,
+            clock,
+            gateway,
+            webhook_secret: webhook_secret.into(),
+        }
+    }
+
+    pub fn gateway(&self) -> &dyn PaymentGateway {
+        self.gateway.as_ref()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The secret webhook signatures are checked with.
+    pub fn webhook_secret(&self) -> &str {
+        &self.webhook_secret
+    }
+
+    pub fn now(&self) -> Millis {
+        self.clock.now_ms()
+    }
+
+    /// The packs on sale now, with their current bonus, price per 1,000 credits and the best
+    /// value marked (per currency).
+    pub async fn offers(&self) -> Result<Vec<(PackRecord, Offer, Money, bool)>, PaymentsError> {
+        let now = self.now();
+        let packs = self.store.active_packs().await?;
+        let mut offers = Vec::new();
+        for pack in packs {
+            let offer = self.pack_offer(&pack, now)?;
+            let per = price_per_thousand(
+                &offer.price,
+                offer
+                    .credits
+                    .checked_add(offer.bonus)
+                    .unwrap_or(offer.credits),
+            );
+            offers.push((pack, offer, per, false));
+        }
+        let mut currencies: Vec<Currency> = offers
+            .iter()
+            .map(|o| o.1.price.currency().clone())
+            .collect();
+        currencies.dedup();
+        for currency in currencies {
+            let indexes: Vec<usize> = (0..offers.len())
+                .filter(|&i| offers[i].1.price.currency() == &currency)
+                .collect();
+            let priced: Vec<(Money, Credits)> = indexes
+                .iter()
+                .map(|&i| {
+                    let o = &offers[i].1;
+                    (
+                        o.price.clone(),
+                        o.credits.checked_add(o.bonus).unwrap_or(o.credits),
+                    )
+                })
+                .collect();
+            if let Some(best) = best_value(&priced) {
+                offers[indexes[best]].3 = true;
+            }
+        }
+        Ok(offers)
+    }
+
+    fn pack_offer(&self, pack: &PackRecord, now: Millis) -> Result<Offer, PaymentsError> {
+        let corrupt = |what: &str| {
+            PaymentsError::from(StoreError::Corrupt(format!("pack {}: {what}", pack.id)))
+        };
+        let credits = Credits::positive(pack.credits).map_err(|_| corrupt("credits"))?;
+        let bonus = bonus_at(
+            Credits::new(pack.bonus_credits).map_err(|_| corrupt("bonus"))?,
+            pack.bonus_starts_at,
+            pack.bonus_ends_at,
+            now,
+        );
+        let price = Money::new(
+            pack.price_minor,
+            Currency::parse(&pack.currency).map_err(|_| corrupt("currency"))?,
+        )
+        .map_err(|_| corrupt("price"))?;
+        Ok(Offer {
+            origin: PurchaseOrigin::Pack,
+            pack_id: Some(pack.id.clone()),
+            description: format!("{} pack: {} AI credits", pack.name, credits),
+            credits,
+            bonus,
+            price,
+        })
+    }
+
+    /// Resolves a choice against the catalog (an inactive pack cannot be bought).
+    pub async fn offer(
+        &self,
+        choice: &app::purchases::PurchaseChoice,
+    ) -> Result<Offer, PaymentsError> {
+        match choice {
+            app::purchases::PurchaseChoice::Pack(id) => {
+                let pack = self
+                    .store
+                    .pack(id)
+                    .await?
+                    .filter(|p| p.active)
+                    .ok_or(PaymentsError::UnknownPack)?;
+                self.pack_offer(&pack, self.now())
+            }
+            app::purchases::PurchaseChoice::Custom(credits) => {
+                let terms = CustomAmountTerms::standard();
+                let price = terms
+                    .price(*credits)
+                    .map_err(|e| PaymentsError::Invalid(format!("Custom amount: {e}.")))?;
+                Ok(Offer {
+                    origin: PurchaseOrigin::Custom,
+                    pack_id: None,
+                    description: format!("Custom amount: {credits} AI credits"),
+                    credits: *credits,
+                    bonus: Credits::ZERO,
+                    price,
+                })
+            }
+        }
+    }
+
+    /// The workspace's Stripe customer, created on first use. The idempotency key is the
+    /// workspace id, so two instances creating it at once get one customer from Stripe.
+    pub async fn customer(
+        &self,
+        workspace: &WorkspaceId,
+        name: &str,
+    ) -> Result<String, PaymentsError> {
+        if let Some(id) = self.store.stripe_customer(workspace).await? {
+            return Ok(id);
+        }
+        let created = self
+            .gateway
+            .create_customer(
+                workspace.as_str(),
+                name,
+                &format!("tally-customer-{workspace}"),
+            )
+            .await?;
+        Ok(self
+            .store
+            .save_stripe_customer(workspace, &created, self.now())
+            .await?)
+    }
+
+    /// Opens a checkout for an offer. The purchase is recorded first (as `open`), so a
+    /// checkout is never without its purchase.
+    pub async fn start_checkout(
+        &self,
+        workspace: &WorkspaceId,
+        workspace_name: &str,
+        buyer: &str,
+        offer: &Offer,
+        origin: &str,
+    ) -> Result<(PurchaseRecord, OpenCheckout), PaymentsError> {
+        let customer = self.customer(workspace, workspace_name).await?;
+        let purchase = self
+            .store
+            .create_purchase(
+                &NewPurchase {
+                    workspace_id: workspace.clone(),
+                    origin: offer.origin,
+                    pack_id: offer.pack_id.clone(),
+                    description: offer.description.clone(),
+                    credits: offer.credits,
+                    bonus_credits: offer.bonus,
+                    amount_minor: offer.price.amount_minor(),
+                    currency: offer.price.currency().as_str().to_owned(),
+                    created_by: buyer.to_owned(),
+                },
+                self.now(),
+            )
+            .await?;
+        let page = format!("{origin}/billing/purchases/{}", purchase.id);
+        let request = CheckoutRequest {
+            customer_id: customer,
+            purchase_id: purchase.id.clone(),
+            workspace_id: workspace.to_string(),
+            description: offer.description.clone(),
+            amount_minor: offer.price.amount_minor(),
+            currency: offer.price.currency().as_str().to_owned(),
+            success_url: format!("{page}?session_id={{CHECKOUT_SESSION_ID}}"),
+            cancel_url: format!("{page}?canceled=1"),
+            idempotency_key: format!("tally-checkout-{}", purchase.id),
+        };
+        match self.gateway.create_checkout(&request).await {
+            Ok(open) => {
+                self.store
+                    .set_checkout_session(&purchase.id, &open.session_id, self.now())
+                    .await?;
+                Ok((purchase, open))
+            }
+            Err(err) => {
+                self.store
+                    .fail_unopened_purchase(
+                        &purchase.id,
+                        "The checkout could not be opened. Nothing was charged.",
+                        self.now(),
+                    )
+                    .await?;
+                Err(err.into())
+            }
+        }
+    }
+
+    /// Re-reads a purchase's payment from Stripe and applies it (no event involved). Used by
+    /// the reconciliation job and after an abandoned checkout.
+    pub async fn sync(&self, purchase: &PurchaseRecord) -> Result<Applied, PaymentsError> {
+        let snapshot = match (&purchase.payment_intent_id, &purchase.checkout_session_id) {
+            (_, Some(session)) => self.gateway.checkout_payment(session).await?,
+            (Some(intent), None) => self.gateway.payment(intent).await?,
+            (None, None) => {
+                return Err(PaymentsError::Invalid("the purchase has no payment".into()))
+            }
+        };
+        self.store
+            .apply_payment(&purchase.id, None, &snapshot, self.now())
+            .await
+    }
+
+    /// Closes an unpaid checkout and records the outcome. A checkout paid in the meantime is
+    /// credited instead.
+    pub async fn abandon(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> Result<PurchaseRecord, PaymentsError> {
+        let purchase = self
+            .store
+            .purchase(workspace, id)
+            .await?
+            .ok_or(PaymentsError::UnknownPurchase)?;
+        if purchase.status == app::domain::PurchaseStatus::Open {
+            if let Some(session) = &purchase.checkout_session_id {
+                // Refused when the session was paid or expired already; the sync below reads
+                // whichever it is.
+                if let Err(err) = self.gateway.expire_checkout(session).await {
+                    tracing::info!(error = %err, purchase = %purchase.id, "checkout not expired");
+                }
+            }
+        }
+        if purchase.status.is_pending() {
+            if let Err(err) = self.sync(&purchase).await {
+                tracing::warn!(error = %err, purchase = %purchase.id, "could not re-read an abandoned checkout");
+            }
+        }
+        self.store
+            .purchase(workspace, id)
+            .await?
+            .ok_or(PaymentsError::UnknownPurchase)
+    }
+
+    /// Re-reads purchases still waiting for a payment after a quiet while, so a lost webhook
+    /// never leaves a paid purchase uncredited. Returns how many changed.
+    pub async fn reconcile(&self, quiet_for: Millis) -> Result<usize, PaymentsError> {
+        let stale = self
+            .store
+            .unsettled_purchases(self.now() - quiet_for, 50)
+            .await?;
+        let mut changed = 0;
+        for purchase in stale {
+            match self.sync(&purchase).await {
+                Ok(Applied::Step(app::domain::PurchaseStep::Nothing, _)) => {
+                    // Touch it so the next round looks at others first.
+                    self.store.touch_purchase(&purchase.id, self.now()).await?;
+                }
+                Ok(_) => changed += 1,
+                Err(err) => {
+                    tracing::warn!(error = %err, purchase = %purchase.id, "reconciliation could not read a payment")
+                }
+            }
+        }
+        Ok(changed)
+    }
+}

@@ -1,0 +1,385 @@
+//! The Stripe gateway, written with async-stripe. The same code talks to Stripe, to the
+//! embedded test-mode emulator and to the fake Stripe of the contract tests; only the base URL
+//! and the key differ.
+
+use super::gateway::{
+    CardOnFile, CheckoutRequest, GatewayError, OffSessionCharge, OpenCheckout, PaymentGateway,
+    PaymentSnapshot,
+};
+use app::domain::PaymentObservation;
+use std::collections::HashMap;
+use std::time::Duration;
+use stripe::{ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
+    CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionPaymentIntentDataSetupFutureUsage,
+    ExpireCheckoutSession, ProductData, RetrieveCheckoutSession,
+};
+use stripe_core::customer::{
+    CreateCustomer, ListPaymentMethodsCustomer, ListPaymentMethodsCustomerType, RetrieveCustomer,
+    RetrieveCustomerReturned,
+};
+use stripe_core::payment_intent::{
+    CreatePaymentIntent, CreatePaymentIntentOffSession, RetrievePaymentIntent,
+};
+use stripe_shared::{
+    CheckoutSessionMode, CheckoutSessionStatus, PaymentIntent, PaymentIntentStatus,
+};
+
+/// Talks to Stripe (or a stand-in) with async-stripe.
+#[derive(Clone)]
+pub struct StripeGateway {
+    client: stripe::Client,
+    test_mode: bool,
+}
+
+impl std::fmt::Debug for StripeGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key.
+        f.debug_struct("StripeGateway")
+            .field("test_mode", &self.test_mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StripeGateway {
+    /// A gateway using `secret_key`, at `api_base` (Stripe's own when `None`).
+    pub fn new(secret_key: &str, api_base: Option<&str>) -> Result<StripeGateway, GatewayError> {
+        let mut builder = ClientBuilder::new(secret_key).timeout(Duration::from_secs(30));
+        if let Some(base) = api_base {
+            let base = if base.ends_with('/') {
+                base.to_owned()
+            } else {
+                format!("{base}/")
+            };
+            builder = builder.url(base);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| GatewayError::Rejected(format!("cannot configure Stripe: {e}")))?;
+        Ok(StripeGateway {
+            client,
+            test_mode: !secret_key.starts_with("sk_live_") && !secret_key.starts_with("rk_live_"),
+        })
+    }
+}
+
+fn key(text: &str) -> Result<RequestStrategy, GatewayError> {
+    IdempotencyKey::new(text)
+        .map(RequestStrategy::Idempotent)
+        .map_err(|e| GatewayError::Rejected(format!("bad idempotency key: {e}")))
+}
+
+fn currency(code: &str) -> stripe_types::Currency {
+    code.to_ascii_lowercase()
+        .parse()
+        .expect("parsing a currency never fails")
+}
+
+/// Sorts Stripe's errors into what Tally can act on.
+fn classify(err: StripeError) -> GatewayError {
+    match err {
+        StripeError::Stripe(api, 404) => {
+            GatewayError::NotFound(api.message.clone().unwrap_or_default())
+        }
+        StripeError::Stripe(api, status) if status >= 500 || status == 429 => {
+            GatewayError::Unavailable(
+                api.message
+                    .clone()
+                    .unwrap_or_else(|| format!("HTTP {status}")),
+            )
+        }
+        StripeError::Stripe(api, _) => GatewayError::Rejected(
+            api.message
+                .clone()
+                .unwrap_or_else(|| api.type_.as_str().to_owned()),
+        ),
+        StripeError::JSONDeserialize(e) => {
+            GatewayError::Unavailable(format!("unreadable answer: {e}"))
+        }
+        StripeError::Timeout => GatewayError::Unavailable("timed out".into()),
+        StripeError::ClientError(e) => GatewayError::Unavailable(e),
+        StripeError::ConfigError(e) => GatewayError::Rejected(e),
+    }
+}
+
+/// What a payment intent says, as Tally reads it.
+fn snapshot(intent: &PaymentIntent) -> PaymentSnapshot {
+    let failure = intent.last_payment_error.as_ref().map(|e| {
+        e.message
+            .clone()
+            .unwrap_or_else(|| "The payment was declined.".to_owned())
+    });
+    let observation = match &intent.status {
+        PaymentIntentStatus::Succeeded => PaymentObservation::Paid,
+        PaymentIntentStatus::Processing => PaymentObservation::Processing,
+        // Canceled after a declined attempt: the decline is the better explanation.
+        PaymentIntentStatus::Canceled => match failure {
+            Some(reason) => PaymentObservation::Failed(reason),
+            None => PaymentObservation::Expired,
+        },
+        PaymentIntentStatus::RequiresPaymentMethod | PaymentIntentStatus::RequiresAction => {
+            match failure {
+                Some(reason) => PaymentObservation::Failed(reason),
+                None => PaymentObservation::Open,
+            }
+        }
+        _ => PaymentObservation::Open,
+    };
+    let charge = intent.latest_charge.as_ref().and_then(|c| c.as_object());
+    // A collected payment that was disputed or refunded in full is reversed, whatever its
+    // intent's status says.
+    let observation = match charge {
+        Some(c) if c.disputed => PaymentObservation::Reversed("The payment was disputed.".into()),
+        Some(c) if c.refunded => PaymentObservation::Reversed("The payment was refunded.".into()),
+        _ => observation,
+    };
+    let card = charge
+        .and_then(|c| c.payment_method_details.as_ref())
+        .and_then(|d| d.card.as_ref());
+    let payment_method = card.map(|card| {
+        format!(
+            "{} •••• {}",
+            app::purchases::brand_label(card.brand.as_deref().unwrap_or("card")),
+            card.last4.as_deref().unwrap_or("????")
+        )
+    });
+    PaymentSnapshot {
+        payment_intent_id: Some(intent.id.as_str().to_owned()),
+        observation,
+        purchase_id: intent.metadata.get("purchase_id").cloned(),
+        workspace_id: intent.metadata.get("workspace_id").cloned(),
+        amount_minor: intent.amount,
+        currency: intent.currency.to_string(),
+        payment_method,
+        receipt_url: charge.and_then(|c| c.receipt_url.clone()),
+    }
+}
+
+#[async_trait::async_trait]
+impl PaymentGateway for StripeGateway {
+    fn test_mode(&self) -> bool {
+        self.test_mode
+    }
+
+    async fn create_customer(
+        &self,
+        workspace_id: &str,
+        workspace_name: &str,
+        idempotency_key: &str,
+    ) -> Result<String, GatewayError> {
+        let customer = CreateCustomer::new()
+            .name(workspace_name)
+            .metadata(HashMap::from([(
+                "workspace_id".to_owned(),
+                workspace_id.to_owned(),
+            )]))
+            .customize()
+            .request_strategy(key(idempotency_key)?)
+            .send(&self.client)
+            .await
+            .map_err(classify)?;
+        Ok(customer.id.as_str().to_owned())
+    }
+
+    async fn create_checkout(
+        &self,
+        request: &CheckoutRequest,
+    ) -> Result<OpenCheckout, GatewayError> {
+        let mut product = ProductData::new(request.description.clone());
+        product.description = Some("Prepaid AI credits. Purchased credits never expire.".into());
+        let mut price = CreateCheckoutSessionLineItemsPriceData::new(currency(&request.currency));
+        price.unit_amount = Some(request.amount_minor);
+        price.product_data = Some(product);
+        let mut item = CreateCheckoutSessionLineItems::new();
+        item.price_data = Some(price);
+        item.quantity = Some(1);
+        let metadata = HashMap::from([
+            ("purchase_id".to_owned(), request.purchase_id.clone()),
+            ("workspace_id".to_owned(), request.workspace_id.clone()),
+        ]);
+        let mut intent = CreateCheckoutSessionPaymentIntentData::new();
+        // Saves the card for later purchases and Auto-reload; the payment stays one-time.
+        intent.setup_future_usage =
+            Some(CreateCheckoutSessionPaymentIntentDataSetupFutureUsage::OffSession);
+        intent.metadata = Some(metadata.clone());
+        intent.description = Some(request.description.clone());
+        let session = CreateCheckoutSession::new()
+            .mode(CheckoutSessionMode::Payment)
+            .customer(request.customer_id.clone())
+            .client_reference_id(request.purchase_id.clone())
+            .success_url(request.success_url.clone())
+            .cancel_url(request.cancel_url.clone())
+            .metadata(metadata)
+            .line_items(vec![item])
+            .payment_intent_data(intent)
+            .customize()
+            .request_strategy(key(&request.idempotency_key)?)
+            .send(&self.client)
+            .await
+            .map_err(classify)?;
+        let url = session
+            .url
+            .clone()
+            .ok_or_else(|| GatewayError::Unavailable("the checkout has no payment page".into()))?;
+        Ok(OpenCheckout {
+            session_id: session.id.as_str().to_owned(),
+            url,
+        })
+    }
+
+    async fn checkout_payment(&self, session_id: &str) -> Result<PaymentSnapshot, GatewayError> {
+        let session = RetrieveCheckoutSession::new(session_id)
+            .send(&self.client)
+            .await
+            .map_err(classify)?;
+        let mut found = match session.payment_intent.as_ref() {
+            Some(intent) => self.payment(intent.id().as_str()).await?,
+            None => PaymentSnapshot {
+                payment_intent_id: None,
+                observation: PaymentObservation::Open,
+                purchase_id: None,
+                workspace_id: None,
+                amount_minor: session.amount_total.unwrap_or(0),
+                currency: session
+                    .currency
+                    .as_ref()
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+                payment_method: None,
+                receipt_url: None,
+            },
+        };
+        let metadata = session.metadata.clone().unwrap_or_default();
+        found.purchase_id = found
+            .purchase_id
+            .or_else(|| metadata.get("purchase_id").cloned())
+            .or(session.client_reference_id.clone());
+        found.workspace_id = found
+            .workspace_id
+            .or_else(|| metadata.get("workspace_id").cloned());
+        // An expired checkout was abandoned, unless it was paid; after a declined attempt
+        // the decline is the better explanation.
+        if session.status == Some(CheckoutSessionStatus::Expired)
+            && matches!(
+                found.observation,
+                PaymentObservation::Open | PaymentObservation::Processing
+            )
+        {
+            found.observation = PaymentObservation::Expired;
+        }
+        Ok(found)
+    }
+
+    async fn expire_checkout(&self, session_id: &str) -> Result<(), GatewayError> {
+        ExpireCheckoutSession::new(session_id)
+            .send(&self.client)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn payment(&self, payment_intent_id: &str) -> Result<PaymentSnapshot, GatewayError> {
+        let intent = RetrievePaymentIntent::new(payment_intent_id)
+            .expand(vec!["latest_charge".to_owned()])
+            .send(&self.client)
+            .await
+            .map_err(classify)?;
+        Ok(snapshot(&intent))
+    }
+
+    async fn charge_off_session(
+        &self,
+        charge: &OffSessionCharge,
+    ) -> Result<PaymentSnapshot, GatewayError> {
+        let sent = CreatePaymentIntent::new(charge.amount_minor, currency(&charge.currency))
+            .customer(charge.customer_id.clone())
+            .payment_method(charge.payment_method_id.clone())
+            .off_session(CreatePaymentIntentOffSession::Bool(true))
+            .confirm(true)
+            .description(charge.description.clone())
+            .metadata(HashMap::from([
+                ("purchase_id".to_owned(), charge.purchase_id.clone()),
+                ("workspace_id".to_owned(), charge.workspace_id.clone()),
+            ]))
+            .customize()
+            .request_strategy(key(&charge.idempotency_key)?)
+            .send(&self.client)
+            .await;
+        match sent {
+            Ok(intent) => Ok(snapshot(&intent)),
+            // A decline: Stripe answers 402 with the failed intent inside the error.
+            Err(StripeError::Stripe(api, 402)) => {
+                let reason = api
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| "The card was declined.".to_owned());
+                let mut found = match api.payment_intent.as_ref() {
+                    Some(intent) => snapshot(intent),
+                    None => PaymentSnapshot {
+                        payment_intent_id: None,
+                        observation: PaymentObservation::Failed(reason.clone()),
+                        purchase_id: Some(charge.purchase_id.clone()),
+                        workspace_id: Some(charge.workspace_id.clone()),
+                        amount_minor: charge.amount_minor,
+                        currency: charge.currency.clone(),
+                        payment_method: None,
+                        receipt_url: None,
+                    },
+                };
+                if !matches!(found.observation, PaymentObservation::Failed(_)) {
+                    found.observation = PaymentObservation::Failed(reason);
+                }
+                Ok(found)
+            }
+            Err(err) => Err(classify(err)),
+        }
+    }
+
+    async fn cards(&self, customer_id: &str) -> Result<Vec<CardOnFile>, GatewayError> {
+        let default = match RetrieveCustomer::new(customer_id)
+            .send(&self.client)
+            .await
+            .map_err(classify)?
+        {
+            RetrieveCustomerReturned::Customer(customer) => customer
+                .invoice_settings
+                .as_ref()
+                .and_then(|s| s.default_payment_method.as_ref())
+                .map(|pm| pm.id().as_str().to_owned()),
+            RetrieveCustomerReturned::DeletedCustomer(_) => {
+                return Err(GatewayError::NotFound(format!(
+                    "customer {customer_id} was deleted"
+                )))
+            }
+        };
+        let list = ListPaymentMethodsCustomer::new(customer_id)
+            .type_(ListPaymentMethodsCustomerType::Card)
+            .send(&self.client)
+            .await
+            .map_err(classify)?;
+        let mut cards: Vec<CardOnFile> = list
+            .data
+            .iter()
+            .filter_map(|pm| {
+                let card = pm.card.as_ref()?;
+                Some(CardOnFile {
+                    id: pm.id.as_str().to_owned(),
+                    brand: card.brand.clone(),
+                    last4: card.last4.clone(),
+                    exp_month: u32::try_from(card.exp_month).unwrap_or(0),
+                    exp_year: u32::try_from(card.exp_year).unwrap_or(0),
+                    is_default: default.as_deref() == Some(pm.id.as_str()),
+                })
+            })
+            .collect();
+        // Without a default, the newest card is the one Tally would use.
+        if !cards.iter().any(|c| c.is_default) {
+            if let Some(first) = cards.first_mut() {
+                first.is_default = true;
+            }
+        }
+        cards.sort_by_key(|c| !c.is_default);
+        Ok(cards)
+    }
+}

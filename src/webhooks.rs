@@ -1,0 +1,196 @@
+//! `POST /webhooks/stripe`: Stripe's events about payments.
+//!
+//! Each event is verified (HMAC-SHA256 over the raw body, 5-minute tolerance, against Tally's
+//! clock), then the payment it concerns is re-read from Stripe, because events arrive late,
+//! twice and out of order, and the re-read says where the payment stands now. The event id
+//! is recorded in the transaction that applies it, so an event is applied once.
+
+use crate::api::ApiError;
+use crate::payments::{Applied, PaymentSnapshot, PurchaseRecord};
+use crate::startup::AppState;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use stripe_webhook::{EventObject, Webhook, WebhookError};
+
+/// The webhook route. Stripe's events are small; 256 KB is plenty.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/webhooks/stripe", post(receive))
+        .layer(DefaultBodyLimit::max(256 * 1024))
+}
+
+/// What an event is about.
+enum Subject {
+    /// A checkout session: re-read it (and its payment).
+    Checkout(String, Option<String>),
+    /// A payment intent: re-read it.
+    Payment(String, Option<String>),
+    /// Nothing Tally acts on.
+    Other,
+}
+
+async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Json<Value>, ApiError> {
+    let payments = &state.payments;
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|h| h.to_str().ok())
+        .ok_or(ApiError::BadSignature)?;
+    let now_secs = state.clock.now_ms() / 1000;
+    let event = match Webhook::construct_event_with_timestamp(
+        &body,
+        signature,
+        payments.webhook_secret(),
+        now_secs,
+    ) {
+        Ok(event) => event,
+        Err(WebhookError::BadParse(detail)) => {
+            // The signature verified, so the sender is Stripe; an event Tally cannot read is
+            // logged and acknowledged (a retry would not read better). Payments it concerned
+            // are still found by the reconciliation job, which re-reads open purchases.
+            tracing::warn!(%detail, "a signed Stripe event could not be read; ignored");
+            return Ok(Json(json!({"received": true, "applied": false})));
+        }
+        Err(err) => {
+            tracing::info!(error = %err, "a Stripe webhook did not verify");
+            return Err(ApiError::BadSignature);
+        }
+    };
+    let event_id = event.id.as_str().to_owned();
+    let event_type = event.type_.as_str().to_owned();
+    let store = payments.store();
+    if store.event_seen(&event_id).await? {
+        return Ok(Json(json!({"received": true, "duplicate": true})));
+    }
+    let subject = match &event.data.object {
+        EventObject::CheckoutSessionCompleted(s)
+        | EventObject::CheckoutSessionExpired(s)
+        | EventObject::CheckoutSessionAsyncPaymentFailed(s)
+        | EventObject::CheckoutSessionAsyncPaymentSucceeded(s) => Subject::Checkout(
+            s.id.as_str().to_owned(),
+            s.metadata
+                .as_ref()
+                .and_then(|m| m.get("purchase_id").cloned())
+                .or_else(|| s.client_reference_id.clone()),
+        ),
+        EventObject::PaymentIntentSucceeded(pi)
+        | EventObject::PaymentIntentPaymentFailed(pi)
+        | EventObject::PaymentIntentProcessing(pi)
+        | EventObject::PaymentIntentCanceled(pi) => Subject::Payment(
+            pi.id.as_str().to_owned(),
+            pi.metadata.get("purchase_id").cloned(),
+        ),
+        // Disputes and refunds are read back from the payment (its charge says so).
+        EventObject::ChargeDisputeCreated(dispute) => match &dispute.payment_intent {
+            Some(pi) => Subject::Payment(pi.id().as_str().to_owned(), None),
+            None => Subject::Other,
+        },
+        EventObject::ChargeRefunded(charge) => match &charge.payment_intent {
+            Some(pi) => Subject::Payment(pi.id().as_str().to_owned(), None),
+            None => Subject::Other,
+        },
+        _ => Subject::Other,
+    };
+    let (purchase, snapshot) = match subject {
+        Subject::Checkout(session, purchase_id) => {
+            let purchase = find(&state, purchase_id.as_deref(), Some(&session), None).await?;
+            match purchase {
+                Some(p) => (
+                    Some(p),
+                    Some(reread(payments.gateway().checkout_payment(&session).await)?),
+                ),
+                None => (None, None),
+            }
+        }
+        Subject::Payment(intent, purchase_id) => {
+            let purchase = find(&state, purchase_id.as_deref(), None, Some(&intent)).await?;
+            match purchase {
+                Some(p) => (
+                    Some(p),
+                    Some(reread(payments.gateway().payment(&intent).await)?),
+                ),
+                None => (None, None),
+            }
+        }
+        Subject::Other => (None, None),
+    };
+    let (Some(purchase), Some(snapshot)) = (purchase, snapshot) else {
+        let first = store
+            .record_ignored_event(&event_id, &event_type, payments.now())
+            .await?;
+        return Ok(Json(
+            json!({"received": true, "applied": false, "duplicate": !first}),
+        ));
+    };
+    // A payment made for another workspace's purchase (forged metadata) is never applied.
+    if snapshot
+        .workspace_id
+        .as_deref()
+        .is_some_and(|ws| ws != purchase.workspace_id.as_str())
+    {
+        tracing::error!(purchase = %purchase.id, "a payment names another workspace than its purchase; ignored");
+        store
+            .record_ignored_event(&event_id, &event_type, payments.now())
+            .await?;
+        return Ok(Json(json!({"received": true, "applied": false})));
+    }
+    let applied = store
+        .apply_payment(
+            &purchase.id,
+            Some((&event_id, &event_type)),
+            &snapshot,
+            payments.now(),
+        )
+        .await?;
+    Ok(Json(match applied {
+        Applied::Duplicate => json!({"received": true, "duplicate": true}),
+        Applied::Step(step, after) => json!({
+            "received": true,
+            "applied": !matches!(step, app::domain::PurchaseStep::Nothing),
+            "purchase": after.id,
+            "status": after.status.as_str(),
+        }),
+    }))
+}
+
+/// A failed re-read makes Stripe deliver the event again later.
+fn reread(
+    result: Result<PaymentSnapshot, crate::payments::GatewayError>,
+) -> Result<PaymentSnapshot, ApiError> {
+    result.map_err(|err| {
+        ApiError::Unavailable(format!("could not re-read the payment from Stripe: {err}"))
+    })
+}
+
+/// The purchase an event concerns, by its own id in the metadata first, then by the Stripe
+/// object it is linked to.
+async fn find(
+    state: &AppState,
+    purchase_id: Option<&str>,
+    session: Option<&str>,
+    intent: Option<&str>,
+) -> Result<Option<PurchaseRecord>, ApiError> {
+    let store = state.payments.store();
+    if let Some(id) = purchase_id {
+        if let Some(found) = store.purchase_by_id(id).await? {
+            return Ok(Some(found));
+        }
+    }
+    if let Some(session) = session {
+        if let Some(found) = store.purchase_by_checkout_session(session).await? {
+            return Ok(Some(found));
+        }
+    }
+    if let Some(intent) = intent {
+        if let Some(found) = store.purchase_by_payment_intent(intent).await? {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
