@@ -103,6 +103,7 @@ pub enum UserCommand {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
 pub enum PackCommand {
     /// List the packs on sale.
     List,

@@ -1,4 +1,4 @@
-use super::{CheckoutStarted, PurchaseChoice, PurchaseDetail, PurchaseSection, PurchaseView};
+use super::{CheckoutStarted, PurchaseDetail, PurchaseSection, PurchaseView};
 use crate::error::AppError;
 use leptos::prelude::*;
 
@@ -39,8 +39,8 @@ async fn open_checkout(
         pack_id.filter(|p| !p.trim().is_empty()),
         custom_credits.filter(|c| !c.trim().is_empty()),
     ) {
-        (Some(pack), None) => PurchaseChoice::Pack(pack.trim().to_owned()),
-        (None, Some(credits)) => PurchaseChoice::Custom(
+        (Some(pack), None) => super::PurchaseChoice::Pack(pack.trim().to_owned()),
+        (None, Some(credits)) => super::PurchaseChoice::Custom(
             crate::domain::CustomAmountTerms::standard()
                 .parse(&credits)
                 .map_err(|e| AppError::Invalid(format!("Custom amount: {e}.")))?,

@@ -380,7 +380,7 @@ impl Emulator {
     ) -> Result<(Value, Option<&'static str>), EmuError> {
         let behaviour = method["tally_test_behaviour"]
             .as_str()
-            .and_then(|n| cards::test_card(n))
+            .and_then(cards::test_card)
             .map(|c| c.behaviour)
             .unwrap_or(CardBehaviour::Declines("generic_decline"));
         let pi_id = intent["id"].as_str().unwrap_or_default().to_owned();
