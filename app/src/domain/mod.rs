@@ -3,6 +3,7 @@
 //! Raw input becomes one of these types in exactly one place (the edge: an HTTP handler, a
 //! CLI argument, a database row), so the rules and the UI never see unchecked data.
 
+mod auto_reload;
 mod credits;
 mod ids;
 mod kinds;
@@ -11,6 +12,10 @@ mod packs;
 mod rates;
 mod roles;
 
+pub use auto_reload::{
+    decide, month_start, price_of, reload_credits, AutoReloadSettings, ReloadDecision, ReloadState,
+    SettingsError, SkipReason, PAUSE_AFTER_DECLINES,
+};
 pub use credits::{Credits, CreditsError, MAX_CREDITS};
 pub use ids::{IdError, WorkspaceId};
 pub use kinds::{EntryType, GrantKind, UnknownValue};

@@ -1,0 +1,313 @@
+//! Auto-reload's rules, as pure functions: when a reload fires, how much it buys, and the
+//! monthly cap.
+
+use super::{Credits, CustomAmountTerms, Money};
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A workspace's Auto-reload settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoReloadSettings {
+    pub enabled: bool,
+    /// A reload fires when a spend leaves the balance below this.
+    pub threshold: Credits,
+    /// A reload refills toward this balance.
+    pub target: Credits,
+    /// The most Auto-reload may spend in one UTC calendar month.
+    pub monthly_cap: Money,
+}
+
+/// Why settings cannot be saved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("the target balance must be above the threshold")]
+    TargetNotAboveThreshold,
+    #[error("the monthly cap must cover at least one reload ({0})")]
+    CapBelowOneReload(Money),
+    #[error("the monthly cap must be in {0}")]
+    WrongCurrency(String),
+}
+
+/// Why Auto-reload did not (or will not) charge.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    Disabled,
+    NotBelowThreshold,
+    /// A reload is already on its way; it counts toward the target.
+    ReloadPending,
+    CapReached,
+    NoPaymentMethod,
+    Paused,
+}
+
+impl SkipReason {
+    /// The answer to "why didn't Auto-reload run?".
+    pub const fn explain(self) -> &'static str {
+        match self {
+            SkipReason::Disabled => "Auto-reload is off.",
+            SkipReason::NotBelowThreshold => "The balance is not below the threshold.",
+            SkipReason::ReloadPending => "A reload is already on its way.",
+            SkipReason::CapReached => {
+                "This month's cap would be exceeded. It resets at 00:00 UTC on the 1st."
+            }
+            SkipReason::NoPaymentMethod => "There is no saved card to charge.",
+            SkipReason::Paused => {
+                "Paused after repeated declines. Update the card, then turn Auto-reload on again."
+            }
+        }
+    }
+}
+
+/// What Auto-reload should do now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReloadDecision {
+    /// Buy these credits at this price.
+    Reload {
+        credits: Credits,
+        price: Money,
+    },
+    Skip(SkipReason),
+}
+
+/// What the decision looks at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReloadState {
+    /// Spendable credits now.
+    pub balance: Credits,
+    /// Credits of reloads charged or being charged but not yet credited.
+    pub pending: Credits,
+    /// Auto-reload's spend in the current UTC month, pending reloads included.
+    pub spent_this_month: Money,
+    pub has_payment_method: bool,
+    pub paused: bool,
+}
+
+impl AutoReloadSettings {
+    /// Checks the settings against the purchase terms.
+    pub fn validate(&self, terms: &CustomAmountTerms) -> Result<(), SettingsError> {
+        if self.target <= self.threshold {
+            return Err(SettingsError::TargetNotAboveThreshold);
+        }
+        if self.monthly_cap.currency() != terms.price_per_increment.currency() {
+            return Err(SettingsError::WrongCurrency(
+                terms
+                    .price_per_increment
+                    .currency()
+                    .as_str()
+                    .to_ascii_uppercase(),
+            ));
+        }
+        // The smallest reload that brings a balance just under the threshold to the target.
+        let one = reload_credits(self.threshold, Credits::ZERO, self.target, terms)
+            .map(|c| price_of(c, terms))
+            .unwrap_or_else(|| price_of(terms.min, terms));
+        if self.monthly_cap.amount_minor() < one.amount_minor() {
+            return Err(SettingsError::CapBelowOneReload(one));
+        }
+        Ok(())
+    }
+}
+
+/// Credits to buy to bring `balance + pending` up to `target`, rounded up to whole
+/// increments and at least the minimum purchase; `None` when nothing is needed.
+pub fn reload_credits(
+    balance: Credits,
+    pending: Credits,
+    target: Credits,
+    terms: &CustomAmountTerms,
+) -> Option<Credits> {
+    let have = balance.get().saturating_add(pending.get());
+    let need = target.get() - have;
+    if need <= 0 {
+        return None;
+    }
+    let step = terms.increment.get();
+    let rounded = (need + step - 1) / step * step;
+    let credits = rounded.max(terms.min.get()).min(terms.max.get());
+    Credits::new(credits).ok()
+}
+
+/// The price of `credits` at the purchase terms' rate, per started increment.
+pub fn price_of(credits: Credits, terms: &CustomAmountTerms) -> Money {
+    let step = terms.increment.get();
+    let steps = (credits.get() + step - 1) / step;
+    Money::new(
+        steps * terms.price_per_increment.amount_minor(),
+        terms.price_per_increment.currency().clone(),
+    )
+    .expect("a non-negative price")
+}
+
+/// Decides whether a reload fires now. Order matters: the answer names the first reason in
+/// the order a person would check them.
+pub fn decide(
+    settings: &AutoReloadSettings,
+    state: &ReloadState,
+    terms: &CustomAmountTerms,
+) -> ReloadDecision {
+    if !settings.enabled {
+        return ReloadDecision::Skip(SkipReason::Disabled);
+    }
+    if state.paused {
+        return ReloadDecision::Skip(SkipReason::Paused);
+    }
+    if state.balance >= settings.threshold {
+        return ReloadDecision::Skip(SkipReason::NotBelowThreshold);
+    }
+    // At most one reload in flight per workspace: its credits count toward the target.
+    if !state.pending.is_zero() {
+        return ReloadDecision::Skip(SkipReason::ReloadPending);
+    }
+    let Some(credits) = reload_credits(state.balance, state.pending, settings.target, terms) else {
+        return ReloadDecision::Skip(SkipReason::ReloadPending);
+    };
+    if !state.has_payment_method {
+        return ReloadDecision::Skip(SkipReason::NoPaymentMethod);
+    }
+    let price = price_of(credits, terms);
+    let after = state.spent_this_month.amount_minor() + price.amount_minor();
+    if after > settings.monthly_cap.amount_minor() {
+        return ReloadDecision::Skip(SkipReason::CapReached);
+    }
+    ReloadDecision::Reload { credits, price }
+}
+
+/// The start of the UTC calendar month that contains `now` (milliseconds): the cap's reset.
+pub fn month_start(now_ms: i64) -> i64 {
+    let now: DateTime<Utc> = DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+    Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+        .single()
+        .map(|d| d.timestamp_millis())
+        .unwrap_or(0)
+}
+
+/// After `declines` declines in a row, how long Auto-reload waits before it may charge
+/// again: paused (no automatic retries) from the third, as card networks limit retries.
+pub const PAUSE_AFTER_DECLINES: u32 = 3;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Currency;
+    use proptest::prelude::*;
+
+    fn c(n: i64) -> Credits {
+        Credits::new(n).unwrap()
+    }
+
+    fn usd(minor: i64) -> Money {
+        Money::new(minor, Currency::usd()).unwrap()
+    }
+
+    fn settings(threshold: i64, target: i64, cap: i64) -> AutoReloadSettings {
+        AutoReloadSettings {
+            enabled: true,
+            threshold: c(threshold),
+            target: c(target),
+            monthly_cap: usd(cap),
+        }
+    }
+
+    fn state(balance: i64, pending: i64, spent: i64) -> ReloadState {
+        ReloadState {
+            balance: c(balance),
+            pending: c(pending),
+            spent_this_month: usd(spent),
+            has_payment_method: true,
+            paused: false,
+        }
+    }
+
+    #[test]
+    fn a_reload_refills_to_the_target_in_whole_steps() {
+        let terms = CustomAmountTerms::standard();
+        let s = settings(5_000, 20_000, 10_000);
+        assert_eq!(
+            decide(&s, &state(4_200, 0, 0), &terms),
+            ReloadDecision::Reload {
+                credits: c(16_000),
+                price: usd(1_920)
+            }
+        );
+        // A pending reload counts: nothing more is bought for the same dip.
+        assert_eq!(
+            decide(&s, &state(3_000, 16_000, 1_920), &terms),
+            ReloadDecision::Skip(SkipReason::ReloadPending)
+        );
+        assert_eq!(
+            decide(&s, &state(5_000, 0, 0), &terms),
+            ReloadDecision::Skip(SkipReason::NotBelowThreshold)
+        );
+        assert_eq!(
+            decide(&s, &state(100, 0, 9_000), &terms),
+            ReloadDecision::Skip(SkipReason::CapReached)
+        );
+    }
+
+    #[test]
+    fn settings_need_a_target_above_the_threshold_and_room_for_one_reload() {
+        let terms = CustomAmountTerms::standard();
+        assert_eq!(
+            settings(5_000, 5_000, 10_000).validate(&terms),
+            Err(SettingsError::TargetNotAboveThreshold)
+        );
+        assert_eq!(
+            settings(5_000, 20_000, 1_000).validate(&terms),
+            Err(SettingsError::CapBelowOneReload(usd(1_800)))
+        );
+        assert_eq!(settings(5_000, 20_000, 1_800).validate(&terms), Ok(()));
+    }
+
+    #[test]
+    fn the_cap_resets_at_midnight_utc_on_the_first() {
+        let last_moment = Utc
+            .with_ymd_and_hms(2026, 11, 30, 23, 59, 59)
+            .unwrap()
+            .timestamp_millis()
+            + 999;
+        let first = Utc
+            .with_ymd_and_hms(2026, 12, 1, 0, 0, 0)
+            .unwrap()
+            .timestamp_millis();
+        assert_eq!(
+            month_start(last_moment),
+            Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
+                .unwrap()
+                .timestamp_millis()
+        );
+        assert_eq!(month_start(first), first);
+        assert_eq!(month_start(first + 1), first);
+    }
+
+    proptest! {
+        /// A reload never buys less than the target needs, never overshoots by a full step
+        /// (unless the minimum purchase says so), and never breaks the cap.
+        #[test]
+        fn reloads_reach_the_target_within_the_cap(
+            threshold in 0i64..50_000,
+            extra in 1_000i64..200_000,
+            balance in 0i64..60_000,
+            pending in 0i64..60_000,
+            spent in 0i64..50_000,
+            cap in 0i64..60_000,
+        ) {
+            let terms = CustomAmountTerms::standard();
+            let s = settings(threshold, threshold + extra, cap);
+            match decide(&s, &state(balance, pending, spent), &terms) {
+                ReloadDecision::Reload { credits, price } => {
+                    prop_assert!(balance < threshold);
+                    let reached = balance + pending + credits.get();
+                    prop_assert!(reached >= s.target.get().min(balance + pending + terms.max.get()));
+                    prop_assert!(credits.get() % terms.increment.get() == 0);
+                    prop_assert!(credits.get() <= terms.min.get().max(s.target.get() - balance - pending + terms.increment.get() - 1));
+                    prop_assert!(spent + price.amount_minor() <= cap);
+                }
+                ReloadDecision::Skip(SkipReason::NotBelowThreshold) => prop_assert!(balance >= threshold),
+                ReloadDecision::Skip(SkipReason::ReloadPending) => prop_assert!(pending > 0 || balance + pending >= s.target.get()),
+                ReloadDecision::Skip(SkipReason::CapReached) => prop_assert!(balance < threshold),
+                ReloadDecision::Skip(other) => prop_assert!(false, "unexpected {other:?}"),
+            }
+        }
+    }
+}
