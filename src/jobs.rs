@@ -25,6 +25,19 @@ pub fn spawn_background_jobs(
     clock: Arc<dyn Clock>,
     payments: Option<Payments>,
 ) -> tokio::task::JoinHandle<()> {
+    // Auto-reload's queue is worked every second, so a top-up lands while people wait.
+    if let Some(payments) = payments.clone() {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(err) = payments.process_reloads().await {
+                    tracing::warn!(error = %err, "Auto-reload queue failed; will retry");
+                }
+            }
+        });
+    }
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

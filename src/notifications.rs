@@ -15,6 +15,7 @@ pub enum Kind {
     BalanceDepleted,
     CreditRequest,
     PurchaseFailed,
+    AutoRechargeTriggered,
 }
 
 impl Kind {
@@ -24,6 +25,7 @@ impl Kind {
             Kind::BalanceDepleted => "credit_balance_depleted",
             Kind::CreditRequest => "credit_request",
             Kind::PurchaseFailed => "credit_purchase_failed",
+            Kind::AutoRechargeTriggered => "credit_auto_recharge_triggered",
         }
     }
 }

@@ -4,14 +4,18 @@ use crate::billing::{self, ReadError};
 use crate::clock::Clock;
 use crate::ledger::rules::Shortfall;
 use crate::ledger::{Answer, EntryMeta, HoldReceipt, IdempotencyKey, NewHold, Resolution};
+use crate::payments::auto_reload::ReloadOutcome;
 use crate::payments::{CardOnFile, GatewayError, Payments, PaymentsError, PurchaseRecord};
 use crate::store::{Store, StoreError};
 use app::billing::{CreditsView, HistoryFilter, Transaction, Viewer, WorkspaceChoice};
-use app::domain::{Credits, Currency, CustomAmountTerms, Money, Rate, WorkspaceId};
+use app::domain::{
+    month_start, AutoReloadSettings, Credits, Currency, CustomAmountTerms, Money, Rate, SkipReason,
+    WorkspaceId,
+};
 use app::error::AppError;
 use app::purchases::{
-    CheckoutStarted, PackOffer, PurchaseChoice, PurchaseDetail, PurchaseSection, PurchaseView,
-    SavedCard,
+    AutoReloadPanel, CheckoutStarted, PackOffer, PurchaseChoice, PurchaseDetail, PurchaseSection,
+    PurchaseView, ReloadAttemptView, SavedCard,
 };
 use app::services::Services;
 use app::studio::{ActionResult, Insufficient, NotificationView, UsageBreakdown, UsageReport};
@@ -308,7 +312,10 @@ impl Services for TallyServices {
             .into_iter()
             .map(purchase_view)
             .collect::<Result<_, _>>()?;
+        let default_card = cards.iter().find(|c| c.is_default).map(|c| c.label());
+        let auto_reload = self.auto_reload_panel(workspace, default_card).await?;
         Ok(PurchaseSection {
+            auto_reload,
             workspace_id: workspace.clone(),
             workspace_name: viewer.workspace.name.clone(),
             test_mode: self.payments.gateway().test_mode(),
@@ -367,6 +374,37 @@ impl Services for TallyServices {
         })
     }
 
+    async fn save_auto_reload(
+        &self,
+        viewer: &Viewer,
+        settings: AutoReloadSettings,
+    ) -> Result<String, AppError> {
+        if !viewer.can_manage_billing {
+            return Err(AppError::Forbidden);
+        }
+        let first = self
+            .payments
+            .save_auto_reload(
+                &viewer.workspace.id,
+                &viewer.workspace.name,
+                &viewer.email,
+                &settings,
+            )
+            .await
+            .map_err(payment_error)?;
+        Ok(match (settings.enabled, first) {
+            (true, Some(ReloadOutcome::Credited(purchase))) => format!(
+                "Auto-reload is on. The balance was below the threshold, so it added {} credits first.",
+                Credits::new(purchase.credits).unwrap_or_default()
+            ),
+            (true, _) => format!(
+                "Auto-reload is on: below {} credits, it tops up to {} credits.",
+                settings.threshold, settings.target
+            ),
+            (false, _) => "Auto-reload is off. Reloads already charged still land.".to_owned(),
+        })
+    }
+
     async fn abandon_checkout(&self, viewer: &Viewer, id: &str) -> Result<PurchaseView, AppError> {
         if !viewer.can_manage_billing {
             return Err(AppError::Forbidden);
@@ -377,6 +415,73 @@ impl Services for TallyServices {
             .await
             .map_err(payment_error)?;
         purchase_view(record)
+    }
+}
+
+impl TallyServices {
+    /// Auto-reload's settings and state, with a sentence on why it did or did not run.
+    async fn auto_reload_panel(
+        &self,
+        workspace: &WorkspaceId,
+        default_card: Option<String>,
+    ) -> Result<AutoReloadPanel, AppError> {
+        let now = self.clock.now_ms();
+        let record = self.store.auto_reload_settings(workspace).await?;
+        let spent = self
+            .store
+            .auto_reload_spent_since(workspace, month_start(now))
+            .await?;
+        let last = self.store.last_reload_attempt(workspace).await?;
+        let available = self
+            .store
+            .summary(workspace, now)
+            .await
+            .map_err(internal)?
+            .available;
+        let status_line = match (&record, &last) {
+            (None, _) => SkipReason::Disabled.explain().to_owned(),
+            (Some(r), _) if !r.settings.enabled => SkipReason::Disabled.explain().to_owned(),
+            (Some(r), _) if r.paused => SkipReason::Paused.explain().to_owned(),
+            (Some(_), Some(a)) if a.status == "failed" => format!(
+                "Payment failed on the last reload: {}",
+                a.reason.clone().unwrap_or_default()
+            ),
+            (Some(_), Some(a)) if a.status == "requires_action" => {
+                "The bank asked the cardholder to confirm the last reload; buy credits once to confirm the card.".to_owned()
+            }
+            (Some(_), Some(a)) if a.status == "skipped" => format!(
+                "The last reload did not run: {}",
+                a.reason.clone().unwrap_or_default()
+            ),
+            (Some(r), _) if available >= r.settings.threshold.get() => format!(
+                "On. {} The next reload fires when a spend leaves the balance below {} credits.",
+                SkipReason::NotBelowThreshold.explain(),
+                r.settings.threshold
+            ),
+            (Some(r), _) => format!("On. The balance is below {} credits; a reload follows the next spend.", r.settings.threshold),
+        };
+        let currency = record
+            .as_ref()
+            .map(|r| r.settings.monthly_cap.currency().clone())
+            .unwrap_or_else(Currency::usd);
+        Ok(AutoReloadPanel {
+            paused: record.as_ref().is_some_and(|r| r.paused),
+            card: record.as_ref().and_then(|r| r.payment_method_label.clone()),
+            settings: record.map(|r| r.settings),
+            default_card,
+            spent_this_month: Money::new(spent, currency.clone())
+                .unwrap_or_else(|_| Money::zero(currency.clone())),
+            last_attempt: last.map(|a| ReloadAttemptView {
+                status: a.status,
+                reason: a.reason,
+                at: crate::clock::to_datetime(a.updated_at),
+                credits: a.credits.and_then(|c| Credits::new(c).ok()),
+                amount: a
+                    .amount_minor
+                    .and_then(|m| Money::new(m, currency.clone()).ok()),
+            }),
+            status_line,
+        })
     }
 }
 

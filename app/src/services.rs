@@ -75,6 +75,14 @@ pub trait Services: Send + Sync + 'static {
     /// One purchase of the viewer's workspace (another workspace's is not found).
     async fn purchase(&self, viewer: &Viewer, id: &str) -> Result<PurchaseDetail, AppError>;
 
+    /// Saves Auto-reload's settings; the caller has checked that the viewer may. Returns a
+    /// sentence saying what happened.
+    async fn save_auto_reload(
+        &self,
+        viewer: &Viewer,
+        settings: crate::domain::AutoReloadSettings,
+    ) -> Result<String, AppError>;
+
     /// Closes an unpaid checkout of the viewer's workspace.
     async fn abandon_checkout(&self, viewer: &Viewer, id: &str) -> Result<PurchaseView, AppError>;
 }

@@ -190,6 +190,8 @@ pub(super) struct OpenBooks {
     pub(super) held_delta: i64,
     /// The Low Balance line, and whether each alert was sent during the current dip.
     threshold: i64,
+    /// Auto-reload's threshold when it is on (and not paused).
+    reload_below: Option<i64>,
     low_alerted: bool,
     depleted_alerted: bool,
     /// The time of the movement.
@@ -645,7 +647,8 @@ pub(super) async fn open_books(
     let account = sqlx::query(
         "UPDATE credit_accounts SET last_seq = last_seq WHERE workspace_id = $1 \
          RETURNING total, last_seq, low_alerted, depleted_alerted, \
-         (SELECT low_balance_threshold FROM workspaces WHERE id = $1) AS threshold",
+         (SELECT low_balance_threshold FROM workspaces WHERE id = $1) AS threshold, \
+         (SELECT threshold FROM auto_reload_settings WHERE workspace_id = $1 AND enabled = 1 AND paused = 0) AS reload_below",
     )
     .bind(workspace.as_str())
     .fetch_optional(&mut *conn)
@@ -661,6 +664,7 @@ pub(super) async fn open_books(
         spent: 0,
         held_delta: 0,
         threshold,
+        reload_below: account.try_get("reload_below")?,
         low_alerted: account.try_get::<i64, _>("low_alerted")? != 0,
         depleted_alerted: account.try_get::<i64, _>("depleted_alerted")? != 0,
         now,
@@ -906,6 +910,19 @@ pub(super) async fn save_account(
             None,
             books.now,
         )
+        .await?;
+    }
+    // A spend that leaves the balance below Auto-reload's threshold queues one reload; the
+    // unique index on reloads in flight makes every other such spend a no-op, on any number
+    // of instances.
+    if books.spent > 0 && books.reload_below.is_some_and(|below| available < below) {
+        sqlx::query(
+            "INSERT INTO auto_reload_attempts (id, workspace_id, status, created_at, updated_at) VALUES ($1, $2, 'queued', $3, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(new_id("arl"))
+        .bind(workspace.as_str())
+        .bind(books.now)
+        .execute(&mut *conn)
         .await?;
     }
     sqlx::query(

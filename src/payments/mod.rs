@@ -5,6 +5,7 @@
 //! signed webhook or when Tally re-reads the payment from Stripe, that it was paid, and then
 //! in the one transaction that also records the event and locks the purchase.
 
+pub mod auto_reload;
 pub mod cards;
 pub mod emulator;
 pub mod gateway;

@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod auto_reload;
 mod credits;
 mod fixture;
 mod pages;

@@ -11,13 +11,13 @@ use tally::payments::PurchaseRecord;
 
 const TEAM_PACK_CREDITS: i64 = 25_000 + 2_500;
 
-async fn with_packs(f: &Fixture) {
+pub(crate) async fn with_packs(f: &Fixture) {
     for pack in tally::demo::demo_packs(f.app.now()) {
         f.app.store.upsert_pack(&pack, f.app.now()).await.unwrap();
     }
 }
 
-async fn balance(app: &TestApp, workspace: &WorkspaceId) -> i64 {
+pub(crate) async fn balance(app: &TestApp, workspace: &WorkspaceId) -> i64 {
     app.store
         .summary(workspace, app.now())
         .await
@@ -40,7 +40,10 @@ async fn start(
 }
 
 /// Opens a checkout for the Team pack and returns (purchase id, payment page).
-async fn open_team_checkout(app: &TestApp, client: &reqwest::Client) -> (String, String) {
+pub(crate) async fn open_team_checkout(
+    app: &TestApp,
+    client: &reqwest::Client,
+) -> (String, String) {
     let response = start(app, client, &[("pack_id", "pack_team")]).await;
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
     let body: Value = response.json().await.unwrap();
@@ -51,7 +54,7 @@ async fn open_team_checkout(app: &TestApp, client: &reqwest::Client) -> (String,
 }
 
 /// Pays on the hosted page with a test card; returns the page's answer.
-async fn pay(page: &str, card: &str) -> reqwest::Response {
+pub(crate) async fn pay(page: &str, card: &str) -> reqwest::Response {
     TestApp::client()
         .post(page)
         .form(&[
@@ -66,7 +69,7 @@ async fn pay(page: &str, card: &str) -> reqwest::Response {
 }
 
 /// Waits until the purchase satisfies `done` (events arrive on their own).
-async fn wait_for(
+pub(crate) async fn wait_for(
     app: &TestApp,
     id: &str,
     done: impl Fn(&PurchaseRecord) -> bool,

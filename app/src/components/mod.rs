@@ -1,3 +1,4 @@
+mod auto_reload;
 mod credits_card;
 mod insufficient;
 mod notices;
@@ -6,6 +7,7 @@ mod top_bar;
 mod transactions;
 mod usage_chart;
 
+pub use auto_reload::AutoReloadCard;
 pub use credits_card::{BucketList, CreditsCard};
 pub use insufficient::InsufficientCredits;
 pub use notices::{ErrorPanel, Loading};

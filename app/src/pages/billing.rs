@@ -1,7 +1,7 @@
 use crate::billing::{load_billing, BillingOverview};
 use crate::components::{
-    BucketList, BuyCredits, CreditsCard, ErrorPanel, Loading, PurchaseList, SavedCards, TopBar,
-    TransactionTable, UsageChart,
+    AutoReloadCard, BucketList, BuyCredits, CreditsCard, ErrorPanel, Loading, PurchaseList,
+    SavedCards, TopBar, TransactionTable, UsageChart,
 };
 use crate::purchases::{load_purchases, PurchaseSection};
 use leptos::prelude::*;
@@ -69,11 +69,13 @@ fn BillingView(
                     let cards_error = section.cards_error.clone();
                     let workspace_id = section.workspace_id.clone();
                     let workspace_name = section.workspace_name.clone();
+                    let panel = section.auto_reload.clone();
+                    let can_manage = section.can_buy;
                     view! {
                         <BuyCredits section/>
                         <div class="grid">
                             <SavedCards cards error=cards_error/>
-                            <AutoReloadPlaceholder/>
+                            <AutoReloadCard panel can_manage/>
                         </div>
                         <PurchaseList purchases workspace_id workspace_name/>
                     }
@@ -100,16 +102,5 @@ fn BillingView(
                 />
             </section>
         </main>
-    }
-}
-
-/// Where Auto-reload's settings go; until they arrive, the section says what it will do.
-#[component]
-fn AutoReloadPlaceholder() -> impl IntoView {
-    view! {
-        <section id="auto-reload" class="card" aria-labelledby="auto-reload-heading">
-            <h2 id="auto-reload-heading">"Auto-reload"</h2>
-            <p class="muted">"Off. Auto-reload will top up credits with your saved card when the balance falls below a threshold, within a monthly cap you set."</p>
-        </section>
     }
 }

@@ -81,3 +81,37 @@ pub async fn abandon_checkout(id: String) -> Result<PurchaseView, AppError> {
         .await
         .map_err(AppError::answer)
 }
+
+/// Saves Auto-reload's settings (billing managers only). Turning it on below the threshold
+/// tops up first and saves nothing if that charge fails. Returns a sentence saying what
+/// happened.
+#[server(endpoint = "save_auto_reload")]
+pub async fn save_auto_reload(
+    enabled: Option<String>,
+    threshold: String,
+    target: String,
+    monthly_cap: String,
+) -> Result<String, AppError> {
+    use crate::domain::{AutoReloadSettings, Credits, Currency};
+    let result = async {
+        let (services, viewer) = crate::services::billing_viewer().await?;
+        if !viewer.can_manage_billing {
+            return Err(AppError::Forbidden);
+        }
+        let credits = |field: &str, text: &str| {
+            Credits::parse(&text.replace([',', ' '], "")).map_err(|_| {
+                AppError::Invalid(format!("{field}: enter a whole number of credits."))
+            })
+        };
+        let settings = AutoReloadSettings {
+            enabled: enabled.is_some_and(|v| v == "on" || v == "true"),
+            threshold: credits("Threshold", &threshold)?,
+            target: credits("Target balance", &target)?,
+            monthly_cap: super::parse_major(&monthly_cap, &Currency::usd())
+                .map_err(|e| AppError::Invalid(format!("Monthly cap: {e}.")))?,
+        };
+        services.save_auto_reload(&viewer, settings).await
+    }
+    .await;
+    result.map_err(AppError::answer)
+}

@@ -1,5 +1,6 @@
 use crate::domain::{
-    Credits, CustomAmountTerms, Money, PurchaseOrigin, PurchaseStatus, WorkspaceId,
+    AutoReloadSettings, Credits, CustomAmountTerms, Money, PurchaseOrigin, PurchaseStatus,
+    WorkspaceId,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -126,6 +127,54 @@ pub struct PurchaseSection {
     pub cards_error: Option<String>,
     /// Newest first.
     pub purchases: Vec<PurchaseView>,
+    pub auto_reload: AutoReloadPanel,
+}
+
+/// The last Auto-reload attempt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadAttemptView {
+    /// queued, charging, succeeded, failed, skipped or requires_action.
+    pub status: String,
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+    pub credits: Option<Credits>,
+    pub amount: Option<Money>,
+}
+
+/// Auto-reload's settings and state, as the Billing page shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoReloadPanel {
+    /// Saved settings (`None` before the first save).
+    pub settings: Option<AutoReloadSettings>,
+    pub paused: bool,
+    /// The card reloads charge ("Visa •••• 4242").
+    pub card: Option<String>,
+    /// The default saved card that saving would use.
+    pub default_card: Option<String>,
+    pub spent_this_month: Money,
+    pub last_attempt: Option<ReloadAttemptView>,
+    /// The answer to "is it on, and why didn't it run?", in a sentence.
+    pub status_line: String,
+}
+
+/// Parses money typed in major units ("50", "49.99") for a two-decimal currency.
+pub fn parse_major(text: &str, currency: &crate::domain::Currency) -> Result<Money, String> {
+    let text = text.trim().trim_start_matches('$');
+    let (major, minor) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    if !digits(major) || minor.len() > 2 || !(minor.is_empty() || digits(minor)) {
+        return Err("Enter an amount such as 50 or 49.99".into());
+    }
+    let major: i64 = major
+        .parse()
+        .map_err(|_| "That amount is too large".to_owned())?;
+    let minor: i64 = format!("{minor:0<2}").parse().unwrap_or(0);
+    major
+        .checked_mul(100)
+        .and_then(|m| m.checked_add(minor))
+        .filter(|m| *m <= 100_000_000)
+        .and_then(|m| Money::new(m, currency.clone()).ok())
+        .ok_or_else(|| "That amount is too large".to_owned())
 }
 
 /// What a billing manager chose to buy.

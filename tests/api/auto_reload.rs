@@ -1,0 +1,260 @@
+//! Auto-reload over HTTP and through its job: one reload per dip, the first top-up when it is
+//! turned on below the threshold, declines and the pause, and the monthly cap.
+
+use crate::fixture::{usage, Fixture, PASSWORD};
+use crate::purchases::{balance, open_team_checkout, pay, wait_for, with_packs};
+use app::domain::{Credits, PurchaseStatus};
+use chrono::TimeZone;
+
+/// Signs the owner in and saves a card by buying the Team pack with `card` (a declining card
+/// is saved too: it fails only when charged).
+async fn owner_with_card(f: &Fixture, card: &str) -> reqwest::Client {
+    with_packs(f).await;
+    let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
+    let (purchase, page) = open_team_checkout(&f.app, &owner).await;
+    let paid = card == "4242424242424242";
+    pay(&page, card).await;
+    let want = if paid {
+        PurchaseStatus::Succeeded
+    } else {
+        PurchaseStatus::Failed
+    };
+    wait_for(&f.app, &purchase, |p| p.status == want).await;
+    owner
+}
+
+async fn save(
+    f: &Fixture,
+    client: &reqwest::Client,
+    enabled: bool,
+    threshold: &str,
+    target: &str,
+    cap: &str,
+) -> reqwest::Response {
+    let mut form = vec![
+        ("threshold", threshold),
+        ("target", target),
+        ("monthly_cap", cap),
+    ];
+    if enabled {
+        form.push(("enabled", "on"));
+    }
+    client
+        .post(f.app.url("/api/save_auto_reload"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Spends down to `left` credits.
+async fn spend_to(f: &Fixture, left: i64) {
+    let now = f.app.now();
+    let have = balance(&f.app, &f.acme).await;
+    f.app
+        .store
+        .charge(&f.acme, Credits::new(have - left).unwrap(), &usage(1), now)
+        .await
+        .unwrap();
+}
+
+async fn reload_count(f: &Fixture, status: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM auto_reload_attempts WHERE workspace_id = $1 AND status = $2",
+    )
+    .bind(f.acme.as_str())
+    .bind(status)
+    .fetch_one(f.app.store.pool())
+    .await
+    .unwrap();
+    n
+}
+
+#[tokio::test]
+async fn a_dip_below_the_threshold_reloads_once_toward_the_target() {
+    let f = Fixture::new().await;
+    let owner = owner_with_card(&f, "4242424242424242").await;
+    let saved = save(&f, &owner, true, "5000", "20000", "100").await;
+    assert_eq!(saved.status(), 200, "{}", saved.text().await.unwrap());
+
+    // Many spends cross the threshold; one reload is queued.
+    spend_to(&f, 6_000).await;
+    for _ in 0..10 {
+        let now = f.app.now();
+        f.app
+            .store
+            .charge(&f.acme, Credits::new(150).unwrap(), &usage(2), now)
+            .await
+            .unwrap();
+    }
+    assert_eq!(balance(&f.app, &f.acme).await, 4_500);
+    assert_eq!(reload_count(&f, "queued").await, 1);
+    assert_eq!(f.app.payments.process_reloads().await.unwrap(), 1);
+    assert_eq!(reload_count(&f, "succeeded").await, 1);
+    // 20,000 − 4,500 = 15,500, rounded up to whole 1,000s.
+    assert_eq!(balance(&f.app, &f.acme).await, 4_500 + 16_000);
+    assert_eq!(
+        f.app.payments.process_reloads().await.unwrap(),
+        0,
+        "nothing else queued"
+    );
+    let notes = f.app.store.notifications(&f.acme, true, 20).await.unwrap();
+    assert!(notes
+        .iter()
+        .any(|n| n.kind == "credit_auto_recharge_triggered"));
+    assert!(f.app.store.audit(&f.acme).await.unwrap().balanced());
+
+    // Members may not change it.
+    let member = f.app.sign_in("member@acme.test", PASSWORD).await;
+    assert_eq!(
+        save(&f, &member, false, "5000", "20000", "100")
+            .await
+            .status(),
+        403
+    );
+}
+
+#[tokio::test]
+async fn turning_it_on_below_the_threshold_tops_up_first() {
+    let f = Fixture::new().await;
+    let owner = owner_with_card(&f, "4242424242424242").await;
+    spend_to(&f, 1_000).await;
+    let saved = save(&f, &owner, true, "5000", "20000", "100").await;
+    assert_eq!(saved.status(), 200);
+    let message = saved.text().await.unwrap();
+    assert!(message.contains("added 19,000 credits first"), "{message}");
+    assert_eq!(balance(&f.app, &f.acme).await, 20_000);
+    let settings = f
+        .app
+        .store
+        .auto_reload_settings(&f.acme)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(settings.settings.enabled);
+}
+
+#[tokio::test]
+async fn a_declining_card_is_not_saved_as_on_and_three_declines_pause_it() {
+    let f = Fixture::new().await;
+    let owner = owner_with_card(&f, "4000000000000341").await;
+    let before = balance(&f.app, &f.acme).await;
+    spend_to(&f, 100).await;
+    // Below the threshold: the first top-up is declined, so nothing is saved.
+    let refused = save(&f, &owner, true, "500", "5000", "100").await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("not turned on"));
+    assert!(f
+        .app
+        .store
+        .auto_reload_settings(&f.acme)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(balance(&f.app, &f.acme).await, 100);
+    assert!(before > 100);
+
+    // Saved while above the threshold, then three dips decline three times: paused.
+    f.app
+        .store
+        .grant(
+            &f.acme,
+            &crate::fixture::grant(app::domain::GrantKind::Promotional, 10_000, None),
+            f.app.now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        save(&f, &owner, true, "500", "5000", "100").await.status(),
+        200
+    );
+    let declined_before = reload_count(&f, "failed").await;
+    for round in 1..=3 {
+        spend_to(&f, 400).await;
+        assert_eq!(
+            f.app.payments.process_reloads().await.unwrap(),
+            1,
+            "round {round}"
+        );
+        assert_eq!(reload_count(&f, "failed").await, declined_before + round);
+        // Back above the line for the next dip.
+        f.app
+            .store
+            .grant(
+                &f.acme,
+                &crate::fixture::grant(app::domain::GrantKind::Promotional, 1_000, None),
+                f.app.now(),
+            )
+            .await
+            .unwrap();
+    }
+    let settings = f
+        .app
+        .store
+        .auto_reload_settings(&f.acme)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(settings.paused);
+    spend_to(&f, 400).await;
+    assert_eq!(
+        f.app.payments.process_reloads().await.unwrap(),
+        0,
+        "paused: nothing queued"
+    );
+    let notes = f.app.store.notifications(&f.acme, true, 50).await.unwrap();
+    assert!(notes.iter().any(|n| n.title == "Auto-reload is paused"));
+}
+
+#[tokio::test]
+async fn the_cap_holds_within_a_month_and_resets_on_the_first_at_midnight_utc() {
+    let f = Fixture::new().await;
+    // The last day of a month, late evening UTC.
+    let eve = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 30, 23, 0, 0)
+        .unwrap()
+        .timestamp_millis();
+    f.app.clock.set(eve);
+    let owner = owner_with_card(&f, "4242424242424242").await;
+    // Room for one 16,000-credit reload ($19.20) a month, not two.
+    assert_eq!(
+        save(&f, &owner, true, "5000", "20000", "25").await.status(),
+        200
+    );
+    spend_to(&f, 4_999).await;
+    f.app.payments.process_reloads().await.unwrap();
+    assert_eq!(reload_count(&f, "succeeded").await, 1);
+    // A manual purchase does not count toward the cap.
+    let (purchase, page) = open_team_checkout(&f.app, &owner).await;
+    pay(&page, "4242424242424242").await;
+    wait_for(&f.app, &purchase, |p| p.status == PurchaseStatus::Succeeded).await;
+
+    f.app.clock.advance(60_000);
+    spend_to(&f, 4_000).await;
+    f.app.payments.process_reloads().await.unwrap();
+    assert_eq!(
+        reload_count(&f, "skipped").await,
+        1,
+        "the cap stops the second reload"
+    );
+    let last = f
+        .app
+        .store
+        .last_reload_attempt(&f.acme)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(last.reason.unwrap().contains("cap"));
+
+    // 00:00 UTC on the 1st: a new month, a new cap.
+    f.app.clock.set(
+        chrono::Utc
+            .with_ymd_and_hms(2026, 12, 1, 0, 0, 0)
+            .unwrap()
+            .timestamp_millis(),
+    );
+    spend_to(&f, 3_000).await;
+    f.app.payments.process_reloads().await.unwrap();
+    assert_eq!(reload_count(&f, "succeeded").await, 2);
+    assert_eq!(balance(&f.app, &f.acme).await, 3_000 + 17_000);
+}
