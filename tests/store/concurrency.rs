@@ -149,3 +149,79 @@ on_both_backends!(
     a_batch_answers_each_charge_on_its_own_on_sqlite,
     a_batch_answers_each_charge_on_its_own_on_postgres
 );
+
+/// Fifty spends race across Auto-reload's threshold: exactly one reload is queued, however
+/// many of them see the balance below the line.
+async fn spends_crossing_the_threshold_queue_one_reload(store: &Store) {
+    let ws = store
+        .create_workspace("Reloading workspace", T0)
+        .await
+        .unwrap();
+    store
+        .grant(&ws, &grant(GrantKind::Purchased, 10_000, None), T0)
+        .await
+        .unwrap();
+    let settings = app::domain::AutoReloadSettings {
+        enabled: true,
+        threshold: Credits::new(5_000).unwrap(),
+        target: Credits::new(20_000).unwrap(),
+        monthly_cap: app::domain::Money::new(10_000, app::domain::Currency::usd()).unwrap(),
+    };
+    store
+        .save_auto_reload_settings(
+            &ws,
+            &settings,
+            Some(("pm_test", "Visa •••• 4242")),
+            "owner",
+            T0,
+        )
+        .await
+        .unwrap();
+    let store = Arc::new(store.clone());
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let (store, ws) = (store.clone(), ws.clone());
+            tokio::spawn(async move {
+                store
+                    .charge(
+                        &ws,
+                        Credits::new(150).unwrap(),
+                        &usage(&format!("dip-{i}")),
+                        T0 + 10,
+                    )
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().expect("every spend is affordable");
+    }
+    assert_eq!(store.summary(&ws, T0 + 10).await.unwrap().available, 2_500);
+    let (queued,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM auto_reload_attempts WHERE workspace_id = $1")
+            .bind(ws.as_str())
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(queued, 1, "one reload for one dip");
+    // Once it is no longer in flight, the next dip may queue another.
+    sqlx::query("UPDATE auto_reload_attempts SET status = 'succeeded' WHERE workspace_id = $1")
+        .bind(ws.as_str())
+        .execute(store.pool())
+        .await
+        .unwrap();
+    store
+        .charge(&ws, Credits::new(10).unwrap(), &usage("after"), T0 + 20)
+        .await
+        .unwrap();
+    assert!(
+        store.queue_reload(&ws, T0 + 30).await.unwrap().is_none(),
+        "still one in flight"
+    );
+}
+
+on_both_backends!(
+    spends_crossing_the_threshold_queue_one_reload,
+    spends_crossing_the_threshold_queue_one_reload_on_sqlite,
+    spends_crossing_the_threshold_queue_one_reload_on_postgres
+);
