@@ -4,6 +4,8 @@
 //! with `hydrate` into the browser's wasm. Server-only code sits behind the `ssr` feature, so
 //! the browser build links neither the database nor Stripe.
 #![forbid(unsafe_code)]
+// The purchase section's view types nest deeply when hydrating.
+#![recursion_limit = "256"]
 
 pub mod billing;
 mod components;
