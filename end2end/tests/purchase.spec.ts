@@ -91,3 +91,36 @@ test('at phone width the purchase controls give way to a note', async ({ page })
   await expect(page.getByTestId('wide-screen-note')).toBeVisible();
   await expect(page.getByTestId('buy-continue')).toBeHidden();
 });
+
+test('an owner turns Auto-reload on, a Studio action crosses the threshold, and the top-up lands', async ({ page }) => {
+  await signIn(page, 'buyer@labs.test');
+  const before = await apiCredits(page);
+  const threshold = before.balance - 100;
+  const card = page.locator('#auto-reload');
+  await expect(card.getByTestId('auto-reload-state')).toHaveText('Off');
+  await card.getByLabel('Turn on Auto-reload').check();
+  await card.getByLabel('When the balance falls below (credits)').fill(String(threshold));
+  await card.getByLabel('Top up to (credits)').fill(String(threshold + 10_000));
+  await card.getByLabel('Monthly cap (USD)').fill('50');
+  await card.getByTestId('save-auto-reload').click();
+  await expect(card.getByTestId('auto-reload-saved')).toContainText('Auto-reload is on');
+
+  await page.goto('/studio');
+  await expect(page.locator('#app')).toHaveAttribute('data-hydrated', 'true');
+  await page.getByLabel('Model').selectOption('lumen-image-2');
+  await page.getByLabel('Size').fill('20');
+  await page.getByRole('button', { name: 'Run action' }).click();
+  await expect(page.getByTestId('action-result')).toBeVisible();
+
+  // The reload job tops up toward the target within seconds.
+  await expect
+    .poll(async () => (await apiCredits(page)).balance, { timeout: 15_000 })
+    .toBeGreaterThanOrEqual(threshold + 10_000);
+  const after = await apiCredits(page, 20);
+  expect(after.transactions.filter((t) => t.amount > 0 && (t as { type?: string }).type === 'auto_reload')).toHaveLength(1);
+
+  await page.goto('/billing');
+  await expect(page.locator('#auto-reload').getByTestId('auto-reload-state')).toHaveText('On');
+  await expect(page.locator('#auto-reload').getByTestId('auto-reload-last')).toContainText('succeeded');
+  await expect(page.getByTestId('purchase-row').first()).toContainText('Auto-reload');
+});

@@ -924,7 +924,10 @@ async fn pay(emu: &Emulator, id: &str, form: &CardForm) -> Result<PayOutcome, Em
         .unwrap_or_default()
         .to_owned();
     let intent = emu.must_load("payment intent", &pi_id).await?;
-    let saves = intent["setup_future_usage"].is_string();
+    // A card is kept for later when the checkout asks for it, unless the bank refuses it
+    // outright (a card that only fails when charged, like `…0341`, is kept).
+    let saves = intent["setup_future_usage"].is_string()
+        && !matches!(card.behaviour, CardBehaviour::Declines(_));
     let customer = session["customer"].as_str().map(str::to_owned);
     let method = emu
         .new_card(
