@@ -11,9 +11,9 @@ use crate::ledger::rules::Millis;
 use crate::notifications::{self, Audience, Kind};
 use crate::store::{new_id, Store, StoreError};
 use app::domain::{
-    decide, month_start, AutoReloadSettings, Credits, Currency, CustomAmountTerms, Money,
-    PaymentObservation, PurchaseOrigin, PurchaseStatus, ReloadDecision, ReloadState, SkipReason,
-    WorkspaceId, PAUSE_AFTER_DECLINES,
+    backoff_after, decide, month_start, AutoReloadSettings, Credits, Currency, CustomAmountTerms,
+    Money, PaymentObservation, PurchaseOrigin, PurchaseStatus, ReloadDecision, ReloadState,
+    SkipReason, WorkspaceId, PAUSE_AFTER_DECLINES,
 };
 use sqlx::Row;
 
@@ -137,6 +137,18 @@ impl Store {
         .fetch_one(self.pool())
         .await?
         .try_get("spent")?)
+    }
+
+    /// When the workspace's newest declined reload was declined.
+    pub async fn last_declined_reload_at(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<Option<Millis>, StoreError> {
+        Ok(sqlx::query("SELECT MAX(updated_at) AS at FROM auto_reload_attempts WHERE workspace_id = $1 AND status = 'failed'")
+            .bind(workspace.as_str())
+            .fetch_one(self.pool())
+            .await?
+            .try_get("at")?)
     }
 
     /// The newest reload attempt of a workspace.
@@ -470,8 +482,16 @@ impl Payments {
                     }),
                     has_payment_method: record.payment_method_id.is_some(),
                     paused: record.paused,
+                    backing_off: false,
                 };
                 let terms = CustomAmountTerms::standard();
+                let mut state = state;
+                if record.consecutive_declines > 0 {
+                    let declines = u32::try_from(record.consecutive_declines).unwrap_or(u32::MAX);
+                    if let Some(failed_at) = store.last_declined_reload_at(workspace).await? {
+                        state.backing_off = now < failed_at + backoff_after(declines);
+                    }
+                }
                 let (credits, price) = match decide(&record.settings, &state, &terms) {
                     ReloadDecision::Skip(reason) => {
                         store

@@ -178,15 +178,27 @@ async fn a_declining_card_is_not_saved_as_on_and_three_declines_pause_it() {
         );
         assert_eq!(reload_count(&f, "failed").await, declined_before + round);
         // Back above the line for the next dip.
+        top_up(&f).await;
+        if round == 1 {
+            // Right after a decline the card is left alone for a while.
+            f.app.clock.advance(1_000);
+            spend_to(&f, 400).await;
+            f.app.payments.process_reloads().await.unwrap();
+            let last = f
+                .app
+                .store
+                .last_reload_attempt(&f.acme)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(last.status, "skipped");
+            assert!(last.reason.unwrap().contains("waits before trying"));
+            top_up(&f).await;
+        }
+        // The waiting time after this decline passes.
         f.app
-            .store
-            .grant(
-                &f.acme,
-                &crate::fixture::grant(app::domain::GrantKind::Promotional, 1_000, None),
-                f.app.now(),
-            )
-            .await
-            .unwrap();
+            .clock
+            .advance(app::domain::backoff_after(round as u32) + 1_000);
     }
     let settings = f
         .app
@@ -257,4 +269,17 @@ async fn the_cap_holds_within_a_month_and_resets_on_the_first_at_midnight_utc() 
     f.app.payments.process_reloads().await.unwrap();
     assert_eq!(reload_count(&f, "succeeded").await, 2);
     assert_eq!(balance(&f.app, &f.acme).await, 3_000 + 17_000);
+}
+
+/// A promotional grant that lifts the balance above the line again.
+async fn top_up(f: &Fixture) {
+    f.app
+        .store
+        .grant(
+            &f.acme,
+            &crate::fixture::grant(app::domain::GrantKind::Promotional, 1_000, None),
+            f.app.now(),
+        )
+        .await
+        .unwrap();
 }

@@ -39,6 +39,8 @@ pub enum SkipReason {
     CapReached,
     NoPaymentMethod,
     Paused,
+    /// A payment was declined a short while ago; the card is not tried again yet.
+    BackingOff,
 }
 
 impl SkipReason {
@@ -54,6 +56,9 @@ impl SkipReason {
             SkipReason::NoPaymentMethod => "There is no saved card to charge.",
             SkipReason::Paused => {
                 "Paused after repeated declines. Update the card, then turn Auto-reload on again."
+            }
+            SkipReason::BackingOff => {
+                "Payment failed recently; Auto-reload waits before trying the card again."
             }
         }
     }
@@ -81,6 +86,8 @@ pub struct ReloadState {
     pub spent_this_month: Money,
     pub has_payment_method: bool,
     pub paused: bool,
+    /// A recent decline's waiting time has not passed yet.
+    pub backing_off: bool,
 }
 
 impl AutoReloadSettings {
@@ -152,6 +159,9 @@ pub fn decide(
     if state.paused {
         return ReloadDecision::Skip(SkipReason::Paused);
     }
+    if state.backing_off {
+        return ReloadDecision::Skip(SkipReason::BackingOff);
+    }
     if state.balance >= settings.threshold {
         return ReloadDecision::Skip(SkipReason::NotBelowThreshold);
     }
@@ -182,9 +192,20 @@ pub fn month_start(now_ms: i64) -> i64 {
         .unwrap_or(0)
 }
 
-/// After `declines` declines in a row, how long Auto-reload waits before it may charge
-/// again: paused (no automatic retries) from the third, as card networks limit retries.
+/// Declines in a row after which Auto-reload pauses (no more automatic tries: card networks
+/// limit retries).
 pub const PAUSE_AFTER_DECLINES: u32 = 3;
+
+/// How long Auto-reload waits after a decline before trying the card again: an hour after
+/// the first, doubling after each further one.
+pub fn backoff_after(declines: u32) -> i64 {
+    const HOUR_MS: i64 = 3_600_000;
+    if declines == 0 {
+        0
+    } else {
+        HOUR_MS << (declines - 1).min(6)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -216,6 +237,7 @@ mod tests {
             spent_this_month: usd(spent),
             has_payment_method: true,
             paused: false,
+            backing_off: false,
         }
     }
 

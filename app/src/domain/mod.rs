@@ -13,8 +13,8 @@ mod rates;
 mod roles;
 
 pub use auto_reload::{
-    decide, month_start, price_of, reload_credits, AutoReloadSettings, ReloadDecision, ReloadState,
-    SettingsError, SkipReason, PAUSE_AFTER_DECLINES,
+    backoff_after, decide, month_start, price_of, reload_credits, AutoReloadSettings,
+    ReloadDecision, ReloadState, SettingsError, SkipReason, PAUSE_AFTER_DECLINES,
 };
 pub use credits::{Credits, CreditsError, MAX_CREDITS};
 pub use ids::{IdError, WorkspaceId};
