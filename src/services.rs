@@ -405,6 +405,26 @@ impl Services for TallyServices {
         })
     }
 
+    async fn confirm_reload(
+        &self,
+        viewer: &Viewer,
+        origin: &str,
+    ) -> Result<CheckoutStarted, AppError> {
+        if !viewer.can_manage_billing {
+            return Err(AppError::Forbidden);
+        }
+        let origin = self.public_url.as_deref().unwrap_or(origin);
+        let (purchase, open) = self
+            .payments
+            .confirm_reload(&viewer.workspace.id, &viewer.workspace.name, origin)
+            .await
+            .map_err(payment_error)?;
+        Ok(CheckoutStarted {
+            purchase_id: purchase.id,
+            url: open.url,
+        })
+    }
+
     async fn abandon_checkout(&self, viewer: &Viewer, id: &str) -> Result<PurchaseView, AppError> {
         if !viewer.can_manage_billing {
             return Err(AppError::Forbidden);

@@ -83,6 +83,13 @@ pub trait Services: Send + Sync + 'static {
         settings: crate::domain::AutoReloadSettings,
     ) -> Result<String, AppError>;
 
+    /// Opens a checkout to confirm a reload the bank wanted authenticated.
+    async fn confirm_reload(
+        &self,
+        viewer: &Viewer,
+        origin: &str,
+    ) -> Result<CheckoutStarted, AppError>;
+
     /// Closes an unpaid checkout of the viewer's workspace.
     async fn abandon_checkout(&self, viewer: &Viewer, id: &str) -> Result<PurchaseView, AppError>;
 }

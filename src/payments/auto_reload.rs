@@ -235,6 +235,35 @@ impl Store {
         Ok(())
     }
 
+    /// Ends reloads that waited for a billing manager's confirmation: paid ones succeeded;
+    /// ones left a day unconfirmed failed, so the next dip may try again.
+    pub async fn settle_confirmed_reloads(&self, now: Millis) -> Result<(), StoreError> {
+        let rows = sqlx::query(
+            "SELECT a.id AS id, p.status AS purchase_status, a.updated_at AS updated_at FROM auto_reload_attempts a \
+             JOIN purchases p ON p.id = a.purchase_id WHERE a.status = 'requires_action'",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let status: String = row.try_get("purchase_status")?;
+            let updated_at: Millis = row.try_get("updated_at")?;
+            if status == "succeeded" {
+                self.set_attempt(&id, "succeeded", None, None, now).await?;
+            } else if now - updated_at > 86_400_000 {
+                self.set_attempt(
+                    &id,
+                    "failed",
+                    Some("Not confirmed within a day."),
+                    None,
+                    now,
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Counts a decline; pauses Auto-reload at the third in a row. Returns whether it paused.
     async fn count_decline(
         &self,
@@ -309,6 +338,7 @@ pub enum ReloadOutcome {
 impl Payments {
     /// Works through the queue: every claimed reload is decided, charged and applied.
     pub async fn process_reloads(&self) -> Result<usize, PaymentsError> {
+        self.store().settle_confirmed_reloads(self.now()).await?;
         let claimed = self.store().claim_reloads(self.now(), 20).await?;
         let count = claimed.len();
         for attempt in claimed {
@@ -612,6 +642,15 @@ impl Payments {
                             "requires_action",
                             Some(&reason),
                             Some(&after),
+                            now,
+                        )
+                        .await?;
+                    store
+                        .notify(
+                            workspace,
+                            Kind::PurchaseFailed,
+                            "Confirm an Auto-reload payment",
+                            "The bank wants the cardholder to confirm this reload. Open Billing and choose Confirm payment.",
                             now,
                         )
                         .await?;

@@ -254,24 +254,44 @@ impl Payments {
                 self.now(),
             )
             .await?;
+        let open = self
+            .open_checkout(
+                &purchase,
+                customer,
+                origin,
+                &format!("tally-checkout-{}", purchase.id),
+            )
+            .await?;
+        Ok((purchase, open))
+    }
+
+    /// Opens a checkout for an existing purchase; if it cannot be opened, an unpaid purchase
+    /// is marked failed.
+    async fn open_checkout(
+        &self,
+        purchase: &PurchaseRecord,
+        customer: String,
+        origin: &str,
+        idempotency_key: &str,
+    ) -> Result<OpenCheckout, PaymentsError> {
         let page = format!("{origin}/billing/purchases/{}", purchase.id);
         let request = CheckoutRequest {
             customer_id: customer,
             purchase_id: purchase.id.clone(),
-            workspace_id: workspace.to_string(),
-            description: offer.description.clone(),
-            amount_minor: offer.price.amount_minor(),
-            currency: offer.price.currency().as_str().to_owned(),
+            workspace_id: purchase.workspace_id.to_string(),
+            description: purchase.description.clone(),
+            amount_minor: purchase.amount_minor,
+            currency: purchase.currency.clone(),
             success_url: format!("{page}?session_id={{CHECKOUT_SESSION_ID}}"),
             cancel_url: format!("{page}?canceled=1"),
-            idempotency_key: format!("tally-checkout-{}", purchase.id),
+            idempotency_key: idempotency_key.to_owned(),
         };
         match self.gateway.create_checkout(&request).await {
             Ok(open) => {
                 self.store
                     .set_checkout_session(&purchase.id, &open.session_id, self.now())
                     .await?;
-                Ok((purchase, open))
+                Ok(open)
             }
             Err(err) => {
                 self.store
@@ -284,6 +304,40 @@ impl Payments {
                 Err(err.into())
             }
         }
+    }
+
+    /// Opens a checkout where a billing manager confirms a reload that the bank wanted the
+    /// cardholder to authenticate. Paying it credits the reload's purchase, once.
+    pub async fn confirm_reload(
+        &self,
+        workspace: &WorkspaceId,
+        workspace_name: &str,
+        origin: &str,
+    ) -> Result<(PurchaseRecord, OpenCheckout), PaymentsError> {
+        let attempt = self
+            .store
+            .last_reload_attempt(workspace)
+            .await?
+            .filter(|a| a.status == "requires_action")
+            .ok_or_else(|| {
+                PaymentsError::Invalid("No Auto-reload payment is waiting for confirmation.".into())
+            })?;
+        let purchase = match &attempt.purchase_id {
+            Some(id) => self.store.purchase(workspace, id).await?,
+            None => None,
+        }
+        .ok_or(PaymentsError::UnknownPurchase)?;
+        if purchase.status == app::domain::PurchaseStatus::Succeeded {
+            return Err(PaymentsError::Invalid(
+                "That reload is already paid.".into(),
+            ));
+        }
+        let customer = self.customer(workspace, workspace_name).await?;
+        let key = format!("tally-confirm-{}-{}", purchase.id, self.now());
+        let open = self
+            .open_checkout(&purchase, customer, origin, &key)
+            .await?;
+        Ok((purchase, open))
     }
 
     /// Re-reads a purchase's payment from Stripe and applies it (no event involved). Used by

@@ -283,3 +283,62 @@ async fn top_up(f: &Fixture) {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_reload_the_bank_wants_confirmed_is_confirmed_by_a_billing_manager() {
+    let f = Fixture::new().await;
+    let card = "4000002760003184";
+    with_packs(&f).await;
+    let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
+    let (first, page) = open_team_checkout(&f.app, &owner).await;
+    // At the checkout the cardholder is present and confirms, so this pays.
+    assert_eq!(pay(&page, card).await.status(), 303);
+    wait_for(&f.app, &first, |p| p.status == PurchaseStatus::Succeeded).await;
+    assert_eq!(
+        save(&f, &owner, true, "5000", "20000", "100")
+            .await
+            .status(),
+        200
+    );
+
+    spend_to(&f, 4_000).await;
+    f.app.payments.process_reloads().await.unwrap();
+    assert_eq!(reload_count(&f, "requires_action").await, 1);
+    assert_eq!(
+        balance(&f.app, &f.acme).await,
+        4_000,
+        "nothing charged off-session"
+    );
+    let notes = f.app.store.notifications(&f.acme, true, 20).await.unwrap();
+    assert!(notes
+        .iter()
+        .any(|n| n.title == "Confirm an Auto-reload payment"));
+    // While it waits, no other reload starts.
+    spend_to(&f, 3_000).await;
+    assert_eq!(f.app.payments.process_reloads().await.unwrap(), 0);
+
+    let member = f.app.sign_in("member@acme.test", PASSWORD).await;
+    let refused = member
+        .post(f.app.url("/api/confirm_reload"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+
+    let opened: serde_json::Value = owner
+        .post(f.app.url("/api/confirm_reload"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let page = opened["url"].as_str().unwrap();
+    let purchase = opened["purchase_id"].as_str().unwrap().to_owned();
+    assert_eq!(pay(page, card).await.status(), 303);
+    wait_for(&f.app, &purchase, |p| p.status == PurchaseStatus::Succeeded).await;
+    f.app.payments.process_reloads().await.unwrap();
+    assert_eq!(reload_count(&f, "succeeded").await, 1);
+    assert_eq!(balance(&f.app, &f.acme).await, 3_000 + 16_000);
+    assert!(f.app.store.audit(&f.acme).await.unwrap().balanced());
+}

@@ -1,5 +1,5 @@
 use crate::format;
-use crate::purchases::{AutoReloadPanel, SaveAutoReload};
+use crate::purchases::{AutoReloadPanel, ConfirmReload, SaveAutoReload};
 use leptos::prelude::*;
 
 /// Auto-reload: its state in a sentence, this month's spend against the cap, the last
@@ -35,6 +35,18 @@ pub fn AutoReloadCard(panel: AutoReloadPanel, can_manage: bool) -> impl IntoView
         None => ("5000".to_owned(), "25000".to_owned(), "50.00".to_owned()),
     };
     let method = card.clone().or(default_card.clone());
+    let needs_confirmation = can_manage
+        && last_attempt
+            .as_ref()
+            .is_some_and(|a| a.status == "requires_action");
+    let confirm = ServerAction::<ConfirmReload>::new();
+    let confirming = confirm.pending();
+    Effect::new(move |_| {
+        if let Some(Ok(started)) = confirm.value().get() {
+            // Off to the payment page, where the cardholder confirms.
+            let _ = window().location().assign(&started.url);
+        }
+    });
     view! {
         <section id="auto-reload" class="card" aria-labelledby="auto-reload-heading">
             <div class="card-head">
@@ -54,6 +66,17 @@ pub fn AutoReloadCard(panel: AutoReloadPanel, can_manage: bool) -> impl IntoView
                         a.reason.map(|r| format!(" — {r}")).unwrap_or_default()
                     )}
                 </p>
+            })}
+            {needs_confirmation.then(|| view! {
+                <div class="notice notice-info" data-testid="confirm-reload">
+                    <p>"Your bank wants the cardholder to confirm the last reload before it is charged."</p>
+                    <ActionForm action=confirm>
+                        <button type="submit" class="button primary" disabled=move || confirming.get() aria-busy=move || confirming.get().to_string()>
+                            {move || if confirming.get() { "Opening the payment page…" } else { "Confirm payment" }}
+                        </button>
+                    </ActionForm>
+                    {move || confirm.value().get().and_then(|r| r.err()).map(|e| view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> })}
+                </div>
             })}
             {can_manage.then(|| view! {
                 <ActionForm action=save>

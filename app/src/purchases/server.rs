@@ -115,3 +115,19 @@ pub async fn save_auto_reload(
     .await;
     result.map_err(AppError::answer)
 }
+
+/// Opens the payment page where a billing manager confirms an Auto-reload payment that the
+/// bank wanted authenticated.
+#[server(endpoint = "confirm_reload")]
+pub async fn confirm_reload() -> Result<CheckoutStarted, AppError> {
+    let result = async {
+        let (services, viewer) = crate::services::billing_viewer().await?;
+        if !viewer.can_manage_billing {
+            return Err(AppError::Forbidden);
+        }
+        let origin = crate::services::request_origin()?;
+        services.confirm_reload(&viewer, &origin).await
+    }
+    .await;
+    result.map_err(AppError::answer)
+}
