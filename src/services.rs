@@ -384,12 +384,7 @@ impl Services for TallyServices {
         }
         let first = self
             .payments
-            .save_auto_reload(
-                &viewer.workspace.id,
-                &viewer.workspace.name,
-                &viewer.email,
-                &settings,
-            )
+            .save_auto_reload(&viewer.workspace.id, &viewer.email, &settings)
             .await
             .map_err(payment_error)?;
         Ok(match (settings.enabled, first) {

@@ -35,6 +35,15 @@ pub fn credits_phrase(credits: crate::domain::Credits) -> String {
     }
 }
 
+/// The text with its first letter upper-case (error messages start lower-case).
+pub fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -354,13 +354,14 @@ impl Payments {
     pub async fn save_auto_reload(
         &self,
         workspace: &WorkspaceId,
-        workspace_name: &str,
         by: &str,
         settings: &AutoReloadSettings,
     ) -> Result<Option<ReloadOutcome>, PaymentsError> {
         settings
             .validate(&CustomAmountTerms::standard())
-            .map_err(|e| PaymentsError::Invalid(format!("{}.", capitalise(&e.to_string()))))?;
+            .map_err(|e| {
+                PaymentsError::Invalid(format!("{}.", app::format::capitalised(&e.to_string())))
+            })?;
         let store = self.store();
         let card = match store.stripe_customer(workspace).await? {
             Some(customer) => self
@@ -451,7 +452,6 @@ impl Payments {
         store
             .save_auto_reload_settings(workspace, settings, card_ref, by, self.now())
             .await?;
-        let _ = workspace_name;
         Ok(first)
     }
 
@@ -673,13 +673,5 @@ impl Payments {
                 Ok(ReloadOutcome::Declined(reason))
             }
         }
-    }
-}
-
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
     }
 }

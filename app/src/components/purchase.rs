@@ -154,7 +154,7 @@ pub fn BuyCredits(section: PurchaseSection) -> impl IntoView {
                                 } else {
                                     match custom_check() {
                                         Ok((credits, price)) => format!("{credits} credits for {price} {}.", price.currency().as_str().to_ascii_uppercase()),
-                                        Err(e) => format!("{}.", capitalised(&e.to_string())),
+                                        Err(e) => format!("{}.", format::capitalised(&e.to_string())),
                                     }
                                 }
                             }}
@@ -187,14 +187,6 @@ pub fn BuyCredits(section: PurchaseSection) -> impl IntoView {
         </section>
     }
     .into_any()
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 /// The dialog that shows what will be bought, and opens the checkout.
