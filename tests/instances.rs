@@ -210,3 +210,167 @@ async fn an_unreachable_database_stops_start_up_with_one_clear_line() {
         "the password is never printed: {stderr}"
     );
 }
+
+/// Fifty spends across two instances on one PostgreSQL database cross Auto-reload's
+/// threshold: exactly one reload is charged (through the test-mode emulator, by whichever
+/// instance's job claims it) and credited once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn spends_through_two_instances_trigger_exactly_one_reload() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    let ws = db.store.create_workspace("Reloading", now).await.unwrap();
+    db.store
+        .grant(&ws, &support::grant(GrantKind::Purchased, 5_000, None), now)
+        .await
+        .unwrap();
+    for pack in tally::demo::demo_packs(now) {
+        db.store.upsert_pack(&pack, now).await.unwrap();
+    }
+    let hash = tally::accounts::password::hash("correct horse battery".into())
+        .await
+        .unwrap();
+    let owner = db
+        .store
+        .upsert_user(
+            &tally::accounts::Email::parse("owner@reload.test").unwrap(),
+            Some(&hash),
+            now,
+        )
+        .await
+        .unwrap();
+    db.store
+        .set_membership(&ws, &owner, app::domain::Role::Owner, now)
+        .await
+        .unwrap();
+    let key = db.store.create_api_key(&ws, "load", now).await.unwrap();
+    let (_a, base_a) = start_instance(&db.url).await;
+    let (_b, base_b) = start_instance(&db.url).await;
+
+    // The owner saves a card by buying the Starter pack (5,000 credits) on instance A.
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = browser
+        .post(format!("{base_a}/login"))
+        .form(&[
+            ("email", "owner@reload.test"),
+            ("password", "correct horse battery"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let started: Value = browser
+        .post(format!("{base_a}/api/start_checkout"))
+        .form(&[("pack_id", "pack_starter")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paid = browser
+        .post(started["url"].as_str().unwrap())
+        .form(&[
+            ("card_number", "4242424242424242"),
+            ("expiry", "12/40"),
+            ("cvc", "123"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), 303);
+    let purchase = started["purchase_id"].as_str().unwrap().to_owned();
+    let mut credited = false;
+    for _ in 0..100 {
+        let p = db.store.purchase_by_id(&purchase).await.unwrap().unwrap();
+        if p.status == app::domain::PurchaseStatus::Succeeded {
+            credited = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(credited, "the card-saving purchase was credited");
+    let saved = browser
+        .post(format!("{base_a}/api/save_auto_reload"))
+        .form(&[
+            ("enabled", "on"),
+            ("threshold", "5000"),
+            ("target", "20000"),
+            ("monthly_cap", "100"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 200, "{}", saved.text().await.unwrap());
+
+    // 10,000 credits; 50 spends of 150 alternate between the instances.
+    let client = reqwest::Client::new();
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let base = if i % 2 == 0 { &base_a } else { &base_b };
+            let (client, key, url) = (client.clone(), key.clone(), format!("{base}/api/v1/usage"));
+            tokio::spawn(async move {
+                let body = json!({"idempotency_key": format!("dip-{i}"), "action": "load.test", "credits": 150});
+                client.post(url).bearer_auth(key).json(&body).send().await.unwrap().status().as_u16()
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200, "every spend is affordable");
+    }
+
+    let count = |status: &'static str| {
+        let store = db.store.clone();
+        let ws = ws.clone();
+        async move {
+            let (n,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM auto_reload_attempts WHERE workspace_id = $1 AND status = $2",
+            )
+            .bind(ws.as_str())
+            .bind(status)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+            n
+        }
+    };
+    for _ in 0..200 {
+        if count("succeeded").await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        count("succeeded").await,
+        1,
+        "one reload charged and credited"
+    );
+    let (attempts,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM auto_reload_attempts WHERE workspace_id = $1")
+            .bind(ws.as_str())
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(attempts, 1, "one dip, one reload");
+    let (reload_entries,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM ledger_entries WHERE workspace_id = $1 AND entry_type = 'auto_reload'",
+    )
+    .bind(ws.as_str())
+    .fetch_one(db.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(reload_entries, 1);
+    let summary = db
+        .store
+        .summary(&ws, chrono::Utc::now().timestamp_millis())
+        .await
+        .unwrap();
+    assert!(summary.available >= 2_500 + 15_000, "{summary:?}");
+    assert!(db.store.audit(&ws).await.unwrap().balanced());
+    db.finish().await;
+}
