@@ -87,6 +87,47 @@ pub(crate) async fn wait_for(
     );
 }
 
+/// A Team-pack checkout opened by the owner on an app whose test-mode events are held back,
+/// so the test delivers them itself, in its own order.
+struct HeldBack {
+    f: Fixture,
+    before: i64,
+    owner: reqwest::Client,
+    purchase_id: String,
+    page: String,
+}
+
+async fn held_back_checkout() -> HeldBack {
+    let f = Fixture::with_app(
+        TestApp::spawn_with(|c| c.emulator_event_delay = Duration::from_secs(3_600)).await,
+    )
+    .await;
+    with_packs(&f).await;
+    let before = balance(&f.app, &f.acme).await;
+    let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
+    let (purchase_id, page) = open_team_checkout(&f.app, &owner).await;
+    HeldBack {
+        f,
+        before,
+        owner,
+        purchase_id,
+        page,
+    }
+}
+
+/// The return page's data for a purchase, as the signed-in client sees it.
+async fn load_purchase(app: &TestApp, client: &reqwest::Client, id: &str) -> Value {
+    client
+        .post(app.url("/api/load_purchase"))
+        .form(&[("id", id)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The emulator's stored events about a payment, oldest first.
 async fn stored_events(app: &TestApp) -> Vec<Value> {
     let rows: Vec<(String,)> = sqlx::query_as(
@@ -175,15 +216,7 @@ async fn owner_buys_a_pack_and_the_balance_rises_exactly_once() {
     assert!(f.app.store.audit(&f.acme).await.unwrap().balanced());
 
     // The return page's data, and the saved card in the purchase section.
-    let detail: Value = owner
-        .post(f.app.url("/api/load_purchase"))
-        .form(&[("id", purchase_id.as_str())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail = load_purchase(&f.app, &owner, &purchase_id).await;
     assert_eq!(detail["purchase"]["status"], "succeeded");
     assert_eq!(detail["balance"], json!(before + TEAM_PACK_CREDITS));
     let section: Value = owner
@@ -211,14 +244,13 @@ async fn owner_buys_a_pack_and_the_balance_rises_exactly_once() {
 #[tokio::test]
 async fn duplicate_and_reordered_webhooks_grant_once() {
     // Events stay undelivered, so the test delivers them itself, in its own order.
-    let f = Fixture::with_app(
-        TestApp::spawn_with(|c| c.emulator_event_delay = Duration::from_secs(3_600)).await,
-    )
-    .await;
-    with_packs(&f).await;
-    let before = balance(&f.app, &f.acme).await;
-    let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
-    let (purchase_id, page) = open_team_checkout(&f.app, &owner).await;
+    let HeldBack {
+        f,
+        before,
+        owner: _,
+        purchase_id,
+        page,
+    } = held_back_checkout().await;
     assert_eq!(pay(&page, "4000 0000 0000 0002").await.status(), 422);
     assert_eq!(pay(&page, "4242424242424242").await.status(), 303);
 
@@ -267,14 +299,13 @@ async fn duplicate_and_reordered_webhooks_grant_once() {
 
 #[tokio::test]
 async fn forged_stale_and_unsigned_webhooks_are_refused() {
-    let f = Fixture::with_app(
-        TestApp::spawn_with(|c| c.emulator_event_delay = Duration::from_secs(3_600)).await,
-    )
-    .await;
-    with_packs(&f).await;
-    let before = balance(&f.app, &f.acme).await;
-    let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
-    let (purchase_id, page) = open_team_checkout(&f.app, &owner).await;
+    let HeldBack {
+        f,
+        before,
+        owner: _,
+        purchase_id,
+        page,
+    } = held_back_checkout().await;
     assert_eq!(pay(&page, "4242424242424242").await.status(), 303);
     let events = stored_events(&f.app).await;
     let paid = events
@@ -333,25 +364,16 @@ async fn forged_stale_and_unsigned_webhooks_are_refused() {
 
 #[tokio::test]
 async fn a_lost_webhook_is_made_good_by_reconciliation() {
-    let f = Fixture::with_app(
-        TestApp::spawn_with(|c| c.emulator_event_delay = Duration::from_secs(3_600)).await,
-    )
-    .await;
-    with_packs(&f).await;
-    let before = balance(&f.app, &f.acme).await;
-    let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
-    let (purchase_id, page) = open_team_checkout(&f.app, &owner).await;
+    let HeldBack {
+        f,
+        before,
+        owner,
+        purchase_id,
+        page,
+    } = held_back_checkout().await;
     assert_eq!(pay(&page, "4242424242424242").await.status(), 303);
     // The return page alone grants nothing.
-    let detail: Value = owner
-        .post(f.app.url("/api/load_purchase"))
-        .form(&[("id", purchase_id.as_str())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail = load_purchase(&f.app, &owner, &purchase_id).await;
     assert_eq!(detail["purchase"]["status"], "open");
     assert_eq!(balance(&f.app, &f.acme).await, before);
 
