@@ -312,8 +312,7 @@ impl Services for TallyServices {
             .into_iter()
             .map(purchase_view)
             .collect::<Result<_, _>>()?;
-        let default_card = cards.iter().find(|c| c.is_default).map(|c| c.label());
-        let auto_reload = self.auto_reload_panel(workspace, default_card).await?;
+        let auto_reload = self.auto_reload_panel(workspace).await?;
         Ok(PurchaseSection {
             auto_reload,
             workspace_id: workspace.clone(),
@@ -378,13 +377,19 @@ impl Services for TallyServices {
         &self,
         viewer: &Viewer,
         settings: AutoReloadSettings,
+        card: Option<String>,
     ) -> Result<String, AppError> {
         if !viewer.can_manage_billing {
             return Err(AppError::Forbidden);
         }
         let first = self
             .payments
-            .save_auto_reload(&viewer.workspace.id, &viewer.email, &settings)
+            .save_auto_reload(
+                &viewer.workspace.id,
+                &viewer.email,
+                &settings,
+                card.as_deref(),
+            )
             .await
             .map_err(payment_error)?;
         Ok(match (settings.enabled, first) {
@@ -438,7 +443,6 @@ impl TallyServices {
     async fn auto_reload_panel(
         &self,
         workspace: &WorkspaceId,
-        default_card: Option<String>,
     ) -> Result<AutoReloadPanel, AppError> {
         let now = self.clock.now_ms();
         let record = self.store.auto_reload_settings(workspace).await?;
@@ -482,8 +486,8 @@ impl TallyServices {
         Ok(AutoReloadPanel {
             paused: record.as_ref().is_some_and(|r| r.paused),
             card: record.as_ref().and_then(|r| r.payment_method_label.clone()),
+            card_id: record.as_ref().and_then(|r| r.payment_method_id.clone()),
             settings: record.map(|r| r.settings),
-            default_card,
             spent_this_month: Money::new(spent, currency.clone())
                 .unwrap_or_else(|_| Money::zero(currency.clone())),
             last_attempt: last.map(|a| ReloadAttemptView {

@@ -75,12 +75,14 @@ pub trait Services: Send + Sync + 'static {
     /// One purchase of the viewer's workspace (another workspace's is not found).
     async fn purchase(&self, viewer: &Viewer, id: &str) -> Result<PurchaseDetail, AppError>;
 
-    /// Saves Auto-reload's settings; the caller has checked that the viewer may. Returns a
-    /// sentence saying what happened.
+    /// Saves Auto-reload's settings and the saved card it charges (`None`: the card in use,
+    /// else the default); the caller has checked that the viewer may. Returns a sentence
+    /// saying what happened.
     async fn save_auto_reload(
         &self,
         viewer: &Viewer,
         settings: crate::domain::AutoReloadSettings,
+        card: Option<String>,
     ) -> Result<String, AppError>;
 
     /// Opens a checkout to confirm a reload the bank wanted authenticated.

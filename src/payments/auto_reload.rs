@@ -6,7 +6,9 @@
 //! charges the saved card off-session with an idempotency key made from the reload's id (so a
 //! retry after a crash charges at most once), and applies the answer like any payment.
 
-use super::{Applied, NewPurchase, OffSessionCharge, Payments, PaymentsError, PurchaseRecord};
+use super::{
+    Applied, CardOnFile, NewPurchase, OffSessionCharge, Payments, PaymentsError, PurchaseRecord,
+};
 use crate::ledger::rules::Millis;
 use crate::notifications::{self, Audience, Kind};
 use crate::store::{new_id, Store, StoreError};
@@ -356,6 +358,7 @@ impl Payments {
         workspace: &WorkspaceId,
         by: &str,
         settings: &AutoReloadSettings,
+        chosen_card: Option<&str>,
     ) -> Result<Option<ReloadOutcome>, PaymentsError> {
         settings
             .validate(&CustomAmountTerms::standard())
@@ -363,15 +366,15 @@ impl Payments {
                 PaymentsError::Invalid(format!("{}.", app::format::capitalised(&e.to_string())))
             })?;
         let store = self.store();
-        let card = match store.stripe_customer(workspace).await? {
-            Some(customer) => self
-                .gateway()
-                .cards(&customer)
-                .await?
-                .into_iter()
-                .find(|c| c.is_default),
-            None => None,
+        let cards = match store.stripe_customer(workspace).await? {
+            Some(customer) => self.gateway().cards(&customer).await?,
+            None => Vec::new(),
         };
+        let saved = store
+            .auto_reload_settings(workspace)
+            .await?
+            .and_then(|r| r.payment_method_id);
+        let card = pick_card(cards, chosen_card, saved.as_deref())?;
         let card = card.map(|c| {
             let label = app::purchases::SavedCard {
                 id: c.id.clone(),
@@ -379,7 +382,7 @@ impl Payments {
                 last4: c.last4.clone(),
                 exp_month: c.exp_month,
                 exp_year: c.exp_year,
-                is_default: true,
+                is_default: c.is_default,
             }
             .label();
             (c.id, label)
@@ -576,7 +579,8 @@ impl Payments {
             .map(|w| w.name)
             .unwrap_or_default();
         let customer = self.customer(workspace, &name).await?;
-        let snapshot = self
+        let label = record.as_ref().and_then(|r| r.payment_method_label.clone());
+        let mut snapshot = self
             .gateway()
             .charge_off_session(&OffSessionCharge {
                 customer_id: customer,
@@ -589,6 +593,11 @@ impl Payments {
                 idempotency_key: format!("tally-reload-{}", attempt.id),
             })
             .await?;
+        // The answer to a charge does not always carry the card's details; the card charged
+        // is the one chosen in the settings.
+        if snapshot.payment_method.is_none() {
+            snapshot.payment_method = label;
+        }
         let needs_auth = matches!(&snapshot.observation, PaymentObservation::Failed(r) if r.contains("authentication"));
         let applied = store
             .apply_payment(&purchase.id, None, &snapshot, self.now())
@@ -674,4 +683,27 @@ impl Payments {
             }
         }
     }
+}
+
+/// The card Auto-reload will charge: the one chosen on the form (it must be one of the
+/// workspace's saved cards: an id from anywhere else is refused), else the card already in use
+/// while it is still saved, else the default card.
+fn pick_card(
+    cards: Vec<CardOnFile>,
+    chosen: Option<&str>,
+    in_use: Option<&str>,
+) -> Result<Option<CardOnFile>, PaymentsError> {
+    let chosen = chosen.map(str::trim).filter(|id| !id.is_empty());
+    if let Some(id) = chosen {
+        return match cards.into_iter().find(|c| c.id == id) {
+            Some(card) => Ok(Some(card)),
+            None => Err(PaymentsError::Invalid(
+                "That card is not saved for this workspace. Choose one of the saved cards.".into(),
+            )),
+        };
+    }
+    let position = in_use
+        .and_then(|id| cards.iter().position(|c| c.id == id))
+        .or_else(|| cards.iter().position(|c| c.is_default));
+    Ok(position.map(|i| cards.into_iter().nth(i).expect("position is in range")))
 }

@@ -342,3 +342,109 @@ async fn a_reload_the_bank_wants_confirmed_is_confirmed_by_a_billing_manager() {
     assert_eq!(balance(&f.app, &f.acme).await, 3_000 + 16_000);
     assert!(f.app.store.audit(&f.acme).await.unwrap().balanced());
 }
+
+#[tokio::test]
+async fn reloads_charge_the_saved_card_the_billing_manager_chose() {
+    let f = Fixture::new().await;
+    // Two saved cards: the Visa (default, saved first) and a Mastercard.
+    let owner = owner_with_card(&f, "4242424242424242").await;
+    let (second, page) = open_team_checkout(&f.app, &owner).await;
+    pay(&page, "5555555555554444").await;
+    wait_for(&f.app, &second, |p| p.status == PurchaseStatus::Succeeded).await;
+    let customer = f.app.store.stripe_customer(&f.acme).await.unwrap().unwrap();
+    let cards = f.app.payments.gateway().cards(&customer).await.unwrap();
+    assert_eq!(cards.len(), 2, "{cards:?}");
+    let mastercard = cards.iter().find(|c| c.last4 == "4444").unwrap();
+    assert!(!mastercard.is_default);
+
+    // The form lists both, the default preselected.
+    let page = owner
+        .get(f.app.url("/billing"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Card to charge"), "no card chooser");
+    assert!(page.contains("Visa •••• 4242 (default)") && page.contains("Mastercard •••• 4444"));
+
+    // An id that is not one of this workspace's cards is refused and nothing is saved.
+    let mut form = vec![
+        ("enabled", "on"),
+        ("threshold", "5000"),
+        ("target", "20000"),
+        ("monthly_cap", "100"),
+        ("payment_method", "pm_someone_elses"),
+    ];
+    let refused = owner
+        .post(f.app.url("/api/save_auto_reload"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("not saved for this workspace"));
+    assert!(f
+        .app
+        .store
+        .auto_reload_settings(&f.acme)
+        .await
+        .unwrap()
+        .is_none());
+
+    // The Mastercard chosen: the next reload charges it, not the default Visa.
+    form[4].1 = &mastercard.id;
+    let saved = owner
+        .post(f.app.url("/api/save_auto_reload"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 200, "{}", saved.text().await.unwrap());
+    let record = f
+        .app
+        .store
+        .auto_reload_settings(&f.acme)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        record.payment_method_id.as_deref(),
+        Some(mastercard.id.as_str())
+    );
+
+    // Saving again without a choice keeps the chosen card.
+    assert_eq!(
+        save(&f, &owner, true, "5000", "20000", "100")
+            .await
+            .status(),
+        200
+    );
+    spend_to(&f, 4_000).await;
+    assert_eq!(f.app.payments.process_reloads().await.unwrap(), 1);
+    let last = f
+        .app
+        .store
+        .last_reload_attempt(&f.acme)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.status, "succeeded");
+    let reload = f
+        .app
+        .store
+        .purchase_by_id(last.purchase_id.as_deref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        reload.payment_method.as_deref(),
+        Some("Mastercard •••• 4444")
+    );
+    assert_eq!(balance(&f.app, &f.acme).await, 20_000);
+}

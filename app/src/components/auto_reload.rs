@@ -1,16 +1,21 @@
 use crate::format;
-use crate::purchases::{AutoReloadPanel, ConfirmReload, SaveAutoReload};
+use crate::purchases::{AutoReloadPanel, ConfirmReload, SaveAutoReload, SavedCard};
 use leptos::prelude::*;
 
 /// Auto-reload: its state in a sentence, this month's spend against the cap, the last
 /// attempt, and (for billing managers) the settings form.
 #[component]
-pub fn AutoReloadCard(panel: AutoReloadPanel, can_manage: bool) -> impl IntoView {
+pub fn AutoReloadCard(
+    panel: AutoReloadPanel,
+    /// The workspace's saved cards, to choose the one reloads charge.
+    cards: Vec<SavedCard>,
+    can_manage: bool,
+) -> impl IntoView {
     let AutoReloadPanel {
         settings,
         paused,
         card,
-        default_card,
+        card_id,
         spent_this_month,
         last_attempt,
         status_line,
@@ -34,7 +39,14 @@ pub fn AutoReloadCard(panel: AutoReloadPanel, can_manage: bool) -> impl IntoView
         ),
         None => ("5000".to_owned(), "25000".to_owned(), "50.00".to_owned()),
     };
-    let method = card.clone().or(default_card.clone());
+    // The card in use while it is still saved, else the default: what saving keeps.
+    let in_use = card_id
+        .as_deref()
+        .and_then(|id| cards.iter().find(|c| c.id == id))
+        .or_else(|| cards.iter().find(|c| c.is_default))
+        .map(|c| c.id.clone());
+    let card_gone = card_id.is_some() && !cards.iter().any(|c| Some(&c.id) == card_id.as_ref());
+    let card_gone = card_gone && !cards.is_empty();
     let needs_confirmation = can_manage
         && last_attempt
             .as_ref()
@@ -91,12 +103,36 @@ pub fn AutoReloadCard(panel: AutoReloadPanel, can_manage: bool) -> impl IntoView
                     <label for="reload-cap">"Monthly cap (USD)"</label>
                     <input id="reload-cap" name="monthly_cap" inputmode="decimal" value=cap required=true aria-describedby="reload-cap-hint"/>
                     <p id="reload-cap-hint" class="muted hint">"Auto-reload never spends more than this in a calendar month (UTC). Purchases you make yourself don't count."</p>
-                    <p class="muted hint">
-                        {match method.clone() {
-                            Some(m) => format!("Charges {m}."),
-                            None => "Needs a saved card: buy credits once with a card and it is kept for Auto-reload.".to_owned(),
-                        }}
-                    </p>
+                    {if cards.is_empty() {
+                        view! {
+                            <p class="muted hint" data-testid="auto-reload-card">
+                                {match card.clone() {
+                                    Some(m) => format!("Charges {m}, which is no longer saved. Buy credits with a card to save one."),
+                                    None => "Needs a saved card: buy credits once with a card and it is kept for Auto-reload.".to_owned(),
+                                }}
+                            </p>
+                        }
+                        .into_any()
+                    } else {
+                        view! {
+                            <label for="reload-card">"Card to charge"</label>
+                            <select id="reload-card" name="payment_method" data-testid="auto-reload-card" aria-describedby="reload-card-hint">
+                                {cards.iter().map(|c| {
+                                    let selected = in_use.as_deref() == Some(c.id.as_str());
+                                    let label = if c.is_default { format!("{} (default)", c.label()) } else { c.label() };
+                                    view! { <option value=c.id.clone() selected=selected>{label}</option> }
+                                }).collect_view()}
+                            </select>
+                            <p id="reload-card-hint" class="muted hint">
+                                {if card_gone {
+                                    "The card Auto-reload charged is no longer saved; choose another and save."
+                                } else {
+                                    "Reloads charge this card while nobody is at the keyboard."
+                                }}
+                            </p>
+                        }
+                        .into_any()
+                    }}
                     <button type="submit" class="button primary" data-testid="save-auto-reload" disabled=move || pending.get() aria-busy=move || pending.get().to_string()>
                         {move || if pending.get() { "Saving…" } else { "Save Auto-reload" }}
                     </button>

@@ -74,8 +74,8 @@ fn BillingView(
                     view! {
                         <BuyCredits section/>
                         <div class="grid">
-                            <SavedCards cards error=cards_error/>
-                            <AutoReloadCard panel can_manage/>
+                            <SavedCards cards=cards.clone() error=cards_error/>
+                            <AutoReloadCard panel cards can_manage/>
                         </div>
                         <PurchaseList purchases workspace_id workspace_name/>
                     }

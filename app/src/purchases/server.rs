@@ -91,6 +91,7 @@ pub async fn save_auto_reload(
     threshold: String,
     target: String,
     monthly_cap: String,
+    payment_method: Option<String>,
 ) -> Result<String, AppError> {
     use crate::domain::{AutoReloadSettings, Credits, Currency};
     let result = async {
@@ -110,7 +111,9 @@ pub async fn save_auto_reload(
             monthly_cap: super::parse_major(&monthly_cap, &Currency::usd())
                 .map_err(|e| AppError::Invalid(format!("Monthly cap: {e}.")))?,
         };
-        services.save_auto_reload(&viewer, settings).await
+        services
+            .save_auto_reload(&viewer, settings, payment_method)
+            .await
     }
     .await;
     result.map_err(AppError::answer)

@@ -149,8 +149,8 @@ pub struct AutoReloadPanel {
     pub paused: bool,
     /// The card reloads charge ("Visa •••• 4242").
     pub card: Option<String>,
-    /// The default saved card that saving would use.
-    pub default_card: Option<String>,
+    /// The saved card's id that reloads charge, to preselect it among the saved cards.
+    pub card_id: Option<String>,
     pub spent_this_month: Money,
     pub last_attempt: Option<ReloadAttemptView>,
     /// The answer to "is it on, and why didn't it run?", in a sentence.
