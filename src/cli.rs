@@ -3,11 +3,10 @@
 use crate::accounts::{password, Email};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::ledger::{EntryMeta, NewGrant};
 use crate::startup::Application;
 use crate::store::Store;
 use anyhow::{bail, Context};
-use app::domain::{Credits, EntryType, GrantKind, Role, WorkspaceId};
+use app::domain::{Credits, Role, WorkspaceId};
 use clap::{Parser, Subcommand};
 use std::sync::Arc;
 
@@ -480,52 +479,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             note,
         } => {
             let workspace = workspace_id(&workspace)?;
-            let kind = match GrantKind::parse(kind.trim()) {
-                Ok(k @ (GrantKind::Free | GrantKind::Promotional)) => k,
-                _ => bail!("--kind must be free or promotional"),
-            };
             let credits = Credits::parse(&credits)
                 .ok()
                 .filter(|c| !c.is_zero())
                 .context("--credits must be a whole number above zero")?;
-            let expires_at = expires
-                .map(|text| {
-                    chrono::DateTime::parse_from_rfc3339(text.trim()).map(|t| t.timestamp_millis())
-                })
-                .transpose()
-                .context("--expires must be an RFC 3339 time such as 2026-12-31T23:59:59Z")?;
-            let description = note
-                .clone()
-                .unwrap_or_else(|| format!("{} credits granted", kind.label()));
-            let grant = NewGrant {
-                kind,
-                credits,
-                expires_at,
-                entry_type: EntryType::Grant,
-                source: "operator".into(),
-                source_ref: None,
-                note,
-                meta: EntryMeta {
-                    actor: "operator".into(),
-                    description,
-                    ..EntryMeta::default()
-                },
-            };
-            let receipt = store
-                .grant(&workspace, &grant, now)
-                .await
-                .map_err(|e| match e {
-                    crate::ledger::LedgerError::UnknownWorkspace => {
-                        anyhow::anyhow!("no workspace {workspace}")
-                    }
-                    other => anyhow::Error::new(other),
-                })?;
+            let request = crate::grants::GrantRequest::parse(
+                &kind,
+                credits.get(),
+                expires.as_deref(),
+                note.as_deref(),
+                None,
+                now,
+            )
+            .map_err(|e| anyhow::anyhow!("--{}", e.0.replace("expires_at", "expires")))?;
+            let granted =
+                crate::grants::operator_grant(&store, &workspace, &request, "operator", now)
+                    .await
+                    .map_err(|e| match e {
+                        crate::ledger::LedgerError::UnknownWorkspace => {
+                            anyhow::anyhow!("no workspace {workspace}")
+                        }
+                        other => anyhow::Error::new(other),
+                    })?;
+            let available = store.summary(&workspace, now).await?.available;
             eprintln!(
                 "Granted {credits} {} credits; the balance is now {}.",
-                kind.as_str(),
-                Credits::new(receipt.available).unwrap_or_default()
+                granted.kind.as_str(),
+                Credits::new(available).unwrap_or_default()
             );
-            println!("{}", receipt.entry_id);
+            println!("{}", granted.entry_id);
         }
     }
     Ok(())

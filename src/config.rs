@@ -32,6 +32,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// How late the test-mode emulator sends its events.
     pub emulator_event_delay: Duration,
+    /// The bearer token of the operator API (`/api/operator/…`); without one it is off.
+    pub operator_token: Option<String>,
 }
 
 /// A configuration value that does not parse; the message names the variable.
@@ -131,6 +133,17 @@ impl Config {
                 0,
                 60_000,
             )?),
+            operator_token: match get("TALLY_OPERATOR_TOKEN") {
+                None => None,
+                Some(value) if value.trim().len() < 24 => {
+                    return Err(ConfigError {
+                        name: "TALLY_OPERATOR_TOKEN",
+                        value: "(hidden)".into(),
+                        reason: "use at least 24 characters",
+                    })
+                }
+                Some(value) => Some(value.trim().to_owned()),
+            },
         })
     }
 }

@@ -7,8 +7,12 @@
 use crate::accounts::{password, Email};
 use crate::ledger::rules::Millis;
 use crate::ledger::{EntryMeta, LedgerError, NewGrant};
+use crate::payments::subscriptions::{PlanRecord, SubscriptionRecord};
 use crate::store::Store;
-use app::domain::{BillingManagers, Credits, EntryType, GrantKind, Role, WorkspaceId};
+use app::domain::{
+    BillingInterval, BillingManagers, Credits, EntryType, GrantKind, PlanTerms, Role,
+    SubscriptionStatus, WorkspaceId,
+};
 use chrono::{Datelike, TimeZone, Utc};
 
 /// The password of every demo person.
@@ -107,6 +111,28 @@ pub async fn seed(store: &Store, now: Millis) -> anyhow::Result<Demo> {
     for pack in demo_packs(now) {
         store.upsert_pack(&pack, now).await?;
     }
+    for plan in demo_plans() {
+        store.upsert_plan(&plan, now).await?;
+    }
+    // Acme AI is on the Team plan (5 seats, monthly), whose credits the history above holds.
+    let team = demo_plans().remove(0);
+    store
+        .apply_subscription(
+            &SubscriptionRecord {
+                id: "sub_demo_acme".into(),
+                workspace_id: acme.clone(),
+                plan: team,
+                status: SubscriptionStatus::Active,
+                seats: 5,
+                interval: BillingInterval::Month,
+                current_period_start: now - 20 * DAY,
+                current_period_end: next_month_start(now),
+                cancel_at_period_end: false,
+            },
+            None,
+            now,
+        )
+        .await?;
     let api_key = store.create_api_key(&acme, "Demo key", now).await?;
     Ok(Demo {
         acme,
@@ -306,6 +332,24 @@ async fn seed_research(store: &Store, ws: &WorkspaceId, now: Millis) -> anyhow::
 
 /// The demo's pack catalog: larger packs cost less per credit, and the Team pack carries a
 /// month-long bonus promotion.
+/// The demo's plans: Team gives 1,000 credits per seat a month that lapse with the period;
+/// Business gives 2,500 that roll over. Stripe prices name them in `tally_plan` metadata
+/// (the test-mode emulator's `price_team_month`, `price_business_year`, …).
+pub fn demo_plans() -> Vec<PlanRecord> {
+    let plan = |id: &str, name: &str, per_seat: i64, rollover: bool| PlanRecord {
+        id: id.into(),
+        name: name.into(),
+        terms: PlanTerms {
+            credits_per_seat: Credits::new(per_seat).expect("demo plan credits are valid"),
+            rollover,
+        },
+    };
+    vec![
+        plan("team", "Team", 1_000, false),
+        plan("business", "Business", 2_500, true),
+    ]
+}
+
 pub fn demo_packs(now: Millis) -> Vec<crate::payments::PackRecord> {
     const DAY: Millis = 86_400_000;
     let pack = |id: &str, name: &str, credits: i64, price_minor: i64, sort_order: i64| {

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod grants;
 pub mod jobs;
 pub mod ledger;
 pub mod notifications;

@@ -7,7 +7,7 @@ use crate::ledger::{Answer, EntryMeta, HoldReceipt, IdempotencyKey, NewHold, Res
 use crate::payments::auto_reload::ReloadOutcome;
 use crate::payments::{CardOnFile, GatewayError, Payments, PaymentsError, PurchaseRecord};
 use crate::store::{Store, StoreError};
-use app::billing::{CreditsView, HistoryFilter, Transaction, Viewer, WorkspaceChoice};
+use app::billing::{CreditsView, HistoryFilter, PlanView, Transaction, Viewer, WorkspaceChoice};
 use app::domain::{
     month_start, AutoReloadSettings, Credits, Currency, CustomAmountTerms, Money, Rate, SkipReason,
     WorkspaceId,
@@ -107,6 +107,30 @@ impl Services for TallyServices {
     async fn credits(&self, workspace: &WorkspaceId, limit: u32) -> Result<CreditsView, AppError> {
         let record = self.workspace(workspace).await?;
         Ok(billing::credits_view(&self.store, &record, self.clock.now_ms(), limit, None).await?)
+    }
+
+    async fn plan(&self, workspace: &WorkspaceId) -> Result<Option<PlanView>, AppError> {
+        let Some(s) = self.store.subscription_of(workspace).await? else {
+            return Ok(None);
+        };
+        let per_invoice = s
+            .plan
+            .terms
+            .credits_per_seat
+            .get()
+            .saturating_mul(i64::from(s.seats))
+            .saturating_mul(s.interval.months());
+        Ok(Some(PlanView {
+            name: s.plan.name,
+            status: s.status,
+            seats: s.seats,
+            interval: s.interval,
+            credits_per_seat: s.plan.terms.credits_per_seat,
+            credits_per_invoice: Credits::new(per_invoice).unwrap_or_default(),
+            rollover: s.plan.terms.rollover,
+            period_end: crate::clock::to_datetime(s.current_period_end),
+            cancel_at_period_end: s.cancel_at_period_end,
+        }))
     }
 
     async fn history(

@@ -6,6 +6,7 @@
 //! is recorded in the transaction that applies it, so an event is applied once.
 
 use crate::api::ApiError;
+use crate::payments::subscriptions::SubscriptionApplied;
 use crate::payments::{Applied, PaymentSnapshot, PurchaseRecord};
 use crate::startup::AppState;
 use axum::extract::{DefaultBodyLimit, State};
@@ -28,8 +29,28 @@ enum Subject {
     Checkout(String, Option<String>),
     /// A payment intent: re-read it.
     Payment(String, Option<String>),
+    /// A subscription: re-read it and store its state.
+    Subscription(String),
+    /// An invoice: re-read it (and its subscription) and grant its credits once.
+    Invoice(String),
     /// Nothing Tally acts on.
     Other,
+}
+
+/// Subscription and invoice events carry large objects whose shape moves with Stripe's API
+/// versions; Tally only needs their type and id, because it re-reads the object. When the
+/// typed reading fails on a verified event, this reads just those.
+fn envelope(body: &str) -> Option<(String, String, Subject)> {
+    let raw: Value = serde_json::from_str(body).ok()?;
+    let id = raw["id"].as_str()?.to_owned();
+    let event_type = raw["type"].as_str()?.to_owned();
+    let object = raw["data"]["object"]["id"].as_str().map(str::to_owned);
+    let subject = match (event_type.as_str(), object) {
+        (t, Some(o)) if t.starts_with("customer.subscription.") => Subject::Subscription(o),
+        ("invoice.paid" | "invoice.payment_succeeded", Some(o)) => Subject::Invoice(o),
+        _ => Subject::Other,
+    };
+    Some((id, event_type, subject))
 }
 
 async fn receive(
@@ -43,60 +64,55 @@ async fn receive(
         .and_then(|h| h.to_str().ok())
         .ok_or(ApiError::BadSignature)?;
     let now_secs = state.clock.now_ms() / 1000;
-    let event = match Webhook::construct_event_with_timestamp(
+    let (event_id, event_type, subject) = match Webhook::construct_event_with_timestamp(
         &body,
         signature,
         payments.webhook_secret(),
         now_secs,
     ) {
-        Ok(event) => event,
-        Err(WebhookError::BadParse(detail)) => {
-            // The signature verified, so the sender is Stripe; an event Tally cannot read is
-            // logged and acknowledged (a retry would not read better). Payments it concerned
-            // are still found by the reconciliation job, which re-reads open purchases.
-            tracing::warn!(%detail, "a signed Stripe event could not be read; ignored");
-            return Ok(Json(json!({"received": true, "applied": false})));
-        }
+        Ok(event) => (
+            event.id.as_str().to_owned(),
+            event.type_.as_str().to_owned(),
+            subject_of(&event.data.object),
+        ),
+        // The signature verified (parsing comes after it), so the sender is Stripe.
+        Err(WebhookError::BadParse(detail)) => match envelope(&body) {
+            Some(found) => found,
+            None => {
+                // An event Tally cannot read at all is logged and acknowledged (a retry
+                // would not read better). Payments it concerned are still found by the
+                // reconciliation job, which re-reads open purchases.
+                tracing::warn!(%detail, "a signed Stripe event could not be read; ignored");
+                return Ok(Json(json!({"received": true, "applied": false})));
+            }
+        },
         Err(err) => {
             tracing::info!(error = %err, "a Stripe webhook did not verify");
             return Err(ApiError::BadSignature);
         }
     };
-    let event_id = event.id.as_str().to_owned();
-    let event_type = event.type_.as_str().to_owned();
     let store = payments.store();
     if store.event_seen(&event_id).await? {
         return Ok(Json(json!({"received": true, "duplicate": true})));
     }
-    let subject = match &event.data.object {
-        EventObject::CheckoutSessionCompleted(s)
-        | EventObject::CheckoutSessionExpired(s)
-        | EventObject::CheckoutSessionAsyncPaymentFailed(s)
-        | EventObject::CheckoutSessionAsyncPaymentSucceeded(s) => Subject::Checkout(
-            s.id.as_str().to_owned(),
-            s.metadata
-                .as_ref()
-                .and_then(|m| m.get("purchase_id").cloned())
-                .or_else(|| s.client_reference_id.clone()),
-        ),
-        EventObject::PaymentIntentSucceeded(pi)
-        | EventObject::PaymentIntentPaymentFailed(pi)
-        | EventObject::PaymentIntentProcessing(pi)
-        | EventObject::PaymentIntentCanceled(pi) => Subject::Payment(
-            pi.id.as_str().to_owned(),
-            pi.metadata.get("purchase_id").cloned(),
-        ),
-        // Disputes and refunds are read back from the payment (its charge says so).
-        EventObject::ChargeDisputeCreated(dispute) => match &dispute.payment_intent {
-            Some(pi) => Subject::Payment(pi.id().as_str().to_owned(), None),
-            None => Subject::Other,
-        },
-        EventObject::ChargeRefunded(charge) => match &charge.payment_intent {
-            Some(pi) => Subject::Payment(pi.id().as_str().to_owned(), None),
-            None => Subject::Other,
-        },
-        _ => Subject::Other,
-    };
+    let event = Some((event_id.as_str(), event_type.as_str()));
+    match &subject {
+        Subject::Subscription(id) => {
+            let applied = payments
+                .sync_subscription(id, event)
+                .await
+                .map_err(unavailable)?;
+            return Ok(Json(subscription_answer(&applied)));
+        }
+        Subject::Invoice(id) => {
+            let applied = payments
+                .sync_invoice(id, event)
+                .await
+                .map_err(unavailable)?;
+            return Ok(Json(subscription_answer(&applied)));
+        }
+        _ => {}
+    }
     let (purchase, snapshot) = match subject {
         Subject::Checkout(session, purchase_id) => {
             let purchase = find(&state, purchase_id.as_deref(), Some(&session), None).await?;
@@ -118,7 +134,7 @@ async fn receive(
                 None => (None, None),
             }
         }
-        Subject::Other => (None, None),
+        Subject::Subscription(_) | Subject::Invoice(_) | Subject::Other => (None, None),
     };
     let (Some(purchase), Some(snapshot)) = (purchase, snapshot) else {
         let first = store
@@ -157,6 +173,76 @@ async fn receive(
             "status": after.status.as_str(),
         }),
     }))
+}
+
+/// What a typed event is about.
+fn subject_of(object: &EventObject) -> Subject {
+    match object {
+        EventObject::CheckoutSessionCompleted(s)
+        | EventObject::CheckoutSessionExpired(s)
+        | EventObject::CheckoutSessionAsyncPaymentFailed(s)
+        | EventObject::CheckoutSessionAsyncPaymentSucceeded(s) => Subject::Checkout(
+            s.id.as_str().to_owned(),
+            s.metadata
+                .as_ref()
+                .and_then(|m| m.get("purchase_id").cloned())
+                .or_else(|| s.client_reference_id.clone()),
+        ),
+        EventObject::PaymentIntentSucceeded(pi)
+        | EventObject::PaymentIntentPaymentFailed(pi)
+        | EventObject::PaymentIntentProcessing(pi)
+        | EventObject::PaymentIntentCanceled(pi) => Subject::Payment(
+            pi.id.as_str().to_owned(),
+            pi.metadata.get("purchase_id").cloned(),
+        ),
+        // Disputes and refunds are read back from the payment (its charge says so).
+        EventObject::ChargeDisputeCreated(dispute) => match &dispute.payment_intent {
+            Some(pi) => Subject::Payment(pi.id().as_str().to_owned(), None),
+            None => Subject::Other,
+        },
+        EventObject::ChargeRefunded(charge) => match &charge.payment_intent {
+            Some(pi) => Subject::Payment(pi.id().as_str().to_owned(), None),
+            None => Subject::Other,
+        },
+        EventObject::CustomerSubscriptionCreated(s)
+        | EventObject::CustomerSubscriptionUpdated(s)
+        | EventObject::CustomerSubscriptionDeleted(s)
+        | EventObject::CustomerSubscriptionPaused(s)
+        | EventObject::CustomerSubscriptionResumed(s)
+        | EventObject::CustomerSubscriptionTrialWillEnd(s) => {
+            Subject::Subscription(s.id.as_str().to_owned())
+        }
+        EventObject::InvoicePaid(invoice) | EventObject::InvoicePaymentSucceeded(invoice) => {
+            match &invoice.id {
+                Some(id) => Subject::Invoice(id.as_str().to_owned()),
+                None => Subject::Other,
+            }
+        }
+        _ => Subject::Other,
+    }
+}
+
+fn subscription_answer(applied: &SubscriptionApplied) -> Value {
+    match applied {
+        SubscriptionApplied::DuplicateEvent => json!({"received": true, "duplicate": true}),
+        SubscriptionApplied::Granted { credits, .. } => {
+            json!({"received": true, "applied": true, "granted": credits.get()})
+        }
+        SubscriptionApplied::Updated => json!({"received": true, "applied": true}),
+        SubscriptionApplied::InvoiceSeen
+        | SubscriptionApplied::NoCredits(_)
+        | SubscriptionApplied::Ignored(_) => json!({"received": true, "applied": false}),
+    }
+}
+
+/// A re-read that failed (Stripe away) makes Stripe deliver the event again later.
+fn unavailable(err: crate::payments::PaymentsError) -> ApiError {
+    match err {
+        crate::payments::PaymentsError::Gateway(err) => {
+            ApiError::Unavailable(format!("could not re-read the object from Stripe: {err}"))
+        }
+        other => ApiError::from(other),
+    }
 }
 
 /// A failed re-read makes Stripe deliver the event again later.

@@ -27,6 +27,12 @@ pub trait Services: Send + Sync + 'static {
     /// The Credits card: balance, buckets and the `limit` newest movements.
     async fn credits(&self, workspace: &WorkspaceId, limit: u32) -> Result<CreditsView, AppError>;
 
+    /// The workspace's subscription plan, if it has one.
+    async fn plan(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<Option<crate::billing::PlanView>, AppError>;
+
     /// One page of history, newest first, and the cursor of the next page.
     async fn history(
         &self,

@@ -4,6 +4,7 @@ mod auth;
 mod credits;
 mod error;
 mod json;
+mod operator;
 mod usage;
 
 pub use auth::{Caller, Principal};
@@ -28,6 +29,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v1/usage/reservations/{id}/release",
             post(usage::release),
+        )
+        .route(
+            "/api/operator/workspaces/{workspace_id}/grants",
+            post(operator::grant),
         )
         // Unknown API paths answer in the API's JSON shape, not with the HTML 404 page.
         .route("/api/{*rest}", any(|| async { ApiError::NotFound }))

@@ -2,6 +2,7 @@
 //! [`super::stripe::StripeGateway`] is the only implementation; it talks to Stripe, to the
 //! embedded test-mode emulator, or to any fake Stripe at `STRIPE_API_BASE`.
 
+use crate::ledger::rules::Millis;
 use app::domain::PaymentObservation;
 
 /// A checkout to open for one purchase.
@@ -68,6 +69,39 @@ pub struct CardOnFile {
     pub is_default: bool,
 }
 
+/// A subscription as the provider reports it now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriptionSnapshot {
+    pub id: String,
+    pub customer_id: String,
+    /// The provider's status word (`trialing`, `active`, `past_due`, `canceled`, …).
+    pub status: String,
+    /// Tally's plan, from the price's `tally_plan` metadata or its lookup key.
+    pub plan_id: Option<String>,
+    pub seats: u32,
+    /// `month` or `year`.
+    pub interval: String,
+    pub current_period_start: Millis,
+    pub current_period_end: Millis,
+    pub cancel_at_period_end: bool,
+}
+
+/// An invoice as the provider reports it now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvoiceSnapshot {
+    pub id: String,
+    pub customer_id: String,
+    pub subscription_id: Option<String>,
+    /// The provider's status word (`draft`, `open`, `paid`, `void`, …).
+    pub status: String,
+    pub amount_paid: i64,
+    /// Seats the invoice charges for (its largest charged line's quantity).
+    pub seats: u32,
+    /// The service period its charged lines cover.
+    pub period_start: Millis,
+    pub period_end: Millis,
+}
+
 /// Why a gateway call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -122,4 +156,10 @@ pub trait PaymentGateway: Send + Sync + std::fmt::Debug {
 
     /// The customer's saved cards, the default first.
     async fn cards(&self, customer_id: &str) -> Result<Vec<CardOnFile>, GatewayError>;
+
+    /// The current state of a subscription.
+    async fn subscription(&self, id: &str) -> Result<SubscriptionSnapshot, GatewayError>;
+
+    /// The current state of an invoice.
+    async fn invoice(&self, id: &str) -> Result<InvoiceSnapshot, GatewayError>;
 }

@@ -11,10 +11,11 @@ pub mod emulator;
 pub mod gateway;
 mod records;
 pub mod stripe;
+pub mod subscriptions;
 
 pub use gateway::{
-    CardOnFile, CheckoutRequest, GatewayError, OffSessionCharge, OpenCheckout, PaymentGateway,
-    PaymentSnapshot,
+    CardOnFile, CheckoutRequest, GatewayError, InvoiceSnapshot, OffSessionCharge, OpenCheckout,
+    PaymentGateway, PaymentSnapshot, SubscriptionSnapshot,
 };
 pub use records::{Applied, NewPurchase, PackRecord, PurchaseRecord};
 

@@ -3,10 +3,12 @@
 //! and the key differ.
 
 use super::gateway::{
-    CardOnFile, CheckoutRequest, GatewayError, OffSessionCharge, OpenCheckout, PaymentGateway,
-    PaymentSnapshot,
+    CardOnFile, CheckoutRequest, GatewayError, InvoiceSnapshot, OffSessionCharge, OpenCheckout,
+    PaymentGateway, PaymentSnapshot, SubscriptionSnapshot,
 };
+use crate::ledger::rules::Millis;
 use app::domain::PaymentObservation;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
 use stripe::{ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
@@ -15,6 +17,7 @@ use stripe_checkout::checkout_session::{
     CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionPaymentIntentDataSetupFutureUsage,
     ExpireCheckoutSession, ProductData, RetrieveCheckoutSession,
 };
+use stripe_client_core::{RequestBuilder, StripeMethod};
 use stripe_core::customer::{
     CreateCustomer, ListPaymentMethodsCustomer, ListPaymentMethodsCustomerType, RetrieveCustomer,
     RetrieveCustomerReturned,
@@ -62,6 +65,104 @@ impl StripeGateway {
             test_mode: !secret_key.starts_with("sk_live_") && !secret_key.starts_with("rk_live_"),
         })
     }
+}
+
+impl StripeGateway {
+    /// GETs one object with the async-stripe client (its key, API version, retries and
+    /// errors) and hands back its JSON, of which Tally reads only the fields it needs.
+    async fn read(&self, path: &str) -> Result<Value, GatewayError> {
+        let raw: miniserde::json::Value = RequestBuilder::new(StripeMethod::Get, path)
+            .customize()
+            .send(&self.client)
+            .await
+            .map_err(classify)?;
+        serde_json::from_str(&miniserde::json::to_string(&raw))
+            .map_err(|e| GatewayError::Unavailable(format!("unreadable answer: {e}")))
+    }
+}
+
+fn unreadable(what: &str) -> GatewayError {
+    GatewayError::Unavailable(format!("the answer has no {what}"))
+}
+
+fn text(value: &Value) -> Option<String> {
+    value.as_str().map(str::to_owned)
+}
+
+/// An id whether the field holds the id or the expanded object.
+fn id_of(value: &Value) -> Option<String> {
+    text(value).or_else(|| text(&value["id"]))
+}
+
+fn seconds_to_ms(value: &Value) -> Option<Millis> {
+    value.as_i64().and_then(|s| s.checked_mul(1000))
+}
+
+/// Reads a Stripe subscription: its first item carries the price (plan and interval), the
+/// seats, and (in current API versions) the current period.
+pub fn subscription_from_json(body: &Value) -> Result<SubscriptionSnapshot, GatewayError> {
+    let item = &body["items"]["data"][0];
+    let price = &item["price"];
+    let period = |field: &str| seconds_to_ms(&item[field]).or_else(|| seconds_to_ms(&body[field]));
+    Ok(SubscriptionSnapshot {
+        id: text(&body["id"]).ok_or_else(|| unreadable("id"))?,
+        customer_id: id_of(&body["customer"]).ok_or_else(|| unreadable("customer"))?,
+        status: text(&body["status"]).ok_or_else(|| unreadable("status"))?,
+        plan_id: text(&price["metadata"]["tally_plan"]).or_else(|| text(&price["lookup_key"])),
+        seats: item["quantity"]
+            .as_u64()
+            .and_then(|q| u32::try_from(q).ok())
+            .unwrap_or(1),
+        interval: text(&price["recurring"]["interval"]).ok_or_else(|| unreadable("interval"))?,
+        current_period_start: period("current_period_start")
+            .ok_or_else(|| unreadable("current period"))?,
+        current_period_end: period("current_period_end")
+            .ok_or_else(|| unreadable("current period"))?,
+        cancel_at_period_end: body["cancel_at_period_end"].as_bool().unwrap_or(false),
+    })
+}
+
+/// Reads a Stripe invoice. Its own `period_*` fields describe the period *before* a renewal,
+/// so the service period and the seats come from its lines: the charged lines when there are
+/// any (a proration invoice also has a credit line for the unused old seats), else all lines.
+pub fn invoice_from_json(body: &Value) -> Result<InvoiceSnapshot, GatewayError> {
+    let lines: Vec<&Value> = body["lines"]["data"]
+        .as_array()
+        .map(|l| l.iter().collect())
+        .unwrap_or_default();
+    let charged: Vec<&Value> = lines
+        .iter()
+        .copied()
+        .filter(|l| l["amount"].as_i64().unwrap_or(0) > 0)
+        .collect();
+    let considered = if charged.is_empty() { &lines } else { &charged };
+    let seats = considered
+        .iter()
+        .filter_map(|l| l["quantity"].as_u64())
+        .max()
+        .and_then(|q| u32::try_from(q).ok())
+        .unwrap_or(0);
+    let start = considered
+        .iter()
+        .filter_map(|l| seconds_to_ms(&l["period"]["start"]))
+        .min()
+        .or_else(|| seconds_to_ms(&body["period_start"]));
+    let end = considered
+        .iter()
+        .filter_map(|l| seconds_to_ms(&l["period"]["end"]))
+        .max()
+        .or_else(|| seconds_to_ms(&body["period_end"]));
+    Ok(InvoiceSnapshot {
+        id: text(&body["id"]).ok_or_else(|| unreadable("id"))?,
+        customer_id: id_of(&body["customer"]).ok_or_else(|| unreadable("customer"))?,
+        subscription_id: id_of(&body["parent"]["subscription_details"]["subscription"])
+            .or_else(|| id_of(&body["subscription"])),
+        status: text(&body["status"]).ok_or_else(|| unreadable("status"))?,
+        amount_paid: body["amount_paid"].as_i64().unwrap_or(0),
+        seats,
+        period_start: start.ok_or_else(|| unreadable("period"))?,
+        period_end: end.ok_or_else(|| unreadable("period"))?,
+    })
 }
 
 fn key(text: &str) -> Result<RequestStrategy, GatewayError> {
@@ -334,6 +435,16 @@ impl PaymentGateway for StripeGateway {
             }
             Err(err) => Err(classify(err)),
         }
+    }
+
+    async fn subscription(&self, id: &str) -> Result<SubscriptionSnapshot, GatewayError> {
+        let body = self.read(&format!("/subscriptions/{id}")).await?;
+        subscription_from_json(&body)
+    }
+
+    async fn invoice(&self, id: &str) -> Result<InvoiceSnapshot, GatewayError> {
+        let body = self.read(&format!("/invoices/{id}")).await?;
+        invoice_from_json(&body)
     }
 
     async fn cards(&self, customer_id: &str) -> Result<Vec<CardOnFile>, GatewayError> {

@@ -10,4 +10,5 @@ mod fixture;
 mod pages;
 mod purchases;
 mod sessions;
+mod subscriptions;
 mod usage;

@@ -129,7 +129,7 @@ async fn load_purchase(app: &TestApp, client: &reqwest::Client, id: &str) -> Val
 }
 
 /// The emulator's stored events about a payment, oldest first.
-async fn stored_events(app: &TestApp) -> Vec<Value> {
+pub(crate) async fn stored_events(app: &TestApp) -> Vec<Value> {
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT body FROM stripe_emulator_objects WHERE kind = 'event' ORDER BY created_at, id",
     )
@@ -142,7 +142,12 @@ async fn stored_events(app: &TestApp) -> Vec<Value> {
 }
 
 /// Posts an event to the webhook, signed with `secret` at `at` (seconds).
-async fn deliver(app: &TestApp, event: &Value, secret: &str, at: i64) -> reqwest::Response {
+pub(crate) async fn deliver(
+    app: &TestApp,
+    event: &Value,
+    secret: &str,
+    at: i64,
+) -> reqwest::Response {
     let payload = event.to_string();
     let signature = stripe_webhook::Webhook::generate_test_header(&payload, secret, Some(at));
     TestApp::client()

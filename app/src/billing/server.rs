@@ -16,10 +16,12 @@ pub async fn load_billing(usage_by: Option<String>) -> Result<BillingOverview, A
         .await?;
     let by = crate::studio::UsageBreakdown::from_query(usage_by.as_deref());
     let usage = services.usage(&viewer.workspace.id, by).await?;
+    let plan = services.plan(&viewer.workspace.id).await?;
     Ok(BillingOverview {
         viewer,
         credits,
         usage,
+        plan,
     })
 }
 

@@ -94,12 +94,30 @@ pub struct CreditsView {
     pub next_cursor: Option<String>,
 }
 
+/// The workspace's subscription plan and the credits it includes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanView {
+    pub name: String,
+    pub status: crate::domain::SubscriptionStatus,
+    pub seats: u32,
+    pub interval: crate::domain::BillingInterval,
+    /// Credits per paid seat per month.
+    pub credits_per_seat: Credits,
+    /// Credits one paid invoice at the current seat count grants.
+    pub credits_per_invoice: Credits,
+    pub rollover: bool,
+    pub period_end: DateTime<Utc>,
+    pub cancel_at_period_end: bool,
+}
+
 /// Everything the Billing page shows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BillingOverview {
     pub viewer: Viewer,
     pub credits: CreditsView,
     pub usage: crate::studio::UsageReport,
+    /// `None` when the workspace has no subscription.
+    pub plan: Option<PlanView>,
 }
 
 /// Filters of the full history.

@@ -11,6 +11,7 @@ mod money;
 mod packs;
 mod rates;
 mod roles;
+mod subscriptions;
 
 pub use auto_reload::{
     backoff_after, decide, month_start, price_of, reload_credits, AutoReloadSettings,
@@ -26,3 +27,7 @@ pub use packs::{
 };
 pub use rates::{format_milli, parse_milli, Modality, PriceError, Rate};
 pub use roles::{BillingManagers, Role};
+pub use subscriptions::{
+    invoice_grant, BillingInterval, NoGrant, PaidInvoice, PlanTerms, SubscriptionGrant,
+    SubscriptionStatus,
+};

@@ -1,7 +1,7 @@
 use crate::billing::{load_billing, BillingOverview};
 use crate::components::{
-    AutoReloadCard, BucketList, BuyCredits, CreditsCard, ErrorPanel, Loading, PurchaseList,
-    SavedCards, TopBar, TransactionTable, UsageChart,
+    AutoReloadCard, BucketList, BuyCredits, CreditsCard, CreditsHelp, ErrorPanel, Loading,
+    PlanCard, PurchaseList, SavedCards, TopBar, TransactionTable, UpcomingExpiries, UsageChart,
 };
 use crate::purchases::{load_purchases, PurchaseSection};
 use leptos::prelude::*;
@@ -39,6 +39,7 @@ fn BillingView(
         viewer,
         credits,
         usage,
+        plan,
     } = data;
     let read_only = !viewer.can_manage_billing;
     let who_can_buy = viewer.who_can_buy.clone();
@@ -60,7 +61,11 @@ fn BillingView(
             })}
             <div class="grid">
                 <CreditsCard credits/>
-                <BucketList buckets/>
+                <BucketList buckets=buckets.clone()/>
+            </div>
+            <div class="grid">
+                <PlanCard plan/>
+                <UpcomingExpiries buckets/>
             </div>
             {match section {
                 Ok(section) => {
@@ -101,6 +106,7 @@ fn BillingView(
                     empty="No credit activity yet. Purchases, grants and AI usage will show here as they happen."
                 />
             </section>
+            <CreditsHelp/>
         </main>
     }
 }

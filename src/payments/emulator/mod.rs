@@ -10,6 +10,7 @@
 //! It plays Stripe's published test cards (see [`super::cards`]); any other number is
 //! refused, and no money moves.
 
+mod billing;
 mod objects;
 mod page;
 
@@ -193,6 +194,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/events/{id}", get(get_event))
         .route("/checkout/{id}", get(checkout_page).post(pay_checkout))
         .route("/receipts/{id}", get(receipt_page))
+        .merge(billing::routes())
 }
 
 fn emulator(state: &AppState) -> Result<Arc<Emulator>, EmuError> {
