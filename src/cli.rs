@@ -46,6 +46,9 @@ pub enum Command {
     /// Show or change the credit packs on sale.
     #[command(subcommand)]
     Pack(PackCommand),
+    /// Subscription plans and the credits they include.
+    #[command(subcommand)]
+    Plan(PlanCommand),
     /// Grant free or promotional credits to a workspace.
     Grant {
         #[arg(long)]
@@ -134,6 +137,27 @@ pub enum PackCommand {
         /// Take the pack off sale (purchases already made are kept).
         #[arg(long)]
         inactive: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// List the plans.
+    List,
+    /// Create or change a plan. Stripe prices name it in their `tally_plan` metadata (or
+    /// use its id as their lookup key).
+    Set {
+        /// The id Stripe prices name, such as team.
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        /// Credits per paid seat per month (annual invoices grant twelve months' worth).
+        #[arg(long)]
+        credits_per_seat: String,
+        /// Credits roll over instead of expiring at the end of their period.
+        #[arg(long)]
+        rollover: bool,
     },
 }
 
@@ -428,6 +452,56 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             store.upsert_pack(&pack, now).await?;
             eprintln!("Pack {} saved ({} credits).", pack.id, credits);
+        }
+        Command::Plan(PlanCommand::List) => {
+            for plan in store.plans().await? {
+                println!(
+                    "{}\t{}\t{} credits per seat a month\t{}",
+                    plan.id,
+                    plan.name,
+                    plan.terms.credits_per_seat,
+                    if plan.terms.rollover {
+                        "rolls over"
+                    } else {
+                        "expires each period"
+                    }
+                );
+            }
+        }
+        Command::Plan(PlanCommand::Set {
+            id,
+            name,
+            credits_per_seat,
+            rollover,
+        }) => {
+            let id = id.trim().to_owned();
+            if id.is_empty()
+                || id.len() > 60
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                bail!("--id must be 1 to 60 lower-case letters, digits or dashes");
+            }
+            let name = name.trim().to_owned();
+            if name.is_empty() || name.chars().count() > 60 {
+                bail!("--name must be 1 to 60 characters");
+            }
+            let credits_per_seat = Credits::parse(&credits_per_seat.replace(',', ""))
+                .context("--credits-per-seat must be a whole number of credits")?;
+            let plan = crate::payments::subscriptions::PlanRecord {
+                id,
+                name,
+                terms: app::domain::PlanTerms {
+                    credits_per_seat,
+                    rollover,
+                },
+            };
+            store.upsert_plan(&plan, now).await?;
+            eprintln!(
+                "Plan {} saved ({} credits per seat a month).",
+                plan.id, credits_per_seat
+            );
         }
         Command::Rate(RateCommand::List) => {
             for rate in store.rates().await? {

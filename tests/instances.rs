@@ -374,3 +374,120 @@ async fn spends_through_two_instances_trigger_exactly_one_reload() {
     assert!(db.store.audit(&ws).await.unwrap().balanced());
     db.finish().await;
 }
+
+/// Runs `tally` with `args` against `database_url`; returns (success, stdout, stderr).
+async fn tally(database_url: &str, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .output()
+        .await
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+        String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn operators_set_plans_and_grant_credits_from_the_command_line() {
+    let db = TestDb::sqlite().await;
+    let (ok, workspace, err) = tally(&db.url, &["workspace", "create", "--name", "Initech"]).await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = tally(
+        &db.url,
+        &[
+            "plan",
+            "set",
+            "--id",
+            "pro",
+            "--name",
+            "Pro",
+            "--credits-per-seat",
+            "1,500",
+            "--rollover",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let (ok, plans, _) = tally(&db.url, &["plan", "list"]).await;
+    assert!(ok);
+    assert!(
+        plans.contains("pro\tPro\t1,500 credits per seat a month\trolls over"),
+        "{plans}"
+    );
+
+    let expires = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let (ok, entry, err) = tally(
+        &db.url,
+        &[
+            "grant",
+            "--workspace",
+            &workspace,
+            "--kind",
+            "promotional",
+            "--credits",
+            "500",
+            "--expires",
+            &expires,
+            "--note",
+            "Launch week",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(err.contains("the balance is now 500"), "{err}");
+    let ws = app::domain::WorkspaceId::parse(&workspace).unwrap();
+    let history = db
+        .store
+        .history(
+            &ws,
+            &tally::ledger::HistoryQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(history[0].id, entry);
+    assert_eq!(history[0].description, "Launch week");
+
+    for bad in [
+        vec![
+            "grant",
+            "--workspace",
+            &workspace,
+            "--kind",
+            "purchased",
+            "--credits",
+            "5",
+        ],
+        vec![
+            "grant",
+            "--workspace",
+            &workspace,
+            "--kind",
+            "free",
+            "--credits",
+            "5",
+            "--expires",
+            "2001-01-01T00:00:00Z",
+        ],
+        vec![
+            "plan",
+            "set",
+            "--id",
+            "Bad Id",
+            "--name",
+            "X",
+            "--credits-per-seat",
+            "5",
+        ],
+    ] {
+        let (ok, _, err) = tally(&db.url, &bad).await;
+        assert!(!ok, "{bad:?} should fail");
+        assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+    }
+    db.finish().await;
+}

@@ -116,3 +116,22 @@ test('sign-in works from the keyboard alone', async ({ page }) => {
   await page.getByRole('link', { name: 'Skip to content' }).focus();
   await expect(page.getByRole('link', { name: 'Skip to content' })).toBeVisible();
 });
+
+test('the plan, upcoming expiries and what credits are not are on the Billing page', async ({ page }) => {
+  await signIn(page, 'owner@acme.test');
+  const api = await apiCredits(page);
+  await expect(page.getByTestId('plan')).toContainText('Team plan');
+  await expect(page.getByTestId('plan')).toContainText('5 paid seats, billed monthly.');
+  await expect(page.getByTestId('plan-includes')).toHaveText(
+    'Includes 1,000 credits per seat a month: 5,000 credits each month.',
+  );
+  const expiring = api.buckets.filter((b: { expires_at: string | null }) => b.expires_at);
+  const lines = page.getByTestId('upcoming-expiries').locator('li');
+  await expect(lines).toHaveCount(expiring.length);
+  await expect(lines.first()).toHaveText(/^[\d,]+ (free|promotional|subscription) credits? expires? on \d{1,2} [A-Z][a-z]{2} \d{4}$/);
+  // The help opens from the keyboard.
+  await page.getByText('What AI credits are not').focus();
+  await page.keyboard.press('Enter');
+  await expect(page.getByText(/Proration when seats or plans change/)).toBeVisible();
+  await expect(page.getByText('Credits bought in another workspace')).toBeVisible();
+});

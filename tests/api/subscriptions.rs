@@ -73,7 +73,7 @@ async fn subscribe(f: &Fixture, price: &str, seats: &str, trial_days: &str) -> S
 /// Subscription lots of the workspace: (original, remaining, expires_at), oldest first.
 async fn subscription_lots(app: &TestApp, ws: &WorkspaceId) -> Vec<(i64, i64, Option<i64>)> {
     sqlx::query_as(
-        "SELECT original, remaining, expires_at FROM credit_lots WHERE workspace_id = $1 AND kind = 'subscription' ORDER BY created_at, id",
+        "SELECT original, remaining, expires_at FROM credit_lots WHERE workspace_id = $1 AND kind = 'subscription' ORDER BY created_at, CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END, id",
     )
     .bind(ws.as_str())
     .fetch_all(app.store.pool())
@@ -290,6 +290,29 @@ async fn annual_plans_grant_a_year_at_once_and_rollover_plans_never_expire() {
     let lots = subscription_lots(&f.app, &f.acme).await;
     assert_eq!(lots[1], (2_500, 2_500, None));
     assert_eq!(lots[2], (2_500, 2_500, None));
+
+    // The next renewal is declined: past due, and no credits until it is paid.
+    f.app.clock.set(at(2027, 1, 21));
+    stripe(
+        &f.app,
+        reqwest::Method::POST,
+        &format!("/test_helpers/subscriptions/{business}/advance"),
+        &[("fail", "true")],
+    )
+    .await;
+    for _ in 0..100 {
+        let s = f.app.store.subscription_of(&f.acme).await.unwrap().unwrap();
+        if s.id == business && s.status.as_str() == "past_due" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let s = f.app.store.subscription_of(&f.acme).await.unwrap().unwrap();
+    assert_eq!(
+        (s.id.as_str(), s.status.as_str()),
+        (business.as_str(), "past_due")
+    );
+    assert_eq!(subscription_lots(&f.app, &f.acme).await.len(), 3);
     assert!(f.app.store.audit(&f.acme).await.unwrap().balanced());
 }
 
