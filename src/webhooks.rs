@@ -1,9 +1,10 @@
-//! `POST /webhooks/stripe`: Stripe's events about payments.
+//! `POST /webhooks/stripe`: Stripe's events about payments, subscriptions and invoices.
 //!
 //! Each event is verified (HMAC-SHA256 over the raw body, 5-minute tolerance, against Tally's
-//! clock), then the payment it concerns is re-read from Stripe, because events arrive late,
-//! twice and out of order, and the re-read says where the payment stands now. The event id
-//! is recorded in the transaction that applies it, so an event is applied once.
+//! clock), then the payment, subscription or invoice it concerns is re-read from Stripe,
+//! because events arrive late, twice and out of order, and the re-read says where the object
+//! stands now. The event id is recorded in the transaction that applies it, so an event is
+//! applied once.
 
 use crate::api::ApiError;
 use crate::payments::subscriptions::SubscriptionApplied;
