@@ -272,7 +272,7 @@ async fn grant_for_invoice(
         return Ok(SubscriptionApplied::InvoiceSeen);
     }
     let already: i64 = sqlx::query(
-        "SELECT COALESCE(SUM(seats), 0) AS seats FROM subscription_invoices WHERE subscription_id = $1 AND period_end = $2",
+        "SELECT CAST(COALESCE(SUM(seats), 0) AS BIGINT) AS seats FROM subscription_invoices WHERE subscription_id = $1 AND period_end = $2",
     )
     .bind(&subscription.id)
     .bind(invoice.period_end)

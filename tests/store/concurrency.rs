@@ -225,3 +225,77 @@ on_both_backends!(
     spends_crossing_the_threshold_queue_one_reload_on_sqlite,
     spends_crossing_the_threshold_queue_one_reload_on_postgres
 );
+
+/// The same paid invoice delivered many times at once, and other invoices for the same period
+/// racing it, grant the period's seats once: the subscription's row lock and the invoice key
+/// hold on both backends.
+async fn racing_invoice_deliveries_grant_a_period_once(store: &Store) {
+    use tally::payments::subscriptions::{SubscriptionApplied, SubscriptionRecord};
+    use tally::payments::InvoiceSnapshot;
+    let ws = store.create_workspace("Subscriber", T0).await.unwrap();
+    let team = tally::demo::demo_plans().remove(0);
+    store.upsert_plan(&team, T0).await.unwrap();
+    let period_end = T0 + 30 * 86_400_000;
+    let subscription = SubscriptionRecord {
+        id: "sub_race".into(),
+        workspace_id: ws.clone(),
+        plan: team,
+        status: app::domain::SubscriptionStatus::Active,
+        seats: 3,
+        interval: app::domain::BillingInterval::Month,
+        current_period_start: T0,
+        current_period_end: period_end,
+        cancel_at_period_end: false,
+    };
+    let invoice = |id: String| InvoiceSnapshot {
+        id,
+        customer_id: "cus_race".into(),
+        subscription_id: Some("sub_race".into()),
+        status: "paid".into(),
+        amount_paid: 6_000,
+        seats: 3,
+        period_start: T0,
+        period_end,
+    };
+    let store = Arc::new(store.clone());
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let (store, subscription) = (store.clone(), subscription.clone());
+            // Half deliver one invoice under different event ids; half are other invoices
+            // for the same period and seats.
+            let invoice = invoice(if i % 2 == 0 {
+                "in_same".into()
+            } else {
+                format!("in_other_{i}")
+            });
+            tokio::spawn(async move {
+                let event = format!("evt_race_{i}");
+                store
+                    .apply_invoice(
+                        &subscription,
+                        &invoice,
+                        Some((&event, "invoice.paid")),
+                        T0 + 1,
+                    )
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut granted = 0;
+    for task in tasks {
+        if let SubscriptionApplied::Granted { credits, .. } = task.await.unwrap() {
+            granted += credits.get();
+        }
+    }
+    assert_eq!(granted, 3_000, "three seats of one period, once");
+    let summary = store.summary(&ws, T0 + 2).await.unwrap();
+    assert_eq!(summary.available, 3_000);
+    assert!(store.audit(&ws).await.unwrap().balanced());
+}
+
+on_both_backends!(
+    racing_invoice_deliveries_grant_a_period_once,
+    racing_invoice_deliveries_grant_a_period_once_on_sqlite,
+    racing_invoice_deliveries_grant_a_period_once_on_postgres
+);
