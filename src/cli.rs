@@ -84,6 +84,16 @@ pub enum WorkspaceCommand {
         #[arg(long)]
         low_balance_threshold: Option<String>,
     },
+    /// Send the workspace's notifications to an HTTPS endpoint as signed webhooks; prints the
+    /// signing secret once. `--remove` stops the deliveries.
+    Webhook {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long, required_unless_present = "remove")]
+        url: Option<String>,
+        #[arg(long, conflicts_with = "url")]
+        remove: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -315,6 +325,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Workspace(WorkspaceCommand::Create { name }) => {
             let id = store.create_workspace(&name, now).await?;
             println!("{id}");
+        }
+        Command::Workspace(WorkspaceCommand::Webhook {
+            workspace,
+            url,
+            remove,
+        }) => {
+            let id = workspace_id(&workspace)?;
+            if store.workspace(&id).await?.is_none() {
+                bail!("no workspace {id}");
+            }
+            if remove {
+                store.remove_webhook_endpoint(&id).await?;
+                eprintln!("Notifications of {id} are no longer sent to an endpoint.");
+            } else {
+                let url = crate::outbox::check_url(url.as_deref().unwrap_or_default())
+                    .map_err(|e| anyhow::anyhow!("--url: {e}"))?;
+                let endpoint = store.set_webhook_endpoint(&id, &url, now).await?;
+                eprintln!(
+                    "Notifications of {id} go to {url}. Verify Tally-Signature with this secret (shown once):"
+                );
+                println!("{}", endpoint.secret);
+            }
         }
         Command::Workspace(WorkspaceCommand::Settings {
             workspace,

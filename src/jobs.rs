@@ -19,7 +19,8 @@ const RECONCILE_AFTER_MS: i64 = 2 * 60_000;
 /// Sign-in failures and ended sessions are forgotten after a day.
 const KEEP_SIGN_IN_MS: i64 = 24 * 3_600_000;
 
-/// Runs the periodic jobs, forever: expired holds, lapsed lots, old keys and sessions.
+/// Runs the periodic jobs, forever: expired holds, lapsed lots, old keys and sessions,
+/// Auto-reload's queue, and the notification outbox.
 pub fn spawn_background_jobs(
     store: Store,
     clock: Arc<dyn Clock>,
@@ -34,6 +35,22 @@ pub fn spawn_background_jobs(
                 tick.tick().await;
                 if let Err(err) = payments.process_reloads().await {
                     tracing::warn!(error = %err, "Auto-reload queue failed; will retry");
+                }
+            }
+        });
+    }
+    // The notification outbox is sent every two seconds.
+    {
+        let (store, clock) = (store.clone(), clock.clone());
+        tokio::spawn(async move {
+            let http = crate::outbox::client();
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(err) = crate::outbox::deliver_outbox(&store, &http, clock.now_ms()).await
+                {
+                    tracing::warn!(error = %err, "notification deliveries failed; will retry");
                 }
             }
         });

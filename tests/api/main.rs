@@ -7,6 +7,7 @@ mod support;
 mod auto_reload;
 mod credits;
 mod fixture;
+mod outbox;
 mod pages;
 mod purchases;
 mod sessions;
