@@ -154,6 +154,46 @@ impl Store {
     }
 }
 
+/// One outbox item, as the workspace's delivery log shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    pub kind: String,
+    /// `pending` until it is closed.
+    pub outcome: String,
+    pub attempts: i64,
+    /// When it was closed, else when it was queued.
+    pub at: Millis,
+    pub last_error: Option<String>,
+}
+
+impl Store {
+    /// The workspace's newest outbox items.
+    pub async fn recent_deliveries(
+        &self,
+        workspace: &WorkspaceId,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        sqlx::query(
+            "SELECT kind, COALESCE(outcome, 'pending') AS outcome, attempts, COALESCE(delivered_at, created_at) AS at, last_error              FROM notification_outbox WHERE workspace_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+        )
+        .bind(workspace.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(DeliveryRecord {
+                kind: row.try_get("kind")?,
+                outcome: row.try_get("outcome")?,
+                attempts: row.try_get("attempts")?,
+                at: row.try_get("at")?,
+                last_error: row.try_get("last_error")?,
+            })
+        })
+        .collect()
+    }
+}
+
 /// One round: every item due, each sent once under a lease.
 pub async fn deliver_outbox(
     store: &Store,

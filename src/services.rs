@@ -285,6 +285,59 @@ impl Services for TallyServices {
             .collect())
     }
 
+    async fn webhook(&self, viewer: &Viewer) -> Result<app::studio::WebhookView, AppError> {
+        let workspace = &viewer.workspace.id;
+        Ok(app::studio::WebhookView {
+            url: self.store.webhook_endpoint(workspace).await?,
+            deliveries: self
+                .store
+                .recent_deliveries(workspace, 10)
+                .await?
+                .into_iter()
+                .map(|d| app::studio::DeliveryView {
+                    kind: d.kind,
+                    outcome: d.outcome,
+                    attempts: d.attempts,
+                    at: crate::clock::to_datetime(d.at),
+                    last_error: d.last_error,
+                })
+                .collect(),
+        })
+    }
+
+    async fn save_webhook(
+        &self,
+        viewer: &Viewer,
+        url: Option<String>,
+    ) -> Result<app::studio::WebhookSaved, AppError> {
+        if !viewer.can_manage_billing {
+            return Err(AppError::Forbidden);
+        }
+        let workspace = &viewer.workspace.id;
+        match url {
+            None => {
+                self.store.remove_webhook_endpoint(workspace).await?;
+                Ok(app::studio::WebhookSaved {
+                    url: None,
+                    secret: None,
+                })
+            }
+            Some(url) => {
+                let url = crate::outbox::check_url(&url).map_err(|e| {
+                    AppError::Invalid(format!("{}.", app::format::capitalised(&e.0)))
+                })?;
+                let endpoint = self
+                    .store
+                    .set_webhook_endpoint(workspace, &url, self.clock.now_ms())
+                    .await?;
+                Ok(app::studio::WebhookSaved {
+                    url: Some(endpoint.url),
+                    secret: Some(endpoint.secret),
+                })
+            }
+        }
+    }
+
     async fn usage(
         &self,
         workspace: &WorkspaceId,

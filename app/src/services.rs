@@ -56,6 +56,17 @@ pub trait Services: Send + Sync + 'static {
     /// Asks the workspace's billing managers for credits; false if asked within the hour.
     async fn request_credits(&self, viewer: &Viewer) -> Result<bool, AppError>;
 
+    /// The workspace's webhook endpoint and its latest deliveries.
+    async fn webhook(&self, viewer: &Viewer) -> Result<crate::studio::WebhookView, AppError>;
+
+    /// Sets (`Some`) or removes (`None`) the workspace's webhook endpoint; the caller has
+    /// checked that the viewer may.
+    async fn save_webhook(
+        &self,
+        viewer: &Viewer,
+        url: Option<String>,
+    ) -> Result<crate::studio::WebhookSaved, AppError>;
+
     /// The newest notifications this person may see.
     async fn notifications(&self, viewer: &Viewer) -> Result<Vec<NotificationView>, AppError>;
 

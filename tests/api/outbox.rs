@@ -177,3 +177,85 @@ async fn an_endpoint_that_keeps_failing_is_given_up_after_eight_tries() {
     assert_eq!(outcome, "gave_up");
     assert!(error.contains("500"), "{error}");
 }
+
+#[tokio::test]
+async fn billing_managers_set_the_endpoint_in_the_app_and_members_cannot() {
+    let f = Fixture::new().await;
+    let (receiver, url) = Receiver::start().await;
+    let owner = f
+        .app
+        .sign_in("owner@acme.test", crate::fixture::PASSWORD)
+        .await;
+    let save = |client: reqwest::Client, form: Vec<(&'static str, String)>| {
+        let target = f.app.url("/api/save_webhook");
+        async move { client.post(target).form(&form).send().await.unwrap() }
+    };
+    let refused = save(
+        owner.clone(),
+        vec![("url", "http://hooks.example.com/x".into())],
+    )
+    .await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("https://"));
+    let saved = save(owner.clone(), vec![("url", url.clone())]).await;
+    assert_eq!(saved.status(), 200);
+    let saved: Value = saved.json().await.unwrap();
+    let secret = saved["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("tallywh_"));
+
+    let member = f
+        .app
+        .sign_in("member@acme.test", crate::fixture::PASSWORD)
+        .await;
+    let forbidden = save(member.clone(), vec![("url", url.clone())]).await;
+    assert_eq!(forbidden.status(), 403);
+    let page = |client: reqwest::Client| {
+        let target = f.app.url("/notifications");
+        async move {
+            client
+                .get(target)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    assert!(!page(member)
+        .await
+        .contains("Send notifications to your systems"));
+
+    // A dip is delivered with the secret the owner was shown, and the log says so.
+    let now = f.app.now();
+    f.app
+        .store
+        .charge(&f.acme, Credits::new(1_000).unwrap(), &usage(1), now)
+        .await
+        .unwrap();
+    let http = tally::outbox::client();
+    assert_eq!(
+        deliver_outbox(&f.app.store, &http, now)
+            .await
+            .unwrap()
+            .delivered,
+        1
+    );
+    let (headers, body) = receiver.got().remove(0);
+    assert_eq!(
+        headers["tally-signature"],
+        signature(&secret, now / 1000, &body).as_str()
+    );
+    let html = page(owner.clone()).await;
+    assert!(html.contains("Send notifications to your systems"));
+    assert!(html.contains(&url), "the endpoint is shown");
+    assert!(
+        html.contains("credit balance low") && html.contains("Delivered"),
+        "the log shows the delivery"
+    );
+
+    // Stopping: later notifications stay in the app only.
+    let stopped = save(owner, vec![("remove", "1".into())]).await;
+    assert_eq!(stopped.status(), 200);
+    assert_eq!(f.app.store.webhook_endpoint(&f.acme).await.unwrap(), None);
+}

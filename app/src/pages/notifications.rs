@@ -1,6 +1,6 @@
 use crate::components::{ErrorPanel, Loading, TopBar};
 use crate::format;
-use crate::studio::{load_notifications, NotificationsView};
+use crate::studio::{load_notifications, NotificationsView, SaveWebhook, WebhookView};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -23,7 +23,11 @@ pub fn NotificationsPage() -> impl IntoView {
 
 #[component]
 fn NotificationList(data: NotificationsView) -> impl IntoView {
-    let NotificationsView { viewer, items } = data;
+    let NotificationsView {
+        viewer,
+        items,
+        webhook,
+    } = data;
     let body = if items.is_empty() {
         view! { <p class="empty">"Nothing yet. Low-balance alerts and requests for credits will show here."</p> }.into_any()
     } else {
@@ -45,6 +49,86 @@ fn NotificationList(data: NotificationsView) -> impl IntoView {
         <main id="main" class="narrow">
             <div class="page-head"><h1>"Notifications"</h1></div>
             <section class="card">{body}</section>
+            {webhook.map(|webhook| view! { <WebhookCard webhook/> })}
         </main>
+    }
+}
+
+/// Where notifications are delivered as signed webhooks, and how the latest went (billing
+/// managers only).
+#[component]
+fn WebhookCard(webhook: WebhookView) -> impl IntoView {
+    let WebhookView { url, deliveries } = webhook;
+    let save = ServerAction::<SaveWebhook>::new();
+    let pending = save.pending();
+    let has_url = url.is_some();
+    let current = url.clone().unwrap_or_default();
+    let log = if deliveries.is_empty() {
+        view! { <p class="empty">"No deliveries yet. Each new notification is sent to your endpoint within seconds."</p> }.into_any()
+    } else {
+        view! {
+            <table class="deliveries" data-testid="deliveries">
+                <caption class="visually-hidden">"The latest notification deliveries"</caption>
+                <thead><tr><th scope="col">"Notification"</th><th scope="col">"Delivery"</th><th scope="col">"Tries"</th><th scope="col">"When"</th></tr></thead>
+                <tbody>
+                    {deliveries.into_iter().map(|d| {
+                        let outcome = match d.outcome.as_str() {
+                            "delivered" => "Delivered".to_owned(),
+                            "no_endpoint" => "Not sent (no endpoint)".to_owned(),
+                            "gave_up" => format!("Gave up: {}", d.last_error.clone().unwrap_or_default()),
+                            _ => match &d.last_error {
+                                Some(e) => format!("Retrying: {e}"),
+                                None => "Waiting".to_owned(),
+                            },
+                        };
+                        view! {
+                            <tr>
+                                <td>{d.kind.replace('_', " ")}</td>
+                                <td>{outcome}</td>
+                                <td class="num">{d.attempts}</td>
+                                <td><time datetime=d.at.to_rfc3339()>{format::date_time(&d.at)}</time></td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        }
+        .into_any()
+    };
+    view! {
+        <section class="card" aria-labelledby="webhook-heading" data-testid="webhook">
+            <h2 id="webhook-heading">"Send notifications to your systems"</h2>
+            <p class="muted">"Tally posts each notification as JSON to this address, signed in the Tally-Signature header (HMAC-SHA256 of the timestamp and body). Failed deliveries are retried for several hours."</p>
+            <ActionForm action=save>
+                <label for="webhook-url">"Endpoint address"</label>
+                <input id="webhook-url" name="url" type="url" inputmode="url" placeholder="https://example.com/hooks/tally" value=current required=true aria-describedby="webhook-url-hint"/>
+                <p id="webhook-url-hint" class="muted hint">"Must start with https://. Saving gives a new signing secret."</p>
+                <button type="submit" class="button primary" data-testid="save-webhook" disabled=move || pending.get() aria-busy=move || pending.get().to_string()>
+                    {move || if pending.get() { "Saving…" } else { "Save endpoint" }}
+                </button>
+            </ActionForm>
+            {has_url.then(|| view! {
+                <ActionForm action=save>
+                    <input type="hidden" name="remove" value="1"/>
+                    <button type="submit" class="button" disabled=move || pending.get()>"Stop sending"</button>
+                </ActionForm>
+            })}
+            <div aria-live="polite">
+                {move || save.value().get().map(|outcome| match outcome {
+                    Ok(saved) => match (saved.url, saved.secret) {
+                        (Some(url), Some(secret)) => view! {
+                            <div class="notice notice-info" role="status" data-testid="webhook-saved">
+                                <p>{format!("Notifications now go to {url}.")}</p>
+                                <p>"Signing secret (shown once; keep it with your receiver): "<code data-testid="webhook-secret">{secret}</code></p>
+                            </div>
+                        }.into_any(),
+                        _ => view! { <p class="notice notice-info" role="status">"Notifications are no longer sent to an endpoint."</p> }.into_any(),
+                    },
+                    Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
+                })}
+            </div>
+            <h3>"Latest deliveries"</h3>
+            {log}
+        </section>
     }
 }

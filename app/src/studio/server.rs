@@ -51,5 +51,37 @@ pub async fn ask_admin() -> Result<bool, AppError> {
 pub async fn load_notifications() -> Result<NotificationsView, AppError> {
     let (services, viewer) = crate::services::billing_viewer().await?;
     let items = services.notifications(&viewer).await?;
-    Ok(NotificationsView { viewer, items })
+    let webhook = if viewer.can_manage_billing {
+        Some(services.webhook(&viewer).await?)
+    } else {
+        None
+    };
+    Ok(NotificationsView {
+        viewer,
+        items,
+        webhook,
+    })
+}
+
+/// Sets the workspace's webhook endpoint (billing managers only), or removes it when
+/// `remove` is set. A new endpoint gets a new signing secret, returned once.
+#[server(endpoint = "save_webhook")]
+pub async fn save_webhook(
+    url: Option<String>,
+    remove: Option<String>,
+) -> Result<super::WebhookSaved, AppError> {
+    let result = async {
+        let (services, viewer) = crate::services::billing_viewer().await?;
+        if !viewer.can_manage_billing {
+            return Err(AppError::Forbidden);
+        }
+        let url = if remove.is_some() {
+            None
+        } else {
+            Some(url.unwrap_or_default())
+        };
+        services.save_webhook(&viewer, url).await
+    }
+    .await;
+    result.map_err(AppError::answer)
 }

@@ -60,6 +60,33 @@ pub struct NotificationView {
 pub struct NotificationsView {
     pub viewer: Viewer,
     pub items: Vec<NotificationView>,
+    /// The workspace's webhook endpoint and recent deliveries (billing managers only).
+    pub webhook: Option<WebhookView>,
+}
+
+/// Where the workspace's notifications are delivered, and how the latest deliveries went.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookView {
+    pub url: Option<String>,
+    pub deliveries: Vec<DeliveryView>,
+}
+
+/// One notification's delivery to the endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryView {
+    pub kind: String,
+    /// `pending`, `delivered`, `no_endpoint` or `gave_up`.
+    pub outcome: String,
+    pub attempts: i64,
+    pub at: DateTime<Utc>,
+    pub last_error: Option<String>,
+}
+
+/// A saved endpoint and its signing secret, shown once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookSaved {
+    pub url: Option<String>,
+    pub secret: Option<String>,
 }
 
 /// How usage is broken down in the chart.
