@@ -201,29 +201,47 @@ impl Store {
         now: Millis,
     ) -> Result<Vec<Result<Answer, LedgerError>>, LedgerError> {
         let mut tx = self.pool().begin().await?;
-        let out = batch_in(&mut tx, workspace, items, now).await?;
-        tx.commit().await?;
-        Ok(out)
-    }
-
-    /// Applies the charges of several workspaces in one transaction and one commit: each
-    /// workspace's charges as [`Store::charge_batch`] would, the workspaces locked in id order
-    /// (so two instances batching overlapping workspaces never deadlock). A database error
-    /// fails the whole transaction, and nothing of it is kept.
-    pub async fn charge_batches(
-        &self,
-        groups: &[(WorkspaceId, Vec<BatchCharge<'_>>)],
-        now: Millis,
-    ) -> Result<Vec<Vec<Result<Answer, LedgerError>>>, LedgerError> {
-        let mut order: Vec<usize> = (0..groups.len()).collect();
-        order.sort_by(|a, b| groups[*a].0.as_str().cmp(groups[*b].0.as_str()));
-        let mut tx = self.pool().begin().await?;
-        let mut out: Vec<Vec<Result<Answer, LedgerError>>> =
-            (0..groups.len()).map(|_| Vec::new()).collect();
-        for i in order {
-            let (workspace, items) = &groups[i];
-            out[i] = batch_in(&mut tx, workspace, items, now).await?;
+        let mut books = open_books(&mut tx, workspace, now).await?;
+        expire_lapsed(&mut books, now)?;
+        // Every key of the batch is looked up at once; keys first seen in this batch join
+        // them, so a repeat inside the batch replays like a stored key.
+        let mut known = stored_answers(&mut tx, workspace, items).await?;
+        let mut fresh: Vec<(&IdempotencyKey, Answer)> = Vec::new();
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            if let Some((hash, answer)) = known.get(&(item.key.scope, item.key.key.clone())) {
+                out.push(if *hash == item.key.request_hash {
+                    Ok(answer.clone())
+                } else {
+                    Err(LedgerError::IdempotencyConflict)
+                });
+                continue;
+            }
+            let outcome = match rules::plan_charge(&books.lots, now, item.credits) {
+                Ok(draws) => {
+                    take_from_lots(&mut books, &draws)?;
+                    books.spent += item.credits.get();
+                    Ok(post(
+                        &mut books,
+                        EntryType::Consumption,
+                        -item.credits.get(),
+                        &draws,
+                        item.meta,
+                        now,
+                    ))
+                }
+                Err(shortfall) => Err(shortfall),
+            };
+            let answer = (item.render)(&outcome);
+            known.insert(
+                (item.key.scope, item.key.key.clone()),
+                (item.key.request_hash.clone(), answer.clone()),
+            );
+            fresh.push((item.key, answer.clone()));
+            out.push(Ok(answer));
         }
+        save_account(&mut tx, workspace, &mut books).await?;
+        remember_all(&mut tx, workspace, &fresh, now).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -650,56 +668,4 @@ async fn place_hold(
         expires_at: hold.expires_at,
         available: rules::spendable(&books.lots, now),
     })
-}
-
-/// One workspace's charges inside the caller's transaction: its row locked, every key looked
-/// up at once, each charge planned against the locked lots in turn, then written together.
-async fn batch_in(
-    conn: &mut AnyConnection,
-    workspace: &WorkspaceId,
-    items: &[BatchCharge<'_>],
-    now: Millis,
-) -> Result<Vec<Result<Answer, LedgerError>>, LedgerError> {
-    let mut books = open_books(&mut *conn, workspace, now).await?;
-    expire_lapsed(&mut books, now)?;
-    // Every key of the batch is looked up at once; keys first seen in this batch join
-    // them, so a repeat inside the batch replays like a stored key.
-    let mut known = stored_answers(&mut *conn, workspace, items).await?;
-    let mut fresh: Vec<(&IdempotencyKey, Answer)> = Vec::new();
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        if let Some((hash, answer)) = known.get(&(item.key.scope, item.key.key.clone())) {
-            out.push(if *hash == item.key.request_hash {
-                Ok(answer.clone())
-            } else {
-                Err(LedgerError::IdempotencyConflict)
-            });
-            continue;
-        }
-        let outcome = match rules::plan_charge(&books.lots, now, item.credits) {
-            Ok(draws) => {
-                take_from_lots(&mut books, &draws)?;
-                books.spent += item.credits.get();
-                Ok(post(
-                    &mut books,
-                    EntryType::Consumption,
-                    -item.credits.get(),
-                    &draws,
-                    item.meta,
-                    now,
-                ))
-            }
-            Err(shortfall) => Err(shortfall),
-        };
-        let answer = (item.render)(&outcome);
-        known.insert(
-            (item.key.scope, item.key.key.clone()),
-            (item.key.request_hash.clone(), answer.clone()),
-        );
-        fresh.push((item.key, answer.clone()));
-        out.push(Ok(answer));
-    }
-    save_account(&mut *conn, workspace, &mut books).await?;
-    remember_all(&mut *conn, workspace, &fresh, now).await?;
-    Ok(out)
 }
