@@ -581,3 +581,59 @@ async fn refunded_credits_of_a_lapsed_lot_expire_again() {
     assert_eq!(body["transactions"][0]["amount"], -380);
     assert!(f.app.store.audit(&f.acme).await.unwrap().balanced());
 }
+
+/// Charges of several workspaces at once go through shared batches: each workspace still
+/// charges exactly what it can afford, replays charge nothing, and every book balances.
+#[tokio::test]
+async fn parallel_charges_across_workspaces_each_stop_at_their_own_balance() {
+    let f = Fixture::new().await;
+    let now = f.app.now();
+    // Six more workspaces with 100 credits each, beside Acme (1,380) and Globex (300).
+    let mut accounts = vec![
+        (f.acme.clone(), f.acme_key.clone(), 1_380),
+        (f.globex.clone(), f.globex_key.clone(), 300),
+    ];
+    for i in 0..6 {
+        let ws = f
+            .app
+            .store
+            .create_workspace(&format!("Team {i}"), now)
+            .await
+            .unwrap();
+        f.app
+            .store
+            .grant(
+                &ws,
+                &crate::fixture::grant(app::domain::GrantKind::Free, 100, None),
+                now,
+            )
+            .await
+            .unwrap();
+        let key = f.app.store.create_api_key(&ws, "bench", now).await.unwrap();
+        accounts.push((ws, key, 100));
+    }
+    let url = f.app.url("/api/v1/usage");
+    let mut requests = Vec::new();
+    for round in 0..60 {
+        for (n, (_, key, _)) in accounts.iter().enumerate() {
+            // Every tenth request repeats the one before it (a client retry).
+            let id = if round % 10 == 9 { round - 1 } else { round };
+            requests.push(owned_post(
+                url.clone(),
+                key.clone(),
+                usage(&format!("w{n}-r{id}"), 25),
+            ));
+        }
+    }
+    let answers = futures_join_all(requests.into_iter()).await;
+    assert!(answers
+        .iter()
+        .all(|a| a.status() == 200 || a.status() == 402));
+    for (ws, _, start) in &accounts {
+        let summary = f.app.store.summary(ws, f.app.now()).await.unwrap();
+        // 54 distinct charges of 25 per workspace, as many as each balance covers.
+        let affordable = (start / 25).min(54);
+        assert_eq!(summary.available, start - affordable * 25, "{ws}");
+        assert!(f.app.store.audit(ws).await.unwrap().balanced());
+    }
+}
