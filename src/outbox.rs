@@ -48,15 +48,11 @@ pub fn check_url(url: &str) -> Result<String, BadEndpoint> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
         BadEndpoint("enter a full address such as https://example.com/hooks/tally".into())
     })?;
-    let host = rest
-        .split(['/', '?', '#'])
-        .next()
-        .unwrap_or_default()
-        .rsplit_once(':')
-        .map_or(
-            rest.split(['/', '?', '#']).next().unwrap_or_default(),
-            |(h, _)| h,
-        );
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+        _ => authority,
+    };
     if host.is_empty() || host.contains('@') || url.chars().any(char::is_whitespace) {
         return Err(BadEndpoint("the address has no valid host".into()));
     }

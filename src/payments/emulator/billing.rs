@@ -8,7 +8,7 @@
 //! period: the next invoice is paid, or with `fail=true` declined) each send the events Stripe
 //! would send.
 
-use super::{authorise, emulator, idempotency_key, objects, Emu, EmuError, Params};
+use super::{authorise, emulator, idempotency_key, objects, Emu, EmuError, Emulator, Params};
 use crate::startup::AppState;
 use crate::store::new_id;
 use axum::extract::{Path, State};
@@ -122,6 +122,11 @@ fn invoice(f: NewInvoice<'_>) -> Value {
     })
 }
 
+async fn save_invoice(emu: &Emulator, customer: &str, invoice: &Value) -> Result<(), EmuError> {
+    let id = invoice["id"].as_str().unwrap_or_default();
+    emu.save(id, "invoice", Some(customer), invoice).await
+}
+
 async fn create_subscription(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -181,13 +186,7 @@ async fn create_subscription(
             });
             emu.save(&id, "subscription", Some(&customer), &subscription)
                 .await?;
-            emu.save(
-                invoice["id"].as_str().unwrap_or_default(),
-                "invoice",
-                Some(&customer),
-                &invoice,
-            )
-            .await?;
+            save_invoice(&emu, &customer, &invoice).await?;
             emu.emit("customer.subscription.created", &subscription, 0)
                 .await?;
             emu.emit("invoice.paid", &invoice, 1).await?;
@@ -289,13 +288,7 @@ async fn update_subscription(
     emu.emit("customer.subscription.updated", &subscription, 0)
         .await?;
     if let Some(invoice) = proration {
-        emu.save(
-            invoice["id"].as_str().unwrap_or_default(),
-            "invoice",
-            Some(&customer),
-            &invoice,
-        )
-        .await?;
+        save_invoice(&emu, &customer, &invoice).await?;
         emu.emit("invoice.paid", &invoice, 1).await?;
     }
     Ok(Json(subscription))
@@ -386,13 +379,7 @@ async fn advance_subscription(
     });
     emu.save(&id, "subscription", Some(&customer), &subscription)
         .await?;
-    emu.save(
-        invoice["id"].as_str().unwrap_or_default(),
-        "invoice",
-        Some(&customer),
-        &invoice,
-    )
-    .await?;
+    save_invoice(&emu, &customer, &invoice).await?;
     let event = if paid {
         "invoice.paid"
     } else {
