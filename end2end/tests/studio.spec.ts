@@ -78,3 +78,29 @@ test('usage is charted by day, with the numbers in a table', async ({ page }) =>
   await expect(page).toHaveURL(/usage_by=model/);
   await expect(page.locator('.legend')).toContainText('reel-video-1');
 });
+
+test('an owner sends notifications to an endpoint and gets its signing secret once', async ({ page }) => {
+  await signIn(page, 'owner@acme.test');
+  await page.goto('/notifications');
+  await expect(page.locator('#app')).toHaveAttribute('data-hydrated', 'true');
+  const card = page.getByTestId('webhook');
+  await card.getByLabel('Endpoint address').fill('http://hooks.example.com/tally');
+  await card.getByRole('button', { name: 'Save endpoint' }).click();
+  await expect(card.getByRole('alert')).toContainText('https://');
+  await card.getByLabel('Endpoint address').fill('https://hooks.example.com/tally');
+  await card.getByRole('button', { name: 'Save endpoint' }).click();
+  await expect(card.getByTestId('webhook-secret')).toHaveText(/^tallywh_[0-9a-z]+$/);
+  await page.reload();
+  await expect(page.locator('#app')).toHaveAttribute('data-hydrated', 'true');
+  await expect(card.getByLabel('Endpoint address')).toHaveValue('https://hooks.example.com/tally');
+  await expect(card.getByTestId('webhook-secret')).toHaveCount(0);
+  await card.getByRole('button', { name: 'Stop sending' }).click();
+  await expect(card.getByRole('status')).toContainText('no longer sent');
+});
+
+test('a member sees no endpoint settings', async ({ page }) => {
+  await signIn(page, 'member@acme.test');
+  await page.goto('/notifications');
+  await expect(page.getByRole('heading', { name: 'Notifications', level: 1 })).toBeVisible();
+  await expect(page.getByTestId('webhook')).toHaveCount(0);
+});
