@@ -25,8 +25,10 @@ pub struct AppState {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
-    /// Group commit for concurrent charges of one workspace.
+    /// Group commit for concurrent charges.
     pub batcher: crate::ledger::ChargeBatcher,
+    /// Recently used API keys, so that the gate does not look each one up per request.
+    pub api_keys: crate::api::ApiKeyCache,
     /// Buying credits through the payment gateway.
     pub payments: Payments,
     /// The embedded Stripe test-mode emulator, when no Stripe key is configured.
@@ -80,6 +82,7 @@ impl Application {
             clock,
             config: Arc::new(config),
             batcher,
+            api_keys: crate::api::ApiKeyCache::default(),
             payments,
             emulator,
         };

@@ -7,7 +7,7 @@ mod json;
 mod operator;
 mod usage;
 
-pub use auth::{Caller, Principal};
+pub use auth::{ApiKeyCache, Caller, Principal};
 pub use error::ApiError;
 
 use crate::startup::AppState;

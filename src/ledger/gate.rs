@@ -8,13 +8,15 @@
 
 use super::rules::{self, Draw, Millis, Shortfall};
 use super::store::{
-    expire_lapsed, open_books, open_lots, post, save_account, take_from_lots, OpenBooks,
+    expire_lapsed, lock_books, open_books, open_lots, param_list, placeholders, post, save_account,
+    save_accounts, take_from_lots, OpenBooks, IDS_PER_QUERY,
 };
 use super::{EntryMeta, LedgerError, Receipt};
 use crate::store::new_id;
 use crate::store::Store;
 use app::domain::{Credits, EntryType, WorkspaceId};
 use sqlx::{AnyConnection, Row};
+use std::collections::HashMap;
 
 /// A client's idempotency key for one endpoint, with the hash of its request.
 #[derive(Clone, Debug)]
@@ -104,42 +106,55 @@ async fn remember(
     answer: &Answer,
     now: Millis,
 ) -> Result<(), LedgerError> {
-    remember_all(conn, workspace, &[(key, answer.clone())], now).await
+    remember_all(conn, &[(workspace, key, answer.clone())], now).await
 }
 
-/// The stored answers of a batch's keys, by (scope, key): (request hash, answer).
+/// A stored key: its workspace, scope and key.
+type KeyId = (WorkspaceId, &'static str, String);
+
+/// The stored answers of a batch's keys, across its workspaces: (request hash, answer) by key.
 async fn stored_answers(
     conn: &mut AnyConnection,
-    workspace: &WorkspaceId,
     items: &[BatchCharge<'_>],
-) -> Result<std::collections::HashMap<(&'static str, String), (String, Answer)>, LedgerError> {
-    let mut found = std::collections::HashMap::new();
-    let mut scopes: Vec<&'static str> = items.iter().map(|i| i.key.scope).collect();
-    scopes.sort_unstable();
-    scopes.dedup();
-    for scope in scopes {
-        let keys: Vec<&str> = items
-            .iter()
-            .filter(|i| i.key.scope == scope)
-            .map(|i| i.key.key.as_str())
-            .collect();
-        let list: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 3)).collect();
+) -> Result<HashMap<KeyId, (String, Answer)>, LedgerError> {
+    let mut found = HashMap::new();
+    for chunk in items.chunks(IDS_PER_QUERY) {
+        let mut workspaces: Vec<&str> = chunk.iter().map(|i| i.workspace.as_str()).collect();
+        let mut scopes: Vec<&str> = chunk.iter().map(|i| i.key.scope).collect();
+        let mut keys: Vec<&str> = chunk.iter().map(|i| i.key.key.as_str()).collect();
+        for list in [&mut workspaces, &mut scopes, &mut keys] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        // The three lists select a superset of the batch's keys (every combination of them);
+        // only the batch's own (workspace, scope, key) triples are kept below.
         let sql = format!(
-            "SELECT idem_key, request_hash, status_code, response FROM idempotency_keys WHERE workspace_id = $1 AND scope = $2 AND idem_key IN ({})",
-            list.join(", ")
+            "SELECT workspace_id, scope, idem_key, request_hash, status_code, response FROM idempotency_keys \
+             WHERE workspace_id IN ({}) AND scope IN ({}) AND idem_key IN ({})",
+            param_list(1, workspaces.len()),
+            param_list(1 + workspaces.len(), scopes.len()),
+            param_list(1 + workspaces.len() + scopes.len(), keys.len()),
         );
-        let mut query = sqlx::query(&sql).bind(workspace.as_str()).bind(scope);
-        for key in &keys {
-            query = query.bind(*key);
+        let mut query = sqlx::query(&sql);
+        for value in workspaces.iter().chain(&scopes).chain(&keys) {
+            query = query.bind(*value);
         }
         for row in query.fetch_all(&mut *conn).await? {
+            let workspace: String = row.try_get("workspace_id")?;
+            let scope: String = row.try_get("scope")?;
+            let key: String = row.try_get("idem_key")?;
+            let Some(item) = chunk.iter().find(|i| {
+                i.workspace.as_str() == workspace && i.key.scope == scope && i.key.key == key
+            }) else {
+                continue;
+            };
             let status: i64 = row.try_get("status_code")?;
             let answer = Answer {
                 status: u16::try_from(status).unwrap_or(500),
                 body: row.try_get("response")?,
             };
             found.insert(
-                (scope, row.try_get::<String, _>("idem_key")?),
+                (item.workspace.clone(), item.key.scope, key),
                 (row.try_get::<String, _>("request_hash")?, answer),
             );
         }
@@ -150,23 +165,16 @@ async fn stored_answers(
 /// Stores the first answers of new keys, in multi-row inserts.
 async fn remember_all(
     conn: &mut AnyConnection,
-    workspace: &WorkspaceId,
-    fresh: &[(&IdempotencyKey, Answer)],
+    fresh: &[(&WorkspaceId, &IdempotencyKey, Answer)],
     now: Millis,
 ) -> Result<(), LedgerError> {
     for chunk in fresh.chunks(50) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|r| {
-                let cells: Vec<String> = (1..=7).map(|c| format!("${}", r * 7 + c)).collect();
-                format!("({})", cells.join(", "))
-            })
-            .collect();
         let sql = format!(
             "INSERT INTO idempotency_keys (workspace_id, scope, idem_key, request_hash, status_code, response, created_at) VALUES {}",
-            rows.join(", ")
+            placeholders(chunk.len(), 7)
         );
         let mut query = sqlx::query(&sql);
-        for (key, answer) in chunk {
+        for (workspace, key, answer) in chunk {
             query = query
                 .bind(workspace.as_str())
                 .bind(key.scope)
@@ -183,6 +191,7 @@ async fn remember_all(
 
 /// One charge of a batch (see [`crate::ledger::ChargeBatcher`]).
 pub struct BatchCharge<'a> {
+    pub workspace: &'a WorkspaceId,
     pub key: &'a IdempotencyKey,
     pub credits: Credits,
     pub meta: &'a EntryMeta,
@@ -190,26 +199,34 @@ pub struct BatchCharge<'a> {
 }
 
 impl Store {
-    /// Applies several charges of one workspace in one transaction, in order, each exactly
-    /// once per idempotency key: one lock and one commit for the lot. Each charge gets its own
-    /// answer (a charge, a 402, a replay, or an idempotency conflict). A database error fails
-    /// the whole batch, and nothing of it is kept.
+    /// Applies several charges, of one workspace or many, in one transaction and in arrival
+    /// order, each exactly once per idempotency key: one set of row locks, a fixed number of
+    /// statements and one commit for the lot. Each charge gets its own answer (a charge, a
+    /// 402, a replay, an idempotency conflict, or an unknown workspace). A database error
+    /// fails the whole batch, and nothing of it is kept.
     pub async fn charge_batch(
         &self,
-        workspace: &WorkspaceId,
         items: &[BatchCharge<'_>],
         now: Millis,
     ) -> Result<Vec<Result<Answer, LedgerError>>, LedgerError> {
         let mut tx = self.pool().begin().await?;
-        let mut books = open_books(&mut tx, workspace, now).await?;
-        expire_lapsed(&mut books, now)?;
+        let workspaces: Vec<&WorkspaceId> = items.iter().map(|i| i.workspace).collect();
+        let mut books = lock_books(&mut tx, &workspaces, now).await?;
+        for open in books.values_mut() {
+            expire_lapsed(open, now)?;
+        }
         // Every key of the batch is looked up at once; keys first seen in this batch join
         // them, so a repeat inside the batch replays like a stored key.
-        let mut known = stored_answers(&mut tx, workspace, items).await?;
-        let mut fresh: Vec<(&IdempotencyKey, Answer)> = Vec::new();
+        let mut known = stored_answers(&mut tx, items).await?;
+        let mut fresh: Vec<(&WorkspaceId, &IdempotencyKey, Answer)> = Vec::new();
         let mut out = Vec::with_capacity(items.len());
         for item in items {
-            if let Some((hash, answer)) = known.get(&(item.key.scope, item.key.key.clone())) {
+            let Some(open) = books.get_mut(item.workspace) else {
+                out.push(Err(LedgerError::UnknownWorkspace));
+                continue;
+            };
+            let id: KeyId = (item.workspace.clone(), item.key.scope, item.key.key.clone());
+            if let Some((hash, answer)) = known.get(&id) {
                 out.push(if *hash == item.key.request_hash {
                     Ok(answer.clone())
                 } else {
@@ -217,12 +234,12 @@ impl Store {
                 });
                 continue;
             }
-            let outcome = match rules::plan_charge(&books.lots, now, item.credits) {
+            let outcome = match rules::plan_charge(&open.lots, now, item.credits) {
                 Ok(draws) => {
-                    take_from_lots(&mut books, &draws)?;
-                    books.spent += item.credits.get();
+                    take_from_lots(open, &draws)?;
+                    open.spent += item.credits.get();
                     Ok(post(
-                        &mut books,
+                        open,
                         EntryType::Consumption,
                         -item.credits.get(),
                         &draws,
@@ -233,15 +250,13 @@ impl Store {
                 Err(shortfall) => Err(shortfall),
             };
             let answer = (item.render)(&outcome);
-            known.insert(
-                (item.key.scope, item.key.key.clone()),
-                (item.key.request_hash.clone(), answer.clone()),
-            );
-            fresh.push((item.key, answer.clone()));
+            known.insert(id, (item.key.request_hash.clone(), answer.clone()));
+            fresh.push((item.workspace, item.key, answer.clone()));
             out.push(Ok(answer));
         }
-        save_account(&mut tx, workspace, &mut books).await?;
-        remember_all(&mut tx, workspace, &fresh, now).await?;
+        let mut moved: Vec<(&WorkspaceId, &mut OpenBooks)> = books.iter_mut().collect();
+        save_accounts(&mut tx, &mut moved).await?;
+        remember_all(&mut tx, &fresh, now).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -258,13 +273,14 @@ impl Store {
         render: Render<'_, Result<Receipt, Shortfall>>,
     ) -> Result<Answer, LedgerError> {
         let item = [BatchCharge {
+            workspace,
             key,
             credits,
             meta,
             render,
         }];
         self.retrying(|| async {
-            let mut answers = self.charge_batch(workspace, &item, now).await?;
+            let mut answers = self.charge_batch(&item, now).await?;
             answers
                 .pop()
                 .unwrap_or(Err(LedgerError::Invalid("a batch answers every charge")))

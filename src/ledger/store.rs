@@ -9,6 +9,7 @@ use crate::store::{new_id, Store, StoreError};
 use app::domain::{Credits, EntryType, GrantKind, WorkspaceId};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -633,44 +634,110 @@ pub(crate) async fn take_back_in(
     Ok(Some(receipt))
 }
 
-/// Locks the workspace's account row and reads its open lots.
-///
-/// The `UPDATE` comes first on purpose: on PostgreSQL it takes the row lock (like
-/// `SELECT … FOR UPDATE`), on SQLite it takes the write lock before any read, so two movements
-/// of one workspace never plan from the same snapshot.
+/// At most this many ids in one `IN (…)` list, well inside both databases' parameter limits.
+pub(super) const IDS_PER_QUERY: usize = 200;
+
+/// `$first, $first + 1, …` for `count` parameters.
+pub(super) fn param_list(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether the connection talks to PostgreSQL (else SQLite).
+fn is_postgres(conn: &AnyConnection) -> bool {
+    conn.backend_name().starts_with("Postgre")
+}
+
+/// Locks the account row of one workspace and reads its open lots.
 pub(super) async fn open_books(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,
     now: Millis,
 ) -> Result<OpenBooks, LedgerError> {
-    // One round trip takes the lock and reads the totals and the Low Balance line.
-    let account = sqlx::query(
-        "UPDATE credit_accounts SET last_seq = last_seq WHERE workspace_id = $1 \
-         RETURNING total, last_seq, low_alerted, depleted_alerted, \
-         (SELECT low_balance_threshold FROM workspaces WHERE id = $1) AS threshold, \
-         (SELECT threshold FROM auto_reload_settings WHERE workspace_id = $1 AND enabled = 1 AND paused = 0) AS reload_below",
-    )
-    .bind(workspace.as_str())
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(LedgerError::UnknownWorkspace)?;
-    let threshold: i64 = account.try_get("threshold")?;
-    let lots = open_lots(conn, workspace).await?;
-    Ok(OpenBooks {
-        total: account.try_get("total")?,
-        last_seq: account.try_get("last_seq")?,
-        lots,
-        added: 0,
-        spent: 0,
-        held_delta: 0,
-        threshold,
-        reload_below: account.try_get("reload_below")?,
-        low_alerted: account.try_get::<i64, _>("low_alerted")? != 0,
-        depleted_alerted: account.try_get::<i64, _>("depleted_alerted")? != 0,
-        now,
-        lot_draws: Vec::new(),
-        entries: Vec::new(),
-    })
+    lock_books(conn, &[workspace], now)
+        .await?
+        .remove(workspace)
+        .ok_or(LedgerError::UnknownWorkspace)
+}
+
+/// Locks the account rows of several workspaces and reads their totals, their Low Balance
+/// and Auto-reload lines and their open lots, in a fixed number of statements however many
+/// workspaces there are. Workspaces without an account are left out of the answer.
+///
+/// The rows are locked before anything is read, so two movements of one workspace never plan
+/// from the same snapshot: on PostgreSQL by `SELECT … ORDER BY workspace_id FOR UPDATE`, which
+/// takes the row locks in id order (two transactions locking overlapping sets of workspaces
+/// therefore never deadlock); on SQLite by an `UPDATE`, which takes the database's write lock
+/// before any read.
+pub(super) async fn lock_books(
+    conn: &mut AnyConnection,
+    workspaces: &[&WorkspaceId],
+    now: Millis,
+) -> Result<BTreeMap<WorkspaceId, OpenBooks>, LedgerError> {
+    let mut ids: Vec<&WorkspaceId> = workspaces.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let lines = "total, last_seq, low_alerted, depleted_alerted, \
+         (SELECT low_balance_threshold FROM workspaces WHERE id = credit_accounts.workspace_id) AS threshold, \
+         (SELECT threshold FROM auto_reload_settings WHERE workspace_id = credit_accounts.workspace_id AND enabled = 1 AND paused = 0) AS reload_below";
+    let mut books = BTreeMap::new();
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let list = param_list(1, chunk.len());
+        let sql = if is_postgres(conn) {
+            format!("SELECT workspace_id, {lines} FROM credit_accounts WHERE workspace_id IN ({list}) ORDER BY workspace_id FOR UPDATE")
+        } else {
+            format!("UPDATE credit_accounts SET last_seq = last_seq WHERE workspace_id IN ({list}) RETURNING workspace_id, {lines}")
+        };
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        for account in query.fetch_all(&mut *conn).await? {
+            let workspace = parse_workspace(account.try_get("workspace_id")?)?;
+            let open = OpenBooks {
+                total: account.try_get("total")?,
+                last_seq: account.try_get("last_seq")?,
+                lots: Vec::new(),
+                added: 0,
+                spent: 0,
+                held_delta: 0,
+                threshold: account.try_get("threshold")?,
+                reload_below: account.try_get("reload_below")?,
+                low_alerted: account.try_get::<i64, _>("low_alerted")? != 0,
+                depleted_alerted: account.try_get::<i64, _>("depleted_alerted")? != 0,
+                now,
+                lot_draws: Vec::new(),
+                entries: Vec::new(),
+            };
+            books.insert(workspace, open);
+        }
+    }
+    let locked: Vec<&WorkspaceId> = books.keys().collect();
+    let mut lots: Vec<(WorkspaceId, Lot)> = Vec::new();
+    for chunk in locked.chunks(IDS_PER_QUERY) {
+        let sql = format!(
+            "SELECT workspace_id, id, kind, remaining, held, expires_at, created_at FROM credit_lots WHERE workspace_id IN ({}) AND remaining > 0",
+            param_list(1, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            lots.push((
+                parse_workspace(row.try_get("workspace_id")?)?,
+                lot_from_row(&row)?,
+            ));
+        }
+    }
+    for (workspace, lot) in lots {
+        if let Some(open) = books.get_mut(&workspace) {
+            open.lots.push(lot);
+        }
+    }
+    Ok(books)
 }
 
 /// The workspace's lots that still hold credits.
@@ -682,18 +749,18 @@ pub(super) async fn open_lots(
         .bind(workspace.as_str())
         .fetch_all(&mut *conn)
         .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Lot {
-                id: row.try_get("id")?,
-                kind: parse_kind(row.try_get("kind")?)?,
-                remaining: row.try_get("remaining")?,
-                held: row.try_get("held")?,
-                expires_at: row.try_get("expires_at")?,
-                created_at: row.try_get("created_at")?,
-            })
-        })
-        .collect()
+    rows.iter().map(lot_from_row).collect()
+}
+
+fn lot_from_row(row: &AnyRow) -> Result<Lot, LedgerError> {
+    Ok(Lot {
+        id: row.try_get("id")?,
+        kind: parse_kind(row.try_get("kind")?)?,
+        remaining: row.try_get("remaining")?,
+        held: row.try_get("held")?,
+        expires_at: row.try_get("expires_at")?,
+        created_at: row.try_get("created_at")?,
+    })
 }
 
 /// Writes one `expiry` entry covering every lapsed lot, if any.
@@ -802,7 +869,7 @@ pub(super) fn post(
 const ROWS_PER_INSERT: usize = 40;
 
 /// `($1, $2, …), ($n, …)` for `rows` rows of `columns` parameters.
-fn placeholders(rows: usize, columns: usize) -> String {
+pub(super) fn placeholders(rows: usize, columns: usize) -> String {
     (0..rows)
         .map(|r| {
             let cells: Vec<String> = (1..=columns)
@@ -814,37 +881,62 @@ fn placeholders(rows: usize, columns: usize) -> String {
         .join(", ")
 }
 
-/// Writes what a transaction changed: each touched lot once, the journal entries and their
-/// traces in multi-row inserts. A batch of charges costs a fixed number of statements.
+/// Writes what a transaction changed, for every workspace it moved: each touched lot once,
+/// the journal entries and their traces, in set-based statements, so a batch of charges over
+/// many workspaces costs a fixed number of statements.
 async fn flush(
     conn: &mut AnyConnection,
-    workspace: &WorkspaceId,
-    books: &mut OpenBooks,
+    books: &mut [(&WorkspaceId, &mut OpenBooks)],
 ) -> Result<(), LedgerError> {
-    for draw in rules::merge_draws(books.lot_draws.drain(..)) {
-        let updated = sqlx::query("UPDATE credit_lots SET remaining = remaining - $1 WHERE id = $2 AND workspace_id = $3 AND remaining - held >= $1")
-            .bind(draw.credits)
-            .bind(&draw.lot_id)
-            .bind(workspace.as_str())
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-        if updated != 1 {
+    let draws: Vec<(&WorkspaceId, Draw)> = books
+        .iter_mut()
+        .flat_map(|(workspace, open)| {
+            let workspace: &WorkspaceId = workspace;
+            rules::merge_draws(open.lot_draws.drain(..))
+                .into_iter()
+                .map(move |draw| (workspace, draw))
+        })
+        .collect();
+    for chunk in draws.chunks(ROWS_PER_INSERT) {
+        // Each lot's total is guarded again here: a draw never takes held or missing credits.
+        let sql = format!(
+            "UPDATE credit_lots SET remaining = credit_lots.remaining - v.column3 FROM (VALUES {}) AS v \
+             WHERE credit_lots.id = v.column2 AND credit_lots.workspace_id = v.column1 AND credit_lots.remaining - credit_lots.held >= v.column3",
+            placeholders(chunk.len(), 3)
+        );
+        let mut query = sqlx::query(&sql);
+        for (workspace, draw) in chunk {
+            query = query
+                .bind(workspace.as_str())
+                .bind(&draw.lot_id)
+                .bind(draw.credits);
+        }
+        let updated = query.execute(&mut *conn).await?.rows_affected();
+        if updated != chunk.len() as u64 {
+            let lots: Vec<&str> = chunk.iter().map(|(_, d)| d.lot_id.as_str()).collect();
             return Err(StoreError::Corrupt(format!(
-                "lot {} could not cover its draws",
-                draw.lot_id
+                "one of the lots {} could not cover its draws",
+                lots.join(", ")
             ))
             .into());
         }
     }
-    let entries = std::mem::take(&mut books.entries);
+    let entries: Vec<(&WorkspaceId, PendingEntry)> = books
+        .iter_mut()
+        .flat_map(|(workspace, open)| {
+            let workspace: &WorkspaceId = workspace;
+            std::mem::take(&mut open.entries)
+                .into_iter()
+                .map(move |entry| (workspace, entry))
+        })
+        .collect();
     for chunk in entries.chunks(ROWS_PER_INSERT) {
         let sql = format!(
             "INSERT INTO ledger_entries (id, workspace_id, seq, entry_type, amount, balance_after, actor, description, action, model, project, session_ref, payment_ref, created_at, refund_of) VALUES {}",
             placeholders(chunk.len(), 15)
         );
         let mut query = sqlx::query(&sql);
-        for e in chunk {
+        for (workspace, e) in chunk {
             query = query
                 .bind(&e.id)
                 .bind(workspace.as_str())
@@ -866,7 +958,7 @@ async fn flush(
     }
     let traces: Vec<(&str, &Draw)> = entries
         .iter()
-        .flat_map(|e| e.draws.iter().map(move |d| (e.id.as_str(), d)))
+        .flat_map(|(_, e)| e.draws.iter().map(move |d| (e.id.as_str(), d)))
         .collect();
     for chunk in traces.chunks(ROWS_PER_INSERT * 4) {
         let sql = format!(
@@ -882,63 +974,92 @@ async fn flush(
     Ok(())
 }
 
-/// Writes the transaction's lots, entries and traces, the balance alerts and the account
+/// Writes one workspace's lots, entries and traces, its balance alerts and its account
 /// totals. Called once, last, by every movement.
 pub(super) async fn save_account(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,
     books: &mut OpenBooks,
 ) -> Result<(), LedgerError> {
-    flush(conn, workspace, books).await?;
-    // Low and depleted alerts, once per dip, decided on what a new charge could spend.
-    let available = rules::spendable(&books.lots, books.now);
-    let (alerts, low, depleted) = crate::notifications::balance_alerts(
-        available,
-        books.threshold,
-        books.low_alerted,
-        books.depleted_alerted,
-    );
-    for kind in alerts {
-        let (title, body) = crate::notifications::alert_text(kind, available, books.threshold);
-        crate::notifications::record(
-            conn,
-            workspace,
-            kind,
-            crate::notifications::Audience::Members,
-            &title,
-            &body,
-            None,
-            books.now,
-        )
-        .await?;
+    save_accounts(conn, &mut [(workspace, books)]).await
+}
+
+/// Writes what a transaction changed for each of its workspaces: lots, entries and traces,
+/// balance alerts, Auto-reload's queue and the account totals.
+pub(super) async fn save_accounts(
+    conn: &mut AnyConnection,
+    books: &mut [(&WorkspaceId, &mut OpenBooks)],
+) -> Result<(), LedgerError> {
+    flush(conn, books).await?;
+    let mut lines: Vec<(bool, bool)> = Vec::with_capacity(books.len());
+    for (workspace, open) in books.iter() {
+        // Low and depleted alerts, once per dip, decided on what a new charge could spend.
+        let available = rules::spendable(&open.lots, open.now);
+        let (alerts, low, depleted) = crate::notifications::balance_alerts(
+            available,
+            open.threshold,
+            open.low_alerted,
+            open.depleted_alerted,
+        );
+        for kind in alerts {
+            let (title, body) = crate::notifications::alert_text(kind, available, open.threshold);
+            crate::notifications::record(
+                conn,
+                workspace,
+                kind,
+                crate::notifications::Audience::Members,
+                &title,
+                &body,
+                None,
+                open.now,
+            )
+            .await?;
+        }
+        // A spend that leaves the balance below Auto-reload's threshold queues one reload; the
+        // unique index on reloads in flight makes every other such spend a no-op, on any number
+        // of instances.
+        if open.spent > 0 && open.reload_below.is_some_and(|below| available < below) {
+            sqlx::query(
+                "INSERT INTO auto_reload_attempts (id, workspace_id, status, created_at, updated_at) VALUES ($1, $2, 'queued', $3, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(new_id("arl"))
+            .bind(workspace.as_str())
+            .bind(open.now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        lines.push((low, depleted));
     }
-    // A spend that leaves the balance below Auto-reload's threshold queues one reload; the
-    // unique index on reloads in flight makes every other such spend a no-op, on any number
-    // of instances.
-    if books.spent > 0 && books.reload_below.is_some_and(|below| available < below) {
-        sqlx::query(
-            "INSERT INTO auto_reload_attempts (id, workspace_id, status, created_at, updated_at) VALUES ($1, $2, 'queued', $3, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(new_id("arl"))
-        .bind(workspace.as_str())
-        .bind(books.now)
-        .execute(&mut *conn)
-        .await?;
+    for chunk in books
+        .iter()
+        .zip(&lines)
+        .collect::<Vec<_>>()
+        .chunks(ROWS_PER_INSERT)
+    {
+        let sql = format!(
+            "UPDATE credit_accounts SET total = v.column2, last_seq = v.column3, \
+             lifetime_added = credit_accounts.lifetime_added + v.column4, lifetime_spent = credit_accounts.lifetime_spent + v.column5, \
+             held = credit_accounts.held + v.column6, low_alerted = v.column7, depleted_alerted = v.column8 \
+             FROM (VALUES {}) AS v WHERE credit_accounts.workspace_id = v.column1",
+            placeholders(chunk.len(), 8)
+        );
+        let mut query = sqlx::query(&sql);
+        for ((workspace, open), (low, depleted)) in chunk {
+            query = query
+                .bind(workspace.as_str())
+                .bind(open.total)
+                .bind(open.last_seq)
+                .bind(open.added)
+                .bind(open.spent)
+                .bind(open.held_delta)
+                .bind(i64::from(*low))
+                .bind(i64::from(*depleted));
+        }
+        let updated = query.execute(&mut *conn).await?.rows_affected();
+        if updated != chunk.len() as u64 {
+            return Err(StoreError::Corrupt("an account row went missing".into()).into());
+        }
     }
-    sqlx::query(
-        "UPDATE credit_accounts SET total = $1, last_seq = $2, lifetime_added = lifetime_added + $3, lifetime_spent = lifetime_spent + $4, \
-         held = held + $5, low_alerted = $6, depleted_alerted = $7 WHERE workspace_id = $8",
-    )
-    .bind(books.total)
-    .bind(books.last_seq)
-    .bind(books.added)
-    .bind(books.spent)
-    .bind(books.held_delta)
-    .bind(i64::from(low))
-    .bind(i64::from(depleted))
-    .bind(workspace.as_str())
-    .execute(&mut *conn)
-    .await?;
     Ok(())
 }
 

@@ -157,9 +157,21 @@ impl Store {
 }
 
 /// Checks the scheme, and for SQLite makes sure the folder exists and the file is created.
+/// Prepared statements kept per PostgreSQL connection (sqlx keeps 100 by default).
+const STATEMENT_CACHE: usize = 1_024;
+
 fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok((Backend::Postgres, url.to_owned()));
+        // The gate's batches write with multi-row statements whose text depends on the batch
+        // size: a larger statement cache keeps them prepared instead of parsing one per batch.
+        if url.contains("statement-cache-capacity=") {
+            return Ok((Backend::Postgres, url.to_owned()));
+        }
+        let separator = if url.contains('?') { '&' } else { '?' };
+        return Ok((
+            Backend::Postgres,
+            format!("{url}{separator}statement-cache-capacity={STATEMENT_CACHE}"),
+        ));
     }
     let Some(rest) = url.strip_prefix("sqlite:") else {
         let scheme = url.split(':').next().unwrap_or_default();
@@ -197,6 +209,20 @@ mod tests {
             err.to_string().contains("'mysql:' is not supported"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn postgres_urls_get_a_larger_statement_cache_unless_they_set_one() {
+        let (backend, url) = normalise_url("postgres://db/tally").unwrap();
+        assert_eq!(backend, Backend::Postgres);
+        assert_eq!(url, "postgres://db/tally?statement-cache-capacity=1024");
+        let (_, url) = normalise_url("postgres://db/tally?sslmode=disable").unwrap();
+        assert_eq!(
+            url,
+            "postgres://db/tally?sslmode=disable&statement-cache-capacity=1024"
+        );
+        let (_, url) = normalise_url("postgres://db/tally?statement-cache-capacity=7").unwrap();
+        assert_eq!(url, "postgres://db/tally?statement-cache-capacity=7");
     }
 
     #[test]

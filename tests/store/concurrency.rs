@@ -106,13 +106,14 @@ async fn a_batch_answers_each_charge_on_its_own(store: &Store) {
         .iter()
         .zip(credits)
         .map(|(k, c)| BatchCharge {
+            workspace: &ws,
             key: k,
             credits: Credits::new(c).unwrap(),
             meta: &meta,
             render: &render,
         })
         .collect();
-    let results = store.charge_batch(&ws, &items, T0 + 1).await.unwrap();
+    let results = store.charge_batch(&items, T0 + 1).await.unwrap();
     let shown: Vec<_> = results
         .iter()
         .map(|r| {
@@ -132,12 +133,13 @@ async fn a_batch_answers_each_charge_on_its_own(store: &Store) {
     assert_eq!(shown[4], Ok((402, "short 20".into())));
     // A later batch replays stored keys.
     let again = [BatchCharge {
+        workspace: &ws,
         key: &keys[1],
         credits: Credits::new(50).unwrap(),
         meta: &meta,
         render: &render,
     }];
-    let replay = store.charge_batch(&ws, &again, T0 + 2).await.unwrap();
+    let replay = store.charge_batch(&again, T0 + 2).await.unwrap();
     assert_eq!(replay[0].as_ref().unwrap().body, "charged 50 left 10");
     assert_eq!(store.summary(&ws, T0 + 2).await.unwrap().available, 10);
     let audit = store.audit(&ws).await.unwrap();
@@ -148,6 +150,98 @@ on_both_backends!(
     a_batch_answers_each_charge_on_its_own,
     a_batch_answers_each_charge_on_its_own_on_sqlite,
     a_batch_answers_each_charge_on_its_own_on_postgres
+);
+
+/// One batch over several workspaces: each workspace's charges meet only its own lots and
+/// keys (the same key in two workspaces is two charges), each stops at its own balance, an
+/// unknown workspace is refused on its own, and every workspace's books balance.
+async fn a_batch_across_workspaces_keeps_each_workspace_apart(store: &Store) {
+    use tally::ledger::rules::Shortfall;
+    use tally::ledger::{Answer, BatchCharge, IdempotencyKey, Receipt};
+    let rich = store.create_workspace("Rich", T0).await.unwrap();
+    let poor = store.create_workspace("Poor", T0).await.unwrap();
+    let ghost = app::domain::WorkspaceId::parse("ws_doesnotexist").unwrap();
+    store
+        .grant(&rich, &grant(GrantKind::Purchased, 1_000, None), T0)
+        .await
+        .unwrap();
+    store
+        .grant(&poor, &grant(GrantKind::Purchased, 30, None), T0)
+        .await
+        .unwrap();
+    let render = |outcome: &Result<Receipt, Shortfall>| match outcome {
+        Ok(r) => Answer {
+            status: 200,
+            body: format!("left {}", r.available),
+        },
+        Err(s) => Answer {
+            status: 402,
+            body: format!("has {}", s.available),
+        },
+    };
+    let meta = usage("batch");
+    let key = |k: &str| IdempotencyKey {
+        scope: "usage",
+        key: k.into(),
+        request_hash: "h".into(),
+    };
+    let (k1, k2, k3) = (key("same"), key("second"), key("third"));
+    let plan = [
+        (&rich, &k1, 20),
+        (&poor, &k1, 20),
+        (&ghost, &k1, 20),
+        (&poor, &k2, 20),
+        (&rich, &k2, 20),
+        (&rich, &k1, 20),
+        (&poor, &k3, 10),
+    ];
+    let items: Vec<_> = plan
+        .iter()
+        .map(|(ws, k, c)| BatchCharge {
+            workspace: ws,
+            key: k,
+            credits: Credits::new(*c).unwrap(),
+            meta: &meta,
+            render: &render,
+        })
+        .collect();
+    let results = store.charge_batch(&items, T0 + 1).await.unwrap();
+    let shown: Vec<_> = results
+        .iter()
+        .map(|r| r.as_ref().map(|a| (a.status, a.body.clone())).ok())
+        .collect();
+    assert_eq!(shown[0], Some((200, "left 980".into())));
+    assert_eq!(
+        shown[1],
+        Some((200, "left 10".into())),
+        "the same key in another workspace charges"
+    );
+    assert!(matches!(results[2], Err(LedgerError::UnknownWorkspace)));
+    assert_eq!(
+        shown[3],
+        Some((402, "has 10".into())),
+        "the poor workspace stops at its own balance"
+    );
+    assert_eq!(shown[4], Some((200, "left 960".into())));
+    assert_eq!(
+        shown[5],
+        Some((200, "left 980".into())),
+        "a repeat in its own workspace replays"
+    );
+    assert_eq!(shown[6], Some((200, "left 0".into())));
+    assert_eq!(store.summary(&rich, T0 + 1).await.unwrap().available, 960);
+    assert_eq!(store.summary(&poor, T0 + 1).await.unwrap().available, 0);
+    for ws in [&rich, &poor] {
+        let audit = store.audit(ws).await.unwrap();
+        assert!(audit.balanced(), "{audit:?}");
+    }
+    assert_eq!(store.audit(&rich).await.unwrap().entries, 3);
+    assert_eq!(store.audit(&poor).await.unwrap().entries, 3);
+}
+on_both_backends!(
+    a_batch_across_workspaces_keeps_each_workspace_apart,
+    a_batch_across_workspaces_keeps_each_workspace_apart_on_sqlite,
+    a_batch_across_workspaces_keeps_each_workspace_apart_on_postgres
 );
 
 /// Fifty spends race across Auto-reload's threshold: exactly one reload is queued, however
