@@ -5,8 +5,8 @@ use crate::clock::to_datetime;
 use crate::ledger::rules::Millis;
 use crate::ledger::{EntryRecord, HistoryQuery, LedgerError};
 use crate::store::Store;
-use app::billing::{AutoReloadView, Bucket, CreditsView, HistoryFilter, ResourceRef, Transaction};
-use app::domain::{Credits, Currency, Money};
+use app::billing::{Bucket, CreditsView, HistoryFilter, ResourceRef, Transaction};
+use app::domain::Credits;
 use app::studio::{UsageBreakdown, UsageDay, UsageReport};
 use chrono::{Days, NaiveTime};
 
@@ -80,17 +80,23 @@ pub async fn history(
     Ok((rows.into_iter().map(transaction).collect(), next_cursor))
 }
 
-/// The Credits view: balance, buckets, totals and a page of history.
+/// The Credits view: balance, buckets, totals, Auto-reload and a page of history. The card
+/// Auto-reload charges is included only `with_card` (billing managers and API keys).
 pub async fn credits_view(
     store: &Store,
     workspace: &WorkspaceRecord,
     now: Millis,
     limit: u32,
     cursor: Option<&str>,
+    with_card: bool,
 ) -> Result<CreditsView, ReadError> {
     let (transactions, next_cursor) =
         history(store, workspace, &HistoryFilter::default(), cursor, limit).await?;
     let summary = store.summary(&workspace.id, now).await?;
+    let auto_reload = store
+        .auto_reload_view(&workspace.id, summary.available, now)
+        .await
+        .map_err(LedgerError::from)?;
     let credits = |n: i64| Credits::new(n.max(0)).unwrap_or_default();
     Ok(CreditsView {
         workspace_id: workspace.id.clone(),
@@ -109,13 +115,10 @@ pub async fn credits_view(
                 expires_at: b.expires_at.map(to_datetime),
             })
             .collect(),
-        auto_reload: AutoReloadView {
-            enabled: false,
-            threshold: None,
-            target_balance: None,
-            monthly_cap: None,
-            spent_this_month: Money::zero(Currency::usd()),
-            last_attempt: None,
+        auto_reload: if with_card {
+            auto_reload
+        } else {
+            auto_reload.without_card()
         },
         transactions,
         next_cursor,

@@ -9,7 +9,7 @@ use std::time::Duration;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/tally.db";
 
 /// Everything Tally reads from its environment.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Config {
     pub database_url: String,
     pub site_addr: SocketAddr,
@@ -34,6 +34,50 @@ pub struct Config {
     pub emulator_event_delay: Duration,
     /// The bearer token of the operator API (`/api/operator/…`); without one it is off.
     pub operator_token: Option<String>,
+    /// `TALLY_TEST_MODE=1`: simulated payments were chosen on purpose, for a deployment whose
+    /// public address is https (a staging site). Without it such a deployment must have
+    /// Stripe's keys.
+    pub test_mode: bool,
+    /// How long after a one-shot charge the product's server may refund it.
+    pub refund_window: Duration,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |secret: &Option<String>| secret.as_ref().map(|_| "(hidden)");
+        // Secrets are never printed; a database URL may carry a password.
+        f.debug_struct("Config")
+            .field("database_url", &redact_password(&self.database_url))
+            .field("site_addr", &self.site_addr)
+            .field("site_root", &self.site_root)
+            .field("store", &self.store)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("session_ttl", &self.session_ttl)
+            .field("studio_work", &self.studio_work)
+            .field("stripe_secret_key", &hidden(&self.stripe_secret_key))
+            .field(
+                "stripe_webhook_secret",
+                &hidden(&self.stripe_webhook_secret),
+            )
+            .field("stripe_api_base", &self.stripe_api_base)
+            .field("public_url", &self.public_url)
+            .field("emulator_event_delay", &self.emulator_event_delay)
+            .field("operator_token", &hidden(&self.operator_token))
+            .field("test_mode", &self.test_mode)
+            .field("refund_window", &self.refund_window)
+            .finish()
+    }
+}
+
+/// A database URL with any password replaced.
+fn redact_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("hidden"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// A configuration value that does not parse; the message names the variable.
@@ -77,18 +121,16 @@ impl Config {
                 reason: "expected HOST:PORT such as 127.0.0.1:3000",
             })?,
         };
-        let secure_cookies = match get("TALLY_SECURE_COOKIES").as_deref().map(str::trim) {
-            None | Some("false" | "0") => false,
-            Some("true" | "1") => true,
-            Some(other) => {
-                return Err(ConfigError {
-                    name: "TALLY_SECURE_COOKIES",
-                    value: other.into(),
-                    reason: "expected true or false",
-                })
-            }
+        let flag = |name: &'static str| match get(name).as_deref().map(str::trim) {
+            None | Some("false" | "0") => Ok(false),
+            Some("true" | "1") => Ok(true),
+            Some(other) => Err(ConfigError {
+                name,
+                value: other.into(),
+                reason: "expected true or false",
+            }),
         };
-        Ok(Config {
+        let config = Config {
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
             site_addr,
             site_root: get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".to_owned()),
@@ -107,7 +149,7 @@ impl Config {
                     600_000,
                 )?),
             },
-            secure_cookies,
+            secure_cookies: flag("TALLY_SECURE_COOKIES")?,
             session_ttl: Duration::from_secs(86_400 * parse_num("TALLY_SESSION_DAYS", 30, 1, 365)?),
             studio_work: Duration::from_millis(parse_num("TALLY_STUDIO_WORK_MS", 400, 0, 60_000)?),
             stripe_secret_key: get("STRIPE_SECRET_KEY").map(|v| v.trim().to_owned()),
@@ -144,7 +186,25 @@ impl Config {
                 }
                 Some(value) => Some(value.trim().to_owned()),
             },
-        })
+            test_mode: flag("TALLY_TEST_MODE")?,
+            refund_window: Duration::from_secs(
+                3_600 * parse_num("TALLY_REFUND_WINDOW_HOURS", 24, 1, 24 * 30)?,
+            ),
+        };
+        // A site served over https looks like production: simulated payments there must be
+        // a choice, never the quiet result of a missing key.
+        let public_https = config
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"));
+        if public_https && config.stripe_secret_key.is_none() && !config.test_mode {
+            return Err(ConfigError {
+                name: "TALLY_PUBLIC_URL",
+                value: config.public_url.clone().unwrap_or_default(),
+                reason: "an https site needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET; set TALLY_TEST_MODE=1 to run it with simulated payments on purpose",
+            });
+        }
+        Ok(config)
     }
 }
 
@@ -181,5 +241,49 @@ mod tests {
         assert!(config(&[("TALLY_SECURE_COOKIES", "maybe")]).is_err());
         let err = config(&[("TALLY_PUBLIC_URL", "billing.example.com")]).unwrap_err();
         assert!(err.to_string().contains("TALLY_PUBLIC_URL"), "{err}");
+    }
+
+    #[test]
+    fn an_https_site_without_stripe_keys_needs_test_mode_chosen() {
+        let https = ("TALLY_PUBLIC_URL", "https://billing.example.com");
+        let err = config(&[https]).unwrap_err();
+        assert!(err.to_string().contains("TALLY_TEST_MODE=1"), "{err}");
+        assert!(
+            config(&[https, ("TALLY_TEST_MODE", "1")])
+                .unwrap()
+                .test_mode
+        );
+        assert!(config(&[https, ("STRIPE_SECRET_KEY", "sk_live_x")]).is_ok());
+        assert!(config(&[("TALLY_PUBLIC_URL", "http://127.0.0.1:3000")]).is_ok());
+        assert!(config(&[("TALLY_TEST_MODE", "maybe")]).is_err());
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let config = config(&[
+            ("STRIPE_SECRET_KEY", "sk_live_supersecret"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_supersecret"),
+            ("TALLY_OPERATOR_TOKEN", "operator-token-supersecret-123"),
+            (
+                "DATABASE_URL",
+                "postgres://tally:dbsupersecret@db.internal/tally",
+            ),
+        ])
+        .unwrap();
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("supersecret"), "{printed}");
+        assert!(printed.contains("(hidden)"));
+        assert!(printed.contains("db.internal"));
+    }
+
+    #[test]
+    fn refunds_are_allowed_for_a_day_unless_configured() {
+        assert_eq!(
+            config(&[]).unwrap().refund_window,
+            Duration::from_secs(86_400)
+        );
+        let two = config(&[("TALLY_REFUND_WINDOW_HOURS", "2")]).unwrap();
+        assert_eq!(two.refund_window, Duration::from_secs(7_200));
+        assert!(config(&[("TALLY_REFUND_WINDOW_HOURS", "0")]).is_err());
     }
 }

@@ -17,6 +17,7 @@ pub mod ops;
 pub mod outbox;
 pub mod payments;
 pub mod rates;
+pub mod routing;
 pub mod services;
 pub mod startup;
 pub mod store;

@@ -1,17 +1,16 @@
 //! Operations endpoints: liveness, readiness and Prometheus metrics.
 
+use crate::routing::RouteBook;
 use crate::startup::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
+pub fn routes() -> RouteBook<AppState> {
+    RouteBook::new()
+        .get("/healthz", || async { "ok" })
+        .get("/readyz", ready)
+        .get("/metrics", metrics)
 }
 
 /// Ready when the database answers.

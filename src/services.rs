@@ -9,13 +9,12 @@ use crate::payments::{CardOnFile, GatewayError, Payments, PaymentsError, Purchas
 use crate::store::{Store, StoreError};
 use app::billing::{CreditsView, HistoryFilter, PlanView, Transaction, Viewer, WorkspaceChoice};
 use app::domain::{
-    month_start, AutoReloadSettings, Credits, Currency, CustomAmountTerms, Money, Rate, SkipReason,
-    WorkspaceId,
+    AutoReloadSettings, Credits, Currency, CustomAmountTerms, Money, Rate, WorkspaceId,
 };
 use app::error::AppError;
 use app::purchases::{
-    AutoReloadPanel, CheckoutStarted, PackOffer, PurchaseChoice, PurchaseDetail, PurchaseSection,
-    PurchaseView, ReloadAttemptView, SavedCard,
+    CheckoutStarted, PackOffer, PurchaseChoice, PurchaseDetail, PurchaseSection, PurchaseView,
+    SavedCard,
 };
 use app::services::Services;
 use app::studio::{ActionResult, Insufficient, NotificationView, UsageBreakdown, UsageReport};
@@ -104,9 +103,20 @@ impl Services for TallyServices {
         }))
     }
 
-    async fn credits(&self, workspace: &WorkspaceId, limit: u32) -> Result<CreditsView, AppError> {
-        let record = self.workspace(workspace).await?;
-        Ok(billing::credits_view(&self.store, &record, self.clock.now_ms(), limit, None).await?)
+    async fn credits(&self, viewer: &Viewer, limit: u32) -> Result<CreditsView, AppError> {
+        if !viewer.role.can_view_billing() {
+            return Err(AppError::Forbidden);
+        }
+        let record = self.workspace(&viewer.workspace.id).await?;
+        Ok(billing::credits_view(
+            &self.store,
+            &record,
+            self.clock.now_ms(),
+            limit,
+            None,
+            viewer.can_manage_billing,
+        )
+        .await?)
     }
 
     async fn plan(&self, workspace: &WorkspaceId) -> Result<Option<PlanView>, AppError> {
@@ -366,21 +376,37 @@ impl Services for TallyServices {
                 best_value: best,
             })
             .collect();
+        if !viewer.can_manage_billing {
+            // The catalog alone: cards and purchases are for the people who buy.
+            return Ok(PurchaseSection {
+                workspace_id: workspace.clone(),
+                workspace_name: viewer.workspace.name.clone(),
+                test_mode: self.payments.gateway().test_mode(),
+                can_buy: false,
+                who_can_buy: viewer.who_can_buy.clone(),
+                packs,
+                custom: CustomAmountTerms::standard(),
+                cards: Vec::new(),
+                cards_error: None,
+                purchases: Vec::new(),
+            });
+        }
         // Saved cards come from the payment provider; the page still works when it is away.
         let (cards, cards_error) = match self.store.stripe_customer(workspace).await? {
             None => (Vec::new(), None),
-            Some(customer) => {
-                match self.payments.gateway().cards(&customer).await {
-                    Ok(cards) => (cards.into_iter().map(saved_card).collect(), None),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "saved cards could not be read");
-                        (
+            Some(customer) => match self.payments.gateway().cards(&customer).await {
+                Ok(cards) => (cards.into_iter().map(saved_card).collect(), None),
+                Err(err) => {
+                    tracing::warn!(error = %err, "saved cards could not be read");
+                    (
                         Vec::new(),
-                        Some("Saved cards could not be loaded from the payment provider right now.".to_owned()),
+                        Some(
+                            "Saved cards could not be loaded from the payment provider right now."
+                                .to_owned(),
+                        ),
                     )
-                    }
                 }
-            }
+            },
         };
         let purchases = self
             .store
@@ -389,13 +415,11 @@ impl Services for TallyServices {
             .into_iter()
             .map(purchase_view)
             .collect::<Result<_, _>>()?;
-        let auto_reload = self.auto_reload_panel(workspace).await?;
         Ok(PurchaseSection {
-            auto_reload,
             workspace_id: workspace.clone(),
             workspace_name: viewer.workspace.name.clone(),
             test_mode: self.payments.gateway().test_mode(),
-            can_buy: viewer.can_manage_billing,
+            can_buy: true,
             who_can_buy: viewer.who_can_buy.clone(),
             packs,
             custom: CustomAmountTerms::standard(),
@@ -435,15 +459,24 @@ impl Services for TallyServices {
     }
 
     async fn purchase(&self, viewer: &Viewer, id: &str) -> Result<PurchaseDetail, AppError> {
+        // The return page is the buyer's: its card and receipt are for billing managers.
+        if !viewer.can_manage_billing {
+            return Err(AppError::Forbidden);
+        }
         let record = self
             .store
             .purchase(&viewer.workspace.id, id)
             .await?
             .ok_or(AppError::NotFound)?;
-        let credits = self.credits(&viewer.workspace.id, 0).await?;
+        let available = self
+            .store
+            .summary(&viewer.workspace.id, self.clock.now_ms())
+            .await
+            .map_err(internal)?
+            .available;
         Ok(PurchaseDetail {
             purchase: purchase_view(record)?,
-            balance: credits.balance,
+            balance: Credits::new(available.max(0)).unwrap_or_default(),
             test_mode: self.payments.gateway().test_mode(),
             workspace_id: viewer.workspace.id.clone(),
             workspace_name: viewer.workspace.name.clone(),
@@ -474,6 +507,10 @@ impl Services for TallyServices {
                 "Auto-reload is on. The balance was below the threshold, so it added {} credits first.",
                 Credits::new(purchase.credits).unwrap_or_default()
             ),
+            (true, Some(ReloadOutcome::Skipped(reason))) => format!(
+                "Saved. Auto-reload did not top up now: {}",
+                reason.explain()
+            ),
             (true, _) => format!(
                 "Auto-reload is on: below {} credits, it tops up to {} credits.",
                 settings.threshold, settings.target
@@ -502,6 +539,17 @@ impl Services for TallyServices {
         })
     }
 
+    async fn try_again_auto_reload(&self, viewer: &Viewer) -> Result<String, AppError> {
+        if !viewer.can_manage_billing {
+            return Err(AppError::Forbidden);
+        }
+        self.payments
+            .try_again_auto_reload(&viewer.workspace.id)
+            .await
+            .map_err(payment_error)?;
+        Ok("Trying the card again now. The outcome shows here in a few seconds.".to_owned())
+    }
+
     async fn abandon_checkout(&self, viewer: &Viewer, id: &str) -> Result<PurchaseView, AppError> {
         if !viewer.can_manage_billing {
             return Err(AppError::Forbidden);
@@ -512,72 +560,6 @@ impl Services for TallyServices {
             .await
             .map_err(payment_error)?;
         purchase_view(record)
-    }
-}
-
-impl TallyServices {
-    /// Auto-reload's settings and state, with a sentence on why it did or did not run.
-    async fn auto_reload_panel(
-        &self,
-        workspace: &WorkspaceId,
-    ) -> Result<AutoReloadPanel, AppError> {
-        let now = self.clock.now_ms();
-        let record = self.store.auto_reload_settings(workspace).await?;
-        let spent = self
-            .store
-            .auto_reload_spent_since(workspace, month_start(now))
-            .await?;
-        let last = self.store.last_reload_attempt(workspace).await?;
-        let available = self
-            .store
-            .summary(workspace, now)
-            .await
-            .map_err(internal)?
-            .available;
-        let status_line = match (&record, &last) {
-            (None, _) => SkipReason::Disabled.explain().to_owned(),
-            (Some(r), _) if !r.settings.enabled => SkipReason::Disabled.explain().to_owned(),
-            (Some(r), _) if r.paused => SkipReason::Paused.explain().to_owned(),
-            (Some(_), Some(a)) if a.status == "failed" => format!(
-                "Payment failed on the last reload: {}",
-                a.reason.clone().unwrap_or_default()
-            ),
-            (Some(_), Some(a)) if a.status == "requires_action" => {
-                "The bank asked the cardholder to confirm the last reload; buy credits once to confirm the card.".to_owned()
-            }
-            (Some(_), Some(a)) if a.status == "skipped" => format!(
-                "The last reload did not run: {}",
-                a.reason.clone().unwrap_or_default()
-            ),
-            (Some(r), _) if available >= r.settings.threshold.get() => format!(
-                "On. {} The next reload fires when a spend leaves the balance below {} credits.",
-                SkipReason::NotBelowThreshold.explain(),
-                r.settings.threshold
-            ),
-            (Some(r), _) => format!("On. The balance is below {} credits; a reload follows the next spend.", r.settings.threshold),
-        };
-        let currency = record
-            .as_ref()
-            .map(|r| r.settings.monthly_cap.currency().clone())
-            .unwrap_or_else(Currency::usd);
-        Ok(AutoReloadPanel {
-            paused: record.as_ref().is_some_and(|r| r.paused),
-            card: record.as_ref().and_then(|r| r.payment_method_label.clone()),
-            card_id: record.as_ref().and_then(|r| r.payment_method_id.clone()),
-            settings: record.map(|r| r.settings),
-            spent_this_month: Money::new(spent, currency.clone())
-                .unwrap_or_else(|_| Money::zero(currency.clone())),
-            last_attempt: last.map(|a| ReloadAttemptView {
-                status: a.status,
-                reason: a.reason,
-                at: crate::clock::to_datetime(a.updated_at),
-                credits: a.credits.and_then(|c| Credits::new(c).ok()),
-                amount: a
-                    .amount_minor
-                    .and_then(|m| Money::new(m, currency.clone()).ok()),
-            }),
-            status_line,
-        })
     }
 }
 

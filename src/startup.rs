@@ -2,9 +2,10 @@
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::payments::emulator::{Emulator, EmulatorConfig, EMULATOR_SECRET_KEY};
+use crate::payments::emulator::{Emulator, EmulatorConfig};
 use crate::payments::stripe::StripeGateway;
 use crate::payments::Payments;
+use crate::routing::{RouteBook, RouteEntry};
 use crate::services::TallyServices;
 use crate::store::Store;
 use crate::{api, ops, web, webhooks};
@@ -121,6 +122,53 @@ impl Application {
     }
 }
 
+/// The routes outside the Leptos app: browser form routes, the API, Stripe's webhooks, the
+/// test-mode emulator and the operations endpoints.
+fn route_book() -> RouteBook<AppState> {
+    RouteBook::new()
+        .merge(web::routes())
+        .merge(api::routes())
+        .merge(webhooks::routes())
+        .nest("/_stripe", crate::payments::emulator::routes())
+        .merge(ops::routes())
+}
+
+/// Every route the server answers: the Leptos pages and server functions, and
+/// [`route_book`]'s. The authorisation matrix test holds each one against its entry.
+pub fn route_list() -> Vec<RouteEntry> {
+    let pages = generate_route_list(app::App);
+    let mut list: Vec<RouteEntry> = pages
+        .iter()
+        .flat_map(|page| {
+            page.methods().map(|method| RouteEntry {
+                // leptos_router's Method, named here by its Debug form.
+                method: match format!("{method:?}").as_str() {
+                    "Post" => "POST",
+                    "Put" => "PUT",
+                    "Patch" => "PATCH",
+                    "Delete" => "DELETE",
+                    _ => "GET",
+                },
+                path: page.path().to_owned(),
+            })
+        })
+        .collect();
+    list.extend(
+        leptos::server_fn::axum::server_fn_paths().map(|(path, method)| RouteEntry {
+            method: if method == axum::http::Method::GET {
+                "GET"
+            } else {
+                "POST"
+            },
+            path: path.to_owned(),
+        }),
+    );
+    list.extend(route_book().entries().iter().cloned());
+    list.sort();
+    list.dedup();
+    list
+}
+
 /// The whole router: pages and server functions (Leptos), browser form routes, the API,
 /// operations endpoints, and static files.
 pub fn router(state: AppState) -> Router {
@@ -140,17 +188,18 @@ pub fn router(state: AppState) -> Router {
             move || provide_context(services.clone()),
             move || app::shell(options.clone()),
         )
-        .merge(web::routes())
-        .merge(api::routes())
-        .merge(webhooks::routes())
-        .nest("/_stripe", crate::payments::emulator::routes())
-        .merge(ops::routes())
+        .merge(route_book().into_router())
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             web::page_guard,
+        ))
+        // Outermost: a cross-site request is refused before anything reads it.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web::same_origin_guard,
         ))
         .with_state(state)
 }
@@ -174,12 +223,13 @@ async fn payments_for(
         let payments = Payments::new(store.clone(), clock.clone(), Arc::new(gateway), &secret);
         return Ok((payments, None));
     }
-    let secret = match &config.stripe_webhook_secret {
-        Some(secret) => secret.clone(),
-        None => Emulator::shared_secret(store).await?,
-    };
+    let secrets = Emulator::secrets(store).await?;
+    let secret = config
+        .stripe_webhook_secret
+        .clone()
+        .unwrap_or(secrets.webhook_secret);
     let gateway = StripeGateway::new(
-        EMULATOR_SECRET_KEY,
+        &secrets.api_key,
         Some(&format!("http://{loopback}/_stripe/")),
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -191,11 +241,14 @@ async fn payments_for(
                 .public_url
                 .clone()
                 .unwrap_or_else(|| format!("http://{loopback}")),
+            site_url: config.public_url.clone(),
             webhook_url: format!("http://{loopback}/webhooks/stripe"),
             webhook_secret: secret.clone(),
+            api_key: secrets.api_key,
             delivery_delay: config.emulator_event_delay,
         },
     );
+    tracing::warn!("payments are simulated: no STRIPE_SECRET_KEY is set, so Tally's test-mode Stripe emulator takes them and no money moves");
     let payments = Payments::new(store.clone(), clock.clone(), Arc::new(gateway), &secret);
     Ok((payments, Some(Arc::new(emulator))))
 }

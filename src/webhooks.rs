@@ -9,19 +9,19 @@
 use crate::api::ApiError;
 use crate::payments::subscriptions::SubscriptionApplied;
 use crate::payments::{Applied, PaymentSnapshot, PurchaseRecord};
+use crate::routing::RouteBook;
 use crate::startup::AppState;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 use stripe_webhook::{EventObject, Webhook, WebhookError};
 
 /// The webhook route. Stripe's events are small; 256 KB is plenty.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/webhooks/stripe", post(receive))
-        .layer(DefaultBodyLimit::max(256 * 1024))
+pub fn routes() -> RouteBook<AppState> {
+    RouteBook::new()
+        .post("/webhooks/stripe", receive)
+        .body_limit(256 * 1024)
 }
 
 /// What an event is about.
@@ -126,13 +126,27 @@ async fn receive(
             }
         }
         Subject::Payment(intent, purchase_id) => {
-            let purchase = find(&state, purchase_id.as_deref(), None, Some(&intent)).await?;
-            match purchase {
-                Some(p) => (
+            let known = find(&state, purchase_id.as_deref(), None, Some(&intent)).await?;
+            let read = match &known {
+                Some(_) => None,
+                // A dispute names only its payment, and a payment Tally has not seen yet (the
+                // one that confirmed an Auto-reload, say) is known only by its metadata.
+                None => Some(reread(payments.gateway().payment(&intent).await)?),
+            };
+            let purchase = match (known, &read) {
+                (Some(p), _) => Some(p),
+                (None, Some(snapshot)) => {
+                    find(&state, snapshot.purchase_id.as_deref(), None, None).await?
+                }
+                (None, None) => None,
+            };
+            match (purchase, read) {
+                (Some(p), Some(snapshot)) => (Some(p), Some(snapshot)),
+                (Some(p), None) => (
                     Some(p),
                     Some(reread(payments.gateway().payment(&intent).await)?),
                 ),
-                None => (None, None),
+                (None, _) => (None, None),
             }
         }
         Subject::Subscription(_) | Subject::Invoice(_) | Subject::Other => (None, None),

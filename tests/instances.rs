@@ -249,9 +249,13 @@ async fn spends_through_two_instances_trigger_exactly_one_reload() {
     let (_b, base_b) = start_instance(&db.url).await;
 
     // The owner saves a card by buying the Starter pack (5,000 credits) on instance A.
+    // A browser on instance A's pages: it sends that site's Origin.
+    let mut site = reqwest::header::HeaderMap::new();
+    site.insert(reqwest::header::ORIGIN, base_a.parse().unwrap());
     let browser = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
+        .default_headers(site)
         .build()
         .unwrap();
     let signed_in = browser

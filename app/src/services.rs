@@ -24,8 +24,9 @@ pub trait Services: Send + Sync + 'static {
     /// the token is unknown, expired, or the membership is gone.
     async fn viewer(&self, session_token: &str) -> Result<Option<Viewer>, AppError>;
 
-    /// The Credits card: balance, buckets and the `limit` newest movements.
-    async fn credits(&self, workspace: &WorkspaceId, limit: u32) -> Result<CreditsView, AppError>;
+    /// The Credits card: balance, buckets, Auto-reload and the `limit` newest movements (the
+    /// card Auto-reload charges only for billing managers). Guests are refused.
+    async fn credits(&self, viewer: &Viewer, limit: u32) -> Result<CreditsView, AppError>;
 
     /// The workspace's subscription plan, if it has one.
     async fn plan(
@@ -77,7 +78,8 @@ pub trait Services: Send + Sync + 'static {
         by: UsageBreakdown,
     ) -> Result<UsageReport, AppError>;
 
-    /// The Buy credits section for this person.
+    /// The Buy credits section for this person: for billing managers with the saved cards and
+    /// purchases, for everyone else the catalog alone.
     async fn purchase_section(&self, viewer: &Viewer) -> Result<PurchaseSection, AppError>;
 
     /// Opens a checkout; `origin` is the site's scheme and host, for the return links.
@@ -89,7 +91,8 @@ pub trait Services: Send + Sync + 'static {
         origin: &str,
     ) -> Result<CheckoutStarted, AppError>;
 
-    /// One purchase of the viewer's workspace (another workspace's is not found).
+    /// One purchase of the viewer's workspace, for billing managers (another workspace's is
+    /// not found).
     async fn purchase(&self, viewer: &Viewer, id: &str) -> Result<PurchaseDetail, AppError>;
 
     /// Saves Auto-reload's settings and the saved card it charges (`None`: the card in use,
@@ -108,6 +111,9 @@ pub trait Services: Send + Sync + 'static {
         viewer: &Viewer,
         origin: &str,
     ) -> Result<CheckoutStarted, AppError>;
+
+    /// "Try again" after declined reloads, once the back-off allows; returns a sentence.
+    async fn try_again_auto_reload(&self, viewer: &Viewer) -> Result<String, AppError>;
 
     /// Closes an unpaid checkout of the viewer's workspace.
     async fn abandon_checkout(&self, viewer: &Viewer, id: &str) -> Result<PurchaseView, AppError>;

@@ -16,6 +16,19 @@ pub fn hash_secret(secret: &str) -> String {
     hex(&Sha256::digest(secret.as_bytes()))
 }
 
+/// Whether `given` is `expected`, in time that depends on neither: the comparison runs over
+/// their hashes, so not even the length leaks.
+pub fn same_secret(given: &str, expected: &str) -> bool {
+    let (a, b) = (
+        Sha256::digest(given.as_bytes()),
+        Sha256::digest(expected.as_bytes()),
+    );
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -31,5 +44,13 @@ mod tests {
         assert_ne!(a, new_secret("tly_"));
         assert_eq!(hash_secret(&a), hash_secret(&a));
         assert_eq!(hash_secret(&a).len(), 64);
+    }
+
+    #[test]
+    fn only_the_same_secret_matches() {
+        assert!(same_secret("sk_test_abc", "sk_test_abc"));
+        assert!(!same_secret("sk_test_abd", "sk_test_abc"));
+        assert!(!same_secret("sk_test_ab", "sk_test_abc"));
+        assert!(!same_secret("", "sk_test_abc"));
     }
 }

@@ -1,6 +1,6 @@
 //! `GET /api/billing/credits`: the balance, buckets, totals and a page of history.
 
-use super::{ApiError, Caller};
+use super::{ApiError, Caller, Principal};
 use crate::billing::{credits_view, MAX_PAGE};
 use crate::startup::AppState;
 use app::billing::CreditsView;
@@ -29,12 +29,20 @@ pub async fn get_credits(
             })?,
     };
     let cursor = params.get("cursor").map(String::as_str);
+    // The card Auto-reload charges is for the product's server and billing managers.
+    let with_card = match &caller.principal {
+        Principal::ApiKey => true,
+        Principal::Person { role, .. } => {
+            role.can_manage_billing(caller.workspace.billing_managers)
+        }
+    };
     let view = credits_view(
         &state.store,
         &caller.workspace,
         state.clock.now_ms(),
         limit,
         cursor,
+        with_card,
     )
     .await?;
     Ok(Json(view))

@@ -20,6 +20,12 @@ pub enum ApiError {
     /// 403 `forbidden`: the role may not do this.
     #[error("your role in this workspace does not allow this")]
     Forbidden,
+    /// 403 `forbidden`: refunds, settles and releases come from the product's server.
+    #[error("only the product's server may do this: call it with a workspace API key")]
+    ApiKeyRequired,
+    /// 403 `forbidden`: a request with a session cookie that another site sent.
+    #[error("this request did not come from Tally's own pages, so it was refused")]
+    CrossSite,
     /// 404 `not_found`: unknown id, or an id of another workspace.
     #[error("not found")]
     NotFound,
@@ -45,7 +51,9 @@ impl ApiError {
         match self {
             ApiError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::Forbidden | ApiError::ApiKeyRequired | ApiError::CrossSite => {
+                (StatusCode::FORBIDDEN, "forbidden")
+            }
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::IdempotencyConflict => (StatusCode::CONFLICT, "idempotency_conflict"),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
@@ -94,9 +102,9 @@ impl From<LedgerError> for ApiError {
             }
             LedgerError::IdempotencyConflict => ApiError::IdempotencyConflict,
             LedgerError::EntryNotFound => ApiError::NotFound,
-            LedgerError::NotRefundable => ApiError::Conflict {
+            LedgerError::NotRefundable(why) => ApiError::Conflict {
                 code: "not_refundable",
-                message: "only a usage charge can be refunded".into(),
+                message: why.to_string(),
             },
             LedgerError::ReservationNotFound => ApiError::NotFound,
             LedgerError::ReservationExpired => ApiError::Conflict {

@@ -10,32 +10,24 @@ mod usage;
 pub use auth::{ApiKeyCache, Caller, Principal};
 pub use error::ApiError;
 
+use crate::routing::RouteBook;
 use crate::startup::AppState;
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{any, get, post};
-use axum::Router;
 
 /// The API's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/billing/credits", get(credits::get_credits))
-        .route("/api/v1/usage", post(usage::charge))
-        .route("/api/v1/usage/{transaction_id}/refund", post(usage::refund))
-        .route("/api/v1/usage/reservations", post(usage::reserve))
-        .route(
-            "/api/v1/usage/reservations/{id}/settle",
-            post(usage::settle),
-        )
-        .route(
-            "/api/v1/usage/reservations/{id}/release",
-            post(usage::release),
-        )
-        .route(
+pub fn routes() -> RouteBook<AppState> {
+    RouteBook::new()
+        .get("/api/billing/credits", credits::get_credits)
+        .post("/api/v1/usage", usage::charge)
+        .post("/api/v1/usage/{transaction_id}/refund", usage::refund)
+        .post("/api/v1/usage/reservations", usage::reserve)
+        .post("/api/v1/usage/reservations/{id}/settle", usage::settle)
+        .post("/api/v1/usage/reservations/{id}/release", usage::release)
+        .post(
             "/api/operator/workspaces/{workspace_id}/grants",
-            post(operator::grant),
+            operator::grant,
         )
         // Unknown API paths answer in the API's JSON shape, not with the HTML 404 page.
-        .route("/api/{*rest}", any(|| async { ApiError::NotFound }))
+        .any("/api/{*rest}", || async { ApiError::NotFound })
         // Usage bodies are small; a limit keeps a bad client from tying up memory.
-        .layer(DefaultBodyLimit::max(16 * 1024))
+        .body_limit(16 * 1024)
 }

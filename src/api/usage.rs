@@ -307,10 +307,12 @@ fn reservation_id(id: &str) -> Result<&str, ApiError> {
     }
 }
 
-fn require_spender(caller: &Caller) -> Result<(), ApiError> {
+/// Credits come back only through the product's server: it knows whether the provider work
+/// failed. A person's session (whatever the role) may not settle, release or refund.
+fn require_api_key(caller: &Caller) -> Result<(), ApiError> {
     match &caller.principal {
-        Principal::Person { role, .. } if !role.can_spend_credits() => Err(ApiError::Forbidden),
-        _ => Ok(()),
+        Principal::ApiKey => Ok(()),
+        Principal::Person { .. } => Err(ApiError::ApiKeyRequired),
     }
 }
 
@@ -321,7 +323,7 @@ pub async fn settle(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SettleBody>,
 ) -> Result<Response, ApiError> {
-    require_spender(&caller)?;
+    require_api_key(&caller)?;
     let id = reservation_id(&id)?;
     let actual =
         Credits::new(body.credits).map_err(|e| ApiError::Invalid(format!("credits: {e}")))?;
@@ -350,7 +352,7 @@ pub async fn release(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_spender(&caller)?;
+    require_api_key(&caller)?;
     let id = reservation_id(&id)?;
     let render = |r: &Resolution| {
         answer(
@@ -372,20 +374,24 @@ pub async fn refund(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_spender(&caller)?;
+    require_api_key(&caller)?;
     let ok = id.len() <= 40
         && id.starts_with("txn_")
         && id[4..].chars().all(|c| c.is_ascii_alphanumeric());
     if !ok {
         return Err(ApiError::NotFound);
     }
-    let actor = match &caller.principal {
-        Principal::Person { email, .. } => email.clone(),
-        Principal::ApiKey => "api".to_owned(),
-    };
+    let now = state.clock.now_ms();
+    let window = i64::try_from(state.config.refund_window.as_millis()).unwrap_or(i64::MAX);
     let refund = state
         .store
-        .refund(&caller.workspace.id, &id, &actor, state.clock.now_ms())
+        .refund(
+            &caller.workspace.id,
+            &id,
+            "api",
+            now,
+            now.saturating_sub(window),
+        )
         .await?;
     Ok(respond(answer(
         StatusCode::OK,

@@ -11,7 +11,7 @@ use super::store::{
     expire_lapsed, lock_books, open_books, open_lots, param_list, placeholders, post, save_account,
     save_accounts, take_from_lots, OpenBooks, IDS_PER_QUERY,
 };
-use super::{EntryMeta, LedgerError, Receipt};
+use super::{EntryMeta, LedgerError, Receipt, RefundRefusal};
 use crate::store::new_id;
 use crate::store::Store;
 use app::domain::{Credits, EntryType, WorkspaceId};
@@ -360,24 +360,39 @@ impl Store {
     /// Refunds a one-shot charge whose AI operation failed: a `refund` entry gives the credits
     /// back to the lots that paid for them (credits of a lot that lapsed meanwhile expire again
     /// at once). A charge is refunded at most once; asking again returns the same refund.
+    /// Only charges made at `not_before` or later are refunded, and never a settled
+    /// reservation's charge (its cost was reported by the product's server and is final).
     pub async fn refund(
         &self,
         workspace: &WorkspaceId,
         entry_id: &str,
         actor: &str,
         now: Millis,
+        not_before: Millis,
     ) -> Result<Refund, LedgerError> {
         self.retrying(|| async {
             let mut tx = self.pool().begin().await?;
             let mut books = open_books(&mut tx, workspace, now).await?;
-            let charge = sqlx::query("SELECT entry_type, amount, description, action, model, project, session_ref FROM ledger_entries WHERE id = $1 AND workspace_id = $2")
-                .bind(entry_id)
-                .bind(workspace.as_str())
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or(LedgerError::EntryNotFound)?;
+            let charge = sqlx::query(
+                r#"
+                SELECT e.entry_type, e.amount, e.description, e.action, e.model, e.project,
+                       e.session_ref, e.created_at,
+                       CAST(CASE WHEN EXISTS (SELECT 1 FROM reservations r WHERE r.entry_id = e.id)
+                            THEN 1 ELSE 0 END AS BIGINT) AS settled
+                FROM ledger_entries e
+                WHERE e.id = $1 AND e.workspace_id = $2
+                "#,
+            )
+            .bind(entry_id)
+            .bind(workspace.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(LedgerError::EntryNotFound)?;
             if charge.try_get::<String, _>("entry_type")? != EntryType::Consumption.as_str() {
-                return Err(LedgerError::NotRefundable);
+                return Err(LedgerError::NotRefundable(RefundRefusal::NotACharge));
+            }
+            if charge.try_get::<i64, _>("settled")? == 1 {
+                return Err(LedgerError::NotRefundable(RefundRefusal::SettledReservation));
             }
             let earlier = sqlx::query("SELECT id, amount FROM ledger_entries WHERE refund_of = $1")
                 .bind(entry_id)
@@ -389,6 +404,9 @@ impl Store {
                     refunded: earlier.try_get("amount")?,
                     available: rules::spendable(&books.lots, now),
                 });
+            }
+            if charge.try_get::<Millis, _>("created_at")? < not_before {
+                return Err(LedgerError::NotRefundable(RefundRefusal::TooOld));
             }
             let trace: Vec<Draw> = sqlx::query("SELECT lot_id, amount FROM ledger_entry_lots WHERE entry_id = $1 ORDER BY lot_id")
                 .bind(entry_id)

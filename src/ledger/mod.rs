@@ -14,5 +14,5 @@ pub use gate::{Answer, BatchCharge, HoldReceipt, IdempotencyKey, NewHold, Render
 pub(crate) use store::{grant_in, take_back_in};
 pub use store::{
     AccountSummary, Audit, BucketRow, EntryMeta, EntryRecord, HistoryQuery, LedgerError, NewGrant,
-    Receipt, TraceRow,
+    Receipt, RefundRefusal, TraceRow,
 };

@@ -35,10 +35,24 @@ pub enum LedgerError {
     ReservationResolved,
     #[error("no such transaction")]
     EntryNotFound,
-    #[error("only a usage charge can be refunded")]
-    NotRefundable,
+    #[error("{0}")]
+    NotRefundable(RefundRefusal),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Why a movement cannot be refunded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RefundRefusal {
+    /// Only consumption is refunded (not grants, purchases or refunds).
+    #[error("only a usage charge can be refunded")]
+    NotACharge,
+    /// A settled reservation charged the actual cost the product's server reported: final.
+    #[error("a settled reservation is final; release a reservation whose work failed instead of settling it")]
+    SettledReservation,
+    /// Refunds are for work that failed just now, not for old usage.
+    #[error("this charge is older than the refund window")]
+    TooOld,
 }
 
 impl From<sqlx::Error> for LedgerError {

@@ -12,10 +12,11 @@ use super::{
 use crate::ledger::rules::Millis;
 use crate::notifications::{self, Audience, Kind};
 use crate::store::{new_id, Store, StoreError};
+use app::billing::{AutoReloadAttempt, AutoReloadView};
 use app::domain::{
-    backoff_after, decide, month_start, AutoReloadSettings, Credits, Currency, CustomAmountTerms,
+    decide, month_start, AutoReloadSettings, Credits, Currency, CustomAmountTerms, DeclineState,
     Money, PaymentObservation, PurchaseOrigin, PurchaseStatus, ReloadDecision, ReloadState,
-    SkipReason, WorkspaceId, PAUSE_AFTER_DECLINES,
+    SkipReason, TryAgainError, WorkspaceId, PAUSE_AFTER_DECLINES,
 };
 use sqlx::Row;
 
@@ -31,6 +32,17 @@ pub struct ReloadSettingsRecord {
     pub payment_method_label: Option<String>,
     pub consecutive_declines: i64,
     pub paused: bool,
+}
+
+impl ReloadSettingsRecord {
+    /// The decline state, given when the newest decline was.
+    pub fn declines(&self, last_decline_at: Option<Millis>) -> DeclineState {
+        DeclineState {
+            declines: u32::try_from(self.consecutive_declines).unwrap_or(u32::MAX),
+            paused: self.paused,
+            last_decline_at: last_decline_at.filter(|_| self.consecutive_declines > 0),
+        }
+    }
 }
 
 /// One reload attempt.
@@ -92,22 +104,34 @@ impl Store {
         }))
     }
 
-    /// Saves settings; turning Auto-reload on (again) clears a pause and the decline count.
+    /// Saves settings. The declines and the pause are kept (the reload job may be counting
+    /// one right now, so they are never written from what was read) unless `new_card` says
+    /// the card changed: a different card starts clean.
     pub async fn save_auto_reload_settings(
         &self,
         workspace: &WorkspaceId,
         settings: &AutoReloadSettings,
         card: Option<(&str, &str)>,
+        new_card: bool,
         by: &str,
         now: Millis,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO auto_reload_settings (workspace_id, enabled, threshold, target, monthly_cap_minor, currency, payment_method_id, payment_method_label, consecutive_declines, paused, updated_by, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, $9, $10) \
-             ON CONFLICT (workspace_id) DO UPDATE SET enabled = excluded.enabled, threshold = excluded.threshold, target = excluded.target, \
-             monthly_cap_minor = excluded.monthly_cap_minor, currency = excluded.currency, payment_method_id = excluded.payment_method_id, \
-             payment_method_label = excluded.payment_method_label, consecutive_declines = 0, paused = 0, \
-             updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+            r#"
+            INSERT INTO auto_reload_settings (workspace_id, enabled, threshold, target,
+                monthly_cap_minor, currency, payment_method_id, payment_method_label,
+                consecutive_declines, paused, updated_by, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, $9, $10)
+            ON CONFLICT (workspace_id) DO UPDATE SET
+                enabled = excluded.enabled, threshold = excluded.threshold,
+                target = excluded.target, monthly_cap_minor = excluded.monthly_cap_minor,
+                currency = excluded.currency, payment_method_id = excluded.payment_method_id,
+                payment_method_label = excluded.payment_method_label,
+                consecutive_declines = CASE WHEN $11 = 1 THEN 0
+                    ELSE auto_reload_settings.consecutive_declines END,
+                paused = CASE WHEN $11 = 1 THEN 0 ELSE auto_reload_settings.paused END,
+                updated_by = excluded.updated_by, updated_at = excluded.updated_at
+            "#,
         )
         .bind(workspace.as_str())
         .bind(i64::from(settings.enabled))
@@ -119,9 +143,29 @@ impl Store {
         .bind(card.map(|c| c.1))
         .bind(by)
         .bind(now)
+        .bind(i64::from(new_card))
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+
+    /// Lifts a pause for "Try again", unless a decline was counted since `declines` was read.
+    async fn lift_pause(
+        &self,
+        workspace: &WorkspaceId,
+        declines: u32,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE auto_reload_settings SET paused = 0, updated_at = $1 WHERE workspace_id = $2 AND consecutive_declines = $3",
+        )
+        .bind(now)
+        .bind(workspace.as_str())
+        .bind(i64::from(declines))
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
     }
 
     /// What Auto-reload spent since `since`: its purchases that were paid or may still be.
@@ -266,7 +310,8 @@ impl Store {
         Ok(())
     }
 
-    /// Counts a decline; pauses Auto-reload at the third in a row. Returns whether it paused.
+    /// Counts a decline; pauses Auto-reload at the third in a row (and at every one after a
+    /// "Try again"). Returns whether it is paused now.
     async fn count_decline(
         &self,
         workspace: &WorkspaceId,
@@ -283,11 +328,7 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         Ok(match row {
-            Some(row) => {
-                row.try_get::<i64, _>("paused")? == 1
-                    && row.try_get::<i64, _>("consecutive_declines")?
-                        == i64::from(PAUSE_AFTER_DECLINES)
-            }
+            Some(row) => row.try_get::<i64, _>("paused")? == 1,
             None => false,
         })
     }
@@ -325,6 +366,93 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// Auto-reload's settings and state for the Billing page and the API, with the card; the
+    /// caller drops the card for people who cannot manage billing. `available` is the
+    /// workspace's spendable balance now.
+    pub async fn auto_reload_view(
+        &self,
+        workspace: &WorkspaceId,
+        available: i64,
+        now: Millis,
+    ) -> Result<AutoReloadView, StoreError> {
+        let record = self.auto_reload_settings(workspace).await?;
+        let spent = self
+            .auto_reload_spent_since(workspace, month_start(now))
+            .await?;
+        let last = self.last_reload_attempt(workspace).await?;
+        let declines = match &record {
+            Some(r) if r.consecutive_declines > 0 || r.paused => {
+                r.declines(self.last_declined_reload_at(workspace).await?)
+            }
+            _ => DeclineState::default(),
+        };
+        let retry_at = declines.retry_at(now);
+        let enabled = record.as_ref().is_some_and(|r| r.settings.enabled);
+        let wait = retry_at
+            .map(|at| {
+                format!(
+                    " The card can be tried again after {} UTC.",
+                    crate::clock::to_datetime(at).format("%Y-%m-%d %H:%M")
+                )
+            })
+            .unwrap_or_default();
+        let status_line = match (&record, &last) {
+            (None, _) => SkipReason::Disabled.explain().to_owned(),
+            (Some(r), _) if !r.settings.enabled => SkipReason::Disabled.explain().to_owned(),
+            (Some(r), _) if r.paused => format!("{}{wait}", SkipReason::Paused.explain()),
+            (Some(_), Some(a)) if a.status == "failed" => format!(
+                "Payment failed on the last reload: {}{wait}",
+                a.reason.clone().unwrap_or_default()
+            ),
+            (Some(_), Some(a)) if a.status == "requires_action" => {
+                "The bank asked the cardholder to confirm the last reload: choose Confirm payment."
+                    .to_owned()
+            }
+            (Some(_), Some(a)) if a.status == "skipped" => format!(
+                "The last reload did not run: {}",
+                a.reason.clone().unwrap_or_default()
+            ),
+            (Some(r), _) if available >= r.settings.threshold.get() => format!(
+                "On. {} The next reload fires when a spend leaves the balance below {} credits.",
+                SkipReason::NotBelowThreshold.explain(),
+                r.settings.threshold
+            ),
+            (Some(r), _) => format!(
+                "On. The balance is below {} credits; a reload follows the next spend.",
+                r.settings.threshold
+            ),
+        };
+        let currency = record
+            .as_ref()
+            .map(|r| r.settings.monthly_cap.currency().clone())
+            .unwrap_or_else(Currency::usd);
+        let money = |minor: i64| Money::new(minor, currency.clone()).ok();
+        Ok(AutoReloadView {
+            enabled,
+            threshold: record.as_ref().map(|r| r.settings.threshold),
+            target_balance: record.as_ref().map(|r| r.settings.target),
+            monthly_cap: record.as_ref().map(|r| r.settings.monthly_cap.clone()),
+            spent_this_month: money(spent).unwrap_or_else(|| Money::zero(currency.clone())),
+            last_attempt: last.map(|a| AutoReloadAttempt {
+                at: crate::clock::to_datetime(a.updated_at),
+                credits: a.credits.and_then(|c| Credits::new(c).ok()),
+                amount: a.amount_minor.and_then(money),
+                status: a.status,
+                reason: a.reason,
+            }),
+            paused: declines.paused,
+            retry_at: retry_at.map(crate::clock::to_datetime),
+            can_try_again: enabled
+                && (declines.declines > 0 || declines.paused)
+                && retry_at.is_none(),
+            card: record.as_ref().and_then(|r| r.payment_method_label.clone()),
+            card_id: record.and_then(|r| r.payment_method_id),
+            status_line,
+        })
     }
 }
 
@@ -370,10 +498,8 @@ impl Payments {
             Some(customer) => self.gateway().cards(&customer).await?,
             None => Vec::new(),
         };
-        let saved = store
-            .auto_reload_settings(workspace)
-            .await?
-            .and_then(|r| r.payment_method_id);
+        let previous = store.auto_reload_settings(workspace).await?;
+        let saved = previous.as_ref().and_then(|r| r.payment_method_id.clone());
         let card = pick_card(cards, chosen_card, saved.as_deref())?;
         let card = card.map(|c| {
             let label = app::purchases::SavedCard {
@@ -396,13 +522,25 @@ impl Payments {
             .as_ref()
             .map(|(id, label)| (id.as_str(), label.as_str()));
         let now = self.now();
+        let new_card = card.as_ref().map(|c| c.0.as_str()) != saved.as_deref();
+        let declines = match &previous {
+            Some(record) => record
+                .declines(store.last_declined_reload_at(workspace).await?)
+                .after_save(new_card),
+            None => DeclineState::default(),
+        };
         let available = store.summary(workspace, now).await?.available;
-        let was_on = store
-            .auto_reload_settings(workspace)
-            .await?
-            .is_some_and(|r| r.settings.enabled && !r.paused);
+        let was_on = previous.as_ref().is_some_and(|r| r.settings.enabled);
         let mut first = None;
         if settings.enabled && !was_on && available < settings.threshold.get() {
+            // Saving is no way around a decline: the card waits out its back-off or pause.
+            if declines.paused {
+                first = Some(ReloadOutcome::Skipped(SkipReason::Paused));
+            } else if declines.retry_at(now).is_some() {
+                first = Some(ReloadOutcome::Skipped(SkipReason::BackingOff));
+            }
+        }
+        if settings.enabled && !was_on && available < settings.threshold.get() && first.is_none() {
             // The first top-up runs before anything is saved, as its own reload (in flight,
             // so the job leaves it alone).
             let id = new_id("arl");
@@ -433,8 +571,8 @@ impl Payments {
                 settings: settings.clone(),
                 payment_method_id: card.as_ref().map(|c| c.0.clone()),
                 payment_method_label: card.as_ref().map(|c| c.1.clone()),
-                consecutive_declines: 0,
-                paused: false,
+                consecutive_declines: i64::from(declines.declines),
+                paused: declines.paused,
             };
             let outcome = self.reload_with(&attempt, Some(record)).await?;
             match &outcome {
@@ -453,9 +591,43 @@ impl Payments {
             }
         }
         store
-            .save_auto_reload_settings(workspace, settings, card_ref, by, self.now())
+            .save_auto_reload_settings(workspace, settings, card_ref, new_card, by, self.now())
             .await?;
         Ok(first)
+    }
+
+    /// "Try again" after declines: once the back-off allows, lifts the pause and queues a
+    /// reload, which the job charges if the balance is still below the threshold.
+    pub async fn try_again_auto_reload(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<(), PaymentsError> {
+        let store = self.store();
+        let record = store
+            .auto_reload_settings(workspace)
+            .await?
+            .filter(|r| r.settings.enabled)
+            .ok_or_else(|| {
+                PaymentsError::Invalid("Auto-reload is off; turn it on first.".into())
+            })?;
+        let now = self.now();
+        let state = record.declines(store.last_declined_reload_at(workspace).await?);
+        let next = state.try_again(now).map_err(|err| match err {
+            TryAgainError::NothingFailed => {
+                PaymentsError::Invalid("No Auto-reload payment failed, so there is nothing to try again.".into())
+            }
+            TryAgainError::TooSoon { until } => PaymentsError::Invalid(format!(
+                "The card was declined recently. Card networks limit retries, so it can be tried again after {} UTC.",
+                crate::clock::to_datetime(until).format("%Y-%m-%d %H:%M")
+            )),
+        })?;
+        if !store.lift_pause(workspace, next.declines, now).await? {
+            return Err(PaymentsError::Invalid(
+                "A reload was just tried; look at its outcome before trying again.".into(),
+            ));
+        }
+        store.queue_reload(workspace, now).await?;
+        Ok(())
     }
 
     /// Decides and charges one claimed reload.
@@ -520,10 +692,8 @@ impl Payments {
                 let terms = CustomAmountTerms::standard();
                 let mut state = state;
                 if record.consecutive_declines > 0 {
-                    let declines = u32::try_from(record.consecutive_declines).unwrap_or(u32::MAX);
-                    if let Some(failed_at) = store.last_declined_reload_at(workspace).await? {
-                        state.backing_off = now < failed_at + backoff_after(declines);
-                    }
+                    let last = store.last_declined_reload_at(workspace).await?;
+                    state.backing_off = record.declines(last).retry_at(now).is_some();
                 }
                 let (credits, price) = match decide(&record.settings, &state, &terms) {
                     ReloadDecision::Skip(reason) => {
@@ -674,7 +844,7 @@ impl Payments {
                             workspace,
                             Kind::PurchaseFailed,
                             "Auto-reload is paused",
-                            &format!("The card was declined {PAUSE_AFTER_DECLINES} times in a row, so Auto-reload stopped trying. Update the card, then turn Auto-reload on again."),
+                            &format!("The card was declined {PAUSE_AFTER_DECLINES} times in a row, so Auto-reload stopped trying. Choose another card, or use Try again on the Billing page once the waiting time has passed."),
                             now,
                         )
                         .await?;

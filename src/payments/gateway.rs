@@ -141,6 +141,10 @@ pub trait PaymentGateway: Send + Sync + std::fmt::Debug {
     /// The current state of a checkout's payment.
     async fn checkout_payment(&self, session_id: &str) -> Result<PaymentSnapshot, GatewayError>;
 
+    /// The payment page of a checkout that can still be paid; `None` once it is paid,
+    /// expired or closed.
+    async fn open_checkout(&self, session_id: &str) -> Result<Option<OpenCheckout>, GatewayError>;
+
     /// Closes an unpaid checkout so it can no longer be paid.
     async fn expire_checkout(&self, session_id: &str) -> Result<(), GatewayError>;
 

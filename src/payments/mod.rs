@@ -308,7 +308,9 @@ impl Payments {
     }
 
     /// Opens a checkout where a billing manager confirms a reload that the bank wanted the
-    /// cardholder to authenticate. Paying it credits the reload's purchase, once.
+    /// cardholder to authenticate. Paying it credits the reload's purchase, once. A checkout
+    /// already open for it is handed out again, so two clicks (or two people) never open two
+    /// payments for one reload; a new one is opened only when the last one closed unpaid.
     pub async fn confirm_reload(
         &self,
         workspace: &WorkspaceId,
@@ -333,8 +335,18 @@ impl Payments {
                 "That reload is already paid.".into(),
             ));
         }
+        if let Some(session) = &purchase.checkout_session_id {
+            if let Some(open) = self.gateway.open_checkout(session).await? {
+                return Ok((purchase, open));
+            }
+        }
         let customer = self.customer(workspace, workspace_name).await?;
-        let key = format!("tally-confirm-{}-{}", purchase.id, self.now());
+        // The key names the checkout it replaces: two requests racing here open one.
+        let key = format!(
+            "tally-confirm-{}-after-{}",
+            purchase.id,
+            purchase.checkout_session_id.as_deref().unwrap_or("none")
+        );
         let open = self
             .open_checkout(&purchase, customer, origin, &key)
             .await?;

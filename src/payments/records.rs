@@ -288,12 +288,18 @@ impl Store {
             .await
     }
 
+    /// The purchase a PaymentIntent paid or tried to pay: its first one, or any later one
+    /// (such as the payment that confirmed an Auto-reload the bank wanted authenticated).
     pub async fn purchase_by_payment_intent(
         &self,
         payment_intent_id: &str,
     ) -> Result<Option<PurchaseRecord>, StoreError> {
-        self.purchase_where("payment_intent_id = $1", payment_intent_id)
-            .await
+        self.purchase_where(
+            "id = (SELECT purchase_id FROM purchase_payments WHERE payment_intent_id = $1) \
+             OR payment_intent_id = $1",
+            payment_intent_id,
+        )
+        .await
     }
 
     async fn purchase_where(
@@ -454,6 +460,18 @@ async fn apply_in(
         }
     }
     let workspace = purchase.workspace_id.clone();
+    // Every payment seen for the purchase is kept, so a dispute of any of them finds it.
+    if let Some(intent) = &snapshot.payment_intent_id {
+        sqlx::query(
+            "INSERT INTO purchase_payments (payment_intent_id, purchase_id, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (payment_intent_id) DO NOTHING",
+        )
+        .bind(intent)
+        .bind(&purchase.id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
     let pi = snapshot
         .payment_intent_id
         .as_deref()

@@ -372,6 +372,20 @@ impl PaymentGateway for StripeGateway {
         Ok(found)
     }
 
+    async fn open_checkout(&self, session_id: &str) -> Result<Option<OpenCheckout>, GatewayError> {
+        let session = RetrieveCheckoutSession::new(session_id)
+            .send(&self.client)
+            .await
+            .map_err(classify)?;
+        Ok(match (&session.status, session.url) {
+            (Some(CheckoutSessionStatus::Open), Some(url)) => Some(OpenCheckout {
+                session_id: session.id.as_str().to_owned(),
+                url,
+            }),
+            _ => None,
+        })
+    }
+
     async fn expire_checkout(&self, session_id: &str) -> Result<(), GatewayError> {
         ExpireCheckoutSession::new(session_id)
             .send(&self.client)

@@ -1,9 +1,56 @@
+use super::origin;
 use crate::startup::AppState;
 use app::services::{read_cookie, SESSION_COOKIE};
 use axum::extract::{Request, State};
-use axum::http::Method;
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+
+/// Refuses a request that changes state on a person's behalf unless the site's own pages sent
+/// it: its `Origin` (or, without one, its `Referer`) must be the site's origin. That covers
+/// every request with a session cookie (server functions, the API, sign-out, the workspace
+/// switcher) and sign-in itself, which a forged form would use to sign the victim into the
+/// attacker's workspace. A service calling with a workspace API key and no `Origin` is not a
+/// browser and passes; so do requests without a session (Stripe's webhooks), which act for
+/// nobody.
+pub async fn same_origin_guard(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let headers = request.headers();
+    let reads_only = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let service =
+        headers.contains_key(header::AUTHORIZATION) && !headers.contains_key(header::ORIGIN);
+    let path = request.uri().path();
+    let for_a_person = read_cookie(headers, SESSION_COOKIE).is_some() || path == "/login";
+    if reads_only
+        || service
+        || !for_a_person
+        || origin::same_origin(state.config.public_url.as_deref(), headers)
+    {
+        return next.run(request).await;
+    }
+    tracing::info!(
+        path,
+        from = origin::sender(headers).unwrap_or("(none)"),
+        "a state-changing request from another site was refused"
+    );
+    if path.starts_with("/api/") {
+        return crate::api::ApiError::CrossSite.into_response();
+    }
+    (StatusCode::FORBIDDEN, Html(CROSS_SITE_PAGE)).into_response()
+}
+
+/// What a person sees when a form from another site tried to act for them.
+const CROSS_SITE_PAGE: &str = r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Request refused · Tally</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;color:#1a1f36}a{color:#4338ca}</style></head>
+<body><main><h1>That request came from another site</h1>
+<p>Tally only acts on forms and buttons on its own pages, so nothing was changed. If you meant to do this, open Tally directly and try again there.</p>
+<p><a href="/billing">Go to Billing</a></p></main></body></html>"#;
 
 /// Sends people without a live session from the Billing pages to the sign-in page, and
 /// signed-in people from the sign-in page to Billing. Guests and other roles are decided by

@@ -3,18 +3,18 @@
 
 mod export;
 mod guard;
+pub mod origin;
 mod session;
 
-pub use guard::page_guard;
+pub use guard::{page_guard, same_origin_guard};
 
+use crate::routing::RouteBook;
 use crate::startup::AppState;
-use axum::routing::{get, post};
-use axum::Router;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/login", post(session::sign_in))
-        .route("/logout", post(session::sign_out))
-        .route("/session/workspace", post(session::switch_workspace))
-        .route("/billing/history.csv", get(export::history_csv))
+pub fn routes() -> RouteBook<AppState> {
+    RouteBook::new()
+        .post("/login", session::sign_in)
+        .post("/logout", session::sign_out)
+        .post("/session/workspace", session::switch_workspace)
+        .get("/billing/history.csv", export::history_csv)
 }

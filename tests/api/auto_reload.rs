@@ -2,14 +2,14 @@
 //! turned on below the threshold, declines and the pause, and the monthly cap.
 
 use crate::fixture::{usage, Fixture, PASSWORD};
-use crate::purchases::{balance, open_team_checkout, pay, wait_for, with_packs};
+use crate::support::buying::{balance, open_team_checkout, pay, wait_for, with_packs};
 use app::domain::{Credits, PurchaseStatus};
 use chrono::TimeZone;
 
 /// Signs the owner in and saves a card by buying the Team pack with `card` (a declining card
 /// is saved too: it fails only when charged).
 async fn owner_with_card(f: &Fixture, card: &str) -> reqwest::Client {
-    with_packs(f).await;
+    with_packs(&f.app).await;
     let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
     let (purchase, page) = open_team_checkout(&f.app, &owner).await;
     let paid = card == "4242424242424242";
@@ -288,7 +288,7 @@ async fn top_up(f: &Fixture) {
 async fn a_reload_the_bank_wants_confirmed_is_confirmed_by_a_billing_manager() {
     let f = Fixture::new().await;
     let card = "4000002760003184";
-    with_packs(&f).await;
+    with_packs(&f.app).await;
     let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
     let (first, page) = open_team_checkout(&f.app, &owner).await;
     // At the checkout the cardholder is present and confirms, so this pays.

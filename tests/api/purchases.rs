@@ -2,90 +2,14 @@
 //! test-mode emulator's checkout page, its signed events, and `/webhooks/stripe`.
 
 use crate::fixture::{Fixture, PASSWORD};
+use crate::support::buying::*;
 use crate::support::TestApp;
 use app::domain::{PurchaseStatus, WorkspaceId};
 use serde_json::{json, Value};
 use std::time::Duration;
 use tally::payments::emulator::Emulator;
-use tally::payments::PurchaseRecord;
 
 const TEAM_PACK_CREDITS: i64 = 25_000 + 2_500;
-
-pub(crate) async fn with_packs(f: &Fixture) {
-    for pack in tally::demo::demo_packs(f.app.now()) {
-        f.app.store.upsert_pack(&pack, f.app.now()).await.unwrap();
-    }
-}
-
-pub(crate) async fn balance(app: &TestApp, workspace: &WorkspaceId) -> i64 {
-    app.store
-        .summary(workspace, app.now())
-        .await
-        .unwrap()
-        .available
-}
-
-/// Starts a checkout through the server function, as the purchase dialog does.
-async fn start(
-    app: &TestApp,
-    client: &reqwest::Client,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    client
-        .post(app.url("/api/start_checkout"))
-        .form(form)
-        .send()
-        .await
-        .unwrap()
-}
-
-/// Opens a checkout for the Team pack and returns (purchase id, payment page).
-pub(crate) async fn open_team_checkout(
-    app: &TestApp,
-    client: &reqwest::Client,
-) -> (String, String) {
-    let response = start(app, client, &[("pack_id", "pack_team")]).await;
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
-    let body: Value = response.json().await.unwrap();
-    (
-        body["purchase_id"].as_str().unwrap().to_owned(),
-        body["url"].as_str().unwrap().to_owned(),
-    )
-}
-
-/// Pays on the hosted page with a test card; returns the page's answer.
-pub(crate) async fn pay(page: &str, card: &str) -> reqwest::Response {
-    TestApp::client()
-        .post(page)
-        .form(&[
-            ("card_number", card),
-            ("expiry", "12/40"),
-            ("cvc", "123"),
-            ("name", "Ada Owner"),
-        ])
-        .send()
-        .await
-        .unwrap()
-}
-
-/// Waits until the purchase satisfies `done` (events arrive on their own).
-pub(crate) async fn wait_for(
-    app: &TestApp,
-    id: &str,
-    done: impl Fn(&PurchaseRecord) -> bool,
-) -> PurchaseRecord {
-    for _ in 0..200 {
-        let purchase = app.store.purchase_by_id(id).await.unwrap().unwrap();
-        if done(&purchase) {
-            return purchase;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "purchase {id} never got there: {:?}",
-        app.store.purchase_by_id(id).await.unwrap()
-    );
-}
 
 /// A Team-pack checkout opened by the owner on an app whose test-mode events are held back,
 /// so the test delivers them itself, in its own order.
@@ -102,7 +26,7 @@ async fn held_back_checkout() -> HeldBack {
         TestApp::spawn_with(|c| c.emulator_event_delay = Duration::from_secs(3_600)).await,
     )
     .await;
-    with_packs(&f).await;
+    with_packs(&f.app).await;
     let before = balance(&f.app, &f.acme).await;
     let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
     let (purchase_id, page) = open_team_checkout(&f.app, &owner).await;
@@ -128,38 +52,6 @@ async fn load_purchase(app: &TestApp, client: &reqwest::Client, id: &str) -> Val
         .unwrap()
 }
 
-/// The emulator's stored events about a payment, oldest first.
-pub(crate) async fn stored_events(app: &TestApp) -> Vec<Value> {
-    let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT body FROM stripe_emulator_objects WHERE kind = 'event' ORDER BY created_at, id",
-    )
-    .fetch_all(app.store.pool())
-    .await
-    .unwrap();
-    rows.into_iter()
-        .map(|(body,)| serde_json::from_str(&body).unwrap())
-        .collect()
-}
-
-/// Posts an event to the webhook, signed with `secret` at `at` (seconds).
-pub(crate) async fn deliver(
-    app: &TestApp,
-    event: &Value,
-    secret: &str,
-    at: i64,
-) -> reqwest::Response {
-    let payload = event.to_string();
-    let signature = stripe_webhook::Webhook::generate_test_header(&payload, secret, Some(at));
-    TestApp::client()
-        .post(app.url("/webhooks/stripe"))
-        .header("stripe-signature", signature)
-        .header("content-type", "application/json")
-        .body(payload)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn purchase_entries(app: &TestApp, workspace: &WorkspaceId) -> i64 {
     let (n,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM ledger_entries WHERE workspace_id = $1 AND entry_type = 'purchase' AND payment_ref IS NOT NULL",
@@ -174,7 +66,7 @@ async fn purchase_entries(app: &TestApp, workspace: &WorkspaceId) -> i64 {
 #[tokio::test]
 async fn owner_buys_a_pack_and_the_balance_rises_exactly_once() {
     let f = Fixture::new().await;
-    with_packs(&f).await;
+    with_packs(&f.app).await;
     let before = balance(&f.app, &f.acme).await;
     let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
     let (purchase_id, page) = open_team_checkout(&f.app, &owner).await;
@@ -272,7 +164,10 @@ async fn duplicate_and_reordered_webhooks_grant_once() {
         event("payment_intent.succeeded"),
         event("checkout.session.completed"),
     ];
-    let secret = Emulator::shared_secret(&f.app.store).await.unwrap();
+    let secret = Emulator::secrets(&f.app.store)
+        .await
+        .unwrap()
+        .webhook_secret;
     let now = f.app.now() / 1000;
     // Newest first, then the failure (stale), then everything again.
     for (event, expect_applied) in [(&events[2], true), (&events[0], false), (&events[1], false)] {
@@ -317,7 +212,10 @@ async fn forged_stale_and_unsigned_webhooks_are_refused() {
         .iter()
         .find(|e| e["type"] == "payment_intent.succeeded")
         .unwrap();
-    let secret = Emulator::shared_secret(&f.app.store).await.unwrap();
+    let secret = Emulator::secrets(&f.app.store)
+        .await
+        .unwrap()
+        .webhook_secret;
     let now = f.app.now() / 1000;
 
     let forged = deliver(&f.app, paid, "whsec_not_the_secret", now).await;
@@ -396,7 +294,7 @@ async fn a_lost_webhook_is_made_good_by_reconciliation() {
 #[tokio::test]
 async fn a_declined_card_grants_nothing_and_tells_billing_managers() {
     let f = Fixture::new().await;
-    with_packs(&f).await;
+    with_packs(&f.app).await;
     let before = balance(&f.app, &f.acme).await;
     let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
     let (purchase_id, page) = open_team_checkout(&f.app, &owner).await;
@@ -434,7 +332,7 @@ async fn a_declined_card_grants_nothing_and_tells_billing_managers() {
 #[tokio::test]
 async fn an_abandoned_checkout_is_closed_and_grants_nothing() {
     let f = Fixture::new().await;
-    with_packs(&f).await;
+    with_packs(&f.app).await;
     let before = balance(&f.app, &f.acme).await;
     let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
     let (purchase_id, page) = open_team_checkout(&f.app, &owner).await;
@@ -448,8 +346,10 @@ async fn an_abandoned_checkout_is_closed_and_grants_nothing() {
         .await
         .unwrap();
     assert_eq!(abandoned["status"], "canceled", "{abandoned}");
-    // The closed checkout can no longer be paid.
-    assert_eq!(pay(&page, "4242424242424242").await.status(), 409);
+    // The closed checkout can no longer be paid, and its page shows nothing of it.
+    let closed = pay(&page, "4242424242424242").await;
+    assert_eq!(closed.status(), 410);
+    assert!(!closed.text().await.unwrap().contains("Team"));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(balance(&f.app, &f.acme).await, before);
     let notes = f.app.store.notifications(&f.acme, true, 10).await.unwrap();
@@ -459,7 +359,7 @@ async fn an_abandoned_checkout_is_closed_and_grants_nothing() {
 #[tokio::test]
 async fn member_cannot_buy_credits() {
     let f = Fixture::new().await;
-    with_packs(&f).await;
+    with_packs(&f.app).await;
     for email in ["member@acme.test", "guest@acme.test"] {
         let client = f.app.sign_in(email, PASSWORD).await;
         let response = start(&f.app, &client, &[("pack_id", "pack_team")]).await;
@@ -483,7 +383,7 @@ async fn member_cannot_buy_credits() {
 #[tokio::test]
 async fn bad_choices_get_clear_errors() {
     let f = Fixture::new().await;
-    with_packs(&f).await;
+    with_packs(&f.app).await;
     let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
     for (form, needle) in [
         (vec![("custom_credits", "5500")], "steps of 1,000"),
@@ -509,23 +409,39 @@ async fn bad_choices_get_clear_errors() {
 #[tokio::test]
 async fn another_workspaces_purchase_is_not_found() {
     let f = Fixture::new().await;
-    with_packs(&f).await;
+    with_packs(&f.app).await;
     let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
     let (purchase_id, _) = open_team_checkout(&f.app, &owner).await;
-    let outsider = f.app.sign_in("member@globex.test", PASSWORD).await;
-    let response = outsider
+    // The owner of both workspaces, looking at Globex, asks for Acme's purchase.
+    let switched = owner
+        .post(f.app.url("/session/workspace"))
+        .form(&[("workspace_id", f.globex.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(switched.status(), 303);
+    let response = owner
         .post(f.app.url("/api/load_purchase"))
         .form(&[("id", purchase_id.as_str())])
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 404);
+    // Globex's member may not open purchases at all.
+    let member = f.app.sign_in("member@globex.test", PASSWORD).await;
+    let response = member
+        .post(f.app.url("/api/load_purchase"))
+        .form(&[("id", purchase_id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
 }
 
 #[tokio::test]
 async fn a_disputed_payment_takes_back_the_unspent_credits() {
     let f = Fixture::new().await;
-    with_packs(&f).await;
+    with_packs(&f.app).await;
     let before = balance(&f.app, &f.acme).await;
     let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
     let (purchase_id, page) = open_team_checkout(&f.app, &owner).await;

@@ -1,9 +1,9 @@
 use crate::fixture::{error_code, Fixture, PASSWORD};
-use crate::support::TestApp;
 use serde_json::Value;
 
 async fn try_sign_in(f: &Fixture, email: &str, password: &str) -> reqwest::Response {
-    TestApp::client()
+    f.app
+        .browser()
         .post(f.app.url("/login"))
         .form(&[("email", email), ("password", password)])
         .send()

@@ -3,13 +3,13 @@
 //! plans, duplicate and late invoice events; and the operator grants API.
 
 use crate::fixture::{Fixture, PASSWORD};
-use crate::purchases::{deliver, stored_events};
+use crate::support::buying::{deliver, stored_events};
 use crate::support::TestApp;
 use app::domain::{Credits, EntryType, GrantKind, WorkspaceId};
 use chrono::TimeZone;
 use serde_json::{json, Value};
 use std::time::Duration;
-use tally::payments::emulator::{Emulator, EMULATOR_SECRET_KEY};
+use tally::payments::emulator::Emulator;
 
 const DAY: i64 = 86_400_000;
 
@@ -38,9 +38,11 @@ async fn stripe(
     path: &str,
     form: &[(&str, &str)],
 ) -> Value {
+    // Test mode's own key, as Stripe's dashboard holds the account's key.
+    let key = Emulator::secrets(&app.store).await.unwrap().api_key;
     let response = TestApp::client()
         .request(method, app.url(&format!("/_stripe/v1{path}")))
-        .bearer_auth(EMULATOR_SECRET_KEY)
+        .bearer_auth(key)
         .form(form)
         .send()
         .await
@@ -151,7 +153,10 @@ async fn trial_to_paid_seat_changes_and_the_period_boundary() {
     assert_eq!(plan_status(&f).await, "active");
 
     // Every event delivered again, freshly signed: nothing more.
-    let secret = Emulator::shared_secret(&f.app.store).await.unwrap();
+    let secret = Emulator::secrets(&f.app.store)
+        .await
+        .unwrap()
+        .webhook_secret;
     for event in stored_events(&f.app).await {
         let answer = deliver(&f.app, &event, &secret, f.app.now() / 1000).await;
         assert_eq!(answer.status(), 200);
@@ -325,7 +330,10 @@ async fn late_reordered_and_repeated_invoice_events_grant_once() {
     let sub = subscribe(&f, "price_team_month", "4", "0").await;
     f.app.clock.set(at(2026, 12, 1));
     advance(&f, &sub).await;
-    let secret = Emulator::shared_secret(&f.app.store).await.unwrap();
+    let secret = Emulator::secrets(&f.app.store)
+        .await
+        .unwrap()
+        .webhook_secret;
     let invoices: Vec<Value> = stored_events(&f.app)
         .await
         .into_iter()

@@ -546,7 +546,11 @@ async fn a_failed_one_shot_charge_is_refunded_once() {
 
 #[tokio::test]
 async fn refunded_credits_of_a_lapsed_lot_expire_again() {
-    let f = Fixture::new().await;
+    // A three-day refund window, so a refund two days later is still allowed.
+    let f = Fixture::with_app(
+        TestApp::spawn_with(|c| c.refund_window = std::time::Duration::from_secs(3 * 86_400)).await,
+    )
+    .await;
     // 380 promotional credits expire in a day; this charge takes all of them and 20 more.
     let charge: Value = f
         .post_with_key("/api/v1/usage", &f.acme_key, &usage("lapse", 400))

@@ -266,6 +266,7 @@ async fn spends_crossing_the_threshold_queue_one_reload(store: &Store) {
             &ws,
             &settings,
             Some(("pm_test", "Visa •••• 4242")),
+            true,
             "owner",
             T0,
         )

@@ -2,6 +2,8 @@
 //! and a running app on a random port.
 #![allow(dead_code)]
 
+pub mod buying;
+
 use app::domain::{Credits, EntryType, GrantKind};
 use std::sync::Arc;
 use tally::clock::{Clock, ManualClock};
@@ -188,9 +190,26 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Signs in and returns the client holding the session cookie.
+    /// A client that behaves like a browser on the site's own pages: it keeps cookies, does
+    /// not follow redirects, and sends the site's `Origin` with every request.
+    pub fn browser(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::ORIGIN,
+            self.base.parse().expect("the base URL is a header value"),
+        );
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .unwrap()
+    }
+
+    /// Signs in and returns the (browser) client holding the session cookie.
     pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Client {
-        let client = Self::client();
+        let client = self.browser();
         let response = client
             .post(self.url("/login"))
             .form(&[("email", email), ("password", password)])

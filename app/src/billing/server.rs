@@ -10,19 +10,20 @@ pub const HISTORY_PAGE_SIZE: u32 = 25;
 /// The Billing page of the signed-in person's current workspace.
 #[server]
 pub async fn load_billing(usage_by: Option<String>) -> Result<BillingOverview, AppError> {
-    let (services, viewer) = crate::services::billing_viewer().await?;
-    let credits = services
-        .credits(&viewer.workspace.id, RECENT_MOVEMENTS)
-        .await?;
-    let by = crate::studio::UsageBreakdown::from_query(usage_by.as_deref());
-    let usage = services.usage(&viewer.workspace.id, by).await?;
-    let plan = services.plan(&viewer.workspace.id).await?;
-    Ok(BillingOverview {
-        viewer,
-        credits,
-        usage,
-        plan,
-    })
+    let overview = async {
+        let (services, viewer) = crate::services::billing_viewer().await?;
+        let credits = services.credits(&viewer, RECENT_MOVEMENTS).await?;
+        let by = crate::studio::UsageBreakdown::from_query(usage_by.as_deref());
+        let usage = services.usage(&viewer.workspace.id, by).await?;
+        let plan = services.plan(&viewer.workspace.id).await?;
+        Ok(BillingOverview {
+            viewer,
+            credits,
+            usage,
+            plan,
+        })
+    };
+    overview.await.map_err(AppError::answer)
 }
 
 /// One page of the current workspace's history, filtered by type and dates.
@@ -33,21 +34,24 @@ pub async fn load_history(
     to: Option<String>,
     cursor: Option<String>,
 ) -> Result<HistoryPage, AppError> {
-    let filter =
-        super::HistoryFilter::from_query(entry_type.as_deref(), from.as_deref(), to.as_deref())
-            .map_err(AppError::Invalid)?;
-    let (services, viewer) = crate::services::billing_viewer().await?;
-    let (transactions, next_cursor) = services
-        .history(
-            &viewer.workspace.id,
-            &filter,
-            cursor.as_deref().filter(|c| !c.is_empty()),
-            HISTORY_PAGE_SIZE,
-        )
-        .await?;
-    Ok(HistoryPage {
-        viewer,
-        transactions,
-        next_cursor,
-    })
+    let page = async {
+        let filter =
+            super::HistoryFilter::from_query(entry_type.as_deref(), from.as_deref(), to.as_deref())
+                .map_err(AppError::Invalid)?;
+        let (services, viewer) = crate::services::billing_viewer().await?;
+        let (transactions, next_cursor) = services
+            .history(
+                &viewer.workspace.id,
+                &filter,
+                cursor.as_deref().filter(|c| !c.is_empty()),
+                HISTORY_PAGE_SIZE,
+            )
+            .await?;
+        Ok(HistoryPage {
+            viewer,
+            transactions,
+            next_cursor,
+        })
+    };
+    page.await.map_err(AppError::answer)
 }

@@ -59,20 +59,60 @@ pub struct Transaction {
 /// The last Auto-reload attempt.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AutoReloadAttempt {
+    /// queued, charging, succeeded, failed, skipped or requires_action.
     pub status: String,
     pub at: DateTime<Utc>,
     pub reason: Option<String>,
+    /// What it bought, once it had decided.
+    pub credits: Option<Credits>,
+    pub amount: Option<Money>,
 }
 
-/// Auto-reload settings and this month's spend.
+/// Auto-reload's settings and state: the `auto_reload` of `GET /api/billing/credits` and the
+/// Billing page's Auto-reload card, one value for both.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AutoReloadView {
     pub enabled: bool,
+    /// The saved settings (`None` before they are first saved).
     pub threshold: Option<Credits>,
     pub target_balance: Option<Credits>,
     pub monthly_cap: Option<Money>,
+    /// What Auto-reload spent this UTC month, reloads still being paid included.
     pub spent_this_month: Money,
     pub last_attempt: Option<AutoReloadAttempt>,
+    /// Stopped after repeated declines.
+    pub paused: bool,
+    /// After a decline: when the card may be tried again (card networks limit retries).
+    pub retry_at: Option<DateTime<Utc>>,
+    /// A failed payment can be tried again now ("Try again").
+    pub can_try_again: bool,
+    /// The card reloads charge ("Visa •••• 4242"); only for billing managers and API keys.
+    pub card: Option<String>,
+    /// That card's id among the saved cards; only for billing managers and API keys.
+    pub card_id: Option<String>,
+    /// The answer to "is it on, and why didn't it run?", in a sentence.
+    pub status_line: String,
+}
+
+impl AutoReloadView {
+    /// The saved settings, if there are any.
+    pub fn settings(&self) -> Option<crate::domain::AutoReloadSettings> {
+        Some(crate::domain::AutoReloadSettings {
+            enabled: self.enabled,
+            threshold: self.threshold?,
+            target: self.target_balance?,
+            monthly_cap: self.monthly_cap.clone()?,
+        })
+    }
+
+    /// The view without the card: what people who cannot manage billing see.
+    pub fn without_card(self) -> AutoReloadView {
+        AutoReloadView {
+            card: None,
+            card_id: None,
+            ..self
+        }
+    }
 }
 
 /// The body of `GET /api/billing/credits`, and the Credits card's data.

@@ -1,25 +1,30 @@
+use crate::billing::AutoReloadView;
 use crate::format;
-use crate::purchases::{AutoReloadPanel, ConfirmReload, SaveAutoReload, SavedCard};
+use crate::purchases::{ConfirmReload, SaveAutoReload, SavedCard, TryAgainAutoReload};
 use leptos::prelude::*;
 
 /// Auto-reload: its state in a sentence, this month's spend against the cap, the last
-/// attempt, and (for billing managers) the settings form.
+/// attempt, and (for billing managers) the settings form and "Try again" after declines.
 #[component]
 pub fn AutoReloadCard(
-    panel: AutoReloadPanel,
+    panel: AutoReloadView,
     /// The workspace's saved cards, to choose the one reloads charge.
     cards: Vec<SavedCard>,
     can_manage: bool,
 ) -> impl IntoView {
-    let AutoReloadPanel {
-        settings,
+    let settings = panel.settings();
+    let AutoReloadView {
         paused,
         card,
         card_id,
         spent_this_month,
         last_attempt,
         status_line,
+        can_try_again,
+        ..
     } = panel;
+    let retry = ServerAction::<TryAgainAutoReload>::new();
+    let retrying = retry.pending();
     let enabled = settings.as_ref().is_some_and(|s| s.enabled) && !paused;
     let cap_text = settings
         .as_ref()
@@ -88,6 +93,22 @@ pub fn AutoReloadCard(
                         </button>
                     </ActionForm>
                     {move || confirm.value().get().and_then(|r| r.err()).map(|e| view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> })}
+                </div>
+            })}
+            {(can_manage && can_try_again).then(|| view! {
+                <div class="notice notice-info" data-testid="auto-reload-try-again">
+                    <p>"The waiting time after the declined payment has passed. Try the card once more, or choose another card below."</p>
+                    <ActionForm action=retry>
+                        <button type="submit" class="button" disabled=move || retrying.get() aria-busy=move || retrying.get().to_string()>
+                            {move || if retrying.get() { "Trying…" } else { "Try again" }}
+                        </button>
+                    </ActionForm>
+                    <div aria-live="polite">
+                        {move || retry.value().get().map(|outcome| match outcome {
+                            Ok(message) => view! { <p role="status">{message}</p> }.into_any(),
+                            Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
+                        })}
+                    </div>
                 </div>
             })}
             {can_manage.then(|| view! {

@@ -55,7 +55,7 @@ impl SkipReason {
             }
             SkipReason::NoPaymentMethod => "There is no saved card to charge.",
             SkipReason::Paused => {
-                "Paused after repeated declines. Update the card, then turn Auto-reload on again."
+                "Paused after repeated declines. Choose another card, or use Try again once the waiting time has passed."
             }
             SkipReason::BackingOff => {
                 "Payment failed recently; Auto-reload waits before trying the card again."
@@ -207,6 +207,61 @@ pub fn backoff_after(declines: u32) -> i64 {
     }
 }
 
+/// What Auto-reload remembers of declines: how many in a row, whether it paused, and when the
+/// last one was.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeclineState {
+    pub declines: u32,
+    pub paused: bool,
+    /// When the newest decline happened (milliseconds), if there was one.
+    pub last_decline_at: Option<i64>,
+}
+
+/// Why "Try again" cannot run now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TryAgainError {
+    #[error("Auto-reload has no failed payment to try again")]
+    NothingFailed,
+    /// The back-off after the last decline runs until this moment (milliseconds).
+    #[error("the card can be tried again after the waiting time")]
+    TooSoon { until: i64 },
+}
+
+impl DeclineState {
+    /// When the card may be tried again (milliseconds); `None` when it may be now.
+    pub fn retry_at(&self, now: i64) -> Option<i64> {
+        let at = self.last_decline_at? + backoff_after(self.declines);
+        (at > now).then_some(at)
+    }
+
+    /// The state after a billing manager saves the settings. A different card has never been
+    /// declined, so it starts clean; the same card keeps its declines, its pause and its
+    /// waiting time: saving is not a way around them.
+    pub fn after_save(self, card_changed: bool) -> DeclineState {
+        if card_changed {
+            DeclineState::default()
+        } else {
+            self
+        }
+    }
+
+    /// "Try again": once the waiting time after the last decline has passed, the pause is
+    /// lifted for one more try. The count stays, so another decline pauses again and waits
+    /// longer: a person can retry, but never faster than the back-off.
+    pub fn try_again(self, now: i64) -> Result<DeclineState, TryAgainError> {
+        if self.declines == 0 && !self.paused {
+            return Err(TryAgainError::NothingFailed);
+        }
+        if let Some(until) = self.retry_at(now) {
+            return Err(TryAgainError::TooSoon { until });
+        }
+        Ok(DeclineState {
+            paused: false,
+            ..self
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,6 +355,85 @@ mod tests {
         );
         assert_eq!(month_start(first), first);
         assert_eq!(month_start(first + 1), first);
+    }
+
+    const HOUR: i64 = 3_600_000;
+
+    #[test]
+    fn the_back_off_doubles_from_an_hour() {
+        assert_eq!(backoff_after(0), 0);
+        assert_eq!(
+            [1, 2, 3, 4].map(backoff_after),
+            [HOUR, 2 * HOUR, 4 * HOUR, 8 * HOUR]
+        );
+        assert_eq!(backoff_after(40), 64 * HOUR, "capped, never overflowing");
+    }
+
+    #[test]
+    fn saving_the_same_card_keeps_the_declines() {
+        let declined = DeclineState {
+            declines: 3,
+            paused: true,
+            last_decline_at: Some(10 * HOUR),
+        };
+        assert_eq!(declined.after_save(false), declined);
+        assert_eq!(declined.after_save(true), DeclineState::default());
+        assert_eq!(declined.after_save(true).retry_at(10 * HOUR), None);
+    }
+
+    #[test]
+    fn try_again_waits_for_the_back_off_and_keeps_the_count() {
+        let declined = DeclineState {
+            declines: 3,
+            paused: true,
+            last_decline_at: Some(10 * HOUR),
+        };
+        // Three declines wait four hours.
+        assert_eq!(
+            declined.try_again(10 * HOUR + 4 * HOUR - 1),
+            Err(TryAgainError::TooSoon { until: 14 * HOUR })
+        );
+        assert_eq!(
+            declined.try_again(14 * HOUR),
+            Ok(DeclineState {
+                paused: false,
+                ..declined
+            })
+        );
+        assert_eq!(
+            DeclineState::default().try_again(0),
+            Err(TryAgainError::NothingFailed)
+        );
+    }
+
+    proptest! {
+        /// Whatever the history, neither saving the same card nor "Try again" lets the card
+        /// be charged before the back-off after its last decline has passed.
+        #[test]
+        fn nothing_retries_before_the_back_off(
+            declines in 1u32..10,
+            paused in any::<bool>(),
+            last in 0i64..1_000_000_000,
+            now_after in -100_000_000i64..100_000_000,
+        ) {
+            let state = DeclineState { declines, paused, last_decline_at: Some(last) };
+            let now = last + now_after;
+            let allowed_from = last + backoff_after(declines);
+            let saved = state.after_save(false);
+            prop_assert_eq!(saved.retry_at(now).is_some(), now < allowed_from);
+            match state.try_again(now) {
+                Ok(next) => {
+                    prop_assert!(now >= allowed_from);
+                    prop_assert!(!next.paused);
+                    prop_assert_eq!(next.declines, declines);
+                }
+                Err(TryAgainError::TooSoon { until }) => {
+                    prop_assert!(now < allowed_from);
+                    prop_assert_eq!(until, allowed_from);
+                }
+                Err(TryAgainError::NothingFailed) => prop_assert!(false, "there were declines"),
+            }
+        }
     }
 
     proptest! {

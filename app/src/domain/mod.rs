@@ -14,8 +14,8 @@ mod roles;
 mod subscriptions;
 
 pub use auto_reload::{
-    backoff_after, decide, month_start, price_of, reload_credits, AutoReloadSettings,
-    ReloadDecision, ReloadState, SettingsError, SkipReason, PAUSE_AFTER_DECLINES,
+    backoff_after, decide, month_start, price_of, reload_credits, AutoReloadSettings, DeclineState,
+    ReloadDecision, ReloadState, SettingsError, SkipReason, TryAgainError, PAUSE_AFTER_DECLINES,
 };
 pub use credits::{Credits, CreditsError, MAX_CREDITS};
 pub use ids::{IdError, WorkspaceId};

@@ -46,6 +46,7 @@ fn BillingView(
     let workspace_name = viewer.workspace.name.clone();
     let recent = credits.transactions.clone();
     let buckets = credits.buckets.clone();
+    let auto_reload = credits.auto_reload.clone();
     view! {
         <TopBar viewer/>
         <main id="main">
@@ -74,15 +75,14 @@ fn BillingView(
                     let cards_error = section.cards_error.clone();
                     let workspace_id = section.workspace_id.clone();
                     let workspace_name = section.workspace_name.clone();
-                    let panel = section.auto_reload.clone();
                     let can_manage = section.can_buy;
                     view! {
                         <BuyCredits section/>
                         <div class="grid">
-                            <SavedCards cards=cards.clone() error=cards_error/>
-                            <AutoReloadCard panel cards can_manage/>
+                            {can_manage.then(|| view! { <SavedCards cards=cards.clone() error=cards_error/> })}
+                            <AutoReloadCard panel=auto_reload cards can_manage/>
                         </div>
-                        <PurchaseList purchases workspace_id workspace_name/>
+                        {can_manage.then(|| view! { <PurchaseList purchases workspace_id workspace_name/> })}
                     }
                     .into_any()
                 }

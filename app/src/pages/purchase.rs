@@ -9,7 +9,9 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use std::time::Duration;
 
 /// Where the payment page sends the buyer back to. It never grants anything: it shows the
-/// purchase as Tally has it, and keeps looking until the payment's webhook has landed.
+/// purchase as Tally has it, and keeps looking until the payment's webhook has landed. Coming
+/// back without paying (`?canceled=1`) changes nothing by itself: a link can bring anyone
+/// here, so closing the checkout is the buyer's own click.
 #[component]
 pub fn PurchasePage() -> impl IntoView {
     let params = use_params_map();
@@ -22,12 +24,7 @@ pub fn PurchasePage() -> impl IntoView {
     // While a payment is pending, look again every second (in the browser only).
     Effect::new(move |_| {
         if let Some(Ok(data)) = detail.get() {
-            let status = data.purchase.status;
-            if status == PurchaseStatus::Open && canceled() {
-                if abandon.version().get_untracked() == 0 && !abandon.pending().get_untracked() {
-                    abandon.dispatch(AbandonCheckout { id: id() });
-                }
-            } else if status.is_pending() {
+            if data.purchase.status.is_pending() {
                 set_timeout(
                     move || tick.update(|t| *t += 1),
                     Duration::from_millis(1000),
@@ -47,7 +44,7 @@ pub fn PurchasePage() -> impl IntoView {
             <Transition fallback=|| view! { <Loading what="your purchase"/> }>
                 {move || Suspend::new(async move {
                     match detail.await {
-                        Ok(data) => view! { <PurchaseOutcome data canceled=canceled()/> }.into_any(),
+                        Ok(data) => view! { <PurchaseOutcome data canceled=canceled() abandon/> }.into_any(),
                         Err(error) => view! { <ErrorPanel error/> }.into_any(),
                     }
                 })}
@@ -57,7 +54,11 @@ pub fn PurchasePage() -> impl IntoView {
 }
 
 #[component]
-fn PurchaseOutcome(data: PurchaseDetail, canceled: bool) -> impl IntoView {
+fn PurchaseOutcome(
+    data: PurchaseDetail,
+    canceled: bool,
+    abandon: ServerAction<AbandonCheckout>,
+) -> impl IntoView {
     let PurchaseDetail {
         purchase,
         balance,
@@ -77,8 +78,8 @@ fn PurchaseOutcome(data: PurchaseDetail, canceled: bool) -> impl IntoView {
             format!("{credits} credits were added to {workspace_name}. The balance is now {balance} credits."),
         ),
         PurchaseStatus::Open if canceled => (
-            "Closing your checkout…".to_owned(),
-            "You left the payment page. Nothing has been charged.".to_owned(),
+            "You left the payment page".to_owned(),
+            "Nothing has been charged. The checkout stays open for a day in case you go back to it; cancel it if you don't want to buy.".to_owned(),
         ),
         PurchaseStatus::Open | PurchaseStatus::Processing => (
             "Processing your payment…".to_owned(),
@@ -100,7 +101,10 @@ fn PurchaseOutcome(data: PurchaseDetail, canceled: bool) -> impl IntoView {
             ),
         ),
     };
-    let pending = purchase.status.is_pending();
+    let closable = canceled && purchase.status == PurchaseStatus::Open;
+    let pending = purchase.status.is_pending() && !closable;
+    let purchase_id = purchase.id.clone();
+    let closing = abandon.pending();
     let retry = matches!(
         purchase.status,
         PurchaseStatus::Failed | PurchaseStatus::Canceled
@@ -123,6 +127,15 @@ fn PurchaseOutcome(data: PurchaseDetail, canceled: bool) -> impl IntoView {
                 {purchase.payment_method.clone().map(|m| view! { <div><dt>"Paid with"</dt><dd>{m}</dd></div> })}
                 <div><dt>"Balance"</dt><dd data-testid="balance">{balance.to_string()}</dd></div>
             </dl>
+            {closable.then(|| view! {
+                <ActionForm action=abandon>
+                    <input type="hidden" name="id" value=purchase_id.clone()/>
+                    <button type="submit" class="button primary" data-testid="cancel-checkout" disabled=move || closing.get() aria-busy=move || closing.get().to_string()>
+                        {move || if closing.get() { "Canceling…" } else { "Cancel this checkout" }}
+                    </button>
+                </ActionForm>
+                {move || abandon.value().get().and_then(|r| r.err()).map(|e| view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> })}
+            })}
             <div class="actions">
                 {purchase.receipt_url.clone().map(|url| view! { <a class="button" href=url target="_blank" rel="noopener">"View receipt"</a> })}
                 {retry.then(|| view! { <a class="button primary" href="/billing#buy-credits">"Try again"</a> })}

@@ -31,6 +31,11 @@ fn StudioView(data: StudioView) -> impl IntoView {
         balance,
     } = data;
     let can_run = viewer.role.can_spend_credits();
+    let why_not = if viewer.role.can_view_billing() {
+        "Your role can't run AI actions in this workspace: billing admins manage credits. Ask an owner, admin or member to run it."
+    } else {
+        "Guests run AI actions only in work someone shared with them, and see nothing of this workspace's billing. Ask the workspace owner or the person who shared this with you."
+    };
     let run = ServerAction::<RunAction>::new();
     let pending = run.pending();
     let groups = Modality::ALL
@@ -51,11 +56,11 @@ fn StudioView(data: StudioView) -> impl IntoView {
                 <h1>"Studio"</h1>
                 <p class="muted">
                     "Try an AI action. Tally holds the estimated credits first, runs the work, then charges what it really cost and releases the rest. "
-                    {format!("Balance: {} credits.", balance)}
+                    {balance.map(|b| view! { <span data-testid="studio-balance">{format!("Balance: {b} credits.")}</span> })}
                 </p>
             </div>
             {(!can_run).then(|| view! {
-                <p class="notice notice-info">"Your role can't run AI actions in this workspace. Billing admins manage credits; guests run AI actions only in work shared with them."</p>
+                <p class="notice notice-info" data-testid="cannot-run">{why_not}</p>
             })}
             <section class="card" aria-labelledby="run-heading">
                 <h2 id="run-heading">"Run an action"</h2>

@@ -119,6 +119,21 @@ pub async fn save_auto_reload(
     result.map_err(AppError::answer)
 }
 
+/// "Try again" after declined Auto-reload payments (billing managers only): once the
+/// back-off after the last decline has passed, lifts the pause and tries the card once more.
+#[server(endpoint = "try_again_auto_reload")]
+pub async fn try_again_auto_reload() -> Result<String, AppError> {
+    let result = async {
+        let (services, viewer) = crate::services::billing_viewer().await?;
+        if !viewer.can_manage_billing {
+            return Err(AppError::Forbidden);
+        }
+        services.try_again_auto_reload(&viewer).await
+    }
+    .await;
+    result.map_err(AppError::answer)
+}
+
 /// Opens the payment page where a billing manager confirms an Auto-reload payment that the
 /// bank wanted authenticated.
 #[server(endpoint = "confirm_reload")]

@@ -1,6 +1,5 @@
 use crate::domain::{
-    AutoReloadSettings, Credits, CustomAmountTerms, Money, PurchaseOrigin, PurchaseStatus,
-    WorkspaceId,
+    Credits, CustomAmountTerms, Money, PurchaseOrigin, PurchaseStatus, WorkspaceId,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -117,7 +116,8 @@ pub struct PurchaseSection {
     pub workspace_name: String,
     /// Payments go to the test-mode emulator or a Stripe test key.
     pub test_mode: bool,
-    /// The viewer may buy (billing managers only).
+    /// The viewer may buy (billing managers only). Everyone else gets the catalog alone: no
+    /// saved cards and no purchases.
     pub can_buy: bool,
     pub who_can_buy: String,
     pub packs: Vec<PackOffer>,
@@ -127,34 +127,6 @@ pub struct PurchaseSection {
     pub cards_error: Option<String>,
     /// Newest first.
     pub purchases: Vec<PurchaseView>,
-    pub auto_reload: AutoReloadPanel,
-}
-
-/// The last Auto-reload attempt.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReloadAttemptView {
-    /// queued, charging, succeeded, failed, skipped or requires_action.
-    pub status: String,
-    pub reason: Option<String>,
-    pub at: DateTime<Utc>,
-    pub credits: Option<Credits>,
-    pub amount: Option<Money>,
-}
-
-/// Auto-reload's settings and state, as the Billing page shows them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AutoReloadPanel {
-    /// Saved settings (`None` before the first save).
-    pub settings: Option<AutoReloadSettings>,
-    pub paused: bool,
-    /// The card reloads charge ("Visa •••• 4242").
-    pub card: Option<String>,
-    /// The saved card's id that reloads charge, to preselect it among the saved cards.
-    pub card_id: Option<String>,
-    pub spent_this_month: Money,
-    pub last_attempt: Option<ReloadAttemptView>,
-    /// The answer to "is it on, and why didn't it run?", in a sentence.
-    pub status_line: String,
 }
 
 /// Parses money typed in major units ("50", "49.99") for a two-decimal currency.

@@ -5,62 +5,84 @@ use leptos::prelude::*;
 /// The rate table, for everyone who may open Billing.
 #[server]
 pub async fn load_rates() -> Result<RatesView, AppError> {
-    let (services, viewer) = crate::services::billing_viewer().await?;
-    Ok(RatesView {
-        rates: services.rates().await?,
-        viewer,
-    })
+    let view = async {
+        let (services, viewer) = crate::services::billing_viewer().await?;
+        Ok(RatesView {
+            rates: services.rates().await?,
+            viewer,
+        })
+    };
+    view.await.map_err(AppError::answer)
 }
 
-/// The Studio: models to pick from and the balance.
+/// The Studio: models to pick from and, for everyone but guests (who see nothing of
+/// billing), the balance.
 #[server]
 pub async fn load_studio() -> Result<StudioView, AppError> {
-    let (services, viewer) = crate::services::current_viewer().await?;
-    let rates = services.rates().await?;
-    let balance = services.credits(&viewer.workspace.id, 1).await?.balance;
-    Ok(StudioView {
-        viewer,
-        rates,
-        balance,
-    })
+    let view = async {
+        let (services, viewer) = crate::services::current_viewer().await?;
+        let rates = services.rates().await?;
+        let balance = if viewer.role.can_view_billing() {
+            Some(services.credits(&viewer, 0).await?.balance)
+        } else {
+            None
+        };
+        Ok(StudioView {
+            viewer,
+            rates,
+            balance,
+        })
+    };
+    view.await.map_err(AppError::answer)
 }
 
 /// Runs a simulated AI action through the credit gate: hold the estimate, do the work, settle
 /// the real cost.
 #[server]
 pub async fn run_action(model: String, units: String) -> Result<ActionResult, AppError> {
-    let (services, viewer) = crate::services::current_viewer().await?;
-    let units: i64 = units
-        .trim()
-        .parse()
-        .ok()
-        .filter(|u| *u > 0)
-        .ok_or_else(|| AppError::Invalid("Enter a size above zero, as a whole number.".into()))?;
-    services.run_action(&viewer, model.trim(), units).await
+    let result = async {
+        let (services, viewer) = crate::services::current_viewer().await?;
+        let units: i64 = units
+            .trim()
+            .parse()
+            .ok()
+            .filter(|u| *u > 0)
+            .ok_or_else(|| {
+                AppError::Invalid("Enter a size above zero, as a whole number.".into())
+            })?;
+        services.run_action(&viewer, model.trim(), units).await
+    };
+    result.await.map_err(AppError::answer)
 }
 
 /// A member asks the billing managers for credits; false when they already asked this hour.
 #[server]
 pub async fn ask_admin() -> Result<bool, AppError> {
-    let (services, viewer) = crate::services::current_viewer().await?;
-    services.request_credits(&viewer).await
+    let asked = async {
+        let (services, viewer) = crate::services::current_viewer().await?;
+        services.request_credits(&viewer).await
+    };
+    asked.await.map_err(AppError::answer)
 }
 
 /// The notifications the signed-in person may see in this workspace.
 #[server]
 pub async fn load_notifications() -> Result<NotificationsView, AppError> {
-    let (services, viewer) = crate::services::billing_viewer().await?;
-    let items = services.notifications(&viewer).await?;
-    let webhook = if viewer.can_manage_billing {
-        Some(services.webhook(&viewer).await?)
-    } else {
-        None
+    let view = async {
+        let (services, viewer) = crate::services::billing_viewer().await?;
+        let items = services.notifications(&viewer).await?;
+        let webhook = if viewer.can_manage_billing {
+            Some(services.webhook(&viewer).await?)
+        } else {
+            None
+        };
+        Ok(NotificationsView {
+            viewer,
+            items,
+            webhook,
+        })
     };
-    Ok(NotificationsView {
-        viewer,
-        items,
-        webhook,
-    })
+    view.await.map_err(AppError::answer)
 }
 
 /// Sets the workspace's webhook endpoint (billing managers only), or removes it when

@@ -30,7 +30,8 @@ pub struct RatesView {
 pub struct StudioView {
     pub viewer: Viewer,
     pub rates: Vec<Rate>,
-    pub balance: Credits,
+    /// `None` for guests, who see nothing of billing.
+    pub balance: Option<Credits>,
 }
 
 /// A finished Studio action.

@@ -8,31 +8,28 @@
 //! period: the next invoice is paid, or with `fail=true` declined) each send the events Stripe
 //! would send.
 
-use super::{authorise, emulator, idempotency_key, objects, Emu, EmuError, Emulator, Params};
+use super::{authorised, idempotency_key, objects, Emu, EmuError, Emulator, Kind, Params};
+use crate::routing::RouteBook;
 use crate::startup::AppState;
 use crate::store::new_id;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
-use axum::{Form, Json, Router};
+use axum::{Form, Json};
 use chrono::{DateTime, Months};
 use serde_json::{json, Value};
 
 /// The billing routes, under `/v1`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/subscriptions", post(create_subscription))
-        .route(
-            "/v1/subscriptions/{id}",
-            get(get_subscription)
-                .post(update_subscription)
-                .delete(cancel_subscription),
-        )
-        .route(
+pub fn routes() -> RouteBook<AppState> {
+    RouteBook::new()
+        .post("/v1/subscriptions", create_subscription)
+        .get("/v1/subscriptions/{id}", get_subscription)
+        .post("/v1/subscriptions/{id}", update_subscription)
+        .delete("/v1/subscriptions/{id}", cancel_subscription)
+        .post(
             "/v1/test_helpers/subscriptions/{id}/advance",
-            post(advance_subscription),
+            advance_subscription,
         )
-        .route("/v1/invoices/{id}", get(get_invoice))
+        .get("/v1/invoices/{id}", get_invoice)
 }
 
 /// A price id's plan and interval, and a seat's price in cents.
@@ -124,7 +121,7 @@ fn invoice(f: NewInvoice<'_>) -> Value {
 
 async fn save_invoice(emu: &Emulator, customer: &str, invoice: &Value) -> Result<(), EmuError> {
     let id = invoice["id"].as_str().unwrap_or_default();
-    emu.save(id, "invoice", Some(customer), invoice).await
+    emu.save(id, Kind::Invoice, Some(customer), invoice).await
 }
 
 async fn create_subscription(
@@ -132,15 +129,14 @@ async fn create_subscription(
     headers: HeaderMap,
     Form(params): Form<Vec<(String, String)>>,
 ) -> Emu {
-    authorise(&headers)?;
-    let emu = emulator(&state)?;
+    let emu = authorised(&state, &headers)?;
     let params = Params(params);
     let key = idempotency_key(&headers);
     emu.clone()
         .idempotent(key, || async move {
             let _guard = emu.writes.lock().await;
             let customer = params.required("customer")?.to_owned();
-            emu.must_load("customer", &customer).await?;
+            emu.must_load(Kind::Customer, &customer).await?;
             let price_id = params.required("items[0][price]")?;
             let (plan, interval, unit) = price(price_id)?;
             let seats = quantity(&params)?;
@@ -184,7 +180,7 @@ async fn create_subscription(
                 paid: true,
                 created: now,
             });
-            emu.save(&id, "subscription", Some(&customer), &subscription)
+            emu.save(&id, Kind::Subscription, Some(&customer), &subscription)
                 .await?;
             save_invoice(&emu, &customer, &invoice).await?;
             emu.emit("customer.subscription.created", &subscription, 0)
@@ -200,9 +196,10 @@ async fn get_subscription(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Emu {
-    authorise(&headers)?;
     Ok(Json(
-        emulator(&state)?.must_load("subscription", &id).await?,
+        authorised(&state, &headers)?
+            .must_load(Kind::Subscription, &id)
+            .await?,
     ))
 }
 
@@ -211,8 +208,11 @@ async fn get_invoice(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Emu {
-    authorise(&headers)?;
-    Ok(Json(emulator(&state)?.must_load("invoice", &id).await?))
+    Ok(Json(
+        authorised(&state, &headers)?
+            .must_load(Kind::Invoice, &id)
+            .await?,
+    ))
 }
 
 /// Changes the seats (`items[0][quantity]`) or `cancel_at_period_end`. More seats on an
@@ -223,11 +223,10 @@ async fn update_subscription(
     Path(id): Path<String>,
     Form(params): Form<Vec<(String, String)>>,
 ) -> Emu {
-    authorise(&headers)?;
-    let emu = emulator(&state)?;
+    let emu = authorised(&state, &headers)?;
     let params = Params(params);
     let _guard = emu.writes.lock().await;
-    let mut subscription = emu.must_load("subscription", &id).await?;
+    let mut subscription = emu.must_load(Kind::Subscription, &id).await?;
     if subscription["status"] == "canceled" {
         return Err(EmuError::invalid(
             "A canceled subscription can't be updated.",
@@ -283,7 +282,7 @@ async fn update_subscription(
             }));
         }
     }
-    emu.save(&id, "subscription", Some(&customer), &subscription)
+    emu.save(&id, Kind::Subscription, Some(&customer), &subscription)
         .await?;
     emu.emit("customer.subscription.updated", &subscription, 0)
         .await?;
@@ -299,17 +298,16 @@ async fn cancel_subscription(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Emu {
-    authorise(&headers)?;
-    let emu = emulator(&state)?;
+    let emu = authorised(&state, &headers)?;
     let _guard = emu.writes.lock().await;
-    let mut subscription = emu.must_load("subscription", &id).await?;
+    let mut subscription = emu.must_load(Kind::Subscription, &id).await?;
     let customer = subscription["customer"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     subscription["status"] = json!("canceled");
     subscription["canceled_at"] = json!(emu.now_secs());
-    emu.save(&id, "subscription", Some(&customer), &subscription)
+    emu.save(&id, Kind::Subscription, Some(&customer), &subscription)
         .await?;
     emu.emit("customer.subscription.deleted", &subscription, 0)
         .await?;
@@ -325,11 +323,10 @@ async fn advance_subscription(
     Path(id): Path<String>,
     Form(params): Form<Vec<(String, String)>>,
 ) -> Emu {
-    authorise(&headers)?;
-    let emu = emulator(&state)?;
+    let emu = authorised(&state, &headers)?;
     let params = Params(params);
     let _guard = emu.writes.lock().await;
-    let mut subscription = emu.must_load("subscription", &id).await?;
+    let mut subscription = emu.must_load(Kind::Subscription, &id).await?;
     if subscription["status"] == "canceled" {
         return Err(EmuError::invalid(
             "A canceled subscription has no next period.",
@@ -341,7 +338,7 @@ async fn advance_subscription(
         .to_owned();
     if subscription["cancel_at_period_end"] == true {
         subscription["status"] = json!("canceled");
-        emu.save(&id, "subscription", Some(&customer), &subscription)
+        emu.save(&id, Kind::Subscription, Some(&customer), &subscription)
             .await?;
         emu.emit("customer.subscription.deleted", &subscription, 0)
             .await?;
@@ -377,7 +374,7 @@ async fn advance_subscription(
         paid,
         created: emu.now_secs(),
     });
-    emu.save(&id, "subscription", Some(&customer), &subscription)
+    emu.save(&id, Kind::Subscription, Some(&customer), &subscription)
         .await?;
     save_invoice(&emu, &customer, &invoice).await?;
     let event = if paid {

@@ -16,33 +16,100 @@ mod page;
 
 use super::cards::{self, CardBehaviour};
 use crate::clock::Clock;
+use crate::routing::RouteBook;
 use crate::startup::AppState;
 use crate::store::{new_id, Store, StoreError};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Form, Json, Router};
+use axum::{Form, Json};
 use serde_json::{json, Value};
 use sqlx::Row;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The secret key the gateway uses against the emulator.
-pub const EMULATOR_SECRET_KEY: &str = "sk_test_tally_emulator";
-
 /// How the emulator reaches the outside world.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct EmulatorConfig {
     /// Where browsers reach this server (`http://127.0.0.1:3000`), for checkout and receipt
     /// links.
     pub public_base: String,
+    /// `TALLY_PUBLIC_URL`, when set: return addresses must be on it. Without it they must be
+    /// on the host the browser used for the payment page.
+    pub site_url: Option<String>,
     /// Where events are delivered.
     pub webhook_url: String,
     pub webhook_secret: String,
+    /// The only API key the emulator accepts: Tally's own gateway holds it.
+    pub api_key: String,
     /// How long after the change an event is sent (Stripe's are a little late too).
     pub delivery_delay: Duration,
+}
+
+impl std::fmt::Debug for EmulatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key and the signing secret never reach a log.
+        f.debug_struct("EmulatorConfig")
+            .field("public_base", &self.public_base)
+            .field("site_url", &self.site_url)
+            .field("webhook_url", &self.webhook_url)
+            .field("webhook_secret", &"(hidden)")
+            .field("api_key", &"(hidden)")
+            .field("delivery_delay", &self.delivery_delay)
+            .finish()
+    }
+}
+
+/// Test mode's secrets, made once per database (see [`Emulator::secrets`]).
+#[derive(Clone)]
+pub struct TestModeSecrets {
+    /// The emulator's API key (`sk_test_…`), for Tally's gateway only.
+    pub api_key: String,
+    /// The signing secret of the emulator's events (`whsec_…`).
+    pub webhook_secret: String,
+}
+
+/// The kinds of object the emulator keeps. Every lookup names one, so an id of one kind (or
+/// a stored idempotency answer) is never served as another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Customer,
+    CheckoutSession,
+    PaymentIntent,
+    PaymentMethod,
+    Charge,
+    Dispute,
+    Event,
+    Subscription,
+    Invoice,
+    /// The stored answer of an idempotent request.
+    Idempotency,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Customer => "customer",
+            Kind::CheckoutSession => "checkout_session",
+            Kind::PaymentIntent => "payment_intent",
+            Kind::PaymentMethod => "payment_method",
+            Kind::Charge => "charge",
+            Kind::Dispute => "dispute",
+            Kind::Event => "event",
+            Kind::Subscription => "subscription",
+            Kind::Invoice => "invoice",
+            Kind::Idempotency => "idempotency",
+        }
+    }
+
+    /// The object's name in Stripe's "No such …" messages.
+    fn object_name(self) -> &'static str {
+        match self {
+            Kind::CheckoutSession => "checkout.session",
+            other => other.as_str(),
+        }
+    }
 }
 
 /// The emulator's state (cheap to clone: it shares its parts).
@@ -174,26 +241,24 @@ impl Params {
 type Emu = Result<Json<Value>, EmuError>;
 
 /// The emulator's routes, nested under `/_stripe` by the router.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/customers", post(create_customer))
-        .route("/v1/customers/{id}", get(get_customer))
-        .route(
+pub fn routes() -> RouteBook<AppState> {
+    RouteBook::new()
+        .post("/v1/customers", create_customer)
+        .get("/v1/customers/{id}", get_customer)
+        .get(
             "/v1/customers/{id}/payment_methods",
-            get(list_customer_payment_methods),
+            list_customer_payment_methods,
         )
-        .route("/v1/checkout/sessions", post(create_checkout_session))
-        .route("/v1/checkout/sessions/{id}", get(get_checkout_session))
-        .route(
-            "/v1/checkout/sessions/{id}/expire",
-            post(expire_checkout_session),
-        )
-        .route("/v1/payment_intents", post(create_payment_intent))
-        .route("/v1/payment_intents/{id}", get(get_payment_intent))
-        .route("/v1/payment_methods", get(list_payment_methods))
-        .route("/v1/events/{id}", get(get_event))
-        .route("/checkout/{id}", get(checkout_page).post(pay_checkout))
-        .route("/receipts/{id}", get(receipt_page))
+        .post("/v1/checkout/sessions", create_checkout_session)
+        .get("/v1/checkout/sessions/{id}", get_checkout_session)
+        .post("/v1/checkout/sessions/{id}/expire", expire_checkout_session)
+        .post("/v1/payment_intents", create_payment_intent)
+        .get("/v1/payment_intents/{id}", get_payment_intent)
+        .get("/v1/payment_methods", list_payment_methods)
+        .get("/v1/events/{id}", get_event)
+        .get("/checkout/{id}", checkout_page)
+        .post("/checkout/{id}", pay_checkout)
+        .get("/receipts/{id}", receipt_page)
         .merge(billing::routes())
 }
 
@@ -204,21 +269,26 @@ fn emulator(state: &AppState) -> Result<Arc<Emulator>, EmuError> {
     })
 }
 
-/// Checks the `Authorization: Bearer sk_test_…` header as Stripe does.
-fn authorise(headers: &HeaderMap) -> Result<(), EmuError> {
-    let ok = headers
+/// The emulator, for a request that carries its API key as `Authorization: Bearer …`; any
+/// other key (or none) gets Stripe's 401.
+fn authorised(state: &AppState, headers: &HeaderMap) -> Result<Arc<Emulator>, EmuError> {
+    let emu = emulator(state)?;
+    let given = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "))
-        .is_some_and(|key| key.starts_with("sk_test_"));
-    if ok {
-        Ok(())
-    } else {
-        Err(EmuError {
-            status: StatusCode::UNAUTHORIZED,
-            body: json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided."}}),
-        })
-    }
+        .map(str::trim);
+    let message = match given {
+        Some(key) if crate::accounts::tokens::same_secret(key, &emu.config.api_key) => {
+            return Ok(emu)
+        }
+        Some(_) => "Invalid API Key provided.",
+        None => "You did not provide an API key. Provide it in the Authorization header as a Bearer token.",
+    };
+    Err(EmuError {
+        status: StatusCode::UNAUTHORIZED,
+        body: json!({"error": {"type": "invalid_request_error", "message": message}}),
+    })
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Option<String> {
@@ -243,25 +313,13 @@ impl Emulator {
         }
     }
 
-    /// The signing secret the emulator and the webhook share, made once per database so
-    /// every instance on it agrees.
-    pub async fn shared_secret(store: &Store) -> Result<String, StoreError> {
-        let candidate = format!("whsec_{}", &new_id("x")[2..]);
-        sqlx::query(
-            "INSERT INTO stripe_emulator_objects (id, kind, owner, body, created_at) VALUES ('tally_webhook_secret', 'config', NULL, $1, 0) \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(serde_json::Value::String(candidate).to_string())
-        .execute(store.pool())
-        .await?;
-        let body: String = sqlx::query(
-            "SELECT body FROM stripe_emulator_objects WHERE id = 'tally_webhook_secret'",
-        )
-        .fetch_one(store.pool())
-        .await?
-        .try_get("body")?;
-        serde_json::from_str::<String>(&body)
-            .map_err(|e| StoreError::Corrupt(format!("emulator webhook secret: {e}")))
+    /// Test mode's API key and signing secret, made at the first start on a database (so
+    /// every instance on it agrees) and read back afterwards.
+    pub async fn secrets(store: &Store) -> Result<TestModeSecrets, StoreError> {
+        Ok(TestModeSecrets {
+            api_key: secret(store, "api_key", "sk_test_").await?,
+            webhook_secret: secret(store, "webhook_secret", "whsec_").await?,
+        })
     }
 
     /// The secret events are signed with.
@@ -273,11 +331,13 @@ impl Emulator {
         self.clock.now_ms() / 1000
     }
 
-    async fn load(&self, id: &str) -> Result<Option<Value>, EmuError> {
-        let row = sqlx::query("SELECT body FROM stripe_emulator_objects WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.store.pool())
-            .await?;
+    async fn load(&self, kind: Kind, id: &str) -> Result<Option<Value>, EmuError> {
+        let row =
+            sqlx::query("SELECT body FROM stripe_emulator_objects WHERE id = $1 AND kind = $2")
+                .bind(id)
+                .bind(kind.as_str())
+                .fetch_optional(self.store.pool())
+                .await?;
         Ok(match row {
             Some(row) => Some(
                 serde_json::from_str(&row.try_get::<String, _>("body")?)
@@ -287,16 +347,16 @@ impl Emulator {
         })
     }
 
-    async fn must_load(&self, what: &str, id: &str) -> Result<Value, EmuError> {
-        self.load(id)
+    async fn must_load(&self, kind: Kind, id: &str) -> Result<Value, EmuError> {
+        self.load(kind, id)
             .await?
-            .ok_or_else(|| EmuError::missing(what, id))
+            .ok_or_else(|| EmuError::missing(kind.object_name(), id))
     }
 
     async fn save(
         &self,
         id: &str,
-        kind: &str,
+        kind: Kind,
         owner: Option<&str>,
         body: &Value,
     ) -> Result<(), EmuError> {
@@ -305,7 +365,7 @@ impl Emulator {
              ON CONFLICT (id) DO UPDATE SET body = excluded.body, owner = excluded.owner",
         )
         .bind(id)
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(owner)
         .bind(body.to_string())
         .bind(self.clock.now_ms())
@@ -314,12 +374,12 @@ impl Emulator {
         Ok(())
     }
 
-    async fn list(&self, kind: &str, owner: &str) -> Result<Vec<Value>, EmuError> {
+    async fn list(&self, kind: Kind, owner: &str) -> Result<Vec<Value>, EmuError> {
         let rows = sqlx::query(
             "SELECT body FROM stripe_emulator_objects WHERE owner = $1 AND kind = $2 ORDER BY created_at DESC, id",
         )
         .bind(owner)
-        .bind(kind)
+        .bind(kind.as_str())
         .fetch_all(self.store.pool())
         .await?;
         rows.iter()
@@ -338,13 +398,13 @@ impl Emulator {
         Fut: std::future::Future<Output = Emu>,
     {
         if let Some(key) = &key {
-            if let Some(stored) = self.load(key).await? {
+            if let Some(stored) = self.load(Kind::Idempotency, key).await? {
                 return Ok(Json(stored));
             }
         }
         let Json(answer) = run().await?;
         if let Some(key) = &key {
-            self.save(key, "idempotency", None, &answer).await?;
+            self.save(key, Kind::Idempotency, None, &answer).await?;
         }
         Ok(Json(answer))
     }
@@ -358,7 +418,7 @@ impl Emulator {
     ) -> Result<(), EmuError> {
         let event = objects::event(&new_id("evt"), event_type, object, self.now_secs());
         let id = event["id"].as_str().unwrap_or_default().to_owned();
-        self.save(&id, "event", None, &event).await?;
+        self.save(&id, Kind::Event, None, &event).await?;
         let payload = event.to_string();
         let http = self.http.clone();
         let url = self.config.webhook_url.clone();
@@ -402,7 +462,7 @@ impl Emulator {
             intent["last_payment_error"] = objects::card_error(code, method);
             self.save(
                 &pi_id,
-                "payment_intent",
+                Kind::PaymentIntent,
                 intent["customer"].as_str(),
                 &intent,
             )
@@ -419,15 +479,20 @@ impl Emulator {
             &format!("{}/_stripe/receipts/{charge_id}", self.config.public_base),
             self.now_secs(),
         );
-        self.save(&charge_id, "charge", intent["customer"].as_str(), &charge)
-            .await?;
+        self.save(
+            &charge_id,
+            Kind::Charge,
+            intent["customer"].as_str(),
+            &charge,
+        )
+        .await?;
         intent["status"] = json!("succeeded");
         intent["amount_received"] = intent["amount"].clone();
         intent["latest_charge"] = json!(charge_id);
         intent["last_payment_error"] = Value::Null;
         self.save(
             &pi_id,
-            "payment_intent",
+            Kind::PaymentIntent,
             intent["customer"].as_str(),
             &intent,
         )
@@ -451,14 +516,19 @@ impl Emulator {
     /// Marks a charge disputed and announces the dispute.
     async fn open_dispute(&self, charge_id: &str) -> Result<(), EmuError> {
         let _guard = self.writes.lock().await;
-        let mut charge = self.must_load("charge", charge_id).await?;
+        let mut charge = self.must_load(Kind::Charge, charge_id).await?;
         charge["disputed"] = json!(true);
-        self.save(charge_id, "charge", charge["customer"].as_str(), &charge)
-            .await?;
+        self.save(
+            charge_id,
+            Kind::Charge,
+            charge["customer"].as_str(),
+            &charge,
+        )
+        .await?;
         let dispute = objects::dispute(&new_id("dp"), &charge, self.now_secs());
         self.save(
             dispute["id"].as_str().unwrap_or_default(),
-            "dispute",
+            Kind::Dispute,
             None,
             &dispute,
         )
@@ -476,17 +546,39 @@ impl Emulator {
     ) -> Result<Value, EmuError> {
         let id = new_id("pm");
         let method = objects::payment_method(&id, card, expiry, name, customer, self.now_secs());
-        self.save(&id, "payment_method", customer, &method).await?;
+        self.save(&id, Kind::PaymentMethod, customer, &method)
+            .await?;
         if let Some(customer_id) = customer {
-            if let Some(mut customer) = self.load(customer_id).await? {
+            if let Some(mut customer) = self.load(Kind::Customer, customer_id).await? {
                 if customer["invoice_settings"]["default_payment_method"].is_null() {
                     customer["invoice_settings"]["default_payment_method"] = json!(id);
-                    self.save(customer_id, "customer", None, &customer).await?;
+                    self.save(customer_id, Kind::Customer, None, &customer)
+                        .await?;
                 }
             }
         }
         Ok(method)
     }
+}
+
+/// One of test mode's secrets: made with `prefix` and 32 random bytes the first time, then
+/// read back. Two instances starting at once agree: the insert keeps the first.
+async fn secret(store: &Store, name: &str, prefix: &str) -> Result<String, StoreError> {
+    sqlx::query(
+        "INSERT INTO test_mode_secrets (name, value, created_at) VALUES ($1, $2, 0) \
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(crate::accounts::tokens::new_secret(prefix))
+    .execute(store.pool())
+    .await?;
+    Ok(
+        sqlx::query("SELECT value FROM test_mode_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_one(store.pool())
+            .await?
+            .try_get("value")?,
+    )
 }
 
 /// Posts one signed event, retrying with growing pauses as Stripe does (a few times here).
@@ -528,8 +620,7 @@ async fn create_customer(
     headers: HeaderMap,
     Form(params): Form<Vec<(String, String)>>,
 ) -> Emu {
-    authorise(&headers)?;
-    let emu = emulator(&state)?;
+    let emu = authorised(&state, &headers)?;
     let params = Params(params);
     let key = idempotency_key(&headers);
     emu.clone()
@@ -543,7 +634,7 @@ async fn create_customer(
                 &params.map("metadata"),
                 emu.now_secs(),
             );
-            emu.save(&id, "customer", None, &customer).await?;
+            emu.save(&id, Kind::Customer, None, &customer).await?;
             Ok(Json(customer))
         })
         .await
@@ -554,8 +645,11 @@ async fn get_customer(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Emu {
-    authorise(&headers)?;
-    Ok(Json(emulator(&state)?.must_load("customer", &id).await?))
+    Ok(Json(
+        authorised(&state, &headers)?
+            .must_load(Kind::Customer, &id)
+            .await?,
+    ))
 }
 
 async fn list_customer_payment_methods(
@@ -563,10 +657,9 @@ async fn list_customer_payment_methods(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Emu {
-    authorise(&headers)?;
-    let emu = emulator(&state)?;
-    emu.must_load("customer", &id).await?;
-    let data = emu.list("payment_method", &id).await?;
+    let emu = authorised(&state, &headers)?;
+    emu.must_load(Kind::Customer, &id).await?;
+    let data = emu.list(Kind::PaymentMethod, &id).await?;
     Ok(Json(objects::list(
         &format!("/v1/customers/{id}/payment_methods"),
         data,
@@ -578,12 +671,11 @@ async fn list_payment_methods(
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Emu {
-    authorise(&headers)?;
-    let emu = emulator(&state)?;
+    let emu = authorised(&state, &headers)?;
     let params = Params(params);
     let customer = params.required("customer")?;
-    emu.must_load("customer", customer).await?;
-    let data = emu.list("payment_method", customer).await?;
+    emu.must_load(Kind::Customer, customer).await?;
+    let data = emu.list(Kind::PaymentMethod, customer).await?;
     Ok(Json(objects::list("/v1/payment_methods", data)))
 }
 
@@ -592,8 +684,7 @@ async fn create_checkout_session(
     headers: HeaderMap,
     Form(params): Form<Vec<(String, String)>>,
 ) -> Emu {
-    authorise(&headers)?;
-    let emu = emulator(&state)?;
+    let emu = authorised(&state, &headers)?;
     let params = Params(params);
     let key = idempotency_key(&headers);
     emu.clone()
@@ -616,9 +707,17 @@ async fn create_checkout_session(
             let product = params.required("line_items[0][price_data][product_data][name]")?;
             let success_url = params.required("success_url")?;
             let cancel_url = params.get("cancel_url");
+            for (name, url) in [
+                ("success_url", Some(success_url)),
+                ("cancel_url", cancel_url),
+            ] {
+                if let Some(url) = url {
+                    emu.check_return_address(name, url)?;
+                }
+            }
             let customer = params.get("customer");
             if let Some(customer) = customer {
-                emu.must_load("customer", customer).await?;
+                emu.must_load(Kind::Customer, customer).await?;
             }
             let now = emu.now_secs();
             let pi_id = new_id("pi");
@@ -634,7 +733,7 @@ async fn create_checkout_session(
                     .or(Some(product)),
                 now,
             );
-            emu.save(&pi_id, "payment_intent", customer, &intent)
+            emu.save(&pi_id, Kind::PaymentIntent, customer, &intent)
                 .await?;
             let id = format!("cs_test_{}", &new_id("cs")[3..]);
             let session = objects::checkout_session(objects::SessionFields {
@@ -652,7 +751,7 @@ async fn create_checkout_session(
                 created: now,
                 expires_at: params.int("expires_at")?.unwrap_or(now + 86_400),
             });
-            emu.save(&id, "checkout_session", customer, &session)
+            emu.save(&id, Kind::CheckoutSession, customer, &session)
                 .await?;
             Ok(Json(session))
         })
@@ -664,9 +763,8 @@ async fn get_checkout_session(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Emu {
-    authorise(&headers)?;
-    let emu = emulator(&state)?;
-    let session = emu.must_load("checkout session", &id).await?;
+    let emu = authorised(&state, &headers)?;
+    let session = emu.must_load(Kind::CheckoutSession, &id).await?;
     // Stripe expires an unpaid checkout at its `expires_at`; here that happens when it is
     // next looked at.
     let lapsed = session["status"] == "open"
@@ -685,16 +783,39 @@ async fn expire_checkout_session(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Emu {
-    authorise(&headers)?;
-    let emu = emulator(&state)?;
+    let emu = authorised(&state, &headers)?;
     let _guard = emu.writes.lock().await;
     Ok(Json(emu.expire_session(&id).await?))
 }
 
 impl Emulator {
+    /// A checkout's return addresses must be web addresses on the site itself: the payment
+    /// page is served from Tally's origin, so anything else would make it an open redirect
+    /// (or run a `javascript:` link there).
+    fn check_return_address(&self, name: &str, url: &str) -> Result<(), EmuError> {
+        let web = crate::web::origin::is_web_address(&url.replace("{CHECKOUT_SESSION_ID}", "x"));
+        let on_site = match &self.config.site_url {
+            Some(site) => crate::web::origin::on_site(url, Some(site), &HeaderMap::new()),
+            None => true,
+        };
+        if web && on_site {
+            Ok(())
+        } else {
+            Err(EmuError::invalid(format!(
+                "Invalid URL: {name} must be an http or https address on this site."
+            )))
+        }
+    }
+
+    /// A return address to send the browser of this page request to, if it is on the site.
+    fn return_address(&self, url: Option<&str>, headers: &HeaderMap) -> Option<String> {
+        url.filter(|u| crate::web::origin::on_site(u, self.config.site_url.as_deref(), headers))
+            .map(str::to_owned)
+    }
+
     /// Expires an open checkout session and cancels its payment intent.
     async fn expire_session(&self, id: &str) -> Result<Value, EmuError> {
-        let mut session = self.must_load("checkout session", id).await?;
+        let mut session = self.must_load(Kind::CheckoutSession, id).await?;
         if session["status"] != "open" {
             return Err(EmuError::invalid(format!(
                 "Only Checkout Sessions with a status of open can be expired. This one is {}.",
@@ -704,19 +825,19 @@ impl Emulator {
         session["status"] = json!("expired");
         self.save(
             id,
-            "checkout_session",
+            Kind::CheckoutSession,
             session["customer"].as_str(),
             &session,
         )
         .await?;
         if let Some(pi_id) = session["payment_intent"].as_str() {
-            if let Some(mut intent) = self.load(pi_id).await? {
+            if let Some(mut intent) = self.load(Kind::PaymentIntent, pi_id).await? {
                 intent["status"] = json!("canceled");
                 intent["canceled_at"] = json!(self.now_secs());
                 intent["cancellation_reason"] = json!("abandoned");
                 self.save(
                     pi_id,
-                    "payment_intent",
+                    Kind::PaymentIntent,
                     intent["customer"].as_str(),
                     &intent,
                 )
@@ -733,14 +854,13 @@ async fn create_payment_intent(
     headers: HeaderMap,
     Form(params): Form<Vec<(String, String)>>,
 ) -> Result<Json<Value>, EmuError> {
-    authorise(&headers)?;
-    let emu = emulator(&state)?;
+    let emu = authorised(&state, &headers)?;
     let params = Params(params);
     let key = idempotency_key(&headers);
     // A decline is an error answer but still the stored outcome of the key: a retry with
     // the same key must not charge again, so it gets the same error.
     if let Some(key) = &key {
-        if let Some(stored) = emu.load(key).await? {
+        if let Some(stored) = emu.load(Kind::Idempotency, key).await? {
             return replay(stored);
         }
     }
@@ -752,7 +872,7 @@ async fn create_payment_intent(
     let currency = params.required("currency")?;
     let customer = params.get("customer");
     if let Some(customer) = customer {
-        emu.must_load("customer", customer).await?;
+        emu.must_load(Kind::Customer, customer).await?;
     }
     let id = new_id("pi");
     let intent = objects::payment_intent(
@@ -765,10 +885,11 @@ async fn create_payment_intent(
         params.get("description"),
         emu.now_secs(),
     );
-    emu.save(&id, "payment_intent", customer, &intent).await?;
+    emu.save(&id, Kind::PaymentIntent, customer, &intent)
+        .await?;
     let outcome = if params.flag("confirm") {
         let method_id = params.required("payment_method")?;
-        let method = emu.must_load("payment method", method_id).await?;
+        let method = emu.must_load(Kind::PaymentMethod, method_id).await?;
         if method["customer"].as_str() != customer {
             return Err(EmuError::invalid(format!(
                 "The payment method {method_id} does not belong to this customer."
@@ -792,7 +913,7 @@ async fn create_payment_intent(
         intent
     };
     if let Some(key) = &key {
-        emu.save(key, "idempotency", None, &outcome).await?;
+        emu.save(key, Kind::Idempotency, None, &outcome).await?;
     }
     replay(outcome)
 }
@@ -815,19 +936,18 @@ async fn get_payment_intent(
     Path(id): Path<String>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Emu {
-    authorise(&headers)?;
-    let emu = emulator(&state)?;
-    let mut intent = emu.must_load("payment_intent", &id).await?;
+    let emu = authorised(&state, &headers)?;
+    let mut intent = emu.must_load(Kind::PaymentIntent, &id).await?;
     let params = Params(params);
     let expand = params.list("expand");
     if expand.contains(&"latest_charge") {
         if let Some(charge_id) = intent["latest_charge"].as_str().map(str::to_owned) {
-            intent["latest_charge"] = emu.must_load("charge", &charge_id).await?;
+            intent["latest_charge"] = emu.must_load(Kind::Charge, &charge_id).await?;
         }
     }
     if expand.contains(&"payment_method") {
         if let Some(pm) = intent["payment_method"].as_str().map(str::to_owned) {
-            intent["payment_method"] = emu.must_load("payment method", &pm).await?;
+            intent["payment_method"] = emu.must_load(Kind::PaymentMethod, &pm).await?;
         }
     }
     Ok(Json(intent))
@@ -838,8 +958,11 @@ async fn get_event(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Emu {
-    authorise(&headers)?;
-    Ok(Json(emulator(&state)?.must_load("event", &id).await?))
+    Ok(Json(
+        authorised(&state, &headers)?
+            .must_load(Kind::Event, &id)
+            .await?,
+    ))
 }
 
 /// The fields of the checkout page's form.
@@ -855,12 +978,29 @@ struct CardForm {
     name: String,
 }
 
-async fn checkout_page(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+/// Whether a checkout can still be paid: open, and not past its `expires_at`.
+fn payable(session: &Value, now_secs: i64) -> bool {
+    session["status"] == "open"
+        && session["expires_at"]
+            .as_i64()
+            .is_none_or(|at| at > now_secs)
+}
+
+/// The hosted payment page: only for a checkout that can still be paid.
+async fn checkout_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     let Ok(emu) = emulator(&state) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    match emu.load(&id).await {
-        Ok(Some(session)) => Html(page::checkout(&session, None, None)).into_response(),
+    match emu.load(Kind::CheckoutSession, &id).await {
+        Ok(Some(session)) if payable(&session, emu.now_secs()) => {
+            let cancel = emu.return_address(session["cancel_url"].as_str(), &headers);
+            Html(page::checkout(&session, cancel.as_deref(), None, None)).into_response()
+        }
+        Ok(Some(session)) => (StatusCode::GONE, Html(page::closed(&session))).into_response(),
         Ok(None) => (StatusCode::NOT_FOUND, Html(page::missing())).into_response(),
         Err(err) => err.into_response(),
     }
@@ -868,13 +1008,14 @@ async fn checkout_page(State(state): State<AppState>, Path(id): Path<String>) ->
 
 async fn pay_checkout(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<CardForm>,
 ) -> Response {
     let Ok(emu) = emulator(&state) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    match pay(&emu, &id, &form).await {
+    match pay(&emu, &id, &form, &headers).await {
         Ok(PayOutcome::Redirect(url)) => Redirect::to(&url).into_response(),
         Ok(PayOutcome::Page(status, html)) => (status, Html(html)).into_response(),
         Err(err) => err.into_response(),
@@ -886,23 +1027,43 @@ enum PayOutcome {
     Page(StatusCode, String),
 }
 
-async fn pay(emu: &Emulator, id: &str, form: &CardForm) -> Result<PayOutcome, EmuError> {
+async fn pay(
+    emu: &Emulator,
+    id: &str,
+    form: &CardForm,
+    headers: &HeaderMap,
+) -> Result<PayOutcome, EmuError> {
     let _guard = emu.writes.lock().await;
-    let Some(mut session) = emu.load(id).await? else {
+    let Some(mut session) = emu.load(Kind::CheckoutSession, id).await? else {
         return Ok(PayOutcome::Page(StatusCode::NOT_FOUND, page::missing()));
     };
+    if !payable(&session, emu.now_secs()) {
+        return Ok(PayOutcome::Page(StatusCode::GONE, page::closed(&session)));
+    }
+    // Where the buyer goes afterwards is checked before any money moves.
+    let success = session["success_url"]
+        .as_str()
+        .map(|u| u.replace("{CHECKOUT_SESSION_ID}", id));
+    let Some(success) = emu.return_address(success.as_deref(), headers) else {
+        return Ok(PayOutcome::Page(
+            StatusCode::BAD_REQUEST,
+            page::closed_because(
+                "This checkout's return address is not on this site, so it cannot be paid here.",
+            ),
+        ));
+    };
+    let cancel = emu.return_address(session["cancel_url"].as_str(), headers);
     let refuse = |message: &str| {
         Ok(PayOutcome::Page(
             StatusCode::UNPROCESSABLE_ENTITY,
-            page::checkout(&session, Some(message), Some(form_echo(form))),
+            page::checkout(
+                &session,
+                cancel.as_deref(),
+                Some(message),
+                Some(form_echo(form)),
+            ),
         ))
     };
-    if session["status"] != "open" {
-        return Ok(PayOutcome::Page(
-            StatusCode::CONFLICT,
-            page::checkout(&session, None, None),
-        ));
-    }
     let Some(card) = cards::test_card(&form.card_number) else {
         return refuse("Use one of the test cards listed below. This is test mode: real card numbers are not accepted.");
     };
@@ -925,7 +1086,7 @@ async fn pay(emu: &Emulator, id: &str, form: &CardForm) -> Result<PayOutcome, Em
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let intent = emu.must_load("payment intent", &pi_id).await?;
+    let intent = emu.must_load(Kind::PaymentIntent, &pi_id).await?;
     // A card is kept for later when the checkout asks for it, unless the bank refuses it
     // outright (a card that only fails when charged, like `…0341`, is kept).
     let saves = intent["setup_future_usage"].is_string()
@@ -945,13 +1106,9 @@ async fn pay(emu: &Emulator, id: &str, form: &CardForm) -> Result<PayOutcome, Em
     }
     session["status"] = json!("complete");
     session["payment_status"] = json!("paid");
-    emu.save(id, "checkout_session", customer.as_deref(), &session)
+    emu.save(id, Kind::CheckoutSession, customer.as_deref(), &session)
         .await?;
     emu.emit("checkout.session.completed", &session, 1).await?;
-    let success = session["success_url"]
-        .as_str()
-        .unwrap_or("/")
-        .replace("{CHECKOUT_SESSION_ID}", id);
     Ok(PayOutcome::Redirect(success))
 }
 
@@ -968,10 +1125,8 @@ async fn receipt_page(State(state): State<AppState>, Path(id): Path<String>) -> 
     let Ok(emu) = emulator(&state) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    match emu.load(&id).await {
-        Ok(Some(charge)) if charge["object"] == "charge" => {
-            Html(page::receipt(&charge)).into_response()
-        }
+    match emu.load(Kind::Charge, &id).await {
+        Ok(Some(charge)) => Html(page::receipt(&charge)).into_response(),
         Ok(_) => (StatusCode::NOT_FOUND, Html(page::missing())).into_response(),
         Err(err) => err.into_response(),
     }

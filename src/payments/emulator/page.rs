@@ -66,12 +66,18 @@ fn document(title: &str, body: &str) -> String {
     )
 }
 
-/// The hosted payment page of a checkout session.
-pub fn checkout(session: &Value, error: Option<&str>, echo: Option<Echo>) -> String {
+/// The hosted payment page of an open checkout session. `cancel` is its cancel address,
+/// already checked to be on the site (without one the page links to Billing).
+pub fn checkout(
+    session: &Value,
+    cancel: Option<&str>,
+    error: Option<&str>,
+    echo: Option<Echo>,
+) -> String {
     let id = session["id"].as_str().unwrap_or_default();
     let product = session["tally_product_name"].as_str().unwrap_or("Credits");
     let price = money(&session["amount_total"], &session["currency"]);
-    let cancel = session["cancel_url"].as_str().unwrap_or("/");
+    let cancel = cancel.unwrap_or("/billing");
     let summary = format!(
         "<section class=\"panel\" aria-labelledby=\"what\"><h1 id=\"what\">Pay Tally</h1>\
          <p class=\"amount\" data-testid=\"checkout-amount\">{}</p><p>{}</p>\
@@ -81,16 +87,6 @@ pub fn checkout(session: &Value, error: Option<&str>, echo: Option<Echo>) -> Str
         escape(product),
         escape(cancel)
     );
-    if session["status"] != "open" {
-        let state = match session["status"].as_str() {
-            Some("complete") => "This checkout is already paid. You can close this page.",
-            _ => "This checkout has expired. Start a new purchase from Tally.",
-        };
-        return document(
-            product,
-            &format!("<main id=\"main\">{summary}<section class=\"panel\"><p role=\"status\">{state}</p></section></main>"),
-        );
-    }
     let echo = echo.unwrap_or(Echo {
         card_number: String::new(),
         expiry: String::new(),
@@ -167,6 +163,26 @@ pub fn receipt(charge: &Value) -> String {
     document("Receipt", &body)
 }
 
+/// The page for a checkout that can no longer be paid: it shows nothing of the checkout.
+pub fn closed(session: &Value) -> String {
+    closed_because(match session["status"].as_str() {
+        Some("complete") => "This checkout is already paid. You can close this page.",
+        _ => "This checkout has closed. Start a new purchase from Tally's Billing page.",
+    })
+}
+
+/// A checkout page that says only why it cannot be paid.
+pub fn closed_because(reason: &str) -> String {
+    document(
+        "Checkout closed",
+        &format!(
+            "<main id=\"main\"><section class=\"panel\"><h1>Checkout closed</h1><p role=\"status\">{}</p>\
+             <p><a href=\"/billing\">Go to Billing</a></p></section></main>",
+            escape(reason)
+        ),
+    )
+}
+
 /// The page for an unknown checkout or receipt.
 pub fn missing() -> String {
     document(
@@ -184,7 +200,12 @@ mod tests {
     fn the_checkout_page_escapes_what_it_shows() {
         let session = json!({"id": "cs_test_1", "status": "open", "amount_total": 2000, "currency": "usd",
             "tally_product_name": "<b>Pack</b>", "cancel_url": "http://x/?a=1&b=2"});
-        let html = checkout(&session, Some("Bad \"card\""), None);
+        let html = checkout(
+            &session,
+            Some("http://x/?a=1&b=2"),
+            Some("Bad \"card\""),
+            None,
+        );
         assert!(html.contains("&lt;b&gt;Pack&lt;/b&gt;"));
         assert!(html.contains("a=1&amp;b=2"));
         assert!(html.contains("Bad &quot;card&quot;"));
