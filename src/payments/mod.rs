@@ -330,7 +330,14 @@ impl Payments {
             None => None,
         }
         .ok_or(PaymentsError::UnknownPurchase)?;
-        if purchase.status == app::domain::PurchaseStatus::Succeeded {
+        // Only a reload still waiting for its money may be paid again: a paid one (even one
+        // reversed since) would be charged twice.
+        if !matches!(
+            purchase.status,
+            app::domain::PurchaseStatus::Open
+                | app::domain::PurchaseStatus::Failed
+                | app::domain::PurchaseStatus::Canceled
+        ) {
             return Err(PaymentsError::Invalid(
                 "That reload is already paid.".into(),
             ));

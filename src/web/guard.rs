@@ -8,9 +8,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 
 /// Refuses a request that changes state on a person's behalf unless the site's own pages sent
 /// it: its `Origin` (or, without one, its `Referer`) must be the site's origin. That covers
-/// every request with a session cookie (server functions, the API, sign-out, the workspace
-/// switcher) and sign-in itself, which a forged form would use to sign the victim into the
-/// attacker's workspace. A service calling with a workspace API key and no `Origin` is not a
+/// every request with a session cookie (server functions, the API) and the session forms
+/// (sign-in, sign-out, the workspace switcher) with or without one: a forged sign-in would sign
+/// the victim into the attacker's workspace. A service calling with a workspace API key and no `Origin` is not a
 /// browser and passes; so do requests without a session (Stripe's webhooks), which act for
 /// nobody.
 pub async fn same_origin_guard(
@@ -26,7 +26,10 @@ pub async fn same_origin_guard(
     let service =
         headers.contains_key(header::AUTHORIZATION) && !headers.contains_key(header::ORIGIN);
     let path = request.uri().path();
-    let for_a_person = read_cookie(headers, SESSION_COOKIE).is_some() || path == "/login";
+    // The session forms act on the browser's cookie even without one: a forged sign-in signs
+    // the victim in as the attacker, a forged sign-out clears the cookie in its answer.
+    let session_form = matches!(path, "/login" | "/logout" | "/session/workspace");
+    let for_a_person = session_form || read_cookie(headers, SESSION_COOKIE).is_some();
     if reads_only
         || service
         || !for_a_person
@@ -57,8 +60,9 @@ const CROSS_SITE_PAGE: &str = r#"<!DOCTYPE html><html lang="en"><head><meta char
 /// the pages themselves.
 pub async fn page_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
+    // The CSV export is not a page: it answers API keys too, and says 401 itself.
     let guarded = path == "/billing"
-        || path.starts_with("/billing/")
+        || (path.starts_with("/billing/") && path != "/billing/history.csv")
         || path == "/studio"
         || path == "/notifications";
     let is_login = path == "/login";

@@ -134,7 +134,6 @@ async fn create_subscription(
     let key = idempotency_key(&headers);
     emu.clone()
         .idempotent(key, || async move {
-            let _guard = emu.writes.lock().await;
             let customer = params.required("customer")?.to_owned();
             emu.must_load(Kind::Customer, &customer).await?;
             let price_id = params.required("items[0][price]")?;

@@ -322,11 +322,6 @@ impl Emulator {
         })
     }
 
-    /// The secret events are signed with.
-    pub fn webhook_secret(&self) -> &str {
-        &self.config.webhook_secret
-    }
-
     fn now_secs(&self) -> i64 {
         self.clock.now_ms() / 1000
     }
@@ -392,11 +387,14 @@ impl Emulator {
     }
 
     /// Replays the stored answer of an idempotent request, or runs it and stores its answer.
+    /// It runs under the emulator's write lock, so two requests racing with one key get one
+    /// object, as at Stripe.
     async fn idempotent<F, Fut>(&self, key: Option<String>, run: F) -> Emu
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Emu>,
     {
+        let _guard = self.writes.lock().await;
         if let Some(key) = &key {
             if let Some(stored) = self.load(Kind::Idempotency, key).await? {
                 return Ok(Json(stored));
@@ -625,7 +623,6 @@ async fn create_customer(
     let key = idempotency_key(&headers);
     emu.clone()
         .idempotent(key, || async move {
-            let _guard = emu.writes.lock().await;
             let id = new_id("cus");
             let customer = objects::customer(
                 &id,
