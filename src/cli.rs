@@ -292,8 +292,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let now = clock.now_ms();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
+            let outbound = crate::outbound::Outbound::new(&config.outbound)?;
             let app = Application::build(config, store.clone(), clock.clone()).await?;
-            crate::jobs::spawn_background_jobs(store, clock, Some(app.payments()));
+            crate::jobs::spawn_background_jobs(store, clock, Some(app.payments()), outbound);
             eprintln!("Tally is serving on http://{}", app.addr());
             app.run_until_stopped()
                 .await
@@ -339,9 +340,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 store.remove_webhook_endpoint(&id).await?;
                 eprintln!("Notifications of {id} are no longer sent to an endpoint.");
             } else {
-                let url = crate::outbox::check_url(url.as_deref().unwrap_or_default())
+                let url = config
+                    .outbound
+                    .policy
+                    .check_endpoint(url.as_deref().unwrap_or_default())
+                    .await
                     .map_err(|e| anyhow::anyhow!("--url: {e}"))?;
-                let endpoint = store.set_webhook_endpoint(&id, &url, now).await?;
+                let endpoint = store.set_webhook_endpoint(&id, url.as_str(), now).await?;
                 eprintln!(
                     "Notifications of {id} go to {url}. Verify Tally-Signature with this secret (shown once):"
                 );

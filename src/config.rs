@@ -40,6 +40,8 @@ pub struct Config {
     pub test_mode: bool,
     /// How long after a one-shot charge the product's server may refund it.
     pub refund_window: Duration,
+    /// Where notification webhooks may go, and which extra CAs they trust.
+    pub outbound: crate::outbound::OutboundConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -65,6 +67,7 @@ impl std::fmt::Debug for Config {
             .field("operator_token", &hidden(&self.operator_token))
             .field("test_mode", &self.test_mode)
             .field("refund_window", &self.refund_window)
+            .field("outbound", &self.outbound.policy)
             .finish()
     }
 }
@@ -190,6 +193,19 @@ impl Config {
             refund_window: Duration::from_secs(
                 3_600 * parse_num("TALLY_REFUND_WINDOW_HOURS", 24, 1, 24 * 30)?,
             ),
+            outbound: crate::outbound::OutboundConfig {
+                policy: crate::outbound::AddressPolicy {
+                    allow_private: flag("TALLY_OUTBOX_ALLOW_PRIVATE")?,
+                },
+                extra_ca_pem: match get("TALLY_OUTBOX_CA_FILE") {
+                    None => None,
+                    Some(path) => Some(std::fs::read(path.trim()).map_err(|_| ConfigError {
+                        name: "TALLY_OUTBOX_CA_FILE",
+                        value: path.clone(),
+                        reason: "cannot read that file",
+                    })?),
+                },
+            },
         };
         // A site served over https looks like production: simulated payments there must be
         // a choice, never the quiet result of a missing key.

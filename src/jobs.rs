@@ -25,6 +25,7 @@ pub fn spawn_background_jobs(
     store: Store,
     clock: Arc<dyn Clock>,
     payments: Option<Payments>,
+    outbound: crate::outbound::Outbound,
 ) -> tokio::task::JoinHandle<()> {
     // Auto-reload's queue is worked every second, so a top-up lands while people wait.
     if let Some(payments) = payments.clone() {
@@ -43,13 +44,11 @@ pub fn spawn_background_jobs(
     {
         let (store, clock) = (store.clone(), clock.clone());
         tokio::spawn(async move {
-            let http = crate::outbox::client();
             let mut tick = tokio::time::interval(Duration::from_secs(2));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                if let Err(err) = crate::outbox::deliver_outbox(&store, &http, clock.now_ms()).await
-                {
+                if let Err(err) = crate::outbox::deliver_outbox(&store, &outbound, &*clock).await {
                     tracing::warn!(error = %err, "notification deliveries failed; will retry");
                 }
             }

@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod ledger;
 pub mod notifications;
 pub mod ops;
+pub mod outbound;
 pub mod outbox;
 pub mod payments;
 pub mod rates;

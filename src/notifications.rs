@@ -67,7 +67,15 @@ pub struct OutboxItem {
     pub payload: String,
 }
 
+/// Notifications that people's own actions cause (a credit request, a checkout left unpaid)
+/// kept per workspace per hour; past it they are dropped, so nobody can fill the outbox and
+/// the endpoint by repeating an action. Balance, payment and Auto-reload events are never
+/// dropped.
+pub const PEOPLE_PER_HOUR: i64 = 20;
+
 /// Stores a notification and queues it for delivery, inside the caller's transaction.
+/// Returns its id, or `None` when it was caused by a person (an `actor` with an email) and the
+/// workspace had [`PEOPLE_PER_HOUR`] of those in the last hour already.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn record(
     conn: &mut AnyConnection,
@@ -78,7 +86,21 @@ pub(crate) async fn record(
     body: &str,
     actor: Option<&str>,
     now: Millis,
-) -> Result<String, StoreError> {
+) -> Result<Option<String>, StoreError> {
+    if actor.is_some_and(|a| a.contains('@')) {
+        let recent: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM notifications WHERE workspace_id = $1 AND actor LIKE '%@%' AND created_at > $2",
+        )
+        .bind(workspace.as_str())
+        .bind(now - 3_600_000)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("n")?;
+        if recent >= PEOPLE_PER_HOUR {
+            tracing::info!(workspace = %workspace, kind = kind.as_str(), "a notification people caused was dropped: too many this hour");
+            return Ok(None);
+        }
+    }
     let id = new_id("ntf");
     sqlx::query("INSERT INTO notifications (id, workspace_id, kind, audience, title, body, actor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
         .bind(&id)
@@ -104,7 +126,7 @@ pub(crate) async fn record(
         .bind(now)
         .execute(&mut *conn)
         .await?;
-    Ok(id)
+    Ok(Some(id))
 }
 
 /// The alerts a balance change calls for, given whether each was already sent during this dip.
@@ -198,7 +220,7 @@ impl Store {
         if recent > 0 {
             return Ok(false);
         }
-        record(
+        let sent = record(
             &mut tx,
             workspace,
             Kind::CreditRequest,
@@ -210,9 +232,10 @@ impl Store {
             Some(email),
             now,
         )
-        .await?;
+        .await?
+        .is_some();
         tx.commit().await?;
-        Ok(true)
+        Ok(sent)
     }
 
     /// Notifications not yet delivered, oldest first.

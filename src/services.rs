@@ -32,6 +32,8 @@ pub struct TallyServices {
     pub payments: Payments,
     /// The site's public address when configured (links back from the payment page).
     pub public_url: Option<String>,
+    /// Where notification endpoints may point.
+    pub outbound_policy: crate::outbound::AddressPolicy,
 }
 
 fn internal(err: impl std::fmt::Display) -> AppError {
@@ -333,12 +335,16 @@ impl Services for TallyServices {
                 })
             }
             Some(url) => {
-                let url = crate::outbox::check_url(&url).map_err(|e| {
-                    AppError::Invalid(format!("{}.", app::format::capitalised(&e.0)))
-                })?;
+                let url = self
+                    .outbound_policy
+                    .check_endpoint(&url)
+                    .await
+                    .map_err(|e| {
+                        AppError::Invalid(format!("{}.", app::format::capitalised(&e.0)))
+                    })?;
                 let endpoint = self
                     .store
-                    .set_webhook_endpoint(workspace, &url, self.clock.now_ms())
+                    .set_webhook_endpoint(workspace, url.as_str(), self.clock.now_ms())
                     .await?;
                 Ok(app::studio::WebhookSaved {
                     url: Some(endpoint.url),

@@ -178,6 +178,7 @@ pub fn router(state: AppState) -> Router {
         studio_work: state.config.studio_work,
         payments: state.payments.clone(),
         public_url: state.config.public_url.clone(),
+        outbound_policy: state.config.outbound.policy,
     }));
     let routes = generate_route_list(app::App);
     let options = state.leptos_options.clone();

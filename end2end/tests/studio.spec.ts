@@ -87,12 +87,17 @@ test('an owner sends notifications to an endpoint and gets its signing secret on
   await card.getByLabel('Endpoint address').fill('http://hooks.example.com/tally');
   await card.getByRole('button', { name: 'Save endpoint' }).click();
   await expect(card.getByRole('alert')).toContainText('https://');
-  await card.getByLabel('Endpoint address').fill('https://hooks.example.com/tally');
+  // Nothing inside the network: the page says why.
+  await card.getByLabel('Endpoint address').fill('https://169.254.169.254/latest/meta-data');
+  await card.getByRole('button', { name: 'Save endpoint' }).click();
+  await expect(card.getByRole('alert')).toContainText('link-local');
+  // A public address (a literal one: this machine has no DNS to look a name up).
+  await card.getByLabel('Endpoint address').fill('https://93.184.215.14/tally');
   await card.getByRole('button', { name: 'Save endpoint' }).click();
   await expect(card.getByTestId('webhook-secret')).toHaveText(/^tallywh_[0-9a-z]+$/);
   await page.reload();
   await expect(page.locator('#app')).toHaveAttribute('data-hydrated', 'true');
-  await expect(card.getByLabel('Endpoint address')).toHaveValue('https://hooks.example.com/tally');
+  await expect(card.getByLabel('Endpoint address')).toHaveValue('https://93.184.215.14/tally');
   await expect(card.getByTestId('webhook-secret')).toHaveCount(0);
   await card.getByRole('button', { name: 'Stop sending' }).click();
   await expect(card.getByRole('status')).toContainText('no longer sent');

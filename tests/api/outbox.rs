@@ -10,7 +10,8 @@ use axum::Router;
 use serde_json::Value;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
-use tally::outbox::{check_url, deliver_outbox, signature, Round};
+use tally::outbound::{AddressPolicy, Outbound, OutboundConfig};
+use tally::outbox::{deliver_outbox, signature, Round};
 
 /// A receiver that records what it is sent and answers with a status the test sets.
 #[derive(Clone, Default)]
@@ -45,6 +46,25 @@ impl Receiver {
     }
 }
 
+/// An outbound client that may reach receivers on this machine.
+fn local_outbound() -> Outbound {
+    Outbound::new(&OutboundConfig {
+        policy: AddressPolicy {
+            allow_private: true,
+        },
+        extra_ca_pem: None,
+    })
+    .unwrap()
+}
+
+/// One delivery round at `at` (the app's clock is moved there).
+async fn round(f: &Fixture, outbound: &Outbound, at: i64) -> Round {
+    f.app.clock.set(at);
+    deliver_outbox(&f.app.store, outbound, &*f.app.clock)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn notifications_reach_the_endpoint_signed_retried_and_once() {
     let f = Fixture::new().await;
@@ -52,10 +72,10 @@ async fn notifications_reach_the_endpoint_signed_retried_and_once() {
     let endpoint = f
         .app
         .store
-        .set_webhook_endpoint(&f.acme, &check_url(&url).unwrap(), f.app.now())
+        .set_webhook_endpoint(&f.acme, &url, f.app.now())
         .await
         .unwrap();
-    let http = tally::outbox::client();
+    let http = local_outbound();
 
     // A dip below the Low Balance line in Acme; the endpoint is down at first.
     let now = f.app.now();
@@ -65,29 +85,18 @@ async fn notifications_reach_the_endpoint_signed_retried_and_once() {
         .await
         .unwrap();
     receiver.status.store(503, Ordering::SeqCst);
-    let first = deliver_outbox(&f.app.store, &http, now).await.unwrap();
+    let first = round(&f, &http, now).await;
     assert_eq!((first.delivered, first.failed), (0, 1));
     // Not again before its pause is over.
-    assert_eq!(
-        deliver_outbox(&f.app.store, &http, now + 1_000)
-            .await
-            .unwrap(),
-        Round::default()
-    );
+    assert_eq!(round(&f, &http, now + 1_000).await, Round::default());
     assert_eq!(receiver.got().len(), 1);
 
     // Thirty seconds later the endpoint is back: delivered, and never again.
     receiver.status.store(204, Ordering::SeqCst);
     let later = now + 30_000;
-    let second = deliver_outbox(&f.app.store, &http, later).await.unwrap();
+    let second = round(&f, &http, later).await;
     assert_eq!(second.delivered, 1);
-    assert_eq!(
-        deliver_outbox(&f.app.store, &http, later + 3_600_000)
-            .await
-            .unwrap()
-            .delivered,
-        0
-    );
+    assert_eq!(round(&f, &http, later + 3_600_000).await.delivered, 0);
     let got = receiver.got();
     assert_eq!(got.len(), 2);
     let (headers, body) = &got[1];
@@ -110,9 +119,7 @@ async fn notifications_reach_the_endpoint_signed_retried_and_once() {
         .charge(&f.globex, Credits::new(300).unwrap(), &usage(2), later)
         .await
         .unwrap();
-    let skipped = deliver_outbox(&f.app.store, &http, later + 1)
-        .await
-        .unwrap();
+    let skipped = round(&f, &http, later + 1).await;
     assert!(skipped.skipped >= 1, "{skipped:?}");
     assert_eq!(
         receiver.got().len(),
@@ -127,9 +134,10 @@ async fn notifications_reach_the_endpoint_signed_retried_and_once() {
         .charge(&f.acme, Credits::new(left).unwrap(), &usage(3), later + 2)
         .await
         .unwrap();
+    f.app.clock.set(later + 3);
     let (a, b) = tokio::join!(
-        deliver_outbox(&f.app.store, &http, later + 3),
-        deliver_outbox(&f.app.store, &http, later + 3)
+        deliver_outbox(&f.app.store, &http, &*f.app.clock),
+        deliver_outbox(&f.app.store, &http, &*f.app.clock)
     );
     assert_eq!(a.unwrap().delivered + b.unwrap().delivered, 1);
     let got = receiver.got();
@@ -148,7 +156,7 @@ async fn an_endpoint_that_keeps_failing_is_given_up_after_eight_tries() {
         .set_webhook_endpoint(&f.acme, &url, f.app.now())
         .await
         .unwrap();
-    let http = tally::outbox::client();
+    let http = local_outbound();
     let mut now = f.app.now();
     f.app
         .store
@@ -156,17 +164,12 @@ async fn an_endpoint_that_keeps_failing_is_given_up_after_eight_tries() {
         .await
         .unwrap();
     for attempt in 1..=tally::outbox::MAX_ATTEMPTS {
-        let round = deliver_outbox(&f.app.store, &http, now).await.unwrap();
-        assert_eq!(round.failed, 1, "try {attempt}");
+        let r = round(&f, &http, now).await;
+        assert_eq!(r.failed, 1, "try {attempt}");
         now += tally::outbox::retry_after(attempt);
     }
     assert_eq!(receiver.got().len(), tally::outbox::MAX_ATTEMPTS as usize);
-    assert_eq!(
-        deliver_outbox(&f.app.store, &http, now + 86_400_000)
-            .await
-            .unwrap(),
-        Round::default()
-    );
+    assert_eq!(round(&f, &http, now + 86_400_000).await, Round::default());
     let (outcome, error): (String, String) = sqlx::query_as(
         "SELECT outcome, last_error FROM notification_outbox WHERE workspace_id = $1 AND kind = 'credit_balance_low'",
     )
@@ -180,7 +183,11 @@ async fn an_endpoint_that_keeps_failing_is_given_up_after_eight_tries() {
 
 #[tokio::test]
 async fn billing_managers_set_the_endpoint_in_the_app_and_members_cannot() {
-    let f = Fixture::new().await;
+    // Local receivers allowed, as in development.
+    let f = Fixture::with_app(
+        crate::support::TestApp::spawn_with(|c| c.outbound.policy.allow_private = true).await,
+    )
+    .await;
     let (receiver, url) = Receiver::start().await;
     let owner = f
         .app
@@ -190,11 +197,7 @@ async fn billing_managers_set_the_endpoint_in_the_app_and_members_cannot() {
         let target = f.app.url("/api/save_webhook");
         async move { client.post(target).form(&form).send().await.unwrap() }
     };
-    let refused = save(
-        owner.clone(),
-        vec![("url", "http://hooks.example.com/x".into())],
-    )
-    .await;
+    let refused = save(owner.clone(), vec![("url", "ftp://127.0.0.1/x".into())]).await;
     assert_eq!(refused.status(), 400);
     assert!(refused.text().await.unwrap().contains("https://"));
     let saved = save(owner.clone(), vec![("url", url.clone())]).await;
@@ -233,14 +236,8 @@ async fn billing_managers_set_the_endpoint_in_the_app_and_members_cannot() {
         .charge(&f.acme, Credits::new(1_000).unwrap(), &usage(1), now)
         .await
         .unwrap();
-    let http = tally::outbox::client();
-    assert_eq!(
-        deliver_outbox(&f.app.store, &http, now)
-            .await
-            .unwrap()
-            .delivered,
-        1
-    );
+    let http = local_outbound();
+    assert_eq!(round(&f, &http, now).await.delivered, 1);
     let (headers, body) = receiver.got().remove(0);
     assert_eq!(
         headers["tally-signature"],
@@ -258,4 +255,415 @@ async fn billing_managers_set_the_endpoint_in_the_app_and_members_cannot() {
     let stopped = save(owner, vec![("remove", "1".into())]).await;
     assert_eq!(stopped.status(), 200);
     assert_eq!(f.app.store.webhook_endpoint(&f.acme).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn endpoints_inside_the_network_are_refused_with_the_reason() {
+    let f = Fixture::new().await;
+    let owner = f
+        .app
+        .sign_in("owner@acme.test", crate::fixture::PASSWORD)
+        .await;
+    for (url, reason) in [
+        ("https://169.254.169.254/latest/meta-data", "link-local"),
+        ("https://10.0.0.1/hook", "private network"),
+        ("http://localhost:6379/", "https://"),
+        ("https://localhost:6379/", "loopback"),
+        ("https://[::1]:8443/x", "loopback"),
+        ("https://[::ffff:192.168.0.1]/x", "private network"),
+        ("https://100.64.1.1/x", "carrier network"),
+        ("https://[fd00::1]/x", "unique-local"),
+    ] {
+        let response = owner
+            .post(f.app.url("/api/save_webhook"))
+            .form(&[("url", url)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{url}");
+        let body = response.text().await.unwrap();
+        assert!(body.contains(reason), "{url}: {body}");
+    }
+    assert_eq!(f.app.store.webhook_endpoint(&f.acme).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_delivery_to_an_address_that_became_internal_is_refused_without_probing_it() {
+    let f = Fixture::new().await;
+    let (receiver, url) = Receiver::start().await;
+    // A name that resolves inside the network at delivery time, as after DNS rebinding: the
+    // resolver's check refuses it before any connection.
+    let url = url.replace("http://127.0.0.1", "https://localhost");
+    f.app
+        .store
+        .set_webhook_endpoint(&f.acme, &url, f.app.now())
+        .await
+        .unwrap();
+    let strict = Outbound::new(&OutboundConfig::default()).unwrap();
+    let now = f.app.now();
+    f.app
+        .store
+        .charge(&f.acme, Credits::new(1_000).unwrap(), &usage(1), now)
+        .await
+        .unwrap();
+    let r = round(&f, &strict, now).await;
+    assert_eq!(r.failed, 1);
+    assert!(receiver.got().is_empty(), "nothing reached the receiver");
+    let (error,): (String,) = sqlx::query_as(
+        "SELECT last_error FROM notification_outbox WHERE workspace_id = $1 AND kind = 'credit_balance_low'",
+    )
+    .bind(f.acme.as_str())
+    .fetch_one(f.app.store.pool())
+    .await
+    .unwrap();
+    assert!(error.contains("does not send to"), "{error}");
+    assert!(
+        !error.contains("answered") && !error.contains("reached"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_endpoint_delays_only_its_own_workspace() {
+    let f = Fixture::new().await;
+    // Acme's endpoint takes a second to answer; Globex's answers at once.
+    let slow = Router::new().route(
+        "/hooks/tally",
+        post(|| async {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            StatusCode::OK
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow_url = format!("http://{}/hooks/tally", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, slow).await.unwrap() });
+    let (fast, fast_url) = Receiver::start().await;
+    let now = f.app.now();
+    f.app
+        .store
+        .set_webhook_endpoint(&f.acme, &slow_url, now)
+        .await
+        .unwrap();
+    f.app
+        .store
+        .set_webhook_endpoint(&f.globex, &fast_url, now)
+        .await
+        .unwrap();
+    for i in 0..6 {
+        f.app
+            .store
+            .request_credits(&f.acme, &format!("member{i}@acme.test"), now)
+            .await
+            .unwrap();
+    }
+    f.app
+        .store
+        .charge(&f.globex, Credits::new(300).unwrap(), &usage(2), now)
+        .await
+        .unwrap();
+    let out = local_outbound();
+    let started = std::time::Instant::now();
+    let delivery = tokio::spawn({
+        let (store, clock) = (f.app.store.clone(), f.app.clock.clone());
+        async move { deliver_outbox(&store, &out, &*clock).await.unwrap() }
+    });
+    // Globex's delivery lands while Acme's endpoint is still thinking.
+    for _ in 0..100 {
+        if !fast.got().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!fast.got().is_empty(), "Globex was delivered");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(900),
+        "without waiting for Acme: {:?}",
+        started.elapsed()
+    );
+    let r = delivery.await.unwrap();
+    assert_eq!(r.failed, 0);
+    assert!(r.delivered >= 6 + fast.got().len(), "{r:?}");
+    // Two at a time to Acme's endpoint: six take three seconds, not six.
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(5_500),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// A certificate authority of the test's own, and certificates it signs.
+mod certificates {
+    use openssl::asn1::Asn1Time;
+    use openssl::bn::BigNum;
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::{PKey, Private};
+    use openssl::rsa::Rsa;
+    use openssl::x509::extension::{BasicConstraints, SubjectAlternativeName};
+    use openssl::x509::{X509NameBuilder, X509};
+
+    pub struct Issued {
+        pub cert: X509,
+        pub key: PKey<Private>,
+    }
+
+    fn build(cn: &str, issuer: Option<&Issued>, authority: bool) -> Issued {
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", cn).unwrap();
+        let name = name.build();
+        let mut cert = X509::builder().unwrap();
+        cert.set_version(2).unwrap();
+        let serial = BigNum::from_u32(rand_serial())
+            .unwrap()
+            .to_asn1_integer()
+            .unwrap();
+        cert.set_serial_number(&serial).unwrap();
+        cert.set_subject_name(&name).unwrap();
+        cert.set_issuer_name(issuer.map_or(&name, |i| i.cert.subject_name()))
+            .unwrap();
+        cert.set_pubkey(&key).unwrap();
+        cert.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        cert.set_not_after(&Asn1Time::days_from_now(2).unwrap())
+            .unwrap();
+        if authority {
+            cert.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
+                .unwrap();
+        } else {
+            let san = SubjectAlternativeName::new()
+                .dns("localhost")
+                .build(&cert.x509v3_context(issuer.map(|i| i.cert.as_ref()), None))
+                .unwrap();
+            cert.append_extension(san).unwrap();
+        }
+        cert.sign(issuer.map_or(&key, |i| &i.key), MessageDigest::sha256())
+            .unwrap();
+        Issued {
+            cert: cert.build(),
+            key,
+        }
+    }
+
+    fn rand_serial() -> u32 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    }
+
+    pub fn authority() -> Issued {
+        build("Tally test CA", None, true)
+    }
+
+    /// A certificate for `localhost`, signed by `ca` (or by itself without one).
+    pub fn localhost(ca: Option<&Issued>) -> Issued {
+        build("localhost", ca, false)
+    }
+}
+
+/// An https receiver on this machine with the certificate given: records each request.
+async fn tls_receiver(identity: &certificates::Issued) -> (Arc<Mutex<Vec<String>>>, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let identity = tokio_native_tls::native_tls::Identity::from_pkcs8(
+        &identity.cert.to_pem().unwrap(),
+        &identity.key.private_key_to_pem_pkcs8().unwrap(),
+    )
+    .unwrap();
+    let acceptor = tokio_native_tls::TlsAcceptor::from(
+        tokio_native_tls::native_tls::TlsAcceptor::new(identity).unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "https://localhost:{}/hooks/tally",
+        listener.local_addr().unwrap().port()
+    );
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let seen = got.clone();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let (acceptor, seen) = (acceptor.clone(), seen.clone());
+            tokio::spawn(async move {
+                // A client that refuses the certificate ends the handshake here.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = tls.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let length = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= length {
+                            break;
+                        }
+                    }
+                }
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&request).to_string());
+                let _ = tls
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (got, url)
+}
+
+#[tokio::test]
+async fn deliveries_go_over_verified_tls() {
+    let f = Fixture::with_app(
+        crate::support::TestApp::spawn_with(|c| c.outbound.policy.allow_private = true).await,
+    )
+    .await;
+    let ca = certificates::authority();
+    let (got, url) = tls_receiver(&certificates::localhost(Some(&ca))).await;
+    let endpoint = f
+        .app
+        .store
+        .set_webhook_endpoint(&f.acme, &url, f.app.now())
+        .await
+        .unwrap();
+    let trusting = Outbound::new(&OutboundConfig {
+        policy: AddressPolicy {
+            allow_private: true,
+        },
+        extra_ca_pem: Some(ca.cert.to_pem().unwrap()),
+    })
+    .unwrap();
+    let now = f.app.now();
+    f.app
+        .store
+        .charge(&f.acme, Credits::new(1_000).unwrap(), &usage(1), now)
+        .await
+        .unwrap();
+    let r = round(&f, &trusting, now).await;
+    assert_eq!((r.delivered, r.failed), (1, 0));
+    let request = got.lock().unwrap().remove(0);
+    let (head, body) = request.split_once("\r\n\r\n").unwrap();
+    let sent = head
+        .lines()
+        .find_map(|l| l.strip_prefix("tally-signature: "))
+        .unwrap();
+    assert_eq!(sent, signature(&endpoint.secret, now / 1000, body));
+}
+
+#[tokio::test]
+async fn a_certificate_that_does_not_verify_fails_with_a_clear_error() {
+    let f = Fixture::with_app(
+        crate::support::TestApp::spawn_with(|c| c.outbound.policy.allow_private = true).await,
+    )
+    .await;
+    // Self-signed: no authority Tally trusts vouches for it.
+    let (got, url) = tls_receiver(&certificates::localhost(None)).await;
+    f.app
+        .store
+        .set_webhook_endpoint(&f.acme, &url, f.app.now())
+        .await
+        .unwrap();
+    let now = f.app.now();
+    f.app
+        .store
+        .charge(&f.acme, Credits::new(1_000).unwrap(), &usage(1), now)
+        .await
+        .unwrap();
+    let r = round(&f, &local_outbound(), now).await;
+    assert_eq!((r.delivered, r.failed), (0, 1));
+    assert!(got.lock().unwrap().is_empty(), "nothing was sent");
+    let owner = f
+        .app
+        .sign_in("owner@acme.test", crate::fixture::PASSWORD)
+        .await;
+    let html = owner
+        .get(f.app.url("/notifications"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("TLS certificate could not be verified"),
+        "the page says why"
+    );
+}
+
+#[tokio::test]
+async fn notifications_people_cause_are_limited_per_workspace_and_hour() {
+    let f = Fixture::new().await;
+    let now = f.app.now();
+    let limit = tally::notifications::PEOPLE_PER_HOUR;
+    let mut sent = 0;
+    for i in 0..limit + 5 {
+        if f.app
+            .store
+            .request_credits(&f.acme, &format!("member{i}@acme.test"), now)
+            .await
+            .unwrap()
+        {
+            sent += 1;
+        }
+    }
+    assert_eq!(sent, limit, "the rest were dropped");
+    let queued = |ws: &'static str| {
+        let pool = f.app.store.pool().clone();
+        let ws = if ws == "acme" {
+            f.acme.to_string()
+        } else {
+            f.globex.to_string()
+        };
+        async move {
+            let (n,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM notification_outbox WHERE workspace_id = $1 AND kind = 'credit_request'",
+            )
+            .bind(ws)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            n
+        }
+    };
+    assert_eq!(queued("acme").await, limit);
+    // Other workspaces are not held back, and balance alerts are never dropped.
+    assert!(f
+        .app
+        .store
+        .request_credits(&f.globex, "member@globex.test", now)
+        .await
+        .unwrap());
+    assert_eq!(queued("globex").await, 1);
+    f.app
+        .store
+        .charge(&f.acme, Credits::new(1_000).unwrap(), &usage(1), now)
+        .await
+        .unwrap();
+    let (low,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM notification_outbox WHERE workspace_id = $1 AND kind = 'credit_balance_low'",
+    )
+    .bind(f.acme.as_str())
+    .fetch_one(f.app.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(low, 1);
+    // An hour later people are heard again.
+    assert!(f
+        .app
+        .store
+        .request_credits(&f.acme, "late@acme.test", now + 3_600_001)
+        .await
+        .unwrap());
 }

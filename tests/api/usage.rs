@@ -55,8 +55,10 @@ async fn a_charge_happens_once_per_idempotency_key() {
 #[tokio::test]
 async fn parallel_replays_of_one_key_charge_once() {
     let f = Fixture::new().await;
+    let client = TestApp::client();
     let requests = (0..16).map(|_| {
         owned_post(
+            client.clone(),
             f.app.url("/api/v1/usage"),
             f.acme_key.clone(),
             usage("same-key", 40),
@@ -102,8 +104,13 @@ async fn resolve(f: &Fixture, id: &str, action: &str, body: Value) -> Value {
 }
 
 /// A request that owns what it sends, so it can run on its own task.
-async fn owned_post(url: String, key: String, body: Value) -> reqwest::Response {
-    TestApp::client()
+async fn owned_post(
+    client: reqwest::Client,
+    url: String,
+    key: String,
+    body: Value,
+) -> reqwest::Response {
+    client
         .post(url)
         .bearer_auth(key)
         .json(&body)
@@ -312,8 +319,10 @@ async fn an_expired_hold_is_released_by_itself() {
 async fn many_parallel_charges_against_a_small_balance_never_overdraw() {
     let f = Fixture::new().await;
     // 1,380 credits pay for exactly 13 charges of 100.
+    let client = TestApp::client();
     let requests = (0..40).map(|i| {
         owned_post(
+            client.clone(),
             f.app.url("/api/v1/usage"),
             f.acme_key.clone(),
             usage(&format!("par-{i}"), 100),
@@ -617,12 +626,14 @@ async fn parallel_charges_across_workspaces_each_stop_at_their_own_balance() {
         accounts.push((ws, key, 100));
     }
     let url = f.app.url("/api/v1/usage");
+    let client = TestApp::client();
     let mut requests = Vec::new();
     for round in 0..60 {
         for (n, (_, key, _)) in accounts.iter().enumerate() {
             // Every tenth request repeats the one before it (a client retry).
             let id = if round % 10 == 9 { round - 1 } else { round };
             requests.push(owned_post(
+                client.clone(),
                 url.clone(),
                 key.clone(),
                 usage(&format!("w{n}-r{id}"), 25),

@@ -184,6 +184,9 @@ impl TestApp {
         reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
+            // Test clients speak plain HTTP: loading the system's TLS roots for each of them
+            // would only cost time.
+            .tls_built_in_root_certs(false)
             // A stuck request fails its test instead of hanging the run.
             .timeout(std::time::Duration::from_secs(60))
             .build()
@@ -201,6 +204,7 @@ impl TestApp {
         reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
+            .tls_built_in_root_certs(false)
             .default_headers(headers)
             .timeout(std::time::Duration::from_secs(60))
             .build()
