@@ -42,6 +42,12 @@ pub struct Config {
     pub refund_window: Duration,
     /// Where notification webhooks may go, and which extra CAs they trust.
     pub outbound: crate::outbound::OutboundConfig,
+    /// The proxies whose `X-Forwarded-For`/`Forwarded` are believed.
+    pub trusted_proxies: crate::web::client_addr::TrustedProxies,
+    /// Password verifications at once (about the number of cores), and how long a sign-in
+    /// waits for one before it is told to come back (429).
+    pub sign_in_concurrency: usize,
+    pub sign_in_wait: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -68,6 +74,9 @@ impl std::fmt::Debug for Config {
             .field("test_mode", &self.test_mode)
             .field("refund_window", &self.refund_window)
             .field("outbound", &self.outbound.policy)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("sign_in_concurrency", &self.sign_in_concurrency)
+            .field("sign_in_wait", &self.sign_in_wait)
             .finish()
     }
 }
@@ -206,6 +215,23 @@ impl Config {
                     })?),
                 },
             },
+            trusted_proxies: match get("TALLY_TRUSTED_PROXIES") {
+                None => Default::default(),
+                Some(list) => crate::web::client_addr::TrustedProxies::parse(&list).map_err(
+                    |_| ConfigError {
+                        name: "TALLY_TRUSTED_PROXIES",
+                        value: list.clone(),
+                        reason: "expected CIDR blocks separated by commas, such as 127.0.0.1/32,10.0.0.0/8",
+                    },
+                )?,
+            },
+            sign_in_concurrency: parse_num(
+                "TALLY_SIGN_IN_CONCURRENCY",
+                std::thread::available_parallelism().map_or(2, |n| n.get() as u64),
+                1,
+                256,
+            )? as usize,
+            sign_in_wait: Duration::from_millis(parse_num("TALLY_SIGN_IN_WAIT_MS", 1_000, 0, 30_000)?),
         };
         // A site served over https looks like production: simulated payments there must be
         // a choice, never the quiet result of a missing key.

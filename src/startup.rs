@@ -34,6 +34,8 @@ pub struct AppState {
     pub payments: Payments,
     /// The embedded Stripe test-mode emulator, when no Stripe key is configured.
     pub emulator: Option<Arc<Emulator>>,
+    /// Password verifications allowed at once.
+    pub sign_ins: Arc<tokio::sync::Semaphore>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -77,6 +79,7 @@ impl Application {
             local
         };
         let (payments, emulator) = payments_for(&config, &store, &clock, loopback).await?;
+        let config_sign_ins = config.sign_in_concurrency;
         let state = AppState {
             leptos_options,
             store,
@@ -86,6 +89,7 @@ impl Application {
             api_keys: crate::api::ApiKeyCache::default(),
             payments,
             emulator,
+            sign_ins: Arc::new(tokio::sync::Semaphore::new(config_sign_ins)),
         };
         let payments = state.payments.clone();
         Ok(Application {

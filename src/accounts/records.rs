@@ -308,29 +308,45 @@ impl Store {
         Ok(())
     }
 
-    /// Notes a failed sign-in for `subject` (an email or a client address).
-    pub async fn record_login_failure(&self, subject: &str, now: Millis) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO login_failures (subject, at) VALUES ($1, $2)")
-            .bind(subject)
-            .bind(now)
+    /// Writes one sign-in attempt against each of `subjects` (an email, a client address) and
+    /// returns how many attempts each has had since `since`, this one included. Written
+    /// first, counted after: of any number of concurrent tries, the k-th to land counts at
+    /// least k, so no more than the limit get past it.
+    pub async fn count_sign_in_attempt(
+        &self,
+        attempt: &str,
+        subjects: &[&str],
+        since: Millis,
+        now: Millis,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut counts = Vec::with_capacity(subjects.len());
+        for subject in subjects {
+            sqlx::query("INSERT INTO login_failures (subject, at, attempt_id) VALUES ($1, $2, $3)")
+                .bind(*subject)
+                .bind(now)
+                .bind(attempt)
+                .execute(self.pool())
+                .await?;
+            let row = sqlx::query(
+                "SELECT COUNT(*) AS n FROM login_failures WHERE subject = $1 AND at >= $2",
+            )
+            .bind(*subject)
+            .bind(since)
+            .fetch_one(self.pool())
+            .await?;
+            counts.push(row.try_get("n")?);
+        }
+        Ok(counts)
+    }
+
+    /// Takes back an attempt that did not fail (it signed in, or was refused before its
+    /// password was checked).
+    pub async fn forget_sign_in_attempt(&self, attempt: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_failures WHERE attempt_id = $1")
+            .bind(attempt)
             .execute(self.pool())
             .await?;
         Ok(())
-    }
-
-    /// Failed sign-ins for `subject` since `since`.
-    pub async fn login_failures_since(
-        &self,
-        subject: &str,
-        since: Millis,
-    ) -> Result<i64, StoreError> {
-        let row =
-            sqlx::query("SELECT COUNT(*) AS n FROM login_failures WHERE subject = $1 AND at >= $2")
-                .bind(subject)
-                .bind(since)
-                .fetch_one(self.pool())
-                .await?;
-        Ok(row.try_get("n")?)
     }
 
     /// Forgets sign-in failures and sessions that no longer matter.

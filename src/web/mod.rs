@@ -1,6 +1,7 @@
 //! Browser routes outside the Leptos app: sign-in and sign-out, the workspace switcher, the
 //! CSV export, and the guard that sends signed-out people to the sign-in page.
 
+pub mod client_addr;
 mod export;
 mod guard;
 pub mod origin;

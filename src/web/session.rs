@@ -3,9 +3,9 @@ use crate::startup::AppState;
 use app::domain::WorkspaceId;
 use app::services::{read_cookie, SESSION_COOKIE};
 use axum::extract::{ConnectInfo, State};
-use axum::http::header::SET_COOKIE;
-use axum::http::{HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::header::{RETRY_AFTER, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -39,20 +39,23 @@ fn back_to_login(reason: &str) -> Response {
     Redirect::to(&format!("/login?error={reason}")).into_response()
 }
 
-/// `POST /login`: checks the password (off the executor), rate-limits failures per email
-/// and per client address across all instances, and starts a session.
+/// `POST /login`: checks the password (off the executor, a few at a time), rate-limits
+/// failures per email and per client address across all instances, and starts a session.
+/// The client is the TCP peer, or behind a trusted proxy the address it forwards.
 pub async fn sign_in(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
+    let client = state.config.trusted_proxies.client(peer.ip(), &headers);
     if form.email.trim().is_empty() || form.password.is_empty() || form.password.len() > 1_000 {
         return back_to_login("missing");
     }
     let Ok(email) = Email::parse(&form.email) else {
         return back_to_login("invalid");
     };
-    match attempt_sign_in(&state, &email, form.password, &client.ip().to_string()).await {
+    match attempt_sign_in(&state, &email, form.password, &client.to_string()).await {
         Ok(Some(token)) => {
             let mut response = Redirect::to("/billing").into_response();
             response.headers_mut().insert(
@@ -63,6 +66,7 @@ pub async fn sign_in(
         }
         Ok(None) => back_to_login("invalid"),
         Err(SignInRefused::RateLimited) => back_to_login("rate_limited"),
+        Err(SignInRefused::Busy) => busy(),
         Err(SignInRefused::Unavailable(err)) => {
             tracing::error!(error = %err, "sign-in failed");
             back_to_login("unavailable")
@@ -72,8 +76,25 @@ pub async fn sign_in(
 
 enum SignInRefused {
     RateLimited,
+    /// Every password verification slot is taken.
+    Busy,
     Unavailable(crate::store::StoreError),
 }
+
+/// The answer when too many sign-ins arrive at once: 429, and when to try again.
+fn busy() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(RETRY_AFTER, HeaderValue::from_static("2"))],
+        Html(BUSY_PAGE),
+    )
+        .into_response()
+}
+
+const BUSY_PAGE: &str = r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Busy · Tally</title></head>
+<body><main><h1>Many people are signing in right now</h1>
+<p>Nothing is wrong with your account. Wait a couple of seconds and sign in again.</p>
+<p><a href="/login">Back to sign-in</a></p></main></body></html>"#;
 
 impl From<crate::store::StoreError> for SignInRefused {
     fn from(err: crate::store::StoreError) -> Self {
@@ -88,18 +109,27 @@ async fn attempt_sign_in(
     client: &str,
 ) -> Result<Option<String>, SignInRefused> {
     let store = &state.store;
+    // Each verification takes a core for tens of milliseconds: a few at a time, and past a
+    // short wait the rest are told to come back, so a burst cannot queue without end.
+    let Ok(Ok(_permit)) = tokio::time::timeout(
+        state.config.sign_in_wait,
+        state.sign_ins.clone().acquire_owned(),
+    )
+    .await
+    else {
+        return Err(SignInRefused::Busy);
+    };
     let now = state.clock.now_ms();
     let email_key = format!("email:{email}");
     let client_key = format!("client:{client}");
-    if store
-        .login_failures_since(&email_key, now - WINDOW_MS)
-        .await?
-        >= MAX_FAILURES_PER_EMAIL
-        || store
-            .login_failures_since(&client_key, now - WINDOW_MS)
-            .await?
-            >= MAX_FAILURES_PER_CLIENT
-    {
+    // The attempt is written as a failure first and counted after (see
+    // `count_sign_in_attempt`); a refused or successful one is taken back.
+    let attempt = crate::store::new_id("att");
+    let counts = store
+        .count_sign_in_attempt(&attempt, &[&email_key, &client_key], now - WINDOW_MS, now)
+        .await?;
+    if counts[0] > MAX_FAILURES_PER_EMAIL || counts[1] > MAX_FAILURES_PER_CLIENT {
+        store.forget_sign_in_attempt(&attempt).await?;
         return Err(SignInRefused::RateLimited);
     }
     let user = store.user_by_email(email).await?;
@@ -110,12 +140,10 @@ async fn attempt_sign_in(
     .await;
     let user = match (verified, user) {
         (true, Some(user)) => user,
-        _ => {
-            store.record_login_failure(&email_key, now).await?;
-            store.record_login_failure(&client_key, now).await?;
-            return Ok(None);
-        }
+        // The attempt stays written: it is the failure.
+        _ => return Ok(None),
     };
+    store.forget_sign_in_attempt(&attempt).await?;
     // Start in the first workspace by name; people without any membership cannot sign in.
     let Some(first) = store.memberships(&user.id).await?.into_iter().next() else {
         return Ok(None);

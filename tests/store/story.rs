@@ -431,20 +431,26 @@ async fn accounts_story(store: &Store) {
     );
     assert!(store.api_key_workspace("tly_nope").await.unwrap().is_none());
 
-    store
-        .record_login_failure("email:x@acme.test", T0)
+    // Attempts count after they are written; one that is taken back no longer counts.
+    let first = store
+        .count_sign_in_attempt("att_1", &["email:x@acme.test", "client:1"], T0 - 100, T0)
         .await
         .unwrap();
-    store
-        .record_login_failure("email:x@acme.test", T0 + 10)
+    assert_eq!(first, vec![1, 1]);
+    let second = store
+        .count_sign_in_attempt("att_2", &["email:x@acme.test"], T0 - 100, T0 + 10)
+        .await
+        .unwrap();
+    assert_eq!(second, vec![2]);
+    store.forget_sign_in_attempt("att_2").await.unwrap();
+    let third = store
+        .count_sign_in_attempt("att_3", &["email:x@acme.test"], T0 + 5, T0 + 20)
         .await
         .unwrap();
     assert_eq!(
-        store
-            .login_failures_since("email:x@acme.test", T0 + 5)
-            .await
-            .unwrap(),
-        1
+        third,
+        vec![1],
+        "att_1 is outside the window, att_2 was taken back"
     );
 }
 on_both_backends!(
