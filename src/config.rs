@@ -16,7 +16,7 @@ pub struct Config {
     /// Where the built site (`pkg/`, assets) is served from.
     pub site_root: String,
     pub store: StoreOptions,
-    /// Mark cookies `Secure` (set when served over HTTPS, e.g. behind a TLS proxy).
+    /// Mark cookies `Secure`: by default when `TALLY_PUBLIC_URL` is https.
     pub secure_cookies: bool,
     pub session_ttl: Duration,
     /// How long the Studio's simulated provider work takes.
@@ -142,7 +142,7 @@ impl Config {
                 reason: "expected true or false",
             }),
         };
-        let config = Config {
+        let mut config = Config {
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
             site_addr,
             site_root: get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".to_owned()),
@@ -239,6 +239,10 @@ impl Config {
             .public_url
             .as_deref()
             .is_some_and(|u| u.starts_with("https://"));
+        // Served over https, the session cookie is Secure unless the operator says otherwise.
+        if public_https && get("TALLY_SECURE_COOKIES").is_none() {
+            config.secure_cookies = true;
+        }
         if public_https && config.stripe_secret_key.is_none() && !config.test_mode {
             return Err(ConfigError {
                 name: "TALLY_PUBLIC_URL",
@@ -298,6 +302,26 @@ mod tests {
         assert!(config(&[https, ("STRIPE_SECRET_KEY", "sk_live_x")]).is_ok());
         assert!(config(&[("TALLY_PUBLIC_URL", "http://127.0.0.1:3000")]).is_ok());
         assert!(config(&[("TALLY_TEST_MODE", "maybe")]).is_err());
+    }
+
+    #[test]
+    fn cookies_are_secure_by_default_behind_https() {
+        let https = [
+            ("TALLY_PUBLIC_URL", "https://billing.example.com"),
+            ("TALLY_TEST_MODE", "1"),
+        ];
+        assert!(config(&https).unwrap().secure_cookies);
+        let mut off = https.to_vec();
+        off.push(("TALLY_SECURE_COOKIES", "false"));
+        assert!(
+            !config(&off).unwrap().secure_cookies,
+            "an explicit choice wins"
+        );
+        assert!(
+            !config(&[("TALLY_PUBLIC_URL", "http://127.0.0.1:3000")])
+                .unwrap()
+                .secure_cookies
+        );
     }
 
     #[test]

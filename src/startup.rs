@@ -190,21 +190,38 @@ pub fn router(state: AppState) -> Router {
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(services.clone()),
+            move || {
+                provide_context(services.clone());
+                leptos::nonce::provide_nonce();
+            },
             move || app::shell(options.clone()),
         )
         .merge(route_book().into_router())
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
-            app::shell,
-        ))
+        // Static files first, and the app's 404 page for anything else. (Leptos's own file
+        // handler would do both, but it can hand a page's response headers, its
+        // Content-Security-Policy among them, to a file served at the same moment.)
+        .fallback_service(
+            tower_http::services::ServeDir::new(&state.config.site_root)
+                .precompressed_br()
+                .precompressed_gzip()
+                .not_found_service(axum::handler::Handler::with_state(
+                    leptos_axum::file_and_error_handler::<AppState, _>(app::shell),
+                    state.clone(),
+                )),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             web::page_guard,
         ))
-        // Outermost: a cross-site request is refused before anything reads it.
+        // A cross-site request is refused before anything reads it.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             web::same_origin_guard,
+        ))
+        // Outermost, so every answer carries them, refusals included.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web::headers::security_headers,
         ))
         .with_state(state)
 }

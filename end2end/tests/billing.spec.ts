@@ -1,4 +1,4 @@
-import { expect, test } from '@playwright/test';
+import { expect, test } from './fixtures';
 import { apiCredits, signIn, shown, waitForHydration, PASSWORD } from './helpers';
 
 test('an owner sees the balance, buckets and recent history of the workspace', async ({ page }) => {

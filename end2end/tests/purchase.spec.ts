@@ -1,4 +1,4 @@
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test, type Page } from './fixtures';
 import { apiCredits, signIn } from './helpers';
 
 // These tests buy credits in their own workspace ("Buyer Labs", made by serve.sh), one after

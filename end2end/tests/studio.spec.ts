@@ -1,4 +1,4 @@
-import { expect, test } from '@playwright/test';
+import { expect, test } from './fixtures';
 import { apiCredits, signIn } from './helpers';
 
 /** Runs a Studio action far larger than any demo balance. */

@@ -1,4 +1,4 @@
-import { expect, test } from '@playwright/test';
+import { expect, test } from './fixtures';
 import { apiCredits, signIn, waitForHydration } from './helpers';
 
 // Pages of "another site", served by the browser itself (nothing leaves the machine).

@@ -49,8 +49,7 @@ pub async fn same_origin_guard(
 }
 
 /// What a person sees when a form from another site tried to act for them.
-const CROSS_SITE_PAGE: &str = r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Request refused · Tally</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;color:#1a1f36}a{color:#4338ca}</style></head>
+const CROSS_SITE_PAGE: &str = r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Request refused · Tally</title></head>
 <body><main><h1>That request came from another site</h1>
 <p>Tally only acts on forms and buttons on its own pages, so nothing was changed. If you meant to do this, open Tally directly and try again there.</p>
 <p><a href="/billing">Go to Billing</a></p></main></body></html>"#;

@@ -4,6 +4,7 @@
 pub mod client_addr;
 mod export;
 mod guard;
+pub mod headers;
 pub mod origin;
 mod session;
 

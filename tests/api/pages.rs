@@ -328,3 +328,99 @@ async fn under_the_owner_only_policy_admins_are_read_only() {
         serde_json::json!(["buy_credits", "manage_auto_reload"])
     );
 }
+
+#[tokio::test]
+async fn every_answer_carries_protective_headers_and_pages_a_nonce() {
+    let f = Fixture::new().await;
+    let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
+    let page = owner.get(f.app.url("/billing")).send().await.unwrap();
+    let headers = page.headers().clone();
+    let csp = headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("the page's policy names a nonce")
+        .to_owned();
+    assert!(
+        csp.contains("'wasm-unsafe-eval'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(&format!("nonce=\"{nonce}\"")),
+        "the inline scripts carry it"
+    );
+    let again = owner.get(f.app.url("/billing")).send().await.unwrap();
+    assert!(
+        !again.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains(&nonce),
+        "a new nonce for every page"
+    );
+    for response in [
+        owner
+            .get(f.app.url("/api/billing/credits"))
+            .send()
+            .await
+            .unwrap(),
+        TestApp::client()
+            .get(f.app.url("/healthz"))
+            .send()
+            .await
+            .unwrap(),
+        TestApp::client()
+            .get(f.app.url("/api/nothing"))
+            .send()
+            .await
+            .unwrap(),
+    ] {
+        let h = response.headers();
+        assert_eq!(
+            h["content-security-policy"],
+            tally::web::headers::LOCKED_DOWN
+        );
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["referrer-policy"], "same-origin");
+        assert!(
+            h.get("strict-transport-security").is_none(),
+            "not over plain http"
+        );
+    }
+    for name in [
+        "x-frame-options",
+        "x-content-type-options",
+        "referrer-policy",
+    ] {
+        assert!(headers.get(name).is_some(), "{name} on pages");
+    }
+}
+
+#[tokio::test]
+async fn behind_https_answers_ask_for_https_and_cookies_are_secure() {
+    let app = TestApp::spawn_with(|c| {
+        c.public_url = Some("https://billing.example.com".into());
+        c.secure_cookies = true;
+    })
+    .await;
+    let f = Fixture::with_app(app).await;
+    let response = TestApp::client()
+        .post(f.app.url("/login"))
+        .header("origin", "https://billing.example.com")
+        .form(&[("email", "owner@acme.test"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+}

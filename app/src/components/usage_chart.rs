@@ -124,7 +124,8 @@ pub fn UsageChart(report: UsageReport) -> impl IntoView {
     let legend = keys
         .iter()
         .enumerate()
-        .map(|(k, key)| view! { <li><span class="swatch" style=format!("background:{}", color(k, keys.len(), has_other))></span>{key.clone()}</li> })
+        // An SVG swatch: its colour is an attribute, not an inline style the CSP refuses.
+        .map(|(k, key)| view! { <li><svg class="swatch" viewBox="0 0 10 10" aria-hidden="true"><rect width="10" height="10" rx="2" fill=color(k, keys.len(), has_other)/></svg>{key.clone()}</li> })
         .collect_view();
     let head_cells = keys
         .iter()

@@ -975,6 +975,20 @@ struct CardForm {
     name: String,
 }
 
+/// A page of the emulator, with a Content-Security-Policy that allows its one stylesheet
+/// (by hash) and nothing else.
+fn html(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            page::content_security_policy(),
+        )],
+        Html(body),
+    )
+        .into_response()
+}
+
 /// Whether a checkout can still be paid: open, and not past its `expires_at`.
 fn payable(session: &Value, now_secs: i64) -> bool {
     session["status"] == "open"
@@ -995,10 +1009,13 @@ async fn checkout_page(
     match emu.load(Kind::CheckoutSession, &id).await {
         Ok(Some(session)) if payable(&session, emu.now_secs()) => {
             let cancel = emu.return_address(session["cancel_url"].as_str(), &headers);
-            Html(page::checkout(&session, cancel.as_deref(), None, None)).into_response()
+            html(
+                StatusCode::OK,
+                page::checkout(&session, cancel.as_deref(), None, None),
+            )
         }
-        Ok(Some(session)) => (StatusCode::GONE, Html(page::closed(&session))).into_response(),
-        Ok(None) => (StatusCode::NOT_FOUND, Html(page::missing())).into_response(),
+        Ok(Some(session)) => html(StatusCode::GONE, page::closed(&session)),
+        Ok(None) => html(StatusCode::NOT_FOUND, page::missing()),
         Err(err) => err.into_response(),
     }
 }
@@ -1014,7 +1031,7 @@ async fn pay_checkout(
     };
     match pay(&emu, &id, &form, &headers).await {
         Ok(PayOutcome::Redirect(url)) => Redirect::to(&url).into_response(),
-        Ok(PayOutcome::Page(status, html)) => (status, Html(html)).into_response(),
+        Ok(PayOutcome::Page(status, body)) => html(status, body),
         Err(err) => err.into_response(),
     }
 }
@@ -1123,8 +1140,8 @@ async fn receipt_page(State(state): State<AppState>, Path(id): Path<String>) -> 
         return StatusCode::NOT_FOUND.into_response();
     };
     match emu.load(Kind::Charge, &id).await {
-        Ok(Some(charge)) => Html(page::receipt(&charge)).into_response(),
-        Ok(_) => (StatusCode::NOT_FOUND, Html(page::missing())).into_response(),
+        Ok(Some(charge)) => html(StatusCode::OK, page::receipt(&charge)),
+        Ok(_) => html(StatusCode::NOT_FOUND, page::missing()),
         Err(err) => err.into_response(),
     }
 }

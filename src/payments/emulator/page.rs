@@ -57,6 +57,24 @@ td,th{text-align:left;padding:.3rem .4rem;border-bottom:1px solid #eef1f5}code{f
 a{color:#4338ca}
 "#;
 
+/// The pages' Content-Security-Policy: their inline stylesheet by its hash, forms to this
+/// site, and no scripts at all.
+pub fn content_security_policy() -> axum::http::HeaderValue {
+    static POLICY: std::sync::OnceLock<axum::http::HeaderValue> = std::sync::OnceLock::new();
+    POLICY
+        .get_or_init(|| {
+            use base64::Engine as _;
+            use sha2::Digest as _;
+            let hash = base64::engine::general_purpose::STANDARD
+                .encode(sha2::Sha256::digest(STYLE.as_bytes()));
+            let policy = format!(
+                "default-src 'none'; style-src 'sha256-{hash}'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+            );
+            axum::http::HeaderValue::from_str(&policy).expect("the policy is a header value")
+        })
+        .clone()
+}
+
 fn document(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
