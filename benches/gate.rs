@@ -189,6 +189,111 @@ async fn gate(
     .await
 }
 
+/// Steady charges of one workspace, paced at `STEADY_CLIENTS` × one every `STEADY_EVERY`,
+/// while (with `flood`) another workspace's `FLOOD_CLIENTS` charge as fast as they can. The
+/// steady workspace's latency is the figure; the flood's answers are counted as 200s and 503s.
+const STEADY_CLIENTS: usize = 4;
+const STEADY_EVERY: Duration = Duration::from_millis(20);
+const FLOOD_CLIENTS: usize = 64;
+
+async fn steady_beside_flood(
+    base: &str,
+    name: &str,
+    steady_key: String,
+    flood_key: Option<String>,
+    seconds: f64,
+) -> (Phase, Option<(u64, u64, u64)>) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(STEADY_CLIENTS + FLOOD_CLIENTS)
+        .build()
+        .unwrap();
+    let url = format!("{base}/api/v1/usage");
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let stop = Arc::new(AtomicBool::new(false));
+    let counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
+    let flooders: Vec<_> = match &flood_key {
+        None => Vec::new(),
+        Some(key) => (0..FLOOD_CLIENTS)
+            .map(|c| {
+                let (client, url, key, stop, counts) =
+                    (client.clone(), url.clone(), key.clone(), stop.clone(), counts.clone());
+                tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let body = serde_json::json!({"idempotency_key": format!("flood-{run}-{c}-{n}"), "action": "bench", "credits": 1});
+                        let slot = match client.post(&url).bearer_auth(&key).json(&body).send().await {
+                            Ok(r) if r.status() == 200 => 0,
+                            Ok(r) if r.status() == 503 => 1,
+                            _ => 2,
+                        };
+                        counts[slot].fetch_add(1, Ordering::Relaxed);
+                        n += 1;
+                    }
+                })
+            })
+            .collect(),
+    };
+    // The flood gets going before the steady workspace is measured.
+    if flood_key.is_some() {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let errors = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let steady: Vec<_> = (0..STEADY_CLIENTS)
+        .map(|c| {
+            let (client, url, key, stop, errors) =
+                (client.clone(), url.clone(), steady_key.clone(), stop.clone(), errors.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut tick = tokio::time::interval(STEADY_EVERY);
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    tick.tick().await;
+                    let body = serde_json::json!({"idempotency_key": format!("steady-{run}-{c}-{n}"), "action": "bench", "credits": 1});
+                    let t = Instant::now();
+                    let ok = matches!(client.post(&url).bearer_auth(&key).json(&body).send().await, Ok(r) if r.status() == 200);
+                    latencies.push(t.elapsed());
+                    if !ok {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    n += 1;
+                }
+                latencies
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for task in steady {
+        all.extend(task.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    for task in flooders {
+        let _ = task.await;
+    }
+    all.sort();
+    let phase = Phase {
+        name: name.to_owned(),
+        ops: all.len() as u64,
+        seconds: elapsed,
+        p50_ms: percentile(&all, 0.50),
+        p99_ms: percentile(&all, 0.99),
+        errors: errors.load(Ordering::Relaxed),
+    };
+    let flood = flood_key.map(|_| {
+        (
+            counts[0].load(Ordering::Relaxed),
+            counts[1].load(Ordering::Relaxed),
+            counts[2].load(Ordering::Relaxed),
+        )
+    });
+    (phase, flood)
+}
+
 async fn bench_backend(label: &str, url: &str, seconds: f64) -> Vec<Phase> {
     let store = Store::connect(
         url,
@@ -214,7 +319,28 @@ async fn bench_backend(label: &str, url: &str, seconds: f64) -> Vec<Phase> {
     let base = format!("http://{}", app.addr());
     let server = tokio::spawn(app.run_until_stopped());
 
+    let (alone, _) = steady_beside_flood(
+        &base,
+        &format!("{label}: one workspace at a steady 200/s, alone"),
+        all[1].1.clone(),
+        None,
+        seconds,
+    )
+    .await;
+    let (beside, flood) = steady_beside_flood(
+        &base,
+        &format!("{label}: the same, while another workspace floods the gate"),
+        all[2].1.clone(),
+        Some(all[3].1.clone()),
+        seconds,
+    )
+    .await;
+    if let Some((ok, busy, other)) = flood {
+        eprintln!("{label}: the flooding workspace got {ok} charges through, {busy} answered 503 overloaded, {other} other");
+    }
     let mut phases = vec![
+        alone,
+        beside,
         gate(
             &base,
             &format!("{label}: gate over HTTP, {WORKSPACES} workspaces"),

@@ -10,7 +10,8 @@ use app::domain::{Credits, Role, WorkspaceId};
 use clap::{Parser, Subcommand};
 use std::sync::Arc;
 
-#[derive(Parser, Debug)]
+// No Debug: the command line can carry a password (`user add --password`).
+#[derive(Parser)]
 #[command(
     name = "tally",
     version,
@@ -21,7 +22,7 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum Command {
     /// Run migrations if needed, then serve the site, API and webhooks (the default).
     Serve,
@@ -66,7 +67,7 @@ pub enum Command {
     },
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum WorkspaceCommand {
     /// Create a workspace; prints its id alone on stdout.
     Create {
@@ -96,7 +97,7 @@ pub enum WorkspaceCommand {
     },
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum UserCommand {
     /// Add a person to a workspace with a role; prints the user id on stdout.
     Add {
@@ -114,7 +115,7 @@ pub enum UserCommand {
     },
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 #[allow(clippy::large_enum_variant)] // parsed once per run
 pub enum PackCommand {
     /// List the packs on sale.
@@ -150,7 +151,7 @@ pub enum PackCommand {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub enum PlanCommand {
     /// List the plans.
     List,
@@ -201,7 +202,7 @@ fn parse_time(flag: &str, text: Option<String>) -> anyhow::Result<Option<i64>> {
     .transpose()
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum RateCommand {
     /// List every model's rate.
     List,
@@ -221,7 +222,7 @@ pub enum RateCommand {
     },
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum ApiKeyCommand {
     /// Create an API key; prints the secret once, alone on stdout.
     Create {

@@ -33,11 +33,20 @@ pub const PEOPLE: &[(&str, Role)] = &[
 ];
 
 /// What `tally demo` made.
-#[derive(Debug)]
 pub struct Demo {
     pub acme: WorkspaceId,
     pub research: WorkspaceId,
     pub api_key: String,
+}
+
+impl std::fmt::Debug for Demo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Demo")
+            .field("acme", &self.acme)
+            .field("research", &self.research)
+            .field("api_key", &"(hidden)")
+            .finish()
+    }
 }
 
 impl Demo {

@@ -17,11 +17,24 @@ pub struct WorkspaceRecord {
 }
 
 /// A person who can sign in.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct UserRecord {
     pub id: String,
     pub email: String,
     pub password_hash: Option<String>,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "(hidden)"),
+            )
+            .finish()
+    }
 }
 
 /// A person's place in one workspace.

@@ -38,6 +38,9 @@ pub enum ApiError {
     /// 400 `invalid_signature`: a webhook whose signature or timestamp does not verify.
     #[error("the Stripe-Signature header does not verify (wrong secret, altered body, or older than 5 minutes)")]
     BadSignature,
+    /// 503 `overloaded`: the credit gate's queue is full; nothing was charged. `Retry-After`.
+    #[error("the credit gate is busy; nothing was charged. Try again in a second")]
+    Overloaded,
     /// 503 `unavailable`: a service Tally depends on did not answer; try again later.
     #[error("{0}")]
     Unavailable(String),
@@ -58,6 +61,7 @@ impl ApiError {
             ApiError::IdempotencyConflict => (StatusCode::CONFLICT, "idempotency_conflict"),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             ApiError::BadSignature => (StatusCode::BAD_REQUEST, "invalid_signature"),
+            ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -74,11 +78,11 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        (
-            status,
-            Json(json!({ "error": { "code": code, "message": message } })),
-        )
-            .into_response()
+        let body = Json(json!({ "error": { "code": code, "message": message } }));
+        if matches!(self, ApiError::Overloaded) {
+            return (status, [(axum::http::header::RETRY_AFTER, "1")], body).into_response();
+        }
+        (status, body).into_response()
     }
 }
 
@@ -102,6 +106,7 @@ impl From<LedgerError> for ApiError {
             }
             LedgerError::IdempotencyConflict => ApiError::IdempotencyConflict,
             LedgerError::EntryNotFound => ApiError::NotFound,
+            LedgerError::Overloaded => ApiError::Overloaded,
             LedgerError::NotRefundable(why) => ApiError::Conflict {
                 code: "not_refundable",
                 message: why.to_string(),
@@ -140,5 +145,17 @@ impl From<crate::payments::PaymentsError> for ApiError {
             PaymentsError::Gateway(other) => ApiError::Internal(other.to_string()),
             PaymentsError::Ledger(err) => err.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_overloaded_gate_says_when_to_come_back() {
+        let response = ApiError::from(LedgerError::Overloaded).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "1");
     }
 }

@@ -16,6 +16,12 @@
 //! Charges are spread over a few shards by workspace, each with at most one transaction in
 //! flight, so that on PostgreSQL several batches overlap while a workspace's charges still
 //! meet in one queue. SQLite has one writer, so it gets one shard.
+//!
+//! The queues are bounded and fair. A shard holds at most [`MAX_QUEUED`] charges and one
+//! workspace at most [`MAX_QUEUED_PER_WORKSPACE`] of them; past either, a charge is refused
+//! at once with [`LedgerError::Overloaded`] (nothing charged, try again shortly) instead of
+//! waiting behind a flood. A batch takes the waiting workspaces in turn, one charge each, so a
+//! workspace flooding the gate delays the others by at most one batch.
 
 use super::gate::BatchCharge;
 use super::rules::Shortfall;
@@ -23,6 +29,7 @@ use super::{Answer, EntryMeta, IdempotencyKey, LedgerError, Receipt};
 use crate::clock::Clock;
 use crate::store::{Backend, Store};
 use app::domain::{Credits, WorkspaceId};
+use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
@@ -36,6 +43,10 @@ const MAX_BATCH: usize = 64;
 /// Batches in flight at once on PostgreSQL (SQLite has one writer, so one).
 const POSTGRES_SHARDS: usize = 4;
 
+/// Charges one shard may hold waiting, and one workspace's share of them.
+pub const MAX_QUEUED: usize = 4_096;
+pub const MAX_QUEUED_PER_WORKSPACE: usize = 512;
+
 struct Pending {
     workspace: WorkspaceId,
     key: IdempotencyKey,
@@ -45,11 +56,67 @@ struct Pending {
     reply: oneshot::Sender<Result<Answer, LedgerError>>,
 }
 
-/// Charges waiting for one shard's next batch, and whether a drain task runs for it.
+/// Charges waiting for one shard's next batch, by workspace, and whether a drain task runs
+/// for it.
 #[derive(Default)]
 struct Shard {
-    queue: Vec<Pending>,
+    /// Each waiting workspace's charges, in arrival order.
+    queues: HashMap<WorkspaceId, VecDeque<Pending>>,
+    /// The waiting workspaces, in the order their turns come.
+    turns: VecDeque<WorkspaceId>,
+    /// Charges waiting, in all.
+    queued: usize,
     draining: bool,
+}
+
+impl Shard {
+    /// Adds a charge unless the shard or its workspace is full (then it is dropped, and
+    /// false says so).
+    fn push(&mut self, pending: Pending) -> bool {
+        if self.queued >= MAX_QUEUED {
+            return false;
+        }
+        let queue = self.queues.entry(pending.workspace.clone()).or_default();
+        if queue.len() >= MAX_QUEUED_PER_WORKSPACE {
+            return false;
+        }
+        if queue.is_empty() {
+            self.turns.push_back(pending.workspace.clone());
+        }
+        queue.push_back(pending);
+        self.queued += 1;
+        true
+    }
+
+    /// The next batch: the waiting workspaces in turn, one charge each, up to `max`. Each
+    /// workspace's charges keep their order.
+    fn take(&mut self, max: usize) -> Vec<Pending> {
+        let mut batch = Vec::with_capacity(max.min(self.queued));
+        while batch.len() < max {
+            let Some(workspace) = self.turns.pop_front() else {
+                break;
+            };
+            let Some(queue) = self.queues.get_mut(&workspace) else {
+                continue;
+            };
+            if let Some(pending) = queue.pop_front() {
+                batch.push(pending);
+                self.queued -= 1;
+            }
+            if queue.is_empty() {
+                self.queues.remove(&workspace);
+            } else {
+                self.turns.push_back(workspace);
+            }
+        }
+        batch
+    }
+
+    fn clear(&mut self) {
+        self.queues.clear();
+        self.turns.clear();
+        self.queued = 0;
+    }
 }
 
 /// Queues of waiting charges, one per shard; each shard has at most one drain task.
@@ -82,7 +149,7 @@ impl Drop for DrainGuard<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             let mut shard = lock(self.shard);
-            shard.queue.clear();
+            shard.clear();
             shard.draining = false;
         }
     }
@@ -128,7 +195,9 @@ impl ChargeBatcher {
         let index = self.shard_of(workspace);
         let lead = {
             let mut shard = lock(&self.shards[index]);
-            shard.queue.push(pending);
+            if !shard.push(pending) {
+                return Err(LedgerError::Overloaded);
+            }
             !std::mem::replace(&mut shard.draining, true)
         };
         if lead {
@@ -147,12 +216,11 @@ impl ChargeBatcher {
         loop {
             let batch: Vec<Pending> = {
                 let mut shard = lock(shard);
-                if shard.queue.is_empty() {
+                if shard.queued == 0 {
                     shard.draining = false;
                     return;
                 }
-                let take = shard.queue.len().min(MAX_BATCH);
-                shard.queue.drain(..take).collect()
+                shard.take(MAX_BATCH)
             };
             let now = self.clock.now_ms();
             let items: Vec<BatchCharge<'_>> = batch
@@ -196,5 +264,97 @@ impl ChargeBatcher {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(workspace: &WorkspaceId, n: usize) -> Pending {
+        let (reply, _) = oneshot::channel();
+        Pending {
+            workspace: workspace.clone(),
+            key: IdempotencyKey {
+                scope: "usage",
+                key: format!("k{n}"),
+                request_hash: String::new(),
+            },
+            credits: Credits::new(1).unwrap(),
+            meta: EntryMeta::default(),
+            render: Arc::new(|_| Answer {
+                status: 200,
+                body: String::new(),
+            }),
+            reply,
+        }
+    }
+
+    fn ws(name: &str) -> WorkspaceId {
+        WorkspaceId::parse(&format!("ws_{name}0000000000")).unwrap()
+    }
+
+    #[test]
+    fn a_flooding_workspace_is_refused_past_its_share_and_others_still_get_in() {
+        let mut shard = Shard::default();
+        let (flood, steady) = (ws("flood"), ws("steady"));
+        for n in 0..MAX_QUEUED_PER_WORKSPACE {
+            assert!(shard.push(pending(&flood, n)));
+        }
+        assert!(!shard.push(pending(&flood, 9_999)), "its share is full");
+        assert!(shard.push(pending(&steady, 0)), "another workspace gets in");
+        assert_eq!(shard.queued, MAX_QUEUED_PER_WORKSPACE + 1);
+    }
+
+    #[test]
+    fn the_shard_as_a_whole_is_bounded() {
+        let mut shard = Shard::default();
+        let mut accepted = 0;
+        for w in 0..(MAX_QUEUED / MAX_QUEUED_PER_WORKSPACE + 2) {
+            let workspace = ws(&format!("w{w:03}"));
+            for n in 0..MAX_QUEUED_PER_WORKSPACE {
+                if shard.push(pending(&workspace, n)) {
+                    accepted += 1;
+                }
+            }
+        }
+        assert_eq!(accepted, MAX_QUEUED);
+        assert_eq!(shard.queued, MAX_QUEUED);
+    }
+
+    #[test]
+    fn a_batch_takes_the_waiting_workspaces_in_turn_keeping_each_ones_order() {
+        let mut shard = Shard::default();
+        let (a, b, c) = (ws("aaa"), ws("bbb"), ws("ccc"));
+        for n in 0..100 {
+            assert!(shard.push(pending(&a, n)));
+        }
+        assert!(shard.push(pending(&b, 0)));
+        assert!(shard.push(pending(&c, 0)));
+        assert!(shard.push(pending(&b, 1)));
+        let batch = shard.take(6);
+        let order: Vec<(String, String)> = batch
+            .iter()
+            .map(|p| (p.workspace.to_string()[3..6].to_owned(), p.key.key.clone()))
+            .collect();
+        let expected = [
+            ("aaa", "k0"),
+            ("bbb", "k0"),
+            ("ccc", "k0"),
+            ("aaa", "k1"),
+            ("bbb", "k1"),
+            ("aaa", "k2"),
+        ];
+        assert_eq!(
+            order,
+            expected.map(|(w, k)| (w.to_owned(), k.to_owned())).to_vec(),
+            "b and c wait for one batch at most, not behind a's hundred"
+        );
+        assert_eq!(shard.queued, 97);
+        // Alone, a workspace fills whole batches.
+        assert_eq!(shard.take(MAX_BATCH).len(), MAX_BATCH);
+        assert_eq!(shard.take(MAX_BATCH).len(), 97 - MAX_BATCH);
+        assert_eq!(shard.queued, 0);
+        assert!(shard.turns.is_empty() && shard.queues.is_empty());
     }
 }

@@ -37,6 +37,9 @@ pub enum LedgerError {
     EntryNotFound,
     #[error("{0}")]
     NotRefundable(RefundRefusal),
+    /// The gate's queue is full: nothing was charged; try again in a moment.
+    #[error("the credit gate is busy")]
+    Overloaded,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

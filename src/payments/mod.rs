@@ -51,12 +51,21 @@ impl From<StoreError> for PaymentsError {
 }
 
 /// Buying credits, for one Tally instance.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Payments {
     store: Store,
     clock: Arc<dyn Clock>,
     gateway: Arc<dyn PaymentGateway>,
     webhook_secret: Arc<str>,
+}
+
+impl std::fmt::Debug for Payments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The webhook signing secret is left out.
+        f.debug_struct("Payments")
+            .field("gateway", &self.gateway)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What to buy, resolved against the catalog.

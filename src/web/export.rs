@@ -2,15 +2,18 @@ use crate::api::{ApiError, Caller};
 use crate::billing::{history, MAX_PAGE};
 use crate::startup::AppState;
 use app::billing::{HistoryFilter, Transaction};
+use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use std::collections::HashMap;
 
 /// The most rows one export holds; a larger history is exported by date range.
 const MAX_EXPORT_ROWS: usize = 100_000;
 
-/// `GET /billing/history.csv`: every movement the filters select, newest first.
+/// `GET /billing/history.csv`: every movement the filters select, newest first, streamed a
+/// page at a time, so an export of any size holds one page in memory.
 pub async fn history_csv(
     State(state): State<AppState>,
     caller: Caller,
@@ -23,30 +26,38 @@ pub async fn history_csv(
         params.get("to").map(String::as_str),
     )
     .map_err(ApiError::Invalid)?;
-    let mut out = String::from(
+    // The first page is read before answering, so a failure is still a clean error.
+    let (first, next) = history(&state.store, &caller.workspace, &filter, None, MAX_PAGE).await?;
+    let mut head = String::from(
         "id,created_at,type,amount,balance_after,description,action,model,project,session\n",
     );
-    let mut cursor: Option<String> = None;
-    let mut rows = 0;
-    loop {
-        let (page, next) = history(
-            &state.store,
-            &caller.workspace,
-            &filter,
-            cursor.as_deref(),
-            MAX_PAGE,
-        )
-        .await?;
-        rows += page.len();
-        for t in &page {
-            out.push_str(&csv_row(t));
-        }
-        match next {
-            Some(next) if rows < MAX_EXPORT_ROWS => cursor = Some(next),
-            _ => break,
-        }
-    }
+    head.extend(first.iter().map(csv_row));
+    let rows = first.len();
     let name = format!("tally-credits-{}.csv", caller.workspace.id);
+    let pages = futures_util::stream::unfold(Some((next, rows)), move |cursor| {
+        let (state, workspace, filter) = (state.clone(), caller.workspace.clone(), filter.clone());
+        async move {
+            let (Some(cursor), rows) = cursor? else {
+                return None;
+            };
+            if rows >= MAX_EXPORT_ROWS {
+                return None;
+            }
+            match history(&state.store, &workspace, &filter, Some(&cursor), MAX_PAGE).await {
+                Ok((page, next)) => {
+                    let chunk: String = page.iter().map(csv_row).collect();
+                    Some((Ok(chunk), Some((next, rows + page.len()))))
+                }
+                Err(err) => {
+                    // The answer has begun: cutting it short is all that is left.
+                    tracing::error!(error = %err, "a CSV export stopped part way");
+                    Some((Err(std::io::Error::other("the export stopped")), None))
+                }
+            }
+        }
+    });
+    let body =
+        futures_util::stream::once(async move { Ok::<_, std::io::Error>(head) }).chain(pages);
     Ok((
         [
             (CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
@@ -55,7 +66,7 @@ pub async fn history_csv(
                 format!("attachment; filename=\"{name}\""),
             ),
         ],
-        out,
+        Body::from_stream(body),
     )
         .into_response())
 }

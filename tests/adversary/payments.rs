@@ -2,22 +2,12 @@
 //! another payable checkout, and saving the settings skipped the decline back-off.
 
 use crate::books::books;
-use crate::fixture::{usage, Fixture, PASSWORD};
-use crate::support::buying::{balance, open_team_checkout, pay, wait_for, with_packs};
-use app::domain::{Credits, PurchaseStatus};
+use crate::fixture::{Fixture, PASSWORD};
+use crate::support::buying::{balance, pay, wait_for};
+use app::domain::PurchaseStatus;
 use serde_json::Value;
 
 const HOUR: i64 = 3_600_000;
-
-/// The owner, with a card saved by buying the Team pack with `card`.
-async fn owner_with_card(f: &Fixture, card: &str) -> reqwest::Client {
-    with_packs(&f.app).await;
-    let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
-    let (purchase, page) = open_team_checkout(&f.app, &owner).await;
-    pay(&page, card).await;
-    wait_for(&f.app, &purchase, |p| !p.status.is_pending()).await;
-    owner
-}
 
 async fn save(f: &Fixture, client: &reqwest::Client, form: &[(&str, &str)]) -> reqwest::Response {
     client
@@ -34,20 +24,6 @@ const ON: &[(&str, &str)] = &[
     ("target", "20000"),
     ("monthly_cap", "100"),
 ];
-
-async fn spend_to(f: &Fixture, left: i64) {
-    let have = balance(&f.app, &f.acme).await;
-    f.app
-        .store
-        .charge(
-            &f.acme,
-            Credits::new(have - left).unwrap(),
-            &usage(9),
-            f.app.now(),
-        )
-        .await
-        .unwrap();
-}
 
 /// Off-session charges the emulator was asked for.
 async fn charges_tried(f: &Fixture) -> i64 {
@@ -75,9 +51,9 @@ async fn confirm(f: &Fixture, client: &reqwest::Client) -> Value {
 async fn a_dispute_of_the_payment_that_confirmed_a_reload_takes_its_credits_back() {
     let f = Fixture::new().await;
     // Saved at checkout, where the cardholder is present; off-session the bank wants them.
-    let owner = owner_with_card(&f, "4000002760003184").await;
+    let owner = f.owner_with_card("4000002760003184").await;
     assert_eq!(save(&f, &owner, ON).await.status(), 200);
-    spend_to(&f, 4_000).await;
+    f.spend_to(4_000).await;
     f.app.payments.process_reloads().await.unwrap();
 
     // Two clicks (and two billing managers) get one checkout.
@@ -117,7 +93,7 @@ async fn a_dispute_of_the_payment_that_confirmed_a_reload_takes_its_credits_back
 async fn saving_the_settings_keeps_the_back_off_after_a_decline() {
     let f = Fixture::new().await;
     // This card is saved, then declined whenever it is charged.
-    let owner = owner_with_card(&f, "4000000000000341").await;
+    let owner = f.owner_with_card("4000000000000341").await;
     // Above the threshold, so turning it on charges nothing yet.
     f.app
         .store
@@ -129,7 +105,7 @@ async fn saving_the_settings_keeps_the_back_off_after_a_decline() {
         .await
         .unwrap();
     assert_eq!(save(&f, &owner, ON).await.status(), 200);
-    spend_to(&f, 4_000).await;
+    f.spend_to(4_000).await;
     f.app.payments.process_reloads().await.unwrap();
     assert_eq!(charges_tried(&f).await, 1, "declined once");
 
@@ -150,7 +126,7 @@ async fn saving_the_settings_keeps_the_back_off_after_a_decline() {
     let on_again = save(&f, &owner, &changed).await;
     assert_eq!(on_again.status(), 200);
     assert!(on_again.text().await.unwrap().contains("did not top up"));
-    spend_to(&f, 3_900).await;
+    f.spend_to(3_900).await;
     f.app.payments.process_reloads().await.unwrap();
     assert_eq!(
         charges_tried(&f).await,

@@ -6,23 +6,6 @@ use crate::support::buying::{balance, open_team_checkout, pay, wait_for, with_pa
 use app::domain::{Credits, PurchaseStatus};
 use chrono::TimeZone;
 
-/// Signs the owner in and saves a card by buying the Team pack with `card` (a declining card
-/// is saved too: it fails only when charged).
-async fn owner_with_card(f: &Fixture, card: &str) -> reqwest::Client {
-    with_packs(&f.app).await;
-    let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
-    let (purchase, page) = open_team_checkout(&f.app, &owner).await;
-    let paid = card == "4242424242424242";
-    pay(&page, card).await;
-    let want = if paid {
-        PurchaseStatus::Succeeded
-    } else {
-        PurchaseStatus::Failed
-    };
-    wait_for(&f.app, &purchase, |p| p.status == want).await;
-    owner
-}
-
 async fn save(
     f: &Fixture,
     client: &reqwest::Client,
@@ -47,17 +30,6 @@ async fn save(
         .unwrap()
 }
 
-/// Spends down to `left` credits.
-async fn spend_to(f: &Fixture, left: i64) {
-    let now = f.app.now();
-    let have = balance(&f.app, &f.acme).await;
-    f.app
-        .store
-        .charge(&f.acme, Credits::new(have - left).unwrap(), &usage(1), now)
-        .await
-        .unwrap();
-}
-
 async fn reload_count(f: &Fixture, status: &str) -> i64 {
     let (n,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM auto_reload_attempts WHERE workspace_id = $1 AND status = $2",
@@ -73,12 +45,12 @@ async fn reload_count(f: &Fixture, status: &str) -> i64 {
 #[tokio::test]
 async fn a_dip_below_the_threshold_reloads_once_toward_the_target() {
     let f = Fixture::new().await;
-    let owner = owner_with_card(&f, "4242424242424242").await;
+    let owner = f.owner_with_card("4242424242424242").await;
     let saved = save(&f, &owner, true, "5000", "20000", "100").await;
     assert_eq!(saved.status(), 200, "{}", saved.text().await.unwrap());
 
     // Many spends cross the threshold; one reload is queued.
-    spend_to(&f, 6_000).await;
+    f.spend_to(6_000).await;
     for _ in 0..10 {
         let now = f.app.now();
         f.app
@@ -117,8 +89,8 @@ async fn a_dip_below_the_threshold_reloads_once_toward_the_target() {
 #[tokio::test]
 async fn turning_it_on_below_the_threshold_tops_up_first() {
     let f = Fixture::new().await;
-    let owner = owner_with_card(&f, "4242424242424242").await;
-    spend_to(&f, 1_000).await;
+    let owner = f.owner_with_card("4242424242424242").await;
+    f.spend_to(1_000).await;
     let saved = save(&f, &owner, true, "5000", "20000", "100").await;
     assert_eq!(saved.status(), 200);
     let message = saved.text().await.unwrap();
@@ -137,9 +109,9 @@ async fn turning_it_on_below_the_threshold_tops_up_first() {
 #[tokio::test]
 async fn a_declining_card_is_not_saved_as_on_and_three_declines_pause_it() {
     let f = Fixture::new().await;
-    let owner = owner_with_card(&f, "4000000000000341").await;
+    let owner = f.owner_with_card("4000000000000341").await;
     let before = balance(&f.app, &f.acme).await;
-    spend_to(&f, 100).await;
+    f.spend_to(100).await;
     // Below the threshold: the first top-up is declined, so nothing is saved.
     let refused = save(&f, &owner, true, "500", "5000", "100").await;
     assert_eq!(refused.status(), 400);
@@ -170,7 +142,7 @@ async fn a_declining_card_is_not_saved_as_on_and_three_declines_pause_it() {
     );
     let declined_before = reload_count(&f, "failed").await;
     for round in 1..=3 {
-        spend_to(&f, 400).await;
+        f.spend_to(400).await;
         assert_eq!(
             f.app.payments.process_reloads().await.unwrap(),
             1,
@@ -182,7 +154,7 @@ async fn a_declining_card_is_not_saved_as_on_and_three_declines_pause_it() {
         if round == 1 {
             // Right after a decline the card is left alone for a while.
             f.app.clock.advance(1_000);
-            spend_to(&f, 400).await;
+            f.spend_to(400).await;
             f.app.payments.process_reloads().await.unwrap();
             let last = f
                 .app
@@ -208,7 +180,7 @@ async fn a_declining_card_is_not_saved_as_on_and_three_declines_pause_it() {
         .unwrap()
         .unwrap();
     assert!(settings.paused);
-    spend_to(&f, 400).await;
+    f.spend_to(400).await;
     assert_eq!(
         f.app.payments.process_reloads().await.unwrap(),
         0,
@@ -227,13 +199,13 @@ async fn the_cap_holds_within_a_month_and_resets_on_the_first_at_midnight_utc() 
         .unwrap()
         .timestamp_millis();
     f.app.clock.set(eve);
-    let owner = owner_with_card(&f, "4242424242424242").await;
+    let owner = f.owner_with_card("4242424242424242").await;
     // Room for one 16,000-credit reload ($19.20) a month, not two.
     assert_eq!(
         save(&f, &owner, true, "5000", "20000", "25").await.status(),
         200
     );
-    spend_to(&f, 4_999).await;
+    f.spend_to(4_999).await;
     f.app.payments.process_reloads().await.unwrap();
     assert_eq!(reload_count(&f, "succeeded").await, 1);
     // A manual purchase does not count toward the cap.
@@ -242,7 +214,7 @@ async fn the_cap_holds_within_a_month_and_resets_on_the_first_at_midnight_utc() 
     wait_for(&f.app, &purchase, |p| p.status == PurchaseStatus::Succeeded).await;
 
     f.app.clock.advance(60_000);
-    spend_to(&f, 4_000).await;
+    f.spend_to(4_000).await;
     f.app.payments.process_reloads().await.unwrap();
     assert_eq!(
         reload_count(&f, "skipped").await,
@@ -265,7 +237,7 @@ async fn the_cap_holds_within_a_month_and_resets_on_the_first_at_midnight_utc() 
             .unwrap()
             .timestamp_millis(),
     );
-    spend_to(&f, 3_000).await;
+    f.spend_to(3_000).await;
     f.app.payments.process_reloads().await.unwrap();
     assert_eq!(reload_count(&f, "succeeded").await, 2);
     assert_eq!(balance(&f.app, &f.acme).await, 3_000 + 17_000);
@@ -301,7 +273,7 @@ async fn a_reload_the_bank_wants_confirmed_is_confirmed_by_a_billing_manager() {
         200
     );
 
-    spend_to(&f, 4_000).await;
+    f.spend_to(4_000).await;
     f.app.payments.process_reloads().await.unwrap();
     assert_eq!(reload_count(&f, "requires_action").await, 1);
     assert_eq!(
@@ -314,7 +286,7 @@ async fn a_reload_the_bank_wants_confirmed_is_confirmed_by_a_billing_manager() {
         .iter()
         .any(|n| n.title == "Confirm an Auto-reload payment"));
     // While it waits, no other reload starts.
-    spend_to(&f, 3_000).await;
+    f.spend_to(3_000).await;
     assert_eq!(f.app.payments.process_reloads().await.unwrap(), 0);
 
     let member = f.app.sign_in("member@acme.test", PASSWORD).await;
@@ -347,7 +319,7 @@ async fn a_reload_the_bank_wants_confirmed_is_confirmed_by_a_billing_manager() {
 async fn reloads_charge_the_saved_card_the_billing_manager_chose() {
     let f = Fixture::new().await;
     // Two saved cards: the Visa (default, saved first) and a Mastercard.
-    let owner = owner_with_card(&f, "4242424242424242").await;
+    let owner = f.owner_with_card("4242424242424242").await;
     let (second, page) = open_team_checkout(&f.app, &owner).await;
     pay(&page, "5555555555554444").await;
     wait_for(&f.app, &second, |p| p.status == PurchaseStatus::Succeeded).await;
@@ -425,7 +397,7 @@ async fn reloads_charge_the_saved_card_the_billing_manager_chose() {
             .status(),
         200
     );
-    spend_to(&f, 4_000).await;
+    f.spend_to(4_000).await;
     assert_eq!(f.app.payments.process_reloads().await.unwrap(), 1);
     let last = f
         .app

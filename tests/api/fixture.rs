@@ -121,6 +121,32 @@ impl Fixture {
         }
     }
 
+    /// Signs the owner in and saves a card by buying the Team pack with `card` (a card that
+    /// only declines when charged, such as `…0341`, is saved too).
+    pub async fn owner_with_card(&self, card: &str) -> reqwest::Client {
+        crate::support::buying::with_packs(&self.app).await;
+        let owner = self.app.sign_in("owner@acme.test", PASSWORD).await;
+        let (purchase, page) = crate::support::buying::open_team_checkout(&self.app, &owner).await;
+        crate::support::buying::pay(&page, card).await;
+        crate::support::buying::wait_for(&self.app, &purchase, |p| !p.status.is_pending()).await;
+        owner
+    }
+
+    /// Spends Acme down to `left` credits.
+    pub async fn spend_to(&self, left: i64) {
+        let have = crate::support::buying::balance(&self.app, &self.acme).await;
+        self.app
+            .store
+            .charge(
+                &self.acme,
+                Credits::new(have - left).unwrap(),
+                &usage(1),
+                self.app.now(),
+            )
+            .await
+            .unwrap();
+    }
+
     /// `POST path` with an API key and a JSON body.
     pub async fn post_with_key(
         &self,

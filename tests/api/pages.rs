@@ -424,3 +424,38 @@ async fn behind_https_answers_ask_for_https_and_cookies_are_secure() {
     let cookie = response.headers()["set-cookie"].to_str().unwrap();
     assert!(cookie.contains("; Secure"), "{cookie}");
 }
+
+#[tokio::test]
+async fn a_long_history_is_exported_whole_a_page_at_a_time() {
+    let f = Fixture::new().await;
+    let now = f.app.now();
+    for i in 0..230 {
+        f.app
+            .store
+            .charge(
+                &f.acme,
+                Credits::new(1).unwrap(),
+                &crate::fixture::usage(i + 10),
+                now + i as i64,
+            )
+            .await
+            .unwrap();
+    }
+    let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
+    let csv = owner
+        .get(f.app.url("/billing/history.csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    assert!(
+        csv.headers().get("content-length").is_none(),
+        "streamed, not built in memory first"
+    );
+    let body = csv.text().await.unwrap();
+    let lines: Vec<_> = body.lines().collect();
+    assert_eq!(lines.len(), 1 + 3 + 230, "every movement, across pages");
+    let ids: std::collections::HashSet<_> =
+        lines[1..].iter().map(|l| l.split(',').next()).collect();
+    assert_eq!(ids.len(), 233, "no row twice");
+}

@@ -84,10 +84,19 @@ pub struct DeliveryView {
 }
 
 /// A saved endpoint and its signing secret, shown once.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookSaved {
     pub url: Option<String>,
     pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for WebhookSaved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSaved")
+            .field("url", &self.url)
+            .field("secret", &self.secret.as_ref().map(|_| "(hidden)"))
+            .finish()
+    }
 }
 
 /// How usage is broken down in the chart.
