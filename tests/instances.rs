@@ -495,3 +495,48 @@ async fn operators_set_plans_and_grant_credits_from_the_command_line() {
     }
     db.finish().await;
 }
+
+#[tokio::test]
+async fn the_command_line_refuses_an_endpoint_inside_the_network_and_says_why() {
+    let db = TestDb::sqlite().await;
+    let (ok, workspace, err) = tally(&db.url, &["workspace", "create", "--name", "Hooli"]).await;
+    assert!(ok, "{err}");
+    for (url, reason) in [
+        ("https://169.254.169.254/latest/meta-data", "link-local"),
+        ("https://10.0.0.1/hook", "private network"),
+        ("http://hooks.example.com/x", "https://"),
+    ] {
+        let (ok, out, err) = tally(
+            &db.url,
+            &[
+                "workspace",
+                "webhook",
+                "--workspace",
+                &workspace,
+                "--url",
+                url,
+            ],
+        )
+        .await;
+        assert!(!ok, "{url} was accepted");
+        assert!(out.is_empty(), "no secret printed for {url}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(reason), "{url}: {err}");
+    }
+    // A public address (a literal one: no DNS here) is set, and its secret printed once.
+    let (ok, secret, err) = tally(
+        &db.url,
+        &[
+            "workspace",
+            "webhook",
+            "--workspace",
+            &workspace,
+            "--url",
+            "https://93.184.215.14/tally",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(secret.starts_with("tallywh_"), "{secret}");
+    db.finish().await;
+}
