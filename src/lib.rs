@@ -21,6 +21,7 @@ pub mod rates;
 pub mod routing;
 pub mod services;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod web;
 pub mod webhooks;

@@ -1,7 +1,7 @@
 //! Operations endpoints: liveness, readiness and Prometheus metrics.
 
 use crate::routing::RouteBook;
-use crate::startup::AppState;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;

@@ -69,14 +69,19 @@ impl<S: Clone + Send + Sync + 'static> RouteBook<S> {
         self
     }
 
-    /// The routes of `other` under `prefix`.
-    pub fn nest(mut self, prefix: &'static str, other: RouteBook<S>) -> Self {
-        self.router = self.router.nest(prefix, other.router);
+    /// The routes of `other`, which carry a state of their own, under `prefix`.
+    pub fn nest_with_state<T: Clone + Send + Sync + 'static>(
+        mut self,
+        prefix: &'static str,
+        other: RouteBook<T>,
+        state: T,
+    ) -> Self {
         self.entries
-            .extend(other.entries.into_iter().map(|e| RouteEntry {
+            .extend(other.entries.iter().map(|e| RouteEntry {
                 method: e.method,
                 path: format!("{prefix}{}", e.path),
             }));
+        self.router = self.router.nest(prefix, other.router.with_state(state));
         self
     }
 

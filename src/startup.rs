@@ -1,4 +1,4 @@
-//! Building and running the server: the router, its state, and the listener.
+//! Building and running the server: the router and the listener.
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -7,10 +7,10 @@ use crate::payments::stripe::StripeGateway;
 use crate::payments::Payments;
 use crate::routing::{RouteBook, RouteEntry};
 use crate::services::TallyServices;
+pub use crate::state::AppState;
 use crate::store::Store;
 use crate::{api, ops, web, webhooks};
 use app::services::ServicesHandle;
-use axum::extract::FromRef;
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
@@ -18,31 +18,6 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-
-/// What every handler can reach.
-#[derive(Clone, Debug)]
-pub struct AppState {
-    pub leptos_options: LeptosOptions,
-    pub store: Store,
-    pub clock: Arc<dyn Clock>,
-    pub config: Arc<Config>,
-    /// Group commit for concurrent charges.
-    pub batcher: crate::ledger::ChargeBatcher,
-    /// Recently used API keys, so that the gate does not look each one up per request.
-    pub api_keys: crate::api::ApiKeyCache,
-    /// Buying credits through the payment gateway.
-    pub payments: Payments,
-    /// The embedded Stripe test-mode emulator, when no Stripe key is configured.
-    pub emulator: Option<Arc<Emulator>>,
-    /// Password verifications allowed at once.
-    pub sign_ins: Arc<tokio::sync::Semaphore>,
-}
-
-impl FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.leptos_options.clone()
-    }
-}
 
 /// A bound, ready-to-run server. Binding happens in [`Application::build`], so the port is
 /// known (port 0 picks a free one, as the tests do) before serving starts.
@@ -86,7 +61,7 @@ impl Application {
             clock,
             config: Arc::new(config),
             batcher,
-            api_keys: crate::api::ApiKeyCache::default(),
+            api_keys: crate::accounts::ApiKeyCache::default(),
             payments,
             emulator,
             sign_ins: Arc::new(tokio::sync::Semaphore::new(config_sign_ins)),
@@ -128,12 +103,12 @@ impl Application {
 
 /// The routes outside the Leptos app: browser form routes, the API, Stripe's webhooks, the
 /// test-mode emulator and the operations endpoints.
-fn route_book() -> RouteBook<AppState> {
+fn route_book(emulator: Option<Arc<Emulator>>) -> RouteBook<AppState> {
     RouteBook::new()
         .merge(web::routes())
         .merge(api::routes())
         .merge(webhooks::routes())
-        .nest("/_stripe", crate::payments::emulator::routes())
+        .nest_with_state("/_stripe", crate::payments::emulator::routes(), emulator)
         .merge(ops::routes())
 }
 
@@ -167,7 +142,7 @@ pub fn route_list() -> Vec<RouteEntry> {
             path: path.to_owned(),
         }),
     );
-    list.extend(route_book().entries().iter().cloned());
+    list.extend(route_book(None).entries().iter().cloned());
     list.sort();
     list.dedup();
     list
@@ -196,7 +171,7 @@ pub fn router(state: AppState) -> Router {
             },
             move || app::shell(options.clone()),
         )
-        .merge(route_book().into_router())
+        .merge(route_book(state.emulator.clone()).into_router())
         // Static files first, and the app's 404 page for anything else. (Leptos's own file
         // handler would do both, but it can hand a page's response headers, its
         // Content-Security-Policy among them, to a file served at the same moment.)

@@ -10,7 +10,7 @@ use crate::api::ApiError;
 use crate::payments::subscriptions::SubscriptionApplied;
 use crate::payments::{Applied, PaymentSnapshot, PurchaseRecord};
 use crate::routing::RouteBook;
-use crate::startup::AppState;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;

@@ -1,9 +1,11 @@
 //! Accounts: workspaces, people and their roles, sign-in sessions and API keys.
 
 mod email;
+mod key_cache;
 pub mod password;
 mod records;
 pub mod tokens;
 
 pub use email::{Email, EmailError};
+pub use key_cache::ApiKeyCache;
 pub use records::{Membership, SessionRecord, UserRecord, WorkspaceRecord};

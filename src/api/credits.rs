@@ -2,7 +2,7 @@
 
 use super::{ApiError, Caller, Principal};
 use crate::billing::{credits_view, MAX_PAGE};
-use crate::startup::AppState;
+use crate::state::AppState;
 use app::billing::CreditsView;
 use axum::extract::{Query, State};
 use axum::Json;

@@ -7,11 +7,11 @@ mod json;
 mod operator;
 mod usage;
 
-pub use auth::{ApiKeyCache, Caller, Principal};
+pub use auth::{Caller, Principal};
 pub use error::ApiError;
 
 use crate::routing::RouteBook;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The API's routes.
 pub fn routes() -> RouteBook<AppState> {

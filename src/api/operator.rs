@@ -7,7 +7,7 @@ use super::ApiError;
 use crate::clock::to_datetime;
 use crate::grants::{operator_grant, GrantRequest};
 use crate::ledger::LedgerError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use app::domain::WorkspaceId;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};

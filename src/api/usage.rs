@@ -5,7 +5,7 @@ use super::{ApiError, Caller, Principal};
 use crate::clock::to_datetime;
 use crate::ledger::rules::Shortfall;
 use crate::ledger::{Answer, EntryMeta, HoldReceipt, IdempotencyKey, NewHold, Receipt, Resolution};
-use crate::startup::AppState;
+use crate::state::AppState;
 use app::domain::{BillingManagers, Credits, Role};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};

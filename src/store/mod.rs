@@ -202,6 +202,63 @@ fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> {
 mod tests {
     use super::*;
 
+    /// A migration without its comments, cut where its backend's own part (the append-only
+    /// triggers) begins; and that part.
+    fn shared_and_own(sql: &str) -> (String, String) {
+        let lines: Vec<&str> = sql
+            .lines()
+            .map(|l| l.split("--").next().unwrap_or("").trim_end())
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        let cut = lines
+            .iter()
+            .position(|l| l.starts_with("CREATE TRIGGER") || l.starts_with("CREATE FUNCTION"))
+            .unwrap_or(lines.len());
+        (lines[..cut].join("\n"), lines[cut..].join("\n"))
+    }
+
+    /// The two backends' migrations are the same statements, but for the append-only
+    /// triggers each writes in its own dialect: a change made to one folder only fails here.
+    #[test]
+    fn both_backends_migrate_to_the_same_schema_but_for_their_triggers() {
+        let dir = |backend: &str| format!("{}/migrations/{backend}", env!("CARGO_MANIFEST_DIR"));
+        let names = |backend: &str| {
+            let mut names: Vec<String> = std::fs::read_dir(dir(backend))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(
+            names("sqlite"),
+            names("postgres"),
+            "the same migrations, by name"
+        );
+        for name in names("sqlite") {
+            let read = |backend: &str| {
+                std::fs::read_to_string(format!("{}/{name}", dir(backend))).unwrap()
+            };
+            let (sqlite, sqlite_own) = shared_and_own(&read("sqlite"));
+            let (postgres, postgres_own) = shared_and_own(&read("postgres"));
+            assert_eq!(sqlite, postgres, "{name} differs between the backends");
+            // Only the first migration has triggers of its own, on both journal tables.
+            if name.starts_with("0001") {
+                for own in [&sqlite_own, &postgres_own] {
+                    assert!(
+                        own.contains("ON ledger_entries") && own.contains("ON ledger_entry_lots"),
+                        "{name}: {own}"
+                    );
+                }
+            } else {
+                assert!(
+                    sqlite_own.is_empty() && postgres_own.is_empty(),
+                    "{name} has triggers"
+                );
+            }
+        }
+    }
+
     #[test]
     fn unknown_database_schemes_are_refused_with_a_clear_message() {
         let err = normalise_url("mysql://localhost/tally").unwrap_err();

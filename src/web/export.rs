@@ -1,6 +1,6 @@
 use crate::api::{ApiError, Caller};
 use crate::billing::{history, MAX_PAGE};
-use crate::startup::AppState;
+use crate::state::AppState;
 use app::billing::{HistoryFilter, Transaction};
 use axum::body::Body;
 use axum::extract::{Query, State};

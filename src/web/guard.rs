@@ -1,5 +1,5 @@
 use super::origin;
-use crate::startup::AppState;
+use crate::state::AppState;
 use app::services::{read_cookie, SESSION_COOKIE};
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};

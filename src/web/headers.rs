@@ -6,7 +6,7 @@
 //! "Buy"), `X-Content-Type-Options: nosniff`, a `Referrer-Policy` that keeps addresses on the
 //! site, and behind an https public address, HSTS.
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::header::{
     CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS,

@@ -11,7 +11,7 @@ mod session;
 pub use guard::{page_guard, same_origin_guard};
 
 use crate::routing::RouteBook;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes() -> RouteBook<AppState> {
     RouteBook::new()

@@ -1,5 +1,5 @@
 use crate::accounts::{password, Email};
-use crate::startup::AppState;
+use crate::state::AppState;
 use app::domain::WorkspaceId;
 use app::services::{read_cookie, SESSION_COOKIE};
 use axum::extract::{ConnectInfo, State};

@@ -8,9 +8,10 @@
 //! period: the next invoice is paid, or with `fail=true` declined) each send the events Stripe
 //! would send.
 
-use super::{authorised, idempotency_key, objects, Emu, EmuError, Emulator, Kind, Params};
+use super::{
+    authorised, idempotency_key, objects, Emu, EmuError, Emulator, EmulatorState, Kind, Params,
+};
 use crate::routing::RouteBook;
-use crate::startup::AppState;
 use crate::store::new_id;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -19,7 +20,7 @@ use chrono::{DateTime, Months};
 use serde_json::{json, Value};
 
 /// The billing routes, under `/v1`.
-pub fn routes() -> RouteBook<AppState> {
+pub fn routes() -> RouteBook<EmulatorState> {
     RouteBook::new()
         .post("/v1/subscriptions", create_subscription)
         .get("/v1/subscriptions/{id}", get_subscription)
@@ -125,7 +126,7 @@ async fn save_invoice(emu: &Emulator, customer: &str, invoice: &Value) -> Result
 }
 
 async fn create_subscription(
-    State(state): State<AppState>,
+    State(state): State<EmulatorState>,
     headers: HeaderMap,
     Form(params): Form<Vec<(String, String)>>,
 ) -> Emu {
@@ -191,7 +192,7 @@ async fn create_subscription(
 }
 
 async fn get_subscription(
-    State(state): State<AppState>,
+    State(state): State<EmulatorState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Emu {
@@ -203,7 +204,7 @@ async fn get_subscription(
 }
 
 async fn get_invoice(
-    State(state): State<AppState>,
+    State(state): State<EmulatorState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Emu {
@@ -217,7 +218,7 @@ async fn get_invoice(
 /// Changes the seats (`items[0][quantity]`) or `cancel_at_period_end`. More seats on an
 /// active subscription are invoiced at once for the rest of the period.
 async fn update_subscription(
-    State(state): State<AppState>,
+    State(state): State<EmulatorState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Form(params): Form<Vec<(String, String)>>,
@@ -293,7 +294,7 @@ async fn update_subscription(
 }
 
 async fn cancel_subscription(
-    State(state): State<AppState>,
+    State(state): State<EmulatorState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Emu {
@@ -317,7 +318,7 @@ async fn cancel_subscription(
 /// with `fail=true`, left open and the subscription past due), a trial becomes active, and a
 /// subscription set to cancel at the period's end is canceled.
 async fn advance_subscription(
-    State(state): State<AppState>,
+    State(state): State<EmulatorState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Form(params): Form<Vec<(String, String)>>,

@@ -17,7 +17,6 @@ mod page;
 use super::cards::{self, CardBehaviour};
 use crate::clock::Clock;
 use crate::routing::RouteBook;
-use crate::startup::AppState;
 use crate::store::{new_id, Store, StoreError};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -241,7 +240,7 @@ impl Params {
 type Emu = Result<Json<Value>, EmuError>;
 
 /// The emulator's routes, nested under `/_stripe` by the router.
-pub fn routes() -> RouteBook<AppState> {
+pub fn routes() -> RouteBook<EmulatorState> {
     RouteBook::new()
         .post("/v1/customers", create_customer)
         .get("/v1/customers/{id}", get_customer)
@@ -262,8 +261,11 @@ pub fn routes() -> RouteBook<AppState> {
         .merge(billing::routes())
 }
 
-fn emulator(state: &AppState) -> Result<Arc<Emulator>, EmuError> {
-    state.emulator.clone().ok_or_else(|| EmuError {
+/// What the emulator's routes carry: the emulator, when test mode is on.
+pub type EmulatorState = Option<Arc<Emulator>>;
+
+fn emulator(state: &EmulatorState) -> Result<Arc<Emulator>, EmuError> {
+    state.clone().ok_or_else(|| EmuError {
         status: StatusCode::NOT_FOUND,
         body: json!({"error": {"type": "invalid_request_error", "message": "The test-mode emulator is off: Tally is using Stripe."}}),
     })
@@ -271,7 +273,7 @@ fn emulator(state: &AppState) -> Result<Arc<Emulator>, EmuError> {
 
 /// The emulator, for a request that carries its API key as `Authorization: Bearer …`; any
 /// other key (or none) gets Stripe's 401.
-fn authorised(state: &AppState, headers: &HeaderMap) -> Result<Arc<Emulator>, EmuError> {
+fn authorised(state: &EmulatorState, headers: &HeaderMap) -> Result<Arc<Emulator>, EmuError> {
     let emu = emulator(state)?;
     let given = headers
         .get(axum::http::header::AUTHORIZATION)
@@ -614,7 +616,7 @@ async fn deliver(
 }
 
 async fn create_customer(
-    State(state): State<AppState>,
+    State(state): State<EmulatorState>,
     headers: HeaderMap,
     Form(params): Form<Vec<(String, String)>>,
 ) -> Emu {
@@ -638,7 +640,7 @@ async fn create_customer(
 }
 
 async fn get_customer(
-    State(state): State<AppState>,
+    State(state): State<EmulatorState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Emu {
@@ -650,7 +652,7 @@ async fn get_customer(
 }
 
 async fn list_customer_payment_methods(
-    State(state): State<AppState>,
+    State(state): State<EmulatorState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Emu {
@@ -664,7 +666,7 @@ async fn list_customer_payment_methods(
 }
 
 async fn list_payment_methods(
-    State(state): State<AppState>,
+    State(state): State<EmulatorState>,
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Emu {
@@ -677,7 +679,7 @@ async fn list_payment_methods(
 }
 
 async fn create_checkout_session(
-    State(state): State<AppState>,
+    State(state): State<EmulatorState>,
     headers: HeaderMap,
     Form(params): Form<Vec<(String, String)>>,
 ) -> Emu {
@@ -756,7 +758,7 @@ async fn create_checkout_session(
 }
 
 async fn get_checkout_session(
-    State(state): State<AppState>,
+    State(state): State<EmulatorState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Emu {
@@ -776,7 +778,7 @@ async fn get_checkout_session(
 }
 
 async fn expire_checkout_session(
-    State(state): State<AppState>,
+    State(state): State<EmulatorState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Emu {
@@ -847,7 +849,7 @@ impl Emulator {
 }
 
 async fn create_payment_intent(
-    State(state): State<AppState>,
+    State(state): State<EmulatorState>,
     headers: HeaderMap,
     Form(params): Form<Vec<(String, String)>>,
 ) -> Result<Json<Value>, EmuError> {
@@ -928,7 +930,7 @@ fn replay(stored: Value) -> Result<Json<Value>, EmuError> {
 }
 
 async fn get_payment_intent(
-    State(state): State<AppState>,
+    State(state): State<EmulatorState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(params): Query<Vec<(String, String)>>,
@@ -951,7 +953,7 @@ async fn get_payment_intent(
 }
 
 async fn get_event(
-    State(state): State<AppState>,
+    State(state): State<EmulatorState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Emu {
@@ -999,7 +1001,7 @@ fn payable(session: &Value, now_secs: i64) -> bool {
 
 /// The hosted payment page: only for a checkout that can still be paid.
 async fn checkout_page(
-    State(state): State<AppState>,
+    State(state): State<EmulatorState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
@@ -1021,7 +1023,7 @@ async fn checkout_page(
 }
 
 async fn pay_checkout(
-    State(state): State<AppState>,
+    State(state): State<EmulatorState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<CardForm>,
@@ -1135,7 +1137,7 @@ fn form_echo(form: &CardForm) -> page::Echo {
     }
 }
 
-async fn receipt_page(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+async fn receipt_page(State(state): State<EmulatorState>, Path(id): Path<String>) -> Response {
     let Ok(emu) = emulator(&state) else {
         return StatusCode::NOT_FOUND.into_response();
     };

@@ -1,0 +1,40 @@
+//! What every request handler can reach: the one value the router carries.
+//!
+//! A leaf of the house: it names the server's parts and imports none of the modules that
+//! handle requests, so each of them can take it without a circle.
+
+use crate::accounts::ApiKeyCache;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::ledger::ChargeBatcher;
+use crate::payments::emulator::Emulator;
+use crate::payments::Payments;
+use crate::store::Store;
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+use std::sync::Arc;
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<Config>,
+    /// Group commit for concurrent charges.
+    pub batcher: ChargeBatcher,
+    /// Recently used API keys, so that the gate does not look each one up per request.
+    pub api_keys: ApiKeyCache,
+    /// Buying credits through the payment gateway.
+    pub payments: Payments,
+    /// The embedded Stripe test-mode emulator, when no Stripe key is configured.
+    pub emulator: Option<Arc<Emulator>>,
+    /// Password verifications allowed at once.
+    pub sign_ins: Arc<tokio::sync::Semaphore>,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
