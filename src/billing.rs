@@ -2,7 +2,7 @@
 
 use crate::accounts::WorkspaceRecord;
 use crate::clock::to_datetime;
-use crate::ledger::rules::Millis;
+use crate::clock::Millis;
 use crate::ledger::{EntryRecord, HistoryQuery, LedgerError};
 use crate::store::Store;
 use app::billing::{Bucket, CreditsView, HistoryFilter, ResourceRef, Transaction};

@@ -1,6 +1,8 @@
-//! Time, behind a trait so tests can move it (month boundaries, expiries, holds).
+//! Time, behind a trait so tests can move it (month boundaries, expiries, holds). A leaf:
+//! the moment type everything shares lives here.
 
-use crate::ledger::rules::Millis;
+/// A moment: milliseconds since the Unix epoch, UTC. Stored as `BIGINT` in both databases.
+pub type Millis = i64;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 

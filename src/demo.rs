@@ -5,7 +5,7 @@
 //! into a workspace that has none, and each run prints a fresh API key.
 
 use crate::accounts::{password, Email};
-use crate::ledger::rules::Millis;
+use crate::clock::Millis;
 use crate::ledger::{EntryMeta, LedgerError, NewGrant};
 use crate::payments::subscriptions::{PlanRecord, SubscriptionRecord};
 use crate::store::Store;

@@ -3,7 +3,7 @@
 //! and both grant through the ledger, so a grant is a lot with an optional expiry and a
 //! `grant` entry in the history carrying its note.
 
-use crate::ledger::rules::Millis;
+use crate::clock::Millis;
 use crate::ledger::{EntryMeta, LedgerError, NewGrant};
 use crate::store::{Store, StoreError};
 use app::domain::{Credits, EntryType, GrantKind, WorkspaceId};

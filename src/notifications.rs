@@ -2,7 +2,7 @@
 //! later purchase and Auto-reload events. Each is stored for the in-app list and queued in an
 //! outbox, in the same transaction as its cause.
 
-use crate::ledger::rules::Millis;
+use crate::clock::Millis;
 use crate::store::{new_id, Store, StoreError};
 use app::domain::{Credits, WorkspaceId};
 use serde_json::json;

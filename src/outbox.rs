@@ -15,7 +15,7 @@
 //! workspace. Every address passes the outbound address policy ([`crate::outbound`]).
 
 use crate::clock::Clock;
-use crate::ledger::rules::Millis;
+use crate::clock::Millis;
 use crate::outbound::{Outbound, Sent};
 use crate::store::{new_id, Store, StoreError};
 use app::domain::WorkspaceId;

@@ -1,7 +1,7 @@
 //! The rate table: what each model's work costs. Operators change it with `tally rate set`;
 //! reservations may give `units` and `model` and let the table price them.
 
-use crate::ledger::rules::Millis;
+use crate::clock::Millis;
 use crate::store::{Store, StoreError};
 use app::domain::{Modality, Rate};
 use sqlx::Row;

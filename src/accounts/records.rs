@@ -1,7 +1,7 @@
 //! Account rows: workspaces, users, memberships, sessions, sign-in failures and API keys.
 
 use super::tokens::{hash_secret, new_secret};
-use crate::ledger::rules::Millis;
+use crate::clock::Millis;
 use crate::store::{new_id, Store, StoreError};
 use app::domain::{BillingManagers, Role, WorkspaceId};
 use sqlx::any::AnyRow;

@@ -5,8 +5,7 @@
 use app::domain::{Credits, GrantKind};
 use std::cmp::Ordering;
 
-/// Milliseconds since the Unix epoch, UTC. Stored as `BIGINT` in both databases.
-pub type Millis = i64;
+pub use crate::clock::Millis;
 
 /// One grant of credits (a "lot") as the rules see it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 //! trace and account totals together. Lock contention is retried a bounded number of times.
 
 use super::rules::{self, Draw, Lot, Millis, Shortfall};
+use crate::payments::auto_reload::queue::{queue_in, AttemptStatus};
 use crate::store::{new_id, Store, StoreError};
 use app::domain::{Credits, EntryType, GrantKind, WorkspaceId};
 use sqlx::any::AnyRow;
@@ -1036,14 +1037,7 @@ pub(super) async fn save_accounts(
         // unique index on reloads in flight makes every other such spend a no-op, on any number
         // of instances.
         if open.spent > 0 && open.reload_below.is_some_and(|below| available < below) {
-            sqlx::query(
-                "INSERT INTO auto_reload_attempts (id, workspace_id, status, created_at, updated_at) VALUES ($1, $2, 'queued', $3, $3) ON CONFLICT DO NOTHING",
-            )
-            .bind(new_id("arl"))
-            .bind(workspace.as_str())
-            .bind(open.now)
-            .execute(&mut *conn)
-            .await?;
+            queue_in(conn, workspace, AttemptStatus::Queued, open.now).await?;
         }
         lines.push((low, depleted));
     }

@@ -2,7 +2,7 @@
 //! [`super::stripe::StripeGateway`] is the only implementation; it talks to Stripe, to the
 //! embedded test-mode emulator, or to any fake Stripe at `STRIPE_API_BASE`.
 
-use crate::ledger::rules::Millis;
+use crate::clock::Millis;
 use app::domain::PaymentObservation;
 
 /// A checkout to open for one purchase.

@@ -20,7 +20,7 @@ pub use gateway::{
 pub use records::{Applied, NewPurchase, PackRecord, PurchaseRecord};
 
 use crate::clock::Clock;
-use crate::ledger::rules::Millis;
+use crate::clock::Millis;
 use crate::ledger::LedgerError;
 use crate::store::{Store, StoreError};
 use app::domain::{
@@ -330,7 +330,7 @@ impl Payments {
             .store
             .last_reload_attempt(workspace)
             .await?
-            .filter(|a| a.status == "requires_action")
+            .filter(|a| a.status == auto_reload::AttemptStatus::RequiresAction)
             .ok_or_else(|| {
                 PaymentsError::Invalid("No Auto-reload payment is waiting for confirmation.".into())
             })?;

@@ -3,7 +3,7 @@
 
 use super::gateway::PaymentSnapshot;
 use super::PaymentsError;
-use crate::ledger::rules::Millis;
+use crate::clock::Millis;
 use crate::ledger::{EntryMeta, LedgerError, NewGrant};
 use crate::notifications::{self, Audience, Kind};
 use crate::store::{new_id, Store, StoreError};

@@ -6,7 +6,7 @@ use super::gateway::{
     CardOnFile, CheckoutRequest, GatewayError, InvoiceSnapshot, OffSessionCharge, OpenCheckout,
     PaymentGateway, PaymentSnapshot, SubscriptionSnapshot,
 };
-use crate::ledger::rules::Millis;
+use crate::clock::Millis;
 use app::domain::PaymentObservation;
 use serde_json::Value;
 use std::collections::HashMap;

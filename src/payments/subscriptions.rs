@@ -9,7 +9,7 @@
 
 use super::gateway::{InvoiceSnapshot, SubscriptionSnapshot};
 use super::{Payments, PaymentsError};
-use crate::ledger::rules::Millis;
+use crate::clock::Millis;
 use crate::ledger::{grant_in, EntryMeta, LedgerError, NewGrant};
 use crate::store::{Store, StoreError};
 use app::domain::{

@@ -163,7 +163,7 @@ async fn a_declining_card_is_not_saved_as_on_and_three_declines_pause_it() {
                 .await
                 .unwrap()
                 .unwrap();
-            assert_eq!(last.status, "skipped");
+            assert_eq!(last.status.as_str(), "skipped");
             assert!(last.reason.unwrap().contains("waits before trying"));
             top_up(&f).await;
         }
@@ -406,7 +406,7 @@ async fn reloads_charge_the_saved_card_the_billing_manager_chose() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(last.status, "succeeded");
+    assert_eq!(last.status.as_str(), "succeeded");
     let reload = f
         .app
         .store

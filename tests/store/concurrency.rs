@@ -310,7 +310,15 @@ async fn spends_crossing_the_threshold_queue_one_reload(store: &Store) {
         .await
         .unwrap();
     assert!(
-        store.queue_reload(&ws, T0 + 30).await.unwrap().is_none(),
+        store
+            .queue_reload(
+                &ws,
+                tally::payments::auto_reload::AttemptStatus::Queued,
+                T0 + 30
+            )
+            .await
+            .unwrap()
+            .is_none(),
         "still one in flight"
     );
 }
