@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tally::clock::{Clock, SystemClock};
 use tally::config::Config;
+use tally::db::{Backend, Store, StoreOptions};
 use tally::ledger::{EntryMeta, NewGrant};
-use tally::store::{Backend, Store, StoreOptions};
 
 const CLIENTS: usize = 32;
 const WORKSPACES: usize = 1_000;

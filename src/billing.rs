@@ -3,8 +3,8 @@
 use crate::accounts::WorkspaceRecord;
 use crate::clock::to_datetime;
 use crate::clock::Millis;
+use crate::db::Store;
 use crate::ledger::{EntryRecord, HistoryQuery, LedgerError};
-use crate::store::Store;
 use app::billing::{Bucket, CreditsView, HistoryFilter, ResourceRef, Transaction};
 use app::domain::Credits;
 use app::studio::{UsageBreakdown, UsageDay, UsageReport};

@@ -3,8 +3,8 @@
 use crate::accounts::{password, Email};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::db::Store;
 use crate::startup::Application;
-use crate::store::Store;
 use anyhow::{bail, Context};
 use app::domain::{Credits, Role, WorkspaceId};
 use clap::{Parser, Subcommand};

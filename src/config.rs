@@ -1,7 +1,7 @@
 //! Configuration from the environment (and `.env` when present). Every variable is listed
 //! in docs/DEPLOY.md; the defaults run the embedded mode with no set-up.
 
-use crate::store::StoreOptions;
+use crate::db::StoreOptions;
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -6,9 +6,9 @@
 
 use crate::accounts::{password, Email};
 use crate::clock::Millis;
+use crate::db::Store;
 use crate::ledger::{EntryMeta, LedgerError, NewGrant};
 use crate::payments::subscriptions::{PlanRecord, SubscriptionRecord};
-use crate::store::Store;
 use app::domain::{
     BillingInterval, BillingManagers, Credits, EntryType, GrantKind, PlanTerms, Role,
     SubscriptionStatus, WorkspaceId,

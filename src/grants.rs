@@ -4,8 +4,8 @@
 //! `grant` entry in the history carrying its note.
 
 use crate::clock::Millis;
+use crate::db::{Store, StoreError};
 use crate::ledger::{EntryMeta, LedgerError, NewGrant};
-use crate::store::{Store, StoreError};
 use app::domain::{Credits, EntryType, GrantKind, WorkspaceId};
 use sqlx::Row;
 

@@ -3,8 +3,8 @@
 //! pick the same workspace simply find nothing left to do the second time.
 
 use crate::clock::Clock;
+use crate::db::Store;
 use crate::payments::Payments;
-use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,7 +48,9 @@ pub fn spawn_background_jobs(
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                if let Err(err) = crate::outbox::deliver_outbox(&store, &outbound, &*clock).await {
+                if let Err(err) =
+                    crate::notifications::outbox::deliver_outbox(&store, &outbound, &*clock).await
+                {
                     tracing::warn!(error = %err, "notification deliveries failed; will retry");
                 }
             }

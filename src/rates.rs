@@ -2,7 +2,7 @@
 //! reservations may give `units` and `model` and let the table price them.
 
 use crate::clock::Millis;
-use crate::store::{Store, StoreError};
+use crate::db::{Store, StoreError};
 use app::domain::{Modality, Rate};
 use sqlx::Row;
 

@@ -2,11 +2,11 @@
 
 use crate::billing::{self, ReadError};
 use crate::clock::Clock;
+use crate::db::{Store, StoreError};
 use crate::ledger::rules::Shortfall;
 use crate::ledger::{Answer, EntryMeta, HoldReceipt, IdempotencyKey, NewHold, Resolution};
 use crate::payments::auto_reload::ReloadOutcome;
 use crate::payments::{CardOnFile, GatewayError, Payments, PaymentsError, PurchaseRecord};
-use crate::store::{Store, StoreError};
 use app::billing::{CreditsView, HistoryFilter, PlanView, Transaction, Viewer, WorkspaceChoice};
 use app::domain::{
     AutoReloadSettings, Credits, Currency, CustomAmountTerms, Money, Rate, WorkspaceId,
@@ -190,7 +190,7 @@ impl Services for TallyServices {
         let now = self.clock.now_ms();
         let key = IdempotencyKey {
             scope: "reservation",
-            key: crate::store::new_id("studio"),
+            key: crate::db::new_id("studio"),
             request_hash: String::new(),
         };
         let hold = NewHold {

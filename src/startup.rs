@@ -2,14 +2,14 @@
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::db::Store;
 use crate::payments::emulator::{Emulator, EmulatorConfig};
 use crate::payments::stripe::StripeGateway;
 use crate::payments::Payments;
 use crate::routing::{RouteBook, RouteEntry};
 use crate::services::TallyServices;
 pub use crate::state::AppState;
-use crate::store::Store;
-use crate::{api, ops, web, webhooks};
+use crate::{api, ops, web};
 use app::services::ServicesHandle;
 use axum::Router;
 use leptos::config::LeptosOptions;
@@ -107,7 +107,7 @@ fn route_book(emulator: Option<Arc<Emulator>>) -> RouteBook<AppState> {
     RouteBook::new()
         .merge(web::routes())
         .merge(api::routes())
-        .merge(webhooks::routes())
+        .merge(crate::payments::stripe::webhook::routes())
         .nest_with_state("/_stripe", crate::payments::emulator::routes(), emulator)
         .merge(ops::routes())
 }

@@ -6,10 +6,10 @@
 use crate::accounts::ApiKeyCache;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::db::Store;
 use crate::ledger::ChargeBatcher;
 use crate::payments::emulator::Emulator;
 use crate::payments::Payments;
-use crate::store::Store;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;

@@ -3,9 +3,9 @@
 mod email;
 mod key_cache;
 pub mod password;
-mod records;
+mod store;
 pub mod tokens;
 
 pub use email::{Email, EmailError};
 pub use key_cache::ApiKeyCache;
-pub use records::{Membership, SessionRecord, UserRecord, WorkspaceRecord};
+pub use store::{Membership, SessionRecord, UserRecord, WorkspaceRecord};

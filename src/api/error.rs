@@ -2,8 +2,8 @@
 //! `{"error": {"code": "...", "message": "..."}}`.
 
 use crate::billing::ReadError;
+use crate::db::StoreError;
 use crate::ledger::LedgerError;
-use crate::store::StoreError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;

@@ -27,7 +27,7 @@ use super::gate::BatchCharge;
 use super::rules::Shortfall;
 use super::{Answer, EntryMeta, IdempotencyKey, LedgerError, Receipt};
 use crate::clock::Clock;
-use crate::store::{Backend, Store};
+use crate::db::{Backend, Store};
 use app::domain::{Credits, WorkspaceId};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};

@@ -12,8 +12,8 @@ use super::store::{
     save_accounts, take_from_lots, OpenBooks, IDS_PER_QUERY,
 };
 use super::{EntryMeta, LedgerError, Receipt, RefundRefusal};
-use crate::store::new_id;
-use crate::store::Store;
+use crate::db::new_id;
+use crate::db::Store;
 use app::domain::{Credits, EntryType, WorkspaceId};
 use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
@@ -424,7 +424,7 @@ impl Store {
                     .await?
                     .rows_affected();
                 if updated != 1 {
-                    return Err(crate::store::StoreError::Corrupt(format!("lot {} cannot take its refund", back.lot_id)).into());
+                    return Err(crate::db::StoreError::Corrupt(format!("lot {} cannot take its refund", back.lot_id)).into());
                 }
             }
             // The refunded lots, as they are now, for the expiry and balance below.
@@ -465,7 +465,7 @@ impl Store {
             let id: String = row.try_get("id")?;
             let workspace: String = row.try_get("workspace_id")?;
             let workspace = WorkspaceId::parse(&workspace)
-                .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+                .map_err(|e| crate::db::StoreError::Corrupt(e.to_string()))?;
             let done = self
                 .retrying(|| {
                     self.resolve(&workspace, &id, None, "expired", now, &|_: &Resolution| {
@@ -573,7 +573,7 @@ impl Store {
                 .await?
                 .rows_affected();
             if updated != 1 {
-                return Err(crate::store::StoreError::Corrupt(format!(
+                return Err(crate::db::StoreError::Corrupt(format!(
                     "lot {} lost its hold",
                     hold.lot_id
                 ))
@@ -677,7 +677,7 @@ async fn place_hold(
             .await?
             .rows_affected();
         if updated != 1 {
-            return Err(crate::store::StoreError::Corrupt(format!(
+            return Err(crate::db::StoreError::Corrupt(format!(
                 "lot {} could not cover its hold",
                 draw.lot_id
             ))

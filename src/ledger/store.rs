@@ -5,17 +5,12 @@
 //! trace and account totals together. Lock contention is retried a bounded number of times.
 
 use super::rules::{self, Draw, Lot, Millis, Shortfall};
+use crate::db::{new_id, Store, StoreError};
 use crate::payments::auto_reload::queue::{queue_in, AttemptStatus};
-use crate::store::{new_id, Store, StoreError};
 use app::domain::{Credits, EntryType, GrantKind, WorkspaceId};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::time::Duration;
-
-/// How often a movement is tried when the database reports lock contention.
-const MAX_ATTEMPTS: u32 = 8;
 
 /// Errors of ledger operations.
 #[derive(Debug, thiserror::Error)]
@@ -65,9 +60,9 @@ impl From<sqlx::Error> for LedgerError {
     }
 }
 
-impl LedgerError {
+impl crate::db::Retryable for LedgerError {
     /// Lock contention that another try may get past.
-    pub fn is_retryable(&self) -> bool {
+    fn is_retryable(&self) -> bool {
         matches!(self, LedgerError::Store(e) if e.is_retryable())
     }
 }
@@ -222,29 +217,6 @@ pub(super) struct OpenBooks {
 }
 
 impl Store {
-    /// Runs `attempt` again while the database reports lock contention, with a short,
-    /// growing pause. Bounded: after [`MAX_ATTEMPTS`] the error goes to the caller.
-    pub(crate) async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, LedgerError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, LedgerError>>,
-    {
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match attempt().await {
-                Err(err) if err.is_retryable() && tries < MAX_ATTEMPTS => {
-                    let jitter = rand::random::<u64>() % 5;
-                    tokio::time::sleep(
-                        Duration::from_millis(2u64 << tries.min(6)) + Duration::from_millis(jitter),
-                    )
-                    .await;
-                }
-                other => return other,
-            }
-        }
-    }
-
     /// Adds a lot of credits to a workspace and journals it.
     #[tracing::instrument(skip_all, fields(workspace = %workspace))]
     pub async fn grant(

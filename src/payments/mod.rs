@@ -9,7 +9,7 @@ pub mod auto_reload;
 pub mod cards;
 pub mod emulator;
 pub mod gateway;
-mod records;
+mod store;
 pub mod stripe;
 pub mod subscriptions;
 
@@ -17,12 +17,12 @@ pub use gateway::{
     CardOnFile, CheckoutRequest, GatewayError, InvoiceSnapshot, OffSessionCharge, OpenCheckout,
     PaymentGateway, PaymentSnapshot, SubscriptionSnapshot,
 };
-pub use records::{Applied, NewPurchase, PackRecord, PurchaseRecord};
+pub use store::{Applied, NewPurchase, PackRecord, PurchaseRecord};
 
 use crate::clock::Clock;
 use crate::clock::Millis;
+use crate::db::{Store, StoreError};
 use crate::ledger::LedgerError;
-use crate::store::{Store, StoreError};
 use app::domain::{
     best_value, bonus_at, price_per_thousand, Credits, Currency, CustomAmountTerms, Money,
     PurchaseOrigin, WorkspaceId,

@@ -10,8 +10,8 @@
 use super::gateway::{InvoiceSnapshot, SubscriptionSnapshot};
 use super::{Payments, PaymentsError};
 use crate::clock::Millis;
+use crate::db::{Store, StoreError};
 use crate::ledger::{grant_in, EntryMeta, LedgerError, NewGrant};
-use crate::store::{Store, StoreError};
 use app::domain::{
     invoice_grant, BillingInterval, Credits, EntryType, GrantKind, NoGrant, PaidInvoice, PlanTerms,
     SubscriptionStatus, WorkspaceId,
@@ -173,7 +173,7 @@ impl Store {
         event: Option<(&str, &str)>,
         now: Millis,
     ) -> Result<SubscriptionApplied, PaymentsError> {
-        self.retrying(|| async {
+        self.retrying::<_, LedgerError, _, _>(|| async {
             let mut tx = self.pool().begin().await?;
             if !record_event(&mut tx, event, now).await? {
                 return Ok(SubscriptionApplied::DuplicateEvent);
@@ -195,7 +195,7 @@ impl Store {
         event: Option<(&str, &str)>,
         now: Millis,
     ) -> Result<SubscriptionApplied, PaymentsError> {
-        self.retrying(|| async {
+        self.retrying::<_, LedgerError, _, _>(|| async {
             let mut tx = self.pool().begin().await?;
             if !record_event(&mut tx, event, now).await? {
                 return Ok(SubscriptionApplied::DuplicateEvent);

@@ -78,7 +78,7 @@ enum SignInRefused {
     RateLimited,
     /// Every password verification slot is taken.
     Busy,
-    Unavailable(crate::store::StoreError),
+    Unavailable(crate::db::StoreError),
 }
 
 /// The answer when too many sign-ins arrive at once: 429, and when to try again.
@@ -96,8 +96,8 @@ const BUSY_PAGE: &str = r#"<!DOCTYPE html><html lang="en"><head><meta charset="u
 <p>Nothing is wrong with your account. Wait a couple of seconds and sign in again.</p>
 <p><a href="/login">Back to sign-in</a></p></main></body></html>"#;
 
-impl From<crate::store::StoreError> for SignInRefused {
-    fn from(err: crate::store::StoreError) -> Self {
+impl From<crate::db::StoreError> for SignInRefused {
+    fn from(err: crate::db::StoreError) -> Self {
         SignInRefused::Unavailable(err)
     }
 }
@@ -124,7 +124,7 @@ async fn attempt_sign_in(
     let client_key = format!("client:{client}");
     // The attempt is written as a failure first and counted after (see
     // `count_sign_in_attempt`); a refused or successful one is taken back.
-    let attempt = crate::store::new_id("att");
+    let attempt = crate::db::new_id("att");
     let counts = store
         .count_sign_in_attempt(&attempt, &[&email_key, &client_key], now - WINDOW_MS, now)
         .await?;
@@ -187,7 +187,7 @@ pub async fn switch_workspace(
     };
     let result = async {
         let Some(session) = state.store.session(&token, state.clock.now_ms()).await? else {
-            return Ok::<_, crate::store::StoreError>(Redirect::to("/login").into_response());
+            return Ok::<_, crate::db::StoreError>(Redirect::to("/login").into_response());
         };
         let Ok(target) = WorkspaceId::parse(&form.workspace_id) else {
             return Ok(crate::api::ApiError::NotFound.into_response());

@@ -395,7 +395,7 @@ impl Callers {
             Body::Json(body) => {
                 let mut body = body.clone();
                 if body.get("idempotency_key").is_some() {
-                    body["idempotency_key"] = json!(tally::store::new_id("k"));
+                    body["idempotency_key"] = json!(tally::db::new_id("k"));
                 }
                 request.json(&body)
             }
@@ -430,8 +430,7 @@ async fn callers() -> (Callers, Ids) {
     }
     let id_of = |body: Value, field: &str| body[field].as_str().unwrap().to_owned();
     let charge = |key: &str| {
-        let body =
-            json!({"idempotency_key": tally::store::new_id("k"), "action": "a", "credits": 5});
+        let body = json!({"idempotency_key": tally::db::new_id("k"), "action": "a", "credits": 5});
         let key = key.to_owned();
         let f = &f;
         async move {
@@ -443,8 +442,7 @@ async fn callers() -> (Callers, Ids) {
         }
     };
     let reserve = |key: &str| {
-        let body =
-            json!({"idempotency_key": tally::store::new_id("k"), "action": "a", "credits": 5});
+        let body = json!({"idempotency_key": tally::db::new_id("k"), "action": "a", "credits": 5});
         let key = key.to_owned();
         let f = &f;
         async move {

@@ -10,8 +10,8 @@ use axum::Router;
 use serde_json::Value;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
+use tally::notifications::outbox::{deliver_outbox, signature, Round};
 use tally::outbound::{AddressPolicy, Outbound, OutboundConfig};
-use tally::outbox::{deliver_outbox, signature, Round};
 
 /// A receiver that records what it is sent and answers with a status the test sets.
 #[derive(Clone, Default)]
@@ -163,12 +163,15 @@ async fn an_endpoint_that_keeps_failing_is_given_up_after_eight_tries() {
         .charge(&f.acme, Credits::new(1_000).unwrap(), &usage(1), now)
         .await
         .unwrap();
-    for attempt in 1..=tally::outbox::MAX_ATTEMPTS {
+    for attempt in 1..=tally::notifications::outbox::MAX_ATTEMPTS {
         let r = round(&f, &http, now).await;
         assert_eq!(r.failed, 1, "try {attempt}");
-        now += tally::outbox::retry_after(attempt);
+        now += tally::notifications::outbox::retry_after(attempt);
     }
-    assert_eq!(receiver.got().len(), tally::outbox::MAX_ATTEMPTS as usize);
+    assert_eq!(
+        receiver.got().len(),
+        tally::notifications::outbox::MAX_ATTEMPTS as usize
+    );
     assert_eq!(round(&f, &http, now + 86_400_000).await, Round::default());
     let (outcome, error): (String, String) = sqlx::query_as(
         "SELECT outcome, last_error FROM notification_outbox WHERE workspace_id = $1 AND kind = 'credit_balance_low'",

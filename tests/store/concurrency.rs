@@ -2,8 +2,8 @@ use crate::on_both_backends;
 use crate::story::{grant, usage};
 use app::domain::{Credits, GrantKind};
 use std::sync::Arc;
+use tally::db::Store;
 use tally::ledger::LedgerError;
-use tally::store::Store;
 
 const T0: i64 = 1_790_000_000_000;
 

@@ -1,9 +1,9 @@
 use crate::on_both_backends;
 use app::domain::{Credits, EntryType, GrantKind, Role, WorkspaceId};
 use tally::accounts::Email;
+use tally::db::Store;
 use tally::ledger::book::Book;
 use tally::ledger::{EntryMeta, HistoryQuery, LedgerError};
-use tally::store::Store;
 
 const DAY: i64 = 86_400_000;
 const T0: i64 = 1_790_000_000_000;

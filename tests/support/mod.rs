@@ -8,8 +8,8 @@ use app::domain::{Credits, EntryType, GrantKind};
 use std::sync::Arc;
 use tally::clock::{Clock, ManualClock};
 use tally::config::Config;
+use tally::db::{Store, StoreOptions};
 use tally::ledger::{EntryMeta, NewGrant};
-use tally::store::{Store, StoreOptions};
 
 /// The server PostgreSQL tests create their databases on.
 fn postgres_admin_url() -> String {
@@ -77,7 +77,7 @@ impl TestDb {
         };
         let name = format!(
             "tally_test_{}",
-            tally::store::new_id("db").trim_start_matches("db_")
+            tally::db::new_id("db").trim_start_matches("db_")
         );
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(admin.pool())

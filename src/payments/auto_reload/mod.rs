@@ -369,7 +369,7 @@ impl Payments {
                 store
                     .notify(
                         workspace,
-                        Kind::AutoRechargeTriggered,
+                        Kind::AutoReloaded,
                         "Auto-reload added credits",
                         &format!(
                             "{} were added for {}.",

@@ -4,7 +4,7 @@
 //! the threshold without depending on the rest of Auto-reload (which depends on the ledger).
 
 use crate::clock::Millis;
-use crate::store::{new_id, StoreError};
+use crate::db::{new_id, StoreError};
 use app::domain::WorkspaceId;
 use sqlx::AnyConnection;
 

@@ -3,9 +3,9 @@
 
 use super::queue::{queue_in, AttemptStatus};
 use crate::clock::Millis;
+use crate::db::{Store, StoreError};
 use crate::notifications::{self, Audience, Kind};
 use crate::payments::PurchaseRecord;
-use crate::store::{Store, StoreError};
 use app::billing::{AutoReloadAttempt, AutoReloadView};
 use app::domain::{
     month_start, AutoReloadSettings, Credits, Currency, DeclineState, Money, SkipReason,

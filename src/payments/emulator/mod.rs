@@ -10,14 +10,14 @@
 //! It plays Stripe's published test cards (see [`super::cards`]); any other number is
 //! refused, and no money moves.
 
-mod billing;
 mod objects;
 mod page;
+mod subscriptions;
 
 use super::cards::{self, CardBehaviour};
 use crate::clock::Clock;
+use crate::db::{new_id, Store, StoreError};
 use crate::routing::RouteBook;
-use crate::store::{new_id, Store, StoreError};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -258,7 +258,7 @@ pub fn routes() -> RouteBook<EmulatorState> {
         .get("/checkout/{id}", checkout_page)
         .post("/checkout/{id}", pay_checkout)
         .get("/receipts/{id}", receipt_page)
-        .merge(billing::routes())
+        .merge(subscriptions::routes())
 }
 
 /// What the emulator's routes carry: the emulator, when test mode is on.

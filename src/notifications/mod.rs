@@ -2,8 +2,10 @@
 //! later purchase and Auto-reload events. Each is stored for the in-app list and queued in an
 //! outbox, in the same transaction as its cause.
 
+pub mod outbox;
+
 use crate::clock::Millis;
-use crate::store::{new_id, Store, StoreError};
+use crate::db::{new_id, Store, StoreError};
 use app::domain::{Credits, WorkspaceId};
 use serde_json::json;
 use sqlx::{AnyConnection, Row};
@@ -15,7 +17,8 @@ pub enum Kind {
     BalanceDepleted,
     CreditRequest,
     PurchaseFailed,
-    AutoRechargeTriggered,
+    /// An Auto-reload top-up landed (sent as `credit_auto_recharge_triggered`).
+    AutoReloaded,
 }
 
 impl Kind {
@@ -25,7 +28,7 @@ impl Kind {
             Kind::BalanceDepleted => "credit_balance_depleted",
             Kind::CreditRequest => "credit_request",
             Kind::PurchaseFailed => "credit_purchase_failed",
-            Kind::AutoRechargeTriggered => "credit_auto_recharge_triggered",
+            Kind::AutoReloaded => "credit_auto_recharge_triggered",
         }
     }
 }

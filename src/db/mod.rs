@@ -13,7 +13,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 mod ids;
+mod retry;
 pub use ids::new_id;
+pub use retry::Retryable;
 
 /// Which database is behind the pool.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]

@@ -4,9 +4,9 @@
 use super::gateway::PaymentSnapshot;
 use super::PaymentsError;
 use crate::clock::Millis;
+use crate::db::{new_id, Store, StoreError};
 use crate::ledger::{EntryMeta, LedgerError, NewGrant};
 use crate::notifications::{self, Audience, Kind};
-use crate::store::{new_id, Store, StoreError};
 use app::domain::{
     next_step, Credits, EntryType, GrantKind, PaymentObservation, PurchaseOrigin, PurchaseStatus,
     PurchaseStep, WorkspaceId,
@@ -405,7 +405,7 @@ impl Store {
         snapshot: &PaymentSnapshot,
         now: Millis,
     ) -> Result<Applied, PaymentsError> {
-        self.retrying(|| async {
+        self.retrying::<_, LedgerError, _, _>(|| async {
             let mut tx = self.pool().begin().await?;
             let applied = apply_in(&mut tx, purchase_id, event, snapshot, now).await?;
             tx.commit().await?;

@@ -2,7 +2,7 @@
 
 use super::tokens::{hash_secret, new_secret};
 use crate::clock::Millis;
-use crate::store::{new_id, Store, StoreError};
+use crate::db::{new_id, Store, StoreError};
 use app::domain::{BillingManagers, Role, WorkspaceId};
 use sqlx::any::AnyRow;
 use sqlx::Row;

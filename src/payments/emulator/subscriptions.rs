@@ -11,8 +11,8 @@
 use super::{
     authorised, idempotency_key, objects, Emu, EmuError, Emulator, EmulatorState, Kind, Params,
 };
+use crate::db::new_id;
 use crate::routing::RouteBook;
-use crate::store::new_id;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::{Form, Json};

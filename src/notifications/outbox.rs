@@ -16,8 +16,8 @@
 
 use crate::clock::Clock;
 use crate::clock::Millis;
+use crate::db::{new_id, Store, StoreError};
 use crate::outbound::{Outbound, Sent};
-use crate::store::{new_id, Store, StoreError};
 use app::domain::WorkspaceId;
 use futures_util::stream::{self, StreamExt};
 use hmac::{Hmac, Mac};

@@ -2,6 +2,8 @@
 //! embedded test-mode emulator and to the fake Stripe of the contract tests; only the base URL
 //! and the key differ.
 
+pub mod webhook;
+
 use super::gateway::{
     CardOnFile, CheckoutRequest, GatewayError, InvoiceSnapshot, OffSessionCharge, OpenCheckout,
     PaymentGateway, PaymentSnapshot, SubscriptionSnapshot,
