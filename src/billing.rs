@@ -6,8 +6,8 @@ use crate::clock::Millis;
 use crate::db::Store;
 use crate::ledger::{EntryRecord, HistoryQuery, LedgerError};
 use app::billing::{Bucket, CreditsView, HistoryFilter, ResourceRef, Transaction};
+use app::billing::{UsageBreakdown, UsageDay, UsageReport};
 use app::domain::Credits;
-use app::studio::{UsageBreakdown, UsageDay, UsageReport};
 use chrono::{Days, NaiveTime};
 
 /// The most rows one page may ask for.

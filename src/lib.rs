@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod backend;
 pub mod billing;
 pub mod cli;
 pub mod clock;
@@ -19,7 +20,6 @@ pub mod outbound;
 pub mod payments;
 pub mod rates;
 pub mod routing;
-pub mod services;
 pub mod startup;
 pub mod state;
 pub mod web;

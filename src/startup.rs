@@ -1,5 +1,6 @@
 //! Building and running the server: the router and the listener.
 
+use crate::backend::TallyBackend;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Store;
@@ -7,10 +8,9 @@ use crate::payments::emulator::{Emulator, EmulatorConfig};
 use crate::payments::stripe::StripeGateway;
 use crate::payments::Payments;
 use crate::routing::{RouteBook, RouteEntry};
-use crate::services::TallyServices;
 pub use crate::state::AppState;
 use crate::{api, ops, web};
-use app::services::ServicesHandle;
+use app::backend::BackendHandle;
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
@@ -151,7 +151,7 @@ pub fn route_list() -> Vec<RouteEntry> {
 /// The whole router: pages and server functions (Leptos), browser form routes, the API,
 /// operations endpoints, and static files.
 pub fn router(state: AppState) -> Router {
-    let services = ServicesHandle(Arc::new(TallyServices {
+    let backend = BackendHandle(Arc::new(TallyBackend {
         store: state.store.clone(),
         clock: state.clock.clone(),
         studio_work: state.config.studio_work,
@@ -166,7 +166,7 @@ pub fn router(state: AppState) -> Router {
             &state,
             routes,
             move || {
-                provide_context(services.clone());
+                provide_context(backend.clone());
                 leptos::nonce::provide_nonce();
             },
             move || app::shell(options.clone()),

@@ -7,15 +7,19 @@
 // The purchase section's view types nest deeply when hydrating.
 #![recursion_limit = "256"]
 
+#[cfg(feature = "ssr")]
+pub mod backend;
 pub mod billing;
 mod components;
 pub mod domain;
 pub mod error;
 pub mod format;
+pub mod notifications;
 mod pages;
 pub mod purchases;
+pub mod rates;
 #[cfg(feature = "ssr")]
-pub mod services;
+pub mod request;
 mod shell;
 pub mod studio;
 

@@ -68,7 +68,7 @@ impl FromRequestParts<AppState> for Caller {
                 principal: Principal::ApiKey,
             });
         }
-        let token = app::services::read_cookie(&parts.headers, app::services::SESSION_COOKIE)
+        let token = app::request::read_cookie(&parts.headers, app::request::SESSION_COOKIE)
             .ok_or(ApiError::Unauthenticated)?;
         let now = state.clock.now_ms();
         let session = state

@@ -1,6 +1,6 @@
 use super::origin;
 use crate::state::AppState;
-use app::services::{read_cookie, SESSION_COOKIE};
+use app::request::{read_cookie, SESSION_COOKIE};
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;

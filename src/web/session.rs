@@ -1,7 +1,7 @@
 use crate::accounts::{password, Email};
 use crate::state::AppState;
 use app::domain::WorkspaceId;
-use app::services::{read_cookie, SESSION_COOKIE};
+use app::request::{read_cookie, SESSION_COOKIE};
 use axum::extract::{ConnectInfo, State};
 use axum::http::header::{RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};

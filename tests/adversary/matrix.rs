@@ -236,7 +236,7 @@ fn rules(route: &RouteEntry, ids: &Ids) -> Option<Entry> {
                 server_fn(c, |c| managers(c, 400))
             })
         }
-        ("POST", "/api/save_webhook") => entry(call(form(&[("remove", "1")])), |c| {
+        ("POST", "/api/save_endpoint") => entry(call(form(&[("remove", "1")])), |c| {
             server_fn(c, |c| managers(c, 200))
         }),
         // The API.

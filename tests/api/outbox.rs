@@ -197,7 +197,7 @@ async fn billing_managers_set_the_endpoint_in_the_app_and_members_cannot() {
         .sign_in("owner@acme.test", crate::fixture::PASSWORD)
         .await;
     let save = |client: reqwest::Client, form: Vec<(&'static str, String)>| {
-        let target = f.app.url("/api/save_webhook");
+        let target = f.app.url("/api/save_endpoint");
         async move { client.post(target).form(&form).send().await.unwrap() }
     };
     let refused = save(owner.clone(), vec![("url", "ftp://127.0.0.1/x".into())]).await;
@@ -278,7 +278,7 @@ async fn endpoints_inside_the_network_are_refused_with_the_reason() {
         ("https://[fd00::1]/x", "unique-local"),
     ] {
         let response = owner
-            .post(f.app.url("/api/save_webhook"))
+            .post(f.app.url("/api/save_endpoint"))
             .form(&[("url", url)])
             .send()
             .await

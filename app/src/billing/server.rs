@@ -11,11 +11,11 @@ pub const HISTORY_PAGE_SIZE: u32 = 25;
 #[server]
 pub async fn load_billing(usage_by: Option<String>) -> Result<BillingOverview, AppError> {
     let overview = async {
-        let (services, viewer) = crate::services::billing_viewer().await?;
-        let credits = services.credits(&viewer, RECENT_MOVEMENTS).await?;
-        let by = crate::studio::UsageBreakdown::from_query(usage_by.as_deref());
-        let usage = services.usage(&viewer.workspace.id, by).await?;
-        let plan = services.plan(&viewer.workspace.id).await?;
+        let (backend, viewer) = crate::backend::billing_viewer().await?;
+        let credits = backend.credits(&viewer, RECENT_MOVEMENTS).await?;
+        let by = crate::billing::UsageBreakdown::from_query(usage_by.as_deref());
+        let usage = backend.usage(&viewer.workspace.id, by).await?;
+        let plan = backend.plan(&viewer.workspace.id).await?;
         Ok(BillingOverview {
             viewer,
             credits,
@@ -38,8 +38,8 @@ pub async fn load_history(
         let filter =
             super::HistoryFilter::from_query(entry_type.as_deref(), from.as_deref(), to.as_deref())
                 .map_err(AppError::Invalid)?;
-        let (services, viewer) = crate::services::billing_viewer().await?;
-        let (transactions, next_cursor) = services
+        let (backend, viewer) = crate::backend::billing_viewer().await?;
+        let (transactions, next_cursor) = backend
             .history(
                 &viewer.workspace.id,
                 &filter,

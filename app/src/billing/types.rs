@@ -155,7 +155,7 @@ pub struct PlanView {
 pub struct BillingOverview {
     pub viewer: Viewer,
     pub credits: CreditsView,
-    pub usage: crate::studio::UsageReport,
+    pub usage: UsageReport,
     /// `None` when the workspace has no subscription.
     pub plan: Option<PlanView>,
 }
@@ -248,4 +248,48 @@ mod tests {
         assert!(HistoryFilter::from_query(None, Some("01/11/2026"), None).is_err());
         assert!(HistoryFilter::from_query(None, Some("2026-11-02"), Some("2026-11-01")).is_err());
     }
+}
+
+/// How usage is broken down in the chart.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageBreakdown {
+    #[default]
+    Action,
+    Model,
+}
+
+impl UsageBreakdown {
+    pub fn from_query(value: Option<&str>) -> Self {
+        match value {
+            Some("model") => UsageBreakdown::Model,
+            _ => UsageBreakdown::Action,
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            UsageBreakdown::Action => "action",
+            UsageBreakdown::Model => "model",
+        }
+    }
+}
+
+/// Credits used on one UTC day, split by action or model (in the order of `UsageReport::keys`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageDay {
+    pub date: NaiveDate,
+    pub total: i64,
+    pub parts: Vec<i64>,
+}
+
+/// Credits used per day over the last 30 days.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageReport {
+    pub by: UsageBreakdown,
+    /// The largest actions or models, then "Other" when there are more.
+    pub keys: Vec<String>,
+    /// Oldest day first; every day of the window is present.
+    pub days: Vec<UsageDay>,
+    pub total: i64,
 }

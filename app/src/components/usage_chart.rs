@@ -1,5 +1,5 @@
+use crate::billing::{UsageBreakdown, UsageReport};
 use crate::domain::Credits;
-use crate::studio::{UsageBreakdown, UsageReport};
 use leptos::prelude::*;
 
 /// Colours of the chart's series, in the order of the report's keys ("Other" last is grey).

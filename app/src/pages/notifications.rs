@@ -1,6 +1,6 @@
 use crate::components::{ErrorPanel, Loading, TopBar};
 use crate::format;
-use crate::studio::{load_notifications, NotificationsView, SaveWebhook, WebhookView};
+use crate::notifications::{load_notifications, EndpointView, NotificationsView, SaveEndpoint};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -26,7 +26,7 @@ fn NotificationList(data: NotificationsView) -> impl IntoView {
     let NotificationsView {
         viewer,
         items,
-        webhook,
+        endpoint,
     } = data;
     let body = if items.is_empty() {
         view! { <p class="empty">"Nothing yet. Low-balance alerts and requests for credits will show here."</p> }.into_any()
@@ -49,7 +49,7 @@ fn NotificationList(data: NotificationsView) -> impl IntoView {
         <main id="main" class="narrow">
             <div class="page-head"><h1>"Notifications"</h1></div>
             <section class="card">{body}</section>
-            {webhook.map(|webhook| view! { <WebhookCard webhook/> })}
+            {endpoint.map(|endpoint| view! { <EndpointCard endpoint/> })}
         </main>
     }
 }
@@ -57,9 +57,9 @@ fn NotificationList(data: NotificationsView) -> impl IntoView {
 /// Where notifications are delivered as signed webhooks, and how the latest went (billing
 /// managers only).
 #[component]
-fn WebhookCard(webhook: WebhookView) -> impl IntoView {
-    let WebhookView { url, deliveries } = webhook;
-    let save = ServerAction::<SaveWebhook>::new();
+fn EndpointCard(endpoint: EndpointView) -> impl IntoView {
+    let EndpointView { url, deliveries } = endpoint;
+    let save = ServerAction::<SaveEndpoint>::new();
     let pending = save.pending();
     let has_url = url.is_some();
     let current = url.clone().unwrap_or_default();

@@ -1,6 +1,6 @@
 use crate::components::{ErrorPanel, Loading, TopBar};
 use crate::domain::Modality;
-use crate::studio::{load_rates, RatesView};
+use crate::rates::{load_rates, RatesView};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;

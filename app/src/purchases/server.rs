@@ -5,10 +5,10 @@ use leptos::prelude::*;
 /// The Buy credits section: packs, saved cards and purchases of the current workspace.
 #[server(endpoint = "load_purchases")]
 pub async fn load_purchases() -> Result<PurchaseSection, AppError> {
-    let (services, viewer) = crate::services::billing_viewer()
+    let (backend, viewer) = crate::backend::billing_viewer()
         .await
         .map_err(AppError::answer)?;
-    services
+    backend
         .purchase_section(&viewer)
         .await
         .map_err(AppError::answer)
@@ -31,7 +31,7 @@ async fn open_checkout(
     pack_id: Option<String>,
     custom_credits: Option<String>,
 ) -> Result<CheckoutStarted, AppError> {
-    let (services, viewer) = crate::services::billing_viewer().await?;
+    let (backend, viewer) = crate::backend::billing_viewer().await?;
     if !viewer.can_manage_billing {
         return Err(AppError::Forbidden);
     }
@@ -51,17 +51,17 @@ async fn open_checkout(
             ))
         }
     };
-    let origin = crate::services::request_origin()?;
-    services.start_checkout(&viewer, choice, &origin).await
+    let origin = crate::request::request_origin()?;
+    backend.start_checkout(&viewer, choice, &origin).await
 }
 
 /// One purchase of the current workspace, for the return page.
 #[server(endpoint = "load_purchase")]
 pub async fn load_purchase(id: String) -> Result<PurchaseDetail, AppError> {
-    let (services, viewer) = crate::services::billing_viewer()
+    let (backend, viewer) = crate::backend::billing_viewer()
         .await
         .map_err(AppError::answer)?;
-    services
+    backend
         .purchase(&viewer, &id)
         .await
         .map_err(AppError::answer)
@@ -70,13 +70,13 @@ pub async fn load_purchase(id: String) -> Result<PurchaseDetail, AppError> {
 /// The buyer came back without paying: closes the checkout so it can no longer be paid.
 #[server(endpoint = "abandon_checkout")]
 pub async fn abandon_checkout(id: String) -> Result<PurchaseView, AppError> {
-    let (services, viewer) = crate::services::billing_viewer()
+    let (backend, viewer) = crate::backend::billing_viewer()
         .await
         .map_err(AppError::answer)?;
     if !viewer.can_manage_billing {
         return Err(AppError::Forbidden.answer());
     }
-    services
+    backend
         .abandon_checkout(&viewer, &id)
         .await
         .map_err(AppError::answer)
@@ -95,7 +95,7 @@ pub async fn save_auto_reload(
 ) -> Result<String, AppError> {
     use crate::domain::{AutoReloadSettings, Credits, Currency};
     let result = async {
-        let (services, viewer) = crate::services::billing_viewer().await?;
+        let (backend, viewer) = crate::backend::billing_viewer().await?;
         if !viewer.can_manage_billing {
             return Err(AppError::Forbidden);
         }
@@ -111,7 +111,7 @@ pub async fn save_auto_reload(
             monthly_cap: super::parse_major(&monthly_cap, &Currency::usd())
                 .map_err(|e| AppError::Invalid(format!("Monthly cap: {e}.")))?,
         };
-        services
+        backend
             .save_auto_reload(&viewer, settings, payment_method)
             .await
     }
@@ -124,11 +124,11 @@ pub async fn save_auto_reload(
 #[server(endpoint = "try_again_auto_reload")]
 pub async fn try_again_auto_reload() -> Result<String, AppError> {
     let result = async {
-        let (services, viewer) = crate::services::billing_viewer().await?;
+        let (backend, viewer) = crate::backend::billing_viewer().await?;
         if !viewer.can_manage_billing {
             return Err(AppError::Forbidden);
         }
-        services.try_again_auto_reload(&viewer).await
+        backend.try_again_auto_reload(&viewer).await
     }
     .await;
     result.map_err(AppError::answer)
@@ -139,12 +139,12 @@ pub async fn try_again_auto_reload() -> Result<String, AppError> {
 #[server(endpoint = "confirm_reload")]
 pub async fn confirm_reload() -> Result<CheckoutStarted, AppError> {
     let result = async {
-        let (services, viewer) = crate::services::billing_viewer().await?;
+        let (backend, viewer) = crate::backend::billing_viewer().await?;
         if !viewer.can_manage_billing {
             return Err(AppError::Forbidden);
         }
-        let origin = crate::services::request_origin()?;
-        services.confirm_reload(&viewer, &origin).await
+        let origin = crate::request::request_origin()?;
+        backend.confirm_reload(&viewer, &origin).await
     }
     .await;
     result.map_err(AppError::answer)

@@ -1,5 +1,5 @@
-//! The credit gate as people meet it: the Studio (try an AI action), the rates, the
-//! insufficient-credits answer, notifications and the usage chart's data.
+//! The Studio: try an AI action through the credit gate, and the insufficient-credits answer
+//! with what each role can do about it.
 
 mod server;
 mod types;

@@ -7,24 +7,26 @@ use crate::ledger::rules::Shortfall;
 use crate::ledger::{Answer, EntryMeta, HoldReceipt, IdempotencyKey, NewHold, Resolution};
 use crate::payments::auto_reload::ReloadOutcome;
 use crate::payments::{CardOnFile, GatewayError, Payments, PaymentsError, PurchaseRecord};
+use app::backend::Backend;
 use app::billing::{CreditsView, HistoryFilter, PlanView, Transaction, Viewer, WorkspaceChoice};
+use app::billing::{UsageBreakdown, UsageReport};
 use app::domain::{
     AutoReloadSettings, Credits, Currency, CustomAmountTerms, Money, Rate, WorkspaceId,
 };
 use app::error::AppError;
+use app::notifications::NotificationView;
 use app::purchases::{
     CheckoutStarted, PackOffer, PurchaseChoice, PurchaseDetail, PurchaseSection, PurchaseView,
     SavedCard,
 };
-use app::services::Services;
-use app::studio::{ActionResult, Insufficient, NotificationView, UsageBreakdown, UsageReport};
+use app::studio::{ActionResult, Insufficient};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// The ledger and accounts, behind the UI's [`Services`] trait.
+/// The ledger, accounts and payments, behind the UI's [`Backend`] trait.
 #[derive(Clone, Debug)]
-pub struct TallyServices {
+pub struct TallyBackend {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     /// How long the Studio's simulated provider work takes.
@@ -50,7 +52,7 @@ impl From<ReadError> for AppError {
     }
 }
 
-impl TallyServices {
+impl TallyBackend {
     async fn workspace(
         &self,
         id: &WorkspaceId,
@@ -64,7 +66,7 @@ impl TallyServices {
 }
 
 #[async_trait::async_trait]
-impl Services for TallyServices {
+impl Backend for TallyBackend {
     async fn viewer(&self, session_token: &str) -> Result<Option<Viewer>, AppError> {
         let now = self.clock.now_ms();
         let Some(session) = self
@@ -297,16 +299,19 @@ impl Services for TallyServices {
             .collect())
     }
 
-    async fn webhook(&self, viewer: &Viewer) -> Result<app::studio::WebhookView, AppError> {
+    async fn notification_endpoint(
+        &self,
+        viewer: &Viewer,
+    ) -> Result<app::notifications::EndpointView, AppError> {
         let workspace = &viewer.workspace.id;
-        Ok(app::studio::WebhookView {
+        Ok(app::notifications::EndpointView {
             url: self.store.webhook_endpoint(workspace).await?,
             deliveries: self
                 .store
                 .recent_deliveries(workspace, 10)
                 .await?
                 .into_iter()
-                .map(|d| app::studio::DeliveryView {
+                .map(|d| app::notifications::DeliveryView {
                     kind: d.kind,
                     outcome: d.outcome,
                     attempts: d.attempts,
@@ -317,11 +322,11 @@ impl Services for TallyServices {
         })
     }
 
-    async fn save_webhook(
+    async fn save_notification_endpoint(
         &self,
         viewer: &Viewer,
         url: Option<String>,
-    ) -> Result<app::studio::WebhookSaved, AppError> {
+    ) -> Result<app::notifications::EndpointSaved, AppError> {
         if !viewer.can_manage_billing {
             return Err(AppError::Forbidden);
         }
@@ -329,7 +334,7 @@ impl Services for TallyServices {
         match url {
             None => {
                 self.store.remove_webhook_endpoint(workspace).await?;
-                Ok(app::studio::WebhookSaved {
+                Ok(app::notifications::EndpointSaved {
                     url: None,
                     secret: None,
                 })
@@ -346,7 +351,7 @@ impl Services for TallyServices {
                     .store
                     .set_webhook_endpoint(workspace, url.as_str(), self.clock.now_ms())
                     .await?;
-                Ok(app::studio::WebhookSaved {
+                Ok(app::notifications::EndpointSaved {
                     url: Some(endpoint.url),
                     secret: Some(endpoint.secret),
                 })

@@ -1,25 +1,25 @@
-//! What server functions need from the server, provided as context by the `tally` binary.
+//! The backend: what server functions need from the server, provided as context by the
+//! `tally` binary.
 //!
 //! `app` compiles to wasm too, so it cannot link the database or Stripe; the server
-//! implements [`Services`] and puts a [`ServicesHandle`] into every request's context.
+//! implements [`Backend`] and puts a [`BackendHandle`] into every request's context.
 
 use crate::billing::{CreditsView, HistoryFilter, Transaction, Viewer};
+use crate::billing::{UsageBreakdown, UsageReport};
 use crate::domain::Rate;
 use crate::domain::WorkspaceId;
 use crate::error::AppError;
+use crate::notifications::NotificationView;
 use crate::purchases::{
     CheckoutStarted, PurchaseChoice, PurchaseDetail, PurchaseSection, PurchaseView,
 };
-use crate::studio::{ActionResult, NotificationView, UsageBreakdown, UsageReport};
+use crate::studio::ActionResult;
 use leptos::prelude::*;
 use std::sync::Arc;
 
-/// The name of the session cookie.
-pub const SESSION_COOKIE: &str = "tally_session";
-
 /// The server's side of the Billing page.
 #[async_trait::async_trait]
-pub trait Services: Send + Sync + 'static {
+pub trait Backend: Send + Sync + 'static {
     /// The person behind a session token, in the workspace the session looks at; `None` when
     /// the token is unknown, expired, or the membership is gone.
     async fn viewer(&self, session_token: &str) -> Result<Option<Viewer>, AppError>;
@@ -57,16 +57,19 @@ pub trait Services: Send + Sync + 'static {
     /// Asks the workspace's billing managers for credits; false if asked within the hour.
     async fn request_credits(&self, viewer: &Viewer) -> Result<bool, AppError>;
 
-    /// The workspace's webhook endpoint and its latest deliveries.
-    async fn webhook(&self, viewer: &Viewer) -> Result<crate::studio::WebhookView, AppError>;
+    /// The workspace's notification endpoint and its latest deliveries.
+    async fn notification_endpoint(
+        &self,
+        viewer: &Viewer,
+    ) -> Result<crate::notifications::EndpointView, AppError>;
 
-    /// Sets (`Some`) or removes (`None`) the workspace's webhook endpoint; the caller has
+    /// Sets (`Some`) or removes (`None`) the workspace's notification endpoint; the caller has
     /// checked that the viewer may.
-    async fn save_webhook(
+    async fn save_notification_endpoint(
         &self,
         viewer: &Viewer,
         url: Option<String>,
-    ) -> Result<crate::studio::WebhookSaved, AppError>;
+    ) -> Result<crate::notifications::EndpointSaved, AppError>;
 
     /// The newest notifications this person may see.
     async fn notifications(&self, viewer: &Viewer) -> Result<Vec<NotificationView>, AppError>;
@@ -119,84 +122,28 @@ pub trait Services: Send + Sync + 'static {
     async fn abandon_checkout(&self, viewer: &Viewer, id: &str) -> Result<PurchaseView, AppError>;
 }
 
-/// The services, as context.
+/// The backend, as context.
 #[derive(Clone)]
-pub struct ServicesHandle(pub Arc<dyn Services>);
+pub struct BackendHandle(pub Arc<dyn Backend>);
 
-/// Reads one cookie's value from request headers.
-pub fn read_cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.to_owned())
-        .filter(|value| !value.is_empty())
-}
-
-/// The services and the signed-in person of the current request.
-pub async fn current_viewer() -> Result<(Arc<dyn Services>, Viewer), AppError> {
-    let services = use_context::<ServicesHandle>().ok_or(AppError::Internal)?.0;
+/// The backend and the signed-in person of the current request.
+pub async fn current_viewer() -> Result<(Arc<dyn Backend>, Viewer), AppError> {
+    let backend = use_context::<BackendHandle>().ok_or(AppError::Internal)?.0;
     let parts = use_context::<http::request::Parts>().ok_or(AppError::Internal)?;
-    let token = read_cookie(&parts.headers, SESSION_COOKIE).ok_or(AppError::Unauthenticated)?;
-    let viewer = services
+    let token = crate::request::read_cookie(&parts.headers, crate::request::SESSION_COOKIE)
+        .ok_or(AppError::Unauthenticated)?;
+    let viewer = backend
         .viewer(&token)
         .await?
         .ok_or(AppError::Unauthenticated)?;
-    Ok((services, viewer))
-}
-
-/// The scheme and host the browser used for this request (`http://127.0.0.1:3000`), for
-/// links back to Tally from the payment page. Hosts are checked so a forged header cannot
-/// build a link elsewhere out of odd characters.
-pub fn request_origin() -> Result<String, AppError> {
-    let parts = use_context::<http::request::Parts>().ok_or(AppError::Internal)?;
-    let host = parts
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.len() <= 255
-                && h.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
-        })
-        .ok_or_else(|| AppError::Invalid("The request had no usable Host header.".into()))?;
-    let scheme = parts
-        .headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .filter(|p| *p == "https")
-        .unwrap_or("http");
-    Ok(format!("{scheme}://{host}"))
+    Ok((backend, viewer))
 }
 
 /// Like [`current_viewer`], for the Billing pages, which guests may not open.
-pub async fn billing_viewer() -> Result<(Arc<dyn Services>, Viewer), AppError> {
-    let (services, viewer) = current_viewer().await?;
+pub async fn billing_viewer() -> Result<(Arc<dyn Backend>, Viewer), AppError> {
+    let (backend, viewer) = current_viewer().await?;
     if !viewer.role.can_view_billing() {
         return Err(AppError::Forbidden);
     }
-    Ok((services, viewer))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cookies_are_found_among_others() {
-        let mut headers = http::HeaderMap::new();
-        headers.append(
-            http::header::COOKIE,
-            "a=1; tally_session=abc; b=2".parse().unwrap(),
-        );
-        assert_eq!(
-            read_cookie(&headers, SESSION_COOKIE).as_deref(),
-            Some("abc")
-        );
-        assert_eq!(read_cookie(&headers, "missing"), None);
-    }
+    Ok((backend, viewer))
 }

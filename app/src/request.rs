@@ -1,0 +1,65 @@
+//! What the current request says about itself: its session cookie and the origin the
+//! browser used.
+
+use crate::error::AppError;
+use leptos::prelude::*;
+
+/// The name of the session cookie.
+pub const SESSION_COOKIE: &str = "tally_session";
+
+/// Reads one cookie's value from request headers.
+pub fn read_cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+        .filter(|value| !value.is_empty())
+}
+
+/// The scheme and host the browser used for this request (`http://127.0.0.1:3000`), for
+/// links back to Tally from the payment page. Hosts are checked so a forged header cannot
+/// build a link elsewhere out of odd characters.
+pub fn request_origin() -> Result<String, AppError> {
+    let parts = use_context::<http::request::Parts>().ok_or(AppError::Internal)?;
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        })
+        .ok_or_else(|| AppError::Invalid("The request had no usable Host header.".into()))?;
+    let scheme = parts
+        .headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https")
+        .unwrap_or("http");
+    Ok(format!("{scheme}://{host}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut headers = http::HeaderMap::new();
+        headers.append(
+            http::header::COOKIE,
+            "a=1; tally_session=abc; b=2".parse().unwrap(),
+        );
+        assert_eq!(
+            read_cookie(&headers, SESSION_COOKIE).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(read_cookie(&headers, "missing"), None);
+    }
+}
