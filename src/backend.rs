@@ -229,9 +229,7 @@ impl Backend for TallyBackend {
                     actions: viewer
                         .role
                         .recovery_actions(workspace.billing_managers)
-                        .iter()
-                        .map(|a| (*a).to_owned())
-                        .collect(),
+                        .to_vec(),
                 }))
             }
         };

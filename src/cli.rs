@@ -172,25 +172,14 @@ pub enum PlanCommand {
     },
 }
 
-/// Parses a price such as `22.50` into minor units of a two-decimal currency.
-fn parse_price(text: &str) -> anyhow::Result<i64> {
-    let text = text.trim();
-    let (major, minor) = text.split_once('.').unwrap_or((text, ""));
-    if major.is_empty()
-        || !major.chars().all(|c| c.is_ascii_digit())
-        || minor.len() > 2
-        || !minor.chars().all(|c| c.is_ascii_digit())
-    {
-        bail!("--price is an amount such as 22.50");
+/// Parses a price such as `22.50` in `currency` into minor units, above zero.
+fn parse_price(text: &str, currency: &app::domain::Currency) -> anyhow::Result<i64> {
+    let price = app::domain::Money::parse_major(text, currency)
+        .map_err(|e| anyhow::anyhow!("--price: {e}"))?;
+    if price.amount_minor() == 0 {
+        bail!("--price must be above zero");
     }
-    let major: i64 = major.parse().context("--price is too large")?;
-    let minor: i64 = format!("{minor:0<2}").parse().unwrap_or(0);
-    let cents = major
-        .checked_mul(100)
-        .and_then(|m| m.checked_add(minor))
-        .filter(|c| *c > 0)
-        .context("--price must be above zero")?;
-    Ok(cents)
+    Ok(price.amount_minor())
 }
 
 fn parse_time(flag: &str, text: Option<String>) -> anyhow::Result<Option<i64>> {
@@ -480,7 +469,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 id,
                 name,
                 credits: credits.get(),
-                price_minor: parse_price(&price)?,
+                price_minor: parse_price(&price, &currency)?,
                 currency: currency.as_str().to_owned(),
                 active: !inactive,
                 bonus_credits: bonus.get(),
@@ -631,13 +620,14 @@ mod tests {
 
     #[test]
     fn prices_are_read_into_minor_units() {
-        assert_eq!(parse_price("22.50").unwrap(), 2_250);
-        assert_eq!(parse_price("5").unwrap(), 500);
-        assert_eq!(parse_price("0.5").unwrap(), 50);
-        assert!(parse_price("0").is_err());
-        assert!(parse_price("-1").is_err());
-        assert!(parse_price("1.234").is_err());
-        assert!(parse_price("ten").is_err());
+        let usd = app::domain::Currency::usd();
+        assert_eq!(parse_price("22.50", &usd).unwrap(), 2_250);
+        assert_eq!(parse_price("5", &usd).unwrap(), 500);
+        assert_eq!(parse_price("0.5", &usd).unwrap(), 50);
+        assert!(parse_price("0", &usd).is_err());
+        assert!(parse_price("-1", &usd).is_err());
+        assert!(parse_price("1.234", &usd).is_err());
+        assert!(parse_price("ten", &usd).is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::clock::to_datetime;
 use crate::ledger::rules::Shortfall;
 use crate::ledger::{Answer, EntryMeta, HoldReceipt, IdempotencyKey, NewHold, Receipt, Resolution};
 use crate::state::AppState;
-use app::domain::{BillingManagers, Credits, Role};
+use app::domain::{BillingManagers, Credits, RecoveryAction, Role};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -199,7 +199,7 @@ pub fn insufficient(shortfall: &Shortfall, role: Option<Role>, policy: BillingMa
     };
     let (role_name, actions) = match role {
         Some(role) => (role.as_str(), role.recovery_actions(policy)),
-        None => ("unknown", &["ask_owner"][..]),
+        None => ("unknown", RecoveryAction::FOR_UNKNOWN),
     };
     answer(
         StatusCode::PAYMENT_REQUIRED,

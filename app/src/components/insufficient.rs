@@ -29,10 +29,11 @@ pub fn InsufficientCredits(info: Insufficient) -> impl IntoView {
             ),
         )
     };
-    let has = |a: &str| info.actions.iter().any(|x| x == a);
-    let manage = has("buy_credits");
-    let ask = has("ask_admin");
-    let owner = has("ask_owner");
+    use crate::domain::RecoveryAction;
+    let has = |a: RecoveryAction| info.actions.contains(&a);
+    let manage = has(RecoveryAction::BuyCredits);
+    let ask = has(RecoveryAction::AskAdmin);
+    let owner = has(RecoveryAction::AskOwner);
     let request = ServerAction::<crate::studio::AskAdmin>::new();
     view! {
         <section class="card insufficient" role="alert" aria-labelledby="insufficient-title" data-testid="insufficient-credits">

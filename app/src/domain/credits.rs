@@ -20,6 +20,8 @@ pub struct Credits(i64);
 pub enum CreditsError {
     #[error("credits cannot be negative")]
     Negative,
+    #[error("credits must be above zero")]
+    Zero,
     #[error("credits cannot exceed {MAX_CREDITS}")]
     TooLarge,
     #[error("credits must be a whole number")]
@@ -44,7 +46,7 @@ impl Credits {
     /// Parses a strictly positive amount, as every charge and grant must be.
     pub fn positive(value: i64) -> Result<Self, CreditsError> {
         match Self::new(value)? {
-            Credits(0) => Err(CreditsError::Negative),
+            Credits(0) => Err(CreditsError::Zero),
             credits => Ok(credits),
         }
     }
@@ -139,8 +141,13 @@ mod tests {
     }
 
     #[test]
-    fn zero_is_not_positive() {
-        assert_eq!(Credits::positive(0), Err(CreditsError::Negative));
+    fn zero_is_not_positive_and_says_so() {
+        assert_eq!(Credits::positive(0), Err(CreditsError::Zero));
+        assert_eq!(
+            Credits::positive(0).unwrap_err().to_string(),
+            "credits must be above zero"
+        );
+        assert_eq!(Credits::positive(-1), Err(CreditsError::Negative));
         assert_eq!(Credits::positive(1).map(Credits::get), Ok(1));
     }
 

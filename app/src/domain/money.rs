@@ -35,7 +35,8 @@ impl Currency {
     }
 
     /// Minor units per major unit. Zero-decimal currencies (Stripe's list) have none.
-    fn decimals(&self) -> u32 {
+    /// Digits after the decimal point in this currency's amounts.
+    pub fn decimals(&self) -> u32 {
         match self.0.as_str() {
             "bif" | "clp" | "djf" | "gnf" | "jpy" | "kmf" | "krw" | "mga" | "pyg" | "rwf"
             | "ugx" | "vnd" | "vuv" | "xaf" | "xof" | "xpf" => 0,
@@ -86,6 +87,40 @@ impl Money {
         })
     }
 
+    /// The most an amount typed by a person may be, in major units (a million).
+    pub const MAX_TYPED_MAJOR: i64 = 1_000_000;
+
+    /// Parses an amount typed in major units, as people write it ("50", "49.99", "$12.50",
+    /// "1,000"), with no more decimals than `currency` has. The one money parser: the Billing
+    /// page and the command line both read prices with it.
+    pub fn parse_major(text: &str, currency: &Currency) -> Result<Money, String> {
+        let text: String = text
+            .trim()
+            .trim_start_matches('$')
+            .chars()
+            .filter(|c| *c != ',' && *c != '_')
+            .collect();
+        let decimals = currency.decimals() as usize;
+        let (major, minor) = text.split_once('.').unwrap_or((&text, ""));
+        let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+        let example = if decimals == 0 { "500" } else { "50 or 49.99" };
+        if !digits(major) || minor.len() > decimals || !(minor.is_empty() || digits(minor)) {
+            return Err(format!("Enter an amount such as {example}"));
+        }
+        let too_large = || format!("The largest amount is {}", Money::MAX_TYPED_MAJOR);
+        let major: i64 = major.parse().map_err(|_| too_large())?;
+        if major > Money::MAX_TYPED_MAJOR {
+            return Err(too_large());
+        }
+        let minor: i64 = if decimals == 0 {
+            0
+        } else {
+            format!("{minor:0<decimals$}").parse().unwrap_or(0)
+        };
+        let scale = 10_i64.pow(decimals as u32);
+        Money::new(major * scale + minor, currency.clone()).map_err(|e| e.to_string())
+    }
+
     pub fn zero(currency: Currency) -> Self {
         Money {
             amount: 0,
@@ -131,6 +166,41 @@ impl fmt::Display for Money {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_amounts_are_read_into_minor_units() {
+        let usd = Currency::usd();
+        let read = |t: &str| Money::parse_major(t, &usd).map(|m| m.amount_minor());
+        assert_eq!(read("22.50"), Ok(2_250));
+        assert_eq!(read("$12.5"), Ok(1_250));
+        assert_eq!(read("5"), Ok(500));
+        assert_eq!(read("1,000"), Ok(100_000));
+        assert_eq!(read("0"), Ok(0));
+        assert_eq!(read("5."), Ok(500), "a trailing point is fine");
+        for bad in ["-1", "1.234", "ten", "", ".5", "1e3", "1000001"] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+        let yen = Currency::parse("jpy").unwrap();
+        assert_eq!(
+            Money::parse_major("500", &yen).map(|m| m.amount_minor()),
+            Ok(500)
+        );
+        assert!(
+            Money::parse_major("5.00", &yen).is_err(),
+            "yen has no decimals"
+        );
+    }
+
+    proptest::proptest! {
+        /// What Money prints (without its symbol and separators) reads back as itself.
+        #[test]
+        fn printed_amounts_read_back(cents in 0i64..100_000_000) {
+            let usd = Currency::usd();
+            let money = Money::new(cents, usd.clone()).unwrap();
+            let printed = money.to_string();
+            proptest::prop_assert_eq!(Money::parse_major(&printed, &usd), Ok(money));
+        }
+    }
 
     #[test]
     fn money_is_shown_with_its_currency() {

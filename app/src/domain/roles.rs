@@ -51,6 +51,23 @@ impl BillingManagers {
     }
 }
 
+/// What a person refused by the credit gate can do about it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecoveryAction {
+    BuyCredits,
+    ManageAutoReload,
+    /// Ask the workspace's billing managers (a one-click request notifies them).
+    AskAdmin,
+    /// Ask the workspace owner or whoever shared the work.
+    AskOwner,
+}
+
+impl RecoveryAction {
+    /// What an actor nobody knows (a service acting for no person) is offered.
+    pub const FOR_UNKNOWN: &'static [RecoveryAction] = &[RecoveryAction::AskOwner];
+}
+
 impl Role {
     /// May this role open the Billing page? Everyone but guests, read-only for members.
     pub const fn can_view_billing(self) -> bool {
@@ -74,13 +91,13 @@ impl Role {
     /// What the insufficient-credits answer offers this role: billing managers can buy
     /// credits or manage Auto-reload, members can ask an admin, guests ask the owner or the
     /// person who shared the work with them.
-    pub const fn recovery_actions(self, policy: BillingManagers) -> &'static [&'static str] {
+    pub const fn recovery_actions(self, policy: BillingManagers) -> &'static [RecoveryAction] {
         if self.can_manage_billing(policy) {
-            &["buy_credits", "manage_auto_reload"]
+            &[RecoveryAction::BuyCredits, RecoveryAction::ManageAutoReload]
         } else if matches!(self, Role::Guest) {
-            &["ask_owner"]
+            &[RecoveryAction::AskOwner]
         } else {
-            &["ask_admin"]
+            &[RecoveryAction::AskAdmin]
         }
     }
 
@@ -120,20 +137,26 @@ mod tests {
     #[test]
     fn recovery_follows_the_role_and_policy() {
         let admins = BillingManagers::Admins;
+        use RecoveryAction::*;
         assert_eq!(
             Role::Owner.recovery_actions(admins),
-            ["buy_credits", "manage_auto_reload"]
+            [BuyCredits, ManageAutoReload]
         );
         assert_eq!(
             Role::BillingAdmin.recovery_actions(admins),
-            ["buy_credits", "manage_auto_reload"]
+            [BuyCredits, ManageAutoReload]
         );
         assert_eq!(
             Role::Admin.recovery_actions(BillingManagers::OwnerOnly),
-            ["ask_admin"]
+            [AskAdmin]
         );
-        assert_eq!(Role::Member.recovery_actions(admins), ["ask_admin"]);
-        assert_eq!(Role::Guest.recovery_actions(admins), ["ask_owner"]);
+        assert_eq!(Role::Member.recovery_actions(admins), [AskAdmin]);
+        assert_eq!(Role::Guest.recovery_actions(admins), [AskOwner]);
+        // As the API spells them.
+        assert_eq!(
+            serde_json::to_value(ManageAutoReload).unwrap(),
+            "manage_auto_reload"
+        );
     }
 
     #[test]

@@ -108,7 +108,7 @@ pub async fn save_auto_reload(
             enabled: enabled.is_some_and(|v| v == "on" || v == "true"),
             threshold: credits("Threshold", &threshold)?,
             target: credits("Target balance", &target)?,
-            monthly_cap: super::parse_major(&monthly_cap, &Currency::usd())
+            monthly_cap: crate::domain::Money::parse_major(&monthly_cap, &Currency::usd())
                 .map_err(|e| AppError::Invalid(format!("Monthly cap: {e}.")))?,
         };
         backend

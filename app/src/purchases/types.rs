@@ -129,26 +129,6 @@ pub struct PurchaseSection {
     pub purchases: Vec<PurchaseView>,
 }
 
-/// Parses money typed in major units ("50", "49.99") for a two-decimal currency.
-pub fn parse_major(text: &str, currency: &crate::domain::Currency) -> Result<Money, String> {
-    let text = text.trim().trim_start_matches('$');
-    let (major, minor) = text.split_once('.').unwrap_or((text, ""));
-    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
-    if !digits(major) || minor.len() > 2 || !(minor.is_empty() || digits(minor)) {
-        return Err("Enter an amount such as 50 or 49.99".into());
-    }
-    let major: i64 = major
-        .parse()
-        .map_err(|_| "That amount is too large".to_owned())?;
-    let minor: i64 = format!("{minor:0<2}").parse().unwrap_or(0);
-    major
-        .checked_mul(100)
-        .and_then(|m| m.checked_add(minor))
-        .filter(|m| *m <= 100_000_000)
-        .and_then(|m| Money::new(m, currency.clone()).ok())
-        .ok_or_else(|| "That amount is too large".to_owned())
-}
-
 /// What a billing manager chose to buy.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PurchaseChoice {

@@ -14,7 +14,7 @@ pub struct Insufficient {
     pub held_back: bool,
     pub role: Role,
     /// `buy_credits`, `manage_auto_reload`, `ask_admin` or `ask_owner`.
-    pub actions: Vec<String>,
+    pub actions: Vec<crate::domain::RecoveryAction>,
 }
 
 /// The Studio page.
