@@ -202,7 +202,7 @@ async fn an_outsider_cannot_subscribe_a_workspace_to_plan_credits() {
     )
     .await;
     assert_eq!(advance.status(), 401);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    f.app.wait_for_stripe_events().await;
     assert_eq!(books(&f.app).await, before, "no subscription, no credits");
 }
 

@@ -10,12 +10,7 @@ use serde_json::Value;
 const HOUR: i64 = 3_600_000;
 
 async fn save(f: &Fixture, client: &reqwest::Client, form: &[(&str, &str)]) -> reqwest::Response {
-    client
-        .post(f.app.url("/api/save_auto_reload"))
-        .form(form)
-        .send()
-        .await
-        .unwrap()
+    f.app.post_form(client, "/api/save_auto_reload", form).await
 }
 
 const ON: &[(&str, &str)] = &[
@@ -38,11 +33,7 @@ async fn charges_tried(f: &Fixture) -> i64 {
 }
 
 async fn confirm(f: &Fixture, client: &reqwest::Client) -> Value {
-    let response = client
-        .post(f.app.url("/api/confirm_reload"))
-        .send()
-        .await
-        .unwrap();
+    let response = f.app.post_form(client, "/api/confirm_reload", &[]).await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
 }
@@ -81,11 +72,7 @@ async fn a_dispute_of_the_payment_that_confirmed_a_reload_takes_its_credits_back
     );
     assert!(f.app.store.audit(&f.acme).await.unwrap().balanced());
     // The paid checkout is closed: a new click opens nothing payable for a paid reload.
-    let again = owner
-        .post(f.app.url("/api/confirm_reload"))
-        .send()
-        .await
-        .unwrap();
+    let again = f.app.post_form(&owner, "/api/confirm_reload", &[]).await;
     assert_eq!(again.status(), 400);
 }
 
@@ -145,11 +132,10 @@ async fn saving_the_settings_keeps_the_back_off_after_a_decline() {
     assert_eq!(credits["auto_reload"]["can_try_again"], false);
 
     // "Try again" waits for the back-off too.
-    let too_soon = owner
-        .post(f.app.url("/api/try_again_auto_reload"))
-        .send()
-        .await
-        .unwrap();
+    let too_soon = f
+        .app
+        .post_form(&owner, "/api/try_again_auto_reload", &[])
+        .await;
     assert_eq!(too_soon.status(), 400);
     assert!(too_soon
         .text()
@@ -162,17 +148,15 @@ async fn saving_the_settings_keeps_the_back_off_after_a_decline() {
 
     f.app.clock.advance(HOUR);
     let member = f.app.sign_in("member@acme.test", PASSWORD).await;
-    let refused = member
-        .post(f.app.url("/api/try_again_auto_reload"))
-        .send()
-        .await
-        .unwrap();
+    let refused = f
+        .app
+        .post_form(&member, "/api/try_again_auto_reload", &[])
+        .await;
     assert_eq!(refused.status(), 403);
-    let retried = owner
-        .post(f.app.url("/api/try_again_auto_reload"))
-        .send()
-        .await
-        .unwrap();
+    let retried = f
+        .app
+        .post_form(&owner, "/api/try_again_auto_reload", &[])
+        .await;
     assert_eq!(retried.status(), 200);
     f.app.payments.process_reloads().await.unwrap();
     assert_eq!(charges_tried(&f).await, 2, "one more try, after the hour");

@@ -13,12 +13,9 @@ async fn call_with(
     function: &str,
     form: &[(&str, &str)],
 ) -> reqwest::Response {
-    client
-        .post(f.app.url(&format!("/api/{function}")))
-        .form(form)
-        .send()
+    f.app
+        .post_form(client, &format!("/api/{function}"), form)
         .await
-        .unwrap()
 }
 
 async fn call(f: &Fixture, client: &reqwest::Client, function: &str) -> reqwest::Response {

@@ -371,13 +371,7 @@ async fn a_slow_endpoint_delays_only_its_own_workspace() {
         async move { deliver_outbox(&store, &out, &*clock).await.unwrap() }
     });
     // Globex's delivery lands while Acme's endpoint is still thinking.
-    for _ in 0..100 {
-        if !fast.got().is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert!(!fast.got().is_empty(), "Globex was delivered");
+    crate::support::wait_until("Globex's delivery", || async { !fast.got().is_empty() }).await;
     assert!(
         started.elapsed() < std::time::Duration::from_millis(900),
         "without waiting for Acme: {:?}",

@@ -106,8 +106,8 @@ async fn owner_buys_a_pack_and_the_balance_rises_exactly_once() {
         .contains("/_stripe/receipts/ch_"));
     assert_eq!(balance(&f.app, &f.acme).await, before + TEAM_PACK_CREDITS);
 
-    // Every event has arrived by now, each applied once: still one purchase entry.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Once every event has arrived, each applied once: still one purchase entry.
+    f.app.wait_for_stripe_events().await;
     assert_eq!(balance(&f.app, &f.acme).await, before + TEAM_PACK_CREDITS);
     assert_eq!(purchase_entries(&f.app, &f.acme).await, 1);
     assert!(f.app.store.audit(&f.acme).await.unwrap().balanced());
@@ -350,7 +350,7 @@ async fn an_abandoned_checkout_is_closed_and_grants_nothing() {
     let closed = pay(&page, "4242424242424242").await;
     assert_eq!(closed.status(), 410);
     assert!(!closed.text().await.unwrap().contains("Team"));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    f.app.wait_for_stripe_events().await;
     assert_eq!(balance(&f.app, &f.acme).await, before);
     let notes = f.app.store.notifications(&f.acme, true, 10).await.unwrap();
     assert!(notes.iter().any(|n| n.kind == "credit_purchase_failed"));

@@ -97,15 +97,12 @@ async fn invoices_seen(app: &TestApp, subscription: &str) -> i64 {
 /// Waits until Tally has considered `n` invoices of the subscription (events arrive on
 /// their own, a few milliseconds apart).
 async fn wait_for_invoices(app: &TestApp, subscription: &str, n: i64) {
-    for _ in 0..200 {
-        if invoices_seen(app, subscription).await >= n {
-            // The subscription's own events may still be on their way.
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("Tally never saw {n} invoices of {subscription}");
+    crate::support::wait_until(&format!("{n} invoices of {subscription}"), || async {
+        invoices_seen(app, subscription).await >= n
+    })
+    .await;
+    // The subscription's own events may still be on their way.
+    app.wait_for_stripe_events().await;
 }
 
 async fn advance(f: &Fixture, subscription: &str) {
@@ -188,7 +185,7 @@ async fn trial_to_paid_seat_changes_and_the_period_boundary() {
         &[("items[0][quantity]", "2")],
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    f.app.wait_for_stripe_events().await;
     assert_eq!(subscription_lots(&f.app, &f.acme).await.len(), 2);
     let plan = f.app.store.subscription_of(&f.acme).await.unwrap().unwrap();
     assert_eq!(plan.seats, 2);
@@ -305,13 +302,11 @@ async fn annual_plans_grant_a_year_at_once_and_rollover_plans_never_expire() {
         &[("fail", "true")],
     )
     .await;
-    for _ in 0..100 {
+    crate::support::wait_until("the renewal to be past due", || async {
         let s = f.app.store.subscription_of(&f.acme).await.unwrap().unwrap();
-        if s.id == business && s.status.as_str() == "past_due" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        s.id == business && s.status.as_str() == "past_due"
+    })
+    .await;
     let s = f.app.store.subscription_of(&f.acme).await.unwrap().unwrap();
     assert_eq!(
         (s.id.as_str(), s.status.as_str()),

@@ -4,7 +4,6 @@
 use super::TestApp;
 use app::domain::WorkspaceId;
 use serde_json::Value;
-use std::time::Duration;
 use tally::payments::PurchaseRecord;
 
 /// The demo packs on sale.
@@ -68,17 +67,18 @@ pub async fn wait_for(
     id: &str,
     done: impl Fn(&PurchaseRecord) -> bool,
 ) -> PurchaseRecord {
-    for _ in 0..200 {
-        let purchase = app.store.purchase_by_id(id).await.unwrap().unwrap();
-        if done(&purchase) {
-            return purchase;
+    let seen = std::cell::RefCell::new(None);
+    super::wait_until(&format!("purchase {id} to get there"), || {
+        let (store, seen, done) = (&app.store, &seen, &done);
+        async move {
+            let purchase = store.purchase_by_id(id).await.unwrap().unwrap();
+            let ok = done(&purchase);
+            *seen.borrow_mut() = Some(purchase);
+            ok
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "purchase {id} never got there: {:?}",
-        app.store.purchase_by_id(id).await.unwrap()
-    );
+    })
+    .await;
+    seen.into_inner().expect("looked at least once")
 }
 
 /// The emulator's stored events about a payment, oldest first.

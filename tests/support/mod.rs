@@ -193,6 +193,59 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `POST path` with a JSON body from `client`.
+    pub async fn post_json(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        client.post(self.url(path)).json(body).send().await.unwrap()
+    }
+
+    /// `POST path` with a form (a server function's arguments) from `client`.
+    pub async fn post_form(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        client.post(self.url(path)).form(form).send().await.unwrap()
+    }
+
+    /// `GET path` from `client`, read as JSON.
+    pub async fn get_json(&self, client: &reqwest::Client, path: &str) -> serde_json::Value {
+        let response = client.get(self.url(path)).send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap()
+    }
+
+    /// Waits until every event the test-mode emulator has sent so far was received and
+    /// recorded by Tally's webhook: after it, nothing more is on its way.
+    pub async fn wait_for_stripe_events(&self) {
+        let pool = self.store.pool().clone();
+        wait_until("every test-mode event to be applied", || {
+            let pool = pool.clone();
+            async move {
+                let (left,): (i64,) = sqlx::query_as(
+                    r#"
+                    SELECT COUNT(*) FROM stripe_emulator_objects
+                    WHERE kind = 'event' AND id NOT IN (SELECT id FROM stripe_events)
+                    "#,
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                left == 0
+            }
+        })
+        .await;
+    }
+
     /// A client that behaves like a browser on the site's own pages: it keeps cookies, does
     /// not follow redirects, and sends the site's `Origin` with every request.
     pub fn browser(&self) -> reqwest::Client {
@@ -227,6 +280,23 @@ impl TestApp {
             "{email} should be signed in"
         );
         client
+    }
+}
+
+/// Polls `check` every 20 ms until it holds, for at most 15 seconds; `what` names it in the
+/// failure. Tests wait for what they need this way, never for a fixed time.
+pub async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited 15 s and {what} never happened"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 
