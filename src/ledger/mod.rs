@@ -1,18 +1,26 @@
 //! The credit ledger: grants (lots), the append-only journal, and the rules that move credits.
 //!
-//! `rules` holds the pure rules, `book` the in-memory reference model used by property tests,
-//! and `store` applies the same plans to the database inside one transaction per movement.
+//! `rules` holds the pure rules and `book` the in-memory reference model used by property
+//! tests. The database side: `store` (the books of one transaction: lock, read, write back),
+//! `movements` (grants, charges, expiry), `gate` (idempotent charges, holds, refunds) with
+//! `batch` (group commit), `reads` and `audit`; `types` and `error` are their values.
 
+mod audit;
 mod batch;
 pub mod book;
+mod error;
 mod gate;
+mod movements;
+mod reads;
 pub mod rules;
 mod store;
+mod types;
 
 pub use batch::{ChargeBatcher, SharedRender};
+pub use error::{LedgerError, RefundRefusal};
 pub use gate::{Answer, BatchCharge, HoldReceipt, IdempotencyKey, NewHold, Render, Resolution};
-pub(crate) use store::{grant_in, take_back_in};
-pub use store::{
-    AccountSummary, Audit, BucketRow, EntryMeta, EntryRecord, HistoryQuery, LedgerError, NewGrant,
-    Receipt, RefundRefusal, TraceRow,
+pub(crate) use movements::{grant_in, take_back_in};
+pub use types::{
+    AccountSummary, Audit, BucketRow, EntryMeta, EntryRecord, HistoryQuery, NewGrant, Receipt,
+    TraceRow,
 };

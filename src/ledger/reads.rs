@@ -1,0 +1,124 @@
+//! Reads: a workspace's standing, its history, its usage and which lots paid for an entry.
+
+use super::rules::Millis;
+use super::store::{entry_from_row, parse_kind};
+use super::types::{AccountSummary, BucketRow, EntryRecord, HistoryQuery, TraceRow};
+use super::LedgerError;
+use crate::db::Store;
+use app::domain::{EntryType, WorkspaceId};
+use sqlx::Row;
+
+impl Store {
+    /// The workspace's balance, holds, lifetime totals and spendable buckets at `now`.
+    pub async fn summary(
+        &self,
+        workspace: &WorkspaceId,
+        now: Millis,
+    ) -> Result<AccountSummary, LedgerError> {
+        let account = sqlx::query("SELECT total, held, lifetime_added, lifetime_spent FROM credit_accounts WHERE workspace_id = $1")
+            .bind(workspace.as_str())
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(LedgerError::UnknownWorkspace)?;
+        let rows = sqlx::query(
+            "SELECT kind, expires_at, CAST(SUM(remaining - held) AS BIGINT) AS available FROM credit_lots \
+             WHERE workspace_id = $1 AND remaining > held AND (expires_at IS NULL OR expires_at > $2) \
+             GROUP BY kind, expires_at",
+        )
+        .bind(workspace.as_str())
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        let mut buckets = rows
+            .iter()
+            .map(|row| {
+                Ok(BucketRow {
+                    kind: parse_kind(row.try_get("kind")?)?,
+                    expires_at: row.try_get("expires_at")?,
+                    available: row.try_get("available")?,
+                })
+            })
+            .collect::<Result<Vec<_>, LedgerError>>()?;
+        buckets.sort_by_key(|b| (b.expires_at.is_none(), b.expires_at, b.kind.drawdown_rank()));
+        Ok(AccountSummary {
+            available: buckets.iter().map(|b| b.available).sum(),
+            held: account.try_get("held")?,
+            total: account.try_get("total")?,
+            lifetime_added: account.try_get("lifetime_added")?,
+            lifetime_spent: account.try_get("lifetime_spent")?,
+            buckets,
+        })
+    }
+
+    /// Journal entries, newest first, after the filters and cursor in `query`.
+    pub async fn history(
+        &self,
+        workspace: &WorkspaceId,
+        query: &HistoryQuery,
+    ) -> Result<Vec<EntryRecord>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT id, seq, entry_type, amount, balance_after, actor, description, action, model, project, session_ref, payment_ref, created_at \
+             FROM ledger_entries WHERE workspace_id = $1 AND ($2 = '' OR entry_type = $2) \
+             AND created_at >= $3 AND created_at < $4 AND seq < $5 ORDER BY seq DESC LIMIT $6",
+        )
+        .bind(workspace.as_str())
+        .bind(query.entry_type.map_or("", EntryType::as_str))
+        .bind(query.from.unwrap_or(i64::MIN))
+        .bind(query.until.unwrap_or(i64::MAX))
+        .bind(query.before_seq.unwrap_or(i64::MAX))
+        .bind(i64::from(query.limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    /// Consumption since `since`: (time, credits, action, model) per entry, for the usage chart.
+    pub async fn consumption_since(
+        &self,
+        workspace: &WorkspaceId,
+        since: Millis,
+    ) -> Result<Vec<(Millis, i64, Option<String>, Option<String>)>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT created_at, amount, action, model FROM ledger_entries WHERE workspace_id = $1 AND entry_type = 'consumption' AND created_at >= $2 ORDER BY seq",
+        )
+        .bind(workspace.as_str())
+        .bind(since)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("created_at")?,
+                    -row.try_get::<i64, _>("amount")?,
+                    row.try_get("action")?,
+                    row.try_get("model")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Which lots an entry of this workspace moved, and how much.
+    pub async fn trace(
+        &self,
+        workspace: &WorkspaceId,
+        entry_id: &str,
+    ) -> Result<Vec<TraceRow>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT t.lot_id, l.kind, t.amount FROM ledger_entry_lots t JOIN credit_lots l ON l.id = t.lot_id \
+             WHERE t.entry_id = $1 AND l.workspace_id = $2 ORDER BY t.lot_id",
+        )
+        .bind(entry_id)
+        .bind(workspace.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(TraceRow {
+                    lot_id: row.try_get("lot_id")?,
+                    kind: parse_kind(row.try_get("kind")?)?,
+                    amount: row.try_get("amount")?,
+                })
+            })
+            .collect()
+    }
+}
