@@ -540,3 +540,20 @@ async fn the_command_line_refuses_an_endpoint_inside_the_network_and_says_why() 
     assert!(secret.starts_with("tallywh_"), "{secret}");
     db.finish().await;
 }
+
+#[tokio::test]
+async fn bad_arguments_are_refused_in_one_line() {
+    let db = TestDb::sqlite().await;
+    for args in [
+        &["workspace", "create"][..],
+        &["nonsense"][..],
+        &["grant", "--kind", "free"][..],
+    ] {
+        let (ok, out, err) = tally(&db.url, args).await;
+        assert!(!ok, "{args:?}");
+        assert!(out.is_empty());
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{err}");
+    }
+    db.finish().await;
+}

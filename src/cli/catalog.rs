@@ -1,0 +1,297 @@
+//! `tally pack …`, `tally plan …` and `tally rate …`: what is on sale, what plans include and
+//! what AI work costs.
+
+use super::Context;
+use anyhow::{bail, Context as _};
+use app::domain::Credits;
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
+pub enum PackCommand {
+    /// List the packs on sale.
+    List,
+    /// Create or change a pack.
+    Set {
+        /// A short id such as pack_team.
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        credits: String,
+        /// The price in the currency's major unit, e.g. 22.50.
+        #[arg(long)]
+        price: String,
+        #[arg(long, default_value = "usd")]
+        currency: String,
+        /// Extra credits while a promotion runs.
+        #[arg(long)]
+        bonus: Option<String>,
+        /// When the promotion starts and ends, RFC 3339.
+        #[arg(long)]
+        bonus_from: Option<String>,
+        #[arg(long)]
+        bonus_until: Option<String>,
+        /// Place in the catalog (smallest first).
+        #[arg(long, default_value_t = 0)]
+        order: i64,
+        /// Take the pack off sale (purchases already made are kept).
+        #[arg(long)]
+        inactive: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PlanCommand {
+    /// List the plans.
+    List,
+    /// Create or change a plan. Stripe prices name it in their `tally_plan` metadata (or
+    /// use its id as their lookup key).
+    Set {
+        /// The id Stripe prices name, such as team.
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        /// Credits per paid seat per month (annual invoices grant twelve months' worth).
+        #[arg(long)]
+        credits_per_seat: String,
+        /// Credits roll over instead of expiring at the end of their period.
+        #[arg(long)]
+        rollover: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RateCommand {
+    /// List every model's rate.
+    List,
+    /// Create or change a model's rate.
+    Set {
+        #[arg(long)]
+        model: String,
+        /// text (priced per 1,000 tokens), image (per image) or video (per second)
+        #[arg(long)]
+        modality: String,
+        /// Credits per rate unit, up to three decimals, e.g. 1.5
+        #[arg(long)]
+        credits: String,
+        /// The name people see; the model id when omitted.
+        #[arg(long)]
+        label: Option<String>,
+    },
+}
+
+/// Runs one `pack` command.
+pub(super) async fn packs(command: PackCommand, ctx: &Context) -> anyhow::Result<()> {
+    let (store, now) = (&ctx.store, ctx.now);
+    match command {
+        PackCommand::List => {
+            for pack in store.active_packs().await? {
+                let price = app::domain::Currency::parse(&pack.currency)
+                    .ok()
+                    .and_then(|c| app::domain::Money::new(pack.price_minor, c).ok())
+                    .map(|m| m.to_string())
+                    .unwrap_or_default();
+                println!(
+                    "{}\t{}\t{} credits\t{} {}\tbonus {}",
+                    pack.id,
+                    pack.name,
+                    pack.credits,
+                    price,
+                    pack.currency.to_ascii_uppercase(),
+                    pack.bonus_credits
+                );
+            }
+        }
+        PackCommand::Set {
+            id,
+            name,
+            credits,
+            price,
+            currency,
+            bonus,
+            bonus_from,
+            bonus_until,
+            order,
+            inactive,
+        } => {
+            let id = id.trim().to_owned();
+            if id.is_empty()
+                || id.len() > 60
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+            {
+                bail!("--id is 1 to 60 letters, digits, - or _");
+            }
+            let name = name.trim().to_owned();
+            if name.is_empty() || name.chars().count() > 60 {
+                bail!("--name is 1 to 60 characters");
+            }
+            let credits = Credits::parse(&credits)
+                .ok()
+                .filter(|c| !c.is_zero())
+                .context("--credits is a whole number above zero")?;
+            let currency = app::domain::Currency::parse(&currency)
+                .map_err(|e| anyhow::anyhow!("--currency: {e}"))?;
+            let bonus = match bonus {
+                None => Credits::ZERO,
+                Some(b) => Credits::parse(&b)
+                    .ok()
+                    .context("--bonus is a whole number")?,
+            };
+            let pack = crate::payments::PackRecord {
+                id,
+                name,
+                credits: credits.get(),
+                price_minor: parse_price(&price, &currency)?,
+                currency: currency.as_str().to_owned(),
+                active: !inactive,
+                bonus_credits: bonus.get(),
+                bonus_starts_at: parse_time("--bonus-from", bonus_from)?,
+                bonus_ends_at: parse_time("--bonus-until", bonus_until)?,
+                sort_order: order,
+            };
+            store.upsert_pack(&pack, now).await?;
+            eprintln!("Pack {} saved ({} credits).", pack.id, credits);
+        }
+    }
+    Ok(())
+}
+
+/// Runs one `plan` command.
+pub(super) async fn plans(command: PlanCommand, ctx: &Context) -> anyhow::Result<()> {
+    let (store, now) = (&ctx.store, ctx.now);
+    match command {
+        PlanCommand::List => {
+            for plan in store.plans().await? {
+                println!(
+                    "{}\t{}\t{} credits per seat a month\t{}",
+                    plan.id,
+                    plan.name,
+                    plan.terms.credits_per_seat,
+                    if plan.terms.rollover {
+                        "rolls over"
+                    } else {
+                        "expires each period"
+                    }
+                );
+            }
+        }
+        PlanCommand::Set {
+            id,
+            name,
+            credits_per_seat,
+            rollover,
+        } => {
+            let id = id.trim().to_owned();
+            if id.is_empty()
+                || id.len() > 60
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                bail!("--id must be 1 to 60 lower-case letters, digits or dashes");
+            }
+            let name = name.trim().to_owned();
+            if name.is_empty() || name.chars().count() > 60 {
+                bail!("--name must be 1 to 60 characters");
+            }
+            let credits_per_seat = Credits::parse(&credits_per_seat.replace(',', ""))
+                .context("--credits-per-seat must be a whole number of credits")?;
+            let plan = crate::payments::subscriptions::PlanRecord {
+                id,
+                name,
+                terms: app::domain::PlanTerms {
+                    credits_per_seat,
+                    rollover,
+                },
+            };
+            store.upsert_plan(&plan, now).await?;
+            eprintln!(
+                "Plan {} saved ({} credits per seat a month).",
+                plan.id, credits_per_seat
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs one `rate` command.
+pub(super) async fn rates(command: RateCommand, ctx: &Context) -> anyhow::Result<()> {
+    let (store, now) = (&ctx.store, ctx.now);
+    match command {
+        RateCommand::List => {
+            for rate in store.rates().await? {
+                println!("{}\t{}\t{}", rate.model, rate.modality, rate.describe());
+            }
+        }
+        RateCommand::Set {
+            model,
+            modality,
+            credits,
+            label,
+        } => {
+            let model = model.trim().to_owned();
+            if model.is_empty()
+                || model.len() > 100
+                || !model
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c))
+            {
+                bail!("--model is 1 to 100 letters, digits or - _ . : /");
+            }
+            let modality = app::domain::Modality::parse(modality.trim())
+                .context("--modality must be text, image or video")?;
+            let millicredits = app::domain::parse_milli(&credits)
+                .map_err(|e| anyhow::anyhow!("--credits: {e}"))?;
+            let rate = app::domain::Rate {
+                label: label.unwrap_or_else(|| model.clone()),
+                model,
+                modality,
+                millicredits,
+            };
+            store.set_rate(&rate, now).await?;
+            eprintln!("{rate}");
+        }
+    }
+    Ok(())
+}
+
+/// Parses a price such as `22.50` in `currency` into minor units, above zero.
+fn parse_price(text: &str, currency: &app::domain::Currency) -> anyhow::Result<i64> {
+    let price = app::domain::Money::parse_major(text, currency)
+        .map_err(|e| anyhow::anyhow!("--price: {e}"))?;
+    if price.amount_minor() == 0 {
+        bail!("--price must be above zero");
+    }
+    Ok(price.amount_minor())
+}
+
+fn parse_time(flag: &str, text: Option<String>) -> anyhow::Result<Option<i64>> {
+    text.map(|t| {
+        chrono::DateTime::parse_from_rfc3339(t.trim())
+            .map(|d| d.timestamp_millis())
+            .with_context(|| format!("{flag} is a time such as 2026-12-31T23:59:59Z"))
+    })
+    .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_are_read_into_minor_units() {
+        let usd = app::domain::Currency::usd();
+        assert_eq!(parse_price("22.50", &usd).unwrap(), 2_250);
+        assert_eq!(parse_price("5", &usd).unwrap(), 500);
+        assert_eq!(parse_price("0.5", &usd).unwrap(), 50);
+        assert!(parse_price("0", &usd).is_err());
+        assert!(parse_price("-1", &usd).is_err());
+        assert!(parse_price("1.234", &usd).is_err());
+        assert!(parse_price("ten", &usd).is_err());
+    }
+}

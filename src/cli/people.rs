@@ -1,0 +1,70 @@
+//! `tally user …`: people and their roles.
+
+use super::{workspace_id, Context};
+use crate::accounts::{password, Email};
+use anyhow::{bail, Context as _};
+use app::domain::Role;
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Add a person to a workspace with a role; prints the user id on stdout.
+    Add {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        email: String,
+        /// owner, admin, billing_admin, member or guest
+        #[arg(long)]
+        role: String,
+        /// At least 8 characters. Without it, an existing password is kept, and a new person
+        /// gets a generated one, printed on stderr.
+        #[arg(long)]
+        password: Option<String>,
+    },
+}
+
+/// Runs one `user` command.
+pub(super) async fn people(command: UserCommand, ctx: &Context) -> anyhow::Result<()> {
+    let (store, now) = (&ctx.store, ctx.now);
+    match command {
+        UserCommand::Add {
+            workspace,
+            email,
+            role,
+            password: given,
+        } => {
+            let workspace = workspace_id(&workspace)?;
+            let email = Email::parse(&email)?;
+            let role = Role::parse(role.trim())
+                .context("role must be owner, admin, billing_admin, member or guest")?;
+            if store.workspace(&workspace).await?.is_none() {
+                bail!("no workspace {workspace}");
+            }
+            let existing = store.user_by_email(&email).await?;
+            let new_password = match (given, &existing) {
+                (Some(p), _) => Some(p),
+                (None, Some(_)) => None,
+                (None, None) => {
+                    let generated = crate::accounts::tokens::new_secret("")[..20].to_owned();
+                    eprintln!("Password for {email}: {generated}");
+                    Some(generated)
+                }
+            };
+            let hash = match new_password {
+                Some(p) => Some(password::hash(p).await?),
+                None => None,
+            };
+            let user_id = store.upsert_user(&email, hash.as_deref(), now).await?;
+            store
+                .set_membership(&workspace, &user_id, role, now)
+                .await?;
+            eprintln!(
+                "{email} is now {} in {workspace}.",
+                role.label().to_lowercase()
+            );
+            println!("{user_id}");
+        }
+    }
+    Ok(())
+}

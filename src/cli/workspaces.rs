@@ -1,0 +1,133 @@
+//! `tally workspace …` and `tally api-key …`: workspaces, their settings, their notification
+//! endpoint and their API keys.
+
+use super::{workspace_id, Context};
+use anyhow::{bail, Context as _};
+use app::domain::Credits;
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum WorkspaceCommand {
+    /// Create a workspace; prints its id alone on stdout.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// Change who may buy credits and where the Low Balance line is.
+    Settings {
+        #[arg(long)]
+        workspace: String,
+        /// admins (owner, admins, billing admins) or owner_only
+        #[arg(long)]
+        billing_managers: Option<String>,
+        /// The Low Balance badge and alert show at or below this many credits.
+        #[arg(long)]
+        low_balance_threshold: Option<String>,
+    },
+    /// Send the workspace's notifications to an HTTPS endpoint as signed webhooks; prints the
+    /// signing secret once. `--remove` stops the deliveries.
+    Webhook {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long, required_unless_present = "remove")]
+        url: Option<String>,
+        #[arg(long, conflicts_with = "url")]
+        remove: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create an API key; prints the secret once, alone on stdout.
+    Create {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long, default_value = "API key")]
+        name: String,
+    },
+}
+
+/// Runs one `workspace` command.
+pub(super) async fn workspaces(command: WorkspaceCommand, ctx: &Context) -> anyhow::Result<()> {
+    let (store, config, now) = (&ctx.store, &ctx.config, ctx.now);
+    match command {
+        WorkspaceCommand::Create { name } => {
+            let id = store.create_workspace(&name, now).await?;
+            println!("{id}");
+        }
+        WorkspaceCommand::Webhook {
+            workspace,
+            url,
+            remove,
+        } => {
+            let id = workspace_id(&workspace)?;
+            if store.workspace(&id).await?.is_none() {
+                bail!("no workspace {id}");
+            }
+            if remove {
+                store.remove_webhook_endpoint(&id).await?;
+                eprintln!("Notifications of {id} are no longer sent to an endpoint.");
+            } else {
+                let url = config
+                    .outbound
+                    .policy
+                    .check_endpoint(url.as_deref().unwrap_or_default())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("--url: {e}"))?;
+                let endpoint = store.set_webhook_endpoint(&id, url.as_str(), now).await?;
+                eprintln!(
+                    "Notifications of {id} go to {url}. Verify Tally-Signature with this secret (shown once):"
+                );
+                println!("{}", endpoint.secret);
+            }
+        }
+        WorkspaceCommand::Settings {
+            workspace,
+            billing_managers,
+            low_balance_threshold,
+        } => {
+            let id = workspace_id(&workspace)?;
+            let Some(current) = store.workspace(&id).await? else {
+                bail!("no workspace {id}")
+            };
+            let policy = match billing_managers {
+                Some(text) => app::domain::BillingManagers::parse(text.trim())
+                    .context("--billing-managers must be admins or owner_only")?,
+                None => current.billing_managers,
+            };
+            let threshold = match low_balance_threshold {
+                Some(text) => Credits::parse(&text)
+                    .context("--low-balance-threshold must be a whole number of credits")?
+                    .get(),
+                None => current.low_balance_threshold,
+            };
+            store
+                .update_workspace_settings(&id, threshold, policy)
+                .await?;
+            eprintln!(
+                "{}: billing managers {}, Low Balance at or below {} credits.",
+                current.name,
+                policy,
+                Credits::new(threshold).unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs one `api-key` command.
+pub(super) async fn api_keys(command: ApiKeyCommand, ctx: &Context) -> anyhow::Result<()> {
+    let (store, now) = (&ctx.store, ctx.now);
+    match command {
+        ApiKeyCommand::Create { workspace, name } => {
+            let workspace = workspace_id(&workspace)?;
+            if store.workspace(&workspace).await?.is_none() {
+                bail!("no workspace {workspace}");
+            }
+            let secret = store.create_api_key(&workspace, &name, now).await?;
+            eprintln!("Keep this key safe: it is shown only once.");
+            println!("{secret}");
+        }
+    }
+    Ok(())
+}
