@@ -1,21 +1,30 @@
 mod auto_reload;
+mod buy_credits;
+mod confirm_purchase;
+mod copy_support;
 mod credits_card;
 mod insufficient;
 mod notices;
 mod plan;
-mod purchase;
+mod purchase_list;
+mod purchase_status;
+mod saved_cards;
+mod test_mode_badge;
 mod top_bar;
 mod transactions;
 mod usage_chart;
 
 pub use auto_reload::AutoReloadCard;
+pub use buy_credits::BuyCredits;
+pub use copy_support::CopySupportDetails;
 pub use credits_card::{BucketList, CreditsCard};
 pub use insufficient::InsufficientCredits;
 pub use notices::{ErrorPanel, Loading};
 pub use plan::{CreditsHelp, PlanCard, UpcomingExpiries};
-pub use purchase::{
-    BuyCredits, CopySupportDetails, PurchaseList, PurchaseStatusBadge, SavedCards, TestModeBadge,
-};
+pub use purchase_list::PurchaseList;
+pub use purchase_status::PurchaseStatusBadge;
+pub use saved_cards::SavedCards;
+pub use test_mode_badge::TestModeBadge;
 pub use top_bar::TopBar;
 pub use transactions::TransactionTable;
 pub use usage_chart::UsageChart;

@@ -1,0 +1,180 @@
+//! Buy credits: the packs, a custom amount, and what the buyer picked.
+
+use super::confirm_purchase::ConfirmPurchase;
+use super::TestModeBadge;
+use crate::format;
+use crate::purchases::{PackOffer, PurchaseSection};
+use leptos::prelude::*;
+
+/// What the buyer picked in the purchase section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Pick {
+    Pack(PackOffer),
+    Custom,
+}
+
+/// Buy credits: packs, a custom amount, and the confirmation dialog before checkout.
+#[component]
+pub fn BuyCredits(section: PurchaseSection) -> impl IntoView {
+    let PurchaseSection {
+        test_mode,
+        can_buy,
+        who_can_buy,
+        packs,
+        custom,
+        cards,
+        ..
+    } = section;
+    if !can_buy {
+        return view! {
+            <section id="buy-credits" class="card" aria-labelledby="buy-heading">
+                <div class="card-head">
+                    <h2 id="buy-heading">"Buy credits"</h2>
+                    <TestModeBadge test_mode/>
+                </div>
+                <p class="muted" data-testid="buy-read-only">{format!("Buying credits is for billing managers. {who_can_buy}")}</p>
+            </section>
+        }
+        .into_any();
+    }
+    let default_card = cards.iter().find(|c| c.is_default).cloned();
+    let pick = RwSignal::new(None::<Pick>);
+    let custom_text = RwSignal::new(String::new());
+    let dialog_open = RwSignal::new(false);
+    let terms = StoredValue::new(custom.clone());
+    let custom_check = move || {
+        terms.with_value(|t| {
+            t.parse(&custom_text.get())
+                .and_then(|c| Ok((c, t.price(c)?)))
+        })
+    };
+    let pack_cards = packs
+        .iter()
+        .map(|pack| {
+            let offer = pack.clone();
+            let input_id = format!("pack-{}", pack.id);
+            let chosen = {
+                let id = pack.id.clone();
+                move || matches!(pick.get(), Some(Pick::Pack(p)) if p.id == id)
+            };
+            let (chosen_class, label_for) = (chosen.clone(), input_id.clone());
+            view! {
+                <label class="pack" class:pack-chosen=chosen_class for=label_for data-testid="pack">
+                    <input
+                        type="radio"
+                        name="pack-choice"
+                        id=input_id
+                        value=pack.id.clone()
+                        prop:checked=chosen
+                        on:change=move |_| pick.set(Some(Pick::Pack(offer.clone())))
+                    />
+                    <span class="pack-name">{pack.name.clone()}</span>
+                    {pack.best_value.then(|| view! { <span class="badge badge-good">"Best value"</span> })}
+                    <span class="pack-credits">{format!("{} credits", pack.credits)}</span>
+                    {(!pack.bonus.is_zero()).then(|| view! {
+                        <span class="pack-bonus">
+                            {format!("+ {} bonus credits", pack.bonus)}
+                            {pack.bonus_ends_at.map(|at| format!(" until {}", format::date(&at)))}
+                        </span>
+                    })}
+                    <span class="pack-price">{format!("{} {}", pack.price, pack.price.currency().as_str().to_ascii_uppercase())}</span>
+                    <span class="muted pack-rate">{format!("{} per 1,000 credits", pack.per_thousand)}</span>
+                </label>
+            }
+        })
+        .collect_view();
+    let custom_chosen = move || matches!(pick.get(), Some(Pick::Custom));
+    let can_continue = move || match pick.get() {
+        Some(Pick::Pack(_)) => true,
+        Some(Pick::Custom) => custom_check().is_ok(),
+        None => false,
+    };
+    let hint = StoredValue::new(format!(
+        "In steps of {} credits, from {} to {}, at {} per {} credits.",
+        custom.increment, custom.min, custom.max, custom.price_per_increment, custom.increment
+    ));
+    let (min, max, step) = (custom.min.get(), custom.max.get(), custom.increment.get());
+    view! {
+        <section id="buy-credits" class="card" aria-labelledby="buy-heading">
+            <div class="card-head">
+                <h2 id="buy-heading">"Buy credits"</h2>
+                <TestModeBadge test_mode/>
+            </div>
+            <p class="narrow-only notice notice-info" data-testid="wide-screen-note">
+                "Buying credits needs a larger screen. Open Billing on a tablet or computer to choose a pack and pay."
+            </p>
+            <div class="wide-only">
+                <p class="muted">"Credits you buy never expire. Larger packs cost less per credit. One-time payment: nothing renews."</p>
+                <fieldset class="packs">
+                    <legend>"Choose a pack or an amount"</legend>
+                    <div class="pack-grid">
+                        {pack_cards}
+                        <label class="pack pack-custom" class:pack-chosen=custom_chosen for="pack-custom">
+                            <input
+                                type="radio"
+                                name="pack-choice"
+                                id="pack-custom"
+                                value="custom"
+                                prop:checked=custom_chosen
+                                on:change=move |_| pick.set(Some(Pick::Custom))
+                            />
+                            <span class="pack-name">"Custom amount"</span>
+                            <span class="muted">{hint.get_value()}</span>
+                        </label>
+                    </div>
+                </fieldset>
+                {move || custom_chosen().then(|| view! {
+                    <div class="custom-amount">
+                        <label for="custom-credits">"Credits to buy"</label>
+                        <input
+                            id="custom-credits"
+                            type="number"
+                            inputmode="numeric"
+                            min=min
+                            max=max
+                            step=step
+                            prop:value=move || custom_text.get()
+                            on:input=move |ev| custom_text.set(event_target_value(&ev))
+                            aria-describedby="custom-feedback"
+                        />
+                        <p id="custom-feedback" class="muted" aria-live="polite">
+                            {move || {
+                                if custom_text.get().trim().is_empty() {
+                                    hint.get_value()
+                                } else {
+                                    match custom_check() {
+                                        Ok((credits, price)) => format!("{credits} credits for {price} {}.", price.currency().as_str().to_ascii_uppercase()),
+                                        Err(e) => format!("{}.", format::capitalised(&e.to_string())),
+                                    }
+                                }
+                            }}
+                        </p>
+                    </div>
+                })}
+                <button
+                    type="button"
+                    class="button primary"
+                    data-testid="buy-continue"
+                    disabled=move || !can_continue()
+                    on:click=move |_| dialog_open.set(true)
+                >
+                    "Continue"
+                </button>
+            </div>
+            {move || dialog_open.get().then(|| {
+                let choice = pick.get();
+                let custom_amount = custom_check().ok();
+                view! {
+                    <ConfirmPurchase
+                        choice
+                        custom_amount
+                        default_card=default_card.clone()
+                        test_mode
+                        on_close=Callback::new(move |_| dialog_open.set(false))
+                    />
+                }
+            })}
+        </section>
+    }
+    .into_any()
+}
