@@ -3,8 +3,7 @@
 use crate::billing::{self, ReadError};
 use crate::clock::Clock;
 use crate::db::{Store, StoreError};
-use crate::ledger::rules::Shortfall;
-use crate::ledger::{Answer, EntryMeta, HoldReceipt, IdempotencyKey, NewHold, Resolution};
+use crate::ledger::{EntryMeta, IdempotencyKey, NewHold};
 use crate::payments::auto_reload::ReloadOutcome;
 use crate::payments::{CardOnFile, GatewayError, Payments, PaymentsError, PurchaseRecord};
 use app::backend::Backend;
@@ -21,7 +20,6 @@ use app::purchases::{
 };
 use app::studio::{ActionResult, Insufficient};
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// The ledger, accounts and payments, behind the UI's [`Backend`] trait.
@@ -200,23 +198,12 @@ impl Backend for TallyBackend {
             expires_at: now + 5 * 60_000,
             meta,
         };
-        // The gate stores a rendered answer for API replays; the Studio wants the outcome.
-        let held: Mutex<Option<Result<HoldReceipt, Shortfall>>> = Mutex::new(None);
-        let render = |outcome: &Result<HoldReceipt, Shortfall>| {
-            *held.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome.clone());
-            Answer {
-                status: if outcome.is_ok() { 201 } else { 402 },
-                body: String::new(),
-            }
-        };
-        self.store
-            .reserve_once(&workspace.id, &key, &hold, now, &render)
+        // The same typed gate the API calls: hold the estimate, then settle the real cost.
+        let outcome = self
+            .store
+            .reserve_once(&workspace.id, &key, &hold, now)
             .await
             .map_err(internal)?;
-        let outcome = held
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner())
-            .ok_or(AppError::Internal)?;
         let receipt = match outcome {
             Ok(receipt) => receipt,
             Err(shortfall) => {
@@ -238,29 +225,17 @@ impl Backend for TallyBackend {
         tokio::time::sleep(self.studio_work).await;
         let spread = receipt.reservation_id.bytes().map(u64::from).sum::<u64>() % 16;
         let actual = ((estimate.get() * (85 + spread as i64) + 99) / 100).max(1);
-        let settled: Mutex<Option<Resolution>> = Mutex::new(None);
-        let render = |resolution: &Resolution| {
-            *settled.lock().unwrap_or_else(|e| e.into_inner()) = Some(resolution.clone());
-            Answer {
-                status: 200,
-                body: String::new(),
-            }
-        };
         let actual = app::domain::Credits::new(actual).map_err(internal)?;
-        self.store
+        let resolution = self
+            .store
             .settle(
                 &workspace.id,
                 &receipt.reservation_id,
                 actual,
                 self.clock.now_ms(),
-                &render,
             )
             .await
             .map_err(internal)?;
-        let resolution = settled
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner())
-            .ok_or(AppError::Internal)?;
         Ok(ActionResult {
             model_label: rate.label.clone(),
             units,

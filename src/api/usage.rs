@@ -4,11 +4,11 @@ use super::json::ApiJson;
 use super::{ApiError, Caller, Principal};
 use crate::clock::to_datetime;
 use crate::ledger::rules::Shortfall;
-use crate::ledger::{Answer, EntryMeta, HoldReceipt, IdempotencyKey, NewHold, Receipt, Resolution};
+use crate::ledger::{EntryMeta, IdempotencyKey, NewHold, Resolution};
 use crate::state::AppState;
 use app::domain::{BillingManagers, Credits, RecoveryAction, Role};
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -171,15 +171,16 @@ impl UsageRequest {
     }
 }
 
-fn answer(status: StatusCode, body: serde_json::Value) -> Answer {
-    Answer {
-        status: status.as_u16(),
-        body: body.to_string(),
-    }
+fn answer(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, axum::Json(body)).into_response()
 }
 
 /// The 402 body: what was missing, why, and what this person can do about it.
-pub fn insufficient(shortfall: &Shortfall, role: Option<Role>, policy: BillingManagers) -> Answer {
+pub fn insufficient(
+    shortfall: &Shortfall,
+    role: Option<Role>,
+    policy: BillingManagers,
+) -> serde_json::Value {
     // Holds are not exhaustion: say so when the credits exist but are reserved.
     let held_back = shortfall.available + shortfall.held >= shortfall.required;
     let (reason, message) = if held_back {
@@ -201,28 +202,15 @@ pub fn insufficient(shortfall: &Shortfall, role: Option<Role>, policy: BillingMa
         Some(role) => (role.as_str(), role.recovery_actions(policy)),
         None => ("unknown", RecoveryAction::FOR_UNKNOWN),
     };
-    answer(
-        StatusCode::PAYMENT_REQUIRED,
-        json!({ "error": {
-            "code": "insufficient_credits",
-            "message": message,
-            "reason": reason,
-            "balance": shortfall.available,
-            "held": shortfall.held,
-            "required": shortfall.required,
-            "recovery": { "role": role_name, "actions": actions },
-        }}),
-    )
-}
-
-fn respond(answer: Answer) -> Response {
-    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        answer.body,
-    )
-        .into_response()
+    json!({ "error": {
+        "code": "insufficient_credits",
+        "message": message,
+        "reason": reason,
+        "balance": shortfall.available,
+        "held": shortfall.held,
+        "required": shortfall.required,
+        "recovery": { "role": role_name, "actions": actions },
+    }})
 }
 
 /// `POST /api/v1/usage`: charge a known cost at once.
@@ -234,26 +222,25 @@ pub async fn charge(
     let request = UsageRequest::parse(&state, &caller, body, "usage").await?;
     let policy = caller.workspace.billing_managers;
     let role = request.role;
-    let render: crate::ledger::SharedRender = std::sync::Arc::new(
-        move |outcome: &Result<Receipt, Shortfall>| match outcome {
-            Ok(receipt) => answer(
-                StatusCode::OK,
-                json!({ "transaction_id": receipt.entry_id, "charged": -receipt.amount, "balance": receipt.available }),
-            ),
-            Err(shortfall) => insufficient(shortfall, role, policy),
-        },
-    );
-    let stored = state
+    let outcome = state
         .batcher
         .charge(
             &caller.workspace.id,
             request.key,
             request.credits,
             request.meta,
-            render,
         )
         .await?;
-    Ok(respond(stored))
+    Ok(match outcome {
+        Ok(receipt) => answer(
+            StatusCode::OK,
+            json!({ "transaction_id": receipt.entry_id, "charged": -receipt.amount, "balance": receipt.available }),
+        ),
+        Err(shortfall) => answer(
+            StatusCode::PAYMENT_REQUIRED,
+            insufficient(&shortfall, role, policy),
+        ),
+    })
 }
 
 /// `POST /api/v1/usage/reservations`: hold an estimate.
@@ -271,7 +258,11 @@ pub async fn reserve(
         expires_at: now + request.hold_seconds * 1_000,
         meta: request.meta,
     };
-    let render = move |outcome: &Result<HoldReceipt, Shortfall>| match outcome {
+    let outcome = state
+        .store
+        .reserve_once(&caller.workspace.id, &request.key, &hold, now)
+        .await?;
+    Ok(match outcome {
         Ok(receipt) => answer(
             StatusCode::CREATED,
             json!({
@@ -281,13 +272,11 @@ pub async fn reserve(
                 "balance": receipt.available,
             }),
         ),
-        Err(shortfall) => insufficient(shortfall, role, policy),
-    };
-    let stored = state
-        .store
-        .reserve_once(&caller.workspace.id, &request.key, &hold, now, &render)
-        .await?;
-    Ok(respond(stored))
+        Err(shortfall) => answer(
+            StatusCode::PAYMENT_REQUIRED,
+            insufficient(&shortfall, role, policy),
+        ),
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -316,6 +305,21 @@ fn require_api_key(caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
+/// The answer to a settle or a release: the first resolution, whichever call repeats it.
+fn resolved(r: &Resolution) -> Response {
+    if r.settled {
+        answer(
+            StatusCode::OK,
+            json!({ "charged": r.charged, "released": r.released, "balance": r.available }),
+        )
+    } else {
+        answer(
+            StatusCode::OK,
+            json!({ "released": r.released, "balance": r.available }),
+        )
+    }
+}
+
 /// `POST /api/v1/usage/reservations/{id}/settle`: charge the actual cost.
 pub async fn settle(
     State(state): State<AppState>,
@@ -327,23 +331,11 @@ pub async fn settle(
     let id = reservation_id(&id)?;
     let actual =
         Credits::new(body.credits).map_err(|e| ApiError::Invalid(format!("credits: {e}")))?;
-    let render = |r: &Resolution| {
-        answer(
-            StatusCode::OK,
-            json!({ "charged": r.charged, "released": r.released, "balance": r.available }),
-        )
-    };
-    let stored = state
+    let resolution = state
         .store
-        .settle(
-            &caller.workspace.id,
-            id,
-            actual,
-            state.clock.now_ms(),
-            &render,
-        )
+        .settle(&caller.workspace.id, id, actual, state.clock.now_ms())
         .await?;
-    Ok(respond(stored))
+    Ok(resolved(&resolution))
 }
 
 /// `POST /api/v1/usage/reservations/{id}/release`: the provider work failed; charge nothing.
@@ -354,17 +346,11 @@ pub async fn release(
 ) -> Result<Response, ApiError> {
     require_api_key(&caller)?;
     let id = reservation_id(&id)?;
-    let render = |r: &Resolution| {
-        answer(
-            StatusCode::OK,
-            json!({ "released": r.released, "balance": r.available }),
-        )
-    };
-    let stored = state
+    let resolution = state
         .store
-        .release(&caller.workspace.id, id, state.clock.now_ms(), &render)
+        .release(&caller.workspace.id, id, state.clock.now_ms())
         .await?;
-    Ok(respond(stored))
+    Ok(resolved(&resolution))
 }
 
 /// `POST /api/v1/usage/{transaction_id}/refund`: the AI operation of a one-shot charge failed;
@@ -393,10 +379,10 @@ pub async fn refund(
             now.saturating_sub(window),
         )
         .await?;
-    Ok(respond(answer(
+    Ok(answer(
         StatusCode::OK,
         json!({ "transaction_id": refund.entry_id, "refunded": refund.refunded, "balance": refund.available }),
-    )))
+    ))
 }
 
 #[cfg(test)]
@@ -410,10 +396,7 @@ mod tests {
             held: 40,
             required: 25,
         };
-        let body: serde_json::Value = serde_json::from_str(
-            &insufficient(&held, Some(Role::Member), BillingManagers::Admins).body,
-        )
-        .unwrap();
+        let body = insufficient(&held, Some(Role::Member), BillingManagers::Admins);
         assert_eq!(body["error"]["reason"], "held_by_actions_in_progress");
         assert_eq!(body["error"]["recovery"]["actions"], json!(["ask_admin"]));
         let empty = Shortfall {
@@ -421,9 +404,7 @@ mod tests {
             held: 0,
             required: 25,
         };
-        let answer = insufficient(&empty, None, BillingManagers::Admins);
-        assert_eq!(answer.status, 402);
-        let body: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+        let body = insufficient(&empty, None, BillingManagers::Admins);
         assert_eq!(body["error"]["code"], "insufficient_credits");
         assert_eq!(body["error"]["reason"], "out_of_credits");
         assert_eq!(

@@ -24,8 +24,7 @@
 //! workspace flooding the gate delays the others by at most one batch.
 
 use super::gate::BatchCharge;
-use super::rules::Shortfall;
-use super::{Answer, EntryMeta, IdempotencyKey, LedgerError, Receipt};
+use super::{ChargeOutcome, EntryMeta, IdempotencyKey, LedgerError};
 use crate::clock::Clock;
 use crate::db::{Backend, Store};
 use app::domain::{Credits, WorkspaceId};
@@ -33,9 +32,6 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
-
-/// Renders a charge's outcome into its stored answer.
-pub type SharedRender = Arc<dyn Fn(&Result<Receipt, Shortfall>) -> Answer + Send + Sync>;
 
 /// The most charges one transaction takes.
 const MAX_BATCH: usize = 64;
@@ -52,8 +48,7 @@ struct Pending {
     key: IdempotencyKey,
     credits: Credits,
     meta: EntryMeta,
-    render: SharedRender,
-    reply: oneshot::Sender<Result<Answer, LedgerError>>,
+    reply: oneshot::Sender<Result<ChargeOutcome, LedgerError>>,
 }
 
 /// Charges waiting for one shard's next batch, by workspace, and whether a drain task runs
@@ -181,15 +176,13 @@ impl ChargeBatcher {
         key: IdempotencyKey,
         credits: Credits,
         meta: EntryMeta,
-        render: SharedRender,
-    ) -> Result<Answer, LedgerError> {
+    ) -> Result<ChargeOutcome, LedgerError> {
         let (reply, answer) = oneshot::channel();
         let pending = Pending {
             workspace: workspace.clone(),
             key,
             credits,
             meta,
-            render,
             reply,
         };
         let index = self.shard_of(workspace);
@@ -230,7 +223,6 @@ impl ChargeBatcher {
                     key: &p.key,
                     credits: p.credits,
                     meta: &p.meta,
-                    render: &*p.render,
                 })
                 .collect();
             let results = self
@@ -256,7 +248,6 @@ impl ChargeBatcher {
                                 pending.credits,
                                 &pending.meta,
                                 now,
-                                &*pending.render,
                             )
                             .await;
                         let _ = pending.reply.send(result);
@@ -282,10 +273,6 @@ mod tests {
             },
             credits: Credits::new(1).unwrap(),
             meta: EntryMeta::default(),
-            render: Arc::new(|_| Answer {
-                status: 200,
-                body: String::new(),
-            }),
             reply,
         }
     }

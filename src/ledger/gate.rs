@@ -3,8 +3,9 @@
 //! Each call runs in one transaction that locks the workspace's account row first. The
 //! idempotency key is looked up and stored inside that transaction, so the same key can never
 //! charge twice, however many requests race with it, and a key reused with a different
-//! request is refused. The answer is rendered by the caller (the API) inside the transaction,
-//! stored with the key, and replayed verbatim.
+//! request is refused. What the first request came to (charged, held, or refused with what
+//! was missing) is stored with the key as a typed outcome and given back to every repeat; the
+//! API decides what answer each outcome is.
 
 use super::rules::{self, Draw, Millis, Shortfall};
 use super::store::{
@@ -15,6 +16,7 @@ use super::{EntryMeta, LedgerError, Receipt, RefundRefusal};
 use crate::db::new_id;
 use crate::db::Store;
 use app::domain::{Credits, EntryType, WorkspaceId};
+use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
 
@@ -27,11 +29,100 @@ pub struct IdempotencyKey {
     pub request_hash: String,
 }
 
-/// An HTTP answer as stored for replay.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Answer {
-    pub status: u16,
-    pub body: String,
+/// What a charge came to: the receipt, or what was missing (nothing was charged).
+pub type ChargeOutcome = Result<Receipt, Shortfall>;
+
+/// What a reservation came to: the hold, or what was missing (nothing was held).
+pub type HoldOutcome = Result<HoldReceipt, Shortfall>;
+
+/// The first outcome of an idempotency key, as stored with it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+enum Stored {
+    Charged(Receipt),
+    Held(HoldReceipt),
+    Refused(Shortfall),
+}
+
+impl Stored {
+    fn charge(outcome: &ChargeOutcome) -> Stored {
+        match outcome {
+            Ok(receipt) => Stored::Charged(receipt.clone()),
+            Err(shortfall) => Stored::Refused(*shortfall),
+        }
+    }
+
+    fn hold(outcome: &HoldOutcome) -> Stored {
+        match outcome {
+            Ok(receipt) => Stored::Held(receipt.clone()),
+            Err(shortfall) => Stored::Refused(*shortfall),
+        }
+    }
+
+    fn into_charge(self) -> Result<ChargeOutcome, LedgerError> {
+        match self {
+            Stored::Charged(receipt) => Ok(Ok(receipt)),
+            Stored::Refused(shortfall) => Ok(Err(shortfall)),
+            Stored::Held(_) => Err(corrupt("a charge's key holds a reservation")),
+        }
+    }
+
+    fn into_hold(self) -> Result<HoldOutcome, LedgerError> {
+        match self {
+            Stored::Held(receipt) => Ok(Ok(receipt)),
+            Stored::Refused(shortfall) => Ok(Err(shortfall)),
+            Stored::Charged(_) => Err(corrupt("a reservation's key holds a charge")),
+        }
+    }
+
+    fn to_json(&self) -> Result<String, LedgerError> {
+        serde_json::to_string(self).map_err(|e| corrupt(&e.to_string()))
+    }
+
+    /// Reads a stored key: its outcome, or (for keys stored before outcomes were) the HTTP
+    /// answer the API gave then, which says the same in JSON.
+    fn read(
+        scope: &str,
+        outcome: Option<String>,
+        status: i64,
+        response: &str,
+    ) -> Result<Stored, LedgerError> {
+        if let Some(outcome) = outcome {
+            return serde_json::from_str(&outcome).map_err(|e| corrupt(&e.to_string()));
+        }
+        let body: serde_json::Value =
+            serde_json::from_str(response).map_err(|e| corrupt(&e.to_string()))?;
+        let int = |v: &serde_json::Value| v.as_i64().unwrap_or(0);
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+        Ok(match (scope, status) {
+            (_, 402) => Stored::Refused(Shortfall {
+                available: int(&body["error"]["balance"]),
+                held: int(&body["error"]["held"]),
+                required: int(&body["error"]["required"]),
+            }),
+            ("reservation", _) => Stored::Held(HoldReceipt {
+                reservation_id: text(&body["reservation_id"]),
+                held: int(&body["held"]),
+                expires_at: chrono::DateTime::parse_from_rfc3339(&text(&body["expires_at"]))
+                    .map(|t| t.timestamp_millis())
+                    .unwrap_or(0),
+                available: int(&body["balance"]),
+            }),
+            _ => Stored::Charged(Receipt {
+                entry_id: text(&body["transaction_id"]),
+                seq: 0,
+                amount: -int(&body["charged"]),
+                balance_after: 0,
+                available: int(&body["balance"]),
+            }),
+        })
+    }
+}
+
+fn corrupt(what: &str) -> LedgerError {
+    LedgerError::Store(crate::db::StoreError::Corrupt(format!(
+        "stored idempotent outcome: {what}"
+    )))
 }
 
 /// A new hold.
@@ -43,7 +134,7 @@ pub struct NewHold {
 }
 
 /// A hold that was placed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HoldReceipt {
     pub reservation_id: String,
     pub held: i64,
@@ -53,8 +144,12 @@ pub struct HoldReceipt {
 }
 
 /// How a reservation was resolved.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resolution {
+    /// Settled at a cost (else released, or expired): a repeat of either call is answered as
+    /// the first one was.
+    #[serde(default)]
+    pub settled: bool,
     pub charged: i64,
     pub released: i64,
     /// Credits spendable afterwards.
@@ -71,52 +166,57 @@ pub struct Refund {
     pub available: i64,
 }
 
-/// Renders an outcome into the answer stored with the key.
-pub type Render<'a, T> = &'a (dyn Fn(&T) -> Answer + Send + Sync);
-
-/// The stored answer of one key; a conflict when it was used with another request.
+/// The stored outcome of one key; a conflict when it was used with another request.
 async fn replay(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,
     key: &IdempotencyKey,
-) -> Result<Option<Answer>, LedgerError> {
-    let row = sqlx::query("SELECT request_hash, status_code, response FROM idempotency_keys WHERE workspace_id = $1 AND scope = $2 AND idem_key = $3")
-        .bind(workspace.as_str())
-        .bind(key.scope)
-        .bind(&key.key)
-        .fetch_optional(&mut *conn)
-        .await?;
+) -> Result<Option<Stored>, LedgerError> {
+    let row = sqlx::query(
+        r#"
+        SELECT request_hash, outcome, status_code, response FROM idempotency_keys
+        WHERE workspace_id = $1 AND scope = $2 AND idem_key = $3
+        "#,
+    )
+    .bind(workspace.as_str())
+    .bind(key.scope)
+    .bind(&key.key)
+    .fetch_optional(&mut *conn)
+    .await?;
     let Some(row) = row else { return Ok(None) };
     let hash: String = row.try_get("request_hash")?;
     if hash != key.request_hash {
         return Err(LedgerError::IdempotencyConflict);
     }
-    let status: i64 = row.try_get("status_code")?;
-    Ok(Some(Answer {
-        status: u16::try_from(status).unwrap_or(500),
-        body: row.try_get("response")?,
-    }))
+    Stored::read(
+        key.scope,
+        row.try_get("outcome")?,
+        row.try_get("status_code")?,
+        &row.try_get::<String, _>("response")?,
+    )
+    .map(Some)
 }
 
-/// Stores the first answer of one key.
+/// Stores the first outcome of one key.
 async fn remember(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,
     key: &IdempotencyKey,
-    answer: &Answer,
+    stored: &Stored,
     now: Millis,
 ) -> Result<(), LedgerError> {
-    remember_all(conn, &[(workspace, key, answer.clone())], now).await
+    remember_all(conn, &[(workspace, key, stored.clone())], now).await
 }
 
 /// A stored key: its workspace, scope and key.
 type KeyId = (WorkspaceId, &'static str, String);
 
-/// The stored answers of a batch's keys, across its workspaces: (request hash, answer) by key.
-async fn stored_answers(
+/// The stored outcomes of a batch's keys, across its workspaces: (request hash, outcome) by
+/// key.
+async fn stored_outcomes(
     conn: &mut AnyConnection,
     items: &[BatchCharge<'_>],
-) -> Result<HashMap<KeyId, (String, Answer)>, LedgerError> {
+) -> Result<HashMap<KeyId, (String, Stored)>, LedgerError> {
     let mut found = HashMap::new();
     for chunk in items.chunks(IDS_PER_QUERY) {
         let mut workspaces: Vec<&str> = chunk.iter().map(|i| i.workspace.as_str()).collect();
@@ -129,7 +229,7 @@ async fn stored_answers(
         // The three lists select a superset of the batch's keys (every combination of them);
         // only the batch's own (workspace, scope, key) triples are kept below.
         let sql = format!(
-            "SELECT workspace_id, scope, idem_key, request_hash, status_code, response FROM idempotency_keys \
+            "SELECT workspace_id, scope, idem_key, request_hash, outcome, status_code, response FROM idempotency_keys \
              WHERE workspace_id IN ({}) AND scope IN ({}) AND idem_key IN ({})",
             param_list(1, workspaces.len()),
             param_list(1 + workspaces.len(), scopes.len()),
@@ -148,40 +248,43 @@ async fn stored_answers(
             }) else {
                 continue;
             };
-            let status: i64 = row.try_get("status_code")?;
-            let answer = Answer {
-                status: u16::try_from(status).unwrap_or(500),
-                body: row.try_get("response")?,
-            };
+            let stored = Stored::read(
+                item.key.scope,
+                row.try_get("outcome")?,
+                row.try_get("status_code")?,
+                &row.try_get::<String, _>("response")?,
+            )?;
             found.insert(
                 (item.workspace.clone(), item.key.scope, key),
-                (row.try_get::<String, _>("request_hash")?, answer),
+                (row.try_get::<String, _>("request_hash")?, stored),
             );
         }
     }
     Ok(found)
 }
 
-/// Stores the first answers of new keys, in multi-row inserts.
+/// Stores the first outcomes of new keys, in multi-row inserts.
 async fn remember_all(
     conn: &mut AnyConnection,
-    fresh: &[(&WorkspaceId, &IdempotencyKey, Answer)],
+    fresh: &[(&WorkspaceId, &IdempotencyKey, Stored)],
     now: Millis,
 ) -> Result<(), LedgerError> {
     for chunk in fresh.chunks(50) {
+        // status_code and response are the columns of keys stored before outcomes were.
         let sql = format!(
-            "INSERT INTO idempotency_keys (workspace_id, scope, idem_key, request_hash, status_code, response, created_at) VALUES {}",
-            placeholders(chunk.len(), 7)
+            "INSERT INTO idempotency_keys (workspace_id, scope, idem_key, request_hash, outcome, status_code, response, created_at) VALUES {}",
+            placeholders(chunk.len(), 8)
         );
         let mut query = sqlx::query(&sql);
-        for (workspace, key, answer) in chunk {
+        for (workspace, key, stored) in chunk {
             query = query
                 .bind(workspace.as_str())
                 .bind(key.scope)
                 .bind(&key.key)
                 .bind(&key.request_hash)
-                .bind(i64::from(answer.status))
-                .bind(&answer.body)
+                .bind(stored.to_json()?)
+                .bind(0_i64)
+                .bind("")
                 .bind(now);
         }
         query.execute(&mut *conn).await?;
@@ -195,20 +298,19 @@ pub struct BatchCharge<'a> {
     pub key: &'a IdempotencyKey,
     pub credits: Credits,
     pub meta: &'a EntryMeta,
-    pub render: Render<'a, Result<Receipt, Shortfall>>,
 }
 
 impl Store {
     /// Applies several charges, of one workspace or many, in one transaction and in arrival
     /// order, each exactly once per idempotency key: one set of row locks, a fixed number of
-    /// statements and one commit for the lot. Each charge gets its own answer (a charge, a
-    /// 402, a replay, an idempotency conflict, or an unknown workspace). A database error
-    /// fails the whole batch, and nothing of it is kept.
+    /// statements and one commit for the lot. Each charge gets its own outcome (charged,
+    /// refused, the first outcome of a repeated key, an idempotency conflict, or an unknown
+    /// workspace). A database error fails the whole batch, and nothing of it is kept.
     pub async fn charge_batch(
         &self,
         items: &[BatchCharge<'_>],
         now: Millis,
-    ) -> Result<Vec<Result<Answer, LedgerError>>, LedgerError> {
+    ) -> Result<Vec<Result<ChargeOutcome, LedgerError>>, LedgerError> {
         let mut tx = self.pool().begin().await?;
         let workspaces: Vec<&WorkspaceId> = items.iter().map(|i| i.workspace).collect();
         let mut books = lock_books(&mut tx, &workspaces, now).await?;
@@ -217,8 +319,8 @@ impl Store {
         }
         // Every key of the batch is looked up at once; keys first seen in this batch join
         // them, so a repeat inside the batch replays like a stored key.
-        let mut known = stored_answers(&mut tx, items).await?;
-        let mut fresh: Vec<(&WorkspaceId, &IdempotencyKey, Answer)> = Vec::new();
+        let mut known = stored_outcomes(&mut tx, items).await?;
+        let mut fresh: Vec<(&WorkspaceId, &IdempotencyKey, Stored)> = Vec::new();
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let Some(open) = books.get_mut(item.workspace) else {
@@ -226,9 +328,9 @@ impl Store {
                 continue;
             };
             let id: KeyId = (item.workspace.clone(), item.key.scope, item.key.key.clone());
-            if let Some((hash, answer)) = known.get(&id) {
+            if let Some((hash, stored)) = known.get(&id) {
                 out.push(if *hash == item.key.request_hash {
-                    Ok(answer.clone())
+                    stored.clone().into_charge()
                 } else {
                     Err(LedgerError::IdempotencyConflict)
                 });
@@ -249,10 +351,10 @@ impl Store {
                 }
                 Err(shortfall) => Err(shortfall),
             };
-            let answer = (item.render)(&outcome);
-            known.insert(id, (item.key.request_hash.clone(), answer.clone()));
-            fresh.push((item.workspace, item.key, answer.clone()));
-            out.push(Ok(answer));
+            let stored = Stored::charge(&outcome);
+            known.insert(id, (item.key.request_hash.clone(), stored.clone()));
+            fresh.push((item.workspace, item.key, stored));
+            out.push(Ok(outcome));
         }
         let mut moved: Vec<(&WorkspaceId, &mut OpenBooks)> = books.iter_mut().collect();
         save_accounts(&mut tx, &mut moved).await?;
@@ -270,14 +372,12 @@ impl Store {
         credits: Credits,
         meta: &EntryMeta,
         now: Millis,
-        render: Render<'_, Result<Receipt, Shortfall>>,
-    ) -> Result<Answer, LedgerError> {
+    ) -> Result<ChargeOutcome, LedgerError> {
         let item = [BatchCharge {
             workspace,
             key,
             credits,
             meta,
-            render,
         }];
         self.retrying(|| async {
             let mut answers = self.charge_batch(&item, now).await?;
@@ -295,16 +395,15 @@ impl Store {
         key: &IdempotencyKey,
         hold: &NewHold,
         now: Millis,
-        render: Render<'_, Result<HoldReceipt, Shortfall>>,
-    ) -> Result<Answer, LedgerError> {
+    ) -> Result<HoldOutcome, LedgerError> {
         if hold.expires_at <= now {
             return Err(LedgerError::Invalid("a hold must expire in the future"));
         }
         self.retrying(|| async {
             let mut tx = self.pool().begin().await?;
             let mut books = open_books(&mut tx, workspace, now).await?;
-            if let Some(answer) = replay(&mut tx, workspace, key).await? {
-                return Ok(answer);
+            if let Some(stored) = replay(&mut tx, workspace, key).await? {
+                return stored.into_hold();
             }
             expire_lapsed(&mut books, now)?;
             let outcome = match rules::plan_charge(&books.lots, now, hold.credits) {
@@ -313,36 +412,25 @@ impl Store {
                 }
                 Err(shortfall) => Err(shortfall),
             };
-            let answer = render(&outcome);
-            remember(&mut tx, workspace, key, &answer, now).await?;
+            remember(&mut tx, workspace, key, &Stored::hold(&outcome), now).await?;
             save_account(&mut tx, workspace, &mut books).await?;
             tx.commit().await?;
-            Ok(answer)
+            Ok(outcome)
         })
         .await
     }
 
     /// Settles a reservation at its actual cost. A second settle or release returns the first
-    /// answer.
+    /// resolution.
     pub async fn settle(
         &self,
         workspace: &WorkspaceId,
         reservation_id: &str,
         actual: Credits,
         now: Millis,
-        render: Render<'_, Resolution>,
-    ) -> Result<Answer, LedgerError> {
-        self.retrying(|| {
-            self.resolve(
-                workspace,
-                reservation_id,
-                Some(actual),
-                "settled",
-                now,
-                render,
-            )
-        })
-        .await
+    ) -> Result<Resolution, LedgerError> {
+        self.retrying(|| self.resolve(workspace, reservation_id, Some(actual), "settled", now))
+            .await
     }
 
     /// Releases a reservation whose provider work failed: nothing is charged.
@@ -351,9 +439,8 @@ impl Store {
         workspace: &WorkspaceId,
         reservation_id: &str,
         now: Millis,
-        render: Render<'_, Resolution>,
-    ) -> Result<Answer, LedgerError> {
-        self.retrying(|| self.resolve(workspace, reservation_id, None, "released", now, render))
+    ) -> Result<Resolution, LedgerError> {
+        self.retrying(|| self.resolve(workspace, reservation_id, None, "released", now))
             .await
     }
 
@@ -467,14 +554,7 @@ impl Store {
             let workspace = WorkspaceId::parse(&workspace)
                 .map_err(|e| crate::db::StoreError::Corrupt(e.to_string()))?;
             let done = self
-                .retrying(|| {
-                    self.resolve(&workspace, &id, None, "expired", now, &|_: &Resolution| {
-                        Answer {
-                            status: 0,
-                            body: String::new(),
-                        }
-                    })
-                })
+                .retrying(|| self.resolve(&workspace, &id, None, "expired", now))
                 .await;
             match done {
                 Ok(_) => released += 1,
@@ -505,12 +585,15 @@ impl Store {
         actual: Option<Credits>,
         status: &'static str,
         now: Millis,
-        render: Render<'_, Resolution>,
-    ) -> Result<Answer, LedgerError> {
+    ) -> Result<Resolution, LedgerError> {
         let mut tx = self.pool().begin().await?;
         let mut books = open_books(&mut tx, workspace, now).await?;
         let row = sqlx::query(
-            "SELECT status, held, actor, action, model, project, session_ref, answer_status, answer FROM reservations WHERE id = $1 AND workspace_id = $2",
+            r#"
+            SELECT status, held, actor, action, model, project, session_ref, entry_id, outcome,
+                   answer_status, answer
+            FROM reservations WHERE id = $1 AND workspace_id = $2
+            "#,
         )
         .bind(reservation_id)
         .bind(workspace.as_str())
@@ -521,17 +604,7 @@ impl Store {
         match current.as_str() {
             "held" => {}
             "expired" => return Err(LedgerError::ReservationExpired),
-            _ => {
-                let stored: Option<i64> = row.try_get("answer_status")?;
-                let body: Option<String> = row.try_get("answer")?;
-                return match (stored, body) {
-                    (Some(code), Some(body)) if code > 0 => Ok(Answer {
-                        status: u16::try_from(code).unwrap_or(500),
-                        body,
-                    }),
-                    _ => Err(LedgerError::ReservationResolved),
-                };
-            }
+            _ => return first_resolution(&row),
         }
         let held: i64 = row.try_get("held")?;
         let holds: Vec<Draw> = sqlx::query(
@@ -619,26 +692,56 @@ impl Store {
         // Held credits of lots that lapsed during the action expire now.
         expire_lapsed(&mut books, now)?;
         let resolution = Resolution {
+            settled: actual.is_some(),
             charged: plan.charged,
             released: held - plan.consumed.iter().map(|d| d.credits).sum::<i64>(),
             available: rules::spendable(&books.lots, now),
             entry_id: entry_id.clone(),
         };
-        let answer = render(&resolution);
         // The books first: the reservation row refers to the journal entry they write.
         save_account(&mut tx, workspace, &mut books).await?;
-        sqlx::query("UPDATE reservations SET status = $1, charged = $2, entry_id = $3, answer_status = $4, answer = $5, resolved_at = $6 WHERE id = $7")
-            .bind(status)
-            .bind(plan.charged)
-            .bind(entry_id.as_deref())
-            .bind(i64::from(answer.status))
-            .bind(&answer.body)
-            .bind(now)
-            .bind(reservation_id)
-            .execute(&mut *tx)
-            .await?;
+        let outcome = serde_json::to_string(&resolution).map_err(|e| corrupt(&e.to_string()))?;
+        sqlx::query(
+            r#"
+            UPDATE reservations
+            SET status = $1, charged = $2, entry_id = $3, outcome = $4, resolved_at = $5
+            WHERE id = $6
+            "#,
+        )
+        .bind(status)
+        .bind(plan.charged)
+        .bind(entry_id.as_deref())
+        .bind(outcome)
+        .bind(now)
+        .bind(reservation_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(answer)
+        Ok(resolution)
+    }
+}
+
+/// The first resolution of a reservation that was settled or released already: its stored
+/// outcome, or for reservations resolved before outcomes were, the answer the API gave then.
+fn first_resolution(row: &sqlx::any::AnyRow) -> Result<Resolution, LedgerError> {
+    if let Some(outcome) = row.try_get::<Option<String>, _>("outcome")? {
+        return serde_json::from_str(&outcome).map_err(|e| corrupt(&e.to_string()));
+    }
+    let status: Option<i64> = row.try_get("answer_status")?;
+    let answer: Option<String> = row.try_get("answer")?;
+    match (status, answer) {
+        (Some(code), Some(answer)) if code > 0 => {
+            let body: serde_json::Value =
+                serde_json::from_str(&answer).map_err(|e| corrupt(&e.to_string()))?;
+            Ok(Resolution {
+                settled: body.get("charged").is_some(),
+                charged: body["charged"].as_i64().unwrap_or(0),
+                released: body["released"].as_i64().unwrap_or(0),
+                available: body["balance"].as_i64().unwrap_or(0),
+                entry_id: row.try_get("entry_id")?,
+            })
+        }
+        _ => Err(LedgerError::ReservationResolved),
     }
 }
 

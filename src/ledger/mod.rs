@@ -16,9 +16,11 @@ pub mod rules;
 mod store;
 mod types;
 
-pub use batch::{ChargeBatcher, SharedRender};
+pub use batch::ChargeBatcher;
 pub use error::{LedgerError, RefundRefusal};
-pub use gate::{Answer, BatchCharge, HoldReceipt, IdempotencyKey, NewHold, Render, Resolution};
+pub use gate::{
+    BatchCharge, ChargeOutcome, HoldOutcome, HoldReceipt, IdempotencyKey, NewHold, Resolution,
+};
 pub(crate) use movements::{grant_in, take_back_in};
 pub use types::{
     AccountSummary, Audit, BucketRow, EntryMeta, EntryRecord, HistoryQuery, NewGrant, Receipt,

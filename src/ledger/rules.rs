@@ -58,7 +58,7 @@ pub struct Draw {
 }
 
 /// A charge the live lots cannot cover.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shortfall {
     /// Credits spendable now (live lots, holds excluded).
     pub available: i64,

@@ -32,7 +32,7 @@ pub struct NewGrant {
 }
 
 /// The outcome of a movement.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Receipt {
     pub entry_id: String,
     pub seq: i64,

@@ -71,8 +71,7 @@ on_both_backends!(
 /// A batch applies its charges in order, each exactly once, with its own answer: a charge, a
 /// refusal, a replay of a key seen earlier in the batch or before it, or a conflict.
 async fn a_batch_answers_each_charge_on_its_own(store: &Store) {
-    use tally::ledger::rules::Shortfall;
-    use tally::ledger::{Answer, BatchCharge, IdempotencyKey, Receipt};
+    use tally::ledger::{BatchCharge, ChargeOutcome, IdempotencyKey};
     let ws = store.create_workspace("Batch", T0).await.unwrap();
     store
         .grant(&ws, &grant(GrantKind::Purchased, 100, None), T0)
@@ -83,15 +82,12 @@ async fn a_batch_answers_each_charge_on_its_own(store: &Store) {
         key: k.into(),
         request_hash: hash.into(),
     };
-    let render = |outcome: &Result<Receipt, Shortfall>| match outcome {
-        Ok(r) => Answer {
-            status: 200,
-            body: format!("charged {} left {}", -r.amount, r.available),
-        },
-        Err(s) => Answer {
-            status: 402,
-            body: format!("short {}", s.required),
-        },
+    // Each outcome, in words the assertions compare.
+    let render = |outcome: &ChargeOutcome| -> (u16, String) {
+        match outcome {
+            Ok(r) => (200, format!("charged {} left {}", -r.amount, r.available)),
+            Err(s) => (402, format!("short {}", s.required)),
+        }
     };
     let meta = usage("batch");
     let keys = [
@@ -110,17 +106,12 @@ async fn a_batch_answers_each_charge_on_its_own(store: &Store) {
             key: k,
             credits: Credits::new(c).unwrap(),
             meta: &meta,
-            render: &render,
         })
         .collect();
     let results = store.charge_batch(&items, T0 + 1).await.unwrap();
     let shown: Vec<_> = results
         .iter()
-        .map(|r| {
-            r.as_ref()
-                .map(|a| (a.status, a.body.clone()))
-                .map_err(|e| e.to_string())
-        })
+        .map(|r| r.as_ref().map(render).map_err(|e| e.to_string()))
         .collect();
     assert_eq!(shown[0], Ok((200, "charged 40 left 60".into())));
     assert_eq!(shown[1], Ok((200, "charged 50 left 10".into())));
@@ -137,10 +128,9 @@ async fn a_batch_answers_each_charge_on_its_own(store: &Store) {
         key: &keys[1],
         credits: Credits::new(50).unwrap(),
         meta: &meta,
-        render: &render,
     }];
     let replay = store.charge_batch(&again, T0 + 2).await.unwrap();
-    assert_eq!(replay[0].as_ref().unwrap().body, "charged 50 left 10");
+    assert_eq!(render(replay[0].as_ref().unwrap()).1, "charged 50 left 10");
     assert_eq!(store.summary(&ws, T0 + 2).await.unwrap().available, 10);
     let audit = store.audit(&ws).await.unwrap();
     assert!(audit.balanced(), "{audit:?}");
@@ -156,8 +146,7 @@ on_both_backends!(
 /// keys (the same key in two workspaces is two charges), each stops at its own balance, an
 /// unknown workspace is refused on its own, and every workspace's books balance.
 async fn a_batch_across_workspaces_keeps_each_workspace_apart(store: &Store) {
-    use tally::ledger::rules::Shortfall;
-    use tally::ledger::{Answer, BatchCharge, IdempotencyKey, Receipt};
+    use tally::ledger::{BatchCharge, ChargeOutcome, IdempotencyKey};
     let rich = store.create_workspace("Rich", T0).await.unwrap();
     let poor = store.create_workspace("Poor", T0).await.unwrap();
     let ghost = app::domain::WorkspaceId::parse("ws_doesnotexist").unwrap();
@@ -169,15 +158,11 @@ async fn a_batch_across_workspaces_keeps_each_workspace_apart(store: &Store) {
         .grant(&poor, &grant(GrantKind::Purchased, 30, None), T0)
         .await
         .unwrap();
-    let render = |outcome: &Result<Receipt, Shortfall>| match outcome {
-        Ok(r) => Answer {
-            status: 200,
-            body: format!("left {}", r.available),
-        },
-        Err(s) => Answer {
-            status: 402,
-            body: format!("has {}", s.available),
-        },
+    let render = |outcome: &ChargeOutcome| -> (u16, String) {
+        match outcome {
+            Ok(r) => (200, format!("left {}", r.available)),
+            Err(s) => (402, format!("has {}", s.available)),
+        }
     };
     let meta = usage("batch");
     let key = |k: &str| IdempotencyKey {
@@ -202,13 +187,12 @@ async fn a_batch_across_workspaces_keeps_each_workspace_apart(store: &Store) {
             key: k,
             credits: Credits::new(*c).unwrap(),
             meta: &meta,
-            render: &render,
         })
         .collect();
     let results = store.charge_batch(&items, T0 + 1).await.unwrap();
     let shown: Vec<_> = results
         .iter()
-        .map(|r| r.as_ref().map(|a| (a.status, a.body.clone())).ok())
+        .map(|r| r.as_ref().map(render).ok())
         .collect();
     assert_eq!(shown[0], Some((200, "left 980".into())));
     assert_eq!(
@@ -401,4 +385,109 @@ on_both_backends!(
     racing_invoice_deliveries_grant_a_period_once,
     racing_invoice_deliveries_grant_a_period_once_on_sqlite,
     racing_invoice_deliveries_grant_a_period_once_on_postgres
+);
+
+/// Keys and reservations stored before outcomes were (with the HTTP answer the API gave then)
+/// are replayed as the same outcomes: an upgrade never charges a repeated request twice.
+async fn answers_stored_before_outcomes_replay_as_outcomes(store: &Store) {
+    use tally::ledger::IdempotencyKey;
+    let ws = store.create_workspace("Upgraded", T0).await.unwrap();
+    store
+        .grant(&ws, &grant(GrantKind::Purchased, 100, None), T0)
+        .await
+        .unwrap();
+    let legacy = |key: &str, scope: &str, status: i64, body: &str| {
+        let (ws, key, scope, body) = (
+            ws.to_string(),
+            key.to_owned(),
+            scope.to_owned(),
+            body.to_owned(),
+        );
+        async move {
+            sqlx::query(
+                "INSERT INTO idempotency_keys (workspace_id, scope, idem_key, request_hash, status_code, response, created_at) VALUES ($1, $2, $3, 'h', $4, $5, $6)",
+            )
+            .bind(ws)
+            .bind(scope)
+            .bind(key)
+            .bind(status)
+            .bind(body)
+            .bind(T0)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        }
+    };
+    legacy(
+        "paid",
+        "usage",
+        200,
+        r#"{"transaction_id":"txn_old","charged":25,"balance":75}"#,
+    )
+    .await;
+    legacy(
+        "short",
+        "usage",
+        402,
+        r#"{"error":{"code":"insufficient_credits","balance":3,"held":4,"required":25}}"#,
+    )
+    .await;
+    legacy("hold", "reservation", 201, r#"{"reservation_id":"rsv_old","held":10,"expires_at":"2026-12-01T00:00:00Z","balance":90}"#).await;
+    let key = |k: &str, scope: &'static str| IdempotencyKey {
+        scope,
+        key: k.into(),
+        request_hash: "h".into(),
+    };
+    let meta = usage("replay");
+    let paid = store
+        .charge_once(
+            &ws,
+            &key("paid", "usage"),
+            Credits::new(25).unwrap(),
+            &meta,
+            T0 + 1,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (paid.entry_id.as_str(), paid.amount, paid.available),
+        ("txn_old", -25, 75)
+    );
+    let short = store
+        .charge_once(
+            &ws,
+            &key("short", "usage"),
+            Credits::new(25).unwrap(),
+            &meta,
+            T0 + 1,
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!((short.available, short.held, short.required), (3, 4, 25));
+    let hold = tally::ledger::NewHold {
+        credits: Credits::new(10).unwrap(),
+        expires_at: T0 + 60_000,
+        meta: meta.clone(),
+    };
+    let held = store
+        .reserve_once(&ws, &key("hold", "reservation"), &hold, T0 + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (held.reservation_id.as_str(), held.held, held.available),
+        ("rsv_old", 10, 90)
+    );
+    let expires = chrono::DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z").unwrap();
+    assert_eq!(held.expires_at, expires.timestamp_millis());
+    // Nothing was charged or held by the replays.
+    assert_eq!(store.summary(&ws, T0 + 1).await.unwrap().available, 100);
+    assert_eq!(store.audit(&ws).await.unwrap().entries, 1);
+}
+on_both_backends!(
+    answers_stored_before_outcomes_replay_as_outcomes,
+    answers_stored_before_outcomes_replay_as_outcomes_on_sqlite,
+    answers_stored_before_outcomes_replay_as_outcomes_on_postgres
 );
