@@ -201,134 +201,182 @@ impl Payments {
     }
 
     /// Like [`Payments::run_reload`], with settings not yet saved (the first top-up).
+    ///
+    /// The steps: find the reload's purchase (resumed after a crash) or decide and create one,
+    /// charge the chosen card off-session, then record what the card network answered.
     async fn reload_with(
         &self,
         attempt: &ReloadAttempt,
         unsaved: Option<ReloadSettingsRecord>,
     ) -> Result<ReloadOutcome, PaymentsError> {
+        let record = match unsaved {
+            Some(record) => Some(record),
+            None => {
+                self.store()
+                    .auto_reload_settings(&attempt.workspace_id)
+                    .await?
+            }
+        };
+        let purchase = match self.resumed_purchase(attempt).await? {
+            Some(purchase) => purchase,
+            None => {
+                let Some(record) = &record else {
+                    return self.skip(attempt, SkipReason::Disabled).await;
+                };
+                match self.decide_reload(attempt, record).await? {
+                    Ok(purchase) => purchase,
+                    Err(reason) => return self.skip(attempt, reason).await,
+                }
+            }
+        };
+        let Some(card) = record.as_ref().and_then(|r| r.payment_method_id.clone()) else {
+            return self.skip(attempt, SkipReason::NoPaymentMethod).await;
+        };
+        let label = record.and_then(|r| r.payment_method_label);
+        let (after, needs_auth) = self.charge_reload(attempt, purchase, card, label).await?;
+        if after.status == PurchaseStatus::Succeeded {
+            return self.reload_credited(attempt, after).await;
+        }
+        let reason = after
+            .failure_reason
+            .clone()
+            .unwrap_or_else(|| "The card was declined.".into());
+        if needs_auth {
+            self.reload_needs_confirmation(attempt, &after, &reason)
+                .await?;
+            Ok(ReloadOutcome::NeedsAuthentication(reason))
+        } else {
+            self.reload_declined(attempt, &after, &reason).await?;
+            Ok(ReloadOutcome::Declined(reason))
+        }
+    }
+
+    /// A reload that was charged before a crash resumes with its own purchase.
+    async fn resumed_purchase(
+        &self,
+        attempt: &ReloadAttempt,
+    ) -> Result<Option<PurchaseRecord>, PaymentsError> {
+        match &attempt.purchase_id {
+            Some(id) => Ok(self.store().purchase_by_id(id).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// Records a reload that did not run, and why.
+    async fn skip(
+        &self,
+        attempt: &ReloadAttempt,
+        reason: SkipReason,
+    ) -> Result<ReloadOutcome, PaymentsError> {
+        self.store()
+            .set_attempt(
+                &attempt.id,
+                AttemptStatus::Skipped,
+                Some(reason.explain()),
+                None,
+                self.now(),
+            )
+            .await?;
+        Ok(ReloadOutcome::Skipped(reason))
+    }
+
+    /// What the rules say about this reload now; when it should run, the purchase it charges
+    /// (created and tied to the attempt before any card is touched).
+    async fn decide_reload(
+        &self,
+        attempt: &ReloadAttempt,
+        record: &ReloadSettingsRecord,
+    ) -> Result<Result<PurchaseRecord, SkipReason>, PaymentsError> {
         let store = self.store();
         let now = self.now();
         let workspace = &attempt.workspace_id;
-        // A reload that was charged before a crash resumes with its own purchase.
-        let purchase = match &attempt.purchase_id {
-            Some(id) => store.purchase_by_id(id).await?,
-            None => None,
+        let state = self.reload_state(workspace, record).await?;
+        let (credits, price) =
+            match decide(&record.settings, &state, &CustomAmountTerms::standard()) {
+                ReloadDecision::Skip(reason) => return Ok(Err(reason)),
+                ReloadDecision::Reload { credits, price } => (credits, price),
+            };
+        let purchase = store
+            .create_purchase(
+                &NewPurchase {
+                    workspace_id: workspace.clone(),
+                    origin: PurchaseOrigin::AutoReload,
+                    pack_id: None,
+                    description: format!("Auto-reload: {credits} AI credits"),
+                    credits,
+                    bonus_credits: Credits::ZERO,
+                    amount_minor: price.amount_minor(),
+                    currency: price.currency().as_str().to_owned(),
+                    created_by: "Auto-reload".into(),
+                },
+                now,
+            )
+            .await?;
+        store
+            .set_attempt(
+                &attempt.id,
+                AttemptStatus::Charging,
+                None,
+                Some(&purchase),
+                now,
+            )
+            .await?;
+        Ok(Ok(purchase))
+    }
+
+    /// The facts [`decide`] weighs: balance, this month's reload spend, the card, declines.
+    async fn reload_state(
+        &self,
+        workspace: &WorkspaceId,
+        record: &ReloadSettingsRecord,
+    ) -> Result<ReloadState, PaymentsError> {
+        let store = self.store();
+        let now = self.now();
+        let summary = store.summary(workspace, now).await?;
+        let spent = store
+            .auto_reload_spent_since(workspace, month_start(now))
+            .await?;
+        let currency = record.settings.monthly_cap.currency().clone();
+        let backing_off = if record.consecutive_declines > 0 {
+            let last = store.last_declined_reload_at(workspace).await?;
+            record.declines(last).retry_at(now).is_some()
+        } else {
+            false
         };
-        let purchase = match purchase {
-            Some(p) => p,
-            None => {
-                let saved = match &unsaved {
-                    Some(record) => Some(record.clone()),
-                    None => store.auto_reload_settings(workspace).await?,
-                };
-                let Some(record) = saved else {
-                    store
-                        .set_attempt(
-                            &attempt.id,
-                            AttemptStatus::Skipped,
-                            Some(SkipReason::Disabled.explain()),
-                            None,
-                            now,
-                        )
-                        .await?;
-                    return Ok(ReloadOutcome::Skipped(SkipReason::Disabled));
-                };
-                let summary = store.summary(workspace, now).await?;
-                let spent = store
-                    .auto_reload_spent_since(workspace, month_start(now))
-                    .await?;
-                let state = ReloadState {
-                    balance: Credits::new(summary.available.max(0)).unwrap_or_default(),
-                    pending: Credits::ZERO,
-                    spent_this_month: Money::new(
-                        spent,
-                        record.settings.monthly_cap.currency().clone(),
-                    )
-                    .unwrap_or_else(|_| {
-                        Money::zero(record.settings.monthly_cap.currency().clone())
-                    }),
-                    has_payment_method: record.payment_method_id.is_some(),
-                    paused: record.paused,
-                    backing_off: false,
-                };
-                let terms = CustomAmountTerms::standard();
-                let mut state = state;
-                if record.consecutive_declines > 0 {
-                    let last = store.last_declined_reload_at(workspace).await?;
-                    state.backing_off = record.declines(last).retry_at(now).is_some();
-                }
-                let (credits, price) = match decide(&record.settings, &state, &terms) {
-                    ReloadDecision::Skip(reason) => {
-                        store
-                            .set_attempt(
-                                &attempt.id,
-                                AttemptStatus::Skipped,
-                                Some(reason.explain()),
-                                None,
-                                now,
-                            )
-                            .await?;
-                        return Ok(ReloadOutcome::Skipped(reason));
-                    }
-                    ReloadDecision::Reload { credits, price } => (credits, price),
-                };
-                let purchase = store
-                    .create_purchase(
-                        &NewPurchase {
-                            workspace_id: workspace.clone(),
-                            origin: PurchaseOrigin::AutoReload,
-                            pack_id: None,
-                            description: format!("Auto-reload: {credits} AI credits"),
-                            credits,
-                            bonus_credits: Credits::ZERO,
-                            amount_minor: price.amount_minor(),
-                            currency: price.currency().as_str().to_owned(),
-                            created_by: "Auto-reload".into(),
-                        },
-                        now,
-                    )
-                    .await?;
-                store
-                    .set_attempt(
-                        &attempt.id,
-                        AttemptStatus::Charging,
-                        None,
-                        Some(&purchase),
-                        now,
-                    )
-                    .await?;
-                purchase
-            }
-        };
-        let record = match unsaved {
-            Some(record) => Some(record),
-            None => store.auto_reload_settings(workspace).await?,
-        };
-        let method = record.as_ref().and_then(|r| r.payment_method_id.clone());
-        let Some(method) = method else {
-            store
-                .set_attempt(
-                    &attempt.id,
-                    AttemptStatus::Skipped,
-                    Some(SkipReason::NoPaymentMethod.explain()),
-                    None,
-                    now,
-                )
-                .await?;
-            return Ok(ReloadOutcome::Skipped(SkipReason::NoPaymentMethod));
-        };
+        Ok(ReloadState {
+            balance: Credits::new(summary.available.max(0)).unwrap_or_default(),
+            pending: Credits::ZERO,
+            spent_this_month: Money::new(spent, currency.clone())
+                .unwrap_or_else(|_| Money::zero(currency)),
+            has_payment_method: record.payment_method_id.is_some(),
+            paused: record.paused,
+            backing_off,
+        })
+    }
+
+    /// Charges the card off-session and applies the answer like any payment. The idempotency
+    /// key is the reload's id, so a retry after a crash charges at most once. Returns the
+    /// purchase as it now stands and whether the bank asked for the cardholder.
+    async fn charge_reload(
+        &self,
+        attempt: &ReloadAttempt,
+        purchase: PurchaseRecord,
+        card: String,
+        label: Option<String>,
+    ) -> Result<(PurchaseRecord, bool), PaymentsError> {
+        let store = self.store();
+        let workspace = &attempt.workspace_id;
         let name = store
             .workspace(workspace)
             .await?
             .map(|w| w.name)
             .unwrap_or_default();
         let customer = self.customer(workspace, &name).await?;
-        let label = record.as_ref().and_then(|r| r.payment_method_label.clone());
         let mut snapshot = self
             .gateway()
             .charge_off_session(&OffSessionCharge {
                 customer_id: customer,
-                payment_method_id: method,
+                payment_method_id: card,
                 purchase_id: purchase.id.clone(),
                 workspace_id: workspace.to_string(),
                 description: purchase.description.clone(),
@@ -343,101 +391,119 @@ impl Payments {
             snapshot.payment_method = label;
         }
         let needs_auth = matches!(&snapshot.observation, PaymentObservation::Failed(r) if r.contains("authentication"));
-        let applied = store
+        let after = match store
             .apply_payment(&purchase.id, None, &snapshot, self.now())
-            .await?;
-        let after = match applied {
+            .await?
+        {
             Applied::Step(_, after) => *after,
             Applied::Duplicate => store
                 .purchase_by_id(&purchase.id)
                 .await?
                 .unwrap_or(purchase),
         };
+        Ok((after, needs_auth))
+    }
+
+    /// The card paid: the attempt succeeded, the decline count starts over, admins hear of it.
+    async fn reload_credited(
+        &self,
+        attempt: &ReloadAttempt,
+        after: PurchaseRecord,
+    ) -> Result<ReloadOutcome, PaymentsError> {
+        let store = self.store();
         let now = self.now();
-        match after.status {
-            PurchaseStatus::Succeeded => {
-                store
-                    .set_attempt(
-                        &attempt.id,
-                        AttemptStatus::Succeeded,
-                        None,
-                        Some(&after),
-                        now,
-                    )
-                    .await?;
-                store.clear_declines(workspace).await?;
-                store
-                    .notify(
-                        workspace,
-                        Kind::AutoReloaded,
-                        "Auto-reload added credits",
-                        &format!(
-                            "{} were added for {}.",
-                            app::format::credits_phrase(
-                                Credits::new(after.credits).unwrap_or_default()
-                            ),
-                            Money::new(
-                                after.amount_minor,
-                                Currency::parse(&after.currency)
-                                    .unwrap_or_else(|_| Currency::usd())
-                            )
-                            .map(|m| m.to_string())
-                            .unwrap_or_default()
-                        ),
-                        now,
-                    )
-                    .await?;
-                Ok(ReloadOutcome::Credited(Box::new(after)))
-            }
-            _ => {
-                let reason = after
-                    .failure_reason
-                    .clone()
-                    .unwrap_or_else(|| "The card was declined.".into());
-                if needs_auth {
-                    store
-                        .set_attempt(
-                            &attempt.id,
-                            AttemptStatus::RequiresAction,
-                            Some(&reason),
-                            Some(&after),
-                            now,
-                        )
-                        .await?;
-                    store
-                        .notify(
-                            workspace,
-                            Kind::PurchaseFailed,
-                            "Confirm an Auto-reload payment",
-                            "The bank wants the cardholder to confirm this reload. Open Billing and choose Confirm payment.",
-                            now,
-                        )
-                        .await?;
-                    return Ok(ReloadOutcome::NeedsAuthentication(reason));
-                }
-                store
-                    .set_attempt(
-                        &attempt.id,
-                        AttemptStatus::Failed,
-                        Some(&reason),
-                        Some(&after),
-                        now,
-                    )
-                    .await?;
-                if store.count_decline(workspace, now).await? {
-                    store
-                        .notify(
-                            workspace,
-                            Kind::PurchaseFailed,
-                            "Auto-reload is paused",
-                            &format!("The card was declined {PAUSE_AFTER_DECLINES} times in a row, so Auto-reload stopped trying. Choose another card, or use Try again on the Billing page once the waiting time has passed."),
-                            now,
-                        )
-                        .await?;
-                }
-                Ok(ReloadOutcome::Declined(reason))
-            }
+        let workspace = &attempt.workspace_id;
+        store
+            .set_attempt(
+                &attempt.id,
+                AttemptStatus::Succeeded,
+                None,
+                Some(&after),
+                now,
+            )
+            .await?;
+        store.clear_declines(workspace).await?;
+        let credits = app::format::credits_phrase(Credits::new(after.credits).unwrap_or_default());
+        let paid = Money::new(
+            after.amount_minor,
+            Currency::parse(&after.currency).unwrap_or_else(|_| Currency::usd()),
+        )
+        .map(|m| m.to_string())
+        .unwrap_or_default();
+        store
+            .notify(
+                workspace,
+                Kind::AutoReloaded,
+                "Auto-reload added credits",
+                &format!("{credits} were added for {paid}."),
+                now,
+            )
+            .await?;
+        Ok(ReloadOutcome::Credited(Box::new(after)))
+    }
+
+    /// The bank wants the cardholder: the attempt waits for Confirm payment on the page.
+    async fn reload_needs_confirmation(
+        &self,
+        attempt: &ReloadAttempt,
+        after: &PurchaseRecord,
+        reason: &str,
+    ) -> Result<(), PaymentsError> {
+        let store = self.store();
+        let now = self.now();
+        store
+            .set_attempt(
+                &attempt.id,
+                AttemptStatus::RequiresAction,
+                Some(reason),
+                Some(after),
+                now,
+            )
+            .await?;
+        store
+            .notify(
+                &attempt.workspace_id,
+                Kind::PurchaseFailed,
+                "Confirm an Auto-reload payment",
+                "The bank wants the cardholder to confirm this reload. Open Billing and choose Confirm payment.",
+                now,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The card was declined: one more decline counts toward the pause, and the pause itself
+    /// is announced once.
+    async fn reload_declined(
+        &self,
+        attempt: &ReloadAttempt,
+        after: &PurchaseRecord,
+        reason: &str,
+    ) -> Result<(), PaymentsError> {
+        let store = self.store();
+        let now = self.now();
+        let workspace = &attempt.workspace_id;
+        store
+            .set_attempt(
+                &attempt.id,
+                AttemptStatus::Failed,
+                Some(reason),
+                Some(after),
+                now,
+            )
+            .await?;
+        if store.count_decline(workspace, now).await? {
+            store
+                .notify(
+                    workspace,
+                    Kind::PurchaseFailed,
+                    "Auto-reload is paused",
+                    &format!("The card was declined {PAUSE_AFTER_DECLINES} times in a row, so Auto-reload stopped trying. Choose another card, or use Try again on the Billing page once the waiting time has passed."),
+                    now,
+                )
+                .await?;
         }
+        Ok(())
     }
 }
 
