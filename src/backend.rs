@@ -1,8 +1,8 @@
 //! The server's implementation of what the UI's server functions need.
 
-use crate::billing::{self, ReadError};
 use crate::clock::Clock;
 use crate::db::{Store, StoreError};
+use crate::ledger::views::{self, ReadError};
 use crate::ledger::{EntryMeta, IdempotencyKey, NewHold};
 use crate::payments::auto_reload::ReloadOutcome;
 use crate::payments::{CardOnFile, GatewayError, Payments, PaymentsError, PurchaseRecord};
@@ -110,7 +110,7 @@ impl Backend for TallyBackend {
             return Err(AppError::Forbidden);
         }
         let record = self.workspace(&viewer.workspace.id).await?;
-        Ok(billing::credits_view(
+        Ok(views::credits_view(
             &self.store,
             &record,
             self.clock.now_ms(),
@@ -153,7 +153,7 @@ impl Backend for TallyBackend {
         limit: u32,
     ) -> Result<(Vec<Transaction>, Option<String>), AppError> {
         let record = self.workspace(workspace).await?;
-        Ok(billing::history(&self.store, &record, filter, cursor, limit).await?)
+        Ok(views::history(&self.store, &record, filter, cursor, limit).await?)
     }
 
     async fn rates(&self) -> Result<Vec<Rate>, AppError> {
@@ -338,7 +338,7 @@ impl Backend for TallyBackend {
         by: UsageBreakdown,
     ) -> Result<UsageReport, AppError> {
         let record = self.workspace(workspace).await?;
-        Ok(billing::usage(&self.store, &record, self.clock.now_ms(), by).await?)
+        Ok(views::usage(&self.store, &record, self.clock.now_ms(), by).await?)
     }
 
     async fn purchase_section(&self, viewer: &Viewer) -> Result<PurchaseSection, AppError> {

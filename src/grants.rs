@@ -159,10 +159,13 @@ async fn find_by_key(
         return Ok(None);
     };
     let row = sqlx::query(
-        "SELECT l.id AS lot_id, l.kind, l.original, l.expires_at, \
-         (SELECT el.entry_id FROM ledger_entry_lots el JOIN ledger_entries e ON e.id = el.entry_id \
-          WHERE el.lot_id = l.id AND e.entry_type = 'grant' LIMIT 1) AS entry_id \
-         FROM credit_lots l WHERE l.workspace_id = $1 AND l.source = 'operator' AND l.source_ref = $2",
+        r#"
+        SELECT l.id AS lot_id, l.kind, l.original, l.expires_at,
+            (SELECT el.entry_id FROM ledger_entry_lots el JOIN ledger_entries e ON e.id = el.entry_id WHERE el.lot_id = l.id AND e.entry_type = 'grant' LIMIT 1) AS entry_id
+        FROM credit_lots l
+        WHERE l.workspace_id = $1 AND l.source = 'operator'
+          AND l.source_ref = $2
+        "#,
     )
     .bind(workspace.as_str())
     .bind(key)

@@ -5,7 +5,6 @@
 pub mod accounts;
 pub mod api;
 pub mod backend;
-pub mod billing;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -4,7 +4,6 @@
 use crate::clock::Millis;
 use crate::db::{Store, StoreError};
 use app::domain::{Modality, Rate};
-use sqlx::Row;
 
 /// The demo's models and their rates (thousandths of a credit per rate unit).
 pub const DEMO_RATES: &[(&str, &str, Modality, i64)] = &[
@@ -30,8 +29,13 @@ impl Store {
     /// Creates or changes a model's rate.
     pub async fn set_rate(&self, rate: &Rate, now: Millis) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO rates (model, label, modality, millicredits, updated_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (model) DO UPDATE SET label = excluded.label, modality = excluded.modality, millicredits = excluded.millicredits, updated_at = excluded.updated_at",
+            r#"
+            INSERT INTO rates (model, label, modality, millicredits, updated_at)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (model)
+            DO UPDATE SET label = excluded.label, modality = excluded.modality,
+                millicredits = excluded.millicredits, updated_at = excluded.updated_at
+            "#,
         )
         .bind(&rate.model)
         .bind(&rate.label)
@@ -45,29 +49,51 @@ impl Store {
 
     /// Every rate, by modality then model.
     pub async fn rates(&self) -> Result<Vec<Rate>, StoreError> {
-        let rows = sqlx::query("SELECT model, label, modality, millicredits FROM rates ORDER BY modality, millicredits, model")
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(rate_from_row).collect()
+        let rows = sqlx::query_as::<_, RateRow>(
+            r#"
+            SELECT model, label, modality, millicredits
+            FROM rates
+            ORDER BY modality, millicredits, model
+            "#,
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(Rate::from).collect())
     }
 
     /// One model's rate.
     pub async fn rate(&self, model: &str) -> Result<Option<Rate>, StoreError> {
-        let row =
-            sqlx::query("SELECT model, label, modality, millicredits FROM rates WHERE model = $1")
-                .bind(model)
-                .fetch_optional(self.pool())
-                .await?;
-        row.as_ref().map(rate_from_row).transpose()
+        let row = sqlx::query_as::<_, RateRow>(
+            r#"
+            SELECT model, label, modality, millicredits
+            FROM rates
+            WHERE model = $1
+            "#,
+        )
+        .bind(model)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(Rate::from))
     }
 }
 
-fn rate_from_row(row: &sqlx::any::AnyRow) -> Result<Rate, StoreError> {
-    let modality: String = row.try_get("modality")?;
-    Ok(Rate {
-        model: row.try_get("model")?,
-        label: row.try_get("label")?,
-        modality: Modality::parse(&modality).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        millicredits: row.try_get("millicredits")?,
-    })
+/// A `rates` row; the modality is parsed as it is read.
+#[derive(sqlx::FromRow)]
+struct RateRow {
+    model: String,
+    label: String,
+    #[sqlx(try_from = "String")]
+    modality: Modality,
+    millicredits: i64,
+}
+
+impl From<RateRow> for Rate {
+    fn from(row: RateRow) -> Self {
+        Rate {
+            model: row.model,
+            label: row.label,
+            modality: row.modality,
+            millicredits: row.millicredits,
+        }
+    }
 }

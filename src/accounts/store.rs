@@ -4,14 +4,15 @@ use super::tokens::{hash_secret, new_secret};
 use crate::clock::Millis;
 use crate::db::{new_id, Store, StoreError};
 use app::domain::{BillingManagers, Role, WorkspaceId};
-use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{FromRow, Row};
 
 /// A workspace and its billing settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct WorkspaceRecord {
+    #[sqlx(try_from = "String")]
     pub id: WorkspaceId,
     pub name: String,
+    #[sqlx(try_from = "String")]
     pub billing_managers: BillingManagers,
     pub low_balance_threshold: i64,
 }
@@ -54,18 +55,6 @@ pub struct SessionRecord {
 
 const WORKSPACE_COLUMNS: &str = "w.id, w.name, w.billing_managers, w.low_balance_threshold";
 
-fn workspace_from_row(row: &AnyRow) -> Result<WorkspaceRecord, StoreError> {
-    let id: String = row.try_get("id")?;
-    let policy: String = row.try_get("billing_managers")?;
-    Ok(WorkspaceRecord {
-        id: WorkspaceId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        name: row.try_get("name")?,
-        billing_managers: BillingManagers::parse(&policy)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        low_balance_threshold: row.try_get("low_balance_threshold")?,
-    })
-}
-
 impl Store {
     /// Creates a workspace with an empty credit account.
     pub async fn create_workspace(
@@ -93,16 +82,30 @@ impl Store {
             ));
         }
         let mut tx = self.pool().begin().await?;
-        sqlx::query("INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
-            .bind(id.as_str())
-            .bind(name)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO credit_accounts (workspace_id) VALUES ($1) ON CONFLICT (workspace_id) DO NOTHING")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            r#"
+            INSERT INTO workspaces (id, name, created_at)
+            VALUES ($1, $2, $3)
+            ON CONFLICT (id)
+            DO NOTHING
+            "#,
+        )
+        .bind(id.as_str())
+        .bind(name)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            r#"
+            INSERT INTO credit_accounts (workspace_id)
+            VALUES ($1)
+            ON CONFLICT (workspace_id)
+            DO NOTHING
+            "#,
+        )
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -122,11 +125,11 @@ impl Store {
 
     pub async fn workspace(&self, id: &WorkspaceId) -> Result<Option<WorkspaceRecord>, StoreError> {
         let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces w WHERE w.id = $1");
-        let row = sqlx::query(&sql)
+        let row = sqlx::query_as::<_, WorkspaceRecord>(&sql)
             .bind(id.as_str())
             .fetch_optional(self.pool())
             .await?;
-        row.as_ref().map(workspace_from_row).transpose()
+        Ok(row)
     }
 
     /// Sets the Low Balance threshold and the billing managers policy.
@@ -137,7 +140,11 @@ impl Store {
         policy: BillingManagers,
     ) -> Result<(), StoreError> {
         let updated = sqlx::query(
-            "UPDATE workspaces SET low_balance_threshold = $1, billing_managers = $2 WHERE id = $3",
+            r#"
+            UPDATE workspaces
+            SET low_balance_threshold = $1, billing_managers = $2
+            WHERE id = $3
+            "#,
         )
         .bind(threshold)
         .bind(policy.as_str())
@@ -159,8 +166,13 @@ impl Store {
         now: Millis,
     ) -> Result<String, StoreError> {
         let row = sqlx::query(
-            "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (email) DO UPDATE SET password_hash = COALESCE(excluded.password_hash, users.password_hash) RETURNING id",
+            r#"
+            INSERT INTO users (id, email, password_hash, created_at)
+            VALUES ($1, $2, $3, $4)
+            ON CONFLICT (email)
+            DO UPDATE SET password_hash = COALESCE(excluded.password_hash, users.password_hash)
+            RETURNING id
+            "#,
         )
         .bind(new_id("usr"))
         .bind(email.as_str())
@@ -198,8 +210,12 @@ impl Store {
         now: Millis,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO memberships (workspace_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = excluded.role",
+            r#"
+            INSERT INTO memberships (workspace_id, user_id, role, created_at)
+            VALUES ($1, $2, $3, $4)
+            ON CONFLICT (workspace_id, user_id)
+            DO UPDATE SET role = excluded.role
+            "#,
         )
         .bind(workspace.as_str())
         .bind(user_id)
@@ -208,7 +224,9 @@ impl Store {
         .execute(self.pool())
         .await
         .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.message().to_lowercase().contains("foreign key") => StoreError::NotFound,
+            sqlx::Error::Database(db) if db.message().to_lowercase().contains("foreign key") => {
+                StoreError::NotFound
+            }
             _ => StoreError::Database(e),
         })?;
         Ok(())
@@ -217,8 +235,13 @@ impl Store {
     /// Every workspace a user belongs to, by name.
     pub async fn memberships(&self, user_id: &str) -> Result<Vec<Membership>, StoreError> {
         let sql = format!(
-            "SELECT {WORKSPACE_COLUMNS}, m.role FROM memberships m JOIN workspaces w ON w.id = m.workspace_id \
-             WHERE m.user_id = $1 ORDER BY w.name, w.id"
+            r#"
+            SELECT {WORKSPACE_COLUMNS}, m.role
+            FROM memberships m
+            JOIN workspaces w ON w.id = m.workspace_id
+            WHERE m.user_id = $1
+            ORDER BY w.name, w.id
+            "#
         );
         let rows = sqlx::query(&sql)
             .bind(user_id)
@@ -228,7 +251,7 @@ impl Store {
             .map(|row| {
                 let role: String = row.try_get("role")?;
                 Ok(Membership {
-                    workspace: workspace_from_row(row)?,
+                    workspace: WorkspaceRecord::from_row(row)?,
                     role: Role::parse(&role).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 })
             })
@@ -241,11 +264,18 @@ impl Store {
         workspace: &WorkspaceId,
         email: &str,
     ) -> Result<Option<Role>, StoreError> {
-        let row = sqlx::query("SELECT m.role FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.workspace_id = $1 AND u.email = $2")
-            .bind(workspace.as_str())
-            .bind(email.trim().to_lowercase())
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(
+            r#"
+            SELECT m.role
+            FROM memberships m
+            JOIN users u ON u.id = m.user_id
+            WHERE m.workspace_id = $1 AND u.email = $2
+            "#,
+        )
+        .bind(workspace.as_str())
+        .bind(email.trim().to_lowercase())
+        .fetch_optional(self.pool())
+        .await?;
         row.map(|row| {
             let role: String = row.try_get("role")?;
             Role::parse(&role).map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -262,14 +292,19 @@ impl Store {
         ttl_ms: i64,
     ) -> Result<String, StoreError> {
         let token = new_secret("");
-        sqlx::query("INSERT INTO sessions (token_hash, user_id, workspace_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(hash_secret(&token))
-            .bind(user_id)
-            .bind(workspace.as_str())
-            .bind(now)
-            .bind(now + ttl_ms)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            r#"
+            INSERT INTO sessions (token_hash, user_id, workspace_id, created_at, expires_at)
+            VALUES ($1, $2, $3, $4, $5)
+            "#,
+        )
+        .bind(hash_secret(&token))
+        .bind(user_id)
+        .bind(workspace.as_str())
+        .bind(now)
+        .bind(now + ttl_ms)
+        .execute(self.pool())
+        .await?;
         Ok(token)
     }
 
@@ -280,8 +315,12 @@ impl Store {
         now: Millis,
     ) -> Result<Option<SessionRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT s.user_id, u.email, s.workspace_id FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = $1 AND s.expires_at > $2",
+            r#"
+            SELECT s.user_id, u.email, s.workspace_id
+            FROM sessions s
+            JOIN users u ON u.id = s.user_id
+            WHERE s.token_hash = $1 AND s.expires_at > $2
+            "#,
         )
         .bind(hash_secret(token))
         .bind(now)
@@ -334,14 +373,23 @@ impl Store {
     ) -> Result<Vec<i64>, StoreError> {
         let mut counts = Vec::with_capacity(subjects.len());
         for subject in subjects {
-            sqlx::query("INSERT INTO login_failures (subject, at, attempt_id) VALUES ($1, $2, $3)")
-                .bind(*subject)
-                .bind(now)
-                .bind(attempt)
-                .execute(self.pool())
-                .await?;
+            sqlx::query(
+                r#"
+                INSERT INTO login_failures (subject, at, attempt_id)
+                VALUES ($1, $2, $3)
+                "#,
+            )
+            .bind(*subject)
+            .bind(now)
+            .bind(attempt)
+            .execute(self.pool())
+            .await?;
             let row = sqlx::query(
-                "SELECT COUNT(*) AS n FROM login_failures WHERE subject = $1 AND at >= $2",
+                r#"
+                SELECT COUNT(*) AS n
+                FROM login_failures
+                WHERE subject = $1 AND at >= $2
+                "#,
             )
             .bind(*subject)
             .bind(since)
@@ -383,18 +431,25 @@ impl Store {
         now: Millis,
     ) -> Result<String, StoreError> {
         let secret = new_secret("tly_");
-        sqlx::query("INSERT INTO api_keys (id, workspace_id, name, key_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(new_id("key"))
-            .bind(workspace.as_str())
-            .bind(name)
-            .bind(hash_secret(&secret))
-            .bind(now)
-            .execute(self.pool())
-            .await
-            .map_err(|e| match &e {
-                sqlx::Error::Database(db) if db.message().to_lowercase().contains("foreign key") => StoreError::NotFound,
-                _ => StoreError::Database(e),
-            })?;
+        sqlx::query(
+            r#"
+            INSERT INTO api_keys (id, workspace_id, name, key_hash, created_at)
+            VALUES ($1, $2, $3, $4, $5)
+            "#,
+        )
+        .bind(new_id("key"))
+        .bind(workspace.as_str())
+        .bind(name)
+        .bind(hash_secret(&secret))
+        .bind(now)
+        .execute(self.pool())
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.message().to_lowercase().contains("foreign key") => {
+                StoreError::NotFound
+            }
+            _ => StoreError::Database(e),
+        })?;
         Ok(secret)
     }
 
@@ -403,11 +458,18 @@ impl Store {
         &self,
         secret: &str,
     ) -> Result<Option<WorkspaceRecord>, StoreError> {
-        let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL");
-        let row = sqlx::query(&sql)
+        let sql = format!(
+            r#"
+            SELECT {WORKSPACE_COLUMNS}
+            FROM api_keys k
+            JOIN workspaces w ON w.id = k.workspace_id
+            WHERE k.key_hash = $1 AND k.revoked_at IS NULL
+            "#
+        );
+        let row = sqlx::query_as::<_, WorkspaceRecord>(&sql)
             .bind(hash_secret(secret))
             .fetch_optional(self.pool())
             .await?;
-        row.as_ref().map(workspace_from_row).transpose()
+        Ok(row)
     }
 }

@@ -1,7 +1,7 @@
 //! `GET /api/billing/credits`: the balance, buckets, totals and a page of history.
 
 use super::{ApiError, Caller, Principal};
-use crate::billing::{credits_view, MAX_PAGE};
+use crate::ledger::views::{credits_view, MAX_PAGE};
 use crate::state::AppState;
 use app::billing::CreditsView;
 use axum::extract::{Query, State};

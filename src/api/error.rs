@@ -1,8 +1,8 @@
 //! The API's one error type and its mapping to HTTP: every failure is JSON of the shape
 //! `{"error": {"code": "...", "message": "..."}}`.
 
-use crate::billing::ReadError;
 use crate::db::StoreError;
+use crate::ledger::views::ReadError;
 use crate::ledger::LedgerError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -16,15 +16,28 @@ impl Store {
                 .await?
                 .ok_or(LedgerError::UnknownWorkspace)?
                 .try_get("total")?;
-        let lots_remaining: i64 = sqlx::query("SELECT CAST(COALESCE(SUM(remaining), 0) AS BIGINT) AS s FROM credit_lots WHERE workspace_id = $1")
-            .bind(workspace.as_str())
-            .fetch_one(self.pool())
-            .await?
-            .try_get("s")?;
-        let entries = sqlx::query("SELECT seq, amount, balance_after FROM ledger_entries WHERE workspace_id = $1 ORDER BY seq")
-            .bind(workspace.as_str())
-            .fetch_all(self.pool())
-            .await?;
+        let lots_remaining: i64 = sqlx::query(
+            r#"
+            SELECT CAST(COALESCE(SUM(remaining), 0) AS BIGINT) AS s
+            FROM credit_lots
+            WHERE workspace_id = $1
+            "#,
+        )
+        .bind(workspace.as_str())
+        .fetch_one(self.pool())
+        .await?
+        .try_get("s")?;
+        let entries = sqlx::query(
+            r#"
+            SELECT seq, amount, balance_after
+            FROM ledger_entries
+            WHERE workspace_id = $1
+            ORDER BY seq
+            "#,
+        )
+        .bind(workspace.as_str())
+        .fetch_all(self.pool())
+        .await?;
         let mut running = 0;
         let mut sequence_consistent = true;
         for (index, row) in entries.iter().enumerate() {
@@ -34,18 +47,25 @@ impl Store {
             sequence_consistent &= seq == index as i64 + 1 && balance_after == running;
         }
         let mismatched: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM ledger_entries e WHERE e.workspace_id = $1 AND e.amount <> \
-             (SELECT CAST(COALESCE(SUM(t.amount), 0) AS BIGINT) FROM ledger_entry_lots t WHERE t.entry_id = e.id)",
+            r#"
+            SELECT COUNT(*) AS n
+            FROM ledger_entries e
+            WHERE e.workspace_id = $1
+              AND e.amount <> (SELECT CAST(COALESCE(SUM(t.amount), 0) AS BIGINT) FROM ledger_entry_lots t WHERE t.entry_id = e.id)
+            "#,
         )
         .bind(workspace.as_str())
         .fetch_one(self.pool())
         .await?
         .try_get("n")?;
         let holds = sqlx::query(
-            "SELECT a.held AS account, \
-             (SELECT CAST(COALESCE(SUM(held), 0) AS BIGINT) FROM credit_lots WHERE workspace_id = $1) AS lots, \
-             (SELECT CAST(COALESCE(SUM(held), 0) AS BIGINT) FROM reservations WHERE workspace_id = $1 AND status = 'held') AS reserved \
-             FROM credit_accounts a WHERE a.workspace_id = $1",
+            r#"
+            SELECT a.held AS account,
+                (SELECT CAST(COALESCE(SUM(held), 0) AS BIGINT) FROM credit_lots WHERE workspace_id = $1) AS lots,
+                (SELECT CAST(COALESCE(SUM(held), 0) AS BIGINT) FROM reservations WHERE workspace_id = $1 AND status = 'held') AS reserved
+            FROM credit_accounts a
+            WHERE a.workspace_id = $1
+            "#,
         )
         .bind(workspace.as_str())
         .fetch_one(self.pool())

@@ -229,8 +229,11 @@ async fn stored_outcomes(
         // The three lists select a superset of the batch's keys (every combination of them);
         // only the batch's own (workspace, scope, key) triples are kept below.
         let sql = format!(
-            "SELECT workspace_id, scope, idem_key, request_hash, outcome, status_code, response FROM idempotency_keys \
-             WHERE workspace_id IN ({}) AND scope IN ({}) AND idem_key IN ({})",
+            r#"
+            SELECT workspace_id, scope, idem_key, request_hash, outcome, status_code, response
+            FROM idempotency_keys
+            WHERE workspace_id IN ({}) AND scope IN ({}) AND idem_key IN ({})
+            "#,
             param_list(1, workspaces.len()),
             param_list(1 + workspaces.len(), scopes.len()),
             param_list(1 + workspaces.len() + scopes.len(), keys.len()),
@@ -272,7 +275,11 @@ async fn remember_all(
     for chunk in fresh.chunks(50) {
         // status_code and response are the columns of keys stored before outcomes were.
         let sql = format!(
-            "INSERT INTO idempotency_keys (workspace_id, scope, idem_key, request_hash, outcome, status_code, response, created_at) VALUES {}",
+            r#"
+            INSERT INTO idempotency_keys (workspace_id, scope, idem_key, request_hash, outcome, status_code,
+                response, created_at)
+            VALUES {}
+            "#,
             placeholders(chunk.len(), 8)
         );
         let mut query = sqlx::query(&sql);
@@ -479,7 +486,9 @@ impl Store {
                 return Err(LedgerError::NotRefundable(RefundRefusal::NotACharge));
             }
             if charge.try_get::<i64, _>("settled")? == 1 {
-                return Err(LedgerError::NotRefundable(RefundRefusal::SettledReservation));
+                return Err(LedgerError::NotRefundable(
+                    RefundRefusal::SettledReservation,
+                ));
             }
             let earlier = sqlx::query("SELECT id, amount FROM ledger_entries WHERE refund_of = $1")
                 .bind(entry_id)
@@ -495,23 +504,45 @@ impl Store {
             if charge.try_get::<Millis, _>("created_at")? < not_before {
                 return Err(LedgerError::NotRefundable(RefundRefusal::TooOld));
             }
-            let trace: Vec<Draw> = sqlx::query("SELECT lot_id, amount FROM ledger_entry_lots WHERE entry_id = $1 ORDER BY lot_id")
-                .bind(entry_id)
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| Ok(Draw { lot_id: r.try_get("lot_id")?, credits: -r.try_get::<i64, _>("amount")? }))
-                .collect::<Result<_, LedgerError>>()?;
+            let trace: Vec<Draw> = sqlx::query(
+                r#"
+                SELECT lot_id, amount
+                FROM ledger_entry_lots
+                WHERE entry_id = $1
+                ORDER BY lot_id
+                "#,
+            )
+            .bind(entry_id)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(Draw {
+                    lot_id: r.try_get("lot_id")?,
+                    credits: -r.try_get::<i64, _>("amount")?,
+                })
+            })
+            .collect::<Result<_, LedgerError>>()?;
             for back in &trace {
-                let updated = sqlx::query("UPDATE credit_lots SET remaining = remaining + $1 WHERE id = $2 AND workspace_id = $3 AND remaining + $1 <= original")
-                    .bind(back.credits)
-                    .bind(&back.lot_id)
-                    .bind(workspace.as_str())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                let updated = sqlx::query(
+                    r#"
+                    UPDATE credit_lots
+                    SET remaining = remaining + $1
+                    WHERE id = $2 AND workspace_id = $3 AND remaining + $1 <= original
+                    "#,
+                )
+                .bind(back.credits)
+                .bind(&back.lot_id)
+                .bind(workspace.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
                 if updated != 1 {
-                    return Err(crate::db::StoreError::Corrupt(format!("lot {} cannot take its refund", back.lot_id)).into());
+                    return Err(crate::db::StoreError::Corrupt(format!(
+                        "lot {} cannot take its refund",
+                        back.lot_id
+                    ))
+                    .into());
                 }
             }
             // The refunded lots, as they are now, for the expiry and balance below.
@@ -535,18 +566,30 @@ impl Store {
             let available = rules::spendable(&books.lots, now);
             save_account(&mut tx, workspace, &mut books).await?;
             tx.commit().await?;
-            Ok(Refund { entry_id: receipt.entry_id, refunded, available })
+            Ok(Refund {
+                entry_id: receipt.entry_id,
+                refunded,
+                available,
+            })
         })
         .await
     }
 
     /// Releases every hold that expired by `now`; returns how many.
     pub async fn expire_holds(&self, now: Millis, limit: u32) -> Result<usize, LedgerError> {
-        let rows = sqlx::query("SELECT id, workspace_id FROM reservations WHERE status = 'held' AND expires_at <= $1 ORDER BY expires_at LIMIT $2")
-            .bind(now)
-            .bind(i64::from(limit))
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(
+            r#"
+            SELECT id, workspace_id
+            FROM reservations
+            WHERE status = 'held' AND expires_at <= $1
+            ORDER BY expires_at
+            LIMIT $2
+            "#,
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
         let mut released = 0;
         for row in rows {
             let id: String = row.try_get("id")?;
@@ -608,7 +651,12 @@ impl Store {
         }
         let held: i64 = row.try_get("held")?;
         let holds: Vec<Draw> = sqlx::query(
-            "SELECT lot_id, amount FROM reservation_lots WHERE reservation_id = $1 ORDER BY lot_id",
+            r#"
+            SELECT lot_id, amount
+            FROM reservation_lots
+            WHERE reservation_id = $1
+            ORDER BY lot_id
+            "#,
         )
         .bind(reservation_id)
         .fetch_all(&mut *tx)
@@ -637,14 +685,20 @@ impl Store {
                 .iter()
                 .find(|d| d.lot_id == hold.lot_id)
                 .map_or(0, |d| d.credits);
-            let updated = sqlx::query("UPDATE credit_lots SET held = held - $1, remaining = remaining - $2 WHERE id = $3 AND workspace_id = $4 AND held >= $1")
-                .bind(hold.credits)
-                .bind(consumed)
-                .bind(&hold.lot_id)
-                .bind(workspace.as_str())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            let updated = sqlx::query(
+                r#"
+                UPDATE credit_lots
+                SET held = held - $1, remaining = remaining - $2
+                WHERE id = $3 AND workspace_id = $4 AND held >= $1
+                "#,
+            )
+            .bind(hold.credits)
+            .bind(consumed)
+            .bind(&hold.lot_id)
+            .bind(workspace.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
             if updated != 1 {
                 return Err(crate::db::StoreError::Corrupt(format!(
                     "lot {} lost its hold",
@@ -756,8 +810,11 @@ async fn place_hold(
 ) -> Result<HoldReceipt, LedgerError> {
     let id = new_id("rsv");
     sqlx::query(
-        "INSERT INTO reservations (id, workspace_id, status, held, actor, action, model, project, session_ref, expires_at, created_at) \
-         VALUES ($1, $2, 'held', $3, $4, $5, $6, $7, $8, $9, $10)",
+        r#"
+        INSERT INTO reservations (id, workspace_id, status, held, actor, action, model, project,
+            session_ref, expires_at, created_at)
+        VALUES ($1, $2, 'held', $3, $4, $5, $6, $7, $8, $9, $10)
+        "#,
     )
     .bind(&id)
     .bind(workspace.as_str())
@@ -772,13 +829,19 @@ async fn place_hold(
     .execute(&mut *conn)
     .await?;
     for draw in draws {
-        let updated = sqlx::query("UPDATE credit_lots SET held = held + $1 WHERE id = $2 AND workspace_id = $3 AND remaining - held >= $1")
-            .bind(draw.credits)
-            .bind(&draw.lot_id)
-            .bind(workspace.as_str())
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
+        let updated = sqlx::query(
+            r#"
+            UPDATE credit_lots
+            SET held = held + $1
+            WHERE id = $2 AND workspace_id = $3 AND remaining - held >= $1
+            "#,
+        )
+        .bind(draw.credits)
+        .bind(&draw.lot_id)
+        .bind(workspace.as_str())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
         if updated != 1 {
             return Err(crate::db::StoreError::Corrupt(format!(
                 "lot {} could not cover its hold",
@@ -787,7 +850,10 @@ async fn place_hold(
             .into());
         }
         sqlx::query(
-            "INSERT INTO reservation_lots (reservation_id, lot_id, amount) VALUES ($1, $2, $3)",
+            r#"
+            INSERT INTO reservation_lots (reservation_id, lot_id, amount)
+            VALUES ($1, $2, $3)
+            "#,
         )
         .bind(&id)
         .bind(&draw.lot_id)

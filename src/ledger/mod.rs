@@ -4,6 +4,7 @@
 //! tests. The database side: `store` (the books of one transaction: lock, read, write back),
 //! `movements` (grants, charges, expiry), `gate` (idempotent charges, holds, refunds) with
 //! `batch` (group commit), `reads` and `audit`; `types` and `error` are their values.
+//! `views` turns ledger rows into the views the Billing page and the API share.
 
 mod audit;
 mod batch;
@@ -15,6 +16,7 @@ mod reads;
 pub mod rules;
 mod store;
 mod types;
+pub mod views;
 
 pub use batch::ChargeBatcher;
 pub use error::{LedgerError, RefundRefusal};

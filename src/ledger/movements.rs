@@ -106,7 +106,12 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<WorkspaceId>, LedgerError> {
         let rows = sqlx::query(
-            "SELECT DISTINCT workspace_id FROM credit_lots WHERE remaining > held AND expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2",
+            r#"
+            SELECT DISTINCT workspace_id
+            FROM credit_lots
+            WHERE remaining > held AND expires_at IS NOT NULL AND expires_at <= $1
+            LIMIT $2
+            "#,
         )
         .bind(now)
         .bind(i64::from(limit))
@@ -162,8 +167,11 @@ pub(crate) async fn grant_in(
     expire_lapsed(&mut books, now)?;
     let lot_id = new_id("lot");
     sqlx::query(
-        "INSERT INTO credit_lots (id, workspace_id, kind, original, remaining, held, expires_at, source, source_ref, note, created_at) \
-         VALUES ($1, $2, $3, $4, $4, 0, $5, $6, $7, $8, $9)",
+        r#"
+        INSERT INTO credit_lots (id, workspace_id, kind, original, remaining, held, expires_at, source,
+            source_ref, note, created_at)
+        VALUES ($1, $2, $3, $4, $4, 0, $5, $6, $7, $8, $9)
+        "#,
     )
     .bind(&lot_id)
     .bind(workspace.as_str())
@@ -214,7 +222,12 @@ pub(crate) async fn take_back_in(
     now: Millis,
 ) -> Result<Option<Receipt>, LedgerError> {
     let lot_ids: Vec<String> = sqlx::query(
-        "SELECT id FROM credit_lots WHERE workspace_id = $1 AND source_ref = $2 ORDER BY created_at, id",
+        r#"
+        SELECT id
+        FROM credit_lots
+        WHERE workspace_id = $1 AND source_ref = $2
+        ORDER BY created_at, id
+        "#,
     )
     .bind(workspace.as_str())
     .bind(source_ref)

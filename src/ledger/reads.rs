@@ -1,7 +1,7 @@
 //! Reads: a workspace's standing, its history, its usage and which lots paid for an entry.
 
 use super::rules::Millis;
-use super::store::{entry_from_row, parse_kind};
+use super::store::parse_kind;
 use super::types::{AccountSummary, BucketRow, EntryRecord, HistoryQuery, TraceRow};
 use super::LedgerError;
 use crate::db::Store;
@@ -15,15 +15,25 @@ impl Store {
         workspace: &WorkspaceId,
         now: Millis,
     ) -> Result<AccountSummary, LedgerError> {
-        let account = sqlx::query("SELECT total, held, lifetime_added, lifetime_spent FROM credit_accounts WHERE workspace_id = $1")
-            .bind(workspace.as_str())
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(LedgerError::UnknownWorkspace)?;
+        let account = sqlx::query(
+            r#"
+            SELECT total, held, lifetime_added, lifetime_spent
+            FROM credit_accounts
+            WHERE workspace_id = $1
+            "#,
+        )
+        .bind(workspace.as_str())
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(LedgerError::UnknownWorkspace)?;
         let rows = sqlx::query(
-            "SELECT kind, expires_at, CAST(SUM(remaining - held) AS BIGINT) AS available FROM credit_lots \
-             WHERE workspace_id = $1 AND remaining > held AND (expires_at IS NULL OR expires_at > $2) \
-             GROUP BY kind, expires_at",
+            r#"
+            SELECT kind, expires_at, CAST(SUM(remaining - held) AS BIGINT) AS available
+            FROM credit_lots
+            WHERE workspace_id = $1 AND remaining > held
+              AND (expires_at IS NULL OR expires_at > $2)
+            GROUP BY kind, expires_at
+            "#,
         )
         .bind(workspace.as_str())
         .bind(now)
@@ -56,10 +66,16 @@ impl Store {
         workspace: &WorkspaceId,
         query: &HistoryQuery,
     ) -> Result<Vec<EntryRecord>, LedgerError> {
-        let rows = sqlx::query(
-            "SELECT id, seq, entry_type, amount, balance_after, actor, description, action, model, project, session_ref, payment_ref, created_at \
-             FROM ledger_entries WHERE workspace_id = $1 AND ($2 = '' OR entry_type = $2) \
-             AND created_at >= $3 AND created_at < $4 AND seq < $5 ORDER BY seq DESC LIMIT $6",
+        let rows = sqlx::query_as::<_, EntryRecord>(
+            r#"
+            SELECT id, seq, entry_type, amount, balance_after, actor, description, action, model, project,
+                session_ref, payment_ref, created_at
+            FROM ledger_entries
+            WHERE workspace_id = $1 AND ($2 = '' OR entry_type = $2)
+              AND created_at >= $3 AND created_at < $4 AND seq < $5
+            ORDER BY seq DESC
+            LIMIT $6
+            "#,
         )
         .bind(workspace.as_str())
         .bind(query.entry_type.map_or("", EntryType::as_str))
@@ -69,7 +85,7 @@ impl Store {
         .bind(i64::from(query.limit))
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(entry_from_row).collect()
+        Ok(rows)
     }
 
     /// Consumption since `since`: (time, credits, action, model) per entry, for the usage chart.
@@ -79,7 +95,13 @@ impl Store {
         since: Millis,
     ) -> Result<Vec<(Millis, i64, Option<String>, Option<String>)>, LedgerError> {
         let rows = sqlx::query(
-            "SELECT created_at, amount, action, model FROM ledger_entries WHERE workspace_id = $1 AND entry_type = 'consumption' AND created_at >= $2 ORDER BY seq",
+            r#"
+            SELECT created_at, amount, action, model
+            FROM ledger_entries
+            WHERE workspace_id = $1 AND entry_type = 'consumption'
+              AND created_at >= $2
+            ORDER BY seq
+            "#,
         )
         .bind(workspace.as_str())
         .bind(since)
@@ -104,8 +126,13 @@ impl Store {
         entry_id: &str,
     ) -> Result<Vec<TraceRow>, LedgerError> {
         let rows = sqlx::query(
-            "SELECT t.lot_id, l.kind, t.amount FROM ledger_entry_lots t JOIN credit_lots l ON l.id = t.lot_id \
-             WHERE t.entry_id = $1 AND l.workspace_id = $2 ORDER BY t.lot_id",
+            r#"
+            SELECT t.lot_id, l.kind, t.amount
+            FROM ledger_entry_lots t
+            JOIN credit_lots l ON l.id = t.lot_id
+            WHERE t.entry_id = $1 AND l.workspace_id = $2
+            ORDER BY t.lot_id
+            "#,
         )
         .bind(entry_id)
         .bind(workspace.as_str())

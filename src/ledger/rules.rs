@@ -8,9 +8,10 @@ use std::cmp::Ordering;
 pub use crate::clock::Millis;
 
 /// One grant of credits (a "lot") as the rules see it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct Lot {
     pub id: String,
+    #[sqlx(try_from = "String")]
     pub kind: GrantKind,
     /// Credits not yet spent or expired. Includes `held`.
     pub remaining: i64,

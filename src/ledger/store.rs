@@ -7,13 +7,12 @@
 //! trace and account totals together. Lock contention is retried a bounded number of times.
 
 use super::rules::{self, Draw, Lot, Millis};
-use super::types::{EntryMeta, EntryRecord, Receipt};
+use super::types::{EntryMeta, Receipt};
 use super::LedgerError;
 use crate::db::{new_id, StoreError};
 use crate::payments::auto_reload::queue::{queue_in, AttemptStatus};
 use app::domain::{EntryType, GrantKind, WorkspaceId};
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, FromRow, Row};
 use std::collections::BTreeMap;
 
 /// The locked state of one workspace's books inside a transaction.
@@ -91,9 +90,24 @@ pub(super) async fn lock_books(
     for chunk in ids.chunks(IDS_PER_QUERY) {
         let list = param_list(1, chunk.len());
         let sql = if is_postgres(conn) {
-            format!("SELECT workspace_id, {lines} FROM credit_accounts WHERE workspace_id IN ({list}) ORDER BY workspace_id FOR UPDATE")
+            format!(
+                r#"
+                SELECT workspace_id, {lines}
+                FROM credit_accounts
+                WHERE workspace_id IN ({list})
+                ORDER BY workspace_id
+                FOR UPDATE
+                "#
+            )
         } else {
-            format!("UPDATE credit_accounts SET last_seq = last_seq WHERE workspace_id IN ({list}) RETURNING workspace_id, {lines}")
+            format!(
+                r#"
+                UPDATE credit_accounts
+                SET last_seq = last_seq
+                WHERE workspace_id IN ({list})
+                RETURNING workspace_id, {lines}
+                "#
+            )
         };
         let mut query = sqlx::query(&sql);
         for id in chunk {
@@ -123,7 +137,11 @@ pub(super) async fn lock_books(
     let mut lots: Vec<(WorkspaceId, Lot)> = Vec::new();
     for chunk in locked.chunks(IDS_PER_QUERY) {
         let sql = format!(
-            "SELECT workspace_id, id, kind, remaining, held, expires_at, created_at FROM credit_lots WHERE workspace_id IN ({}) AND remaining > 0",
+            r#"
+            SELECT workspace_id, id, kind, remaining, held, expires_at, created_at
+            FROM credit_lots
+            WHERE workspace_id IN ({}) AND remaining > 0
+            "#,
             param_list(1, chunk.len())
         );
         let mut query = sqlx::query(&sql);
@@ -133,7 +151,7 @@ pub(super) async fn lock_books(
         for row in query.fetch_all(&mut *conn).await? {
             lots.push((
                 parse_workspace(row.try_get("workspace_id")?)?,
-                lot_from_row(&row)?,
+                Lot::from_row(&row)?,
             ));
         }
     }
@@ -150,22 +168,17 @@ pub(super) async fn open_lots(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,
 ) -> Result<Vec<Lot>, LedgerError> {
-    let rows = sqlx::query("SELECT id, kind, remaining, held, expires_at, created_at FROM credit_lots WHERE workspace_id = $1 AND remaining > 0")
-        .bind(workspace.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter().map(lot_from_row).collect()
-}
-
-pub(super) fn lot_from_row(row: &AnyRow) -> Result<Lot, LedgerError> {
-    Ok(Lot {
-        id: row.try_get("id")?,
-        kind: parse_kind(row.try_get("kind")?)?,
-        remaining: row.try_get("remaining")?,
-        held: row.try_get("held")?,
-        expires_at: row.try_get("expires_at")?,
-        created_at: row.try_get("created_at")?,
-    })
+    let rows = sqlx::query_as::<_, Lot>(
+        r#"
+        SELECT id, kind, remaining, held, expires_at, created_at
+        FROM credit_lots
+        WHERE workspace_id = $1 AND remaining > 0
+        "#,
+    )
+    .bind(workspace.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows)
 }
 
 /// Writes one `expiry` entry covering every lapsed lot, if any.
@@ -305,8 +318,14 @@ async fn flush(
     for chunk in draws.chunks(ROWS_PER_INSERT) {
         // Each lot's total is guarded again here: a draw never takes held or missing credits.
         let sql = format!(
-            "UPDATE credit_lots SET remaining = credit_lots.remaining - v.column3 FROM (VALUES {}) AS v \
-             WHERE credit_lots.id = v.column2 AND credit_lots.workspace_id = v.column1 AND credit_lots.remaining - credit_lots.held >= v.column3",
+            r#"
+            UPDATE credit_lots
+            SET remaining = credit_lots.remaining - v.column3
+            FROM (VALUES {}) AS v
+            WHERE credit_lots.id = v.column2
+              AND credit_lots.workspace_id = v.column1
+              AND credit_lots.remaining - credit_lots.held >= v.column3
+            "#,
             placeholders(chunk.len(), 3)
         );
         let mut query = sqlx::query(&sql);
@@ -337,7 +356,11 @@ async fn flush(
         .collect();
     for chunk in entries.chunks(ROWS_PER_INSERT) {
         let sql = format!(
-            "INSERT INTO ledger_entries (id, workspace_id, seq, entry_type, amount, balance_after, actor, description, action, model, project, session_ref, payment_ref, created_at, refund_of) VALUES {}",
+            r#"
+            INSERT INTO ledger_entries (id, workspace_id, seq, entry_type, amount, balance_after, actor,
+                description, action, model, project, session_ref, payment_ref, created_at, refund_of)
+            VALUES {}
+            "#,
             placeholders(chunk.len(), 15)
         );
         let mut query = sqlx::query(&sql);
@@ -367,7 +390,10 @@ async fn flush(
         .collect();
     for chunk in traces.chunks(ROWS_PER_INSERT * 4) {
         let sql = format!(
-            "INSERT INTO ledger_entry_lots (entry_id, lot_id, amount) VALUES {}",
+            r#"
+            INSERT INTO ledger_entry_lots (entry_id, lot_id, amount)
+            VALUES {}
+            "#,
             placeholders(chunk.len(), 3)
         );
         let mut query = sqlx::query(&sql);
@@ -435,10 +461,16 @@ pub(super) async fn save_accounts(
         .chunks(ROWS_PER_INSERT)
     {
         let sql = format!(
-            "UPDATE credit_accounts SET total = v.column2, last_seq = v.column3, \
-             lifetime_added = credit_accounts.lifetime_added + v.column4, lifetime_spent = credit_accounts.lifetime_spent + v.column5, \
-             held = credit_accounts.held + v.column6, low_alerted = v.column7, depleted_alerted = v.column8 \
-             FROM (VALUES {}) AS v WHERE credit_accounts.workspace_id = v.column1",
+            r#"
+            UPDATE credit_accounts
+            SET total = v.column2, last_seq = v.column3,
+                lifetime_added = credit_accounts.lifetime_added + v.column4,
+                lifetime_spent = credit_accounts.lifetime_spent + v.column5,
+                held = credit_accounts.held + v.column6, low_alerted = v.column7,
+                depleted_alerted = v.column8
+            FROM (VALUES {}) AS v
+            WHERE credit_accounts.workspace_id = v.column1
+            "#,
             placeholders(chunk.len(), 8)
         );
         let mut query = sqlx::query(&sql);
@@ -469,22 +501,3 @@ pub(super) fn parse_workspace(text: String) -> Result<WorkspaceId, LedgerError> 
     WorkspaceId::parse(&text).map_err(|e| StoreError::Corrupt(e.to_string()).into())
 }
 
-pub(super) fn entry_from_row(row: &AnyRow) -> Result<EntryRecord, LedgerError> {
-    let entry_type: String = row.try_get("entry_type")?;
-    Ok(EntryRecord {
-        id: row.try_get("id")?,
-        seq: row.try_get("seq")?,
-        entry_type: EntryType::parse(&entry_type)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        amount: row.try_get("amount")?,
-        balance_after: row.try_get("balance_after")?,
-        actor: row.try_get("actor")?,
-        description: row.try_get("description")?,
-        action: row.try_get("action")?,
-        model: row.try_get("model")?,
-        project: row.try_get("project")?,
-        session: row.try_get("session_ref")?,
-        payment_ref: row.try_get("payment_ref")?,
-        created_at: row.try_get("created_at")?,
-    })
-}

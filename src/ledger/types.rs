@@ -45,10 +45,11 @@ pub struct Receipt {
 }
 
 /// A journal entry as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct EntryRecord {
     pub id: String,
     pub seq: i64,
+    #[sqlx(try_from = "String")]
     pub entry_type: EntryType,
     pub amount: i64,
     pub balance_after: i64,
@@ -57,6 +58,7 @@ pub struct EntryRecord {
     pub action: Option<String>,
     pub model: Option<String>,
     pub project: Option<String>,
+    #[sqlx(rename = "session_ref")]
     pub session: Option<String>,
     pub payment_ref: Option<String>,
     pub created_at: Millis,

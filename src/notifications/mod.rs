@@ -92,7 +92,11 @@ pub(crate) async fn record(
 ) -> Result<Option<String>, StoreError> {
     if actor.is_some_and(|a| a.contains('@')) {
         let recent: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM notifications WHERE workspace_id = $1 AND actor LIKE '%@%' AND created_at > $2",
+            r#"
+            SELECT COUNT(*) AS n
+            FROM notifications
+            WHERE workspace_id = $1 AND actor LIKE '%@%' AND created_at > $2
+            "#,
         )
         .bind(workspace.as_str())
         .bind(now - 3_600_000)
@@ -105,30 +109,40 @@ pub(crate) async fn record(
         }
     }
     let id = new_id("ntf");
-    sqlx::query("INSERT INTO notifications (id, workspace_id, kind, audience, title, body, actor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-        .bind(&id)
-        .bind(workspace.as_str())
-        .bind(kind.as_str())
-        .bind(audience.as_str())
-        .bind(title)
-        .bind(body)
-        .bind(actor)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        r#"
+        INSERT INTO notifications (id, workspace_id, kind, audience, title, body, actor, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        "#,
+    )
+    .bind(&id)
+    .bind(workspace.as_str())
+    .bind(kind.as_str())
+    .bind(audience.as_str())
+    .bind(title)
+    .bind(body)
+    .bind(actor)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
     let payload = json!({
         "id": id, "type": kind.as_str(), "workspace_id": workspace.as_str(), "title": title, "body": body,
         "actor": actor, "created_at": crate::clock::to_datetime(now).to_rfc3339(),
     });
-    sqlx::query("INSERT INTO notification_outbox (id, notification_id, workspace_id, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(new_id("obx"))
-        .bind(&id)
-        .bind(workspace.as_str())
-        .bind(kind.as_str())
-        .bind(payload.to_string())
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        r#"
+    INSERT INTO notification_outbox (id, notification_id, workspace_id, kind, payload, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    "#,
+    )
+    .bind(new_id("obx"))
+    .bind(&id)
+    .bind(workspace.as_str())
+    .bind(kind.as_str())
+    .bind(payload.to_string())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
     Ok(Some(id))
 }
 
@@ -177,8 +191,13 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<NotificationRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, kind, title, body, actor, created_at FROM notifications \
-             WHERE workspace_id = $1 AND (audience = 'members' OR $2 = 1) ORDER BY created_at DESC, id DESC LIMIT $3",
+            r#"
+            SELECT id, kind, title, body, actor, created_at
+            FROM notifications
+            WHERE workspace_id = $1 AND (audience = 'members' OR $2 = 1)
+            ORDER BY created_at DESC, id DESC
+            LIMIT $3
+            "#,
         )
         .bind(workspace.as_str())
         .bind(i64::from(billing_manager))
@@ -209,17 +228,30 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await?;
         // Serialise requests of one workspace, like ledger movements.
-        sqlx::query("UPDATE credit_accounts SET last_seq = last_seq WHERE workspace_id = $1")
-            .bind(workspace.as_str())
-            .execute(&mut *tx)
-            .await?;
-        let recent: i64 = sqlx::query("SELECT COUNT(*) AS n FROM notifications WHERE workspace_id = $1 AND kind = 'credit_request' AND actor = $2 AND created_at > $3")
-            .bind(workspace.as_str())
-            .bind(email)
-            .bind(now - 3_600_000)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("n")?;
+        sqlx::query(
+            r#"
+            UPDATE credit_accounts
+            SET last_seq = last_seq
+            WHERE workspace_id = $1
+            "#,
+        )
+        .bind(workspace.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let recent: i64 = sqlx::query(
+            r#"
+            SELECT COUNT(*) AS n
+            FROM notifications
+            WHERE workspace_id = $1 AND kind = 'credit_request' AND actor = $2
+              AND created_at > $3
+            "#,
+        )
+        .bind(workspace.as_str())
+        .bind(email)
+        .bind(now - 3_600_000)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
         if recent > 0 {
             return Ok(false);
         }
@@ -243,10 +275,18 @@ impl Store {
 
     /// Notifications not yet delivered, oldest first.
     pub async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
-        let rows = sqlx::query("SELECT id, workspace_id, kind, payload FROM notification_outbox WHERE delivered_at IS NULL ORDER BY created_at, id LIMIT $1")
-            .bind(i64::from(limit))
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(
+            r#"
+            SELECT id, workspace_id, kind, payload
+            FROM notification_outbox
+            WHERE delivered_at IS NULL
+            ORDER BY created_at, id
+            LIMIT $1
+            "#,
+        )
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
         rows.iter()
             .map(|row| {
                 Ok(OutboxItem {
@@ -261,11 +301,17 @@ impl Store {
 
     /// Marks an outbox item delivered.
     pub async fn mark_delivered(&self, id: &str, now: Millis) -> Result<(), StoreError> {
-        sqlx::query("UPDATE notification_outbox SET delivered_at = $1, attempts = attempts + 1 WHERE id = $2")
-            .bind(now)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            r#"
+            UPDATE notification_outbox
+            SET delivered_at = $1, attempts = attempts + 1
+            WHERE id = $2
+            "#,
+        )
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 }

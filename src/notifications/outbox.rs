@@ -89,8 +89,12 @@ impl Store {
     ) -> Result<Endpoint, StoreError> {
         let secret = format!("tallywh_{}", &new_id("x")[2..]);
         sqlx::query(
-            "INSERT INTO workspace_webhooks (workspace_id, url, secret, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
-             ON CONFLICT (workspace_id) DO UPDATE SET url = excluded.url, secret = excluded.secret, updated_at = excluded.updated_at",
+            r#"
+            INSERT INTO workspace_webhooks (workspace_id, url, secret, created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $4)
+            ON CONFLICT (workspace_id)
+            DO UPDATE SET url = excluded.url, secret = excluded.secret, updated_at = excluded.updated_at
+            "#,
         )
         .bind(workspace.as_str())
         .bind(url)
@@ -154,7 +158,14 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
         sqlx::query(
-            "SELECT kind, COALESCE(outcome, 'pending') AS outcome, attempts, COALESCE(delivered_at, created_at) AS at, last_error              FROM notification_outbox WHERE workspace_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+            r#"
+            SELECT kind, COALESCE(outcome, 'pending') AS outcome, attempts, COALESCE(delivered_at,
+                created_at) AS at, last_error
+            FROM notification_outbox
+            WHERE workspace_id = $1
+            ORDER BY created_at DESC, id DESC
+            LIMIT $2
+            "#,
         )
         .bind(workspace.as_str())
         .bind(i64::from(limit))
@@ -274,7 +285,11 @@ async fn deliver_one(
     // The lease, from the moment the item is taken: only the instance whose compare-and-set
     // lands sends it now.
     let leased = sqlx::query(
-        "UPDATE notification_outbox SET next_attempt_at = $1 WHERE id = $2 AND delivered_at IS NULL AND next_attempt_at = $3",
+        r#"
+        UPDATE notification_outbox
+        SET next_attempt_at = $1
+        WHERE id = $2 AND delivered_at IS NULL AND next_attempt_at = $3
+        "#,
     )
     .bind(clock.now_ms() + LEASE_MS)
     .bind(id)
@@ -309,12 +324,18 @@ async fn deliver_one(
     let now = clock.now_ms();
     match error {
         None => {
-            sqlx::query("UPDATE notification_outbox SET delivered_at = $1, outcome = 'delivered', attempts = $2, last_error = NULL WHERE id = $3")
-                .bind(now)
-                .bind(attempts)
-                .bind(id)
-                .execute(store.pool())
-                .await?;
+            sqlx::query(
+                r#"
+                UPDATE notification_outbox
+                SET delivered_at = $1, outcome = 'delivered', attempts = $2, last_error = NULL
+                WHERE id = $3
+                "#,
+            )
+            .bind(now)
+            .bind(attempts)
+            .bind(id)
+            .execute(store.pool())
+            .await?;
             Ok(Outcome::Delivered)
         }
         Some(error) if attempts >= MAX_ATTEMPTS => {
@@ -328,13 +349,19 @@ async fn deliver_one(
             Ok(Outcome::Failed)
         }
         Some(error) => {
-            sqlx::query("UPDATE notification_outbox SET attempts = $1, last_error = $2, next_attempt_at = $3 WHERE id = $4")
-                .bind(attempts)
-                .bind(&error)
-                .bind(sent_at + retry_after(attempts))
-                .bind(id)
-                .execute(store.pool())
-                .await?;
+            sqlx::query(
+                r#"
+                UPDATE notification_outbox
+                SET attempts = $1, last_error = $2, next_attempt_at = $3
+                WHERE id = $4
+                "#,
+            )
+            .bind(attempts)
+            .bind(&error)
+            .bind(sent_at + retry_after(attempts))
+            .bind(id)
+            .execute(store.pool())
+            .await?;
             Ok(Outcome::Failed)
         }
     }
@@ -347,13 +374,19 @@ async fn close(
     error: Option<&str>,
     now: Millis,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE notification_outbox SET delivered_at = $1, outcome = $2, last_error = COALESCE($3, last_error) WHERE id = $4")
-        .bind(now)
-        .bind(outcome)
-        .bind(error)
-        .bind(id)
-        .execute(store.pool())
-        .await?;
+    sqlx::query(
+        r#"
+        UPDATE notification_outbox
+        SET delivered_at = $1, outcome = $2, last_error = COALESCE($3, last_error)
+        WHERE id = $4
+        "#,
+    )
+    .bind(now)
+    .bind(outcome)
+    .bind(error)
+    .bind(id)
+    .execute(store.pool())
+    .await?;
     Ok(())
 }
 

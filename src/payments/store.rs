@@ -11,8 +11,7 @@ use app::domain::{
     next_step, Credits, EntryType, GrantKind, PaymentObservation, PurchaseOrigin, PurchaseStatus,
     PurchaseStep, WorkspaceId,
 };
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, FromRow, Row};
 
 /// A pack of the catalog.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,10 +29,12 @@ pub struct PackRecord {
 }
 
 /// A purchase as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct PurchaseRecord {
     pub id: String,
+    #[sqlx(try_from = "String")]
     pub workspace_id: WorkspaceId,
+    #[sqlx(try_from = "String")]
     pub origin: PurchaseOrigin,
     pub pack_id: Option<String>,
     pub description: String,
@@ -41,6 +42,7 @@ pub struct PurchaseRecord {
     pub bonus_credits: i64,
     pub amount_minor: i64,
     pub currency: String,
+    #[sqlx(try_from = "String")]
     pub status: PurchaseStatus,
     pub checkout_session_id: Option<String>,
     pub payment_intent_id: Option<String>,
@@ -81,57 +83,52 @@ const PURCHASE_COLUMNS: &str = "id, workspace_id, origin, pack_id, description, 
     checkout_session_id, payment_intent_id, payment_method, receipt_url, failure_reason, credited_entry_id, reversed_credits, \
     created_by, created_at, updated_at";
 
-fn purchase_from_row(row: &AnyRow) -> Result<PurchaseRecord, StoreError> {
-    let corrupt = |e: app::domain::UnknownValue| StoreError::Corrupt(e.to_string());
-    Ok(PurchaseRecord {
-        id: row.try_get("id")?,
-        workspace_id: WorkspaceId::parse(&row.try_get::<String, _>("workspace_id")?)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        origin: PurchaseOrigin::parse(&row.try_get::<String, _>("origin")?).map_err(corrupt)?,
-        pack_id: row.try_get("pack_id")?,
-        description: row.try_get("description")?,
-        credits: row.try_get("credits")?,
-        bonus_credits: row.try_get("bonus_credits")?,
-        amount_minor: row.try_get("amount_minor")?,
-        currency: row.try_get("currency")?,
-        status: PurchaseStatus::parse(&row.try_get::<String, _>("status")?).map_err(corrupt)?,
-        checkout_session_id: row.try_get("checkout_session_id")?,
-        payment_intent_id: row.try_get("payment_intent_id")?,
-        payment_method: row.try_get("payment_method")?,
-        receipt_url: row.try_get("receipt_url")?,
-        failure_reason: row.try_get("failure_reason")?,
-        credited_entry_id: row.try_get("credited_entry_id")?,
-        reversed_credits: row.try_get("reversed_credits")?,
-        created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
+/// A `credit_packs` row; `active` is stored as 0 or 1.
+#[derive(sqlx::FromRow)]
+struct PackRow {
+    id: String,
+    name: String,
+    credits: i64,
+    price_minor: i64,
+    currency: String,
+    active: i64,
+    bonus_credits: i64,
+    bonus_starts_at: Option<Millis>,
+    bonus_ends_at: Option<Millis>,
+    sort_order: i64,
 }
 
-fn pack_from_row(row: &AnyRow) -> Result<PackRecord, StoreError> {
-    Ok(PackRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        credits: row.try_get("credits")?,
-        price_minor: row.try_get("price_minor")?,
-        currency: row.try_get("currency")?,
-        active: row.try_get::<i64, _>("active")? != 0,
-        bonus_credits: row.try_get("bonus_credits")?,
-        bonus_starts_at: row.try_get("bonus_starts_at")?,
-        bonus_ends_at: row.try_get("bonus_ends_at")?,
-        sort_order: row.try_get("sort_order")?,
-    })
+impl From<PackRow> for PackRecord {
+    fn from(row: PackRow) -> Self {
+        PackRecord {
+            id: row.id,
+            name: row.name,
+            credits: row.credits,
+            price_minor: row.price_minor,
+            currency: row.currency,
+            active: row.active != 0,
+            bonus_credits: row.bonus_credits,
+            bonus_starts_at: row.bonus_starts_at,
+            bonus_ends_at: row.bonus_ends_at,
+            sort_order: row.sort_order,
+        }
+    }
 }
 
 impl Store {
     /// Adds or changes a pack of the catalog.
     pub async fn upsert_pack(&self, pack: &PackRecord, now: Millis) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO credit_packs (id, name, credits, price_minor, currency, active, bonus_credits, bonus_starts_at, bonus_ends_at, sort_order, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-             ON CONFLICT (id) DO UPDATE SET name = excluded.name, credits = excluded.credits, price_minor = excluded.price_minor, \
-             currency = excluded.currency, active = excluded.active, bonus_credits = excluded.bonus_credits, \
-             bonus_starts_at = excluded.bonus_starts_at, bonus_ends_at = excluded.bonus_ends_at, sort_order = excluded.sort_order",
+            r#"
+            INSERT INTO credit_packs (id, name, credits, price_minor, currency, active, bonus_credits,
+                bonus_starts_at, bonus_ends_at, sort_order, created_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            ON CONFLICT (id)
+            DO UPDATE SET name = excluded.name, credits = excluded.credits,
+                price_minor = excluded.price_minor, currency = excluded.currency, active = excluded.active,
+                bonus_credits = excluded.bonus_credits, bonus_starts_at = excluded.bonus_starts_at,
+                bonus_ends_at = excluded.bonus_ends_at, sort_order = excluded.sort_order
+            "#,
         )
         .bind(&pack.id)
         .bind(&pack.name)
@@ -151,23 +148,28 @@ impl Store {
 
     /// The packs on sale, in catalog order.
     pub async fn active_packs(&self) -> Result<Vec<PackRecord>, StoreError> {
-        sqlx::query("SELECT * FROM credit_packs WHERE active = 1 ORDER BY sort_order, credits, id")
-            .fetch_all(self.pool())
-            .await?
-            .iter()
-            .map(pack_from_row)
-            .collect()
+        let rows = sqlx::query_as::<_, PackRow>(
+            r#"
+            SELECT *
+            FROM credit_packs
+            WHERE active = 1
+            ORDER BY sort_order, credits, id
+            "#,
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(PackRecord::from).collect())
     }
 
     /// One pack, on sale or not.
     pub async fn pack(&self, id: &str) -> Result<Option<PackRecord>, StoreError> {
-        sqlx::query("SELECT * FROM credit_packs WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .as_ref()
-            .map(pack_from_row)
-            .transpose()
+        Ok(
+            sqlx::query_as::<_, PackRow>("SELECT * FROM credit_packs WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?
+                .map(PackRecord::from),
+        )
     }
 
     /// The workspace's Stripe customer, if created.
@@ -175,14 +177,18 @@ impl Store {
         &self,
         workspace: &WorkspaceId,
     ) -> Result<Option<String>, StoreError> {
-        Ok(
-            sqlx::query("SELECT customer_id FROM stripe_customers WHERE workspace_id = $1")
-                .bind(workspace.as_str())
-                .fetch_optional(self.pool())
-                .await?
-                .map(|row| row.try_get("customer_id"))
-                .transpose()?,
+        Ok(sqlx::query(
+            r#"
+            SELECT customer_id
+            FROM stripe_customers
+            WHERE workspace_id = $1
+            "#,
         )
+        .bind(workspace.as_str())
+        .fetch_optional(self.pool())
+        .await?
+        .map(|row| row.try_get("customer_id"))
+        .transpose()?)
     }
 
     /// Remembers the workspace's Stripe customer; the first one stored wins, and is returned.
@@ -192,12 +198,19 @@ impl Store {
         customer_id: &str,
         now: Millis,
     ) -> Result<String, StoreError> {
-        sqlx::query("INSERT INTO stripe_customers (workspace_id, customer_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (workspace_id) DO NOTHING")
-            .bind(workspace.as_str())
-            .bind(customer_id)
-            .bind(now)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            r#"
+            INSERT INTO stripe_customers (workspace_id, customer_id, created_at)
+            VALUES ($1, $2, $3)
+            ON CONFLICT (workspace_id)
+            DO NOTHING
+            "#,
+        )
+        .bind(workspace.as_str())
+        .bind(customer_id)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
         self.stripe_customer(workspace)
             .await?
             .ok_or_else(|| StoreError::Corrupt("a stored customer vanished".into()))
@@ -211,8 +224,11 @@ impl Store {
     ) -> Result<PurchaseRecord, StoreError> {
         let id = new_id("pur");
         sqlx::query(
-            "INSERT INTO purchases (id, workspace_id, origin, pack_id, description, credits, bonus_credits, amount_minor, currency, status, created_by, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11, $11)",
+            r#"
+            INSERT INTO purchases (id, workspace_id, origin, pack_id, description, credits, bonus_credits,
+                amount_minor, currency, status, created_by, created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11, $11)
+            "#,
         )
         .bind(&id)
         .bind(purchase.workspace_id.as_str())
@@ -239,12 +255,18 @@ impl Store {
         session_id: &str,
         now: Millis,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE purchases SET checkout_session_id = $1, updated_at = $2 WHERE id = $3")
-            .bind(session_id)
-            .bind(now)
-            .bind(purchase_id)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            r#"
+            UPDATE purchases
+            SET checkout_session_id = $1, updated_at = $2
+            WHERE id = $3
+            "#,
+        )
+        .bind(session_id)
+        .bind(now)
+        .bind(purchase_id)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
@@ -255,12 +277,18 @@ impl Store {
         reason: &str,
         now: Millis,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE purchases SET status = 'failed', failure_reason = $1, updated_at = $2 WHERE id = $3 AND status = 'open'")
-            .bind(reason)
-            .bind(now)
-            .bind(purchase_id)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            r#"
+            UPDATE purchases
+            SET status = 'failed', failure_reason = $1, updated_at = $2
+            WHERE id = $3 AND status = 'open'
+            "#,
+        )
+        .bind(reason)
+        .bind(now)
+        .bind(purchase_id)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
@@ -307,15 +335,13 @@ impl Store {
         condition: &str,
         value: &str,
     ) -> Result<Option<PurchaseRecord>, StoreError> {
-        sqlx::query(&format!(
+        sqlx::query_as::<_, PurchaseRecord>(&format!(
             "SELECT {PURCHASE_COLUMNS} FROM purchases WHERE {condition}"
         ))
         .bind(value)
         .fetch_optional(self.pool())
-        .await?
-        .as_ref()
-        .map(purchase_from_row)
-        .transpose()
+        .await
+        .map_err(StoreError::from)
     }
 
     /// The workspace's newest purchases.
@@ -324,16 +350,20 @@ impl Store {
         workspace: &WorkspaceId,
         limit: u32,
     ) -> Result<Vec<PurchaseRecord>, StoreError> {
-        sqlx::query(&format!(
-            "SELECT {PURCHASE_COLUMNS} FROM purchases WHERE workspace_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+        sqlx::query_as::<_, PurchaseRecord>(&format!(
+            r#"
+            SELECT {PURCHASE_COLUMNS}
+            FROM purchases
+            WHERE workspace_id = $1
+            ORDER BY created_at DESC, id DESC
+            LIMIT $2
+            "#
         ))
         .bind(workspace.as_str())
         .bind(i64::from(limit))
         .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(purchase_from_row)
-        .collect()
+        .await
+        .map_err(StoreError::from)
     }
 
     /// Purchases still waiting for a payment that were last touched before `before`, for the
@@ -343,16 +373,20 @@ impl Store {
         before: Millis,
         limit: u32,
     ) -> Result<Vec<PurchaseRecord>, StoreError> {
-        sqlx::query(&format!(
-            "SELECT {PURCHASE_COLUMNS} FROM purchases WHERE status IN ('open', 'processing') AND updated_at < $1 ORDER BY updated_at LIMIT $2"
+        sqlx::query_as::<_, PurchaseRecord>(&format!(
+            r#"
+            SELECT {PURCHASE_COLUMNS}
+            FROM purchases
+            WHERE status IN ('open', 'processing') AND updated_at < $1
+            ORDER BY updated_at
+            LIMIT $2
+            "#
         ))
         .bind(before)
         .bind(i64::from(limit))
         .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(purchase_from_row)
-        .collect()
+        .await
+        .map_err(StoreError::from)
     }
 
     /// Marks a purchase as looked at now (for the reconciliation job's order).
@@ -372,13 +406,20 @@ impl Store {
         event_type: &str,
         now: Millis,
     ) -> Result<bool, StoreError> {
-        let inserted = sqlx::query("INSERT INTO stripe_events (id, event_type, purchase_id, outcome, received_at) VALUES ($1, $2, NULL, 'ignored', $3) ON CONFLICT (id) DO NOTHING")
-            .bind(event_id)
-            .bind(event_type)
-            .bind(now)
-            .execute(self.pool())
-            .await?
-            .rows_affected();
+        let inserted = sqlx::query(
+            r#"
+            INSERT INTO stripe_events (id, event_type, purchase_id, outcome, received_at)
+            VALUES ($1, $2, NULL, 'ignored', $3)
+            ON CONFLICT (id)
+            DO NOTHING
+            "#,
+        )
+        .bind(event_id)
+        .bind(event_type)
+        .bind(now)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
         Ok(inserted == 1)
     }
 
@@ -425,13 +466,18 @@ async fn apply_in(
 ) -> Result<Applied, LedgerError> {
     // The purchase row is locked first, so two deliveries of one payment take turns.
     let row = sqlx::query(&format!(
-        "UPDATE purchases SET updated_at = updated_at WHERE id = $1 RETURNING {PURCHASE_COLUMNS}"
+        r#"
+        UPDATE purchases
+        SET updated_at = updated_at
+        WHERE id = $1
+        RETURNING {PURCHASE_COLUMNS}
+        "#
     ))
     .bind(purchase_id)
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| StoreError::Corrupt(format!("purchase {purchase_id} vanished")))?;
-    let purchase = purchase_from_row(&row)?;
+    let purchase = PurchaseRecord::from_row(&row)?;
     let mut observation = snapshot.observation.clone();
     // A payment for another amount than the purchase's is never credited as this purchase.
     if observation == PaymentObservation::Paid
@@ -446,15 +492,22 @@ async fn apply_in(
     }
     let step = next_step(purchase.status, &observation);
     if let Some((event_id, event_type)) = event {
-        let inserted = sqlx::query("INSERT INTO stripe_events (id, event_type, purchase_id, outcome, received_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING")
-            .bind(event_id)
-            .bind(event_type)
-            .bind(&purchase.id)
-            .bind(step_name(&step))
-            .bind(now)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
+        let inserted = sqlx::query(
+            r#"
+            INSERT INTO stripe_events (id, event_type, purchase_id, outcome, received_at)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (id)
+            DO NOTHING
+            "#,
+        )
+        .bind(event_id)
+        .bind(event_type)
+        .bind(&purchase.id)
+        .bind(step_name(&step))
+        .bind(now)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
         if inserted == 0 {
             return Ok(Applied::Duplicate);
         }
@@ -463,8 +516,12 @@ async fn apply_in(
     // Every payment seen for the purchase is kept, so a dispute of any of them finds it.
     if let Some(intent) = &snapshot.payment_intent_id {
         sqlx::query(
-            "INSERT INTO purchase_payments (payment_intent_id, purchase_id, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (payment_intent_id) DO NOTHING",
+            r#"
+            INSERT INTO purchase_payments (payment_intent_id, purchase_id, created_at)
+            VALUES ($1, $2, $3)
+            ON CONFLICT (payment_intent_id)
+            DO NOTHING
+            "#,
         )
         .bind(intent)
         .bind(&purchase.id)
@@ -588,7 +645,12 @@ async fn apply_in(
                 crate::ledger::take_back_in(conn, &workspace, &purchase.id, total, &meta, now)
                     .await?;
             let taken_credits = taken.as_ref().map(|r| -r.amount).unwrap_or(0);
-            sqlx::query("UPDATE purchases SET status = 'reversed', failure_reason = $1, reversed_credits = $2, reversal_entry_id = $3, updated_at = $4 WHERE id = $5")
+            sqlx::query(r#"
+            UPDATE purchases
+            SET status = 'reversed', failure_reason = $1, reversed_credits = $2, reversal_entry_id = $3,
+                updated_at = $4
+            WHERE id = $5
+            "#)
                 .bind(reason)
                 .bind(taken_credits)
                 .bind(taken.as_ref().map(|r| r.entry_id.clone()))
@@ -604,7 +666,10 @@ async fn apply_in(
     .bind(&purchase.id)
     .fetch_one(&mut *conn)
     .await?;
-    Ok(Applied::Step(step, Box::new(purchase_from_row(&after)?)))
+    Ok(Applied::Step(
+        step,
+        Box::new(PurchaseRecord::from_row(&after)?),
+    ))
 }
 
 fn reason_text(step: &PurchaseStep) -> String {
@@ -646,8 +711,13 @@ async fn set_status(
     now: Millis,
 ) -> Result<(), LedgerError> {
     sqlx::query(
-        "UPDATE purchases SET status = $1, failure_reason = $2, payment_intent_id = COALESCE(payment_intent_id, $3), \
-         payment_method = COALESCE($4, payment_method), receipt_url = COALESCE($5, receipt_url), updated_at = $6 WHERE id = $7",
+        r#"
+        UPDATE purchases
+        SET status = $1, failure_reason = $2, payment_intent_id = COALESCE(payment_intent_id, $3),
+            payment_method = COALESCE($4, payment_method), receipt_url = COALESCE($5, receipt_url),
+            updated_at = $6
+        WHERE id = $7
+        "#,
     )
     .bind(status.as_str())
     .bind(failure_reason)

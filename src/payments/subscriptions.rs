@@ -16,7 +16,6 @@ use app::domain::{
     invoice_grant, BillingInterval, Credits, EntryType, GrantKind, NoGrant, PaidInvoice, PlanTerms,
     SubscriptionStatus, WorkspaceId,
 };
-use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 /// A plan and the credits it gives.
@@ -63,45 +62,86 @@ const SUBSCRIPTION_COLUMNS: &str =
      s.current_period_start, s.current_period_end, s.cancel_at_period_end, p.name AS plan_name, \
      p.credits_per_seat, p.rollover";
 
-fn plan_from_row(
-    row: &AnyRow,
-    id_column: &str,
-    name_column: &str,
-) -> Result<PlanRecord, StoreError> {
-    Ok(PlanRecord {
-        id: row.try_get(id_column)?,
-        name: row.try_get(name_column)?,
-        terms: PlanTerms {
-            credits_per_seat: Credits::new(row.try_get("credits_per_seat")?)
-                .map_err(|e| StoreError::Corrupt(format!("plan credits: {e}")))?,
-            rollover: row.try_get::<i64, _>("rollover")? == 1,
-        },
-    })
+/// A `plans` row; `rollover` is stored as 0 or 1.
+#[derive(sqlx::FromRow)]
+struct PlanRow {
+    id: String,
+    name: String,
+    credits_per_seat: i64,
+    rollover: i64,
 }
 
-fn subscription_from_row(row: &AnyRow) -> Result<SubscriptionRecord, StoreError> {
-    let corrupt = |e: app::domain::UnknownValue| StoreError::Corrupt(e.to_string());
-    Ok(SubscriptionRecord {
-        id: row.try_get("id")?,
-        workspace_id: WorkspaceId::parse(&row.try_get::<String, _>("workspace_id")?)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        plan: plan_from_row(row, "plan_id", "plan_name")?,
-        status: SubscriptionStatus::parse(&row.try_get::<String, _>("status")?).map_err(corrupt)?,
-        seats: u32::try_from(row.try_get::<i64, _>("seats")?).unwrap_or(0),
-        interval: BillingInterval::parse(&row.try_get::<String, _>("billing_interval")?)
-            .map_err(corrupt)?,
-        current_period_start: row.try_get("current_period_start")?,
-        current_period_end: row.try_get("current_period_end")?,
-        cancel_at_period_end: row.try_get::<i64, _>("cancel_at_period_end")? == 1,
-    })
+impl TryFrom<PlanRow> for PlanRecord {
+    type Error = StoreError;
+
+    fn try_from(row: PlanRow) -> Result<Self, StoreError> {
+        Ok(PlanRecord {
+            id: row.id,
+            name: row.name,
+            terms: PlanTerms {
+                credits_per_seat: Credits::new(row.credits_per_seat)
+                    .map_err(|e| StoreError::Corrupt(format!("plan credits: {e}")))?,
+                rollover: row.rollover == 1,
+            },
+        })
+    }
+}
+
+/// A `subscriptions` row joined with its plan (see [`SUBSCRIPTION_COLUMNS`]).
+#[derive(sqlx::FromRow)]
+struct SubscriptionRow {
+    id: String,
+    #[sqlx(try_from = "String")]
+    workspace_id: WorkspaceId,
+    plan_id: String,
+    plan_name: String,
+    credits_per_seat: i64,
+    rollover: i64,
+    #[sqlx(try_from = "String")]
+    status: SubscriptionStatus,
+    seats: i64,
+    #[sqlx(try_from = "String")]
+    billing_interval: BillingInterval,
+    current_period_start: Millis,
+    current_period_end: Millis,
+    cancel_at_period_end: i64,
+}
+
+impl TryFrom<SubscriptionRow> for SubscriptionRecord {
+    type Error = StoreError;
+
+    fn try_from(row: SubscriptionRow) -> Result<Self, StoreError> {
+        let plan = PlanRow {
+            id: row.plan_id,
+            name: row.plan_name,
+            credits_per_seat: row.credits_per_seat,
+            rollover: row.rollover,
+        };
+        Ok(SubscriptionRecord {
+            id: row.id,
+            workspace_id: row.workspace_id,
+            plan: plan.try_into()?,
+            status: row.status,
+            seats: u32::try_from(row.seats).unwrap_or(0),
+            interval: row.billing_interval,
+            current_period_start: row.current_period_start,
+            current_period_end: row.current_period_end,
+            cancel_at_period_end: row.cancel_at_period_end == 1,
+        })
+    }
 }
 
 impl Store {
     /// Adds a plan or changes one (operators, the demo).
     pub async fn upsert_plan(&self, plan: &PlanRecord, now: Millis) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO plans (id, name, credits_per_seat, rollover, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (id) DO UPDATE SET name = excluded.name, credits_per_seat = excluded.credits_per_seat, rollover = excluded.rollover",
+            r#"
+            INSERT INTO plans (id, name, credits_per_seat, rollover, created_at)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (id)
+            DO UPDATE SET name = excluded.name, credits_per_seat = excluded.credits_per_seat,
+                rollover = excluded.rollover
+            "#,
         )
         .bind(&plan.id)
         .bind(&plan.name)
@@ -115,22 +155,34 @@ impl Store {
 
     /// One plan.
     pub async fn plan(&self, id: &str) -> Result<Option<PlanRecord>, StoreError> {
-        sqlx::query("SELECT id, name, credits_per_seat, rollover FROM plans WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .map(|row| plan_from_row(&row, "id", "name"))
-            .transpose()
+        sqlx::query_as::<_, PlanRow>(
+            r#"
+            SELECT id, name, credits_per_seat, rollover
+            FROM plans
+            WHERE id = $1
+            "#,
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .map(PlanRecord::try_from)
+        .transpose()
     }
 
     /// Every plan, by name.
     pub async fn plans(&self) -> Result<Vec<PlanRecord>, StoreError> {
-        sqlx::query("SELECT id, name, credits_per_seat, rollover FROM plans ORDER BY name, id")
-            .fetch_all(self.pool())
-            .await?
-            .iter()
-            .map(|row| plan_from_row(row, "id", "name"))
-            .collect()
+        sqlx::query_as::<_, PlanRow>(
+            r#"
+            SELECT id, name, credits_per_seat, rollover
+            FROM plans
+            ORDER BY name, id
+            "#,
+        )
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .map(PlanRecord::try_from)
+        .collect()
     }
 
     /// The workspace's subscription: the one not canceled, else the latest.
@@ -138,15 +190,20 @@ impl Store {
         &self,
         workspace: &WorkspaceId,
     ) -> Result<Option<SubscriptionRecord>, StoreError> {
-        sqlx::query(&format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions s JOIN plans p ON p.id = s.plan_id \
-             WHERE s.workspace_id = $1 \
-             ORDER BY CASE WHEN s.status = 'canceled' THEN 1 ELSE 0 END, s.updated_at DESC, s.id LIMIT 1"
+        sqlx::query_as::<_, SubscriptionRow>(&format!(
+            r#"
+            SELECT {SUBSCRIPTION_COLUMNS}
+            FROM subscriptions s
+            JOIN plans p ON p.id = s.plan_id
+            WHERE s.workspace_id = $1
+            ORDER BY CASE WHEN s.status = 'canceled' THEN 1 ELSE 0 END, s.updated_at DESC, s.id
+            LIMIT 1
+            "#
         ))
         .bind(workspace.as_str())
         .fetch_optional(self.pool())
         .await?
-        .map(|row| subscription_from_row(&row))
+        .map(SubscriptionRecord::try_from)
         .transpose()
     }
 
@@ -155,10 +212,16 @@ impl Store {
         &self,
         customer_id: &str,
     ) -> Result<Option<WorkspaceId>, StoreError> {
-        let row = sqlx::query("SELECT workspace_id FROM stripe_customers WHERE customer_id = $1")
-            .bind(customer_id)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(
+            r#"
+            SELECT workspace_id
+            FROM stripe_customers
+            WHERE customer_id = $1
+            "#,
+        )
+        .bind(customer_id)
+        .fetch_optional(self.pool())
+        .await?;
         row.map(|row| {
             WorkspaceId::parse(&row.try_get::<String, _>("workspace_id")?)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -220,13 +283,20 @@ async fn record_event(
     let Some((id, event_type)) = event else {
         return Ok(true);
     };
-    let inserted = sqlx::query("INSERT INTO stripe_events (id, event_type, purchase_id, outcome, received_at) VALUES ($1, $2, NULL, 'subscription', $3) ON CONFLICT (id) DO NOTHING")
-        .bind(id)
-        .bind(event_type)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+    let inserted = sqlx::query(
+        r#"
+        INSERT INTO stripe_events (id, event_type, purchase_id, outcome, received_at)
+        VALUES ($1, $2, NULL, 'subscription', $3)
+        ON CONFLICT (id)
+        DO NOTHING
+        "#,
+    )
+    .bind(id)
+    .bind(event_type)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
     Ok(inserted == 1)
 }
 
@@ -236,11 +306,17 @@ async fn save_subscription(
     now: Millis,
 ) -> Result<(), LedgerError> {
     sqlx::query(
-        "INSERT INTO subscriptions (id, workspace_id, plan_id, status, seats, billing_interval, current_period_start, current_period_end, cancel_at_period_end, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-         ON CONFLICT (id) DO UPDATE SET plan_id = excluded.plan_id, status = excluded.status, seats = excluded.seats, \
-         billing_interval = excluded.billing_interval, current_period_start = excluded.current_period_start, \
-         current_period_end = excluded.current_period_end, cancel_at_period_end = excluded.cancel_at_period_end, updated_at = excluded.updated_at",
+        r#"
+        INSERT INTO subscriptions (id, workspace_id, plan_id, status, seats, billing_interval,
+            current_period_start, current_period_end, cancel_at_period_end, updated_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        ON CONFLICT (id)
+        DO UPDATE SET plan_id = excluded.plan_id, status = excluded.status, seats = excluded.seats,
+            billing_interval = excluded.billing_interval,
+            current_period_start = excluded.current_period_start,
+            current_period_end = excluded.current_period_end,
+            cancel_at_period_end = excluded.cancel_at_period_end, updated_at = excluded.updated_at
+        "#,
     )
     .bind(&s.id)
     .bind(s.workspace_id.as_str())
@@ -272,7 +348,11 @@ async fn grant_for_invoice(
         return Ok(SubscriptionApplied::InvoiceSeen);
     }
     let already: i64 = sqlx::query(
-        "SELECT CAST(COALESCE(SUM(seats), 0) AS BIGINT) AS seats FROM subscription_invoices WHERE subscription_id = $1 AND period_end = $2",
+        r#"
+        SELECT CAST(COALESCE(SUM(seats), 0) AS BIGINT) AS seats
+        FROM subscription_invoices
+        WHERE subscription_id = $1 AND period_end = $2
+        "#,
     )
     .bind(&subscription.id)
     .bind(invoice.period_end)
@@ -351,8 +431,11 @@ async fn grant_for_invoice(
         ),
     };
     sqlx::query(
-        "INSERT INTO subscription_invoices (id, subscription_id, workspace_id, period_start, period_end, seats, credits, outcome, entry_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        r#"
+        INSERT INTO subscription_invoices (id, subscription_id, workspace_id, period_start, period_end,
+            seats, credits, outcome, entry_id, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        "#,
     )
     .bind(&invoice.id)
     .bind(&subscription.id)

@@ -1,5 +1,5 @@
 use crate::api::{ApiError, Caller};
-use crate::billing::{history, MAX_PAGE};
+use crate::ledger::views::{history, MAX_PAGE};
 use crate::state::AppState;
 use app::billing::{HistoryFilter, Transaction};
 use axum::body::Body;

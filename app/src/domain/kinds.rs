@@ -9,7 +9,7 @@ pub struct UnknownValue {
     pub value: String,
 }
 
-/// Generates `as_str`, `parse`, `ALL`, `Display` and `FromStr` for a fieldless enum whose
+/// Generates `as_str`, `parse`, `ALL`, `Display`, `FromStr` and `TryFrom<String>` for a fieldless enum whose
 /// wire and database spelling is snake_case.
 macro_rules! spelled_enum {
     ($name:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -41,6 +41,14 @@ macro_rules! spelled_enum {
             type Err = UnknownValue;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 $name::parse(s)
+            }
+        }
+
+        // Lets database rows decode the spelling straight into the enum.
+        impl TryFrom<String> for $name {
+            type Error = UnknownValue;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                $name::parse(&s)
             }
         }
     };

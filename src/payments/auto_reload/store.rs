@@ -170,7 +170,11 @@ impl Store {
         now: Millis,
     ) -> Result<bool, StoreError> {
         let updated = sqlx::query(
-            "UPDATE auto_reload_settings SET paused = 0, updated_at = $1 WHERE workspace_id = $2 AND consecutive_declines = $3",
+            r#"
+            UPDATE auto_reload_settings
+            SET paused = 0, updated_at = $1
+            WHERE workspace_id = $2 AND consecutive_declines = $3
+            "#,
         )
         .bind(now)
         .bind(workspace.as_str())
@@ -188,8 +192,12 @@ impl Store {
         since: Millis,
     ) -> Result<i64, StoreError> {
         Ok(sqlx::query(
-            "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS spent FROM purchases \
-             WHERE workspace_id = $1 AND origin = 'auto_reload' AND created_at >= $2 AND status IN ('open', 'processing', 'succeeded')",
+            r#"
+            SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS spent
+            FROM purchases
+            WHERE workspace_id = $1 AND origin = 'auto_reload'
+              AND created_at >= $2 AND status IN ('open', 'processing', 'succeeded')
+            "#,
         )
         .bind(workspace.as_str())
         .bind(since)
@@ -203,11 +211,17 @@ impl Store {
         &self,
         workspace: &WorkspaceId,
     ) -> Result<Option<Millis>, StoreError> {
-        Ok(sqlx::query("SELECT MAX(updated_at) AS at FROM auto_reload_attempts WHERE workspace_id = $1 AND status = 'failed'")
-            .bind(workspace.as_str())
-            .fetch_one(self.pool())
-            .await?
-            .try_get("at")?)
+        Ok(sqlx::query(
+            r#"
+            SELECT MAX(updated_at) AS at
+            FROM auto_reload_attempts
+            WHERE workspace_id = $1 AND status = 'failed'
+            "#,
+        )
+        .bind(workspace.as_str())
+        .fetch_one(self.pool())
+        .await?
+        .try_get("at")?)
     }
 
     /// The newest reload attempt of a workspace.
@@ -260,14 +274,20 @@ impl Store {
         let mut claimed = Vec::new();
         for row in candidates {
             let attempt = ReloadAttempt::try_from(row)?;
-            let won = sqlx::query("UPDATE auto_reload_attempts SET status = 'charging', updated_at = $1 WHERE id = $2 AND status = $3 AND updated_at = $4")
-                .bind(now)
-                .bind(&attempt.id)
-                .bind(attempt.status.as_str())
-                .bind(attempt.updated_at)
-                .execute(self.pool())
-                .await?
-                .rows_affected();
+            let won = sqlx::query(
+                r#"
+                UPDATE auto_reload_attempts
+                SET status = 'charging', updated_at = $1
+                WHERE id = $2 AND status = $3 AND updated_at = $4
+                "#,
+            )
+            .bind(now)
+            .bind(&attempt.id)
+            .bind(attempt.status.as_str())
+            .bind(attempt.updated_at)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
             if won == 1 {
                 claimed.push(attempt);
             }
@@ -283,7 +303,12 @@ impl Store {
         purchase: Option<&PurchaseRecord>,
         now: Millis,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE auto_reload_attempts SET status = $1, reason = $2, purchase_id = COALESCE($3, purchase_id), credits = COALESCE($4, credits), amount_minor = COALESCE($5, amount_minor), updated_at = $6 WHERE id = $7")
+        sqlx::query(r#"
+        UPDATE auto_reload_attempts
+        SET status = $1, reason = $2, purchase_id = COALESCE($3, purchase_id), credits = COALESCE($4,
+            credits), amount_minor = COALESCE($5, amount_minor), updated_at = $6
+        WHERE id = $7
+        "#)
             .bind(status.as_str())
             .bind(reason)
             .bind(purchase.map(|p| p.id.clone()))
@@ -300,8 +325,12 @@ impl Store {
     /// ones left a day unconfirmed failed, so the next dip may try again.
     pub async fn settle_confirmed_reloads(&self, now: Millis) -> Result<(), StoreError> {
         let rows = sqlx::query(
-            "SELECT a.id AS id, p.status AS purchase_status, a.updated_at AS updated_at FROM auto_reload_attempts a \
-             JOIN purchases p ON p.id = a.purchase_id WHERE a.status = 'requires_action'",
+            r#"
+            SELECT a.id AS id, p.status AS purchase_status, a.updated_at AS updated_at
+            FROM auto_reload_attempts a
+            JOIN purchases p ON p.id = a.purchase_id
+            WHERE a.status = 'requires_action'
+            "#,
         )
         .fetch_all(self.pool())
         .await?;
@@ -334,9 +363,13 @@ impl Store {
         now: Millis,
     ) -> Result<bool, StoreError> {
         let row = sqlx::query(
-            "UPDATE auto_reload_settings SET consecutive_declines = consecutive_declines + 1, \
-             paused = CASE WHEN consecutive_declines + 1 >= $1 THEN 1 ELSE paused END, updated_at = $2 \
-             WHERE workspace_id = $3 RETURNING paused, consecutive_declines",
+            r#"
+            UPDATE auto_reload_settings
+            SET consecutive_declines = consecutive_declines + 1,
+                paused = CASE WHEN consecutive_declines + 1 >= $1 THEN 1 ELSE paused END, updated_at = $2
+            WHERE workspace_id = $3
+            RETURNING paused, consecutive_declines
+            "#,
         )
         .bind(i64::from(PAUSE_AFTER_DECLINES))
         .bind(now)
@@ -351,7 +384,11 @@ impl Store {
 
     pub(super) async fn clear_declines(&self, workspace: &WorkspaceId) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE auto_reload_settings SET consecutive_declines = 0 WHERE workspace_id = $1",
+            r#"
+            UPDATE auto_reload_settings
+            SET consecutive_declines = 0
+            WHERE workspace_id = $1
+            "#,
         )
         .bind(workspace.as_str())
         .execute(self.pool())

@@ -1,10 +1,10 @@
 //! The read side of Billing: turns ledger rows into the views the page and the API share.
 
+use super::{EntryRecord, HistoryQuery, LedgerError};
 use crate::accounts::WorkspaceRecord;
 use crate::clock::to_datetime;
 use crate::clock::Millis;
 use crate::db::Store;
-use crate::ledger::{EntryRecord, HistoryQuery, LedgerError};
 use app::billing::{Bucket, CreditsView, HistoryFilter, ResourceRef, Transaction};
 use app::billing::{UsageBreakdown, UsageDay, UsageReport};
 use app::domain::Credits;
