@@ -2,7 +2,7 @@
 
 use crate::clock::Clock;
 use crate::db::{Store, StoreError};
-use crate::ledger::views::{self, ReadError};
+use crate::ledger::{views, LedgerError};
 use crate::ledger::{EntryMeta, IdempotencyKey, NewHold};
 use crate::payments::auto_reload::ReloadOutcome;
 use crate::payments::{CardOnFile, GatewayError, Payments, PaymentsError, PurchaseRecord};
@@ -41,16 +41,17 @@ fn internal(err: impl std::fmt::Display) -> AppError {
     AppError::Internal
 }
 
-impl From<ReadError> for AppError {
-    fn from(err: ReadError) -> Self {
+impl From<LedgerError> for AppError {
+    fn from(err: LedgerError) -> Self {
         match err {
-            ReadError::Cursor(err) => AppError::Invalid(err.to_string()),
-            ReadError::Ledger(err) => internal(err),
+            LedgerError::BadCursor => AppError::Invalid(err.to_string()),
+            other => internal(other),
         }
     }
 }
 
 impl TallyBackend {
+    #[tracing::instrument(skip_all)]
     async fn workspace(
         &self,
         id: &WorkspaceId,
@@ -65,6 +66,7 @@ impl TallyBackend {
 
 #[async_trait::async_trait]
 impl Backend for TallyBackend {
+    #[tracing::instrument(skip_all)]
     async fn viewer(&self, session_token: &str) -> Result<Option<Viewer>, AppError> {
         let now = self.clock.now_ms();
         let Some(session) = self
@@ -105,6 +107,7 @@ impl Backend for TallyBackend {
         }))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn credits(&self, viewer: &Viewer, limit: u32) -> Result<CreditsView, AppError> {
         if !viewer.role.can_view_billing() {
             return Err(AppError::Forbidden);
@@ -121,6 +124,7 @@ impl Backend for TallyBackend {
         .await?)
     }
 
+    #[tracing::instrument(skip_all)]
     async fn plan(&self, workspace: &WorkspaceId) -> Result<Option<PlanView>, AppError> {
         let Some(s) = self.store.subscription_of(workspace).await? else {
             return Ok(None);
@@ -145,6 +149,7 @@ impl Backend for TallyBackend {
         }))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn history(
         &self,
         workspace: &WorkspaceId,
@@ -156,10 +161,12 @@ impl Backend for TallyBackend {
         Ok(views::history(&self.store, &record, filter, cursor, limit).await?)
     }
 
+    #[tracing::instrument(skip_all)]
     async fn rates(&self) -> Result<Vec<Rate>, AppError> {
         Ok(self.store.rates().await?)
     }
 
+    #[tracing::instrument(skip_all)]
     async fn run_action(
         &self,
         viewer: &Viewer,
@@ -246,6 +253,7 @@ impl Backend for TallyBackend {
         })
     }
 
+    #[tracing::instrument(skip_all)]
     async fn request_credits(&self, viewer: &Viewer) -> Result<bool, AppError> {
         if viewer.can_manage_billing || !viewer.role.can_view_billing() {
             return Err(AppError::Forbidden);
@@ -256,6 +264,7 @@ impl Backend for TallyBackend {
             .await?)
     }
 
+    #[tracing::instrument(skip_all)]
     async fn notifications(&self, viewer: &Viewer) -> Result<Vec<NotificationView>, AppError> {
         let records = self
             .store
@@ -272,6 +281,7 @@ impl Backend for TallyBackend {
             .collect())
     }
 
+    #[tracing::instrument(skip_all)]
     async fn notification_endpoint(
         &self,
         viewer: &Viewer,
@@ -295,6 +305,7 @@ impl Backend for TallyBackend {
         })
     }
 
+    #[tracing::instrument(skip_all)]
     async fn save_notification_endpoint(
         &self,
         viewer: &Viewer,
@@ -332,6 +343,7 @@ impl Backend for TallyBackend {
         }
     }
 
+    #[tracing::instrument(skip_all)]
     async fn usage(
         &self,
         workspace: &WorkspaceId,
@@ -341,6 +353,7 @@ impl Backend for TallyBackend {
         Ok(views::usage(&self.store, &record, self.clock.now_ms(), by).await?)
     }
 
+    #[tracing::instrument(skip_all)]
     async fn purchase_section(&self, viewer: &Viewer) -> Result<PurchaseSection, AppError> {
         let workspace = &viewer.workspace.id;
         let offers = self.payments.offers().await.map_err(payment_error)?;
@@ -413,6 +426,7 @@ impl Backend for TallyBackend {
         })
     }
 
+    #[tracing::instrument(skip_all)]
     async fn start_checkout(
         &self,
         viewer: &Viewer,
@@ -442,6 +456,7 @@ impl Backend for TallyBackend {
         })
     }
 
+    #[tracing::instrument(skip_all)]
     async fn purchase(&self, viewer: &Viewer, id: &str) -> Result<PurchaseDetail, AppError> {
         // The return page is the buyer's: its card and receipt are for billing managers.
         if !viewer.can_manage_billing {
@@ -467,6 +482,7 @@ impl Backend for TallyBackend {
         })
     }
 
+    #[tracing::instrument(skip_all)]
     async fn save_auto_reload(
         &self,
         viewer: &Viewer,
@@ -503,6 +519,7 @@ impl Backend for TallyBackend {
         })
     }
 
+    #[tracing::instrument(skip_all)]
     async fn confirm_reload(
         &self,
         viewer: &Viewer,
@@ -523,6 +540,7 @@ impl Backend for TallyBackend {
         })
     }
 
+    #[tracing::instrument(skip_all)]
     async fn try_again_auto_reload(&self, viewer: &Viewer) -> Result<String, AppError> {
         if !viewer.can_manage_billing {
             return Err(AppError::Forbidden);
@@ -534,6 +552,7 @@ impl Backend for TallyBackend {
         Ok("Trying the card again now. The outcome shows here in a few seconds.".to_owned())
     }
 
+    #[tracing::instrument(skip_all)]
     async fn abandon_checkout(&self, viewer: &Viewer, id: &str) -> Result<PurchaseView, AppError> {
         if !viewer.can_manage_billing {
             return Err(AppError::Forbidden);

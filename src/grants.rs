@@ -94,6 +94,7 @@ pub struct Granted {
 }
 
 /// Grants `request` to `workspace` by the operator `actor`.
+#[tracing::instrument(skip_all)]
 pub async fn operator_grant(
     store: &Store,
     workspace: &WorkspaceId,
@@ -150,6 +151,7 @@ pub async fn operator_grant(
     }
 }
 
+#[tracing::instrument(skip_all)]
 async fn find_by_key(
     store: &Store,
     workspace: &WorkspaceId,

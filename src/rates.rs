@@ -27,6 +27,7 @@ pub const DEMO_RATES: &[(&str, &str, Modality, i64)] = &[
 
 impl Store {
     /// Creates or changes a model's rate.
+    #[tracing::instrument(skip_all)]
     pub async fn set_rate(&self, rate: &Rate, now: Millis) -> Result<(), StoreError> {
         sqlx::query(
             r#"
@@ -48,6 +49,7 @@ impl Store {
     }
 
     /// Every rate, by modality then model.
+    #[tracing::instrument(skip_all)]
     pub async fn rates(&self) -> Result<Vec<Rate>, StoreError> {
         let rows = sqlx::query_as::<_, RateRow>(
             r#"
@@ -62,6 +64,7 @@ impl Store {
     }
 
     /// One model's rate.
+    #[tracing::instrument(skip_all)]
     pub async fn rate(&self, model: &str) -> Result<Option<Rate>, StoreError> {
         let row = sqlx::query_as::<_, RateRow>(
             r#"

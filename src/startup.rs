@@ -10,6 +10,7 @@ use crate::payments::Payments;
 use crate::routing::{RouteBook, RouteEntry};
 pub use crate::state::AppState;
 use crate::{api, ops, web};
+use anyhow::Context;
 use app::backend::BackendHandle;
 use axum::Router;
 use leptos::config::LeptosOptions;
@@ -37,8 +38,10 @@ impl Application {
     ) -> anyhow::Result<Application> {
         let listener = TcpListener::bind(config.site_addr)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.site_addr))?;
-        let local = listener.local_addr()?;
+            .with_context(|| format!("cannot listen on {}", config.site_addr))?;
+        let local = listener
+            .local_addr()
+            .context("cannot read the listening address")?;
         let leptos_options = LeptosOptions::builder()
             .output_name("tally")
             .site_root(config.site_root.as_str())

@@ -57,6 +57,7 @@ const WORKSPACE_COLUMNS: &str = "w.id, w.name, w.billing_managers, w.low_balance
 
 impl Store {
     /// Creates a workspace with an empty credit account.
+    #[tracing::instrument(skip_all)]
     pub async fn create_workspace(
         &self,
         name: &str,
@@ -69,6 +70,7 @@ impl Store {
     }
 
     /// Creates a workspace with a chosen id unless it exists (the demo uses fixed ids).
+    #[tracing::instrument(skip_all)]
     pub async fn create_workspace_with_id(
         &self,
         id: &WorkspaceId,
@@ -111,6 +113,7 @@ impl Store {
     }
 
     /// Every workspace id (for audits).
+    #[tracing::instrument(skip_all)]
     pub async fn workspace_ids(&self) -> Result<Vec<WorkspaceId>, StoreError> {
         let rows = sqlx::query("SELECT id FROM workspaces ORDER BY id")
             .fetch_all(self.pool())
@@ -123,6 +126,7 @@ impl Store {
             .collect()
     }
 
+    #[tracing::instrument(skip_all)]
     pub async fn workspace(&self, id: &WorkspaceId) -> Result<Option<WorkspaceRecord>, StoreError> {
         let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces w WHERE w.id = $1");
         let row = sqlx::query_as::<_, WorkspaceRecord>(&sql)
@@ -133,6 +137,7 @@ impl Store {
     }
 
     /// Sets the Low Balance threshold and the billing managers policy.
+    #[tracing::instrument(skip_all)]
     pub async fn update_workspace_settings(
         &self,
         id: &WorkspaceId,
@@ -159,6 +164,7 @@ impl Store {
     }
 
     /// Creates a user, or updates the password of an existing one when a hash is given.
+    #[tracing::instrument(skip_all)]
     pub async fn upsert_user(
         &self,
         email: &super::Email,
@@ -183,6 +189,7 @@ impl Store {
         Ok(row.try_get("id")?)
     }
 
+    #[tracing::instrument(skip_all)]
     pub async fn user_by_email(
         &self,
         email: &super::Email,
@@ -202,6 +209,7 @@ impl Store {
     }
 
     /// Gives a user a role in a workspace (replacing any earlier role there).
+    #[tracing::instrument(skip_all)]
     pub async fn set_membership(
         &self,
         workspace: &WorkspaceId,
@@ -233,6 +241,7 @@ impl Store {
     }
 
     /// Every workspace a user belongs to, by name.
+    #[tracing::instrument(skip_all)]
     pub async fn memberships(&self, user_id: &str) -> Result<Vec<Membership>, StoreError> {
         let sql = format!(
             r#"
@@ -259,6 +268,7 @@ impl Store {
     }
 
     /// The role of the person with this email in a workspace, if they belong to it.
+    #[tracing::instrument(skip_all)]
     pub async fn role_for_email(
         &self,
         workspace: &WorkspaceId,
@@ -284,6 +294,7 @@ impl Store {
     }
 
     /// Starts a session and returns its secret token (for the cookie; only its hash is kept).
+    #[tracing::instrument(skip_all)]
     pub async fn create_session(
         &self,
         user_id: &str,
@@ -309,6 +320,7 @@ impl Store {
     }
 
     /// The live session for a token, if any.
+    #[tracing::instrument(skip_all)]
     pub async fn session(
         &self,
         token: &str,
@@ -338,6 +350,7 @@ impl Store {
         .transpose()
     }
 
+    #[tracing::instrument(skip_all)]
     pub async fn delete_session(&self, token: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(hash_secret(token))
@@ -347,6 +360,7 @@ impl Store {
     }
 
     /// Points a session at another workspace. The caller checks the membership first.
+    #[tracing::instrument(skip_all)]
     pub async fn switch_session_workspace(
         &self,
         token: &str,
@@ -364,6 +378,7 @@ impl Store {
     /// returns how many attempts each has had since `since`, this one included. Written
     /// first, counted after: of any number of concurrent tries, the k-th to land counts at
     /// least k, so no more than the limit get past it.
+    #[tracing::instrument(skip_all)]
     pub async fn count_sign_in_attempt(
         &self,
         attempt: &str,
@@ -402,6 +417,7 @@ impl Store {
 
     /// Takes back an attempt that did not fail (it signed in, or was refused before its
     /// password was checked).
+    #[tracing::instrument(skip_all)]
     pub async fn forget_sign_in_attempt(&self, attempt: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM login_failures WHERE attempt_id = $1")
             .bind(attempt)
@@ -411,6 +427,7 @@ impl Store {
     }
 
     /// Forgets sign-in failures and sessions that no longer matter.
+    #[tracing::instrument(skip_all)]
     pub async fn prune_sign_in_records(&self, older_than: Millis) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM login_failures WHERE at < $1")
             .bind(older_than)
@@ -424,6 +441,7 @@ impl Store {
     }
 
     /// Creates an API key for a workspace and returns its secret, which is never stored.
+    #[tracing::instrument(skip_all)]
     pub async fn create_api_key(
         &self,
         workspace: &WorkspaceId,
@@ -454,6 +472,7 @@ impl Store {
     }
 
     /// The workspace an unrevoked API key belongs to.
+    #[tracing::instrument(skip_all)]
     pub async fn api_key_workspace(
         &self,
         secret: &str,

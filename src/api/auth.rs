@@ -38,6 +38,7 @@ impl Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
+    #[tracing::instrument(skip_all)]
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 /// Rows per page when the client does not say.
 const DEFAULT_LIMIT: u32 = 20;
 
+#[tracing::instrument(skip_all)]
 pub async fn get_credits(
     State(state): State<AppState>,
     caller: Caller,

@@ -2,7 +2,6 @@
 //! `{"error": {"code": "...", "message": "..."}}`.
 
 use crate::db::StoreError;
-use crate::ledger::views::ReadError;
 use crate::ledger::LedgerError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -106,6 +105,7 @@ impl From<LedgerError> for ApiError {
             }
             LedgerError::IdempotencyConflict => ApiError::IdempotencyConflict,
             LedgerError::EntryNotFound => ApiError::NotFound,
+            LedgerError::BadCursor => ApiError::Invalid(LedgerError::BadCursor.to_string()),
             LedgerError::Overloaded => ApiError::Overloaded,
             LedgerError::NotRefundable(why) => ApiError::Conflict {
                 code: "not_refundable",
@@ -120,15 +120,6 @@ impl From<LedgerError> for ApiError {
                 code: "reservation_resolved",
                 message: "the reservation was already resolved".into(),
             },
-        }
-    }
-}
-
-impl From<ReadError> for ApiError {
-    fn from(err: ReadError) -> Self {
-        match err {
-            ReadError::Cursor(err) => ApiError::Invalid(err.to_string()),
-            ReadError::Ledger(err) => err.into(),
         }
     }
 }

@@ -50,6 +50,7 @@ fn authorise(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// Grants free or promotional credits: 201 with the grant, or 200 with the first answer when
 /// the idempotency key was used before.
+#[tracing::instrument(skip_all)]
 pub async fn grant(
     State(state): State<AppState>,
     headers: HeaderMap,

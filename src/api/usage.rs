@@ -72,6 +72,7 @@ fn text(field: &str, value: Option<String>, required: bool) -> Result<Option<Str
 }
 
 impl UsageRequest {
+    #[tracing::instrument(skip_all)]
     async fn parse(
         state: &AppState,
         caller: &Caller,
@@ -214,6 +215,7 @@ pub fn insufficient(
 }
 
 /// `POST /api/v1/usage`: charge a known cost at once.
+#[tracing::instrument(skip_all)]
 pub async fn charge(
     State(state): State<AppState>,
     caller: Caller,
@@ -244,6 +246,7 @@ pub async fn charge(
 }
 
 /// `POST /api/v1/usage/reservations`: hold an estimate.
+#[tracing::instrument(skip_all)]
 pub async fn reserve(
     State(state): State<AppState>,
     caller: Caller,
@@ -321,6 +324,7 @@ fn resolved(r: &Resolution) -> Response {
 }
 
 /// `POST /api/v1/usage/reservations/{id}/settle`: charge the actual cost.
+#[tracing::instrument(skip_all)]
 pub async fn settle(
     State(state): State<AppState>,
     caller: Caller,
@@ -339,6 +343,7 @@ pub async fn settle(
 }
 
 /// `POST /api/v1/usage/reservations/{id}/release`: the provider work failed; charge nothing.
+#[tracing::instrument(skip_all)]
 pub async fn release(
     State(state): State<AppState>,
     caller: Caller,
@@ -355,6 +360,7 @@ pub async fn release(
 
 /// `POST /api/v1/usage/{transaction_id}/refund`: the AI operation of a one-shot charge failed;
 /// give its credits back. Asking again returns the same refund.
+#[tracing::instrument(skip_all)]
 pub async fn refund(
     State(state): State<AppState>,
     caller: Caller,

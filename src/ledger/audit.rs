@@ -8,6 +8,7 @@ use sqlx::Row;
 
 impl Store {
     /// Re-derives the books of one workspace from the journal and compares.
+    #[tracing::instrument(skip_all)]
     pub async fn audit(&self, workspace: &WorkspaceId) -> Result<Audit, LedgerError> {
         let account_total: i64 =
             sqlx::query("SELECT total FROM credit_accounts WHERE workspace_id = $1")

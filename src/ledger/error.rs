@@ -22,6 +22,9 @@ pub enum LedgerError {
     ReservationResolved,
     #[error("no such transaction")]
     EntryNotFound,
+    /// A history cursor that no page handed out.
+    #[error("cursor is not valid; use the next_cursor of a previous page")]
+    BadCursor,
     #[error("{0}")]
     NotRefundable(RefundRefusal),
     /// The gate's queue is full: nothing was charged; try again in a moment.

@@ -167,6 +167,7 @@ pub struct Refund {
 }
 
 /// The stored outcome of one key; a conflict when it was used with another request.
+#[tracing::instrument(skip_all)]
 async fn replay(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,
@@ -198,6 +199,7 @@ async fn replay(
 }
 
 /// Stores the first outcome of one key.
+#[tracing::instrument(skip_all)]
 async fn remember(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,
@@ -213,6 +215,7 @@ type KeyId = (WorkspaceId, &'static str, String);
 
 /// The stored outcomes of a batch's keys, across its workspaces: (request hash, outcome) by
 /// key.
+#[tracing::instrument(skip_all)]
 async fn stored_outcomes(
     conn: &mut AnyConnection,
     items: &[BatchCharge<'_>],
@@ -267,6 +270,7 @@ async fn stored_outcomes(
 }
 
 /// Stores the first outcomes of new keys, in multi-row inserts.
+#[tracing::instrument(skip_all)]
 async fn remember_all(
     conn: &mut AnyConnection,
     fresh: &[(&WorkspaceId, &IdempotencyKey, Stored)],
@@ -313,6 +317,7 @@ impl Store {
     /// statements and one commit for the lot. Each charge gets its own outcome (charged,
     /// refused, the first outcome of a repeated key, an idempotency conflict, or an unknown
     /// workspace). A database error fails the whole batch, and nothing of it is kept.
+    #[tracing::instrument(skip_all)]
     pub async fn charge_batch(
         &self,
         items: &[BatchCharge<'_>],
@@ -372,6 +377,7 @@ impl Store {
 
     /// Charges at once, exactly once per idempotency key: a batch of one, retried on lock
     /// contention.
+    #[tracing::instrument(skip_all)]
     pub async fn charge_once(
         &self,
         workspace: &WorkspaceId,
@@ -396,6 +402,7 @@ impl Store {
     }
 
     /// Holds credits for an action in progress, exactly once per idempotency key.
+    #[tracing::instrument(skip_all)]
     pub async fn reserve_once(
         &self,
         workspace: &WorkspaceId,
@@ -429,6 +436,7 @@ impl Store {
 
     /// Settles a reservation at its actual cost. A second settle or release returns the first
     /// resolution.
+    #[tracing::instrument(skip_all)]
     pub async fn settle(
         &self,
         workspace: &WorkspaceId,
@@ -441,6 +449,7 @@ impl Store {
     }
 
     /// Releases a reservation whose provider work failed: nothing is charged.
+    #[tracing::instrument(skip_all)]
     pub async fn release(
         &self,
         workspace: &WorkspaceId,
@@ -456,6 +465,7 @@ impl Store {
     /// at once). A charge is refunded at most once; asking again returns the same refund.
     /// Only charges made at `not_before` or later are refunded, and never a settled
     /// reservation's charge (its cost was reported by the product's server and is final).
+    #[tracing::instrument(skip_all)]
     pub async fn refund(
         &self,
         workspace: &WorkspaceId,
@@ -576,6 +586,7 @@ impl Store {
     }
 
     /// Releases every hold that expired by `now`; returns how many.
+    #[tracing::instrument(skip_all)]
     pub async fn expire_holds(&self, now: Millis, limit: u32) -> Result<usize, LedgerError> {
         let rows = sqlx::query(
             r#"
@@ -610,6 +621,7 @@ impl Store {
     }
 
     /// Forgets idempotency keys older than `older_than`.
+    #[tracing::instrument(skip_all)]
     pub async fn prune_idempotency_keys(&self, older_than: Millis) -> Result<u64, LedgerError> {
         Ok(
             sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
@@ -621,6 +633,7 @@ impl Store {
     }
 
     /// Settles (`actual` given), releases, or expires a held reservation.
+    #[tracing::instrument(skip_all)]
     async fn resolve(
         &self,
         workspace: &WorkspaceId,
@@ -800,6 +813,7 @@ fn first_resolution(row: &sqlx::any::AnyRow) -> Result<Resolution, LedgerError> 
 }
 
 /// Marks the planned draws as held and records the reservation.
+#[tracing::instrument(skip_all)]
 async fn place_hold(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,

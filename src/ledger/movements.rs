@@ -50,6 +50,7 @@ impl Store {
             .await
     }
 
+    #[tracing::instrument(skip_all)]
     async fn try_charge(
         &self,
         workspace: &WorkspaceId,
@@ -100,6 +101,7 @@ impl Store {
     }
 
     /// Workspaces that hold at least one lapsed lot with credits left (for the expiry job).
+    #[tracing::instrument(skip_all)]
     pub async fn workspaces_with_lapsed_lots(
         &self,
         now: Millis,
@@ -156,6 +158,7 @@ fn check_grant(grant: &NewGrant, now: Millis) -> Result<(), LedgerError> {
 
 /// Adds a lot inside the caller's transaction, so a payment's event record, its purchase and
 /// its credits commit together (or not at all).
+#[tracing::instrument(skip_all)]
 pub(crate) async fn grant_in(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,
@@ -213,6 +216,7 @@ pub(crate) async fn grant_in(
 /// or refunded), inside the caller's transaction, as one `adjustment` entry. Credits already
 /// spent or held stay spent or held: the balance never goes below zero, so what was used is
 /// not recovered here. Returns the entry, or `None` when nothing was left to take.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn take_back_in(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,

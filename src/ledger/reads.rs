@@ -2,6 +2,7 @@
 
 use super::rules::Millis;
 use super::store::parse_kind;
+use super::types::Consumption;
 use super::types::{AccountSummary, BucketRow, EntryRecord, HistoryQuery, TraceRow};
 use super::LedgerError;
 use crate::db::Store;
@@ -10,6 +11,7 @@ use sqlx::Row;
 
 impl Store {
     /// The workspace's balance, holds, lifetime totals and spendable buckets at `now`.
+    #[tracing::instrument(skip_all)]
     pub async fn summary(
         &self,
         workspace: &WorkspaceId,
@@ -61,6 +63,7 @@ impl Store {
     }
 
     /// Journal entries, newest first, after the filters and cursor in `query`.
+    #[tracing::instrument(skip_all)]
     pub async fn history(
         &self,
         workspace: &WorkspaceId,
@@ -89,11 +92,12 @@ impl Store {
     }
 
     /// Consumption since `since`: (time, credits, action, model) per entry, for the usage chart.
+    #[tracing::instrument(skip_all)]
     pub async fn consumption_since(
         &self,
         workspace: &WorkspaceId,
         since: Millis,
-    ) -> Result<Vec<(Millis, i64, Option<String>, Option<String>)>, LedgerError> {
+    ) -> Result<Vec<Consumption>, LedgerError> {
         let rows = sqlx::query(
             r#"
             SELECT created_at, amount, action, model
@@ -120,6 +124,7 @@ impl Store {
     }
 
     /// Which lots an entry of this workspace moved, and how much.
+    #[tracing::instrument(skip_all)]
     pub async fn trace(
         &self,
         workspace: &WorkspaceId,

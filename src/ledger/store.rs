@@ -55,6 +55,7 @@ pub(super) fn is_postgres(conn: &AnyConnection) -> bool {
 }
 
 /// Locks the account row of one workspace and reads its open lots.
+#[tracing::instrument(skip_all)]
 pub(super) async fn open_books(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,
@@ -75,6 +76,7 @@ pub(super) async fn open_books(
 /// takes the row locks in id order (two transactions locking overlapping sets of workspaces
 /// therefore never deadlock); on SQLite by an `UPDATE`, which takes the database's write lock
 /// before any read.
+#[tracing::instrument(skip_all)]
 pub(super) async fn lock_books(
     conn: &mut AnyConnection,
     workspaces: &[&WorkspaceId],
@@ -164,6 +166,7 @@ pub(super) async fn lock_books(
 }
 
 /// The workspace's lots that still hold credits.
+#[tracing::instrument(skip_all)]
 pub(super) async fn open_lots(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,
@@ -302,6 +305,7 @@ pub(super) fn placeholders(rows: usize, columns: usize) -> String {
 /// Writes what a transaction changed, for every workspace it moved: each touched lot once,
 /// the journal entries and their traces, in set-based statements, so a batch of charges over
 /// many workspaces costs a fixed number of statements.
+#[tracing::instrument(skip_all)]
 async fn flush(
     conn: &mut AnyConnection,
     books: &mut [(&WorkspaceId, &mut OpenBooks)],
@@ -407,6 +411,7 @@ async fn flush(
 
 /// Writes one workspace's lots, entries and traces, its balance alerts and its account
 /// totals. Called once, last, by every movement.
+#[tracing::instrument(skip_all)]
 pub(super) async fn save_account(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,
@@ -417,6 +422,7 @@ pub(super) async fn save_account(
 
 /// Writes what a transaction changed for each of its workspaces: lots, entries and traces,
 /// balance alerts, Auto-reload's queue and the account totals.
+#[tracing::instrument(skip_all)]
 pub(super) async fn save_accounts(
     conn: &mut AnyConnection,
     books: &mut [(&WorkspaceId, &mut OpenBooks)],
@@ -500,4 +506,3 @@ pub(super) fn parse_kind(text: String) -> Result<GrantKind, LedgerError> {
 pub(super) fn parse_workspace(text: String) -> Result<WorkspaceId, LedgerError> {
     WorkspaceId::parse(&text).map_err(|e| StoreError::Corrupt(e.to_string()).into())
 }
-

@@ -130,3 +130,6 @@ impl Audit {
             && self.holds_consistent
     }
 }
+
+/// One consumption entry as the usage chart reads it: when, credits spent, action, model.
+pub type Consumption = (Millis, i64, Option<String>, Option<String>);

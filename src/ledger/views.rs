@@ -13,32 +13,18 @@ use chrono::{Days, NaiveTime};
 /// The most rows one page may ask for.
 pub const MAX_PAGE: u32 = 100;
 
-/// A cursor that does not decode.
-#[derive(Debug, thiserror::Error)]
-#[error("cursor is not valid; use the next_cursor of a previous page")]
-pub struct BadCursor;
-
 /// Cursors are opaque to clients: `c` plus the hex sequence number of the last row shown.
 pub fn encode_cursor(seq: i64) -> String {
     format!("c{seq:x}")
 }
 
-pub fn decode_cursor(cursor: &str) -> Result<i64, BadCursor> {
+pub fn decode_cursor(cursor: &str) -> Result<i64, LedgerError> {
     cursor
         .strip_prefix('c')
         .filter(|hex| !hex.is_empty() && hex.len() <= 16)
         .and_then(|hex| i64::from_str_radix(hex, 16).ok())
         .filter(|seq| *seq > 0)
-        .ok_or(BadCursor)
-}
-
-/// Errors of the read side.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    #[error(transparent)]
-    Cursor(#[from] BadCursor),
-    #[error(transparent)]
-    Ledger(#[from] LedgerError),
+        .ok_or(LedgerError::BadCursor)
 }
 
 /// A filter's dates as a half-open range of milliseconds (whole UTC days).
@@ -58,13 +44,14 @@ pub fn history_query(filter: &HistoryFilter, before_seq: Option<i64>, limit: u32
 }
 
 /// One page of history and the cursor of the next, if there is one.
+#[tracing::instrument(skip_all)]
 pub async fn history(
     store: &Store,
     workspace: &WorkspaceRecord,
     filter: &HistoryFilter,
     cursor: Option<&str>,
     limit: u32,
-) -> Result<(Vec<Transaction>, Option<String>), ReadError> {
+) -> Result<(Vec<Transaction>, Option<String>), LedgerError> {
     let before_seq = cursor.map(decode_cursor).transpose()?;
     let limit = limit.clamp(1, MAX_PAGE);
     // One row more than asked tells whether another page exists.
@@ -82,6 +69,7 @@ pub async fn history(
 
 /// The Credits view: balance, buckets, totals, Auto-reload and a page of history. The card
 /// Auto-reload charges is included only `with_card` (billing managers and API keys).
+#[tracing::instrument(skip_all)]
 pub async fn credits_view(
     store: &Store,
     workspace: &WorkspaceRecord,
@@ -89,7 +77,7 @@ pub async fn credits_view(
     limit: u32,
     cursor: Option<&str>,
     with_card: bool,
-) -> Result<CreditsView, ReadError> {
+) -> Result<CreditsView, LedgerError> {
     let (transactions, next_cursor) =
         history(store, workspace, &HistoryFilter::default(), cursor, limit).await?;
     let summary = store.summary(&workspace.id, now).await?;
@@ -216,12 +204,13 @@ pub fn usage_report(
 }
 
 /// The usage chart of a workspace at `now`.
+#[tracing::instrument(skip_all)]
 pub async fn usage(
     store: &Store,
     workspace: &WorkspaceRecord,
     now: Millis,
     by: UsageBreakdown,
-) -> Result<UsageReport, ReadError> {
+) -> Result<UsageReport, LedgerError> {
     let today = to_datetime(now).date_naive();
     let since = (today - chrono::Days::new(USAGE_DAYS as u64 - 1))
         .and_time(NaiveTime::MIN)

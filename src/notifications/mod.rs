@@ -80,6 +80,7 @@ pub const PEOPLE_PER_HOUR: i64 = 20;
 /// Returns its id, or `None` when it was caused by a person (an `actor` with an email) and the
 /// workspace had [`PEOPLE_PER_HOUR`] of those in the last hour already.
 #[allow(clippy::too_many_arguments)]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn record(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,
@@ -184,6 +185,7 @@ pub fn alert_text(kind: Kind, available: i64, threshold: i64) -> (String, String
 impl Store {
     /// The newest notifications a person sees: all of the workspace's when they manage billing,
     /// otherwise those for every member.
+    #[tracing::instrument(skip_all)]
     pub async fn notifications(
         &self,
         workspace: &WorkspaceId,
@@ -220,6 +222,7 @@ impl Store {
 
     /// A member asks the billing managers for credits. At most one request per person per
     /// hour reaches them; returns whether this one was sent.
+    #[tracing::instrument(skip_all)]
     pub async fn request_credits(
         &self,
         workspace: &WorkspaceId,
@@ -274,6 +277,7 @@ impl Store {
     }
 
     /// Notifications not yet delivered, oldest first.
+    #[tracing::instrument(skip_all)]
     pub async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
         let rows = sqlx::query(
             r#"
@@ -300,6 +304,7 @@ impl Store {
     }
 
     /// Marks an outbox item delivered.
+    #[tracing::instrument(skip_all)]
     pub async fn mark_delivered(&self, id: &str, now: Millis) -> Result<(), StoreError> {
         sqlx::query(
             r#"

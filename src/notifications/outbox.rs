@@ -81,6 +81,7 @@ pub struct Round {
 
 impl Store {
     /// Sets (or replaces) a workspace's endpoint with a new secret, returned once.
+    #[tracing::instrument(skip_all)]
     pub async fn set_webhook_endpoint(
         &self,
         workspace: &WorkspaceId,
@@ -109,6 +110,7 @@ impl Store {
     }
 
     /// Removes a workspace's endpoint; later notifications stay in the app only.
+    #[tracing::instrument(skip_all)]
     pub async fn remove_webhook_endpoint(
         &self,
         workspace: &WorkspaceId,
@@ -124,6 +126,7 @@ impl Store {
     }
 
     /// The workspace's endpoint address, if set.
+    #[tracing::instrument(skip_all)]
     pub async fn webhook_endpoint(
         &self,
         workspace: &WorkspaceId,
@@ -152,6 +155,7 @@ pub struct DeliveryRecord {
 
 impl Store {
     /// The workspace's newest outbox items.
+    #[tracing::instrument(skip_all)]
     pub async fn recent_deliveries(
         &self,
         workspace: &WorkspaceId,
@@ -207,6 +211,7 @@ enum Outcome {
 
 /// One round: the items due (a few per workspace), sent concurrently, each once under its
 /// own lease.
+#[tracing::instrument(skip_all)]
 pub async fn deliver_outbox(
     store: &Store,
     outbound: &Outbound,
@@ -275,6 +280,7 @@ pub async fn deliver_outbox(
 }
 
 /// Leases one item and sends it.
+#[tracing::instrument(skip_all)]
 async fn deliver_one(
     store: &Store,
     outbound: &Outbound,
@@ -367,6 +373,7 @@ async fn deliver_one(
     }
 }
 
+#[tracing::instrument(skip_all)]
 async fn close(
     store: &Store,
     id: &str,

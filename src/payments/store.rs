@@ -117,6 +117,7 @@ impl From<PackRow> for PackRecord {
 
 impl Store {
     /// Adds or changes a pack of the catalog.
+    #[tracing::instrument(skip_all)]
     pub async fn upsert_pack(&self, pack: &PackRecord, now: Millis) -> Result<(), StoreError> {
         sqlx::query(
             r#"
@@ -147,6 +148,7 @@ impl Store {
     }
 
     /// The packs on sale, in catalog order.
+    #[tracing::instrument(skip_all)]
     pub async fn active_packs(&self) -> Result<Vec<PackRecord>, StoreError> {
         let rows = sqlx::query_as::<_, PackRow>(
             r#"
@@ -162,6 +164,7 @@ impl Store {
     }
 
     /// One pack, on sale or not.
+    #[tracing::instrument(skip_all)]
     pub async fn pack(&self, id: &str) -> Result<Option<PackRecord>, StoreError> {
         Ok(
             sqlx::query_as::<_, PackRow>("SELECT * FROM credit_packs WHERE id = $1")
@@ -173,6 +176,7 @@ impl Store {
     }
 
     /// The workspace's Stripe customer, if created.
+    #[tracing::instrument(skip_all)]
     pub async fn stripe_customer(
         &self,
         workspace: &WorkspaceId,
@@ -192,6 +196,7 @@ impl Store {
     }
 
     /// Remembers the workspace's Stripe customer; the first one stored wins, and is returned.
+    #[tracing::instrument(skip_all)]
     pub async fn save_stripe_customer(
         &self,
         workspace: &WorkspaceId,
@@ -217,6 +222,7 @@ impl Store {
     }
 
     /// Records a new purchase in the `open` state.
+    #[tracing::instrument(skip_all)]
     pub async fn create_purchase(
         &self,
         purchase: &NewPurchase,
@@ -249,6 +255,7 @@ impl Store {
     }
 
     /// Links a purchase to its checkout session.
+    #[tracing::instrument(skip_all)]
     pub async fn set_checkout_session(
         &self,
         purchase_id: &str,
@@ -271,6 +278,7 @@ impl Store {
     }
 
     /// Marks a purchase whose checkout could not be opened as failed.
+    #[tracing::instrument(skip_all)]
     pub async fn fail_unopened_purchase(
         &self,
         purchase_id: &str,
@@ -292,11 +300,13 @@ impl Store {
         Ok(())
     }
 
+    #[tracing::instrument(skip_all)]
     pub async fn purchase_by_id(&self, id: &str) -> Result<Option<PurchaseRecord>, StoreError> {
         self.purchase_where("id = $1", id).await
     }
 
     /// A purchase of one workspace; another workspace's is `None`.
+    #[tracing::instrument(skip_all)]
     pub async fn purchase(
         &self,
         workspace: &WorkspaceId,
@@ -308,6 +318,7 @@ impl Store {
             .filter(|p| &p.workspace_id == workspace))
     }
 
+    #[tracing::instrument(skip_all)]
     pub async fn purchase_by_checkout_session(
         &self,
         session_id: &str,
@@ -318,6 +329,7 @@ impl Store {
 
     /// The purchase a PaymentIntent paid or tried to pay: its first one, or any later one
     /// (such as the payment that confirmed an Auto-reload the bank wanted authenticated).
+    #[tracing::instrument(skip_all)]
     pub async fn purchase_by_payment_intent(
         &self,
         payment_intent_id: &str,
@@ -330,6 +342,7 @@ impl Store {
         .await
     }
 
+    #[tracing::instrument(skip_all)]
     async fn purchase_where(
         &self,
         condition: &str,
@@ -345,6 +358,7 @@ impl Store {
     }
 
     /// The workspace's newest purchases.
+    #[tracing::instrument(skip_all)]
     pub async fn purchases(
         &self,
         workspace: &WorkspaceId,
@@ -368,6 +382,7 @@ impl Store {
 
     /// Purchases still waiting for a payment that were last touched before `before`, for the
     /// reconciliation job.
+    #[tracing::instrument(skip_all)]
     pub async fn unsettled_purchases(
         &self,
         before: Millis,
@@ -390,6 +405,7 @@ impl Store {
     }
 
     /// Marks a purchase as looked at now (for the reconciliation job's order).
+    #[tracing::instrument(skip_all)]
     pub async fn touch_purchase(&self, purchase_id: &str, now: Millis) -> Result<(), StoreError> {
         sqlx::query("UPDATE purchases SET updated_at = $1 WHERE id = $2")
             .bind(now)
@@ -400,6 +416,7 @@ impl Store {
     }
 
     /// Records a Stripe event that concerns no purchase; false if it was seen before.
+    #[tracing::instrument(skip_all)]
     pub async fn record_ignored_event(
         &self,
         event_id: &str,
@@ -424,6 +441,7 @@ impl Store {
     }
 
     /// Was this Stripe event applied already?
+    #[tracing::instrument(skip_all)]
     pub async fn event_seen(&self, event_id: &str) -> Result<bool, StoreError> {
         Ok(
             sqlx::query("SELECT 1 AS seen FROM stripe_events WHERE id = $1")
@@ -439,6 +457,7 @@ impl Store {
     /// [`app::domain::next_step`] is taken: credits granted, a failure noted, or credits
     /// taken back. A Stripe event is applied once however often it arrives; a purchase is
     /// credited once however many events say it was paid.
+    #[tracing::instrument(skip_all)]
     pub async fn apply_payment(
         &self,
         purchase_id: &str,
@@ -457,6 +476,7 @@ impl Store {
     }
 }
 
+#[tracing::instrument(skip_all)]
 async fn apply_in(
     conn: &mut AnyConnection,
     purchase_id: &str,
@@ -700,6 +720,7 @@ fn step_name(step: &PurchaseStep) -> &'static str {
 }
 
 #[allow(clippy::too_many_arguments)]
+#[tracing::instrument(skip_all)]
 async fn set_status(
     conn: &mut AnyConnection,
     purchase_id: &str,

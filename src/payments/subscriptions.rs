@@ -133,6 +133,7 @@ impl TryFrom<SubscriptionRow> for SubscriptionRecord {
 
 impl Store {
     /// Adds a plan or changes one (operators, the demo).
+    #[tracing::instrument(skip_all)]
     pub async fn upsert_plan(&self, plan: &PlanRecord, now: Millis) -> Result<(), StoreError> {
         sqlx::query(
             r#"
@@ -154,6 +155,7 @@ impl Store {
     }
 
     /// One plan.
+    #[tracing::instrument(skip_all)]
     pub async fn plan(&self, id: &str) -> Result<Option<PlanRecord>, StoreError> {
         sqlx::query_as::<_, PlanRow>(
             r#"
@@ -170,6 +172,7 @@ impl Store {
     }
 
     /// Every plan, by name.
+    #[tracing::instrument(skip_all)]
     pub async fn plans(&self) -> Result<Vec<PlanRecord>, StoreError> {
         sqlx::query_as::<_, PlanRow>(
             r#"
@@ -186,6 +189,7 @@ impl Store {
     }
 
     /// The workspace's subscription: the one not canceled, else the latest.
+    #[tracing::instrument(skip_all)]
     pub async fn subscription_of(
         &self,
         workspace: &WorkspaceId,
@@ -208,6 +212,7 @@ impl Store {
     }
 
     /// The workspace a Stripe customer belongs to.
+    #[tracing::instrument(skip_all)]
     pub async fn workspace_for_customer(
         &self,
         customer_id: &str,
@@ -230,6 +235,7 @@ impl Store {
     }
 
     /// Stores a subscription's state (and records the event, once).
+    #[tracing::instrument(skip_all)]
     pub async fn apply_subscription(
         &self,
         subscription: &SubscriptionRecord,
@@ -251,6 +257,7 @@ impl Store {
 
     /// Applies a paid invoice of `subscription`: stores the subscription's state and grants
     /// the invoice's credits once, in one transaction.
+    #[tracing::instrument(skip_all)]
     pub async fn apply_invoice(
         &self,
         subscription: &SubscriptionRecord,
@@ -275,6 +282,7 @@ impl Store {
 }
 
 /// Records a Stripe event id; `false` when it was recorded before (the caller stops).
+#[tracing::instrument(skip_all)]
 async fn record_event(
     conn: &mut AnyConnection,
     event: Option<(&str, &str)>,
@@ -300,6 +308,7 @@ async fn record_event(
     Ok(inserted == 1)
 }
 
+#[tracing::instrument(skip_all)]
 async fn save_subscription(
     conn: &mut AnyConnection,
     s: &SubscriptionRecord,
@@ -333,6 +342,7 @@ async fn save_subscription(
     Ok(())
 }
 
+#[tracing::instrument(skip_all)]
 async fn grant_for_invoice(
     conn: &mut AnyConnection,
     subscription: &SubscriptionRecord,
@@ -454,6 +464,7 @@ async fn grant_for_invoice(
 
 impl Payments {
     /// Re-reads a subscription from Stripe and stores its state.
+    #[tracing::instrument(skip_all)]
     pub async fn sync_subscription(
         &self,
         id: &str,
@@ -471,6 +482,7 @@ impl Payments {
     }
 
     /// Re-reads an invoice (and its subscription) from Stripe and grants its credits once.
+    #[tracing::instrument(skip_all)]
     pub async fn sync_invoice(
         &self,
         id: &str,
@@ -502,6 +514,7 @@ impl Payments {
         }
     }
 
+    #[tracing::instrument(skip_all)]
     async fn ignore(
         &self,
         event: Option<(&str, &str)>,
@@ -521,6 +534,7 @@ impl Payments {
     }
 
     /// Reads Stripe's subscription into Tally's terms, or says why it is none of Tally's.
+    #[tracing::instrument(skip_all)]
     async fn subscription_record(
         &self,
         s: &SubscriptionSnapshot,

@@ -14,6 +14,7 @@ const MAX_EXPORT_ROWS: usize = 100_000;
 
 /// `GET /billing/history.csv`: every movement the filters select, newest first, streamed a
 /// page at a time, so an export of any size holds one page in memory.
+#[tracing::instrument(skip_all)]
 pub async fn history_csv(
     State(state): State<AppState>,
     caller: Caller,

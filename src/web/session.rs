@@ -42,6 +42,7 @@ fn back_to_login(reason: &str) -> Response {
 /// `POST /login`: checks the password (off the executor, a few at a time), rate-limits
 /// failures per email and per client address across all instances, and starts a session.
 /// The client is the TCP peer, or behind a trusted proxy the address it forwards.
+#[tracing::instrument(skip_all)]
 pub async fn sign_in(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -102,6 +103,7 @@ impl From<crate::db::StoreError> for SignInRefused {
     }
 }
 
+#[tracing::instrument(skip_all)]
 async fn attempt_sign_in(
     state: &AppState,
     email: &Email,
@@ -156,6 +158,7 @@ async fn attempt_sign_in(
 }
 
 /// `POST /logout`: ends the session and clears the cookie.
+#[tracing::instrument(skip_all)]
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(token) = read_cookie(&headers, SESSION_COOKIE) {
         if let Err(err) = state.store.delete_session(&token).await {
@@ -177,6 +180,7 @@ pub struct SwitchForm {
 
 /// `POST /session/workspace`: looks at another workspace the person belongs to. A workspace
 /// they do not belong to is refused like an unknown one.
+#[tracing::instrument(skip_all)]
 pub async fn switch_workspace(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -54,6 +54,7 @@ impl AttemptStatus {
 /// Writes a reload attempt in `status` (queued for the job, or charging when the caller
 /// charges it itself) unless one is in flight for the workspace: a unique index allows one,
 /// on any number of instances. Returns the new attempt's id, if it was written.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn queue_in(
     conn: &mut AnyConnection,
     workspace: &WorkspaceId,

@@ -87,6 +87,7 @@ impl TryFrom<AttemptRow> for ReloadAttempt {
 
 impl Store {
     /// A workspace's Auto-reload settings, if ever saved.
+    #[tracing::instrument(skip_all)]
     pub async fn auto_reload_settings(
         &self,
         workspace: &WorkspaceId,
@@ -120,6 +121,7 @@ impl Store {
     /// Saves settings. The declines and the pause are kept (the reload job may be counting
     /// one right now, so they are never written from what was read) unless `new_card` says
     /// the card changed: a different card starts clean.
+    #[tracing::instrument(skip_all)]
     pub async fn save_auto_reload_settings(
         &self,
         workspace: &WorkspaceId,
@@ -163,6 +165,7 @@ impl Store {
     }
 
     /// Lifts a pause for "Try again", unless a decline was counted since `declines` was read.
+    #[tracing::instrument(skip_all)]
     pub(super) async fn lift_pause(
         &self,
         workspace: &WorkspaceId,
@@ -186,6 +189,7 @@ impl Store {
     }
 
     /// What Auto-reload spent since `since`: its purchases that were paid or may still be.
+    #[tracing::instrument(skip_all)]
     pub async fn auto_reload_spent_since(
         &self,
         workspace: &WorkspaceId,
@@ -207,6 +211,7 @@ impl Store {
     }
 
     /// When the workspace's newest declined reload was declined.
+    #[tracing::instrument(skip_all)]
     pub async fn last_declined_reload_at(
         &self,
         workspace: &WorkspaceId,
@@ -225,6 +230,7 @@ impl Store {
     }
 
     /// The newest reload attempt of a workspace.
+    #[tracing::instrument(skip_all)]
     pub async fn last_reload_attempt(
         &self,
         workspace: &WorkspaceId,
@@ -243,6 +249,7 @@ impl Store {
     }
 
     /// Writes a reload attempt in `status` unless one is in flight; the id of the new one.
+    #[tracing::instrument(skip_all)]
     pub async fn queue_reload(
         &self,
         workspace: &WorkspaceId,
@@ -255,6 +262,7 @@ impl Store {
 
     /// Claims queued reloads (and ones stuck mid-charge) for this instance. Each is claimed
     /// by one instance only: the claim is a guarded update.
+    #[tracing::instrument(skip_all)]
     pub async fn claim_reloads(
         &self,
         now: Millis,
@@ -295,6 +303,7 @@ impl Store {
         Ok(claimed)
     }
 
+    #[tracing::instrument(skip_all)]
     pub(super) async fn set_attempt(
         &self,
         id: &str,
@@ -323,6 +332,7 @@ impl Store {
 
     /// Ends reloads that waited for a billing manager's confirmation: paid ones succeeded;
     /// ones left a day unconfirmed failed, so the next dip may try again.
+    #[tracing::instrument(skip_all)]
     pub async fn settle_confirmed_reloads(&self, now: Millis) -> Result<(), StoreError> {
         let rows = sqlx::query(
             r#"
@@ -357,6 +367,7 @@ impl Store {
 
     /// Counts a decline; pauses Auto-reload at the third in a row (and at every one after a
     /// "Try again"). Returns whether it is paused now.
+    #[tracing::instrument(skip_all)]
     pub(super) async fn count_decline(
         &self,
         workspace: &WorkspaceId,
@@ -382,6 +393,7 @@ impl Store {
         })
     }
 
+    #[tracing::instrument(skip_all)]
     pub(super) async fn clear_declines(&self, workspace: &WorkspaceId) -> Result<(), StoreError> {
         sqlx::query(
             r#"
@@ -397,6 +409,7 @@ impl Store {
     }
 
     /// Records an Auto-reload notification outside a movement.
+    #[tracing::instrument(skip_all)]
     pub(super) async fn notify(
         &self,
         workspace: &WorkspaceId,
@@ -426,6 +439,7 @@ impl Store {
     /// Auto-reload's settings and state for the Billing page and the API, with the card; the
     /// caller drops the card for people who cannot manage billing. `available` is the
     /// workspace's spendable balance now.
+    #[tracing::instrument(skip_all)]
     pub async fn auto_reload_view(
         &self,
         workspace: &WorkspaceId,

@@ -54,6 +54,7 @@ fn envelope(body: &str) -> Option<(String, String, Subject)> {
     Some((id, event_type, subject))
 }
 
+#[tracing::instrument(skip_all)]
 async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -271,6 +272,7 @@ fn reread(
 
 /// The purchase an event concerns, by its own id in the metadata first, then by the Stripe
 /// object it is linked to.
+#[tracing::instrument(skip_all)]
 async fn find(
     state: &AppState,
     purchase_id: Option<&str>,
