@@ -117,15 +117,7 @@ pub(super) async fn packs(command: PackCommand, ctx: &Context) -> anyhow::Result
             order,
             inactive,
         } => {
-            let id = id.trim().to_owned();
-            if id.is_empty()
-                || id.len() > 60
-                || !id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
-            {
-                bail!("--id is 1 to 60 letters, digits, - or _");
-            }
+            let id = parse_name("--id", &id, 60, "-_")?;
             let name = name.trim().to_owned();
             if name.is_empty() || name.chars().count() > 60 {
                 bail!("--name is 1 to 60 characters");
@@ -234,15 +226,7 @@ pub(super) async fn rates(command: RateCommand, ctx: &Context) -> anyhow::Result
             credits,
             label,
         } => {
-            let model = model.trim().to_owned();
-            if model.is_empty()
-                || model.len() > 100
-                || !model
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c))
-            {
-                bail!("--model is 1 to 100 letters, digits or - _ . : /");
-            }
+            let model = parse_name("--model", &model, 100, "-_.:/")?;
             let modality = app::domain::Modality::parse(modality.trim())
                 .context("--modality must be text, image or video")?;
             let millicredits = app::domain::parse_milli(&credits)
@@ -258,6 +242,24 @@ pub(super) async fn rates(command: RateCommand, ctx: &Context) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+/// A catalog name (a pack id, a model): 1 to `max` ASCII letters, digits or `punctuation`.
+fn parse_name(flag: &str, text: &str, max: usize, punctuation: &str) -> anyhow::Result<String> {
+    let name = text.trim();
+    let fits = !name.is_empty()
+        && name.len() <= max
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || punctuation.contains(c));
+    if !fits {
+        let marks: Vec<String> = punctuation.chars().map(String::from).collect();
+        bail!(
+            "{flag} is 1 to {max} letters, digits or {}",
+            marks.join(" ")
+        );
+    }
+    Ok(name.to_owned())
 }
 
 /// Parses a price such as `22.50` in `currency` into minor units, above zero.
@@ -282,6 +284,22 @@ fn parse_time(flag: &str, text: Option<String>) -> anyhow::Result<Option<i64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn catalog_names_are_letters_digits_and_the_allowed_marks() {
+        assert_eq!(
+            parse_name("--id", " pack_team ", 60, "-_").unwrap(),
+            "pack_team"
+        );
+        assert!(parse_name("--id", "", 60, "-_").is_err());
+        assert!(parse_name("--id", "pack team", 60, "-_").is_err());
+        assert!(parse_name("--id", &"x".repeat(61), 60, "-_").is_err());
+        let err = parse_name("--model", "a/b?", 100, "-_.:/").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--model is 1 to 100 letters, digits or - _ . : /"
+        );
+    }
 
     #[test]
     fn prices_are_read_into_minor_units() {

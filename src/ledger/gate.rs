@@ -44,6 +44,31 @@ enum Stored {
     Refused(Shortfall),
 }
 
+/// A row of a trace or hold table: how much one lot moved.
+#[derive(sqlx::FromRow)]
+struct DrawRow {
+    lot_id: String,
+    amount: i64,
+}
+
+impl DrawRow {
+    fn negated(self) -> Draw {
+        Draw {
+            lot_id: self.lot_id,
+            credits: -self.amount,
+        }
+    }
+}
+
+impl From<DrawRow> for Draw {
+    fn from(row: DrawRow) -> Self {
+        Draw {
+            lot_id: row.lot_id,
+            credits: row.amount,
+        }
+    }
+}
+
 impl Stored {
     fn charge(outcome: &ChargeOutcome) -> Stored {
         match outcome {
@@ -514,7 +539,7 @@ impl Store {
             if charge.try_get::<Millis, _>("created_at")? < not_before {
                 return Err(LedgerError::NotRefundable(RefundRefusal::TooOld));
             }
-            let trace: Vec<Draw> = sqlx::query(
+            let trace: Vec<Draw> = sqlx::query_as::<_, DrawRow>(
                 r#"
                 SELECT lot_id, amount
                 FROM ledger_entry_lots
@@ -525,14 +550,10 @@ impl Store {
             .bind(entry_id)
             .fetch_all(&mut *tx)
             .await?
-            .iter()
-            .map(|r| {
-                Ok(Draw {
-                    lot_id: r.try_get("lot_id")?,
-                    credits: -r.try_get::<i64, _>("amount")?,
-                })
-            })
-            .collect::<Result<_, LedgerError>>()?;
+            .into_iter()
+            // A charge's trace rows are negative: what each lot gave.
+            .map(|row| row.negated())
+            .collect();
             for back in &trace {
                 let updated = sqlx::query(
                     r#"
@@ -663,7 +684,7 @@ impl Store {
             _ => return first_resolution(&row),
         }
         let held: i64 = row.try_get("held")?;
-        let holds: Vec<Draw> = sqlx::query(
+        let holds: Vec<Draw> = sqlx::query_as::<_, DrawRow>(
             r#"
             SELECT lot_id, amount
             FROM reservation_lots
@@ -674,14 +695,9 @@ impl Store {
         .bind(reservation_id)
         .fetch_all(&mut *tx)
         .await?
-        .iter()
-        .map(|r| {
-            Ok(Draw {
-                lot_id: r.try_get("lot_id")?,
-                credits: r.try_get("amount")?,
-            })
-        })
-        .collect::<Result<_, LedgerError>>()?;
+        .into_iter()
+        .map(Draw::from)
+        .collect();
         let plan = match actual {
             Some(actual) => rules::plan_settle(&books.lots, &holds, now, actual),
             None => rules::SettlePlan {
