@@ -3,15 +3,8 @@
 use super::confirm_purchase::ConfirmPurchase;
 use super::TestModeBadge;
 use crate::format;
-use crate::purchases::{PackOffer, PurchaseSection};
+use crate::purchases::{Pick, PurchaseSection};
 use leptos::prelude::*;
-
-/// What the buyer picked in the purchase section.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum Pick {
-    Pack(PackOffer),
-    Custom,
-}
 
 /// Buy credits: packs, a custom amount, and the confirmation dialog before checkout.
 #[component]

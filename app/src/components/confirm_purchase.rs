@@ -1,9 +1,8 @@
 //! The dialog before checkout: pack, price, card, credits and any promotion.
 
-use super::buy_credits::Pick;
 use super::TestModeBadge;
 use crate::domain::Credits;
-use crate::purchases::{SavedCard, StartCheckout};
+use crate::purchases::{Pick, SavedCard, StartCheckout};
 use leptos::html;
 use leptos::prelude::*;
 

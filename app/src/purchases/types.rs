@@ -19,6 +19,13 @@ pub struct PackOffer {
     pub best_value: bool,
 }
 
+/// What the buyer picked in the purchase section: a pack, or a custom amount.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Pick {
+    Pack(PackOffer),
+    Custom,
+}
+
 impl PackOffer {
     /// Credits the buyer receives, bonus included.
     pub fn total_credits(&self) -> Credits {
