@@ -548,6 +548,25 @@ async fn bad_arguments_are_refused_in_one_line() {
         &["workspace", "create"][..],
         &["nonsense"][..],
         &["grant", "--kind", "free"][..],
+        &[
+            "grant",
+            "--workspace",
+            "acme",
+            "--kind",
+            "free",
+            "--credits",
+            "5",
+        ][..],
+        &[
+            "user",
+            "add",
+            "--workspace",
+            "ws_abcdefgh",
+            "--email",
+            "a@b.test",
+            "--role",
+            "boss",
+        ][..],
     ] {
         let (ok, out, err) = tally(&db.url, args).await;
         assert!(!ok, "{args:?}");
@@ -555,5 +574,43 @@ async fn bad_arguments_are_refused_in_one_line() {
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with("error: "), "{err}");
     }
+    // A value is parsed into the domain's type as it is read, and the line says what fits.
+    let (_, _, err) = tally(
+        &db.url,
+        &[
+            "grant",
+            "--workspace",
+            "acme",
+            "--kind",
+            "free",
+            "--credits",
+            "5",
+        ],
+    )
+    .await;
+    assert!(
+        err.contains("--workspace") && err.contains("not a workspace id"),
+        "{err}"
+    );
+    let (_, _, err) = tally(
+        &db.url,
+        &[
+            "pack",
+            "set",
+            "--id",
+            "p",
+            "--name",
+            "P",
+            "--credits",
+            "0",
+            "--price",
+            "1",
+        ],
+    )
+    .await;
+    assert!(
+        err.contains("--credits") && err.contains("above zero"),
+        "{err}"
+    );
     db.finish().await;
 }

@@ -1,9 +1,9 @@
 //! `tally pack …`, `tally plan …` and `tally rate …`: what is on sale, what plans include and
 //! what AI work costs.
 
-use super::Context;
-use anyhow::{bail, Context as _};
-use app::domain::Credits;
+use super::{args, Context};
+use anyhow::bail;
+use app::domain::{Credits, Currency, Modality};
 use clap::Subcommand;
 
 #[derive(Subcommand)]
@@ -16,23 +16,23 @@ pub enum PackCommand {
         /// A short id such as pack_team.
         #[arg(long)]
         id: String,
-        #[arg(long)]
+        #[arg(long, value_parser = args::display_name)]
         name: String,
-        #[arg(long)]
-        credits: String,
+        #[arg(long, value_parser = args::positive_credits)]
+        credits: Credits,
         /// The price in the currency's major unit, e.g. 22.50.
         #[arg(long)]
         price: String,
-        #[arg(long, default_value = "usd")]
-        currency: String,
+        #[arg(long, default_value = "usd", value_parser = args::currency)]
+        currency: Currency,
         /// Extra credits while a promotion runs.
-        #[arg(long)]
-        bonus: Option<String>,
+        #[arg(long, value_parser = args::credits)]
+        bonus: Option<Credits>,
         /// When the promotion starts and ends, RFC 3339.
-        #[arg(long)]
-        bonus_from: Option<String>,
-        #[arg(long)]
-        bonus_until: Option<String>,
+        #[arg(long, value_parser = args::time)]
+        bonus_from: Option<i64>,
+        #[arg(long, value_parser = args::time)]
+        bonus_until: Option<i64>,
         /// Place in the catalog (smallest first).
         #[arg(long, default_value_t = 0)]
         order: i64,
@@ -52,11 +52,11 @@ pub enum PlanCommand {
         /// The id Stripe prices name, such as team.
         #[arg(long)]
         id: String,
-        #[arg(long)]
+        #[arg(long, value_parser = args::display_name)]
         name: String,
         /// Credits per paid seat per month (annual invoices grant twelve months' worth).
-        #[arg(long)]
-        credits_per_seat: String,
+        #[arg(long, value_parser = args::credits)]
+        credits_per_seat: Credits,
         /// Credits roll over instead of expiring at the end of their period.
         #[arg(long)]
         rollover: bool,
@@ -72,8 +72,8 @@ pub enum RateCommand {
         #[arg(long)]
         model: String,
         /// text (priced per 1,000 tokens), image (per image) or video (per second)
-        #[arg(long)]
-        modality: String,
+        #[arg(long, value_parser = args::modality)]
+        modality: Modality,
         /// Credits per rate unit, up to three decimals, e.g. 1.5
         #[arg(long)]
         credits: String,
@@ -118,22 +118,7 @@ pub(super) async fn packs(command: PackCommand, ctx: &Context) -> anyhow::Result
             inactive,
         } => {
             let id = parse_name("--id", &id, 60, "-_")?;
-            let name = name.trim().to_owned();
-            if name.is_empty() || name.chars().count() > 60 {
-                bail!("--name is 1 to 60 characters");
-            }
-            let credits = Credits::parse(&credits)
-                .ok()
-                .filter(|c| !c.is_zero())
-                .context("--credits is a whole number above zero")?;
-            let currency = app::domain::Currency::parse(&currency)
-                .map_err(|e| anyhow::anyhow!("--currency: {e}"))?;
-            let bonus = match bonus {
-                None => Credits::ZERO,
-                Some(b) => Credits::parse(&b)
-                    .ok()
-                    .context("--bonus is a whole number")?,
-            };
+            let bonus = bonus.unwrap_or(Credits::ZERO);
             let pack = crate::payments::PackRecord {
                 id,
                 name,
@@ -142,8 +127,8 @@ pub(super) async fn packs(command: PackCommand, ctx: &Context) -> anyhow::Result
                 currency: currency.as_str().to_owned(),
                 active: !inactive,
                 bonus_credits: bonus.get(),
-                bonus_starts_at: parse_time("--bonus-from", bonus_from)?,
-                bonus_ends_at: parse_time("--bonus-until", bonus_until)?,
+                bonus_starts_at: bonus_from,
+                bonus_ends_at: bonus_until,
                 sort_order: order,
             };
             store.upsert_pack(&pack, now).await?;
@@ -187,12 +172,6 @@ pub(super) async fn plans(command: PlanCommand, ctx: &Context) -> anyhow::Result
             {
                 bail!("--id must be 1 to 60 lower-case letters, digits or dashes");
             }
-            let name = name.trim().to_owned();
-            if name.is_empty() || name.chars().count() > 60 {
-                bail!("--name must be 1 to 60 characters");
-            }
-            let credits_per_seat = Credits::parse(&credits_per_seat.replace(',', ""))
-                .context("--credits-per-seat must be a whole number of credits")?;
             let plan = crate::payments::subscriptions::PlanRecord {
                 id,
                 name,
@@ -227,8 +206,6 @@ pub(super) async fn rates(command: RateCommand, ctx: &Context) -> anyhow::Result
             label,
         } => {
             let model = parse_name("--model", &model, 100, "-_.:/")?;
-            let modality = app::domain::Modality::parse(modality.trim())
-                .context("--modality must be text, image or video")?;
             let millicredits = app::domain::parse_milli(&credits)
                 .map_err(|e| anyhow::anyhow!("--credits: {e}"))?;
             let rate = app::domain::Rate {
@@ -270,15 +247,6 @@ fn parse_price(text: &str, currency: &app::domain::Currency) -> anyhow::Result<i
         bail!("--price must be above zero");
     }
     Ok(price.amount_minor())
-}
-
-fn parse_time(flag: &str, text: Option<String>) -> anyhow::Result<Option<i64>> {
-    text.map(|t| {
-        chrono::DateTime::parse_from_rfc3339(t.trim())
-            .map(|d| d.timestamp_millis())
-            .with_context(|| format!("{flag} is a time such as 2026-12-31T23:59:59Z"))
-    })
-    .transpose()
 }
 
 #[cfg(test)]

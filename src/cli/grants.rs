@@ -1,20 +1,19 @@
 //! `tally grant …`: free and promotional credits from an operator.
 
-use super::{workspace_id, Context};
-use anyhow::Context as _;
-use app::domain::Credits;
+use super::{args, Context};
+use app::domain::{Credits, WorkspaceId};
 use clap::Args;
 
 /// Grant free or promotional credits to a workspace.
 #[derive(Args)]
 pub struct GrantArgs {
-    #[arg(long)]
-    workspace: String,
+    #[arg(long, value_parser = args::workspace)]
+    workspace: WorkspaceId,
     /// free or promotional
     #[arg(long)]
     kind: String,
-    #[arg(long)]
-    credits: String,
+    #[arg(long, value_parser = args::positive_credits)]
+    credits: Credits,
     /// When the credits lapse, RFC 3339 (e.g. 2026-12-31T23:59:59Z).
     #[arg(long)]
     expires: Option<String>,
@@ -32,11 +31,6 @@ pub(super) async fn grant(args: GrantArgs, ctx: &Context) -> anyhow::Result<()> 
         expires,
         note,
     } = args;
-    let workspace = workspace_id(&workspace)?;
-    let credits = Credits::parse(&credits)
-        .ok()
-        .filter(|c| !c.is_zero())
-        .context("--credits must be a whole number above zero")?;
     let request = crate::grants::GrantRequest::parse(
         &kind,
         credits.get(),

@@ -2,6 +2,7 @@
 //! [`operations`] (serve, migrate, audit, demo), [`workspaces`] (and API keys), [`people`],
 //! [`catalog`] (packs, plans, rates) and [`grants`].
 
+mod args;
 mod catalog;
 mod grants;
 mod operations;
@@ -17,7 +18,6 @@ use crate::clock::{Clock, Millis, SystemClock};
 use crate::config::Config;
 use crate::db::Store;
 use anyhow::Context as _;
-use app::domain::WorkspaceId;
 use clap::{Parser, Subcommand};
 use std::sync::Arc;
 
@@ -101,11 +101,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rate(command) => catalog::rates(command, &ctx).await,
         Command::Grant(args) => grants::grant(args, &ctx).await,
     }
-}
-
-pub(crate) fn workspace_id(text: &str) -> anyhow::Result<WorkspaceId> {
-    WorkspaceId::parse(text.trim())
-        .with_context(|| format!("'{text}' is not a workspace id (they look like ws_…)"))
 }
 
 pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Store> {

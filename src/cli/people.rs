@@ -1,22 +1,22 @@
 //! `tally user …`: people and their roles.
 
-use super::{workspace_id, Context};
+use super::{args, Context};
 use crate::accounts::{password, Email};
-use anyhow::{bail, Context as _};
-use app::domain::Role;
+use anyhow::bail;
+use app::domain::{Role, WorkspaceId};
 use clap::Subcommand;
 
 #[derive(Subcommand)]
 pub enum UserCommand {
     /// Add a person to a workspace with a role; prints the user id on stdout.
     Add {
-        #[arg(long)]
-        workspace: String,
+        #[arg(long, value_parser = args::workspace)]
+        workspace: WorkspaceId,
         #[arg(long)]
         email: String,
         /// owner, admin, billing_admin, member or guest
-        #[arg(long)]
-        role: String,
+        #[arg(long, value_parser = args::role)]
+        role: Role,
         /// At least 8 characters. Without it, an existing password is kept, and a new person
         /// gets a generated one, printed on stderr.
         #[arg(long)]
@@ -34,10 +34,7 @@ pub(super) async fn people(command: UserCommand, ctx: &Context) -> anyhow::Resul
             role,
             password: given,
         } => {
-            let workspace = workspace_id(&workspace)?;
             let email = Email::parse(&email)?;
-            let role = Role::parse(role.trim())
-                .context("role must be owner, admin, billing_admin, member or guest")?;
             if store.workspace(&workspace).await?.is_none() {
                 bail!("no workspace {workspace}");
             }

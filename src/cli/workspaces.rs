@@ -1,9 +1,9 @@
 //! `tally workspace …` and `tally api-key …`: workspaces, their settings, their notification
 //! endpoint and their API keys.
 
-use super::{workspace_id, Context};
-use anyhow::{bail, Context as _};
-use app::domain::Credits;
+use super::{args, Context};
+use anyhow::bail;
+use app::domain::{BillingManagers, Credits, WorkspaceId};
 use clap::Subcommand;
 
 #[derive(Subcommand)]
@@ -15,20 +15,20 @@ pub enum WorkspaceCommand {
     },
     /// Change who may buy credits and where the Low Balance line is.
     Settings {
-        #[arg(long)]
-        workspace: String,
+        #[arg(long, value_parser = args::workspace)]
+        workspace: WorkspaceId,
         /// admins (owner, admins, billing admins) or owner_only
-        #[arg(long)]
-        billing_managers: Option<String>,
+        #[arg(long, value_parser = args::billing_managers)]
+        billing_managers: Option<BillingManagers>,
         /// The Low Balance badge and alert show at or below this many credits.
-        #[arg(long)]
-        low_balance_threshold: Option<String>,
+        #[arg(long, value_parser = args::credits)]
+        low_balance_threshold: Option<Credits>,
     },
     /// Send the workspace's notifications to an HTTPS endpoint as signed webhooks; prints the
     /// signing secret once. `--remove` stops the deliveries.
     Webhook {
-        #[arg(long)]
-        workspace: String,
+        #[arg(long, value_parser = args::workspace)]
+        workspace: WorkspaceId,
         #[arg(long, required_unless_present = "remove")]
         url: Option<String>,
         #[arg(long, conflicts_with = "url")]
@@ -40,8 +40,8 @@ pub enum WorkspaceCommand {
 pub enum ApiKeyCommand {
     /// Create an API key; prints the secret once, alone on stdout.
     Create {
-        #[arg(long)]
-        workspace: String,
+        #[arg(long, value_parser = args::workspace)]
+        workspace: WorkspaceId,
         #[arg(long, default_value = "API key")]
         name: String,
     },
@@ -60,7 +60,7 @@ pub(super) async fn workspaces(command: WorkspaceCommand, ctx: &Context) -> anyh
             url,
             remove,
         } => {
-            let id = workspace_id(&workspace)?;
+            let id = workspace;
             if store.workspace(&id).await?.is_none() {
                 bail!("no workspace {id}");
             }
@@ -86,21 +86,13 @@ pub(super) async fn workspaces(command: WorkspaceCommand, ctx: &Context) -> anyh
             billing_managers,
             low_balance_threshold,
         } => {
-            let id = workspace_id(&workspace)?;
+            let id = workspace;
             let Some(current) = store.workspace(&id).await? else {
                 bail!("no workspace {id}")
             };
-            let policy = match billing_managers {
-                Some(text) => app::domain::BillingManagers::parse(text.trim())
-                    .context("--billing-managers must be admins or owner_only")?,
-                None => current.billing_managers,
-            };
-            let threshold = match low_balance_threshold {
-                Some(text) => Credits::parse(&text)
-                    .context("--low-balance-threshold must be a whole number of credits")?
-                    .get(),
-                None => current.low_balance_threshold,
-            };
+            let policy = billing_managers.unwrap_or(current.billing_managers);
+            let threshold =
+                low_balance_threshold.map_or(current.low_balance_threshold, Credits::get);
             store
                 .update_workspace_settings(&id, threshold, policy)
                 .await?;
@@ -120,7 +112,6 @@ pub(super) async fn api_keys(command: ApiKeyCommand, ctx: &Context) -> anyhow::R
     let (store, now) = (&ctx.store, ctx.now);
     match command {
         ApiKeyCommand::Create { workspace, name } => {
-            let workspace = workspace_id(&workspace)?;
             if store.workspace(&workspace).await?.is_none() {
                 bail!("no workspace {workspace}");
             }
