@@ -80,9 +80,20 @@ test('the full history filters by type and pages back in time', async ({ page })
   await expect(page.getByRole('heading', { name: 'Credit history' })).toBeVisible();
   const rows = page.getByTestId('transactions').locator('tbody tr');
   await expect(rows).toHaveCount(25);
+  const ids = () => rows.evaluateAll((all) => all.map((row) => row.getAttribute('data-id') ?? ''));
+  const newest = await ids();
   await page.getByRole('link', { name: 'Older movements' }).click();
   await expect(page).toHaveURL(/cursor=/);
-  await expect(rows.first()).toBeVisible();
+  await expect(rows.first()).not.toHaveAttribute('data-id', newest[0]);
+  const older = await ids();
+  expect(older.length).toBeGreaterThan(0);
+  // The second page carries on exactly where the first stopped, in the journal's own order
+  // (newer movements by other tests may have been added before both).
+  const journal = (await apiCredits(page, 100)).transactions.map((t) => t.id);
+  const start = journal.indexOf(newest[0]);
+  expect(start).toBeGreaterThanOrEqual(0);
+  expect(journal.slice(start, start + 25)).toEqual(newest);
+  expect(journal.slice(start + 25, start + 25 + older.length)).toEqual(older);
 
   await page.getByLabel('Type').selectOption({ label: 'Grant' });
   await page.getByRole('button', { name: 'Apply filters' }).click();

@@ -306,7 +306,19 @@ mod tests {
         let filter =
             HistoryFilter::from_query(None, Some("2026-11-01"), Some("2026-11-01")).unwrap();
         let q = history_query(&filter, None, 10);
-        assert_eq!(q.until.unwrap() - q.from.unwrap(), 86_400_000);
+        // 2026-11-01T00:00:00Z up to (not including) 2026-11-02T00:00:00Z.
+        assert_eq!(q.from, Some(1_793_491_200_000));
+        assert_eq!(q.until, Some(1_793_577_600_000));
+        // A range of days runs from the first midnight to the midnight after the last day.
+        let week = HistoryFilter::from_query(None, Some("2026-11-01"), Some("2026-11-07")).unwrap();
+        let q = history_query(&week, Some(42), 10);
+        assert_eq!(q.from, Some(1_793_491_200_000));
+        assert_eq!(q.until, Some(1_794_096_000_000));
+        assert_eq!(q.before_seq, Some(42));
+        // Open ends stay open.
+        let open = HistoryFilter::from_query(None, None, None).unwrap();
+        let q = history_query(&open, None, 10);
+        assert_eq!((q.from, q.until), (None, None));
     }
 
     proptest! {

@@ -132,9 +132,9 @@ pub(crate) async fn record(
     });
     sqlx::query(
         r#"
-    INSERT INTO notification_outbox (id, notification_id, workspace_id, kind, payload, created_at)
-    VALUES ($1, $2, $3, $4, $5, $6)
-    "#,
+        INSERT INTO notification_outbox (id, notification_id, workspace_id, kind, payload, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        "#,
     )
     .bind(new_id("obx"))
     .bind(&id)

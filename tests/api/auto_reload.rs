@@ -6,6 +6,8 @@ use crate::support::buying::{balance, open_team_checkout, pay, wait_for, with_pa
 use app::domain::{Credits, PurchaseStatus};
 use chrono::TimeZone;
 
+const HOUR: i64 = 3_600_000;
+
 async fn save(
     f: &Fixture,
     client: &reqwest::Client,
@@ -151,9 +153,11 @@ async fn a_declining_card_is_not_saved_as_on_and_three_declines_pause_it() {
         assert_eq!(reload_count(&f, "failed").await, declined_before + round);
         // Back above the line for the next dip.
         top_up(&f).await;
-        if round == 1 {
-            // Right after a decline the card is left alone for a while.
-            f.app.clock.advance(1_000);
+        if round < 3 {
+            // The card is left alone for an hour after the first decline, two after the
+            // second: a dip a minute before that time is up does not try it.
+            let wait = [HOUR, 2 * HOUR][round as usize - 1];
+            f.app.clock.advance(wait - 60_000);
             f.spend_to(400).await;
             f.app.payments.process_reloads().await.unwrap();
             let last = f
@@ -163,14 +167,12 @@ async fn a_declining_card_is_not_saved_as_on_and_three_declines_pause_it() {
                 .await
                 .unwrap()
                 .unwrap();
-            assert_eq!(last.status.as_str(), "skipped");
+            assert_eq!(last.status.as_str(), "skipped", "round {round}");
             assert!(last.reason.unwrap().contains("waits before trying"));
             top_up(&f).await;
+            // The waiting time passes.
+            f.app.clock.advance(60_000 + 1_000);
         }
-        // The waiting time after this decline passes.
-        f.app
-            .clock
-            .advance(app::domain::backoff_after(round as u32) + 1_000);
     }
     let settings = f
         .app
@@ -200,9 +202,10 @@ async fn the_cap_holds_within_a_month_and_resets_on_the_first_at_midnight_utc() 
         .timestamp_millis();
     f.app.clock.set(eve);
     let owner = f.owner_with_card("4242424242424242").await;
-    // Room for one 16,000-credit reload ($19.20) a month, not two.
+    // Room for two 16,000-credit reloads ($19.20 each) a month, not three; with a manual
+    // $22.50 purchase counted, not even two.
     assert_eq!(
-        save(&f, &owner, true, "5000", "20000", "25").await.status(),
+        save(&f, &owner, true, "5000", "20000", "45").await.status(),
         200
     );
     f.spend_to(4_999).await;
@@ -217,9 +220,17 @@ async fn the_cap_holds_within_a_month_and_resets_on_the_first_at_midnight_utc() 
     f.spend_to(4_000).await;
     f.app.payments.process_reloads().await.unwrap();
     assert_eq!(
+        reload_count(&f, "succeeded").await,
+        2,
+        "the manual purchase left room for the second reload"
+    );
+    f.app.clock.advance(60_000);
+    f.spend_to(4_000).await;
+    f.app.payments.process_reloads().await.unwrap();
+    assert_eq!(
         reload_count(&f, "skipped").await,
         1,
-        "the cap stops the second reload"
+        "the cap stops the third reload"
     );
     let last = f
         .app
@@ -239,7 +250,7 @@ async fn the_cap_holds_within_a_month_and_resets_on_the_first_at_midnight_utc() 
     );
     f.spend_to(3_000).await;
     f.app.payments.process_reloads().await.unwrap();
-    assert_eq!(reload_count(&f, "succeeded").await, 2);
+    assert_eq!(reload_count(&f, "succeeded").await, 3);
     assert_eq!(balance(&f.app, &f.acme).await, 3_000 + 17_000);
 }
 

@@ -2,7 +2,7 @@
 //! once per item even with two senders, and closed for workspaces without an endpoint.
 
 use crate::fixture::{usage, Fixture};
-use app::domain::Credits;
+use app::domain::{Credits, GrantKind};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
@@ -10,7 +10,7 @@ use axum::Router;
 use serde_json::Value;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
-use tally::notifications::outbox::{deliver_outbox, signature, Round};
+use tally::notifications::outbox::{deliver_outbox, Round};
 use tally::outbound::{AddressPolicy, Outbound, OutboundConfig};
 
 /// A receiver that records what it is sent and answers with a status the test sets.
@@ -104,10 +104,11 @@ async fn notifications_reach_the_endpoint_signed_retried_and_once() {
         headers["tally-delivery"], got[0].0["tally-delivery"],
         "a retry carries the same delivery id"
     );
-    let t = later / 1000;
-    assert_eq!(
-        headers["tally-signature"],
-        signature(&endpoint.secret, t, body).as_str()
+    verify_signature(
+        &endpoint.secret,
+        headers["tally-signature"].to_str().unwrap(),
+        body,
+        later / 1000,
     );
     let sent: Value = serde_json::from_str(body).unwrap();
     assert_eq!(sent["type"], "credit_balance_low");
@@ -242,9 +243,11 @@ async fn billing_managers_set_the_endpoint_in_the_app_and_members_cannot() {
     let http = local_outbound();
     assert_eq!(round(&f, &http, now).await.delivered, 1);
     let (headers, body) = receiver.got().remove(0);
-    assert_eq!(
-        headers["tally-signature"],
-        signature(&secret, now / 1000, &body).as_str()
+    verify_signature(
+        &secret,
+        headers["tally-signature"].to_str().unwrap(),
+        &body,
+        now / 1000,
     );
     let html = page(owner.clone()).await;
     assert!(html.contains("Send notifications to your systems"));
@@ -556,7 +559,7 @@ async fn deliveries_go_over_verified_tls() {
         .lines()
         .find_map(|l| l.strip_prefix("tally-signature: "))
         .unwrap();
-    assert_eq!(sent, signature(&endpoint.secret, now / 1000, body));
+    verify_signature(&endpoint.secret, sent, body, now / 1000);
 }
 
 #[tokio::test]
@@ -663,4 +666,92 @@ async fn notifications_people_cause_are_limited_per_workspace_and_hour() {
         .request_credits(&f.acme, "late@acme.test", now + 3_600_001)
         .await
         .unwrap());
+}
+
+/// Checks a `Tally-Signature` header as a customer's receiver would: HMAC-SHA256 of
+/// `{t}.{body}` under the endpoint's secret, computed here rather than by Tally's signer.
+fn verify_signature(secret: &str, header: &str, body: &str, expected_t: i64) {
+    use hmac::{Hmac, Mac};
+    let (t, v1) = header.split_once(',').expect("t=…,v1=…");
+    let t: i64 = t.strip_prefix("t=").unwrap().parse().unwrap();
+    assert_eq!(t, expected_t, "the signature's time is the sending time");
+    let hex = v1.strip_prefix("v1=").unwrap();
+    let mac_bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    mac.verify_slice(&mac_bytes)
+        .expect("the signature verifies with the endpoint's secret");
+}
+
+/// Two instances (each its own pool) with three senders each, on PostgreSQL, where their
+/// transactions truly overlap: every queued item reaches the endpoint exactly once, because
+/// only the sender whose lease lands sends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn competing_instances_send_each_item_exactly_once() {
+    let Some(db) = crate::support::TestDb::postgres().await else {
+        return;
+    };
+    let (receiver, url) = Receiver::start().await;
+    let clock = tally::clock::ManualClock::new(1_790_000_000_000);
+    let now = tally::clock::Clock::now_ms(&*clock);
+    for i in 0..16 {
+        let ws = db
+            .store
+            .create_workspace(&format!("Workspace {i}"), now)
+            .await
+            .unwrap();
+        db.store.set_webhook_endpoint(&ws, &url, now).await.unwrap();
+        db.store
+            .grant(&ws, &crate::fixture::grant(GrantKind::Free, 100, None), now)
+            .await
+            .unwrap();
+        db.store
+            .charge(&ws, Credits::new(100).unwrap(), &usage(i), now)
+            .await
+            .unwrap();
+    }
+    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notification_outbox")
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+    assert!(queued >= 16, "every workspace has its alerts queued");
+    let other = tally::db::Store::connect(&db.url, &tally::db::StoreOptions::default())
+        .await
+        .unwrap();
+    let http = Arc::new(local_outbound());
+    let mut senders = Vec::new();
+    for store in [db.store.clone(), other.clone()] {
+        for _ in 0..3 {
+            let (store, http, clock) = (store.clone(), http.clone(), clock.clone());
+            senders.push(tokio::spawn(async move {
+                deliver_outbox(&store, &http, &*clock).await.unwrap()
+            }));
+        }
+    }
+    let mut delivered = 0;
+    for sender in senders {
+        delivered += sender.await.unwrap().delivered;
+    }
+    assert_eq!(
+        delivered as i64, queued,
+        "each item sent by exactly one sender"
+    );
+    let got = receiver.got();
+    let mut ids: Vec<String> = got
+        .iter()
+        .map(|(headers, _)| headers["tally-delivery"].to_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        got.len() as i64,
+        queued,
+        "no item reached the endpoint twice"
+    );
+    assert_eq!(ids.len() as i64, queued);
+    other.close().await;
+    db.finish().await;
 }

@@ -327,6 +327,41 @@ async fn under_the_owner_only_policy_admins_are_read_only() {
         answer["error"]["recovery"]["actions"],
         serde_json::json!(["buy_credits", "manage_auto_reload"])
     );
+
+    // Nor can the admin act around the page: checkout and Auto-reload refuse them, and leave
+    // nothing behind; the owner goes through the same doors.
+    crate::support::buying::with_packs(&f.app).await;
+    let checkout = [("pack_id", "pack_team")];
+    let reload = [
+        ("enabled", "true"),
+        ("threshold", "5000"),
+        ("target", "20000"),
+        ("monthly_cap", "100"),
+    ];
+    for (function, form) in [
+        ("start_checkout", &checkout[..]),
+        ("save_auto_reload", &reload[..]),
+    ] {
+        let response = f
+            .app
+            .post_form(&admin, &format!("/api/{function}"), form)
+            .await;
+        assert_eq!(response.status(), 403, "admin: {function}");
+    }
+    assert!(f.app.store.purchases(&f.acme, 10).await.unwrap().is_empty());
+    assert!(f
+        .app
+        .store
+        .auto_reload_settings(&f.acme)
+        .await
+        .unwrap()
+        .is_none());
+    let response = f
+        .app
+        .post_form(&owner, "/api/start_checkout", &checkout)
+        .await;
+    assert_eq!(response.status(), 200, "the owner may buy");
+    assert_eq!(f.app.store.purchases(&f.acme, 10).await.unwrap().len(), 1);
 }
 
 #[tokio::test]

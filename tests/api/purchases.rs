@@ -469,3 +469,67 @@ async fn a_disputed_payment_takes_back_the_unspent_credits() {
     assert_eq!(history[0].entry_type, app::domain::EntryType::Adjustment);
     assert_eq!(history[0].amount, -TEAM_PACK_CREDITS);
 }
+
+#[tokio::test]
+async fn a_dispute_after_some_spending_takes_back_only_what_is_left_of_the_purchase() {
+    let f = Fixture::new().await;
+    with_packs(&f.app).await;
+    let before = balance(&f.app, &f.acme).await;
+    let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
+    let (purchase_id, page) = open_team_checkout(&f.app, &owner).await;
+    assert_eq!(pay(&page, "4242 4242 4242 4242").await.status(), 303);
+    let paid = wait_for(&f.app, &purchase_id, |p| {
+        p.status == PurchaseStatus::Succeeded
+    })
+    .await;
+    // Spend more than the workspace had before, so the purchase's own lots pay part of it.
+    let spent = before + 1_000;
+    f.app
+        .store
+        .charge(
+            &f.acme,
+            app::domain::Credits::new(spent).unwrap(),
+            &crate::fixture::usage(1),
+            f.app.now(),
+        )
+        .await
+        .unwrap();
+    let (unspent,): (i64,) = sqlx::query_as(
+        "SELECT CAST(SUM(remaining) AS BIGINT) FROM credit_lots WHERE workspace_id = $1 AND source_ref = $2",
+    )
+    .bind(f.acme.as_str())
+    .bind(&purchase_id)
+    .fetch_one(f.app.store.pool())
+    .await
+    .unwrap();
+    assert!(
+        unspent < TEAM_PACK_CREDITS,
+        "some of the purchase was spent"
+    );
+    let intent = stripe_api(
+        &f.app,
+        reqwest::Method::GET,
+        &format!("/payment_intents/{}", paid.payment_intent_id.unwrap()),
+        &[],
+    )
+    .await;
+    let charge = intent["latest_charge"].as_str().unwrap();
+    stripe_api(
+        &f.app,
+        reqwest::Method::POST,
+        &format!("/test_helpers/charges/{charge}/dispute"),
+        &[],
+    )
+    .await;
+    let reversed = wait_for(&f.app, &purchase_id, |p| {
+        p.status == PurchaseStatus::Reversed
+    })
+    .await;
+    assert_eq!(
+        reversed.reversed_credits, unspent,
+        "only the unspent credits go back"
+    );
+    let left = before + TEAM_PACK_CREDITS - spent - unspent;
+    assert_eq!(balance(&f.app, &f.acme).await, left);
+    assert!(f.app.store.audit(&f.acme).await.unwrap().balanced());
+}

@@ -3,7 +3,7 @@
 //! plans, duplicate and late invoice events; and the operator grants API.
 
 use crate::fixture::{Fixture, PASSWORD};
-use crate::support::buying::{deliver, stored_events};
+use crate::support::buying::{deliver, stored_events, stripe_api};
 use crate::support::TestApp;
 use app::domain::{Credits, EntryType, GrantKind, WorkspaceId};
 use chrono::TimeZone;
@@ -32,32 +32,9 @@ async fn subscribed_fixture(app: TestApp, start: i64) -> Fixture {
 }
 
 /// Calls the emulator's Stripe API, as Stripe's dashboard or a billing script would.
-async fn stripe(
-    app: &TestApp,
-    method: reqwest::Method,
-    path: &str,
-    form: &[(&str, &str)],
-) -> Value {
-    // Test mode's own key, as Stripe's dashboard holds the account's key.
-    let key = Emulator::secrets(&app.store).await.unwrap().api_key;
-    let response = TestApp::client()
-        .request(method, app.url(&format!("/_stripe/v1{path}")))
-        .bearer_auth(key)
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "{path}: {}",
-        response.status()
-    );
-    response.json().await.unwrap()
-}
-
 async fn subscribe(f: &Fixture, price: &str, seats: &str, trial_days: &str) -> String {
     let customer = f.app.store.stripe_customer(&f.acme).await.unwrap().unwrap();
-    let sub = stripe(
+    let sub = stripe_api(
         &f.app,
         reqwest::Method::POST,
         "/subscriptions",
@@ -106,7 +83,7 @@ async fn wait_for_invoices(app: &TestApp, subscription: &str, n: i64) {
 }
 
 async fn advance(f: &Fixture, subscription: &str) {
-    stripe(
+    stripe_api(
         &f.app,
         reqwest::Method::POST,
         &format!("/test_helpers/subscriptions/{subscription}/advance"),
@@ -162,7 +139,7 @@ async fn trial_to_paid_seat_changes_and_the_period_boundary() {
 
     // Two more seats mid-period: the pro-rata invoice grants their 2,000, same expiry.
     f.app.clock.set(trial_end + 10 * DAY);
-    stripe(
+    stripe_api(
         &f.app,
         reqwest::Method::POST,
         &format!("/subscriptions/{sub}"),
@@ -178,7 +155,7 @@ async fn trial_to_paid_seat_changes_and_the_period_boundary() {
         ]
     );
     // Back down to 2 seats: nothing is taken back in this period.
-    stripe(
+    stripe_api(
         &f.app,
         reqwest::Method::POST,
         &format!("/subscriptions/{sub}"),
@@ -215,10 +192,23 @@ async fn trial_to_paid_seat_changes_and_the_period_boundary() {
     // The period ends: the unspent subscription credits lapse in an expiry entry, and the
     // renewal for 2 seats grants the next month's 2,000.
     f.app.clock.set(period_end);
+    let (lapsing,): (i64,) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(remaining - held), 0) AS BIGINT) FROM credit_lots WHERE workspace_id = $1 AND expires_at <= $2",
+    )
+    .bind(f.acme.as_str())
+    .bind(period_end)
+    .fetch_one(f.app.store.pool())
+    .await
+    .unwrap();
+    // 5,000 granted, 700 spent from them: 4,300 subscription credits lapse (and nothing else
+    // of the workspace expires at this moment).
+    assert_eq!(lapsing, 4_300);
     let expired = tally::jobs::sweep_expired(&f.app.store, period_end)
         .await
         .unwrap();
-    assert!(expired > 0);
+    assert_eq!(expired, lapsing);
+    let before_renewal = f.app.store.summary(&f.acme, period_end).await.unwrap();
+    assert_eq!(before_renewal.available, before.available - 700 - 4_300);
     let lots = subscription_lots(&f.app, &f.acme).await;
     assert!(
         lots.iter().all(|(_, remaining, _)| *remaining == 0),
@@ -242,7 +232,7 @@ async fn trial_to_paid_seat_changes_and_the_period_boundary() {
         .unwrap();
     assert!(history.iter().any(|e| e.entry_type == EntryType::Expiry));
     let after = f.app.store.summary(&f.acme, f.app.now()).await.unwrap();
-    assert!(after.available < before.available + 2_000);
+    assert_eq!(after.available, before_renewal.available + 2_000);
     assert!(f.app.store.audit(&f.acme).await.unwrap().balanced());
 
     // The Billing page says what the plan gives and what expires when.
@@ -295,7 +285,7 @@ async fn annual_plans_grant_a_year_at_once_and_rollover_plans_never_expire() {
 
     // The next renewal is declined: past due, and no credits until it is paid.
     f.app.clock.set(at(2027, 1, 21));
-    stripe(
+    stripe_api(
         &f.app,
         reqwest::Method::POST,
         &format!("/test_helpers/subscriptions/{business}/advance"),
@@ -426,6 +416,23 @@ async fn operators_grant_credits_with_expiry_and_a_note_once_per_key() {
     let entry = history.iter().find(|e| e.id == made["entry_id"]).unwrap();
     assert_eq!(entry.entry_type, EntryType::Grant);
     assert_eq!(entry.description, "Conference promotion");
+    // The lot lapses exactly when the operator said (to the second the RFC 3339 time carries).
+    let (kind, original, expires_at): (String, i64, Option<i64>) = sqlx::query_as(
+        "SELECT l.kind, l.original, l.expires_at FROM credit_lots l JOIN ledger_entry_lots t ON t.lot_id = l.id WHERE t.entry_id = $1",
+    )
+    .bind(made["entry_id"].as_str().unwrap())
+    .fetch_one(f.app.store.pool())
+    .await
+    .unwrap();
+    assert_eq!((kind.as_str(), original), ("promotional", 2_500));
+    assert_eq!(
+        expires_at,
+        Some(
+            chrono::DateTime::parse_from_rfc3339(&expires)
+                .unwrap()
+                .timestamp_millis()
+        )
+    );
 
     // Refused: bad input, the wrong token, a workspace key, no token, another kind.
     let bad = send(json!({"kind": "purchased", "credits": 5}), Some(token))

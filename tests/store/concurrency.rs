@@ -491,3 +491,91 @@ on_both_backends!(
     answers_stored_before_outcomes_replay_as_outcomes_on_sqlite,
     answers_stored_before_outcomes_replay_as_outcomes_on_postgres
 );
+
+/// Two instances (two pools over one database), each with its own group-commit batcher, race
+/// charges for one balance: their batches' transactions overlap, so only the database's row
+/// locks keep the total right. Exactly the affordable number succeed, and the books balance.
+async fn batches_of_two_instances_never_overdraw(first: &Store, second: &Store) {
+    use tally::clock::{Clock, ManualClock};
+    use tally::ledger::{ChargeBatcher, IdempotencyKey};
+    let ws = first.create_workspace("Two instances", T0).await.unwrap();
+    let other = first.create_workspace("Bystander", T0).await.unwrap();
+    for workspace in [&ws, &other] {
+        first
+            .grant(workspace, &grant(GrantKind::Purchased, 1_000, None), T0)
+            .await
+            .unwrap();
+    }
+    let clock: Arc<dyn Clock> = ManualClock::new(T0 + 10);
+    let batchers = [
+        ChargeBatcher::new(first.clone(), clock.clone()),
+        ChargeBatcher::new(second.clone(), clock.clone()),
+    ];
+    let tasks: Vec<_> = (0..96)
+        .map(|i| {
+            let batcher = batchers[i % 2].clone();
+            // Every third charge is the bystander's, so batches span workspaces in both orders.
+            let workspace = if i % 3 == 0 {
+                other.clone()
+            } else {
+                ws.clone()
+            };
+            tokio::spawn(async move {
+                let key = IdempotencyKey {
+                    scope: "usage",
+                    key: format!("two-{i}"),
+                    request_hash: "h".into(),
+                };
+                let outcome = batcher
+                    .charge(
+                        &workspace,
+                        key,
+                        Credits::new(25).unwrap(),
+                        usage(&format!("two-{i}")),
+                    )
+                    .await
+                    .unwrap();
+                (workspace, outcome.is_ok())
+            })
+        })
+        .collect();
+    let mut charged = std::collections::HashMap::new();
+    for task in tasks {
+        let (workspace, ok) = task.await.unwrap();
+        *charged.entry(workspace).or_insert(0) += i64::from(ok);
+    }
+    // 64 charges of 25 want 1,600 of the 1,000 credits: 40 fit; the bystander's 32 all fit.
+    assert_eq!(charged[&ws], 40);
+    assert_eq!(charged[&other], 32);
+    for (workspace, left) in [(&ws, 0), (&other, 1_000 - 32 * 25)] {
+        assert_eq!(
+            first.summary(workspace, T0 + 10).await.unwrap().available,
+            left
+        );
+        let audit = second.audit(workspace).await.unwrap();
+        assert!(audit.balanced(), "{audit:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batches_of_two_instances_never_overdraw_on_sqlite() {
+    let db = crate::support::TestDb::sqlite().await;
+    let second = Store::connect(&db.url, &tally::db::StoreOptions::default())
+        .await
+        .unwrap();
+    batches_of_two_instances_never_overdraw(&db.store, &second).await;
+    second.close().await;
+    db.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batches_of_two_instances_never_overdraw_on_postgres() {
+    if let Some(db) = crate::support::TestDb::postgres().await {
+        let second = Store::connect(&db.url, &tally::db::StoreOptions::default())
+            .await
+            .unwrap();
+        batches_of_two_instances_never_overdraw(&db.store, &second).await;
+        second.close().await;
+        db.finish().await;
+    }
+}

@@ -107,3 +107,30 @@ pub async fn deliver(app: &TestApp, event: &Value, secret: &str, at: i64) -> req
         .await
         .unwrap()
 }
+
+/// Calls the test-mode emulator's Stripe API with test mode's own key, as the account's
+/// dashboard would.
+pub async fn stripe_api(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    form: &[(&str, &str)],
+) -> Value {
+    let key = tally::payments::emulator::Emulator::secrets(&app.store)
+        .await
+        .unwrap()
+        .api_key;
+    let response = TestApp::client()
+        .request(method, app.url(&format!("/_stripe/v1{path}")))
+        .bearer_auth(key)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+    response.json().await.unwrap()
+}

@@ -437,31 +437,57 @@ mod tests {
     }
 
     proptest! {
-        /// A reload never buys less than the target needs, never overshoots by a full step
-        /// (unless the minimum purchase says so), and never breaks the cap.
+        /// Every branch of `decide` is reached and answers for itself: a pause, a back-off, a
+        /// balance at the threshold, a reload in flight, a missing card and the cap each stop
+        /// a reload in that order of precedence; a reload, when it happens, never buys less
+        /// than the target needs, never overshoots by a full step (unless the minimum
+        /// purchase says so), and never breaks the cap.
         #[test]
         fn reloads_reach_the_target_within_the_cap(
             threshold in 0i64..50_000,
             extra in 1_000i64..200_000,
             balance in 0i64..60_000,
-            pending in 0i64..60_000,
+            pending in prop_oneof![3 => Just(0i64), 1 => 1i64..60_000],
             spent in 0i64..50_000,
             cap in 0i64..60_000,
+            has_card in prop::bool::weighted(0.85),
+            paused in prop::bool::weighted(0.1),
+            backing_off in prop::bool::weighted(0.1),
         ) {
             let terms = CustomAmountTerms::standard();
             let s = settings(threshold, threshold + extra, cap);
-            match decide(&s, &state(balance, pending, spent), &terms) {
+            let st = ReloadState {
+                has_payment_method: has_card,
+                paused,
+                backing_off,
+                ..state(balance, pending, spent)
+            };
+            let below = balance < threshold;
+            match decide(&s, &st, &terms) {
                 ReloadDecision::Reload { credits, price } => {
-                    prop_assert!(balance < threshold);
-                    let reached = balance + pending + credits.get();
-                    prop_assert!(reached >= s.target.get().min(balance + pending + terms.max.get()));
+                    prop_assert!(!paused && !backing_off && below && pending == 0 && has_card);
+                    let reached = balance + credits.get();
+                    prop_assert!(reached >= s.target.get().min(balance + terms.max.get()));
                     prop_assert!(credits.get() % terms.increment.get() == 0);
-                    prop_assert!(credits.get() <= terms.min.get().max(s.target.get() - balance - pending + terms.increment.get() - 1));
+                    prop_assert!(credits.get() <= terms.min.get().max(s.target.get() - balance + terms.increment.get() - 1));
                     prop_assert!(spent + price.amount_minor() <= cap);
                 }
-                ReloadDecision::Skip(SkipReason::NotBelowThreshold) => prop_assert!(balance >= threshold),
-                ReloadDecision::Skip(SkipReason::ReloadPending) => prop_assert!(pending > 0 || balance + pending >= s.target.get()),
-                ReloadDecision::Skip(SkipReason::CapReached) => prop_assert!(balance < threshold),
+                ReloadDecision::Skip(SkipReason::Paused) => prop_assert!(paused),
+                ReloadDecision::Skip(SkipReason::BackingOff) => prop_assert!(backing_off && !paused),
+                ReloadDecision::Skip(SkipReason::NotBelowThreshold) => {
+                    prop_assert!(!below && !paused && !backing_off)
+                }
+                ReloadDecision::Skip(SkipReason::ReloadPending) => {
+                    prop_assert!(below && pending > 0 && !paused && !backing_off)
+                }
+                ReloadDecision::Skip(SkipReason::NoPaymentMethod) => {
+                    prop_assert!(!has_card && below && pending == 0 && !paused && !backing_off)
+                }
+                ReloadDecision::Skip(SkipReason::CapReached) => {
+                    prop_assert!(has_card && below && pending == 0 && !paused && !backing_off);
+                    let needed = reload_credits(c(balance), Credits::ZERO, s.target, &terms).unwrap();
+                    prop_assert!(spent + price_of(needed, &terms).amount_minor() > cap);
+                }
                 ReloadDecision::Skip(other) => prop_assert!(false, "unexpected {other:?}"),
             }
         }

@@ -255,6 +255,7 @@ pub fn routes() -> RouteBook<EmulatorState> {
         .get("/v1/payment_intents/{id}", get_payment_intent)
         .get("/v1/payment_methods", list_payment_methods)
         .get("/v1/events/{id}", get_event)
+        .post("/v1/test_helpers/charges/{id}/dispute", dispute_charge)
         .get("/checkout/{id}", checkout_page)
         .post("/checkout/{id}", pay_checkout)
         .get("/receipts/{id}", receipt_page)
@@ -927,6 +928,18 @@ fn replay(stored: Value) -> Result<Json<Value>, EmuError> {
     } else {
         Ok(Json(stored))
     }
+}
+
+/// Test helper: the cardholder disputes a charge now (the `…0259` card does it by itself,
+/// right after paying; this lets a test spend some of the credits first).
+async fn dispute_charge(
+    State(state): State<EmulatorState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Emu {
+    let emu = authorised(&state, &headers)?;
+    emu.open_dispute(&id).await?;
+    Ok(Json(emu.must_load(Kind::Charge, &id).await?))
 }
 
 async fn get_payment_intent(
