@@ -386,6 +386,12 @@ async fn operators_grant_credits_with_expiry_and_a_note_once_per_key() {
     let made: Value = made.json().await.unwrap();
     assert_eq!(made["balance"], before + 2_500);
     assert_eq!(made["kind"], "promotional");
+    let answered =
+        chrono::DateTime::parse_from_rfc3339(made["expires_at"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        answered,
+        chrono::DateTime::parse_from_rfc3339(&expires).unwrap()
+    );
     // A retry with the same key answers the first grant again.
     let again = send(body.clone(), Some(token)).await.unwrap();
     assert_eq!(again.status(), 200);
