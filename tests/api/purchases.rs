@@ -506,6 +506,16 @@ async fn a_dispute_after_some_spending_takes_back_only_what_is_left_of_the_purch
         unspent < TEAM_PACK_CREDITS,
         "some of the purchase was spent"
     );
+    // Credits from elsewhere arrive meanwhile; a dispute of the purchase never touches them.
+    f.app
+        .store
+        .grant(
+            &f.acme,
+            &crate::fixture::grant(app::domain::GrantKind::Promotional, 500, None),
+            f.app.now(),
+        )
+        .await
+        .unwrap();
     let intent = stripe_api(
         &f.app,
         reqwest::Method::GET,
