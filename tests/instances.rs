@@ -614,3 +614,108 @@ async fn bad_arguments_are_refused_in_one_line() {
     );
     db.finish().await;
 }
+
+#[tokio::test]
+async fn the_command_line_adds_people_and_keys_runs_the_demo_twice_and_audits_the_books() {
+    let db = TestDb::sqlite().await;
+    // The demo twice: the second run refreshes, it does not duplicate.
+    let (ok, out, err) = tally(&db.url, &["demo"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.is_empty(),
+        "the demo speaks to people, on stderr: {out}"
+    );
+    assert!(
+        err.contains("API key for Acme AI (shown once): tly_"),
+        "{err}"
+    );
+    let workspaces = db.store.workspace_ids().await.unwrap().len();
+    let (ok, _, err) = tally(&db.url, &["demo"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(db.store.workspace_ids().await.unwrap().len(), workspaces);
+
+    // A key is printed alone on stdout, once, and opens its workspace's API.
+    let (ok, workspace, err) = tally(&db.url, &["workspace", "create", "--name", "Umbrella"]).await;
+    assert!(ok, "{err}");
+    let id = app::domain::WorkspaceId::parse(&workspace).unwrap();
+    let (ok, key, err) = tally(&db.url, &["api-key", "create", "--workspace", &workspace]).await;
+    assert!(ok, "{err}");
+    assert_eq!(key.lines().count(), 1);
+    assert!(key.starts_with("tly_"), "{key}");
+    assert!(err.contains("shown only once"), "{err}");
+    let opened = db.store.api_key_workspace(&key).await.unwrap().unwrap();
+    assert_eq!(opened.id, id);
+
+    // A person is added with a role; without --password a generated one is told on stderr.
+    let (ok, user, err) = tally(
+        &db.url,
+        &[
+            "user",
+            "add",
+            "--workspace",
+            &workspace,
+            "--email",
+            "Ada@Umbrella.test",
+            "--role",
+            "billing_admin",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(err.starts_with("Password for ada@umbrella.test: "), "{err}");
+    let memberships = db.store.memberships(&user).await.unwrap();
+    assert_eq!(memberships.len(), 1);
+    assert_eq!(memberships[0].workspace.id, id);
+    assert_eq!(memberships[0].role, app::domain::Role::BillingAdmin);
+
+    // The audit passes on sound books and fails, naming the workspace, when a lot is tampered
+    // with behind the ledger's back.
+    let (ok, _, err) = tally(&db.url, &["audit"]).await;
+    assert!(ok, "{err}");
+    assert!(err.contains("workspaces balance"), "{err}");
+    let acme = db.store.workspace_ids().await.unwrap();
+    let tampered = acme
+        .iter()
+        .find(|w| **w != id)
+        .expect("a demo workspace")
+        .clone();
+    sqlx::query("UPDATE credit_lots SET remaining = remaining - 7 WHERE workspace_id = $1 AND remaining - held >= 7")
+        .bind(tampered.as_str())
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+    let (ok, _, err) = tally(&db.url, &["audit"]).await;
+    assert!(!ok, "a drifted workspace fails the audit");
+    assert!(err.contains(&format!("DRIFT {tampered}")), "{err}");
+    assert!(err.contains("do not balance"), "{err}");
+
+    // The notification endpoint is removed again on request.
+    let (ok, _, err) = tally(
+        &db.url,
+        &[
+            "workspace",
+            "webhook",
+            "--workspace",
+            &workspace,
+            "--url",
+            "https://93.184.215.14/tally",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = tally(
+        &db.url,
+        &[
+            "workspace",
+            "webhook",
+            "--workspace",
+            &workspace,
+            "--remove",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.is_empty());
+    assert!(db.store.webhook_endpoint(&id).await.unwrap().is_none());
+    db.finish().await;
+}
