@@ -20,9 +20,14 @@ fn free_port() -> u16 {
 
 /// Starts `tally serve` on a free port and waits until it answers `/readyz`.
 async fn start_instance(database_url: &str) -> (Child, String) {
+    start_instance_with(database_url, &[]).await
+}
+
+async fn start_instance_with(database_url: &str, env: &[(&str, &str)]) -> (Child, String) {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_tally"))
         .arg("serve")
+        .envs(env.iter().copied())
         .env("DATABASE_URL", database_url)
         .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "warn")
@@ -717,5 +722,120 @@ async fn the_command_line_adds_people_and_keys_runs_the_demo_twice_and_audits_th
     assert!(ok, "{err}");
     assert!(out.is_empty());
     assert!(db.store.webhook_endpoint(&id).await.unwrap().is_none());
+    db.finish().await;
+}
+
+/// `tally serve` runs the background jobs by itself: a hold past its expiry is released,
+/// lapsed credits expire, and a queued notification reaches its endpoint, with no test
+/// calling a job function.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serving_instance_runs_the_background_jobs_by_itself() {
+    use app::domain::Credits;
+    use tally::ledger::{EntryMeta, IdempotencyKey, NewHold};
+    let db = TestDb::sqlite().await;
+    let store = &db.store;
+    let now = chrono::Utc::now().timestamp_millis();
+    let ws = store.create_workspace("Jobs", now - 60_000).await.unwrap();
+    // An endpoint on this machine that counts what it gets.
+    let got = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = got.clone();
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { axum::http::StatusCode::OK }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+    store
+        .set_webhook_endpoint(&ws, &hook, now - 60_000)
+        .await
+        .unwrap();
+    // Credits that lapsed a second ago, and a hold that ran out a second ago (both made a
+    // minute back, while they were valid).
+    store
+        .grant(
+            &ws,
+            &support::grant(GrantKind::Promotional, 300, Some(now - 1_000)),
+            now - 60_000,
+        )
+        .await
+        .unwrap();
+    store
+        .grant(
+            &ws,
+            &support::grant(GrantKind::Purchased, 100, None),
+            now - 60_000,
+        )
+        .await
+        .unwrap();
+    let key = IdempotencyKey {
+        scope: "reservation",
+        key: "stale".into(),
+        request_hash: "h".into(),
+    };
+    let hold = NewHold {
+        credits: Credits::new(50).unwrap(),
+        expires_at: now - 1_000,
+        meta: EntryMeta {
+            actor: "worker".into(),
+            ..EntryMeta::default()
+        },
+    };
+    let held = store
+        .reserve_once(&ws, &key, &hold, now - 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    // Spending what is left queues the Low Balance and depleted alerts for the endpoint.
+    let left = store.summary(&ws, now - 60_000).await.unwrap().available;
+    store
+        .charge(
+            &ws,
+            Credits::new(left).unwrap(),
+            &EntryMeta::default(),
+            now - 60_000,
+        )
+        .await
+        .unwrap();
+
+    let (_instance, _) =
+        start_instance_with(&db.url, &[("TALLY_OUTBOX_ALLOW_PRIVATE", "true")]).await;
+    support::wait_until("the expired hold to be released", || async {
+        let (status,): (String,) = sqlx::query_as("SELECT status FROM reservations WHERE id = $1")
+            .bind(&held.reservation_id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        status == "expired"
+    })
+    .await;
+    support::wait_until("the lapsed credits to expire", || async {
+        store
+            .history(
+                &ws,
+                &HistoryQuery {
+                    limit: 50,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.entry_type == app::domain::EntryType::Expiry)
+    })
+    .await;
+    support::wait_until("the notifications to reach the endpoint", || async {
+        got.load(std::sync::atomic::Ordering::SeqCst) >= 1
+    })
+    .await;
+    let summary = store
+        .summary(&ws, chrono::Utc::now().timestamp_millis())
+        .await
+        .unwrap();
+    assert_eq!(summary.held, 0);
+    assert!(store.audit(&ws).await.unwrap().balanced());
     db.finish().await;
 }
