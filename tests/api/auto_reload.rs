@@ -431,3 +431,58 @@ async fn reloads_charge_the_saved_card_the_billing_manager_chose() {
     );
     assert_eq!(balance(&f.app, &f.acme).await, 20_000);
 }
+
+#[tokio::test]
+async fn a_reload_cut_off_after_its_charge_is_taken_up_again_and_charges_once() {
+    let f = Fixture::new().await;
+    let owner = f.owner_with_card("4242424242424242").await;
+    assert_eq!(
+        save(&f, &owner, true, "5000", "20000", "100")
+            .await
+            .status(),
+        200
+    );
+    f.spend_to(4_000).await;
+    let pool = f.app.store.pool();
+    // The instance stops right after the card is charged, before it writes the answer down
+    // (here: marking the purchase paid fails, as a crash at that moment would leave it).
+    sqlx::query(
+        "CREATE TRIGGER cut_off BEFORE UPDATE OF status ON purchases WHEN NEW.status = 'succeeded' \
+         BEGIN SELECT RAISE(ABORT, 'the instance stopped'); END",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    assert_eq!(f.app.payments.process_reloads().await.unwrap(), 1);
+    assert_eq!(reload_count(&f, "charging").await, 1);
+    assert_eq!(balance(&f.app, &f.acme).await, 4_000);
+    sqlx::query("DROP TRIGGER cut_off")
+        .execute(pool)
+        .await
+        .unwrap();
+    // While its lease lasts, nobody takes it up; after, another run does, with the same
+    // idempotency key.
+    assert_eq!(f.app.payments.process_reloads().await.unwrap(), 0);
+    f.app.clock.advance(2 * 60_000 + 1_000);
+    assert_eq!(f.app.payments.process_reloads().await.unwrap(), 1);
+    assert_eq!(reload_count(&f, "succeeded").await, 1);
+    assert_eq!(balance(&f.app, &f.acme).await, 20_000);
+    // The card was charged once: one payment for the reload's purchase at Stripe.
+    let attempt = f
+        .app
+        .store
+        .last_reload_attempt(&f.acme)
+        .await
+        .unwrap()
+        .unwrap();
+    let purchase = attempt.purchase_id.unwrap();
+    let (intents,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM stripe_emulator_objects WHERE kind = 'payment_intent' AND body LIKE $1",
+    )
+    .bind(format!("%{purchase}%"))
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(intents, 1);
+    assert!(f.app.store.audit(&f.acme).await.unwrap().balanced());
+}
