@@ -755,3 +755,60 @@ async fn competing_instances_send_each_item_exactly_once() {
     other.close().await;
     db.finish().await;
 }
+
+#[tokio::test]
+async fn an_item_whose_sender_died_is_sent_after_its_lease_with_the_same_delivery_id() {
+    let f = Fixture::new().await;
+    let (receiver, url) = Receiver::start().await;
+    let now = f.app.now();
+    f.app
+        .store
+        .set_webhook_endpoint(&f.acme, &url, now)
+        .await
+        .unwrap();
+    let left = f.app.store.summary(&f.acme, now).await.unwrap().available;
+    f.app
+        .store
+        .charge(&f.acme, Credits::new(left).unwrap(), &usage(1), now)
+        .await
+        .unwrap();
+    let (id, due): (String, i64) = sqlx::query_as(
+        "SELECT id, next_attempt_at FROM notification_outbox WHERE workspace_id = $1 ORDER BY created_at, id LIMIT 1",
+    )
+    .bind(f.acme.as_str())
+    .fetch_one(f.app.store.pool())
+    .await
+    .unwrap();
+    // A sender took the item's one-minute lease, then died before sending it.
+    sqlx::query("UPDATE notification_outbox SET next_attempt_at = $1 WHERE id = $2 AND next_attempt_at = $3")
+        .bind(now + 60_000)
+        .bind(&id)
+        .bind(due)
+        .execute(f.app.store.pool())
+        .await
+        .unwrap();
+    let http = local_outbound();
+    round(&f, &http, now + 1_000).await;
+    assert!(
+        receiver
+            .got()
+            .iter()
+            .all(|(h, _)| h["tally-delivery"] != id.as_str()),
+        "nobody sends it while the lease lasts"
+    );
+    // After the lease, another sender sends it, under the same delivery id.
+    round(&f, &http, now + 61_000).await;
+    let sent: Vec<_> = receiver
+        .got()
+        .into_iter()
+        .filter(|(h, _)| h["tally-delivery"] == id.as_str())
+        .collect();
+    assert_eq!(sent.len(), 1);
+    let (delivered,): (Option<i64>,) =
+        sqlx::query_as("SELECT delivered_at FROM notification_outbox WHERE id = $1")
+            .bind(&id)
+            .fetch_one(f.app.store.pool())
+            .await
+            .unwrap();
+    assert!(delivered.is_some());
+}
