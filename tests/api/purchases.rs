@@ -543,3 +543,45 @@ async fn a_dispute_after_some_spending_takes_back_only_what_is_left_of_the_purch
     assert_eq!(balance(&f.app, &f.acme).await, left);
     assert!(f.app.store.audit(&f.acme).await.unwrap().balanced());
 }
+
+#[tokio::test]
+async fn a_correctly_signed_event_that_disagrees_with_stripe_grants_nothing() {
+    let HeldBack {
+        f,
+        before,
+        owner: _,
+        purchase_id,
+        page,
+    } = held_back_checkout().await;
+    // The card is declined: Stripe's payment says so.
+    pay(&page, "4000 0000 0000 0002").await;
+    let events = stored_events(&f.app).await;
+    let failed = events
+        .iter()
+        .find(|e| e["type"] == "payment_intent.payment_failed")
+        .expect("the decline was announced");
+    // Someone with the signing secret (or a bug upstream) sends an event claiming it paid.
+    let mut claim = failed.clone();
+    claim["id"] = json!("evt_claims_paid");
+    claim["type"] = json!("payment_intent.succeeded");
+    claim["data"]["object"]["status"] = json!("succeeded");
+    claim["data"]["object"]["amount_received"] = claim["data"]["object"]["amount"].clone();
+    claim["data"]["object"]["last_payment_error"] = Value::Null;
+    let secret = Emulator::secrets(&f.app.store)
+        .await
+        .unwrap()
+        .webhook_secret;
+    let answer = deliver(&f.app, &claim, &secret, f.app.now() / 1000).await;
+    assert!(answer.status().is_success(), "{}", answer.status());
+    // Tally re-reads the payment from Stripe, which says it failed: nothing is granted.
+    let purchase = f
+        .app
+        .store
+        .purchase_by_id(&purchase_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(purchase.status, PurchaseStatus::Succeeded);
+    assert_eq!(balance(&f.app, &f.acme).await, before);
+    assert_eq!(purchase_entries(&f.app, &f.acme).await, 0);
+}
