@@ -579,3 +579,145 @@ async fn batches_of_two_instances_never_overdraw_on_postgres() {
         db.finish().await;
     }
 }
+
+/// Reservations race every way they can end (a settle and a release of each at once, and the
+/// expiry job) beside charges and refunds of the same workspace: each reservation ends once,
+/// both of its callers are told the same ending, nothing stays held, and the books balance to
+/// the credit.
+async fn reservations_race_every_ending_beside_charges_and_refunds(store: &Store) {
+    use tally::ledger::{IdempotencyKey, NewHold};
+    let ws = store.create_workspace("Busy", T0).await.unwrap();
+    store
+        .grant(&ws, &grant(GrantKind::Purchased, 10_000, None), T0)
+        .await
+        .unwrap();
+    let mut holds = Vec::new();
+    for i in 0..24 {
+        let key = IdempotencyKey {
+            scope: "reservation",
+            key: format!("hold-{i}"),
+            request_hash: "h".into(),
+        };
+        let hold = NewHold {
+            credits: Credits::new(100).unwrap(),
+            // Half have run out by the time the race starts.
+            expires_at: if i % 2 == 0 {
+                T0 + 1_000
+            } else {
+                T0 + 1_000_000
+            },
+            meta: usage(&format!("hold-{i}")),
+        };
+        let receipt = store
+            .reserve_once(&ws, &key, &hold, T0)
+            .await
+            .unwrap()
+            .unwrap();
+        holds.push(receipt.reservation_id);
+    }
+    let mut charges = Vec::new();
+    for i in 0..10 {
+        let receipt = store
+            .charge(
+                &ws,
+                Credits::new(50).unwrap(),
+                &usage(&format!("c-{i}")),
+                T0,
+            )
+            .await
+            .unwrap();
+        charges.push(receipt.entry_id);
+    }
+    let now = T0 + 2_000;
+    let store = Arc::new(store.clone());
+    let mut endings = Vec::new();
+    for (i, id) in holds.iter().enumerate() {
+        // Some settle under the hold, some above it.
+        let cost = if i % 3 == 0 { 150 } else { 80 };
+        let (s, w, id2) = (store.clone(), ws.clone(), id.clone());
+        let settle =
+            tokio::spawn(async move { s.settle(&w, &id2, Credits::new(cost).unwrap(), now).await });
+        let (s, w, id2) = (store.clone(), ws.clone(), id.clone());
+        let release = tokio::spawn(async move { s.release(&w, &id2, now).await });
+        endings.push((id.clone(), settle, release));
+    }
+    let job = {
+        let s = store.clone();
+        tokio::spawn(async move { tally::jobs::release_expired_holds(&s, now).await })
+    };
+    let mut spends = Vec::new();
+    for (i, entry) in charges.iter().enumerate() {
+        let (s, w) = (store.clone(), ws.clone());
+        spends.push(tokio::spawn(async move {
+            s.charge(
+                &w,
+                Credits::new(30).unwrap(),
+                &usage(&format!("late-{i}")),
+                now,
+            )
+            .await
+            .map(|r| -r.amount)
+        }));
+        let (s, w, e) = (store.clone(), ws.clone(), entry.clone());
+        spends.push(tokio::spawn(async move {
+            s.refund(&w, &e, "worker", now, T0 - 1)
+                .await
+                .map(|r| -r.refunded)
+        }));
+    }
+    for (id, settle, release) in endings {
+        let (settled, released) = (settle.await.unwrap(), release.await.unwrap());
+        let (status, charged): (String, i64) =
+            sqlx::query_as("SELECT status, charged FROM reservations WHERE id = $1")
+                .bind(&id)
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        match (&settled, &released) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(
+                    (a.settled, a.charged, &a.entry_id),
+                    (b.settled, b.charged, &b.entry_id),
+                    "{id}: both callers hear the same ending"
+                );
+                assert_eq!(status, if a.settled { "settled" } else { "released" });
+                assert_eq!(charged, a.charged);
+            }
+            (Err(LedgerError::ReservationExpired), Err(LedgerError::ReservationExpired)) => {
+                assert_eq!(status, "expired");
+                assert_eq!(charged, 0);
+            }
+            other => panic!("{id}: callers told different endings: {other:?}"),
+        }
+    }
+    job.await.unwrap().unwrap();
+    let mut moved = 0;
+    for spend in spends {
+        match spend.await.unwrap() {
+            Ok(credits) => moved += credits,
+            Err(LedgerError::Insufficient(_)) => {}
+            Err(other) => panic!("unexpected: {other}"),
+        }
+    }
+    let (settled_total,): (i64,) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(charged), 0) AS BIGINT) FROM reservations WHERE workspace_id = $1",
+    )
+    .bind(ws.as_str())
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let summary = store.summary(&ws, now).await.unwrap();
+    assert_eq!(summary.held, 0, "nothing stays held");
+    assert_eq!(
+        summary.available,
+        10_000 - 10 * 50 - settled_total - moved,
+        "every credit is accounted for"
+    );
+    let audit = store.audit(&ws).await.unwrap();
+    assert!(audit.balanced(), "{audit:?}");
+}
+on_both_backends!(
+    reservations_race_every_ending_beside_charges_and_refunds,
+    reservations_race_every_ending_beside_charges_and_refunds_on_sqlite,
+    reservations_race_every_ending_beside_charges_and_refunds_on_postgres
+);
