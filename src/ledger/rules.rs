@@ -332,6 +332,55 @@ mod tests {
     }
 
     #[test]
+    fn a_fully_held_lapsed_lot_has_nothing_to_expire_until_its_hold_ends() {
+        let mut a = lot("a", GrantKind::Promotional, 40, Some(DAY), 0);
+        a.held = 40;
+        // A zero-credit expiry draw would journal an empty movement.
+        assert!(plan_expiry(&[a.clone()], DAY).is_empty());
+        a.held = 0;
+        assert_eq!(
+            plan_expiry(&[a], DAY),
+            [Draw {
+                lot_id: "a".into(),
+                credits: 40
+            }]
+        );
+    }
+
+    #[test]
+    fn settling_consumes_held_lots_in_drawdown_order_not_id_order() {
+        // "z" sorts after "a" by id but expires first, so it pays first.
+        let mut z = lot("z", GrantKind::Free, 100, Some(5 * DAY), 0);
+        z.held = 30;
+        let mut a = lot("a", GrantKind::Purchased, 100, None, 0);
+        a.held = 30;
+        let holds = [
+            Draw {
+                lot_id: "a".into(),
+                credits: 30,
+            },
+            Draw {
+                lot_id: "z".into(),
+                credits: 30,
+            },
+        ];
+        let plan = plan_settle(&[a, z], &holds, 0, credits(40));
+        assert_eq!(
+            plan.consumed,
+            [
+                Draw {
+                    lot_id: "z".into(),
+                    credits: 30
+                },
+                Draw {
+                    lot_id: "a".into(),
+                    credits: 10
+                }
+            ]
+        );
+    }
+
+    #[test]
     fn settling_below_the_hold_charges_the_actual_cost_from_held_lots() {
         let mut a = lot("a", GrantKind::Free, 100, Some(5 * DAY), 0);
         a.held = 60;
