@@ -62,6 +62,12 @@ impl<S: Clone + Send + Sync + 'static> RouteBook<S> {
         self.add("ANY", path, routing::any(handler))
     }
 
+    /// What a route answers to a method it does not take (axum's default is an empty 405).
+    pub fn method_not_allowed<H: Handler<T, S>, T: 'static>(mut self, handler: H) -> Self {
+        self.router = self.router.method_not_allowed_fallback(handler);
+        self
+    }
+
     /// The routes of `other` as well.
     pub fn merge(mut self, other: RouteBook<S>) -> Self {
         self.router = self.router.merge(other.router);

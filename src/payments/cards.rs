@@ -21,6 +21,9 @@ pub enum CardBehaviour {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct TestCard {
     pub number: &'static str,
+    /// Stripe's ready-made test payment method for the card (`pm_card_visa`), usable
+    /// wherever a payment method id is.
+    pub payment_method: &'static str,
     pub brand: &'static str,
     pub behaviour: CardBehaviour,
     /// A short description for the checkout page's hint list.
@@ -32,42 +35,49 @@ pub struct TestCard {
 pub const TEST_CARDS: &[TestCard] = &[
     TestCard {
         number: "4242424242424242",
+        payment_method: "pm_card_visa",
         brand: "visa",
         behaviour: CardBehaviour::Succeeds,
         hint: "succeeds",
     },
     TestCard {
         number: "5555555555554444",
+        payment_method: "pm_card_mastercard",
         brand: "mastercard",
         behaviour: CardBehaviour::Succeeds,
         hint: "succeeds (Mastercard)",
     },
     TestCard {
         number: "4000000000000002",
+        payment_method: "pm_card_visa_chargeDeclined",
         brand: "visa",
         behaviour: CardBehaviour::Declines("generic_decline"),
         hint: "is declined",
     },
     TestCard {
         number: "4000000000009995",
+        payment_method: "pm_card_visa_chargeDeclinedInsufficientFunds",
         brand: "visa",
         behaviour: CardBehaviour::Declines("insufficient_funds"),
         hint: "is declined for insufficient funds",
     },
     TestCard {
         number: "4000000000000341",
+        payment_method: "pm_card_chargeCustomerFail",
         brand: "visa",
         behaviour: CardBehaviour::AttachesThenDeclines,
         hint: "can be saved, but charges fail",
     },
     TestCard {
         number: "4000002760003184",
+        payment_method: "pm_card_authenticationRequired",
         brand: "visa",
         behaviour: CardBehaviour::RequiresAuthentication,
         hint: "always asks the cardholder to authenticate",
     },
     TestCard {
         number: "4000000000000259",
+        payment_method: "pm_card_createDispute",
         brand: "visa",
         behaviour: CardBehaviour::Disputed,
         hint: "succeeds, then is disputed",
@@ -78,6 +88,11 @@ pub const TEST_CARDS: &[TestCard] = &[
 pub fn test_card(number: &str) -> Option<&'static TestCard> {
     let digits: String = number.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
     TEST_CARDS.iter().find(|card| card.number == digits)
+}
+
+/// Finds a test card by its ready-made payment method id (`pm_card_visa`).
+pub fn test_method(id: &str) -> Option<&'static TestCard> {
+    TEST_CARDS.iter().find(|card| card.payment_method == id)
 }
 
 /// Groups a card number in fours for display.
@@ -98,6 +113,16 @@ pub fn decline_message(code: &str) -> &'static str {
             "Your card was declined. This transaction requires authentication."
         }
         _ => "Your card was declined.",
+    }
+}
+
+/// The card error Stripe reports for a decline code: `authentication_required` for a bank
+/// that wants the cardholder, `card_declined` for the rest.
+pub fn error_code(decline_code: &str) -> &'static str {
+    if decline_code == "authentication_required" {
+        "authentication_required"
+    } else {
+        "card_declined"
     }
 }
 
@@ -128,6 +153,11 @@ mod tests {
             Some(CardBehaviour::Declines("generic_decline"))
         );
         assert!(test_card("4111 1111 1111 1112").is_none());
+        assert_eq!(
+            test_method("pm_card_visa").map(|c| c.number),
+            Some("4242424242424242")
+        );
+        assert!(test_method("pm_card_unknown").is_none());
         assert_eq!(spaced("4242424242424242"), "4242 4242 4242 4242");
     }
 

@@ -56,6 +56,10 @@ pub struct PaymentSnapshot {
     /// "Visa •••• 4242".
     pub payment_method: Option<String>,
     pub receipt_url: Option<String>,
+    /// The bank wants the cardholder to authenticate this payment: Stripe says so with an
+    /// `authentication_required` decline (off session, the intent back in
+    /// `requires_payment_method`) or an intent in `requires_action`.
+    pub needs_authentication: bool,
 }
 
 /// A card saved with the provider.

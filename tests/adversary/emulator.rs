@@ -256,6 +256,7 @@ async fn checkout_with(
             ("line_items[0][price_data][unit_amount]", "500"),
             ("line_items[0][price_data][currency]", "usd"),
             ("line_items[0][price_data][product_data][name]", "Credits"),
+            ("line_items[0][quantity]", "1"),
             ("success_url", success),
             ("cancel_url", cancel),
         ],

@@ -11,5 +11,6 @@ mod outbox;
 mod pages;
 mod purchases;
 mod sessions;
+mod stripe_emulator;
 mod subscriptions;
 mod usage;

@@ -18,8 +18,8 @@ use super::{
 use crate::notifications::Kind;
 use app::domain::{
     decide, month_start, AutoReloadSettings, Credits, Currency, CustomAmountTerms, DeclineState,
-    Money, PaymentObservation, PurchaseOrigin, PurchaseStatus, ReloadDecision, ReloadState,
-    SkipReason, TryAgainError, WorkspaceId, PAUSE_AFTER_DECLINES,
+    Money, PurchaseOrigin, PurchaseStatus, ReloadDecision, ReloadState, SkipReason, TryAgainError,
+    WorkspaceId, PAUSE_AFTER_DECLINES,
 };
 
 /// How a reload ended.
@@ -390,7 +390,7 @@ impl Payments {
         if snapshot.payment_method.is_none() {
             snapshot.payment_method = label;
         }
-        let needs_auth = matches!(&snapshot.observation, PaymentObservation::Failed(r) if r.contains("authentication"));
+        let needs_auth = snapshot.needs_authentication;
         let after = match store
             .apply_payment(&purchase.id, None, &snapshot, self.now())
             .await?

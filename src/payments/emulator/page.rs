@@ -84,16 +84,16 @@ fn document(title: &str, body: &str) -> String {
     )
 }
 
-/// The hosted payment page of an open checkout session. `cancel` is its cancel address,
-/// already checked to be on the site (without one the page links to Billing).
+/// The hosted payment page of an open checkout session selling `product`. `cancel` is its
+/// cancel address, already checked to be on the site (without one the page links to Billing).
 pub fn checkout(
     session: &Value,
+    product: &str,
     cancel: Option<&str>,
     error: Option<&str>,
     echo: Option<Echo>,
 ) -> String {
     let id = session["id"].as_str().unwrap_or_default();
-    let product = session["tally_product_name"].as_str().unwrap_or("Credits");
     let price = money(&session["amount_total"], &session["currency"]);
     let cancel = cancel.unwrap_or("/billing");
     let summary = format!(
@@ -217,9 +217,10 @@ mod tests {
     #[test]
     fn the_checkout_page_escapes_what_it_shows() {
         let session = json!({"id": "cs_test_1", "status": "open", "amount_total": 2000, "currency": "usd",
-            "tally_product_name": "<b>Pack</b>", "cancel_url": "http://x/?a=1&b=2"});
+            "cancel_url": "http://x/?a=1&b=2"});
         let html = checkout(
             &session,
+            "<b>Pack</b>",
             Some("http://x/?a=1&b=2"),
             Some("Bad \"card\""),
             None,

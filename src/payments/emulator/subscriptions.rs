@@ -8,14 +8,13 @@
 //! period: the next invoice is paid, or with `fail=true` declined) each send the events Stripe
 //! would send.
 
-use super::{
-    authorised, idempotency_key, objects, Emu, EmuError, Emulator, EmulatorState, Kind, Params,
-};
+use super::error::EmuError;
+use super::request::{Call, Params};
+use super::{objects, Emu, Emulator, EmulatorState, Kind};
 use crate::db::new_id;
 use crate::routing::RouteBook;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
-use axum::{Form, Json};
+use axum::extract::Path;
+use axum::Json;
 use chrono::{DateTime, Months};
 use serde_json::{json, Value};
 
@@ -30,6 +29,7 @@ pub fn routes() -> RouteBook<EmulatorState> {
             "/v1/test_helpers/subscriptions/{id}/advance",
             advance_subscription,
         )
+        .get("/v1/invoices", list_invoices)
         .get("/v1/invoices/{id}", get_invoice)
 }
 
@@ -37,17 +37,17 @@ pub fn routes() -> RouteBook<EmulatorState> {
 fn price(id: &str) -> Result<(String, &'static str, i64), EmuError> {
     let rest = id
         .strip_prefix("price_")
-        .ok_or_else(|| EmuError::missing("price", id))?;
+        .ok_or_else(|| EmuError::missing_in_param("price", id, "items[0][price]"))?;
     let (plan, interval) = rest
         .rsplit_once('_')
-        .ok_or_else(|| EmuError::missing("price", id))?;
+        .ok_or_else(|| EmuError::missing_in_param("price", id, "items[0][price]"))?;
     let (interval, unit) = match interval {
         "month" => ("month", 2_000),
         "year" => ("year", 20_000),
-        _ => return Err(EmuError::missing("price", id)),
+        _ => return Err(EmuError::missing_in_param("price", id, "items[0][price]")),
     };
     if plan.is_empty() {
-        return Err(EmuError::missing("price", id));
+        return Err(EmuError::missing_in_param("price", id, "items[0][price]"));
     }
     Ok((plan.to_owned(), interval, unit))
 }
@@ -63,20 +63,77 @@ fn period_end(start: i64, interval: &str) -> i64 {
 
 fn price_object(id: &str, plan: &str, interval: &str, unit: i64) -> Value {
     json!({
-        "id": id, "object": "price", "active": true, "currency": "usd", "unit_amount": unit,
-        "lookup_key": plan, "metadata": {"tally_plan": plan}, "type": "recurring",
-        "recurring": {"interval": interval, "interval_count": 1, "usage_type": "licensed"},
+        "id": id, "object": "price", "active": true, "billing_scheme": "per_unit",
+        "created": 1_700_000_000, "currency": "usd", "custom_unit_amount": null,
+        "livemode": false, "lookup_key": plan, "metadata": {"tally_plan": plan},
+        "nickname": null, "product": format!("prod_{plan}"),
+        "recurring": {"interval": interval, "interval_count": 1, "meter": null, "trial_period_days": null, "usage_type": "licensed"},
+        "tax_behavior": "unspecified", "tiers_mode": null, "transform_quantity": null,
+        "type": "recurring", "unit_amount": unit, "unit_amount_decimal": unit.to_string(),
     })
+}
+
+/// The legacy plan Stripe still sends beside an item's price.
+fn plan_object(price: &Value) -> Value {
+    json!({
+        "id": price["id"], "object": "plan", "active": true, "amount": price["unit_amount"],
+        "amount_decimal": price["unit_amount_decimal"], "billing_scheme": "per_unit",
+        "created": price["created"], "currency": price["currency"],
+        "interval": price["recurring"]["interval"], "interval_count": 1, "livemode": false,
+        "metadata": price["metadata"], "meter": null, "nickname": null, "product": price["product"],
+        "tiers_mode": null, "transform_usage": null, "trial_period_days": null, "usage_type": "licensed",
+    })
+}
+
+/// A subscription's fixed fields beside its own.
+fn subscription_object(fields: Value) -> Value {
+    let mut subscription = json!({
+        "object": "subscription", "application": null, "application_fee_percent": null,
+        "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null},
+        "billing_mode": {"type": "classic"}, "billing_schedules": [],
+        "billing_thresholds": null, "cancel_at": null, "canceled_at": null,
+        "cancellation_details": {"comment": null, "feedback": null, "reason": null},
+        "collection_method": "charge_automatically", "currency": "usd", "days_until_due": null,
+        "default_payment_method": null, "default_source": null, "description": null,
+        "discounts": [], "ended_at": null,
+        "invoice_settings": {"account_tax_ids": null, "issuer": {"type": "self"}},
+        "livemode": false, "next_pending_invoice_item_invoice": null, "on_behalf_of": null,
+        "pause_collection": null,
+        "payment_settings": {"payment_method_options": null, "payment_method_types": null, "save_default_payment_method": "off"},
+        "pending_invoice_item_interval": null, "pending_setup_intent": null, "pending_update": null,
+        "schedule": null, "test_clock": null, "transfer_data": null, "trial_start": null,
+        "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
+    });
+    if let (Some(base), Value::Object(own)) = (subscription.as_object_mut(), fields) {
+        base.extend(own);
+    }
+    subscription
 }
 
 fn quantity(params: &Params) -> Result<i64, EmuError> {
     let quantity = params.int("items[0][quantity]")?.unwrap_or(1);
     if !(1..=10_000).contains(&quantity) {
-        return Err(EmuError::invalid(
-            "Invalid integer: quantity must be 1 or more.",
+        return Err(EmuError::bad_param(
+            "parameter_invalid_integer",
+            "items[0][quantity]",
+            "Invalid integer: quantity must be between 1 and 10000.",
         ));
     }
     Ok(quantity)
+}
+
+/// The top-level fields an update changed, with their values before it (Stripe's
+/// `data.previous_attributes`).
+fn previous_attributes(before: &Value, after: &Value) -> Value {
+    let mut previous = serde_json::Map::new();
+    if let (Some(before), Some(after)) = (before.as_object(), after.as_object()) {
+        for (field, old) in before {
+            if after.get(field) != Some(old) {
+                previous.insert(field.clone(), old.clone());
+            }
+        }
+    }
+    Value::Object(previous)
 }
 
 /// One invoice line.
@@ -90,9 +147,11 @@ fn line(
 ) -> Value {
     json!({
         "id": new_id("il"), "object": "line_item", "amount": amount, "currency": "usd",
-        "description": description, "quantity": quantity,
-        "period": {"start": start, "end": end},
-        "pricing": {"type": "price_details", "price_details": {"price": price["id"]}},
+        "description": description, "discount_amounts": [], "discountable": true,
+        "discounts": [], "invoice": null, "livemode": false, "metadata": {}, "parent": null,
+        "quantity": quantity, "subtotal": amount,
+        "period": {"start": start, "end": end}, "pretax_credit_amounts": [], "taxes": [],
+        "pricing": {"type": "price_details", "unit_amount_decimal": price["unit_amount_decimal"], "price_details": {"price": price["id"], "product": price["product"]}},
     })
 }
 
@@ -107,17 +166,56 @@ struct NewInvoice<'a> {
 fn invoice(f: NewInvoice<'_>) -> Value {
     let total: i64 = f.lines.iter().filter_map(|l| l["amount"].as_i64()).sum();
     let total = total.max(0);
-    json!({
-        "id": new_id("in"), "object": "invoice", "customer": f.subscription["customer"],
-        "currency": "usd", "billing_reason": f.billing_reason, "created": f.created,
-        "status": if f.paid { "paid" } else { "open" },
-        "amount_due": total, "amount_paid": if f.paid { total } else { 0 },
-        "amount_remaining": if f.paid { 0 } else { total },
-        "parent": {"type": "subscription_details", "subscription_details": {"subscription": f.subscription["id"], "metadata": {}}},
+    let id = new_id("in");
+    let lines: Vec<Value> = f
+        .lines
+        .into_iter()
+        .map(|mut l| {
+            l["invoice"] = json!(id);
+            l
+        })
+        .collect();
+    let subtotal: i64 = lines.iter().filter_map(|l| l["amount"].as_i64()).sum();
+    let first = json!({
+        "id": id, "object": "invoice", "account_country": "US", "account_name": "Tally test mode",
+        "account_tax_ids": null, "amount_due": total, "amount_overpaid": 0,
+        "amount_paid": if f.paid { total } else { 0 },
+        "amount_remaining": if f.paid { 0 } else { total }, "amount_shipping": 0,
+        "application": null, "attempt_count": 1, "attempted": true, "auto_advance": !f.paid,
+        "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null, "provider": null, "status": null},
+        "automatically_finalizes_at": null, "billing_reason": f.billing_reason,
+        "collection_method": "charge_automatically", "created": f.created, "currency": "usd",
+        "custom_fields": null, "customer": f.subscription["customer"], "customer_address": null,
+        "customer_email": null, "customer_name": null, "customer_phone": null,
+        "customer_shipping": null, "customer_tax_exempt": "none", "customer_tax_ids": [],
+        "default_payment_method": null, "default_source": null, "default_tax_rates": [],
+        "description": null, "discounts": [], "due_date": null, "effective_at": f.created,
+        "ending_balance": 0, "footer": null, "from_invoice": null,
+        "hosted_invoice_url": null, "invoice_pdf": null,
+    });
+    let rest = json!({
+        "issuer": {"type": "self"}, "last_finalization_error": null, "latest_revision": null,
+        "lines": objects::list(&format!("/v1/invoices/{id}/lines"), lines, false),
+        "livemode": false, "metadata": {}, "next_payment_attempt": null,
+        "number": null, "on_behalf_of": null,
+        "parent": {"type": "subscription_details", "quote_details": null, "subscription_details": {"subscription": f.subscription["id"], "metadata": {}}},
+        "payment_settings": {"default_mandate": null, "payment_method_options": null, "payment_method_types": null},
         "period_start": f.subscription["items"]["data"][0]["current_period_start"],
         "period_end": f.subscription["items"]["data"][0]["current_period_end"],
-        "lines": objects::list("/v1/invoices/lines", f.lines),
-    })
+        "post_payment_credit_notes_amount": 0, "pre_payment_credit_notes_amount": 0,
+        "receipt_number": null, "rendering": null, "shipping_cost": null, "shipping_details": null,
+        "starting_balance": 0, "statement_descriptor": null,
+        "status": if f.paid { "paid" } else { "open" },
+        "status_transitions": {"finalized_at": f.created, "marked_uncollectible_at": null, "paid_at": if f.paid { json!(f.created) } else { Value::Null }, "voided_at": null},
+        "subtotal": subtotal, "subtotal_excluding_tax": subtotal, "test_clock": null,
+        "total": total, "total_discount_amounts": [], "total_excluding_tax": total,
+        "total_pretax_credit_amounts": [], "total_taxes": [], "webhooks_delivered_at": f.created,
+    });
+    let mut invoice = first;
+    if let (Some(a), Value::Object(b)) = (invoice.as_object_mut(), rest) {
+        a.extend(b);
+    }
+    invoice
 }
 
 async fn save_invoice(emu: &Emulator, customer: &str, invoice: &Value) -> Result<(), EmuError> {
@@ -125,114 +223,121 @@ async fn save_invoice(emu: &Emulator, customer: &str, invoice: &Value) -> Result
     emu.save(id, Kind::Invoice, Some(customer), invoice).await
 }
 
-async fn create_subscription(
-    State(state): State<EmulatorState>,
-    headers: HeaderMap,
-    Form(params): Form<Vec<(String, String)>>,
-) -> Emu {
-    let emu = authorised(&state, &headers)?;
-    let params = Params(params);
-    let key = idempotency_key(&headers);
-    emu.clone()
-        .idempotent(key, || async move {
-            let customer = params.required("customer")?.to_owned();
-            emu.must_load(Kind::Customer, &customer).await?;
-            let price_id = params.required("items[0][price]")?;
-            let (plan, interval, unit) = price(price_id)?;
-            let seats = quantity(&params)?;
-            let trial_days = params.int("trial_period_days")?.unwrap_or(0);
-            if !(0..=730).contains(&trial_days) {
-                return Err(EmuError::invalid(
-                    "trial_period_days must be between 0 and 730.",
-                ));
-            }
-            let now = emu.now_secs();
-            let trialing = trial_days > 0;
-            let end = if trialing {
-                now + trial_days * 86_400
-            } else {
-                period_end(now, interval)
-            };
-            let id = new_id("sub");
-            let price = price_object(price_id, &plan, interval, unit);
-            let subscription = json!({
-                "id": id, "object": "subscription", "customer": customer,
-                "status": if trialing { "trialing" } else { "active" },
-                "cancel_at_period_end": false, "created": now, "start_date": now,
-                "trial_end": if trialing { json!(end) } else { Value::Null },
-                "metadata": params.map("metadata"),
-                "items": objects::list("/v1/subscription_items", vec![json!({
-                    "id": new_id("si"), "object": "subscription_item", "subscription": id,
-                    "price": price, "quantity": seats,
-                    "current_period_start": now, "current_period_end": end,
-                })]),
-            });
-            let amount = if trialing { 0 } else { unit * seats };
-            let description = if trialing {
-                format!("Trial period for {seats} × {plan}")
-            } else {
-                format!("{seats} × {plan} (per {interval})")
-            };
-            let invoice = invoice(NewInvoice {
-                subscription: &subscription,
-                billing_reason: "subscription_create",
-                lines: vec![line(amount, seats, now, end, &price, &description)],
-                paid: true,
-                created: now,
-            });
-            emu.save(&id, Kind::Subscription, Some(&customer), &subscription)
-                .await?;
-            save_invoice(&emu, &customer, &invoice).await?;
-            emu.emit("customer.subscription.created", &subscription, 0)
-                .await?;
-            emu.emit("invoice.paid", &invoice, 1).await?;
-            Ok(Json(subscription))
-        })
-        .await
+async fn create_subscription(call: Call) -> Emu {
+    call.once(|| async {
+        let (emu, params) = (&call.emu, &call.params);
+        let customer = params.required("customer")?.to_owned();
+        emu.load_param(Kind::Customer, &customer, "customer")
+            .await?;
+        let price_id = params.required("items[0][price]")?;
+        let (plan, interval, unit) = price(price_id)?;
+        let seats = quantity(params)?;
+        let trial_days = params.int("trial_period_days")?.unwrap_or(0);
+        if !(0..=730).contains(&trial_days) {
+            return Err(EmuError::bad_param(
+                "parameter_invalid_integer",
+                "trial_period_days",
+                "trial_period_days must be between 0 and 730.",
+            ));
+        }
+        let now = emu.now_secs();
+        let trialing = trial_days > 0;
+        let end = if trialing {
+            now + trial_days * 86_400
+        } else {
+            period_end(now, interval)
+        };
+        let id = new_id("sub");
+        let price = price_object(price_id, &plan, interval, unit);
+        let mut subscription = subscription_object(json!({
+            "id": id, "customer": customer,
+            "status": if trialing { "trialing" } else { "active" },
+            "billing_cycle_anchor": end,
+            "cancel_at_period_end": false, "created": now, "start_date": now,
+            "trial_start": if trialing { json!(now) } else { Value::Null },
+            "trial_end": if trialing { json!(end) } else { Value::Null },
+            "metadata": params.map("metadata"), "latest_invoice": null,
+            "items": objects::list(&format!("/v1/subscription_items?subscription={id}"), vec![json!({
+                "id": new_id("si"), "object": "subscription_item", "subscription": id,
+                "billing_thresholds": null, "created": now, "discounts": [], "metadata": {},
+                "plan": plan_object(&price), "price": price, "quantity": seats, "tax_rates": [],
+                "current_period_start": now, "current_period_end": end,
+            })], false),
+        }));
+        let amount = if trialing { 0 } else { unit * seats };
+        let description = if trialing {
+            format!("Trial period for {seats} × {plan}")
+        } else {
+            format!("{seats} × {plan} (per {interval})")
+        };
+        let invoice = invoice(NewInvoice {
+            subscription: &subscription,
+            billing_reason: "subscription_create",
+            lines: vec![line(amount, seats, now, end, &price, &description)],
+            paid: true,
+            created: now,
+        });
+        subscription["latest_invoice"] = invoice["id"].clone();
+        emu.save(&id, Kind::Subscription, Some(&customer), &subscription)
+            .await?;
+        save_invoice(emu, &customer, &invoice).await?;
+        emu.emit("customer.subscription.created", &subscription, None)
+            .await?;
+        emu.emit_late("invoice.paid", &invoice, None).await?;
+        Ok(Json(subscription))
+    })
+    .await
 }
 
-async fn get_subscription(
-    State(state): State<EmulatorState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Emu {
-    Ok(Json(
-        authorised(&state, &headers)?
-            .must_load(Kind::Subscription, &id)
-            .await?,
-    ))
+async fn get_subscription(Path(id): Path<String>, call: Call) -> Emu {
+    Ok(Json(call.emu.must_load(Kind::Subscription, &id).await?))
 }
 
-async fn get_invoice(
-    State(state): State<EmulatorState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Emu {
+async fn get_invoice(Path(id): Path<String>, call: Call) -> Emu {
+    Ok(Json(call.emu.must_load(Kind::Invoice, &id).await?))
+}
+
+/// Invoices newest first, of one customer or one subscription when asked.
+async fn list_invoices(call: Call) -> Emu {
+    let customer = call.params.get("customer").map(str::to_owned);
+    if let Some(customer) = &customer {
+        call.emu
+            .load_param(Kind::Customer, customer, "customer")
+            .await?;
+    }
+    let subscription = call.params.get("subscription").map(str::to_owned);
     Ok(Json(
-        authorised(&state, &headers)?
-            .must_load(Kind::Invoice, &id)
+        call.emu
+            .page(
+                "/v1/invoices",
+                Kind::Invoice,
+                customer.as_deref(),
+                &call.params,
+                |invoice| {
+                    subscription.as_deref().is_none_or(|s| {
+                        invoice["parent"]["subscription_details"]["subscription"] == s
+                    })
+                },
+            )
             .await?,
     ))
 }
 
 /// Changes the seats (`items[0][quantity]`) or `cancel_at_period_end`. More seats on an
 /// active subscription are invoiced at once for the rest of the period.
-async fn update_subscription(
-    State(state): State<EmulatorState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(params): Form<Vec<(String, String)>>,
-) -> Emu {
-    let emu = authorised(&state, &headers)?;
-    let params = Params(params);
-    let _guard = emu.writes.lock().await;
-    let mut subscription = emu.must_load(Kind::Subscription, &id).await?;
+async fn update_subscription(Path(id): Path<String>, call: Call) -> Emu {
+    call.once(|| update(&call.emu, &id, &call.params)).await
+}
+
+async fn update(emu: &Emulator, id: &str, params: &Params) -> Emu {
+    let mut subscription = emu.must_load(Kind::Subscription, id).await?;
     if subscription["status"] == "canceled" {
         return Err(EmuError::invalid(
             "A canceled subscription can't be updated.",
         ));
     }
     let now = emu.now_secs();
+    let before = subscription.clone();
     let customer = subscription["customer"]
         .as_str()
         .unwrap_or_default()
@@ -242,7 +347,7 @@ async fn update_subscription(
     }
     let mut proration = None;
     if params.get("items[0][quantity]").is_some() {
-        let seats = quantity(&params)?;
+        let seats = quantity(params)?;
         let item = &subscription["items"]["data"][0];
         let old = item["quantity"].as_i64().unwrap_or(1);
         let (start, end) = (
@@ -282,34 +387,39 @@ async fn update_subscription(
             }));
         }
     }
-    emu.save(&id, Kind::Subscription, Some(&customer), &subscription)
+    if let Some(invoice) = &proration {
+        subscription["latest_invoice"] = invoice["id"].clone();
+    }
+    emu.save(id, Kind::Subscription, Some(&customer), &subscription)
         .await?;
-    emu.emit("customer.subscription.updated", &subscription, 0)
-        .await?;
+    emu.emit(
+        "customer.subscription.updated",
+        &subscription,
+        Some(previous_attributes(&before, &subscription)),
+    )
+    .await?;
     if let Some(invoice) = proration {
-        save_invoice(&emu, &customer, &invoice).await?;
-        emu.emit("invoice.paid", &invoice, 1).await?;
+        save_invoice(emu, &customer, &invoice).await?;
+        emu.emit_late("invoice.paid", &invoice, None).await?;
     }
     Ok(Json(subscription))
 }
 
-async fn cancel_subscription(
-    State(state): State<EmulatorState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Emu {
-    let emu = authorised(&state, &headers)?;
-    let _guard = emu.writes.lock().await;
-    let mut subscription = emu.must_load(Kind::Subscription, &id).await?;
+async fn cancel_subscription(Path(id): Path<String>, call: Call) -> Emu {
+    call.once(|| cancel(&call.emu, &id)).await
+}
+
+async fn cancel(emu: &Emulator, id: &str) -> Emu {
+    let mut subscription = emu.must_load(Kind::Subscription, id).await?;
     let customer = subscription["customer"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     subscription["status"] = json!("canceled");
     subscription["canceled_at"] = json!(emu.now_secs());
-    emu.save(&id, Kind::Subscription, Some(&customer), &subscription)
+    emu.save(id, Kind::Subscription, Some(&customer), &subscription)
         .await?;
-    emu.emit("customer.subscription.deleted", &subscription, 0)
+    emu.emit("customer.subscription.deleted", &subscription, None)
         .await?;
     Ok(Json(subscription))
 }
@@ -317,16 +427,12 @@ async fn cancel_subscription(
 /// Ends the current period, as time passing would: the next period's invoice is paid (or,
 /// with `fail=true`, left open and the subscription past due), a trial becomes active, and a
 /// subscription set to cancel at the period's end is canceled.
-async fn advance_subscription(
-    State(state): State<EmulatorState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(params): Form<Vec<(String, String)>>,
-) -> Emu {
-    let emu = authorised(&state, &headers)?;
-    let params = Params(params);
-    let _guard = emu.writes.lock().await;
-    let mut subscription = emu.must_load(Kind::Subscription, &id).await?;
+async fn advance_subscription(Path(id): Path<String>, call: Call) -> Emu {
+    call.once(|| advance(&call.emu, &id, &call.params)).await
+}
+
+async fn advance(emu: &Emulator, id: &str, params: &Params) -> Emu {
+    let mut subscription = emu.must_load(Kind::Subscription, id).await?;
     if subscription["status"] == "canceled" {
         return Err(EmuError::invalid(
             "A canceled subscription has no next period.",
@@ -338,12 +444,13 @@ async fn advance_subscription(
         .to_owned();
     if subscription["cancel_at_period_end"] == true {
         subscription["status"] = json!("canceled");
-        emu.save(&id, Kind::Subscription, Some(&customer), &subscription)
+        emu.save(id, Kind::Subscription, Some(&customer), &subscription)
             .await?;
-        emu.emit("customer.subscription.deleted", &subscription, 0)
+        emu.emit("customer.subscription.deleted", &subscription, None)
             .await?;
         return Ok(Json(subscription));
     }
+    let before = subscription.clone();
     let item = subscription["items"]["data"][0].clone();
     let price = item["price"].clone();
     let interval = price["recurring"]["interval"]
@@ -374,16 +481,21 @@ async fn advance_subscription(
         paid,
         created: emu.now_secs(),
     });
-    emu.save(&id, Kind::Subscription, Some(&customer), &subscription)
+    subscription["latest_invoice"] = invoice["id"].clone();
+    emu.save(id, Kind::Subscription, Some(&customer), &subscription)
         .await?;
-    save_invoice(&emu, &customer, &invoice).await?;
+    save_invoice(emu, &customer, &invoice).await?;
     let event = if paid {
         "invoice.paid"
     } else {
         "invoice.payment_failed"
     };
-    emu.emit(event, &invoice, 0).await?;
-    emu.emit("customer.subscription.updated", &subscription, 1)
-        .await?;
+    emu.emit(event, &invoice, None).await?;
+    emu.emit_late(
+        "customer.subscription.updated",
+        &subscription,
+        Some(previous_attributes(&before, &subscription)),
+    )
+    .await?;
     Ok(Json(subscription))
 }

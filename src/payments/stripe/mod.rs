@@ -28,7 +28,7 @@ use stripe_core::payment_intent::{
     CreatePaymentIntent, CreatePaymentIntentOffSession, RetrievePaymentIntent,
 };
 use stripe_shared::{
-    CheckoutSessionMode, CheckoutSessionStatus, PaymentIntent, PaymentIntentStatus,
+    ApiErrorsCode, CheckoutSessionMode, CheckoutSessionStatus, PaymentIntent, PaymentIntentStatus,
 };
 
 /// Talks to Stripe (or a stand-in) with async-stripe.
@@ -229,6 +229,11 @@ fn snapshot(intent: &PaymentIntent) -> PaymentSnapshot {
         }
         _ => PaymentObservation::Open,
     };
+    let needs_authentication = intent.status == PaymentIntentStatus::RequiresAction
+        || intent.last_payment_error.as_ref().is_some_and(|e| {
+            e.code == Some(ApiErrorsCode::AuthenticationRequired)
+                || e.decline_code.as_deref() == Some("authentication_required")
+        });
     let charge = intent.latest_charge.as_ref().and_then(|c| c.as_object());
     // A collected payment that was disputed or refunded in full is reversed, whatever its
     // intent's status says.
@@ -256,6 +261,7 @@ fn snapshot(intent: &PaymentIntent) -> PaymentSnapshot {
         currency: intent.currency.to_string(),
         payment_method,
         receipt_url: charge.and_then(|c| c.receipt_url.clone()),
+        needs_authentication,
     }
 }
 
@@ -351,6 +357,7 @@ impl PaymentGateway for StripeGateway {
                     .unwrap_or_default(),
                 payment_method: None,
                 receipt_url: None,
+                needs_authentication: false,
             },
         };
         let metadata = session.metadata.clone().unwrap_or_default();
@@ -442,8 +449,13 @@ impl PaymentGateway for StripeGateway {
                         currency: charge.currency.clone(),
                         payment_method: None,
                         receipt_url: None,
+                        needs_authentication: false,
                     },
                 };
+                // The error itself says why, whether or not it carried the intent.
+                found.needs_authentication |= api.code
+                    == Some(ApiErrorsCode::AuthenticationRequired)
+                    || api.decline_code.as_deref() == Some("authentication_required");
                 if !matches!(found.observation, PaymentObservation::Failed(_)) {
                     found.observation = PaymentObservation::Failed(reason);
                 }

@@ -39,16 +39,24 @@ enum Subject {
 }
 
 /// Subscription and invoice events carry large objects whose shape moves with Stripe's API
-/// versions; Tally only needs their type and id, because it re-reads the object. When the
-/// typed reading fails on a verified event, this reads just those.
+/// versions; Tally only needs their type and id (or a dispute's payment), because it re-reads
+/// the object. When the typed reading fails on a verified event, this reads just those.
 fn envelope(body: &str) -> Option<(String, String, Subject)> {
     let raw: Value = serde_json::from_str(body).ok()?;
     let id = raw["id"].as_str()?.to_owned();
     let event_type = raw["type"].as_str()?.to_owned();
     let object = raw["data"]["object"]["id"].as_str().map(str::to_owned);
+    let payment = raw["data"]["object"]["payment_intent"]
+        .as_str()
+        .map(str::to_owned);
     let subject = match (event_type.as_str(), object) {
         (t, Some(o)) if t.starts_with("customer.subscription.") => Subject::Subscription(o),
         ("invoice.paid" | "invoice.payment_succeeded", Some(o)) => Subject::Invoice(o),
+        // A dispute or a refund is read back from its payment, as the typed path does.
+        ("charge.dispute.created" | "charge.refunded", _) => match payment {
+            Some(pi) => Subject::Payment(pi, None),
+            None => Subject::Other,
+        },
         _ => Subject::Other,
     };
     Some((id, event_type, subject))
