@@ -323,6 +323,44 @@ mod tests {
     }
 
     #[test]
+    fn a_reload_that_reaches_the_cap_exactly_still_runs() {
+        let terms = CustomAmountTerms::standard();
+        // 16,000 credits cost $19.20: with $30.80 spent, a $50.00 cap is met, not passed.
+        let s = settings(5_000, 20_000, 5_000);
+        assert!(matches!(
+            decide(&s, &state(4_200, 0, 3_080), &terms),
+            ReloadDecision::Reload { .. }
+        ));
+        assert_eq!(
+            decide(&s, &state(4_200, 0, 3_081), &terms),
+            ReloadDecision::Skip(SkipReason::CapReached)
+        );
+    }
+
+    #[test]
+    fn every_skip_says_why_in_its_own_words() {
+        let reasons = [
+            (SkipReason::Disabled, "off"),
+            (SkipReason::NotBelowThreshold, "threshold"),
+            (SkipReason::ReloadPending, "on its way"),
+            (SkipReason::CapReached, "cap"),
+            (SkipReason::NoPaymentMethod, "card"),
+            (SkipReason::Paused, "Paused"),
+            (SkipReason::BackingOff, "failed recently"),
+        ];
+        for (reason, words) in reasons {
+            assert!(
+                reason.explain().contains(words),
+                "{reason:?}: {}",
+                reason.explain()
+            );
+        }
+        let distinct: std::collections::HashSet<_> =
+            reasons.iter().map(|(r, _)| r.explain()).collect();
+        assert_eq!(distinct.len(), reasons.len());
+    }
+
+    #[test]
     fn settings_need_a_target_above_the_threshold_and_room_for_one_reload() {
         let terms = CustomAmountTerms::standard();
         assert_eq!(

@@ -135,6 +135,19 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn credits_add_subtract_and_compare_within_their_bounds() {
+        let n = |v: i64| Credits::new(v).unwrap();
+        assert_eq!(n(3).checked_add(n(4)), Some(n(7)));
+        assert_eq!(n(MAX_CREDITS).checked_add(n(1)), None);
+        assert_eq!(n(10).checked_sub(n(3)), Some(n(7)));
+        assert_eq!(n(3).checked_sub(n(10)), None);
+        assert_eq!(n(10).saturating_sub(n(3)), n(7));
+        assert_eq!(n(3).saturating_sub(n(10)), n(0));
+        assert_eq!(n(3).min(n(10)), n(3));
+        assert_eq!(n(10).min(n(3)), n(3));
+    }
+
+    #[test]
     fn negative_credits_are_rejected() {
         assert_eq!(Credits::new(-1), Err(CreditsError::Negative));
         assert_eq!(Credits::parse("-5"), Err(CreditsError::Negative));
