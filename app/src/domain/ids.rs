@@ -63,6 +63,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_workspace_id_reads_back_as_it_was_written() {
+        let id = WorkspaceId::parse("ws_0123abcd").unwrap();
+        assert_eq!(id.as_str(), "ws_0123abcd");
+        assert_eq!(id.to_string(), "ws_0123abcd");
+        assert_eq!(String::from(id.clone()), "ws_0123abcd");
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"ws_0123abcd\"");
+    }
+
+    #[test]
     fn well_formed_workspace_ids_parse() {
         assert!(WorkspaceId::parse("ws_0123abcd").is_ok());
         assert!(WorkspaceId::parse("ws_acme0000demo0000").is_ok());

@@ -147,6 +147,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn limited_time_credits_rank_before_purchased_ones() {
+        let ranks: Vec<u8> = [
+            GrantKind::Free,
+            GrantKind::Promotional,
+            GrantKind::Subscription,
+            GrantKind::Purchased,
+        ]
+        .iter()
+        .map(|k| k.drawdown_rank())
+        .collect();
+        assert_eq!(ranks, [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn people_read_each_kind_and_type_by_its_own_label() {
+        assert_eq!(GrantKind::Promotional.label(), "Promotional");
+        assert_eq!(GrantKind::Purchased.label(), "Purchased");
+        assert_eq!(EntryType::AutoReload.label(), "Auto-reload");
+        assert_eq!(EntryType::Consumption.label(), "Usage");
+        let labels: std::collections::HashSet<_> =
+            EntryType::ALL.iter().map(|t| t.label()).collect();
+        assert_eq!(labels.len(), EntryType::ALL.len());
+    }
+
+    #[test]
+    fn only_purchases_reloads_and_grants_add_credits() {
+        let adding: Vec<_> = EntryType::ALL
+            .iter()
+            .filter(|t| t.adds_credits())
+            .copied()
+            .collect();
+        assert_eq!(
+            adding,
+            [EntryType::Purchase, EntryType::AutoReload, EntryType::Grant]
+        );
+    }
+
+    #[test]
     fn every_entry_type_round_trips_through_its_spelling() {
         for t in EntryType::ALL {
             assert_eq!(EntryType::parse(t.as_str()), Ok(*t));
