@@ -691,3 +691,53 @@ async fn a_registered_receiver_gets_every_event_it_asked_for_signed_with_its_own
     let (_, listed) = s.get("/v1/webhook_endpoints", &[]).await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 0);
 }
+
+#[tokio::test]
+async fn a_subscription_without_a_card_waits_incomplete_with_its_invoice_open() {
+    let s = Stripe::new().await;
+    let customer = s.customer().await;
+    let form = [
+        ("customer", customer.as_str()),
+        ("items[0][price]", "price_team_month"),
+        ("items[0][quantity]", "2"),
+    ];
+    let subscribe = || s.post("/v1/subscriptions", &form);
+    let (_, unpaid) = subscribe().await;
+    assert_eq!(unpaid["status"], "incomplete", "{unpaid}");
+    let invoice_id = unpaid["latest_invoice"].as_str().unwrap().to_owned();
+    let (_, invoice) = s.get(&format!("/v1/invoices/{invoice_id}"), &[]).await;
+    assert_eq!(
+        (invoice["status"].as_str(), invoice["amount_paid"].as_i64()),
+        (Some("open"), Some(0))
+    );
+    assert_eq!(invoice["total"], 4_000);
+
+    s.post(
+        "/v1/payment_methods/pm_card_visa/attach",
+        &[("customer", &customer)],
+    )
+    .await;
+    let (_, paid) = subscribe().await;
+    assert_eq!(paid["status"], "active");
+    let (_, invoices) = s.get("/v1/invoices", &[("customer", &customer)]).await;
+    let statuses: Vec<_> = invoices["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(statuses, ["paid", "open"], "newest first");
+    let (_, declined) = s
+        .post(
+            "/v1/subscriptions",
+            &[
+                ("customer", &customer),
+                ("items[0][price]", "price_team_month"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        declined["status"], "active",
+        "the customer's default card pays"
+    );
+}

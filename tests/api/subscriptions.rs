@@ -27,7 +27,15 @@ async fn subscribed_fixture(app: TestApp, start: i64) -> Fixture {
     for plan in tally::demo::demo_plans() {
         f.app.store.upsert_plan(&plan, start).await.unwrap();
     }
-    f.app.payments.customer(&f.acme, "Acme AI").await.unwrap();
+    let customer = f.app.payments.customer(&f.acme, "Acme AI").await.unwrap();
+    // Stripe collects a subscription's invoices from the customer's default card.
+    stripe_api(
+        &f.app,
+        reqwest::Method::POST,
+        "/payment_methods/pm_card_visa/attach",
+        &[("customer", &customer)],
+    )
+    .await;
     f
 }
 

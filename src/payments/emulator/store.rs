@@ -47,6 +47,9 @@ impl Emulator {
             .ok_or_else(|| EmuError::missing_in_param(kind.object_name(), id, param))
     }
 
+    /// Saves an object. Its `created_at` (milliseconds) is kept above every earlier one, so
+    /// lists come newest first in the order objects were made, as Stripe's do, even when
+    /// several are made within one millisecond.
     #[tracing::instrument(skip_all)]
     pub(super) async fn save(
         &self,
@@ -58,7 +61,10 @@ impl Emulator {
         sqlx::query(
             r#"
             INSERT INTO stripe_emulator_objects (id, kind, owner, body, created_at)
-            VALUES ($1, $2, $3, $4, $5)
+            SELECT $1, $2, $3, $4, CASE WHEN last.at >= $5 THEN last.at + 1 ELSE $5 END
+            FROM (SELECT COALESCE(MAX(created_at), 0) AS at FROM stripe_emulator_objects) AS last
+            -- SQLite reads ON CONFLICT after a bare FROM as a join clause; WHERE ends the SELECT.
+            WHERE true
             ON CONFLICT (id) DO UPDATE SET body = excluded.body, owner = excluded.owner
             "#,
         )

@@ -5,13 +5,16 @@
 //! Stripe price. A seat costs 20.00 USD a month or 200.00 USD a year. Creating a subscription
 //! (with an optional trial), changing its seats (an increase is invoiced pro rata at once),
 //! canceling it, and `POST /v1/test_helpers/subscriptions/{id}/advance` (the end of the current
-//! period: the next invoice is paid, or with `fail=true` declined) each send the events Stripe
-//! would send.
+//! period) each send the events Stripe would send. Invoices are collected from the
+//! subscription's or the customer's default card: with none, or a card that declines (or
+//! `fail=true` on advance), the invoice stays open and the subscription is `incomplete` (when
+//! new) or `past_due`.
 
 use super::error::EmuError;
 use super::request::{Call, Params};
 use super::{objects, Emu, Emulator, EmulatorState, Kind};
 use crate::db::new_id;
+use crate::payments::cards::CardBehaviour;
 use crate::routing::RouteBook;
 use axum::extract::Path;
 use axum::Json;
@@ -159,7 +162,6 @@ struct NewInvoice<'a> {
     subscription: &'a Value,
     billing_reason: &'a str,
     lines: Vec<Value>,
-    paid: bool,
     created: i64,
 }
 
@@ -179,9 +181,8 @@ fn invoice(f: NewInvoice<'_>) -> Value {
     let first = json!({
         "id": id, "object": "invoice", "account_country": "US", "account_name": "Tally test mode",
         "account_tax_ids": null, "amount_due": total, "amount_overpaid": 0,
-        "amount_paid": if f.paid { total } else { 0 },
-        "amount_remaining": if f.paid { 0 } else { total }, "amount_shipping": 0,
-        "application": null, "attempt_count": 1, "attempted": true, "auto_advance": !f.paid,
+        "amount_paid": 0, "amount_remaining": total, "amount_shipping": 0,
+        "application": null, "attempt_count": 0, "attempted": false, "auto_advance": true,
         "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null, "provider": null, "status": null},
         "automatically_finalizes_at": null, "billing_reason": f.billing_reason,
         "collection_method": "charge_automatically", "created": f.created, "currency": "usd",
@@ -205,8 +206,8 @@ fn invoice(f: NewInvoice<'_>) -> Value {
         "post_payment_credit_notes_amount": 0, "pre_payment_credit_notes_amount": 0,
         "receipt_number": null, "rendering": null, "shipping_cost": null, "shipping_details": null,
         "starting_balance": 0, "statement_descriptor": null,
-        "status": if f.paid { "paid" } else { "open" },
-        "status_transitions": {"finalized_at": f.created, "marked_uncollectible_at": null, "paid_at": if f.paid { json!(f.created) } else { Value::Null }, "voided_at": null},
+        "status": "draft",
+        "status_transitions": {"finalized_at": f.created, "marked_uncollectible_at": null, "paid_at": null, "voided_at": null},
         "subtotal": subtotal, "subtotal_excluding_tax": subtotal, "test_clock": null,
         "total": total, "total_discount_amounts": [], "total_excluding_tax": total,
         "total_pretax_credit_amounts": [], "total_taxes": [], "webhooks_delivered_at": f.created,
@@ -216,6 +217,82 @@ fn invoice(f: NewInvoice<'_>) -> Value {
         a.extend(b);
     }
     invoice
+}
+
+/// How collecting an invoice went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Payment {
+    Paid,
+    /// The card was declined.
+    Declined,
+    /// There is no card to charge.
+    NoMethod,
+}
+
+impl Emulator {
+    /// Charges the subscription's card (its own default, else the customer's) for an
+    /// invoice, as Stripe's automatic collection does.
+    async fn collect(&self, subscription: &Value) -> Result<Payment, EmuError> {
+        let method_id = match subscription["default_payment_method"].as_str() {
+            Some(pm) => Some(pm.to_owned()),
+            None => match subscription["customer"].as_str() {
+                Some(customer) => self.load(Kind::Customer, customer).await?.and_then(|c| {
+                    c["invoice_settings"]["default_payment_method"]
+                        .as_str()
+                        .map(str::to_owned)
+                }),
+                None => None,
+            },
+        };
+        let Some(method) = method_id else {
+            return Ok(Payment::NoMethod);
+        };
+        let Some(method) = self.load(Kind::PaymentMethod, &method).await? else {
+            return Ok(Payment::NoMethod);
+        };
+        Ok(match self.card_of(&method).await?.behaviour {
+            CardBehaviour::Succeeds | CardBehaviour::Disputed => Payment::Paid,
+            _ => Payment::Declined,
+        })
+    }
+
+    /// Finalises an invoice, records how its payment went, and sends the events Stripe
+    /// sends for that.
+    async fn settle_invoice(
+        &self,
+        customer: &str,
+        mut invoice: Value,
+        outcome: Payment,
+    ) -> Result<(), EmuError> {
+        let total = invoice["total"].clone();
+        let paid = outcome == Payment::Paid;
+        invoice["status"] = json!(if paid { "paid" } else { "open" });
+        invoice["amount_paid"] = if paid { total.clone() } else { json!(0) };
+        invoice["amount_remaining"] = if paid { json!(0) } else { total };
+        invoice["attempted"] = json!(outcome != Payment::NoMethod);
+        invoice["attempt_count"] = json!(u8::from(outcome != Payment::NoMethod));
+        invoice["status_transitions"]["paid_at"] = if paid {
+            invoice["created"].clone()
+        } else {
+            Value::Null
+        };
+        save_invoice(self, customer, &invoice).await?;
+        self.emit("invoice.created", &invoice, None).await?;
+        self.emit("invoice.finalized", &invoice, None).await?;
+        match outcome {
+            Payment::Paid => {
+                self.emit_late("invoice.paid", &invoice, None).await?;
+                self.emit_late("invoice.payment_succeeded", &invoice, None)
+                    .await?;
+            }
+            Payment::Declined => {
+                self.emit_late("invoice.payment_failed", &invoice, None)
+                    .await?;
+            }
+            Payment::NoMethod => {}
+        }
+        Ok(())
+    }
 }
 
 async fn save_invoice(emu: &Emulator, customer: &str, invoice: &Value) -> Result<(), EmuError> {
@@ -240,6 +317,21 @@ async fn create_subscription(call: Call) -> Emu {
                 "trial_period_days must be between 0 and 730.",
             ));
         }
+        let default_param = "default_payment_method";
+        let default_method = match params.get(default_param).filter(|m| !m.is_empty()) {
+            Some(pm) => {
+                let method = emu.load_param(Kind::PaymentMethod, pm, default_param).await?;
+                if method["customer"] != customer.as_str() {
+                    return Err(EmuError::bad_param(
+                        "resource_missing",
+                        default_param,
+                        format!("The payment method {pm} is not attached to customer {customer}."),
+                    ));
+                }
+                json!(pm)
+            }
+            None => Value::Null,
+        };
         let now = emu.now_secs();
         let trialing = trial_days > 0;
         let end = if trialing {
@@ -257,6 +349,7 @@ async fn create_subscription(call: Call) -> Emu {
             "trial_start": if trialing { json!(now) } else { Value::Null },
             "trial_end": if trialing { json!(end) } else { Value::Null },
             "metadata": params.map("metadata"), "latest_invoice": null,
+            "default_payment_method": default_method,
             "items": objects::list(&format!("/v1/subscription_items?subscription={id}"), vec![json!({
                 "id": new_id("si"), "object": "subscription_item", "subscription": id,
                 "billing_thresholds": null, "created": now, "discounts": [], "metadata": {},
@@ -274,16 +367,25 @@ async fn create_subscription(call: Call) -> Emu {
             subscription: &subscription,
             billing_reason: "subscription_create",
             lines: vec![line(amount, seats, now, end, &price, &description)],
-            paid: true,
             created: now,
         });
+        // A trial's $0 invoice is paid as it is made; the first paid period needs a card
+        // that pays. Without one Stripe leaves the subscription `incomplete` and its first
+        // invoice open.
+        let outcome = if trialing {
+            Payment::Paid
+        } else {
+            emu.collect(&subscription).await?
+        };
+        if outcome != Payment::Paid {
+            subscription["status"] = json!("incomplete");
+        }
         subscription["latest_invoice"] = invoice["id"].clone();
         emu.save(&id, Kind::Subscription, Some(&customer), &subscription)
             .await?;
-        save_invoice(emu, &customer, &invoice).await?;
         emu.emit("customer.subscription.created", &subscription, None)
             .await?;
-        emu.emit_late("invoice.paid", &invoice, None).await?;
+        emu.settle_invoice(&customer, invoice, outcome).await?;
         Ok(Json(subscription))
     })
     .await
@@ -382,7 +484,6 @@ async fn update(emu: &Emulator, id: &str, params: &Params) -> Emu {
                         "Remaining time on the new seats",
                     ),
                 ],
-                paid: true,
                 created: now,
             }));
         }
@@ -399,8 +500,8 @@ async fn update(emu: &Emulator, id: &str, params: &Params) -> Emu {
     )
     .await?;
     if let Some(invoice) = proration {
-        save_invoice(emu, &customer, &invoice).await?;
-        emu.emit_late("invoice.paid", &invoice, None).await?;
+        let outcome = emu.collect(&subscription).await?;
+        emu.settle_invoice(&customer, invoice, outcome).await?;
     }
     Ok(Json(subscription))
 }
@@ -465,7 +566,12 @@ async fn advance(emu: &Emulator, id: &str, params: &Params) -> Emu {
     let unit = price["unit_amount"].as_i64().unwrap_or(0);
     subscription["items"]["data"][0]["current_period_start"] = json!(start);
     subscription["items"]["data"][0]["current_period_end"] = json!(end);
-    let paid = !params.flag("fail");
+    let outcome = if params.flag("fail") {
+        Payment::Declined
+    } else {
+        emu.collect(&subscription).await?
+    };
+    let paid = outcome == Payment::Paid;
     subscription["status"] = json!(if paid { "active" } else { "past_due" });
     let invoice = invoice(NewInvoice {
         subscription: &subscription,
@@ -478,19 +584,12 @@ async fn advance(emu: &Emulator, id: &str, params: &Params) -> Emu {
             &price,
             &format!("{seats} × seats (per {interval})"),
         )],
-        paid,
         created: emu.now_secs(),
     });
     subscription["latest_invoice"] = invoice["id"].clone();
     emu.save(id, Kind::Subscription, Some(&customer), &subscription)
         .await?;
-    save_invoice(emu, &customer, &invoice).await?;
-    let event = if paid {
-        "invoice.paid"
-    } else {
-        "invoice.payment_failed"
-    };
-    emu.emit(event, &invoice, None).await?;
+    emu.settle_invoice(&customer, invoice, outcome).await?;
     emu.emit_late(
         "customer.subscription.updated",
         &subscription,
