@@ -215,6 +215,39 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_amount_says_what_to_type_in_that_currency() {
+        let usd = Currency::usd();
+        let yen = Currency::parse("jpy").unwrap();
+        for bad in ["", ".5", "ten"] {
+            assert_eq!(
+                Money::parse_major(bad, &usd),
+                Err("Enter an amount such as 50 or 49.99".to_owned()),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            Money::parse_major("5.00", &yen),
+            Err("Enter an amount such as 500".to_owned())
+        );
+        assert_eq!(
+            Money::parse_major("1000000", &usd).map(|m| m.amount_minor()),
+            Ok(100_000_000),
+            "the largest amount itself is allowed"
+        );
+        assert_eq!(
+            Money::parse_major("1000001", &usd),
+            Err("The largest amount is 1000000".to_owned())
+        );
+    }
+
+    #[test]
+    fn pounds_have_their_sign_and_a_currency_reads_back_as_its_code() {
+        let gbp = Currency::parse("GBP").unwrap();
+        assert_eq!(Money::new(250, gbp.clone()).unwrap().to_string(), "£2.50");
+        assert_eq!(String::from(gbp), "gbp");
+    }
+
+    #[test]
     fn bad_currency_codes_are_rejected() {
         assert_eq!(Currency::parse("dollars"), Err(MoneyError::BadCurrency));
         assert_eq!(Currency::parse("u$d"), Err(MoneyError::BadCurrency));

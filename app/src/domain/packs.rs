@@ -264,6 +264,134 @@ mod tests {
     }
 
     #[test]
+    fn the_purchase_table_answers_every_status_and_observation() {
+        use PaymentObservation as O;
+        use PurchaseStatus as S;
+        use PurchaseStep as P;
+        let why = || "why".to_owned();
+        let observations = [
+            O::Open,
+            O::Processing,
+            O::Paid,
+            O::Failed(why()),
+            O::Expired,
+            O::Reversed(why()),
+        ];
+        // Rows: the purchase's status; columns: the observations above, in order.
+        let table = [
+            (
+                S::Open,
+                [
+                    P::Nothing,
+                    P::Processing,
+                    P::Grant,
+                    P::Fail(why()),
+                    P::Cancel,
+                    P::Fail(why()),
+                ],
+            ),
+            (
+                S::Processing,
+                [
+                    P::Nothing,
+                    P::Nothing,
+                    P::Grant,
+                    P::Fail(why()),
+                    P::Nothing,
+                    P::Fail(why()),
+                ],
+            ),
+            (
+                S::Succeeded,
+                [
+                    P::Nothing,
+                    P::Nothing,
+                    P::Nothing,
+                    P::Nothing,
+                    P::Nothing,
+                    P::Reverse(why()),
+                ],
+            ),
+            (
+                S::Failed,
+                [
+                    P::Nothing,
+                    P::Processing,
+                    P::Grant,
+                    P::Nothing,
+                    P::Nothing,
+                    P::Nothing,
+                ],
+            ),
+            (
+                S::Canceled,
+                [
+                    P::Nothing,
+                    P::Nothing,
+                    P::Grant,
+                    P::Nothing,
+                    P::Nothing,
+                    P::Nothing,
+                ],
+            ),
+            (
+                S::Reversed,
+                [
+                    P::Nothing,
+                    P::Nothing,
+                    P::Nothing,
+                    P::Nothing,
+                    P::Nothing,
+                    P::Nothing,
+                ],
+            ),
+        ];
+        for (status, steps) in table {
+            for (observed, expected) in observations.iter().zip(steps) {
+                assert_eq!(
+                    next_step(status, observed),
+                    expected,
+                    "{status:?} + {observed:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_open_and_processing_purchases_wait_for_a_payment() {
+        let pending: Vec<_> = PurchaseStatus::ALL
+            .iter()
+            .filter(|s| s.is_pending())
+            .copied()
+            .collect();
+        assert_eq!(pending, [PurchaseStatus::Open, PurchaseStatus::Processing]);
+        assert_eq!(PurchaseStatus::Open.label(), "Awaiting payment");
+        assert_eq!(PurchaseStatus::Failed.label(), "Payment failed");
+        let labels: std::collections::HashSet<_> =
+            PurchaseStatus::ALL.iter().map(|s| s.label()).collect();
+        assert_eq!(labels.len(), PurchaseStatus::ALL.len());
+    }
+
+    #[test]
+    fn the_bounds_of_a_custom_amount_are_themselves_allowed() {
+        let terms = CustomAmountTerms::standard();
+        assert_eq!(terms.check(c(5_000)), Ok(c(5_000)));
+        assert_eq!(terms.check(c(1_000_000)), Ok(c(1_000_000)));
+    }
+
+    #[test]
+    fn cheaper_per_credit_compares_exactly() {
+        // $10.00 for 500 is 2¢ a credit; $1.00 for 10 is 10¢.
+        let (a, b) = ((usd(1_000), c(500)), (usd(100), c(10)));
+        assert!(cheaper_per_credit((&a.0, a.1), (&b.0, b.1)));
+        assert!(!cheaper_per_credit((&b.0, b.1), (&a.0, a.1)));
+        // The same price per credit is not cheaper either way.
+        let (x, y) = ((usd(100), c(1_000)), (usd(200), c(2_000)));
+        assert!(!cheaper_per_credit((&x.0, x.1), (&y.0, y.1)));
+        assert!(!cheaper_per_credit((&y.0, y.1), (&x.0, x.1)));
+    }
+
+    #[test]
     fn best_value_is_the_lowest_price_per_credit() {
         let offers = vec![
             (usd(500), c(5_000)),
