@@ -389,6 +389,9 @@ mod tests {
         let (x, y) = ((usd(100), c(1_000)), (usd(200), c(2_000)));
         assert!(!cheaper_per_credit((&x.0, x.1), (&y.0, y.1)));
         assert!(!cheaper_per_credit((&y.0, y.1), (&x.0, x.1)));
+        // Two offers are enough to name a best value; on a tie the first keeps it.
+        assert_eq!(best_value(&[b.clone(), a.clone()]), Some(1));
+        assert_eq!(best_value(&[x, y]), Some(0));
     }
 
     #[test]
