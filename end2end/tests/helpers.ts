@@ -83,3 +83,8 @@ export async function redeliverEvents(request: APIRequestContext, purchaseId: st
   }
   return events.length;
 }
+
+/** Test mode's API key, read from the database as an operator could (never served). */
+export function testModeKey(): string {
+  return sql("SELECT value FROM test_mode_secrets WHERE name = 'api_key'")[0];
+}

@@ -189,7 +189,7 @@ async fn pay(
     session["customer_details"] = json!({
         "address": null, "email": email.or_else(|| session["customer_email"].as_str().map(str::to_owned)),
         "name": if name.is_empty() { Value::Null } else { json!(name) },
-        "phone": null, "tax_exempt": "none", "tax_ids": [],
+        "phone": null, "tax_exempt": "none", "tax_ids": [], "business_name": null, "individual_name": null,
     });
     emu.save(id, Kind::CheckoutSession, customer.as_deref(), &session)
         .await?;

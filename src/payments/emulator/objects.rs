@@ -54,31 +54,37 @@ pub struct IntentFields<'a> {
 }
 
 pub fn payment_intent(f: IntentFields<'_>) -> Value {
-    json!({
-        "id": f.id, "object": "payment_intent", "amount": f.amount, "amount_capturable": 0,
+    let first = json!({
+        "id": f.id, "object": "payment_intent", "allowed_payment_method_types": null,
+        "amount": f.amount, "amount_capturable": 0,
         "amount_details": {"tip": {}}, "amount_received": 0, "application": null,
         "application_fee_amount": null, "automatic_payment_methods": null, "canceled_at": null,
         "cancellation_reason": null, "capture_method": f.capture_method,
         "client_secret": format!("{}_secret_test", f.id), "confirmation_method": "automatic",
         "created": f.created, "currency": f.currency.to_ascii_lowercase(), "customer": f.customer,
-        "description": f.description, "last_payment_error": null, "latest_charge": null,
-        "livemode": false, "metadata": f.metadata, "next_action": null, "on_behalf_of": null,
+        "customer_account": null, "description": f.description,
+        "excluded_payment_method_types": null, "last_payment_error": null, "latest_charge": null,
+        "livemode": false, "managed_payments": null, "metadata": f.metadata, "next_action": null,
+        "on_behalf_of": null, "payment_record": null,
+    });
+    let rest = json!({
         "payment_method": null, "payment_method_configuration_details": null,
         "payment_method_options": {"card": {"installments": null, "mandate_options": null, "network": null, "request_three_d_secure": "automatic"}},
         "payment_method_types": ["card"], "processing": null, "receipt_email": null,
         "review": null, "setup_future_usage": f.setup_future_usage, "shipping": null,
         "source": null, "statement_descriptor": null, "statement_descriptor_suffix": null,
         "status": "requires_payment_method", "transfer_data": null, "transfer_group": null,
-    })
+    });
+    joined(first, rest)
 }
 
 /// The `last_payment_error` of a declined intent.
 pub fn card_error(decline_code: &str, method: &Value) -> Value {
     json!({
         "type": "card_error", "code": cards::error_code(decline_code),
-        "decline_code": decline_code, "doc_url": null,
+        "decline_code": decline_code,
         "message": cards::decline_message(decline_code),
-        "param": null, "payment_method": method, "payment_method_type": "card",
+        "payment_method": method, "payment_method_type": "card",
     })
 }
 
@@ -115,6 +121,7 @@ pub fn payment_method(
     json!({
         "id": id, "object": "payment_method", "type": "card", "created": created,
         "allow_redisplay": "unspecified", "livemode": false, "customer": customer,
+        "customer_account": null,
         "metadata": {}, "radar_options": {}, "billing_details": billing_details(name),
         "card": card_details(card, expiry),
     })
@@ -138,10 +145,10 @@ pub fn charge(f: ChargeFields<'_>) -> Value {
     let paid = f.failure.is_none();
     let outcome = match f.failure {
         None => {
-            json!({"network_status": "approved_by_network", "reason": null, "risk_level": "normal", "risk_score": 20, "seller_message": "Payment complete.", "type": "authorized"})
+            json!({"advice_code": null, "network_advice_code": null, "network_decline_code": null, "network_status": "approved_by_network", "reason": null, "risk_level": "normal", "risk_score": 20, "seller_message": "Payment complete.", "type": "authorized"})
         }
         Some(code) => {
-            json!({"network_status": "declined_by_network", "reason": code, "risk_level": "normal", "risk_score": 20, "seller_message": "The bank did not return any further details with this decline.", "type": "issuer_declined"})
+            json!({"advice_code": "try_again_later", "network_advice_code": null, "network_decline_code": null, "network_status": "declined_by_network", "reason": code, "risk_level": "normal", "risk_score": 20, "seller_message": "The bank did not return any further details with this decline.", "type": "issuer_declined"})
         }
     };
     let card = &method["card"];
@@ -151,15 +158,17 @@ pub fn charge(f: ChargeFields<'_>) -> Value {
         "exp_month": card["exp_month"], "exp_year": card["exp_year"],
         "fingerprint": card["fingerprint"],
         "funding": "credit", "country": "US", "network": card["brand"],
-        "checks": card["checks"], "installments": null, "mandate": null,
-        "network_token": {"used": false}, "three_d_secure": null, "wallet": null,
+        "checks": card["checks"], "electronic_commerce_indicator": null, "installments": null,
+        "mandate": null, "network_token": {"used": false}, "network_transaction_id": null,
+        "regulated_status": "unregulated", "three_d_secure": null, "transaction_link_id": null,
+        "wallet": null,
     }});
     let refunds = json!({"object": "list", "data": [], "has_more": false, "url": format!("/v1/charges/{}/refunds", f.id)});
     let first = json!({
         "id": f.id, "object": "charge", "amount": intent["amount"],
         "amount_captured": if paid && f.captured { intent["amount"].clone() } else { json!(0) },
         "amount_refunded": 0, "application": null, "application_fee": null,
-        "application_fee_amount": null, "authorization_code": null,
+        "application_fee_amount": null,
         "balance_transaction": null, "billing_details": method["billing_details"],
         "calculated_statement_descriptor": "TALLY", "captured": paid && f.captured,
         "created": f.created, "currency": intent["currency"], "customer": intent["customer"],
@@ -259,7 +268,7 @@ pub fn line_item(f: ItemFields<'_>) -> Value {
     let product = format!("prod_{}", &f.id[3.min(f.id.len())..]);
     let amount = f.unit_amount * f.quantity;
     json!({
-        "id": f.id, "object": "item", "amount_discount": 0, "amount_subtotal": amount,
+        "id": f.id, "object": "item", "adjustable_quantity": null, "amount_discount": 0, "amount_subtotal": amount,
         "amount_tax": 0, "amount_total": amount, "currency": f.currency,
         "description": f.name,
         "price": {
@@ -271,7 +280,7 @@ pub fn line_item(f: ItemFields<'_>) -> Value {
             "type": "one_time", "unit_amount": f.unit_amount,
             "unit_amount_decimal": f.unit_amount.to_string(),
         },
-        "quantity": f.quantity,
+        "metadata": {}, "quantity": f.quantity,
     })
 }
 
@@ -294,7 +303,7 @@ pub struct SessionFields<'a> {
 pub fn checkout_session(f: SessionFields<'_>) -> Value {
     let first = json!({
         "id": f.id, "object": "checkout.session", "adaptive_pricing": {"enabled": false},
-        "after_expiration": null, "allow_promotion_codes": null,
+        "after_expiration": null, "allow_promotion_codes": null, "allowed_payment_method_types": null,
         "amount_subtotal": f.amount, "amount_total": f.amount,
         "automatic_tax": {"enabled": false, "liability": null, "provider": null, "status": null},
         "billing_address_collection": null, "cancel_url": f.cancel_url,
@@ -303,24 +312,25 @@ pub fn checkout_session(f: SessionFields<'_>) -> Value {
         "created": f.created, "currency": f.currency.to_ascii_lowercase(),
         "currency_conversion": null, "custom_fields": [],
         "custom_text": {"after_submit": null, "shipping_address": null, "submit": null, "terms_of_service_acceptance": null},
-        "customer": f.customer,
+        "customer": f.customer, "customer_account": null,
         "customer_creation": if f.customer.is_some() { Value::Null } else { json!("if_required") },
         "customer_details": null, "customer_email": f.customer_email, "discounts": [],
-        "expires_at": f.expires_at, "invoice": null,
+        "expires_at": f.expires_at, "integration_identifier": null, "invoice": null,
         "invoice_creation": {"enabled": false, "invoice_data": {"account_tax_ids": null, "custom_fields": null, "description": null, "footer": null, "issuer": null, "metadata": {}, "rendering_options": null}},
     });
     let rest = json!({
-        "livemode": false, "locale": null, "metadata": f.metadata, "mode": "payment",
+        "livemode": false, "locale": null, "managed_payments": null, "metadata": f.metadata,
+        "mode": "payment", "origin_context": null,
         "payment_intent": null, "payment_link": null,
         "payment_method_collection": "if_required", "payment_method_configuration_details": null,
         "payment_method_options": {"card": {"request_three_d_secure": "automatic"}},
-        "payment_method_types": ["card"], "payment_status": "unpaid",
+        "payment_method_types": ["card"], "payment_status": "unpaid", "permissions": null,
         "phone_number_collection": {"enabled": false}, "recovered_from": null,
         "saved_payment_method_options": null, "setup_intent": null, "shipping_address_collection": null,
         "shipping_cost": null, "shipping_options": [], "status": "open", "submit_type": null,
         "subscription": null, "success_url": f.success_url,
         "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
-        "ui_mode": "hosted", "url": f.url,
+        "ui_mode": "hosted", "url": f.url, "wallet_options": null,
     });
     joined(first, rest)
 }
@@ -341,7 +351,7 @@ pub fn event(f: EventFields<'_>) -> Value {
         data["previous_attributes"] = previous;
     }
     json!({
-        "id": f.id, "object": "event", "account": null,
+        "id": f.id, "object": "event",
         "api_version": stripe_shared::version::VERSION.as_str(),
         "created": f.created, "data": data, "livemode": false,
         "pending_webhooks": f.pending_webhooks,

@@ -93,19 +93,21 @@ fn subscription_object(fields: Value) -> Value {
     let mut subscription = json!({
         "object": "subscription", "application": null, "application_fee_percent": null,
         "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null},
-        "billing_mode": {"type": "classic"}, "billing_schedules": [],
+        "billing_cycle_anchor_config": null,
+        "billing_mode": {"flexible": null, "type": "classic"}, "billing_schedules": [],
         "billing_thresholds": null, "cancel_at": null, "canceled_at": null,
-        "cancellation_details": {"comment": null, "feedback": null, "reason": null},
+        "cancellation_details": {"comment": null, "feedback": null, "feedback_option": null, "reason": null},
         "collection_method": "charge_automatically", "currency": "usd", "days_until_due": null,
         "default_payment_method": null, "default_source": null, "description": null,
         "discounts": [], "ended_at": null,
-        "invoice_settings": {"account_tax_ids": null, "issuer": {"type": "self"}},
-        "livemode": false, "next_pending_invoice_item_invoice": null, "on_behalf_of": null,
+        "customer_account": null,
+        "invoice_settings": {"account_tax_ids": null, "custom_fields": null, "description": null, "footer": null, "issuer": {"type": "self"}},
+        "livemode": false, "managed_payments": null, "next_pending_invoice_item_invoice": null, "on_behalf_of": null,
         "pause_collection": null,
         "payment_settings": {"payment_method_options": null, "payment_method_types": null, "save_default_payment_method": "off"},
         "pending_invoice_item_interval": null, "pending_setup_intent": null, "pending_update": null,
         "schedule": null, "test_clock": null, "transfer_data": null, "trial_start": null,
-        "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
+        "trial_settings": {"end_behavior": {"billing_cycle_anchor": "unchanged", "missing_payment_method": "create_invoice"}},
     });
     if let (Some(base), Value::Object(own)) = (subscription.as_object_mut(), fields) {
         base.extend(own);
@@ -152,7 +154,8 @@ fn line(
         "id": new_id("il"), "object": "line_item", "amount": amount, "currency": "usd",
         "description": description, "discount_amounts": [], "discountable": true,
         "discounts": [], "invoice": null, "livemode": false, "metadata": {}, "parent": null,
-        "quantity": quantity, "subtotal": amount,
+        "quantity": quantity, "quantity_decimal": quantity.to_string(), "subscription": null,
+        "subtotal": amount,
         "period": {"start": start, "end": end}, "pretax_credit_amounts": [], "taxes": [],
         "pricing": {"type": "price_details", "unit_amount_decimal": price["unit_amount_decimal"], "price_details": {"price": price["id"], "product": price["product"]}},
     })
@@ -174,6 +177,7 @@ fn invoice(f: NewInvoice<'_>) -> Value {
         .into_iter()
         .map(|mut l| {
             l["invoice"] = json!(id);
+            l["subscription"] = f.subscription["id"].clone();
             l
         })
         .collect();
@@ -186,9 +190,12 @@ fn invoice(f: NewInvoice<'_>) -> Value {
         "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null, "provider": null, "status": null},
         "automatically_finalizes_at": null, "billing_reason": f.billing_reason,
         "collection_method": "charge_automatically", "created": f.created, "currency": "usd",
-        "custom_fields": null, "customer": f.subscription["customer"], "customer_address": null,
+        "custom_fields": null, "customer": f.subscription["customer"], "customer_account": null,
+        "customer_address": null,
         "customer_email": null, "customer_name": null, "customer_phone": null,
         "customer_shipping": null, "customer_tax_exempt": "none", "customer_tax_ids": [],
+    });
+    let middle = json!({
         "default_payment_method": null, "default_source": null, "default_tax_rates": [],
         "description": null, "discounts": [], "due_date": null, "effective_at": f.created,
         "ending_balance": 0, "footer": null, "from_invoice": null,
@@ -213,8 +220,12 @@ fn invoice(f: NewInvoice<'_>) -> Value {
         "total_pretax_credit_amounts": [], "total_taxes": [], "webhooks_delivered_at": f.created,
     });
     let mut invoice = first;
-    if let (Some(a), Value::Object(b)) = (invoice.as_object_mut(), rest) {
-        a.extend(b);
+    if let Some(a) = invoice.as_object_mut() {
+        for part in [middle, rest] {
+            if let Value::Object(b) = part {
+                a.extend(b);
+            }
+        }
     }
     invoice
 }
@@ -352,7 +363,7 @@ async fn create_subscription(call: Call) -> Emu {
             "default_payment_method": default_method,
             "items": objects::list(&format!("/v1/subscription_items?subscription={id}"), vec![json!({
                 "id": new_id("si"), "object": "subscription_item", "subscription": id,
-                "billing_thresholds": null, "created": now, "discounts": [], "metadata": {},
+                "billing_thresholds": null, "created": now, "current_trial": null, "discounts": [], "metadata": {},
                 "plan": plan_object(&price), "price": price, "quantity": seats, "tax_rates": [],
                 "current_period_start": now, "current_period_end": end,
             })], false),
