@@ -154,6 +154,43 @@ mod tests {
     }
 
     #[test]
+    fn a_rate_reads_in_its_own_unit() {
+        let cases = [
+            (
+                Modality::Text,
+                "1.5 credits per 1K tokens",
+                "tokens",
+                "Text",
+            ),
+            (Modality::Image, "1.5 credits per image", "images", "Image"),
+            (
+                Modality::Video,
+                "1.5 credits per second",
+                "seconds",
+                "Video",
+            ),
+        ];
+        for (modality, described, unit, label) in cases {
+            let r = rate(modality, 1_500);
+            assert_eq!(r.describe(), described);
+            assert_eq!(r.to_string(), format!("m: {described}"));
+            assert_eq!(modality.unit_name(), unit);
+            assert_eq!(modality.label(), label);
+        }
+    }
+
+    #[test]
+    fn whole_rates_parse_and_malformed_ones_say_how_to_write_them() {
+        assert_eq!(parse_milli("2"), Ok(2_000));
+        assert_eq!(parse_milli("0.125"), Ok(125));
+        let how =
+            Err("a rate is a positive decimal with at most three decimals, such as 1.5".to_owned());
+        for bad in ["", ".5", "1.2345", "1,5"] {
+            assert_eq!(parse_milli(bad), how, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn text_is_priced_per_thousand_tokens_and_rounded_up() {
         let text = rate(Modality::Text, 1_500);
         assert_eq!(

@@ -118,6 +118,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn owners_admins_and_members_spend_credits_billing_admins_and_guests_do_not() {
+        let spenders: Vec<_> = Role::ALL
+            .iter()
+            .filter(|r| r.can_spend_credits())
+            .copied()
+            .collect();
+        assert_eq!(spenders, [Role::Owner, Role::Admin, Role::Member]);
+    }
+
+    #[test]
+    fn roles_and_policies_read_in_their_own_words() {
+        assert_eq!(Role::BillingAdmin.label(), "Billing admin");
+        assert_eq!(Role::Guest.label(), "Guest");
+        let labels: std::collections::HashSet<_> = Role::ALL.iter().map(|r| r.label()).collect();
+        assert_eq!(labels.len(), Role::ALL.len());
+        assert!(BillingManagers::OwnerOnly
+            .who_can_buy()
+            .starts_with("Only the workspace owner"));
+        assert!(BillingManagers::Admins
+            .who_can_buy()
+            .contains("billing admins"));
+    }
+
+    #[test]
     fn members_and_guests_never_manage_billing() {
         for policy in BillingManagers::ALL {
             assert!(!Role::Member.can_manage_billing(*policy));

@@ -195,6 +195,27 @@ mod tests {
     }
 
     #[test]
+    fn stripe_statuses_read_as_tallys_and_people_read_them() {
+        use SubscriptionStatus as S;
+        for (stripe, ours, label) in [
+            ("trialing", S::Trialing, "Trial"),
+            ("active", S::Active, "Active"),
+            ("past_due", S::PastDue, "Payment overdue"),
+            ("incomplete", S::PastDue, "Payment overdue"),
+            ("unpaid", S::PastDue, "Payment overdue"),
+            ("canceled", S::Canceled, "Canceled"),
+            ("incomplete_expired", S::Canceled, "Canceled"),
+            ("paused", S::Canceled, "Canceled"),
+        ] {
+            assert_eq!(S::from_stripe(stripe), Some(ours), "{stripe}");
+            assert_eq!(ours.label(), label);
+        }
+        assert_eq!(S::from_stripe("on_fire"), None);
+        assert_eq!(BillingInterval::Month.adjective(), "monthly");
+        assert_eq!(BillingInterval::Year.adjective(), "annual");
+    }
+
+    #[test]
     fn monthly_invoices_grant_per_seat_until_the_period_ends() {
         let got = invoice_grant(
             &plan(1_000, false),
