@@ -161,17 +161,22 @@ async fn migrations_are_safe_from_several_instances_at_once() {
     let Some(db) = TestDb::postgres_unmigrated().await else {
         return;
     };
-    let runs: Vec<_> = (0..3)
+    // Spawned before any is awaited, so the runs overlap (an `output()` future would not
+    // start its process until polled, one after another).
+    let runs: Vec<_> = (0..4)
         .map(|_| {
             Command::new(env!("CARGO_BIN_EXE_tally"))
                 .arg("migrate")
                 .env("DATABASE_URL", &db.url)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
                 .kill_on_drop(true)
-                .output()
+                .spawn()
+                .unwrap()
         })
         .collect();
     for run in runs {
-        let output = run.await.unwrap();
+        let output = run.wait_with_output().await.unwrap();
         assert!(
             output.status.success(),
             "{}",

@@ -98,7 +98,6 @@ impl TestDb {
         )
         .await
         .expect("open PostgreSQL");
-        store.migrate().await.expect("migrate PostgreSQL");
         Some(TestDb {
             store,
             url,
