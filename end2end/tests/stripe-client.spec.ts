@@ -132,6 +132,18 @@ test('the official Stripe client drives test mode, and every object has its decl
   expect(charged.status).toBe('succeeded');
   keep(await stripe.charges.retrieve(charged.latest_charge as string));
 
+  // A charge the cardholder disputes a little later.
+  const disputed = keep(
+    await stripe.paymentIntents.create({
+      amount: 1500,
+      currency: 'usd',
+      customer: customer.id,
+      payment_method: 'pm_card_createDispute',
+      confirm: true,
+    }),
+  );
+  expect(disputed.status).toBe('succeeded');
+
   // A decline and a bank that wants the cardholder: card errors, as Stripe raises them.
   for (const [method, code] of [
     ['pm_card_visa_chargeDeclined', 'card_declined'],
@@ -197,6 +209,7 @@ test('the official Stripe client drives test mode, and every object has its decl
 
   // Every delivered event verifies with the endpoint's secret, and a tampered one does not.
   await expect.poll(() => received.filter((r) => r.body.includes('invoice.paid')).length).toBeGreaterThan(0);
+  await expect.poll(() => received.filter((r) => r.body.includes('charge.dispute.created')).length).toBeGreaterThan(0);
   await expect.poll(() => received.filter((r) => r.body.includes('customer.subscription.updated')).length).toBeGreaterThan(0);
   await stripe.webhookEndpoints.del(endpoint.id);
   receiver.close();
