@@ -28,6 +28,7 @@ const TYPES: Record<string, string> = {
   event: 'Stripe.Event',
   webhook_endpoint: 'Stripe.WebhookEndpoint',
   dispute: 'Stripe.Dispute',
+  invoiceitem: 'Stripe.InvoiceItem',
 };
 
 /** A plain copy of what the client returned (without its response bookkeeping). */
@@ -192,7 +193,18 @@ test('the official Stripe client drives test mode, and every object has its decl
     await stripe.subscriptions.create({ customer: customer.id, items: [{ price: 'price_team_month', quantity: 1 }] }),
   );
   expect(active.status).toBe('active');
+  // More seats: by default prorated into pending items that the renewal collects; with
+  // `always_invoice`, invoiced at once.
   keep(await stripe.subscriptions.update(active.id, { items: [{ id: active.items.data[0].id, quantity: 3 }] }));
+  const pending = keep(await stripe.invoiceItems.list({ customer: customer.id, pending: true }));
+  expect(pending.data.map((item) => item.proration)).toEqual([true, true]);
+  const renewed = (await stripe.rawRequest('POST', `/v1/test_helpers/subscriptions/${active.id}/advance`, {})) as unknown as { latest_invoice: string };
+  const renewal = keep(await stripe.invoices.retrieve(renewed.latest_invoice));
+  expect(renewal.lines.data.map((line) => line.parent?.type)).toEqual(['subscription_item_details', 'invoice_item_details', 'invoice_item_details']);
+  keep(await stripe.invoiceItems.retrieve(pending.data[0].id));
+  const now = keep(await stripe.subscriptions.update(active.id, { items: [{ id: active.items.data[0].id, quantity: 4 }], proration_behavior: 'always_invoice' }));
+  const update = keep(await stripe.invoices.retrieve(now.latest_invoice as string));
+  expect(update.billing_reason).toBe('subscription_update');
 
   // Pages: the client's auto-pagination walks every customer once.
   for (let i = 0; i < 3; i++) keep(await stripe.customers.create({ name: `Page ${i}` }));

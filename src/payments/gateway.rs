@@ -98,7 +98,9 @@ pub struct InvoiceSnapshot {
     pub subscription_id: Option<String>,
     /// The provider's status word (`draft`, `open`, `paid`, `void`, …).
     pub status: String,
-    pub amount_paid: i64,
+    /// What the invoice charges for its seats' period, in minor units, before any customer
+    /// balance pays part of it: zero for a trial.
+    pub charged: i64,
     /// Seats the invoice charges for (its largest charged line's quantity).
     pub seats: u32,
     /// The service period its charged lines cover.

@@ -370,7 +370,7 @@ async fn grant_for_invoice(
     .await?
     .try_get("seats")?;
     let paid = PaidInvoice {
-        amount_paid: invoice.amount_paid,
+        charged: invoice.charged,
         seats: invoice.seats,
         interval: subscription.interval,
         period_start: invoice.period_start,

@@ -537,6 +537,11 @@ async fn every_event_the_emulator_sends_reads_as_a_typed_stripe_event() {
         &[("items[0][quantity]", "3")],
     )
     .await;
+    s.post(
+        &format!("/v1/test_helpers/subscriptions/{sub_id}/advance"),
+        &[],
+    )
+    .await;
     // The `…0259` card's charge is disputed a little after it is paid.
     wait_until("the dispute to be opened", || async {
         s.get("/v1/events", &[("type", "charge.dispute.created")])
@@ -584,6 +589,8 @@ async fn every_event_the_emulator_sends_reads_as_a_typed_stripe_event() {
         "customer.subscription.created",
         "customer.subscription.updated",
         "invoice.paid",
+        "invoice.payment_succeeded",
+        "invoiceitem.created",
     ] {
         assert!(
             types.contains(expected),
@@ -740,4 +747,150 @@ async fn a_subscription_without_a_card_waits_incomplete_with_its_invoice_open() 
         declined["status"], "active",
         "the customer's default card pays"
     );
+}
+
+#[tokio::test]
+async fn a_change_of_seats_is_prorated_as_proration_behavior_says() {
+    let s = Stripe::new().await;
+    let customer = s.customer().await;
+    let (_, card) = s
+        .post(
+            "/v1/payment_methods/pm_card_visa/attach",
+            &[("customer", &customer)],
+        )
+        .await;
+    let (status, sub) = s
+        .post(
+            "/v1/subscriptions",
+            &[
+                ("customer", &customer),
+                ("items[0][price]", "price_team_month"),
+                ("items[0][quantity]", "2"),
+                ("default_payment_method", card["id"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!((status, sub["status"].as_str()), (200, Some("active")));
+    let sub_id = sub["id"].as_str().unwrap();
+    let first_invoice = sub["latest_invoice"].clone();
+    let pending = || async {
+        let (_, items) = s
+            .get(
+                "/v1/invoiceitems",
+                &[("customer", &customer), ("pending", "true")],
+            )
+            .await;
+        items["data"].as_array().unwrap().clone()
+    };
+    let path = format!("/v1/subscriptions/{sub_id}");
+    s.app.clock.advance(10 * 86_400_000);
+
+    // Stripe's default: the change is prorated into pending items, nothing is invoiced now.
+    let (_, more) = s.post(&path, &[("items[0][quantity]", "4")]).await;
+    assert_eq!(more["items"]["data"][0]["quantity"], 4);
+    assert_eq!(more["latest_invoice"], first_invoice, "no invoice at once");
+    let items = pending().await;
+    let amounts: Vec<i64> = items
+        .iter()
+        .map(|i| i["amount"].as_i64().unwrap())
+        .collect();
+    assert_eq!(amounts.len(), 2, "{items:?}");
+    assert!(amounts.iter().any(|a| *a < 0) && amounts.iter().any(|a| *a > 0));
+    assert!(amounts.iter().sum::<i64>() > 0, "two more seats cost more");
+    for item in &items {
+        assert_eq!(item["proration"], true);
+        assert_eq!(
+            item["parent"]["subscription_details"]["subscription"],
+            sub_id
+        );
+        assert!(item["invoice"].is_null());
+    }
+
+    // `none`: the new count is charged from the next period only.
+    let (_, none) = s
+        .post(
+            &path,
+            &[("items[0][quantity]", "5"), ("proration_behavior", "none")],
+        )
+        .await;
+    assert_eq!(none["items"]["data"][0]["quantity"], 5);
+    assert_eq!(pending().await.len(), 2);
+
+    // `always_invoice`: an invoice for the prorations now, collected from the card.
+    let (_, now) = s
+        .post(
+            &path,
+            &[
+                ("items[0][quantity]", "6"),
+                ("proration_behavior", "always_invoice"),
+            ],
+        )
+        .await;
+    assert_ne!(now["latest_invoice"], first_invoice);
+    let (_, update_invoice) = s
+        .get(
+            &format!("/v1/invoices/{}", now["latest_invoice"].as_str().unwrap()),
+            &[],
+        )
+        .await;
+    assert_eq!(update_invoice["billing_reason"], "subscription_update");
+    assert_eq!(update_invoice["status"], "paid");
+    for line in update_invoice["lines"]["data"].as_array().unwrap() {
+        assert_eq!(
+            line["parent"]["subscription_item_details"]["proration"], true,
+            "{line}"
+        );
+    }
+    assert_eq!(pending().await.len(), 2);
+
+    let (status, bad) = s
+        .post(
+            &path,
+            &[
+                ("items[0][quantity]", "7"),
+                ("proration_behavior", "sometimes"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        error(&bad),
+        (
+            "invalid_request_error",
+            "parameter_invalid_string",
+            "proration_behavior"
+        )
+    );
+    let (_, unchanged) = s.get(&path, &[]).await;
+    assert_eq!(unchanged["items"]["data"][0]["quantity"], 6);
+
+    // The renewal invoice collects the pending items beside the new period's 6 seats.
+    let (_, renewed) = s
+        .post(
+            &format!("/v1/test_helpers/subscriptions/{sub_id}/advance"),
+            &[],
+        )
+        .await;
+    let renewal_id = renewed["latest_invoice"].as_str().unwrap();
+    let (_, renewal) = s.get(&format!("/v1/invoices/{renewal_id}"), &[]).await;
+    let lines = renewal["lines"]["data"].as_array().unwrap();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(
+        lines[0]["parent"]["subscription_item_details"]["proration"],
+        false
+    );
+    assert_eq!(lines[0]["amount"], 6 * 2_000);
+    assert_eq!(
+        renewal["total"].as_i64().unwrap(),
+        6 * 2_000 + amounts.iter().sum::<i64>()
+    );
+    assert_eq!(renewal["status"], "paid");
+    assert!(pending().await.is_empty());
+    let (_, collected) = s
+        .get(
+            &format!("/v1/invoiceitems/{}", items[0]["id"].as_str().unwrap()),
+            &[],
+        )
+        .await;
+    assert_eq!(collected["invoice"], renewal_id);
 }

@@ -145,13 +145,17 @@ async fn trial_to_paid_seat_changes_and_the_period_boundary() {
     }
     assert_eq!(subscription_lots(&f.app, &f.acme).await.len(), 1);
 
-    // Two more seats mid-period: the pro-rata invoice grants their 2,000, same expiry.
+    // Two more seats mid-period, invoiced at once: the pro-rata invoice grants their 2,000,
+    // same expiry.
     f.app.clock.set(trial_end + 10 * DAY);
     stripe_api(
         &f.app,
         reqwest::Method::POST,
         &format!("/subscriptions/{sub}"),
-        &[("items[0][quantity]", "5")],
+        &[
+            ("items[0][quantity]", "5"),
+            ("proration_behavior", "always_invoice"),
+        ],
     )
     .await;
     wait_for_invoices(&f.app, &sub, 3).await;
@@ -162,7 +166,8 @@ async fn trial_to_paid_seat_changes_and_the_period_boundary() {
             (2_000, 2_000, Some(period_end))
         ]
     );
-    // Back down to 2 seats: nothing is taken back in this period.
+    // Back down to 2 seats (Stripe's default proration: a credit for the next invoice):
+    // nothing is taken back in this period.
     stripe_api(
         &f.app,
         reqwest::Method::POST,
@@ -260,6 +265,68 @@ async fn trial_to_paid_seat_changes_and_the_period_boundary() {
         "no upcoming expiry"
     );
     assert!(page.contains("What AI credits are not"));
+}
+
+#[tokio::test]
+async fn seats_added_with_stripes_default_proration_earn_credits_from_the_renewal() {
+    let start = at(2026, 11, 1);
+    let f = subscribed_fixture(TestApp::spawn().await, start).await;
+    let sub = subscribe(&f, "price_team_month", "3", "0").await;
+    wait_for_invoices(&f.app, &sub, 1).await;
+    let period_end = at(2026, 12, 1);
+    assert_eq!(
+        subscription_lots(&f.app, &f.acme).await,
+        [(3_000, 3_000, Some(period_end))]
+    );
+
+    // Two more seats mid-period with Stripe's default: they are charged on the next invoice,
+    // so nothing is granted now, though Tally knows the new count.
+    f.app.clock.set(start + 10 * DAY);
+    stripe_api(
+        &f.app,
+        reqwest::Method::POST,
+        &format!("/subscriptions/{sub}"),
+        &[("items[0][quantity]", "5")],
+    )
+    .await;
+    f.app.wait_for_stripe_events().await;
+    crate::support::wait_until("the new seat count", || async {
+        f.app
+            .store
+            .subscription_of(&f.acme)
+            .await
+            .unwrap()
+            .is_some_and(|s| s.seats == 5)
+    })
+    .await;
+    assert_eq!(invoices_seen(&f.app, &sub).await, 1);
+    assert_eq!(subscription_lots(&f.app, &f.acme).await.len(), 1);
+
+    // The renewal charges the prorations of the month before beside the new month's 5 seats;
+    // it grants the new month's 5 × 1,000, expiring with that month, and nothing for a
+    // period already over.
+    f.app.clock.set(period_end);
+    tally::jobs::sweep_expired(&f.app.store, period_end)
+        .await
+        .unwrap();
+    advance(&f, &sub).await;
+    wait_for_invoices(&f.app, &sub, 2).await;
+    let lots = subscription_lots(&f.app, &f.acme).await;
+    assert_eq!(lots.len(), 2, "{lots:?}");
+    assert_eq!(lots[1], (5_000, 5_000, Some(at(2027, 1, 1))));
+    let (start_seen, seats_seen): (i64, i64) = sqlx::query_as(
+        "SELECT period_start, seats FROM subscription_invoices WHERE subscription_id = $1 ORDER BY period_end DESC LIMIT 1",
+    )
+    .bind(&sub)
+    .fetch_one(f.app.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        (start_seen, seats_seen),
+        (period_end, 5),
+        "the renewal's own period, not the prorations'"
+    );
+    assert!(f.app.store.audit(&f.acme).await.unwrap().balanced());
 }
 
 #[tokio::test]

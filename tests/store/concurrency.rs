@@ -339,7 +339,7 @@ async fn racing_invoice_deliveries_grant_a_period_once(store: &Store) {
         customer_id: "cus_race".into(),
         subscription_id: Some("sub_race".into()),
         status: "paid".into(),
-        amount_paid: 6_000,
+        charged: 6_000,
         seats: 3,
         period_start: T0,
         period_end,

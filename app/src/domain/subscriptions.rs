@@ -99,8 +99,9 @@ pub struct PlanTerms {
 /// The facts of one paid invoice that decide its credits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PaidInvoice {
-    /// What was paid, in minor units; zero for a trial period.
-    pub amount_paid: i64,
+    /// What the invoice charges for the period's seats, in minor units (prorations of an
+    /// earlier period left out); zero for a trial period.
+    pub charged: i64,
     /// Seats the invoice charges for.
     pub seats: u32,
     pub interval: BillingInterval,
@@ -140,7 +141,7 @@ pub fn invoice_grant(
     seats_already_granted: u32,
     now: Millis,
 ) -> Result<SubscriptionGrant, NoGrant> {
-    if invoice.amount_paid <= 0 {
+    if invoice.charged <= 0 {
         return Err(NoGrant::Trial);
     }
     if !plan.rollover && invoice.period_end <= now {
@@ -186,7 +187,7 @@ mod tests {
             30
         };
         PaidInvoice {
-            amount_paid: paid,
+            charged: paid,
             seats,
             interval,
             period_start: 0,

@@ -98,6 +98,8 @@ pub(crate) enum Kind {
     WebhookEndpoint,
     Subscription,
     Invoice,
+    /// A pending or invoiced invoice item (a subscription's proration).
+    InvoiceItem,
     /// The stored answer of an idempotent request.
     Idempotency,
 }
@@ -117,6 +119,7 @@ impl Kind {
             Kind::WebhookEndpoint => "webhook_endpoint",
             Kind::Subscription => "subscription",
             Kind::Invoice => "invoice",
+            Kind::InvoiceItem => "invoiceitem",
             Kind::Idempotency => "idempotency",
         }
     }

@@ -3,9 +3,12 @@
 //! Prices are named `price_{plan}_{interval}` (`price_team_month`, `price_business_year`):
 //! the price carries the plan in its `tally_plan` metadata, as an operator would set it on a
 //! Stripe price. A seat costs 20.00 USD a month or 200.00 USD a year. Creating a subscription
-//! (with an optional trial), changing its seats (an increase is invoiced pro rata at once),
-//! canceling it, and `POST /v1/test_helpers/subscriptions/{id}/advance` (the end of the current
-//! period) each send the events Stripe would send. Invoices are collected from the
+//! (with an optional trial), changing its seats, canceling it, and
+//! `POST /v1/test_helpers/subscriptions/{id}/advance` (the end of the current period) each send
+//! the events Stripe would send. A change of seats in a paid period is prorated as Stripe's
+//! `proration_behavior` says: by default (`create_prorations`) the unused time of the old
+//! seats and the rest of the period for the new count become pending invoice items that the
+//! next renewal invoice collects; `always_invoice` invoices them at once; `none` makes none. Invoices are collected from the
 //! subscription's or the customer's default card: with none, or a card that declines (or
 //! `fail=true` on advance), the invoice stays open and the subscription is `incomplete` (when
 //! new) or `past_due`.
@@ -34,6 +37,68 @@ pub fn routes() -> RouteBook<EmulatorState> {
         )
         .get("/v1/invoices", list_invoices)
         .get("/v1/invoices/{id}", get_invoice)
+        .get("/v1/invoiceitems", list_invoice_items)
+        .get("/v1/invoiceitems/{id}", get_invoice_item)
+}
+
+/// What a change of seats does about the time already paid for (Stripe's
+/// `proration_behavior`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Proration {
+    /// Pending invoice items, collected by the next invoice (Stripe's default).
+    Create,
+    /// An invoice for the prorations at once.
+    AlwaysInvoice,
+    /// No prorations: the new count is charged from the next period.
+    None,
+}
+
+impl Proration {
+    fn parse(params: &Params) -> Result<Self, EmuError> {
+        match params.get("proration_behavior") {
+            None | Some("create_prorations") => Ok(Proration::Create),
+            Some("always_invoice") => Ok(Proration::AlwaysInvoice),
+            Some("none") => Ok(Proration::None),
+            Some(other) => Err(EmuError::bad_param(
+                "parameter_invalid_string",
+                "proration_behavior",
+                format!(
+                    "Invalid proration_behavior: must be one of create_prorations, always_invoice, or none (got {other:?})."
+                ),
+            )),
+        }
+    }
+}
+
+/// Where a subscription's invoice line comes from (Stripe's `line.parent`): the
+/// subscription item itself, or a pending invoice item (a proration) the invoice collected.
+fn line_parent(subscription: &Value, proration: bool, invoice_item: Option<&Value>) -> Value {
+    let details = json!({"credited_items": null});
+    match invoice_item {
+        Some(item) => json!({
+            "type": "invoice_item_details", "subscription_item_details": null,
+            "invoice_item_details": {"invoice_item": item["id"], "proration": proration, "proration_details": details, "subscription": subscription["id"]},
+        }),
+        None => json!({
+            "type": "subscription_item_details", "invoice_item_details": null,
+            "subscription_item_details": {"invoice_item": null, "proration": proration, "proration_details": details, "subscription": subscription["id"], "subscription_item": subscription["items"]["data"][0]["id"]},
+        }),
+    }
+}
+
+/// A proration waiting for the next invoice (Stripe's pending invoice item).
+fn pending_item(subscription: &Value, line: &Value, now: i64) -> Value {
+    json!({
+        "id": new_id("ii"), "object": "invoiceitem", "amount": line["amount"], "currency": "usd",
+        "customer": subscription["customer"], "customer_account": null, "date": now,
+        "description": line["description"], "discountable": false, "discounts": [],
+        "invoice": null, "livemode": false, "metadata": {}, "net_amount": line["amount"],
+        "parent": {"type": "subscription_details", "subscription_details": {"subscription": subscription["id"], "subscription_item": subscription["items"]["data"][0]["id"]}},
+        "period": line["period"], "pricing": line["pricing"], "proration": true,
+        "proration_details": {"discount_amounts": []},
+        "quantity": line["quantity"], "quantity_decimal": line["quantity_decimal"],
+        "tax_rates": [], "test_clock": null,
+    })
 }
 
 /// A price id's plan and interval, and a seat's price in cents.
@@ -178,6 +243,9 @@ fn invoice(f: NewInvoice<'_>) -> Value {
         .map(|mut l| {
             l["invoice"] = json!(id);
             l["subscription"] = f.subscription["id"].clone();
+            if l["parent"].is_null() {
+                l["parent"] = line_parent(f.subscription, false, None);
+            }
             l
         })
         .collect();
@@ -436,8 +504,8 @@ async fn list_invoices(call: Call) -> Emu {
     ))
 }
 
-/// Changes the seats (`items[0][quantity]`) or `cancel_at_period_end`. More seats on an
-/// active subscription are invoiced at once for the rest of the period.
+/// Changes the seats (`items[0][quantity]`) or `cancel_at_period_end`. A change of seats in
+/// a paid period is prorated as `proration_behavior` says (see the module's note).
 async fn update_subscription(Path(id): Path<String>, call: Call) -> Emu {
     call.once(|| update(&call.emu, &id, &call.params)).await
 }
@@ -449,6 +517,7 @@ async fn update(emu: &Emulator, id: &str, params: &Params) -> Emu {
             "A canceled subscription can't be updated.",
         ));
     }
+    let behaviour = Proration::parse(params)?;
     let now = emu.now_secs();
     let before = subscription.clone();
     let customer = subscription["customer"]
@@ -458,7 +527,7 @@ async fn update(emu: &Emulator, id: &str, params: &Params) -> Emu {
     if let Some(flag) = params.get("cancel_at_period_end") {
         subscription["cancel_at_period_end"] = json!(flag == "true");
     }
-    let mut proration = None;
+    let mut prorations = Vec::new();
     if params.get("items[0][quantity]").is_some() {
         let seats = quantity(params)?;
         let item = &subscription["items"]["data"][0];
@@ -470,38 +539,60 @@ async fn update(emu: &Emulator, id: &str, params: &Params) -> Emu {
         let price = item["price"].clone();
         let unit = price["unit_amount"].as_i64().unwrap_or(0);
         subscription["items"]["data"][0]["quantity"] = json!(seats);
-        if seats > old && subscription["status"] == "active" && end > now {
+        let paid_period = matches!(subscription["status"].as_str(), Some("active" | "past_due"));
+        if seats != old && paid_period && end > now && behaviour != Proration::None {
             // Stripe's pro rata: the unused time of the old seats back, the rest of the
             // period for the new count charged.
             let share = |seats: i64| unit * seats * (end - now) / (end - start).max(1);
-            proration = Some(invoice(NewInvoice {
-                subscription: &subscription,
-                billing_reason: "subscription_update",
-                lines: vec![
-                    line(
-                        -share(old),
-                        old,
-                        now,
-                        end,
-                        &price,
-                        "Unused time on the previous seats",
-                    ),
-                    line(
-                        share(seats),
-                        seats,
-                        now,
-                        end,
-                        &price,
-                        "Remaining time on the new seats",
-                    ),
-                ],
-                created: now,
-            }));
+            prorations = vec![
+                line(
+                    -share(old),
+                    old,
+                    now,
+                    end,
+                    &price,
+                    &format!("Unused time on {old} × seats"),
+                ),
+                line(
+                    share(seats),
+                    seats,
+                    now,
+                    end,
+                    &price,
+                    &format!("Remaining time on {seats} × seats"),
+                ),
+            ];
         }
     }
-    if let Some(invoice) = &proration {
-        subscription["latest_invoice"] = invoice["id"].clone();
-    }
+    let proration_invoice = match behaviour {
+        Proration::AlwaysInvoice if !prorations.is_empty() => {
+            let lines = prorations
+                .into_iter()
+                .map(|mut l| {
+                    l["parent"] = line_parent(&subscription, true, None);
+                    l
+                })
+                .collect();
+            let invoice = invoice(NewInvoice {
+                subscription: &subscription,
+                billing_reason: "subscription_update",
+                lines,
+                created: now,
+            });
+            subscription["latest_invoice"] = invoice["id"].clone();
+            Some(invoice)
+        }
+        _ => {
+            for line in &prorations {
+                let item = pending_item(&subscription, line, now);
+                let item_id = item["id"].as_str().unwrap_or_default().to_owned();
+                emu.save(&item_id, Kind::InvoiceItem, Some(&customer), &item)
+                    .await?;
+                emu.emit("invoiceitem.created", &item, None).await?;
+            }
+            None
+        }
+    };
     emu.save(id, Kind::Subscription, Some(&customer), &subscription)
         .await?;
     emu.emit(
@@ -510,11 +601,79 @@ async fn update(emu: &Emulator, id: &str, params: &Params) -> Emu {
         Some(previous_attributes(&before, &subscription)),
     )
     .await?;
-    if let Some(invoice) = proration {
-        let outcome = emu.collect(&subscription).await?;
+    if let Some(invoice) = proration_invoice {
+        // A credit larger than the charge leaves nothing to collect (Stripe keeps the rest
+        // as the customer's balance).
+        let outcome = if invoice["total"].as_i64().unwrap_or(0) > 0 {
+            emu.collect(&subscription).await?
+        } else {
+            Payment::Paid
+        };
         emu.settle_invoice(&customer, invoice, outcome).await?;
     }
     Ok(Json(subscription))
+}
+
+/// The subscription's pending invoice items, oldest first, with the invoice lines they
+/// become.
+async fn pending_items(
+    emu: &Emulator,
+    subscription: &Value,
+    customer: &str,
+) -> Result<(Vec<Value>, Vec<Value>), EmuError> {
+    let (mut pending, mut lines) = (Vec::new(), Vec::new());
+    let mut items = emu.all(Kind::InvoiceItem, Some(customer)).await?;
+    items.reverse();
+    for item in items {
+        let waiting = item["invoice"].is_null()
+            && item["parent"]["subscription_details"]["subscription"] == subscription["id"];
+        if !waiting {
+            continue;
+        }
+        let mut l = line(
+            item["amount"].as_i64().unwrap_or(0),
+            item["quantity"].as_i64().unwrap_or(1),
+            item["period"]["start"].as_i64().unwrap_or(0),
+            item["period"]["end"].as_i64().unwrap_or(0),
+            &subscription["items"]["data"][0]["price"],
+            item["description"].as_str().unwrap_or_default(),
+        );
+        l["parent"] = line_parent(subscription, true, Some(&item));
+        lines.push(l);
+        pending.push(item);
+    }
+    Ok((pending, lines))
+}
+
+async fn get_invoice_item(Path(id): Path<String>, call: Call) -> Emu {
+    Ok(Json(call.emu.must_load(Kind::InvoiceItem, &id).await?))
+}
+
+/// Invoice items newest first: of one customer, one invoice, or only the pending ones
+/// (`pending=true`) when asked.
+async fn list_invoice_items(call: Call) -> Emu {
+    let customer = call.params.get("customer").map(str::to_owned);
+    if let Some(customer) = &customer {
+        call.emu
+            .load_param(Kind::Customer, customer, "customer")
+            .await?;
+    }
+    let invoice = call.params.get("invoice").map(str::to_owned);
+    let pending = call.params.get("pending").map(|p| p == "true");
+    Ok(Json(
+        call.emu
+            .page(
+                "/v1/invoiceitems",
+                Kind::InvoiceItem,
+                customer.as_deref(),
+                &call.params,
+                |item| {
+                    invoice.as_deref().is_none_or(|i| item["invoice"] == i)
+                        && pending.is_none_or(|p| item["invoice"].is_null() == p)
+                },
+            )
+            .await?,
+    ))
 }
 
 async fn cancel_subscription(Path(id): Path<String>, call: Call) -> Emu {
@@ -577,26 +736,41 @@ async fn advance(emu: &Emulator, id: &str, params: &Params) -> Emu {
     let unit = price["unit_amount"].as_i64().unwrap_or(0);
     subscription["items"]["data"][0]["current_period_start"] = json!(start);
     subscription["items"]["data"][0]["current_period_end"] = json!(end);
-    let outcome = if params.flag("fail") {
-        Payment::Declined
-    } else {
-        emu.collect(&subscription).await?
-    };
-    let paid = outcome == Payment::Paid;
-    subscription["status"] = json!(if paid { "active" } else { "past_due" });
-    let invoice = invoice(NewInvoice {
-        subscription: &subscription,
-        billing_reason: "subscription_cycle",
-        lines: vec![line(
+    let (pending, mut lines) = pending_items(emu, &subscription, &customer).await?;
+    lines.insert(
+        0,
+        line(
             unit * seats,
             seats,
             start,
             end,
             &price,
             &format!("{seats} × seats (per {interval})"),
-        )],
+        ),
+    );
+    let invoice = invoice(NewInvoice {
+        subscription: &subscription,
+        billing_reason: "subscription_cycle",
+        lines,
         created: emu.now_secs(),
     });
+    for mut item in pending {
+        item["invoice"] = invoice["id"].clone();
+        let item_id = item["id"].as_str().unwrap_or_default().to_owned();
+        emu.save(&item_id, Kind::InvoiceItem, Some(&customer), &item)
+            .await?;
+    }
+    // Prorations can leave nothing to collect (Stripe keeps a larger credit as the
+    // customer's balance).
+    let outcome = if params.flag("fail") {
+        Payment::Declined
+    } else if invoice["total"].as_i64().unwrap_or(0) > 0 {
+        emu.collect(&subscription).await?
+    } else {
+        Payment::Paid
+    };
+    let paid = outcome == Payment::Paid;
+    subscription["status"] = json!(if paid { "active" } else { "past_due" });
     subscription["latest_invoice"] = invoice["id"].clone();
     emu.save(id, Kind::Subscription, Some(&customer), &subscription)
         .await?;

@@ -124,9 +124,20 @@ pub fn subscription_from_json(body: &Value) -> Result<SubscriptionSnapshot, Gate
     })
 }
 
+/// Whether an invoice line is a proration (of a change of seats), in the API's current
+/// shape (`parent.*.proration`) or its older one (`proration`).
+fn is_proration(line: &Value) -> bool {
+    line["proration"] == true
+        || line["parent"]["subscription_item_details"]["proration"] == true
+        || line["parent"]["invoice_item_details"]["proration"] == true
+}
+
 /// Reads a Stripe invoice. Its own `period_*` fields describe the period *before* a renewal,
-/// so the service period and the seats come from its lines: the charged lines when there are
-/// any (a proration invoice also has a credit line for the unused old seats), else all lines.
+/// so the service period and the seats come from its lines: the charged lines of the period
+/// itself when there are any (a renewal also collects the prorations of seats changed during
+/// the period before, which pay for that period, not this one), else the charged prorations
+/// (an invoice made at once for a change of seats also has a credit line for the unused old
+/// seats), else all lines.
 pub fn invoice_from_json(body: &Value) -> Result<InvoiceSnapshot, GatewayError> {
     let lines: Vec<&Value> = body["lines"]["data"]
         .as_array()
@@ -137,7 +148,18 @@ pub fn invoice_from_json(body: &Value) -> Result<InvoiceSnapshot, GatewayError> 
         .copied()
         .filter(|l| l["amount"].as_i64().unwrap_or(0) > 0)
         .collect();
-    let considered = if charged.is_empty() { &lines } else { &charged };
+    let regular: Vec<&Value> = charged
+        .iter()
+        .copied()
+        .filter(|l| !is_proration(l))
+        .collect();
+    let considered = if !regular.is_empty() {
+        &regular
+    } else if !charged.is_empty() {
+        &charged
+    } else {
+        &lines
+    };
     let seats = considered
         .iter()
         .filter_map(|l| l["quantity"].as_u64())
@@ -160,7 +182,11 @@ pub fn invoice_from_json(body: &Value) -> Result<InvoiceSnapshot, GatewayError> 
         subscription_id: id_of(&body["parent"]["subscription_details"]["subscription"])
             .or_else(|| id_of(&body["subscription"])),
         status: text(&body["status"]).ok_or_else(|| unreadable("status"))?,
-        amount_paid: body["amount_paid"].as_i64().unwrap_or(0),
+        charged: considered
+            .iter()
+            .filter_map(|l| l["amount"].as_i64())
+            .sum::<i64>()
+            .max(0),
         seats,
         period_start: start.ok_or_else(|| unreadable("period"))?,
         period_end: end.ok_or_else(|| unreadable("period"))?,
@@ -520,5 +546,73 @@ impl PaymentGateway for StripeGateway {
         }
         cards.sort_by_key(|c| !c.is_default);
         Ok(cards)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn line(amount: i64, quantity: u64, start: i64, end: i64, proration: bool) -> Value {
+        json!({
+            "amount": amount, "quantity": quantity, "period": {"start": start, "end": end},
+            "parent": {"type": "subscription_item_details", "subscription_item_details": {"proration": proration}},
+        })
+    }
+
+    fn invoice(lines: Vec<Value>, amount_paid: i64) -> Value {
+        json!({
+            "id": "in_1", "customer": "cus_1", "status": "paid", "amount_paid": amount_paid,
+            "parent": {"subscription_details": {"subscription": "sub_1"}},
+            "period_start": 1, "period_end": 2, "lines": {"data": lines},
+        })
+    }
+
+    #[test]
+    fn a_renewal_reads_its_own_period_not_the_prorations_it_collects() {
+        let body = invoice(
+            vec![
+                line(10_000, 5, 1_000, 2_000, false),
+                line(-4_000, 3, 500, 1_000, true),
+                line(6_600, 5, 500, 1_000, true),
+            ],
+            12_600,
+        );
+        let read = invoice_from_json(&body).unwrap();
+        assert_eq!(
+            (read.seats, read.period_start, read.period_end, read.charged),
+            (5, 1_000_000, 2_000_000, 10_000)
+        );
+    }
+
+    #[test]
+    fn an_invoice_made_for_a_change_of_seats_reads_its_charged_proration() {
+        let body = invoice(
+            vec![
+                line(-4_000, 3, 500, 1_000, true),
+                line(6_600, 5, 500, 1_000, true),
+            ],
+            2_600,
+        );
+        let read = invoice_from_json(&body).unwrap();
+        assert_eq!(
+            (read.seats, read.period_start, read.charged),
+            (5, 500_000, 6_600)
+        );
+    }
+
+    #[test]
+    fn a_period_paid_from_the_customers_balance_still_counts_as_charged() {
+        let mut lines = vec![line(4_000, 2, 1_000, 2_000, false)];
+        lines.push(json!({"amount": -9_000, "quantity": 5, "proration": true, "period": {"start": 500, "end": 1_000}}));
+        let read = invoice_from_json(&invoice(lines, 0)).unwrap();
+        assert_eq!((read.charged, read.seats), (4_000, 2));
+    }
+
+    #[test]
+    fn a_trial_invoice_charges_nothing() {
+        let read = invoice_from_json(&invoice(vec![line(0, 3, 1_000, 2_000, false)], 0)).unwrap();
+        assert_eq!((read.charged, read.seats), (0, 3));
     }
 }
