@@ -388,22 +388,20 @@ impl Backend for TallyBackend {
                 purchases: Vec::new(),
             });
         }
-        // Saved cards come from the payment provider; the page still works when it is away.
-        let (cards, cards_error) = match self.store.stripe_customer(workspace).await? {
-            None => (Vec::new(), None),
-            Some(customer) => match self.payments.gateway().cards(&customer).await {
-                Ok(cards) => (cards.into_iter().map(saved_card).collect(), None),
-                Err(err) => {
-                    tracing::warn!(error = %err, "saved cards could not be read");
-                    (
-                        Vec::new(),
-                        Some(
-                            "Saved cards could not be loaded from the payment provider right now."
-                                .to_owned(),
-                        ),
-                    )
-                }
-            },
+        // Saved cards are read from the database; only a workspace whose cards were never
+        // read asks the payment provider, and the page still works when it is away.
+        let (cards, cards_error) = match self.payments.saved_cards(workspace).await {
+            Ok(cards) => (cards.into_iter().map(saved_card).collect(), None),
+            Err(err) => {
+                tracing::warn!(error = %err, "saved cards could not be read");
+                (
+                    Vec::new(),
+                    Some(
+                        "Saved cards could not be loaded from the payment provider right now."
+                            .to_owned(),
+                    ),
+                )
+            }
         };
         let purchases = self
             .store
@@ -563,6 +561,27 @@ impl Backend for TallyBackend {
             .await
             .map_err(payment_error)?;
         purchase_view(record)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn refresh_cards(&self, viewer: &Viewer) -> Result<Vec<SavedCard>, AppError> {
+        if !viewer.can_manage_billing {
+            return Err(AppError::Forbidden);
+        }
+        let cards = self
+            .payments
+            .refresh_cards(&viewer.workspace.id)
+            .await
+            .map_err(|err| match err {
+                PaymentsError::Gateway(GatewayError::Unavailable(detail)) => {
+                    tracing::warn!(%detail, "payment provider unavailable");
+                    AppError::Invalid(
+                        "The payment provider could not be reached. Try again in a minute.".into(),
+                    )
+                }
+                other => payment_error(other),
+            })?;
+        Ok(cards.into_iter().map(saved_card).collect())
     }
 }
 

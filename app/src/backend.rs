@@ -11,7 +11,7 @@ use crate::domain::WorkspaceId;
 use crate::error::AppError;
 use crate::notifications::NotificationView;
 use crate::purchases::{
-    CheckoutStarted, PurchaseChoice, PurchaseDetail, PurchaseSection, PurchaseView,
+    CheckoutStarted, PurchaseChoice, PurchaseDetail, PurchaseSection, PurchaseView, SavedCard,
 };
 use crate::studio::ActionResult;
 use leptos::prelude::*;
@@ -120,6 +120,10 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Closes an unpaid checkout of the viewer's workspace.
     async fn abandon_checkout(&self, viewer: &Viewer, id: &str) -> Result<PurchaseView, AppError>;
+
+    /// Reads the workspace's saved cards from the payment provider again (page views show
+    /// the stored copy). Billing managers only.
+    async fn refresh_cards(&self, viewer: &Viewer) -> Result<Vec<SavedCard>, AppError>;
 }
 
 /// The backend, as context.

@@ -1,5 +1,5 @@
 import { expect, test, type Page } from './fixtures';
-import { apiCredits, redeliverEvents, signIn, waitForStripeEvents } from './helpers';
+import { apiCredits, redeliverEvents, signIn, waitForHydration, waitForStripeEvents } from './helpers';
 
 // These tests buy credits in their own workspace ("Buyer Labs", made by serve.sh), one after
 // another, so the other specs' balances never move under them.
@@ -56,6 +56,17 @@ test('an owner buys a pack in test mode and sees the balance rise exactly once',
   await expect(page.getByTestId('purchase-row').first()).toContainText('Paid');
   await expect(page.getByTestId('purchase-row').first()).toContainText('Visa •••• 4242');
   await expect(page.getByTestId('saved-card').first()).toContainText('Default');
+
+  // The cards shown are the copy Tally keeps; "Refresh" reads them from the provider again,
+  // in place, with its pending state.
+  await waitForHydration(page);
+  const refresh = page.getByRole('button', { name: 'Refresh saved cards' });
+  const answered = page.waitForResponse((r) => r.url().endsWith('/api/refresh_cards'));
+  await refresh.click();
+  expect((await answered).status()).toBe(200);
+  await expect(refresh).toHaveText('Refresh');
+  await expect(page.locator('#payment-methods').getByTestId('saved-card').first()).toContainText('Visa •••• 4242');
+  await expect(page.locator('#payment-methods [role="alert"]')).toHaveCount(0);
 });
 
 test('a declining card shows the failure and grants nothing', async ({ page }) => {

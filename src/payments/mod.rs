@@ -9,6 +9,7 @@ pub mod auto_reload;
 pub mod cards;
 pub mod emulator;
 pub mod gateway;
+pub mod saved_cards;
 mod store;
 pub mod stripe;
 pub mod subscriptions;

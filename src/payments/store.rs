@@ -423,16 +423,31 @@ impl Store {
         event_type: &str,
         now: Millis,
     ) -> Result<bool, StoreError> {
+        self.record_event(event_id, event_type, "ignored", now)
+            .await
+    }
+
+    /// Records a Stripe event that concerns no purchase with what came of it (`ignored`,
+    /// `cards_read`); false if it was seen before.
+    #[tracing::instrument(skip_all)]
+    pub async fn record_event(
+        &self,
+        event_id: &str,
+        event_type: &str,
+        outcome: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
         let inserted = sqlx::query(
             r#"
             INSERT INTO stripe_events (id, event_type, purchase_id, outcome, received_at)
-            VALUES ($1, $2, NULL, 'ignored', $3)
+            VALUES ($1, $2, NULL, $3, $4)
             ON CONFLICT (id)
             DO NOTHING
             "#,
         )
         .bind(event_id)
         .bind(event_type)
+        .bind(outcome)
         .bind(now)
         .execute(self.pool())
         .await?

@@ -10,6 +10,7 @@ mod fixture;
 mod outbox;
 mod pages;
 mod purchases;
+mod saved_cards;
 mod sessions;
 mod stripe_emulator;
 mod subscriptions;

@@ -721,3 +721,69 @@ on_both_backends!(
     reservations_race_every_ending_beside_charges_and_refunds_on_sqlite,
     reservations_race_every_ending_beside_charges_and_refunds_on_postgres
 );
+
+/// Reads of a customer's saved cards that cross: whatever order they commit in, the one that
+/// started last is what stays, whole, and a stale one says so.
+async fn the_latest_card_read_stays_whatever_the_order(store: &Store) {
+    use tally::payments::saved_cards::CardsStored;
+    use tally::payments::CardOnFile;
+    let cards = |read: i64| -> Vec<CardOnFile> {
+        (0..3)
+            .map(|n| CardOnFile {
+                id: format!("pm_{read}_{n}"),
+                brand: "visa".into(),
+                last4: format!("{:04}", read),
+                exp_month: 12,
+                exp_year: 2030,
+                is_default: n == 0,
+            })
+            .collect()
+    };
+    assert_eq!(store.saved_cards("cus_race").await.unwrap(), None);
+    let mut tasks = Vec::new();
+    for read in [5_i64, 1, 9, 3, 7, 2, 8, 4, 6, 10] {
+        let store = store.clone();
+        let these = cards(read);
+        tasks.push(tokio::spawn(async move {
+            store
+                .replace_saved_cards("cus_race", &these, T0 + read)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut stored = 0;
+    for task in tasks {
+        if task.await.unwrap() == CardsStored::Stored {
+            stored += 1;
+        }
+    }
+    assert!(stored >= 1);
+    assert_eq!(
+        store.saved_cards("cus_race").await.unwrap(),
+        Some(cards(10))
+    );
+    assert_eq!(
+        store
+            .replace_saved_cards("cus_race", &cards(1), T0 + 1)
+            .await
+            .unwrap(),
+        CardsStored::Stale
+    );
+    assert_eq!(
+        store.saved_cards("cus_race").await.unwrap(),
+        Some(cards(10))
+    );
+    assert_eq!(
+        store
+            .replace_saved_cards("cus_race", &[], T0 + 11)
+            .await
+            .unwrap(),
+        CardsStored::Stored
+    );
+    assert_eq!(store.saved_cards("cus_race").await.unwrap(), Some(vec![]));
+}
+on_both_backends!(
+    the_latest_card_read_stays_whatever_the_order,
+    the_latest_card_read_stays_whatever_the_order_on_sqlite,
+    the_latest_card_read_stays_whatever_the_order_on_postgres
+);

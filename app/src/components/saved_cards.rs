@@ -1,14 +1,40 @@
 //! The workspace's saved cards.
 
-use crate::purchases::SavedCard;
+use crate::purchases::{RefreshCards, SavedCard};
 use leptos::prelude::*;
 
-/// Saved cards, the default marked.
+/// Saved cards, the default marked, with a way to read them from the payment provider again
+/// (the page shows the copy Tally keeps, updated by the provider's card events).
 #[component]
 pub fn SavedCards(cards: Vec<SavedCard>, error: Option<String>) -> impl IntoView {
-    let body = if let Some(error) = error {
-        view! { <p class="notice notice-error">{error}</p> }.into_any()
-    } else if cards.is_empty() {
+    let refresh = ServerAction::<RefreshCards>::new();
+    let refreshing = refresh.pending();
+    let shown = move || match refresh.value().get() {
+        Some(Ok(fresh)) => card_list(fresh, None),
+        Some(Err(failed)) => card_list(cards.clone(), Some(failed.to_string())),
+        None => card_list(cards.clone(), error.clone()),
+    };
+    view! {
+        <section id="payment-methods" class="card" aria-labelledby="cards-heading">
+            <div class="card-head">
+                <h2 id="cards-heading">"Payment methods"</h2>
+                <ActionForm action=refresh>
+                    <button type="submit" class="button small ghost" data-testid="refresh-cards" aria-label="Refresh saved cards"
+                        disabled=move || refreshing.get() aria-busy=move || refreshing.get().to_string()>
+                        {move || if refreshing.get() { "Refreshing…" } else { "Refresh" }}
+                    </button>
+                </ActionForm>
+            </div>
+            <div aria-live="polite">{shown}</div>
+        </section>
+    }
+}
+
+fn card_list(cards: Vec<SavedCard>, error: Option<String>) -> AnyView {
+    let notice = error.map(|error| {
+        view! { <p class="notice notice-error" role="alert">{error}" Use “Refresh” to try again."</p> }
+    });
+    let list = if cards.is_empty() {
         view! { <p class="empty">"No saved card yet. The card you use for your first purchase is kept here for later purchases and Auto-reload."</p> }.into_any()
     } else {
         view! {
@@ -24,10 +50,5 @@ pub fn SavedCards(cards: Vec<SavedCard>, error: Option<String>) -> impl IntoView
         }
         .into_any()
     };
-    view! {
-        <section id="payment-methods" class="card" aria-labelledby="cards-heading">
-            <h2 id="cards-heading">"Payment methods"</h2>
-            {body}
-        </section>
-    }
+    view! { {notice} {list} }.into_any()
 }

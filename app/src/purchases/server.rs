@@ -1,4 +1,4 @@
-use super::{CheckoutStarted, PurchaseDetail, PurchaseSection, PurchaseView};
+use super::{CheckoutStarted, PurchaseDetail, PurchaseSection, PurchaseView, SavedCard};
 use crate::error::AppError;
 use leptos::prelude::*;
 
@@ -145,6 +145,18 @@ pub async fn confirm_reload() -> Result<CheckoutStarted, AppError> {
         }
         let origin = crate::request::request_origin()?;
         backend.confirm_reload(&viewer, &origin).await
+    }
+    .await;
+    result.map_err(AppError::answer)
+}
+
+/// Reads the workspace's saved cards from the payment provider again and returns them.
+/// Billing managers only.
+#[server(endpoint = "refresh_cards")]
+pub async fn refresh_cards() -> Result<Vec<SavedCard>, AppError> {
+    let result = async {
+        let (backend, viewer) = crate::backend::billing_viewer().await?;
+        backend.refresh_cards(&viewer).await
     }
     .await;
     result.map_err(AppError::answer)

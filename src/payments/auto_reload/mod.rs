@@ -60,10 +60,8 @@ impl Payments {
                 PaymentsError::Invalid(format!("{}.", app::format::capitalised(&e.to_string())))
             })?;
         let store = self.store();
-        let cards = match store.stripe_customer(workspace).await? {
-            Some(customer) => self.gateway().cards(&customer).await?,
-            None => Vec::new(),
-        };
+        // Read afresh: the card chosen must still be there.
+        let cards = self.refresh_cards(workspace).await?;
         let previous = store.auto_reload_settings(workspace).await?;
         let saved = previous.as_ref().and_then(|r| r.payment_method_id.clone());
         let card = pick_card(cards, chosen_card, saved.as_deref())?;

@@ -189,7 +189,13 @@ async fn detach_payment_method(Path(id): Path<String>, call: Call) -> Emu {
                     .await?;
             }
         }
-        emu.emit("payment_method.detached", &method, None).await?;
+        // Stripe's detached card no longer names its customer; the event says who it was.
+        emu.emit(
+            "payment_method.detached",
+            &method,
+            Some(json!({"customer": customer_id})),
+        )
+        .await?;
         Ok(Json(method))
     })
     .await

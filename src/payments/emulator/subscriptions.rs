@@ -95,7 +95,7 @@ fn pending_item(subscription: &Value, line: &Value, now: i64) -> Value {
         "invoice": null, "livemode": false, "metadata": {}, "net_amount": line["amount"],
         "parent": {"type": "subscription_details", "subscription_details": {"subscription": subscription["id"], "subscription_item": subscription["items"]["data"][0]["id"]}},
         "period": line["period"], "pricing": line["pricing"], "proration": true,
-        "proration_details": {"discount_amounts": []},
+        "proration_details": {"credited_items": null, "discount_amounts": []},
         "quantity": line["quantity"], "quantity_decimal": line["quantity_decimal"],
         "tax_rates": [], "test_clock": null,
     })

@@ -34,8 +34,34 @@ enum Subject {
     Subscription(String),
     /// An invoice: re-read it (and its subscription) and grant its credits once.
     Invoice(String),
+    /// A customer's saved cards (or default card) changed: read them again.
+    Cards(String),
     /// Nothing Tally acts on.
     Other,
+}
+
+/// The events that change a customer's saved cards.
+const CARD_EVENTS: [&str; 5] = [
+    "payment_method.attached",
+    "payment_method.detached",
+    "payment_method.updated",
+    "payment_method.automatically_updated",
+    "customer.updated",
+];
+
+/// The customer whose cards a card event concerns. A detached card no longer names its
+/// customer; the event's `previous_attributes` still does.
+fn card_customer(body: &str, event_type: &str) -> Option<String> {
+    let raw: Value = serde_json::from_str(body).ok()?;
+    let object = &raw["data"]["object"];
+    let customer = if event_type == "customer.updated" {
+        &object["id"]
+    } else if object["customer"].is_string() {
+        &object["customer"]
+    } else {
+        &raw["data"]["previous_attributes"]["customer"]
+    };
+    customer.as_str().map(str::to_owned)
 }
 
 /// Subscription and invoice events carry large objects whose shape moves with Stripe's API
@@ -101,12 +127,28 @@ async fn receive(
             return Err(ApiError::BadSignature);
         }
     };
+    let subject = match CARD_EVENTS.contains(&event_type.as_str()) {
+        true => card_customer(&body, &event_type).map_or(Subject::Other, Subject::Cards),
+        false => subject,
+    };
     let store = payments.store();
     if store.event_seen(&event_id).await? {
         return Ok(Json(json!({"received": true, "duplicate": true})));
     }
     let event = Some((event_id.as_str(), event_type.as_str()));
     match &subject {
+        // Only a customer of one of Tally's workspaces; a read that fails makes Stripe
+        // deliver the event again.
+        Subject::Cards(customer) if store.workspace_for_customer(customer).await?.is_some() => {
+            payments
+                .refresh_cards_of_customer(customer)
+                .await
+                .map_err(unavailable)?;
+            store
+                .record_event(&event_id, &event_type, "cards_read", payments.now())
+                .await?;
+            return Ok(Json(json!({"received": true, "applied": true})));
+        }
         Subject::Subscription(id) => {
             let applied = payments
                 .sync_subscription(id, event)
@@ -123,6 +165,7 @@ async fn receive(
         }
         _ => {}
     }
+    let checkout = matches!(subject, Subject::Checkout(..));
     let (purchase, snapshot) = match subject {
         Subject::Checkout(session, purchase_id) => {
             let purchase = find(&state, purchase_id.as_deref(), Some(&session), None).await?;
@@ -158,7 +201,9 @@ async fn receive(
                 (None, _) => (None, None),
             }
         }
-        Subject::Subscription(_) | Subject::Invoice(_) | Subject::Other => (None, None),
+        Subject::Subscription(_) | Subject::Invoice(_) | Subject::Cards(_) | Subject::Other => {
+            (None, None)
+        }
     };
     let (Some(purchase), Some(snapshot)) = (purchase, snapshot) else {
         let first = store
@@ -188,6 +233,13 @@ async fn receive(
             payments.now(),
         )
         .await?;
+    // A paid checkout may have saved a card. Its own event will say so too; reading now
+    // means the page the buyer returns to shows it.
+    if checkout && matches!(applied, Applied::Step(..)) {
+        if let Err(err) = payments.refresh_cards(&purchase.workspace_id).await {
+            tracing::warn!(error = %err, "saved cards not read after a checkout");
+        }
+    }
     Ok(Json(match applied {
         Applied::Duplicate => json!({"received": true, "duplicate": true}),
         Applied::Step(step, after) => json!({

@@ -1,0 +1,174 @@
+//! Saved cards, kept in the database so that showing them costs no call to the provider.
+//!
+//! A workspace's cards are read from Stripe when they can have changed — a card event
+//! (`payment_method.attached`, `.detached`, `.updated`, `customer.updated` for the default),
+//! a finished checkout, a saved Auto-reload setting — and on the first view after none has
+//! been stored; a page view otherwise reads the stored copy. Each read is stamped with the
+//! moment it started, and a read older than the stored one is not applied, so two reads that
+//! cross never leave the older answer behind.
+
+use super::gateway::CardOnFile;
+use super::{Payments, PaymentsError};
+use crate::clock::Millis;
+use crate::db::{Store, StoreError};
+use app::domain::WorkspaceId;
+use sqlx::FromRow;
+
+#[derive(FromRow)]
+struct CardRow {
+    id: String,
+    brand: String,
+    last4: String,
+    exp_month: i64,
+    exp_year: i64,
+    is_default: i64,
+}
+
+impl From<CardRow> for CardOnFile {
+    fn from(row: CardRow) -> Self {
+        CardOnFile {
+            id: row.id,
+            brand: row.brand,
+            last4: row.last4,
+            exp_month: u32::try_from(row.exp_month).unwrap_or(0),
+            exp_year: u32::try_from(row.exp_year).unwrap_or(0),
+            is_default: row.is_default == 1,
+        }
+    }
+}
+
+/// Whether a read of a customer's cards was stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CardsStored {
+    Stored,
+    /// A read that started later was stored first; this one was dropped.
+    Stale,
+}
+
+impl Store {
+    /// The customer's cards as last read from the provider (the default first), or `None`
+    /// when they have never been read.
+    #[tracing::instrument(skip_all)]
+    pub async fn saved_cards(
+        &self,
+        customer_id: &str,
+    ) -> Result<Option<Vec<CardOnFile>>, StoreError> {
+        let read = sqlx::query("SELECT read_at FROM saved_card_reads WHERE customer_id = $1")
+            .bind(customer_id)
+            .fetch_optional(self.pool())
+            .await?;
+        if read.is_none() {
+            return Ok(None);
+        }
+        let rows: Vec<CardRow> = sqlx::query_as(
+            r#"
+            SELECT id, brand, last4, exp_month, exp_year, is_default
+            FROM saved_cards
+            WHERE customer_id = $1
+            ORDER BY position
+            "#,
+        )
+        .bind(customer_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(Some(rows.into_iter().map(CardOnFile::from).collect()))
+    }
+
+    /// Replaces the customer's stored cards with a read that started at `read_at`, unless a
+    /// later read is stored already. The read's row is written first, so concurrent
+    /// replacements of one customer wait for each other on it.
+    #[tracing::instrument(skip_all)]
+    pub async fn replace_saved_cards(
+        &self,
+        customer_id: &str,
+        cards: &[CardOnFile],
+        read_at: Millis,
+    ) -> Result<CardsStored, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let claimed = sqlx::query(
+            r#"
+            INSERT INTO saved_card_reads (customer_id, read_at)
+            VALUES ($1, $2)
+            ON CONFLICT (customer_id)
+            DO UPDATE SET read_at = excluded.read_at
+            WHERE saved_card_reads.read_at <= excluded.read_at
+            "#,
+        )
+        .bind(customer_id)
+        .bind(read_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            return Ok(CardsStored::Stale);
+        }
+        sqlx::query("DELETE FROM saved_cards WHERE customer_id = $1")
+            .bind(customer_id)
+            .execute(&mut *tx)
+            .await?;
+        for (position, card) in cards.iter().enumerate() {
+            sqlx::query(
+                r#"
+                INSERT INTO saved_cards (customer_id, id, brand, last4, exp_month, exp_year,
+                    is_default, position)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                "#,
+            )
+            .bind(customer_id)
+            .bind(&card.id)
+            .bind(&card.brand)
+            .bind(&card.last4)
+            .bind(i64::from(card.exp_month))
+            .bind(i64::from(card.exp_year))
+            .bind(i64::from(card.is_default))
+            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(CardsStored::Stored)
+    }
+}
+
+impl Payments {
+    /// The workspace's saved cards: the stored copy, or a first read from the provider.
+    #[tracing::instrument(skip_all)]
+    pub async fn saved_cards(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<Vec<CardOnFile>, PaymentsError> {
+        let Some(customer) = self.store().stripe_customer(workspace).await? else {
+            return Ok(Vec::new());
+        };
+        match self.store().saved_cards(&customer).await? {
+            Some(cards) => Ok(cards),
+            None => self.refresh_cards_of_customer(&customer).await,
+        }
+    }
+
+    /// Reads the workspace's cards from the provider again and stores them.
+    #[tracing::instrument(skip_all)]
+    pub async fn refresh_cards(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<Vec<CardOnFile>, PaymentsError> {
+        match self.store().stripe_customer(workspace).await? {
+            Some(customer) => self.refresh_cards_of_customer(&customer).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Reads a customer's cards from the provider and stores them (unless a later read won).
+    #[tracing::instrument(skip_all)]
+    pub async fn refresh_cards_of_customer(
+        &self,
+        customer_id: &str,
+    ) -> Result<Vec<CardOnFile>, PaymentsError> {
+        let read_at = self.now();
+        let cards = self.gateway().cards(customer_id).await?;
+        self.store()
+            .replace_saved_cards(customer_id, &cards, read_at)
+            .await?;
+        Ok(cards)
+    }
+}
