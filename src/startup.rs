@@ -49,6 +49,7 @@ impl Application {
             .site_addr(local)
             .reload_port(3001)
             .build();
+        drop_stale_precompressed(std::path::Path::new(&config.site_root));
         let batcher = crate::ledger::ChargeBatcher::new(store.clone(), clock.clone());
         // The server calls itself (the emulator, the emulator's events) on loopback.
         let loopback = if local.ip().is_unspecified() {
@@ -196,12 +197,47 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             web::same_origin_guard,
         ))
-        // Outermost, so every answer carries them, refusals included.
+        // Outside the guards, so every answer carries them, refusals included.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             web::headers::security_headers,
         ))
+        .layer(web::headers::compression())
         .with_state(state)
+}
+
+/// Removes compressed copies (`x.wasm.br`, `x.css.gz`) older than the file they compress:
+/// a build after the last `.ci/precompress.mjs` would otherwise have browsers served the old
+/// bundle beside a new page. What cannot be read or removed is logged and left.
+fn drop_stale_precompressed(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            drop_stale_precompressed(&path);
+            continue;
+        }
+        let is_copy = matches!(path.extension().and_then(|e| e.to_str()), Some("br" | "gz"));
+        let original = path.with_extension("");
+        if !is_copy || !original.is_file() {
+            continue;
+        }
+        let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified());
+        if let (Ok(copy), Ok(source)) = (modified(&path), modified(&original)) {
+            if copy < source {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {
+                        tracing::info!(file = %path.display(), "removed a stale compressed copy")
+                    }
+                    Err(err) => {
+                        tracing::warn!(file = %path.display(), error = %err, "a stale compressed copy could not be removed")
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The payment gateway: Stripe when a secret key is configured, otherwise the embedded

@@ -57,8 +57,11 @@ pub async fn history_csv(
             }
         }
     });
-    let body =
-        futures_util::stream::once(async move { Ok::<_, std::io::Error>(head) }).chain(pages);
+    // Fused: a body reader may poll again after the end (the compression layer does), which
+    // an unfused `unfold` answers with a panic.
+    let body = futures_util::stream::once(async move { Ok::<_, std::io::Error>(head) })
+        .chain(pages)
+        .fuse();
     Ok((
         [
             (CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),

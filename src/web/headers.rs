@@ -5,12 +5,19 @@
 //! `frame-ancestors 'none'` and `X-Frame-Options: DENY` (no framing, so no clickjacking of
 //! "Buy"), `X-Content-Type-Options: nosniff`, a `Referrer-Policy` that keeps addresses on the
 //! site, and behind an https public address, HSTS.
+//!
+//! Caching: the site's files (`/pkg/…`, the icon) may be kept but are checked again on use
+//! (`no-cache`, answered `304 Not Modified` when unchanged); everything else — pages with
+//! balances, API answers — is never stored (`no-store`). Answers are compressed (brotli or
+//! gzip) for clients that ask, except the wasm bundle, which is sent as compressed at build
+//! time (`.ci/precompress.mjs`) or as it is: compressing megabytes per request costs more than
+//! it saves.
 
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::header::{
-    CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS,
-    X_FRAME_OPTIONS,
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::HeaderValue;
 use axum::middleware::Next;
@@ -20,13 +27,42 @@ use axum::response::Response;
 pub const LOCKED_DOWN: &str =
     "default-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// Whether a path names one of the site's own files rather than a page or an API answer.
+fn is_site_file(path: &str) -> bool {
+    path.starts_with("/pkg/") || path == "/favicon.svg"
+}
+
+/// The response compression: brotli or gzip at a middling level (fast enough per request),
+/// never for the wasm bundle (see the module's note) or what is compressed already.
+pub fn compression() -> tower_http::compression::CompressionLayer<
+    tower_http::compression::predicate::And<
+        tower_http::compression::DefaultPredicate,
+        tower_http::compression::predicate::NotForContentType,
+    >,
+> {
+    use tower_http::compression::predicate::{NotForContentType, Predicate};
+    use tower_http::compression::{CompressionLayer, CompressionLevel, DefaultPredicate};
+    CompressionLayer::new()
+        .quality(CompressionLevel::Precise(4))
+        .compress_when(
+            DefaultPredicate::new().and(NotForContentType::const_new("application/wasm")),
+        )
+}
+
 pub async fn security_headers(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
+    let site_file = is_site_file(request.uri().path());
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(
+            CACHE_CONTROL,
+            HeaderValue::from_static(if site_file { "no-cache" } else { "no-store" }),
+        );
+    }
     if !headers.contains_key(CONTENT_SECURITY_POLICY) {
         headers.insert(
             CONTENT_SECURITY_POLICY,

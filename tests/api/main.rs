@@ -6,6 +6,7 @@ mod support;
 
 mod auto_reload;
 mod credits;
+mod delivery;
 mod fixture;
 mod outbox;
 mod pages;

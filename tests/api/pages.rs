@@ -493,4 +493,18 @@ async fn a_long_history_is_exported_whole_a_page_at_a_time() {
     let ids: std::collections::HashSet<_> =
         lines[1..].iter().map(|l| l.split(',').next()).collect();
     assert_eq!(ids.len(), 233, "no row twice");
+
+    // The same export compressed for a client that asks arrives whole.
+    let gzipped = owner
+        .get(f.app.url("/billing/history.csv"))
+        .header(reqwest::header::ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    let packed = gzipped.bytes().await.unwrap();
+    let mut read = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&packed[..]), &mut read)
+        .unwrap();
+    assert_eq!(read, body);
 }

@@ -1,0 +1,164 @@
+//! How answers travel: compressed for clients that ask, never stored when they carry a
+//! balance, site files revalidated, and the wasm bundle sent as compressed at build time.
+
+use crate::support::TestApp;
+use reqwest::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE};
+use std::io::{Read, Write};
+
+fn header(response: &reqwest::Response, name: reqwest::header::HeaderName) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[tokio::test]
+async fn pages_are_compressed_for_clients_that_ask_and_never_stored() {
+    let app = TestApp::spawn().await;
+    let client = TestApp::client();
+    let plain = client.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(header(&plain, CONTENT_ENCODING), "");
+    assert_eq!(header(&plain, CACHE_CONTROL), "no-store");
+    let page = plain.text().await.unwrap();
+    assert!(page.contains("<html"), "{page}");
+
+    let gzipped = client
+        .get(app.url("/login"))
+        .header(ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&gzipped, CONTENT_ENCODING), "gzip");
+    assert_eq!(header(&gzipped, CACHE_CONTROL), "no-store");
+    let body = gzipped.bytes().await.unwrap();
+    assert!(body.len() < page.len(), "{} of {}", body.len(), page.len());
+    let read = String::from_utf8(gunzip(&body)).unwrap();
+    assert!(read.contains("<html") && read.contains("Sign in"));
+
+    let brotli = client
+        .get(app.url("/login"))
+        .header(ACCEPT_ENCODING, "br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&brotli, CONTENT_ENCODING), "br");
+
+    // API answers carry balances too.
+    let api = client
+        .get(app.url("/api/billing/credits"))
+        .header(ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&api, CACHE_CONTROL), "no-store");
+}
+
+#[tokio::test]
+async fn site_files_are_revalidated_and_the_bundle_is_sent_as_compressed_at_build_time() {
+    let site = tempfile::tempdir().unwrap();
+    let pkg = site.path().join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    let wasm: Vec<u8> = (0..200_000u32).map(|i| (i % 7) as u8).collect();
+    std::fs::write(pkg.join("tally.wasm"), &wasm).unwrap();
+    let css = "body { color: black; }\n".repeat(200);
+    std::fs::write(pkg.join("tally.css"), &css).unwrap();
+    let root = site.path().to_str().unwrap().to_owned();
+    let app = TestApp::spawn_with(|c| c.site_root = root.clone()).await;
+    let client = TestApp::client();
+
+    // No compressed copy: the bundle goes as it is, never compressed per request.
+    let raw = client
+        .get(app.url("/pkg/tally.wasm"))
+        .header(ACCEPT_ENCODING, "br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&raw, CONTENT_ENCODING), "");
+    assert_eq!(header(&raw, CONTENT_TYPE), "application/wasm");
+    assert_eq!(header(&raw, CACHE_CONTROL), "no-cache");
+    let modified = header(&raw, reqwest::header::LAST_MODIFIED);
+    assert_eq!(raw.bytes().await.unwrap().len(), wasm.len());
+
+    // Unchanged since the browser's copy: 304, no body.
+    let again = client
+        .get(app.url("/pkg/tally.wasm"))
+        .header(reqwest::header::IF_MODIFIED_SINCE, &modified)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+
+    // CSS is compressed per request.
+    let style = client
+        .get(app.url("/pkg/tally.css"))
+        .header(ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&style, CONTENT_ENCODING), "gzip");
+    assert_eq!(gunzip(&style.bytes().await.unwrap()), css.as_bytes());
+
+    // A copy compressed at build time is what a browser that accepts it gets.
+    std::fs::write(pkg.join("tally.wasm.gz"), gzip(&wasm)).unwrap();
+    let packed = client
+        .get(app.url("/pkg/tally.wasm"))
+        .header(ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&packed, CONTENT_ENCODING), "gzip");
+    assert_eq!(header(&packed, CONTENT_TYPE), "application/wasm");
+    let body = packed.bytes().await.unwrap();
+    assert!(body.len() < wasm.len() / 10);
+    assert_eq!(gunzip(&body), wasm);
+}
+
+#[tokio::test]
+async fn a_compressed_copy_older_than_its_file_is_removed_at_start() {
+    let site = tempfile::tempdir().unwrap();
+    let pkg = site.path().join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join("tally.wasm.gz"), gzip(b"the old bundle")).unwrap();
+    std::fs::write(pkg.join("tally.js.gz"), gzip(b"the current script")).unwrap();
+    std::fs::write(pkg.join("tally.wasm"), b"the new bundle").unwrap();
+    std::fs::write(pkg.join("tally.js"), b"the current script").unwrap();
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3_600);
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3_600);
+    let set = |name: &str, at| {
+        std::fs::File::options()
+            .write(true)
+            .open(pkg.join(name))
+            .unwrap()
+            .set_modified(at)
+            .unwrap()
+    };
+    set("tally.wasm.gz", long_ago);
+    set("tally.js.gz", later);
+    let root = site.path().to_str().unwrap().to_owned();
+    let app = TestApp::spawn_with(|c| c.site_root = root.clone()).await;
+    assert!(!pkg.join("tally.wasm.gz").exists(), "the stale copy stayed");
+    assert!(pkg.join("tally.js.gz").exists(), "a current copy went");
+    let bundle = TestApp::client()
+        .get(app.url("/pkg/tally.wasm"))
+        .header(ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bundle.bytes().await.unwrap().as_ref(), b"the new bundle");
+}
