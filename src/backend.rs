@@ -68,43 +68,9 @@ impl TallyBackend {
 impl Backend for TallyBackend {
     #[tracing::instrument(skip_all)]
     async fn viewer(&self, session_token: &str) -> Result<Option<Viewer>, AppError> {
-        let now = self.clock.now_ms();
-        let Some(session) = self
-            .store
-            .session(session_token, now)
+        viewer_of(&self.store, session_token, self.clock.now_ms())
             .await
-            .map_err(internal)?
-        else {
-            return Ok(None);
-        };
-        let memberships = self
-            .store
-            .memberships(&session.user_id)
-            .await
-            .map_err(internal)?;
-        let Some(current) = memberships
-            .iter()
-            .find(|m| m.workspace.id == session.workspace_id)
-            .cloned()
-        else {
-            // The membership was removed since the session began.
-            return Ok(None);
-        };
-        let choice = |m: &crate::accounts::Membership| WorkspaceChoice {
-            id: m.workspace.id.clone(),
-            name: m.workspace.name.clone(),
-            role: m.role,
-        };
-        Ok(Some(Viewer {
-            email: session.email,
-            role: current.role,
-            workspace: choice(&current),
-            workspaces: memberships.iter().map(choice).collect(),
-            can_manage_billing: current
-                .role
-                .can_manage_billing(current.workspace.billing_managers),
-            who_can_buy: current.workspace.billing_managers.who_can_buy().to_owned(),
-        }))
+            .map_err(internal)
     }
 
     #[tracing::instrument(skip_all)]
@@ -583,6 +549,45 @@ impl Backend for TallyBackend {
             })?;
         Ok(cards.into_iter().map(saved_card).collect())
     }
+}
+
+/// The signed-in person of a session token, with the workspace the session is in and
+/// every workspace they belong to; `None` for an unknown or expired session, or one whose
+/// membership was removed since it began. (The page guard resolves it once per page
+/// request; the page's server functions reuse that.)
+#[tracing::instrument(skip_all)]
+pub async fn viewer_of(
+    store: &Store,
+    session_token: &str,
+    now: crate::clock::Millis,
+) -> Result<Option<Viewer>, StoreError> {
+    let Some(session) = store.session(session_token, now).await? else {
+        return Ok(None);
+    };
+    let memberships = store.memberships(&session.user_id).await?;
+    let Some(current) = memberships
+        .iter()
+        .find(|m| m.workspace.id == session.workspace_id)
+        .cloned()
+    else {
+        // The membership was removed since the session began.
+        return Ok(None);
+    };
+    let choice = |m: &crate::accounts::Membership| WorkspaceChoice {
+        id: m.workspace.id.clone(),
+        name: m.workspace.name.clone(),
+        role: m.role,
+    };
+    Ok(Some(Viewer {
+        email: session.email,
+        role: current.role,
+        workspace: choice(&current),
+        workspaces: memberships.iter().map(choice).collect(),
+        can_manage_billing: current
+            .role
+            .can_manage_billing(current.workspace.billing_managers),
+        who_can_buy: current.workspace.billing_managers.who_can_buy().to_owned(),
+    }))
 }
 
 /// Maps payment failures to what a person can act on.

@@ -130,10 +130,20 @@ pub trait Backend: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct BackendHandle(pub Arc<dyn Backend>);
 
+/// Who a page request is from, as the server's page guard resolved it before the page
+/// rendered (in the request's extensions); the page's server functions read it instead of
+/// looking the session up again.
+#[derive(Clone, Debug)]
+pub struct SignedIn(pub Option<Viewer>);
+
 /// The backend and the signed-in person of the current request.
 pub async fn current_viewer() -> Result<(Arc<dyn Backend>, Viewer), AppError> {
     let backend = use_context::<BackendHandle>().ok_or(AppError::Internal)?.0;
     let parts = use_context::<http::request::Parts>().ok_or(AppError::Internal)?;
+    if let Some(SignedIn(resolved)) = parts.extensions.get::<SignedIn>() {
+        let viewer = resolved.clone().ok_or(AppError::Unauthenticated)?;
+        return Ok((backend, viewer));
+    }
     let token = crate::request::read_cookie(&parts.headers, crate::request::SESSION_COOKIE)
         .ok_or(AppError::Unauthenticated)?;
     let viewer = backend

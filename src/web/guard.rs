@@ -57,7 +57,11 @@ const CROSS_SITE_PAGE: &str = r#"<!DOCTYPE html><html lang="en"><head><meta char
 /// Sends people without a live session from the Billing pages to the sign-in page, and
 /// signed-in people from the sign-in page to Billing. Guests and other roles are decided by
 /// the pages themselves.
-pub async fn page_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn page_guard(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let path = request.uri().path();
     // The CSV export is not a page: it answers API keys too, and says 401 itself.
     let guarded = path == "/billing"
@@ -68,16 +72,23 @@ pub async fn page_guard(State(state): State<AppState>, request: Request, next: N
     if request.method() != Method::GET || !(guarded || is_login) {
         return next.run(request).await;
     }
-    let signed_in = match read_cookie(request.headers(), SESSION_COOKIE) {
-        None => false,
-        Some(token) => match state.store.session(&token, state.clock.now_ms()).await {
-            Ok(session) => session.is_some(),
-            Err(err) => {
-                tracing::error!(error = %err, "session lookup failed");
-                return crate::api::ApiError::Internal(err.to_string()).into_response();
+    // Resolved once here; the page's server functions find it in the request.
+    let viewer = match read_cookie(request.headers(), SESSION_COOKIE) {
+        None => None,
+        Some(token) => {
+            match crate::backend::viewer_of(&state.store, &token, state.clock.now_ms()).await {
+                Ok(viewer) => viewer,
+                Err(err) => {
+                    tracing::error!(error = %err, "session lookup failed");
+                    return crate::api::ApiError::Internal(err.to_string()).into_response();
+                }
             }
-        },
+        }
     };
+    let signed_in = viewer.is_some();
+    request
+        .extensions_mut()
+        .insert(app::backend::SignedIn(viewer));
     match (signed_in, guarded) {
         (false, true) => Redirect::to("/login").into_response(),
         (true, false) => Redirect::to("/billing").into_response(),

@@ -343,3 +343,31 @@ async fn too_many_sign_ins_at_once_are_told_to_come_back() {
             .unwrap();
     assert_eq!(n as usize, answers.len() - busy.len());
 }
+
+#[tokio::test]
+async fn a_session_whose_membership_was_removed_is_sent_to_sign_in() {
+    let f = Fixture::new().await;
+    let member = f.app.sign_in("member@acme.test", PASSWORD).await;
+    let page = member.get(f.app.url("/billing")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    sqlx::query(
+        "DELETE FROM memberships WHERE workspace_id = $1 AND user_id = (SELECT id FROM users WHERE email = 'member@acme.test')",
+    )
+    .bind(f.acme.as_str())
+    .execute(f.app.store.pool())
+    .await
+    .unwrap();
+    // The guard resolves the whole viewer (session and membership) once, for the page and
+    // its server functions alike: no page that cannot load its own data.
+    for path in ["/billing", "/billing/history", "/studio"] {
+        let gone = member.get(f.app.url(path)).send().await.unwrap();
+        assert_eq!(gone.status(), 303, "{path}");
+        assert_eq!(gone.headers()["location"], "/login", "{path}");
+    }
+    let answer = member
+        .post(f.app.url("/api/load_purchases"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 401);
+}
