@@ -14,6 +14,7 @@ pub mod grants;
 pub mod jobs;
 pub mod ledger;
 pub mod notifications;
+pub mod openapi;
 pub mod ops;
 pub mod outbound;
 pub mod payments;

@@ -110,6 +110,7 @@ impl Application {
 fn route_book(emulator: Option<Arc<Emulator>>) -> RouteBook<AppState> {
     RouteBook::new()
         .merge(web::routes())
+        .merge(crate::openapi::routes())
         .merge(api::routes())
         .merge(crate::payments::stripe::webhook::routes())
         .nest_with_state("/_stripe", crate::payments::emulator::routes(), emulator)

@@ -1,6 +1,6 @@
 //! `GET /api/billing/credits`: the balance, buckets, totals and a page of history.
 
-use super::{ApiError, Caller, Principal};
+use super::{ApiError, Caller, ErrorAnswer, Principal};
 use crate::ledger::views::{credits_view, MAX_PAGE};
 use crate::state::AppState;
 use app::billing::CreditsView;
@@ -11,6 +11,20 @@ use std::collections::HashMap;
 /// Rows per page when the client does not say.
 const DEFAULT_LIMIT: u32 = 20;
 
+/// The workspace's credits: balance, buckets, totals, Auto-reload and a page of history.
+///
+/// For the product's server (API key) and people who may see billing. The Auto-reload card
+/// is named only for API keys and billing managers.
+#[utoipa::path(get, path = "/api/billing/credits", tag = "billing", operation_id = "get_credits",
+    params(
+        ("limit" = Option<u32>, Query, description = "History rows per page (1 to 100, default 20).", minimum = 1, maximum = 100),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the page before."),
+    ),
+    responses(
+        (status = 200, description = "The credits of the caller's workspace.", body = CreditsView),
+        (status = 400, description = "Malformed or out-of-range input (`invalid_request`).", body = ErrorAnswer), (status = 401, description = "No or bad credentials (`unauthenticated`).", body = ErrorAnswer), (status = 403, description = "The caller may not do this (`forbidden`).", body = ErrorAnswer),
+    ),
+    security(("api_key" = []), ("session" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn get_credits(
     State(state): State<AppState>,

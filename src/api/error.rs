@@ -6,7 +6,39 @@ use crate::ledger::LedgerError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
+
+/// Every `error.code` the API answers with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidRequest,
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    IdempotencyConflict,
+    NotRefundable,
+    ReservationExpired,
+    ReservationResolved,
+    InvalidSignature,
+    InsufficientCredits,
+    Overloaded,
+    Unavailable,
+    Internal,
+}
+
+/// The API's error answer: `{"error": {"code", "message"}}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorAnswer {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, as a code to act on and a sentence to show.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    pub message: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -33,7 +65,7 @@ pub enum ApiError {
     IdempotencyConflict,
     /// 409 with its own code: the request conflicts with the state of the resource.
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: ErrorCode, message: String },
     /// 400 `invalid_signature`: a webhook whose signature or timestamp does not verify.
     #[error("the Stripe-Signature header does not verify (wrong secret, altered body, or older than 5 minutes)")]
     BadSignature,
@@ -49,20 +81,20 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    fn parts(&self) -> (StatusCode, &'static str) {
+    fn parts(&self) -> (StatusCode, ErrorCode) {
         match self {
-            ApiError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-            ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            ApiError::Invalid(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
+            ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated),
             ApiError::Forbidden | ApiError::ApiKeyRequired | ApiError::CrossSite => {
-                (StatusCode::FORBIDDEN, "forbidden")
+                (StatusCode::FORBIDDEN, ErrorCode::Forbidden)
             }
-            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::IdempotencyConflict => (StatusCode::CONFLICT, "idempotency_conflict"),
-            ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
-            ApiError::BadSignature => (StatusCode::BAD_REQUEST, "invalid_signature"),
-            ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            ApiError::IdempotencyConflict => (StatusCode::CONFLICT, ErrorCode::IdempotencyConflict),
+            ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, *code),
+            ApiError::BadSignature => (StatusCode::BAD_REQUEST, ErrorCode::InvalidSignature),
+            ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Overloaded),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
 }
@@ -77,7 +109,9 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let body = Json(json!({ "error": { "code": code, "message": message } }));
+        let body = Json(ErrorAnswer {
+            error: ErrorDetail { code, message },
+        });
         if matches!(self, ApiError::Overloaded) {
             return (status, [(axum::http::header::RETRY_AFTER, "1")], body).into_response();
         }
@@ -108,16 +142,16 @@ impl From<LedgerError> for ApiError {
             LedgerError::BadCursor => ApiError::Invalid(LedgerError::BadCursor.to_string()),
             LedgerError::Overloaded => ApiError::Overloaded,
             LedgerError::NotRefundable(why) => ApiError::Conflict {
-                code: "not_refundable",
+                code: ErrorCode::NotRefundable,
                 message: why.to_string(),
             },
             LedgerError::ReservationNotFound => ApiError::NotFound,
             LedgerError::ReservationExpired => ApiError::Conflict {
-                code: "reservation_expired",
+                code: ErrorCode::ReservationExpired,
                 message: "the hold expired and was released by itself; reserve again".into(),
             },
             LedgerError::ReservationResolved => ApiError::Conflict {
-                code: "reservation_resolved",
+                code: ErrorCode::ReservationResolved,
                 message: "the reservation was already resolved".into(),
             },
         }

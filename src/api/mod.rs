@@ -1,14 +1,14 @@
 //! The HTTP API (see API.md): JSON in and out, API-key or session auth.
 
 mod auth;
-mod credits;
+pub(crate) mod credits;
 mod error;
 mod json;
-mod operator;
-mod usage;
+pub(crate) mod operator;
+pub(crate) mod usage;
 
 pub use auth::{Caller, Principal};
-pub use error::ApiError;
+pub use error::{ApiError, ErrorAnswer, ErrorCode};
 
 use crate::routing::RouteBook;
 use crate::state::AppState;

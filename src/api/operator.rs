@@ -3,31 +3,53 @@
 //! a token configured, these routes do not exist (404).
 
 use super::json::ApiJson;
-use super::ApiError;
+use super::{ApiError, ErrorAnswer};
 use crate::clock::to_datetime;
 use crate::grants::{operator_grant, GrantRequest};
 use crate::ledger::LedgerError;
 use crate::state::AppState;
+use app::domain::GrantKind;
 use app::domain::WorkspaceId;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 /// The body of `POST /api/operator/workspaces/{id}/grants`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"kind": "promotional", "credits": 5000, "expires_at": "2027-01-31T00:00:00Z", "note": "Launch offer", "idempotency_key": "launch-acme"}))]
 pub struct GrantBody {
+    /// `free` or `promotional`.
+    #[schema(example = "promotional")]
     kind: String,
+    #[schema(minimum = 1)]
     credits: i64,
+    /// When the credits lapse (RFC 3339); none for credits that never expire.
     #[serde(default)]
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
+    /// Shown in the workspace's history.
     #[serde(default)]
     note: Option<String>,
+    /// The same key grants once; a repeat answers the first grant with 200.
     #[serde(default)]
     idempotency_key: Option<String>,
+}
+
+/// A grant made (201), or the first one for a repeated key (200).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct GrantAnswer {
+    pub entry_id: String,
+    pub lot_id: String,
+    pub workspace_id: String,
+    pub kind: GrantKind,
+    pub credits: i64,
+    /// When they lapse (RFC 3339); null for credits that never expire.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Spendable credits after the grant.
+    pub balance: i64,
 }
 
 /// Checks the operator token in constant time.
@@ -50,6 +72,16 @@ fn authorise(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// Grants free or promotional credits: 201 with the grant, or 200 with the first answer when
 /// the idempotency key was used before.
+#[utoipa::path(post, path = "/api/operator/workspaces/{workspace_id}/grants", tag = "operator", operation_id = "grant_credits",
+    params(("workspace_id" = String, Path, description = "The workspace (`ws_…`).")),
+    request_body = GrantBody,
+    responses(
+        (status = 201, description = "Granted.", body = GrantAnswer),
+        (status = 200, description = "The first grant of this idempotency key; nothing granted now.", body = GrantAnswer),
+        (status = 400, description = "Malformed or out-of-range input (`invalid_request`).", body = ErrorAnswer), (status = 401, description = "No or bad credentials (`unauthenticated`).", body = ErrorAnswer),
+        (status = 404, description = "Unknown workspace, or no operator token configured (`not_found`).", body = ErrorAnswer),
+    ),
+    security(("operator" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn grant(
     State(state): State<AppState>,
@@ -88,15 +120,15 @@ pub async fn grant(
     };
     Ok((
         status,
-        Json(json!({
-            "entry_id": granted.entry_id,
-            "lot_id": granted.lot_id,
-            "workspace_id": workspace.as_str(),
-            "kind": granted.kind.as_str(),
-            "credits": granted.credits,
-            "expires_at": granted.expires_at.map(to_datetime),
-            "balance": balance,
-        })),
+        Json(GrantAnswer {
+            entry_id: granted.entry_id,
+            lot_id: granted.lot_id,
+            workspace_id: workspace.as_str().to_owned(),
+            kind: granted.kind,
+            credits: granted.credits,
+            expires_at: granted.expires_at.map(to_datetime),
+            balance,
+        }),
     )
         .into_response())
 }

@@ -1,7 +1,7 @@
 //! The credit gate over HTTP: `POST /api/v1/usage` and the reservation endpoints.
 
 use super::json::ApiJson;
-use super::{ApiError, Caller, Principal};
+use super::{ApiError, Caller, ErrorAnswer, ErrorCode, Principal};
 use crate::clock::to_datetime;
 use crate::ledger::rules::Shortfall;
 use crate::ledger::{EntryMeta, IdempotencyKey, NewHold, Resolution};
@@ -11,7 +11,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 /// How long a hold lasts unless the request says otherwise, and the bounds it may say.
@@ -20,33 +19,104 @@ const MAX_HOLD_SECONDS: i64 = 24 * 60 * 60;
 const MAX_TEXT: usize = 200;
 
 /// The body of a charge or a reservation.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"idempotency_key": "gen_42", "action": "image.generate", "credits": 25, "actor": "member@acme.test", "resource": {"project": "launch"}}))]
 pub struct UsageBody {
+    /// The caller's id for this action (1 to 255 printable characters): the same key with
+    /// the same body answers the first outcome again; with another body, 409.
+    #[schema(min_length = 1, max_length = 255)]
     idempotency_key: String,
+    /// What the action is (`image.generate`), shown in the history.
+    #[schema(min_length = 1, max_length = 200)]
     action: String,
+    /// The cost in credits. Send this or `units` with a `model`.
     #[serde(default)]
+    #[schema(minimum = 1)]
     credits: Option<i64>,
+    /// Units of the model's rate (tokens, images, seconds), priced by the rate table.
     #[serde(default)]
+    #[schema(minimum = 1)]
     units: Option<i64>,
+    /// The model, shown in the history and needed to price `units`.
     #[serde(default)]
+    #[schema(max_length = 200)]
     model: Option<String>,
     #[serde(default)]
     resource: Option<ResourceBody>,
+    /// API keys only: the person the product acts for (their email), which decides the
+    /// recovery offered when credits run out.
     #[serde(default)]
+    #[schema(max_length = 200)]
     actor: Option<String>,
     /// Reservations only: how long the hold lasts (60 s to 24 h; default 15 min).
     #[serde(default)]
+    #[schema(minimum = 60, maximum = 86400)]
     hold_seconds: Option<i64>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// What the action belongs to, for the history and its filters.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceBody {
     #[serde(default)]
+    #[schema(max_length = 200)]
     project: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 200)]
     session: Option<String>,
+}
+
+/// A charge made (or, for a repeated key, the charge made the first time).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ChargeAnswer {
+    /// The journal entry, to refund it if the AI work fails.
+    #[schema(example = "txn_01j9z3k8q4")]
+    pub transaction_id: String,
+    pub charged: i64,
+    /// Spendable credits after the charge.
+    pub balance: i64,
+}
+
+/// Credits held for an action in progress.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReservationAnswer {
+    #[schema(example = "rsv_01j9z3k8q4")]
+    pub reservation_id: String,
+    pub held: i64,
+    /// When the hold lapses by itself (RFC 3339, UTC).
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    pub balance: i64,
+}
+
+/// How a reservation ended: settled (`charged` present) or released.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ResolutionAnswer {
+    /// Present when the reservation was settled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub charged: Option<i64>,
+    /// Held credits returned to the balance.
+    pub released: i64,
+    pub balance: i64,
+}
+
+/// A charge given back.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RefundAnswer {
+    /// The refund's own journal entry.
+    pub transaction_id: String,
+    pub refunded: i64,
+    pub balance: i64,
+}
+
+/// The body of a settle.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettleBody {
+    /// The actual cost (0 up to the amount held; more is charged if the balance allows).
+    #[schema(minimum = 0)]
+    credits: i64,
 }
 
 /// A usage request after parsing: everything the ledger needs, and nothing unchecked.
@@ -172,26 +242,66 @@ impl UsageRequest {
     }
 }
 
-fn answer(status: StatusCode, body: serde_json::Value) -> Response {
+fn answer(status: StatusCode, body: impl Serialize) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// The 402 body: what was missing, why, and what this person can do about it.
+/// The 402 answer: what was missing, why, and what this person can do about it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct InsufficientAnswer {
+    pub error: Shortage,
+}
+
+/// Why an action was refused for credits.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Shortage {
+    /// Always `insufficient_credits`.
+    pub code: ErrorCode,
+    pub message: String,
+    pub reason: ShortageReason,
+    /// Spendable credits now.
+    pub balance: i64,
+    /// Credits held by actions in progress.
+    pub held: i64,
+    /// What the action needs.
+    pub required: i64,
+    pub recovery: Recovery,
+}
+
+/// Whether the credits are gone or only held.
+#[derive(Clone, Copy, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ShortageReason {
+    OutOfCredits,
+    /// The credits exist but are reserved by actions in progress.
+    HeldByActionsInProgress,
+}
+
+/// What the actor can do next, by their role in the workspace.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Recovery {
+    /// The actor's role (`unknown` when an API key names nobody of the workspace).
+    #[schema(example = "member")]
+    pub role: String,
+    pub actions: Vec<RecoveryAction>,
+}
+
+/// The 402 answer for `shortfall`, with the recovery for `role` under `policy`.
 pub fn insufficient(
     shortfall: &Shortfall,
     role: Option<Role>,
     policy: BillingManagers,
-) -> serde_json::Value {
+) -> InsufficientAnswer {
     // Holds are not exhaustion: say so when the credits exist but are reserved.
     let held_back = shortfall.available + shortfall.held >= shortfall.required;
     let (reason, message) = if held_back {
         (
-            "held_by_actions_in_progress",
+            ShortageReason::HeldByActionsInProgress,
             "Credits are held by AI actions in progress; try again when they finish.".to_owned(),
         )
     } else {
         (
-            "out_of_credits",
+            ShortageReason::OutOfCredits,
             format!(
                 "This action needs {} credits and the workspace has {}.",
                 Credits::new(shortfall.required).unwrap_or_default(),
@@ -203,18 +313,35 @@ pub fn insufficient(
         Some(role) => (role.as_str(), role.recovery_actions(policy)),
         None => ("unknown", RecoveryAction::FOR_UNKNOWN),
     };
-    json!({ "error": {
-        "code": "insufficient_credits",
-        "message": message,
-        "reason": reason,
-        "balance": shortfall.available,
-        "held": shortfall.held,
-        "required": shortfall.required,
-        "recovery": { "role": role_name, "actions": actions },
-    }})
+    InsufficientAnswer {
+        error: Shortage {
+            code: ErrorCode::InsufficientCredits,
+            message,
+            reason,
+            balance: shortfall.available,
+            held: shortfall.held,
+            required: shortfall.required,
+            recovery: Recovery {
+                role: role_name.to_owned(),
+                actions: actions.to_vec(),
+            },
+        },
+    }
 }
 
 /// `POST /api/v1/usage`: charge a known cost at once.
+///
+/// Charges the workspace before the AI work starts, exactly once per idempotency key; the
+/// same key and body answer the first outcome again.
+#[utoipa::path(post, path = "/api/v1/usage", tag = "credit gate", operation_id = "charge",
+    request_body = UsageBody,
+    responses(
+        (status = 200, description = "Charged (or the first charge of this key).", body = ChargeAnswer),
+        (status = 400, description = "Malformed or out-of-range input (`invalid_request`).", body = ErrorAnswer), (status = 401, description = "No or bad credentials (`unauthenticated`).", body = ErrorAnswer),
+        (status = 402, description = "Not enough credits: nothing was charged; what is missing and what the actor can do.", body = InsufficientAnswer),
+        (status = 403, description = "The caller may not do this (`forbidden`).", body = ErrorAnswer), (status = 409, description = "The idempotency key was used with another body (`idempotency_conflict`).", body = ErrorAnswer), (status = 503, description = "The gate is busy (`overloaded`, with `Retry-After`); nothing was charged.", body = ErrorAnswer),
+    ),
+    security(("api_key" = []), ("session" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn charge(
     State(state): State<AppState>,
@@ -236,7 +363,11 @@ pub async fn charge(
     Ok(match outcome {
         Ok(receipt) => answer(
             StatusCode::OK,
-            json!({ "transaction_id": receipt.entry_id, "charged": -receipt.amount, "balance": receipt.available }),
+            ChargeAnswer {
+                transaction_id: receipt.entry_id,
+                charged: -receipt.amount,
+                balance: receipt.available,
+            },
         ),
         Err(shortfall) => answer(
             StatusCode::PAYMENT_REQUIRED,
@@ -246,6 +377,18 @@ pub async fn charge(
 }
 
 /// `POST /api/v1/usage/reservations`: hold an estimate.
+///
+/// Holds credits for an action whose cost is known only afterwards; settle or release it
+/// when the work ends (or it lapses after `hold_seconds`).
+#[utoipa::path(post, path = "/api/v1/usage/reservations", tag = "credit gate", operation_id = "reserve",
+    request_body = UsageBody,
+    responses(
+        (status = 201, description = "Held (or the first hold of this key).", body = ReservationAnswer),
+        (status = 400, description = "Malformed or out-of-range input (`invalid_request`).", body = ErrorAnswer), (status = 401, description = "No or bad credentials (`unauthenticated`).", body = ErrorAnswer),
+        (status = 402, description = "Not enough credits: nothing was held.", body = InsufficientAnswer),
+        (status = 403, description = "The caller may not do this (`forbidden`).", body = ErrorAnswer), (status = 409, description = "The idempotency key was used with another body (`idempotency_conflict`).", body = ErrorAnswer),
+    ),
+    security(("api_key" = []), ("session" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn reserve(
     State(state): State<AppState>,
@@ -268,24 +411,19 @@ pub async fn reserve(
     Ok(match outcome {
         Ok(receipt) => answer(
             StatusCode::CREATED,
-            json!({
-                "reservation_id": receipt.reservation_id,
-                "held": receipt.held,
-                "expires_at": to_datetime(receipt.expires_at).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                "balance": receipt.available,
-            }),
+            ReservationAnswer {
+                reservation_id: receipt.reservation_id,
+                held: receipt.held,
+                expires_at: to_datetime(receipt.expires_at)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                balance: receipt.available,
+            },
         ),
         Err(shortfall) => answer(
             StatusCode::PAYMENT_REQUIRED,
             insufficient(&shortfall, role, policy),
         ),
     })
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SettleBody {
-    credits: i64,
 }
 
 fn reservation_id(id: &str) -> Result<&str, ApiError> {
@@ -310,20 +448,29 @@ fn require_api_key(caller: &Caller) -> Result<(), ApiError> {
 
 /// The answer to a settle or a release: the first resolution, whichever call repeats it.
 fn resolved(r: &Resolution) -> Response {
-    if r.settled {
-        answer(
-            StatusCode::OK,
-            json!({ "charged": r.charged, "released": r.released, "balance": r.available }),
-        )
-    } else {
-        answer(
-            StatusCode::OK,
-            json!({ "released": r.released, "balance": r.available }),
-        )
-    }
+    answer(
+        StatusCode::OK,
+        ResolutionAnswer {
+            charged: r.settled.then_some(r.charged),
+            released: r.released,
+            balance: r.available,
+        },
+    )
 }
 
 /// `POST /api/v1/usage/reservations/{id}/settle`: charge the actual cost.
+///
+/// Charges what the work cost and returns the rest of the hold. Product servers only (a
+/// workspace API key); a repeat answers the first resolution.
+#[utoipa::path(post, path = "/api/v1/usage/reservations/{id}/settle", tag = "credit gate", operation_id = "settle",
+    params(("id" = String, Path, description = "The reservation (`rsv_…`).")),
+    request_body = SettleBody,
+    responses(
+        (status = 200, description = "Settled (or the reservation's first resolution).", body = ResolutionAnswer),
+        (status = 400, description = "Malformed or out-of-range input (`invalid_request`).", body = ErrorAnswer), (status = 401, description = "No or bad credentials (`unauthenticated`).", body = ErrorAnswer), (status = 403, description = "The caller may not do this (`forbidden`).", body = ErrorAnswer), (status = 404, description = "Unknown id, or an id of another workspace (`not_found`).", body = ErrorAnswer),
+        (status = 409, description = "The reservation lapsed (`reservation_expired`) or was released (`reservation_resolved`).", body = ErrorAnswer),
+    ),
+    security(("api_key" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn settle(
     State(state): State<AppState>,
@@ -343,6 +490,17 @@ pub async fn settle(
 }
 
 /// `POST /api/v1/usage/reservations/{id}/release`: the provider work failed; charge nothing.
+///
+/// Returns the whole hold. Product servers only (a workspace API key); a repeat answers the
+/// first resolution.
+#[utoipa::path(post, path = "/api/v1/usage/reservations/{id}/release", tag = "credit gate", operation_id = "release",
+    params(("id" = String, Path, description = "The reservation (`rsv_…`).")),
+    responses(
+        (status = 200, description = "Released (or the reservation's first resolution).", body = ResolutionAnswer),
+        (status = 401, description = "No or bad credentials (`unauthenticated`).", body = ErrorAnswer), (status = 403, description = "The caller may not do this (`forbidden`).", body = ErrorAnswer), (status = 404, description = "Unknown id, or an id of another workspace (`not_found`).", body = ErrorAnswer),
+        (status = 409, description = "The reservation was settled already (`reservation_resolved`).", body = ErrorAnswer),
+    ),
+    security(("api_key" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn release(
     State(state): State<AppState>,
@@ -360,6 +518,16 @@ pub async fn release(
 
 /// `POST /api/v1/usage/{transaction_id}/refund`: the AI operation of a one-shot charge failed;
 /// give its credits back. Asking again returns the same refund.
+///
+/// Product servers only (a workspace API key), within the refund window.
+#[utoipa::path(post, path = "/api/v1/usage/{transaction_id}/refund", tag = "credit gate", operation_id = "refund",
+    params(("transaction_id" = String, Path, description = "The charge (`txn_…`).")),
+    responses(
+        (status = 200, description = "Refunded (or the first refund of this charge).", body = RefundAnswer),
+        (status = 401, description = "No or bad credentials (`unauthenticated`).", body = ErrorAnswer), (status = 403, description = "The caller may not do this (`forbidden`).", body = ErrorAnswer), (status = 404, description = "Unknown id, or an id of another workspace (`not_found`).", body = ErrorAnswer),
+        (status = 409, description = "Not refundable: not a charge, or past the refund window (`not_refundable`).", body = ErrorAnswer),
+    ),
+    security(("api_key" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn refund(
     State(state): State<AppState>,
@@ -387,13 +555,18 @@ pub async fn refund(
         .await?;
     Ok(answer(
         StatusCode::OK,
-        json!({ "transaction_id": refund.entry_id, "refunded": refund.refunded, "balance": refund.available }),
+        RefundAnswer {
+            transaction_id: refund.entry_id,
+            refunded: refund.refunded,
+            balance: refund.available,
+        },
     ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn held_credits_are_reported_apart_from_an_empty_balance() {
@@ -402,7 +575,12 @@ mod tests {
             held: 40,
             required: 25,
         };
-        let body = insufficient(&held, Some(Role::Member), BillingManagers::Admins);
+        let body = serde_json::to_value(insufficient(
+            &held,
+            Some(Role::Member),
+            BillingManagers::Admins,
+        ))
+        .unwrap();
         assert_eq!(body["error"]["reason"], "held_by_actions_in_progress");
         assert_eq!(body["error"]["recovery"]["actions"], json!(["ask_admin"]));
         let empty = Shortfall {
@@ -410,7 +588,8 @@ mod tests {
             held: 0,
             required: 25,
         };
-        let body = insufficient(&empty, None, BillingManagers::Admins);
+        let body =
+            serde_json::to_value(insufficient(&empty, None, BillingManagers::Admins)).unwrap();
         assert_eq!(body["error"]["code"], "insufficient_credits");
         assert_eq!(body["error"]["reason"], "out_of_credits");
         assert_eq!(

@@ -14,6 +14,19 @@ const MAX_EXPORT_ROWS: usize = 100_000;
 
 /// `GET /billing/history.csv`: every movement the filters select, newest first, streamed a
 /// page at a time, so an export of any size holds one page in memory.
+#[utoipa::path(get, path = "/billing/history.csv", tag = "billing", operation_id = "export_history",
+    params(
+        ("type" = Option<String>, Query, description = "Only movements of this type (`purchase`, `usage`, `grant`, `refund`, `expiry`, …)."),
+        ("from" = Option<String>, Query, description = "From this UTC day (YYYY-MM-DD), inclusive."),
+        ("to" = Option<String>, Query, description = "To this UTC day (YYYY-MM-DD), inclusive."),
+    ),
+    responses(
+        (status = 200, description = "Every movement the filters select, newest first, as CSV (at most 100,000 rows).", content_type = "text/csv", body = String),
+        (status = 400, description = "A malformed filter (`invalid_request`).", body = crate::api::ErrorAnswer),
+        (status = 401, description = "No or bad credentials (`unauthenticated`).", body = crate::api::ErrorAnswer),
+        (status = 403, description = "Guests may not export (`forbidden`).", body = crate::api::ErrorAnswer),
+    ),
+    security(("api_key" = []), ("session" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn history_csv(
     State(state): State<AppState>,

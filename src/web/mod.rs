@@ -2,7 +2,7 @@
 //! CSV export, and the guard that sends signed-out people to the sign-in page.
 
 pub mod client_addr;
-mod export;
+pub(crate) mod export;
 mod guard;
 pub mod headers;
 pub mod origin;

@@ -366,6 +366,8 @@ fn rules(route: &RouteEntry, ids: &Ids) -> Option<Entry> {
         ("GET", "/_stripe/receipts/{id}") => entry(at("/_stripe/receipts/ch_unknown"), |_| 404),
         // Operations.
         ("GET", "/healthz" | "/readyz" | "/metrics") => entry(at(path), |_| 200),
+        // The API's description is public, like any API's reference.
+        ("GET", "/api/openapi.json") => entry(at(path), |_| 200),
         _ => return None,
     };
     Some(e)

@@ -8,6 +8,7 @@ mod auto_reload;
 mod credits;
 mod delivery;
 mod fixture;
+mod openapi;
 mod outbox;
 mod pages;
 mod purchases;

@@ -25,6 +25,7 @@ pub struct Viewer {
 }
 
 /// Spendable credits of one kind that share an expiry.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bucket {
     pub kind: GrantKind,
@@ -33,6 +34,7 @@ pub struct Bucket {
 }
 
 /// What a movement belongs to.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceRef {
     pub action: Option<String>,
@@ -42,6 +44,7 @@ pub struct ResourceRef {
 }
 
 /// One journal entry.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transaction {
     pub id: String,
@@ -57,6 +60,7 @@ pub struct Transaction {
 }
 
 /// The last Auto-reload attempt.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AutoReloadAttempt {
     /// queued, charging, succeeded, failed, skipped or requires_action.
@@ -70,6 +74,7 @@ pub struct AutoReloadAttempt {
 
 /// Auto-reload's settings and state: the `auto_reload` of `GET /api/billing/credits` and the
 /// Billing page's Auto-reload card, one value for both.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AutoReloadView {
     pub enabled: bool,
@@ -116,6 +121,7 @@ impl AutoReloadView {
 }
 
 /// The body of `GET /api/billing/credits`, and the Credits card's data.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreditsView {
     pub workspace_id: WorkspaceId,

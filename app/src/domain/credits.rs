@@ -11,6 +11,7 @@ pub const MAX_CREDITS: i64 = 1_000_000_000_000;
 ///
 /// Credits are integers everywhere: there are no fractional credits and no floats on the path
 /// of an amount. The field is private; [`Credits::new`] is the only way in.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct Credits(i64);

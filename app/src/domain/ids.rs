@@ -12,6 +12,7 @@ pub struct IdError {
 ///
 /// Ids arrive from URLs, forms, cookies and the CLI; parsing them once keeps SQL and logs
 /// free of arbitrary text, and a malformed id is told apart from an unknown one.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct WorkspaceId(String);

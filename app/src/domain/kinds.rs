@@ -57,6 +57,7 @@ pub(crate) use spelled_enum;
 
 /// The kind of a grant (a lot of credits). The kind decides expiry rules and its place in
 /// the drawdown order.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantKind {
@@ -97,6 +98,7 @@ impl GrantKind {
 }
 
 /// The type of a journal entry. Every movement of credits is exactly one of these.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryType {

@@ -52,6 +52,7 @@ impl BillingManagers {
 }
 
 /// What a person refused by the credit gate can do about it.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RecoveryAction {
