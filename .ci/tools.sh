@@ -41,6 +41,13 @@ if ! python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('locals
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "localstripe==$LOCALSTRIPE_VERSION"
 fi
 
+# Schemathesis, which fuzzes the API against its OpenAPI description (.ci/schemathesis).
+SCHEMATHESIS_VERSION="4.32.5"
+if ! python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('schemathesis') != '$SCHEMATHESIS_VERSION')" 2>/dev/null; then
+  say "Installing schemathesis $SCHEMATHESIS_VERSION"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
 # The environment cargo-leptos gives its builds; setting the same for plain cargo commands
 # keeps them from rebuilding the Leptos crates.
 export LEPTOS_OUTPUT_NAME=tally

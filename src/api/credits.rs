@@ -43,7 +43,11 @@ pub async fn get_credits(
                 ApiError::Invalid(format!("limit must be a whole number from 1 to {MAX_PAGE}"))
             })?,
     };
-    let cursor = params.get("cursor").map(String::as_str);
+    // An empty cursor is the first page, as no cursor is.
+    let cursor = params
+        .get("cursor")
+        .map(String::as_str)
+        .filter(|c| !c.is_empty());
     // The card Auto-reload charges is for the product's server and billing managers.
     let with_card = match &caller.principal {
         Principal::ApiKey => true,

@@ -16,9 +16,9 @@ const MAX_EXPORT_ROWS: usize = 100_000;
 /// page at a time, so an export of any size holds one page in memory.
 #[utoipa::path(get, path = "/billing/history.csv", tag = "billing", operation_id = "export_history",
     params(
-        ("type" = Option<String>, Query, description = "Only movements of this type (`purchase`, `usage`, `grant`, `refund`, `expiry`, …)."),
-        ("from" = Option<String>, Query, description = "From this UTC day (YYYY-MM-DD), inclusive."),
-        ("to" = Option<String>, Query, description = "To this UTC day (YYYY-MM-DD), inclusive."),
+        ("type" = Option<app::domain::EntryType>, Query, description = "Only movements of this type."),
+        ("from" = Option<String>, Query, pattern = r"^$|^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description = "From this UTC day (YYYY-MM-DD), inclusive; empty for no bound."),
+        ("to" = Option<String>, Query, pattern = r"^$|^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description = "To this UTC day (YYYY-MM-DD), inclusive, not before `from`; empty for no bound."),
     ),
     responses(
         (status = 200, description = "Every movement the filters select, newest first, as CSV (at most 100,000 rows).", content_type = "text/csv", body = String),
