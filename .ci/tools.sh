@@ -33,6 +33,11 @@ if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/playwright ] 
   say "Installing node packages"
   npm ci --no-audit --no-fund
 fi
+# The API reference page's viewer, served with the site's files (cargo-leptos copies public/).
+if [ ! -f public/vendor/swagger-ui-bundle.js ] || [ node_modules/swagger-ui-dist/swagger-ui-bundle.js -nt public/vendor/swagger-ui-bundle.js ]; then
+  mkdir -p public/vendor
+  cp node_modules/swagger-ui-dist/{swagger-ui-bundle.js,swagger-ui.css,LICENSE} public/vendor/
+fi
 
 # localstripe, an independent fake Stripe for the gateway's contract tests (tests/contract.rs).
 LOCALSTRIPE_VERSION="1.15.10"

@@ -1,10 +1,14 @@
 //! The API's OpenAPI 3.1 description, generated from the handlers' annotations and served at
-//! `GET /api/openapi.json`. A test holds it against the route list, so a route added without
-//! a description fails the build's tests.
+//! `GET /api/openapi.json`, and a reference page that shows it at `GET /api/docs` (Swagger UI,
+//! vendored from npm and served with the site's files: nothing is fetched from elsewhere). A
+//! test holds the description against the route list, so a route added without a description
+//! fails the build's tests.
 
 use crate::api::{self, ErrorAnswer};
 use crate::routing::RouteBook;
 use crate::state::AppState;
+use axum::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use axum::response::IntoResponse;
 use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
@@ -26,6 +30,7 @@ use utoipa::OpenApi;
         api::operator::grant,
         crate::web::export::history_csv,
         openapi_json,
+        reference_page,
     ),
     components(schemas(ErrorAnswer, api::ErrorCode)),
     modifiers(&WaysIn),
@@ -78,7 +83,48 @@ pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
-/// The description's route.
+/// The reference page's policy: its own scripts only (no eval, nothing inline); Swagger UI
+/// sets style attributes as it renders, so styles may be inline.
+const REFERENCE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The page: a plain one that links the description, which Swagger UI then fills in.
+const REFERENCE_PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Tally API reference</title>
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/vendor/swagger-ui.css">
+</head>
+<body>
+<main id="reference">
+<h1>Tally API reference</h1>
+<p>The API's OpenAPI 3.1 description is at <a href="/api/openapi.json">/api/openapi.json</a>. This page shows it once its script has loaded.</p>
+</main>
+<script src="/vendor/swagger-ui-bundle.js"></script>
+<script src="/api-docs.js"></script>
+</body>
+</html>
+"#;
+
+/// The API reference, for people.
+#[utoipa::path(get, path = "/api/docs", tag = "meta", operation_id = "reference",
+    responses((status = 200, description = "The API reference page (HTML), which reads this description.", content_type = "text/html", body = String)))]
+#[tracing::instrument(skip_all)]
+pub async fn reference_page() -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, "text/html; charset=utf-8"),
+            (CONTENT_SECURITY_POLICY, REFERENCE_POLICY),
+        ],
+        REFERENCE_PAGE,
+    )
+}
+
+/// The description's routes.
 pub fn routes() -> RouteBook<AppState> {
-    RouteBook::new().get("/api/openapi.json", openapi_json)
+    RouteBook::new()
+        .get("/api/openapi.json", openapi_json)
+        .get("/api/docs", reference_page)
 }

@@ -6,7 +6,7 @@
 //! "Buy"), `X-Content-Type-Options: nosniff`, a `Referrer-Policy` that keeps addresses on the
 //! site, and behind an https public address, HSTS.
 //!
-//! Caching: the site's files (`/pkg/…`, the icon) may be kept but are checked again on use
+//! Caching: the site's files (`/pkg/…`, `/vendor/…`, the icon) may be kept but are checked again on use
 //! (`no-cache`, answered `304 Not Modified` when unchanged); everything else — pages with
 //! balances, API answers — is never stored (`no-store`). Answers are compressed (brotli or
 //! gzip) for clients that ask, except the wasm bundle, which is sent as compressed at build
@@ -29,7 +29,10 @@ pub const LOCKED_DOWN: &str =
 
 /// Whether a path names one of the site's own files rather than a page or an API answer.
 fn is_site_file(path: &str) -> bool {
-    path.starts_with("/pkg/") || path == "/favicon.svg"
+    path.starts_with("/pkg/")
+        || path.starts_with("/vendor/")
+        || path == "/favicon.svg"
+        || path == "/api-docs.js"
 }
 
 /// The response compression: brotli or gzip at a middling level (fast enough per request),

@@ -367,7 +367,7 @@ fn rules(route: &RouteEntry, ids: &Ids) -> Option<Entry> {
         // Operations.
         ("GET", "/healthz" | "/readyz" | "/metrics") => entry(at(path), |_| 200),
         // The API's description is public, like any API's reference.
-        ("GET", "/api/openapi.json") => entry(at(path), |_| 200),
+        ("GET", "/api/openapi.json" | "/api/docs") => entry(at(path), |_| 200),
         _ => return None,
     };
     Some(e)

@@ -57,7 +57,11 @@ async fn every_api_route_is_described_and_nothing_else() {
                 "{name} has no operation id"
             );
             assert!(operation["tags"].is_array(), "{name} has no tag");
-            assert!(operation["security"].is_array() || path == "/api/openapi.json");
+            let public = path == "/api/openapi.json" || path == "/api/docs";
+            assert!(
+                operation["security"].is_array() || public,
+                "{name} says no way in"
+            );
             let responses = operation["responses"].as_object().unwrap();
             assert!(
                 responses.keys().any(|s| s.starts_with('2')),
@@ -179,4 +183,33 @@ async fn answers_have_the_described_fields() {
             "{field} missing in {refused}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_reference_page_runs_only_its_own_scripts() {
+    let app = TestApp::spawn().await;
+    let page = TestApp::client()
+        .get(app.url("/api/docs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    assert!(!policy.contains("unsafe-eval"), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    let html = page.text().await.unwrap();
+    for reference in [
+        "/vendor/swagger-ui-bundle.js",
+        "/vendor/swagger-ui.css",
+        "/api-docs.js",
+        "href=\"/api/openapi.json\"",
+    ] {
+        assert!(html.contains(reference), "no {reference}");
+    }
+    assert!(!html.contains("<script>"), "an inline script");
+    assert!(!html.contains("https://"), "something from elsewhere");
 }
