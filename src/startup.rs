@@ -59,13 +59,17 @@ impl Application {
         };
         let (payments, emulator) = payments_for(&config, &store, &clock, loopback).await?;
         let config_sign_ins = config.sign_in_concurrency;
+        let api_keys = crate::accounts::ApiKeyCache::default();
+        if store.backend() == crate::db::Backend::Postgres {
+            api_keys.listen_for_revocations(config.database_url.clone());
+        }
         let state = AppState {
             leptos_options,
             store,
             clock,
             config: Arc::new(config),
             batcher,
-            api_keys: crate::accounts::ApiKeyCache::default(),
+            api_keys,
             payments,
             emulator,
             sign_ins: Arc::new(tokio::sync::Semaphore::new(config_sign_ins)),

@@ -844,3 +844,79 @@ async fn a_serving_instance_runs_the_background_jobs_by_itself() {
     assert!(store.audit(&ws).await.unwrap().balanced());
     db.finish().await;
 }
+
+#[tokio::test]
+async fn a_key_revoked_anywhere_stops_working_on_every_instance_at_once() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let (ok, workspace, _) = tally(&db.url, &["workspace", "create", "--name", "Keys"]).await;
+    assert!(ok);
+    let (ok, secret, said) = tally(
+        &db.url,
+        &[
+            "api-key",
+            "create",
+            "--workspace",
+            &workspace,
+            "--name",
+            "backend",
+        ],
+    )
+    .await;
+    assert!(ok, "{said}");
+    let id = said
+        .split("Its id is ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('.')
+        .to_owned();
+    let (_a, a) = start_instance(&db.url).await;
+    let (_b, b) = start_instance(&db.url).await;
+    let client = reqwest::Client::new();
+    let status = |base: String| {
+        let (client, secret) = (client.clone(), secret.clone());
+        async move {
+            client
+                .get(format!("{base}/api/billing/credits"))
+                .bearer_auth(&secret)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // Both instances have just looked the key up, and would trust it for seconds.
+    assert_eq!(status(a.clone()).await, 200);
+    assert_eq!(status(b.clone()).await, 200);
+    assert_eq!(status(b.clone()).await, 200);
+
+    // Revoked from the command line, a third process.
+    let (ok, _, said) = tally(
+        &db.url,
+        &["api-key", "revoke", "--workspace", &workspace, "--id", &id],
+    )
+    .await;
+    assert!(ok, "{said}");
+    let revoked = std::time::Instant::now();
+    for base in [a, b] {
+        loop {
+            if status(base.clone()).await == 401 {
+                break;
+            }
+            assert!(
+                revoked.elapsed() < Duration::from_millis(1_000),
+                "{base} still takes the revoked key"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let (_, list, _) = tally(&db.url, &["api-key", "list", "--workspace", &workspace]).await;
+    let row = list.lines().find(|l| l.starts_with(&id)).unwrap();
+    assert!(
+        !row.ends_with("\t-"),
+        "the list shows the revocation: {row}"
+    );
+    db.finish().await;
+}

@@ -1,7 +1,16 @@
-//! The workspaces of recently used API keys, remembered per instance for a few seconds.
+//! The workspaces of recently used API keys, remembered per instance for a few seconds, and
+//! forgotten at once when a key is revoked anywhere.
+//!
+//! On PostgreSQL a revocation is announced on the `tally_api_key_revoked` channel
+//! (`pg_notify`, see `Store::revoke_api_key`) and every instance listens: each forgets the key
+//! as the announcement arrives. An instance that is not listening (before its listener is
+//! connected, or after the connection dropped, until it is back) remembers nothing and reads
+//! every key from the database, so a revocation is never missed. On SQLite, where one instance
+//! serves the file, the instance that revokes forgets the key itself.
 
 use super::WorkspaceRecord;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,26 +29,94 @@ const API_KEY_CACHE_SIZE: usize = 10_000;
 #[derive(Clone, Debug)]
 pub struct ApiKeyCache {
     entries: Arc<Mutex<HashMap<String, (WorkspaceRecord, Instant)>>>,
+    /// When this instance last wrote each key's use down.
+    noted: Arc<Mutex<HashMap<String, Instant>>>,
+    /// Whether revocations elsewhere reach this instance, so remembered keys can be trusted.
+    hears_revocations: Arc<AtomicBool>,
     ttl: Duration,
 }
+
+/// The PostgreSQL channel revocations are announced on; the payload is the key's hash.
+pub const REVOCATION_CHANNEL: &str = "tally_api_key_revoked";
+
+/// How often one instance writes down that a key is in use.
+const USE_NOTE_EVERY: Duration = Duration::from_secs(60);
 
 impl Default for ApiKeyCache {
     fn default() -> Self {
         ApiKeyCache {
             entries: Arc::default(),
+            noted: Arc::default(),
+            hears_revocations: Arc::new(AtomicBool::new(true)),
             ttl: API_KEY_TTL,
         }
     }
 }
 
 impl ApiKeyCache {
-    /// The workspace of the key with this hash, if it was looked up within the TTL.
+    /// The workspace of the key with this hash, if it was looked up within the TTL (and
+    /// revocations elsewhere are heard).
     pub fn get(&self, hash: &str) -> Option<WorkspaceRecord> {
+        if !self.hears_revocations.load(Ordering::Acquire) {
+            return None;
+        }
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
             .get(hash)
             .filter(|(_, at)| at.elapsed() < self.ttl)
             .map(|(workspace, _)| workspace.clone())
+    }
+
+    /// Whether this use of the key with this hash should be written down (the first in a
+    /// minute on this instance), so a busy key costs no write per request.
+    pub fn note_use(&self, hash: &str) -> bool {
+        let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
+        if noted
+            .get(hash)
+            .is_some_and(|at| at.elapsed() < USE_NOTE_EVERY)
+        {
+            return false;
+        }
+        if noted.len() >= API_KEY_CACHE_SIZE {
+            noted.clear();
+        }
+        noted.insert(hash.to_owned(), Instant::now());
+        true
+    }
+
+    /// Forgets the key with this hash (it was revoked).
+    pub fn forget(&self, hash: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.remove(hash);
+    }
+
+    /// Says whether revocations elsewhere are heard. Either way what is remembered is
+    /// forgotten: while deaf, announcements may have been missed.
+    pub fn set_hears_revocations(&self, hears: bool) {
+        self.hears_revocations.store(hears, Ordering::Release);
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.clear();
+    }
+
+    /// Listens for revocations on PostgreSQL at `database_url` for as long as the process
+    /// runs, reconnecting after a dropped connection; deaf meanwhile (see the module's note).
+    pub fn listen_for_revocations(&self, database_url: String) {
+        self.set_hears_revocations(false);
+        let cache = self.clone();
+        tokio::spawn(async move {
+            let mut pause = Duration::from_millis(200);
+            loop {
+                match listen(&cache, &database_url).await {
+                    Ok(()) => {}
+                    Err(err) => {
+                        tracing::warn!(error = %err, "not hearing API key revocations; reading every key from the database")
+                    }
+                }
+                cache.set_hears_revocations(false);
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
+        });
     }
 
     /// Remembers the workspace of the key with this hash.
@@ -49,6 +126,18 @@ impl ApiKeyCache {
             entries.clear();
         }
         entries.insert(hash, (workspace, Instant::now()));
+    }
+}
+
+/// One listening connection: trusted from the moment it listens until it fails.
+async fn listen(cache: &ApiKeyCache, database_url: &str) -> Result<(), sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect(database_url).await?;
+    listener.listen(REVOCATION_CHANNEL).await?;
+    cache.set_hears_revocations(true);
+    loop {
+        let note = listener.recv().await?;
+        let mut entries = cache.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.remove(note.payload());
     }
 }
 

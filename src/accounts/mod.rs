@@ -8,4 +8,4 @@ pub mod tokens;
 
 pub use email::{Email, EmailError};
 pub use key_cache::ApiKeyCache;
-pub use store::{Membership, SessionRecord, UserRecord, WorkspaceRecord};
+pub use store::{ApiKeyRecord, Membership, SessionRecord, UserRecord, WorkspaceRecord};

@@ -39,6 +39,16 @@ impl std::fmt::Debug for UserRecord {
 }
 
 /// A person's place in one workspace.
+/// An API key as its workspace's people see it: never its secret.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub name: String,
+    pub created_at: Millis,
+    pub last_used_at: Option<Millis>,
+    pub revoked_at: Option<Millis>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Membership {
     pub workspace: WorkspaceRecord,
@@ -448,14 +458,26 @@ impl Store {
         name: &str,
         now: Millis,
     ) -> Result<String, StoreError> {
+        Ok(self.create_named_api_key(workspace, name, now).await?.1)
+    }
+
+    /// Creates an API key and returns it with its secret (shown once, never stored).
+    #[tracing::instrument(skip_all)]
+    pub async fn create_named_api_key(
+        &self,
+        workspace: &WorkspaceId,
+        name: &str,
+        now: Millis,
+    ) -> Result<(ApiKeyRecord, String), StoreError> {
         let secret = new_secret("tly_");
+        let id = new_id("key");
         sqlx::query(
             r#"
             INSERT INTO api_keys (id, workspace_id, name, key_hash, created_at)
             VALUES ($1, $2, $3, $4, $5)
             "#,
         )
-        .bind(new_id("key"))
+        .bind(&id)
         .bind(workspace.as_str())
         .bind(name)
         .bind(hash_secret(&secret))
@@ -468,7 +490,95 @@ impl Store {
             }
             _ => StoreError::Database(e),
         })?;
-        Ok(secret)
+        let record = ApiKeyRecord {
+            id,
+            name: name.to_owned(),
+            created_at: now,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        Ok((record, secret))
+    }
+
+    /// The workspace's API keys, newest first, revoked ones included.
+    #[tracing::instrument(skip_all)]
+    pub async fn api_keys(&self, workspace: &WorkspaceId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            r#"
+            SELECT id, name, created_at, last_used_at, revoked_at
+            FROM api_keys
+            WHERE workspace_id = $1
+            ORDER BY created_at DESC, id DESC
+            "#,
+        )
+        .bind(workspace.as_str())
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Revokes one of the workspace's API keys (a key already revoked keeps its first
+    /// revocation) and returns it with its hash, so caches can forget it; `None` when the
+    /// workspace has no such key.
+    #[tracing::instrument(skip_all)]
+    pub async fn revoke_api_key(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<(ApiKeyRecord, String)>, StoreError> {
+        sqlx::query(
+            r#"
+            UPDATE api_keys SET revoked_at = $1
+            WHERE workspace_id = $2 AND id = $3 AND revoked_at IS NULL
+            "#,
+        )
+        .bind(now)
+        .bind(workspace.as_str())
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        let row = sqlx::query(
+            r#"
+            SELECT id, name, created_at, last_used_at, revoked_at, key_hash
+            FROM api_keys
+            WHERE workspace_id = $1 AND id = $2
+            "#,
+        )
+        .bind(workspace.as_str())
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let key = ApiKeyRecord::from_row(&row)?;
+        let hash: String = row.try_get("key_hash")?;
+        // Every instance forgets the key as this arrives (see accounts::key_cache).
+        if self.backend() == crate::db::Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(super::key_cache::REVOCATION_CHANNEL)
+                .bind(&hash)
+                .execute(self.pool())
+                .await?;
+        }
+        Ok(Some((key, hash)))
+    }
+
+    /// Notes that the key with this hash was used now, at most once a minute per key.
+    #[tracing::instrument(skip_all)]
+    pub async fn note_api_key_use(&self, key_hash: &str, now: Millis) -> Result<(), StoreError> {
+        sqlx::query(
+            r#"
+            UPDATE api_keys SET last_used_at = $1
+            WHERE key_hash = $2 AND (last_used_at IS NULL OR last_used_at < $3)
+            "#,
+        )
+        .bind(now)
+        .bind(key_hash)
+        .bind(now - 60_000)
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     /// The workspace an unrevoked API key belongs to.

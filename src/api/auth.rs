@@ -60,10 +60,19 @@ impl FromRequestParts<AppState> for Caller {
                         .api_key_workspace(key)
                         .await?
                         .ok_or(ApiError::Unauthenticated)?;
-                    state.api_keys.put(hash, workspace.clone());
+                    state.api_keys.put(hash.clone(), workspace.clone());
                     workspace
                 }
             };
+            if state.api_keys.note_use(&hash) {
+                // Written in the background: a request never waits for its key's last use.
+                let (store, now) = (state.store.clone(), state.clock.now_ms());
+                tokio::spawn(async move {
+                    if let Err(err) = store.note_api_key_use(&hash, now).await {
+                        tracing::warn!(error = %err, "an API key's last use was not written");
+                    }
+                });
+            }
             return Ok(Caller {
                 workspace,
                 principal: Principal::ApiKey,

@@ -26,6 +26,18 @@ pub fn routes() -> RouteBook<AppState> {
             "/api/operator/workspaces/{workspace_id}/grants",
             operator::grant,
         )
+        .post(
+            "/api/operator/workspaces/{workspace_id}/api_keys",
+            operator::create_api_key,
+        )
+        .get(
+            "/api/operator/workspaces/{workspace_id}/api_keys",
+            operator::list_api_keys,
+        )
+        .delete(
+            "/api/operator/workspaces/{workspace_id}/api_keys/{key_id}",
+            operator::revoke_api_key,
+        )
         // Unknown API paths answer in the API's JSON shape, not with the HTML 404 page.
         .any("/api/{*rest}", || async { ApiError::NotFound })
         // Usage bodies are small; a limit keeps a bad client from tying up memory.

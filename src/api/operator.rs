@@ -4,6 +4,7 @@
 
 use super::json::ApiJson;
 use super::{ApiError, ErrorAnswer};
+use crate::accounts::ApiKeyRecord;
 use crate::clock::to_datetime;
 use crate::grants::{operator_grant, GrantRequest};
 use crate::ledger::LedgerError;
@@ -131,4 +132,157 @@ pub async fn grant(
         }),
     )
         .into_response())
+}
+
+/// The body of `POST /api/operator/workspaces/{workspace_id}/api_keys`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiKeyBody {
+    /// What the key is for ("Production backend"), shown in lists.
+    #[schema(min_length = 1, max_length = 100, example = "Production backend")]
+    name: String,
+}
+
+/// An API key as lists show it: never its secret.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApiKeyAnswer {
+    #[schema(example = "key_01j9z3k8q4")]
+    pub id: String,
+    pub name: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The last use, to the minute; null if never used.
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Null while the key works.
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<ApiKeyRecord> for ApiKeyAnswer {
+    fn from(key: ApiKeyRecord) -> Self {
+        ApiKeyAnswer {
+            id: key.id,
+            name: key.name,
+            created_at: to_datetime(key.created_at),
+            last_used_at: key.last_used_at.map(to_datetime),
+            revoked_at: key.revoked_at.map(to_datetime),
+        }
+    }
+}
+
+/// A new key with its secret, which is shown this once and never again.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedApiKeyAnswer {
+    #[serde(flatten)]
+    pub key: ApiKeyAnswer,
+    /// The secret (`tly_…`): send it as `Authorization: Bearer <secret>`.
+    pub secret: String,
+}
+
+/// The workspace's API keys, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApiKeyList {
+    pub data: Vec<ApiKeyAnswer>,
+}
+
+/// The workspace named in the path, which must exist.
+async fn known_workspace(state: &AppState, id: &str) -> Result<WorkspaceId, ApiError> {
+    let workspace = WorkspaceId::parse(id).map_err(|_| ApiError::NotFound)?;
+    state
+        .store
+        .workspace(&workspace)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(workspace)
+}
+
+/// Creates an API key for the workspace; its secret is in this answer only.
+#[utoipa::path(post, path = "/api/operator/workspaces/{workspace_id}/api_keys", tag = "operator", operation_id = "create_api_key",
+    params(("workspace_id" = String, Path, description = "The workspace (`ws_…`).")),
+    request_body = NewApiKeyBody,
+    responses(
+        (status = 201, description = "Created; the secret is shown this once.", body = CreatedApiKeyAnswer),
+        (status = 400, description = "No name, or one too long (`invalid_request`).", body = ErrorAnswer),
+        (status = 401, description = "No or bad operator token (`unauthenticated`).", body = ErrorAnswer),
+        (status = 404, description = "Unknown workspace, or no operator token configured (`not_found`).", body = ErrorAnswer),
+    ),
+    security(("operator" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn create_api_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(workspace): Path<String>,
+    ApiJson(body): ApiJson<NewApiKeyBody>,
+) -> Result<Response, ApiError> {
+    authorise(&state, &headers)?;
+    let workspace = known_workspace(&state, &workspace).await?;
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::Invalid(
+            "name must have 1 to 100 printable characters".into(),
+        ));
+    }
+    let (key, secret) = state
+        .store
+        .create_named_api_key(&workspace, name, state.clock.now_ms())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedApiKeyAnswer {
+            key: key.into(),
+            secret,
+        }),
+    )
+        .into_response())
+}
+
+/// Lists the workspace's API keys, revoked ones included.
+#[utoipa::path(get, path = "/api/operator/workspaces/{workspace_id}/api_keys", tag = "operator", operation_id = "list_api_keys",
+    params(("workspace_id" = String, Path, description = "The workspace (`ws_…`).")),
+    responses(
+        (status = 200, description = "The keys, newest first.", body = ApiKeyList),
+        (status = 401, description = "No or bad operator token (`unauthenticated`).", body = ErrorAnswer),
+        (status = 404, description = "Unknown workspace, or no operator token configured (`not_found`).", body = ErrorAnswer),
+    ),
+    security(("operator" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn list_api_keys(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(workspace): Path<String>,
+) -> Result<Json<ApiKeyList>, ApiError> {
+    authorise(&state, &headers)?;
+    let workspace = known_workspace(&state, &workspace).await?;
+    let keys = state.store.api_keys(&workspace).await?;
+    Ok(Json(ApiKeyList {
+        data: keys.into_iter().map(ApiKeyAnswer::from).collect(),
+    }))
+}
+
+/// Revokes an API key: it stops working at once. Revoking it again answers the first
+/// revocation.
+#[utoipa::path(delete, path = "/api/operator/workspaces/{workspace_id}/api_keys/{key_id}", tag = "operator", operation_id = "revoke_api_key",
+    params(
+        ("workspace_id" = String, Path, description = "The workspace (`ws_…`)."),
+        ("key_id" = String, Path, description = "The key (`key_…`)."),
+    ),
+    responses(
+        (status = 200, description = "Revoked (now or before).", body = ApiKeyAnswer),
+        (status = 401, description = "No or bad operator token (`unauthenticated`).", body = ErrorAnswer),
+        (status = 404, description = "No such key in this workspace, or no operator token configured (`not_found`).", body = ErrorAnswer),
+    ),
+    security(("operator" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn revoke_api_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((workspace, key)): Path<(String, String)>,
+) -> Result<Json<ApiKeyAnswer>, ApiError> {
+    authorise(&state, &headers)?;
+    let workspace = WorkspaceId::parse(&workspace).map_err(|_| ApiError::NotFound)?;
+    let (record, hash) = state
+        .store
+        .revoke_api_key(&workspace, &key, state.clock.now_ms())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    state.api_keys.forget(&hash);
+    Ok(Json(record.into()))
 }

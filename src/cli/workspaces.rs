@@ -45,6 +45,19 @@ pub enum ApiKeyCommand {
         #[arg(long, default_value = "API key")]
         name: String,
     },
+    /// List the workspace's API keys (never their secrets), newest first.
+    List {
+        #[arg(long, value_parser = args::workspace)]
+        workspace: WorkspaceId,
+    },
+    /// Revoke an API key.
+    Revoke {
+        #[arg(long, value_parser = args::workspace)]
+        workspace: WorkspaceId,
+        /// The key's id (`key_…`), as `list` shows it.
+        #[arg(long)]
+        id: String,
+    },
 }
 
 /// Runs one `workspace` command.
@@ -115,9 +128,38 @@ pub(super) async fn api_keys(command: ApiKeyCommand, ctx: &Context) -> anyhow::R
             if store.workspace(&workspace).await?.is_none() {
                 bail!("no workspace {workspace}");
             }
-            let secret = store.create_api_key(&workspace, &name, now).await?;
-            eprintln!("Keep this key safe: it is shown only once.");
+            let (key, secret) = store.create_named_api_key(&workspace, &name, now).await?;
+            eprintln!(
+                "Keep this key safe: it is shown only once. Its id is {}.",
+                key.id
+            );
             println!("{secret}");
+        }
+        ApiKeyCommand::List { workspace } => {
+            if store.workspace(&workspace).await?.is_none() {
+                bail!("no workspace {workspace}");
+            }
+            let when = |at: Option<i64>| {
+                at.map(|t| crate::clock::to_datetime(t).to_rfc3339())
+                    .unwrap_or_else(|| "-".into())
+            };
+            println!("id\tname\tcreated\tlast used\trevoked");
+            for key in store.api_keys(&workspace).await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    key.id,
+                    key.name,
+                    when(Some(key.created_at)),
+                    when(key.last_used_at),
+                    when(key.revoked_at)
+                );
+            }
+        }
+        ApiKeyCommand::Revoke { workspace, id } => {
+            let Some((key, _)) = store.revoke_api_key(&workspace, &id, now).await? else {
+                bail!("workspace {workspace} has no API key {id}");
+            };
+            println!("Revoked {} ({}).", key.id, key.name);
         }
     }
     Ok(())

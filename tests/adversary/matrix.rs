@@ -325,6 +325,46 @@ fn rules(route: &RouteEntry, ids: &Ids) -> Option<Entry> {
                 )
             }
         }
+        // API keys: the operator's alone. Creating one, listing them, and revoking a key that
+        // is not the workspace's (404: a key id from elsewhere is unknown here).
+        ("POST", "/api/operator/workspaces/{workspace_id}/api_keys") => Entry {
+            foreign: Some((
+                Operator,
+                probe(
+                    "POST",
+                    "/api/operator/workspaces/ws_doesnotexist00000000/api_keys",
+                    Body::Json(json!({"name": "Matrix"})),
+                ),
+                404,
+            )),
+            ..entry(
+                probe(
+                    "POST",
+                    format!("/api/operator/workspaces/{}/api_keys", ids.globex),
+                    Body::Json(json!({"name": "Matrix"})),
+                ),
+                |c| if c == Operator { 201 } else { 401 },
+            )
+        },
+        ("GET", "/api/operator/workspaces/{workspace_id}/api_keys") => entry(
+            probe(
+                "GET",
+                format!("/api/operator/workspaces/{}/api_keys", ids.globex),
+                Body::None,
+            ),
+            |c| if c == Operator { 200 } else { 401 },
+        ),
+        ("DELETE", "/api/operator/workspaces/{workspace_id}/api_keys/{key_id}") => entry(
+            probe(
+                "DELETE",
+                format!(
+                    "/api/operator/workspaces/{}/api_keys/key_notthisworkspaces",
+                    ids.globex
+                ),
+                Body::None,
+            ),
+            |c| if c == Operator { 404 } else { 401 },
+        ),
         ("ANY", "/api/{*rest}") => entry(probe("POST", "/api/nothing/here", Body::None), |_| 404),
         // Forms outside the app.
         ("POST", "/login") => entry(

@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod api_keys;
 mod auto_reload;
 mod credits;
 mod delivery;

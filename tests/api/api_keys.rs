@@ -1,0 +1,154 @@
+//! API keys through the operator API: created with their secret shown once, listed with
+//! their last use and never their secret, revoked so that they stop working at once.
+
+use crate::fixture::Fixture;
+use crate::support::{wait_until, TestApp};
+use serde_json::{json, Value};
+
+const OPERATOR: &str = "operator-token-for-the-api-key-tests";
+
+async fn fixture() -> Fixture {
+    Fixture::with_app(TestApp::spawn_with(|c| c.operator_token = Some(OPERATOR.into())).await).await
+}
+
+async fn operator(
+    f: &Fixture,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = TestApp::client()
+        .request(method, f.app.url(path))
+        .bearer_auth(OPERATOR);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn credits_with(f: &Fixture, key: &str) -> u16 {
+    TestApp::client()
+        .get(f.app.url("/api/billing/credits"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_key_is_shown_once_listed_with_its_last_use_and_revoked_at_once() {
+    let f = fixture().await;
+    let keys = format!("/api/operator/workspaces/{}/api_keys", f.acme);
+    f.app.clock.advance(1_000);
+    let (status, created) = operator(
+        &f,
+        reqwest::Method::POST,
+        &keys,
+        Some(json!({"name": "Production backend"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("tly_"));
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(created["last_used_at"].is_null() && created["revoked_at"].is_null());
+
+    // The key works; the list says so, and never shows a secret.
+    assert_eq!(credits_with(&f, &secret).await, 200);
+    wait_until("the key's use to be written down", || async {
+        let (_, list) = operator(&f, reqwest::Method::GET, &keys, None).await;
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["id"] == id.as_str() && k["last_used_at"].is_string())
+    })
+    .await;
+    let (_, list) = operator(&f, reqwest::Method::GET, &keys, None).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(
+        list["data"][0]["name"], "Production backend",
+        "newest first"
+    );
+    assert!(
+        !list.to_string().contains("tly_"),
+        "a secret in a list: {list}"
+    );
+
+    // Revoked: refused on the very next request, though this instance had just seen it.
+    assert_eq!(credits_with(&f, &secret).await, 200);
+    let (status, revoked) =
+        operator(&f, reqwest::Method::DELETE, &format!("{keys}/{id}"), None).await;
+    assert_eq!(status, 200, "{revoked}");
+    assert!(revoked["revoked_at"].is_string());
+    assert_eq!(credits_with(&f, &secret).await, 401);
+    // Again: the first revocation.
+    let (status, again) =
+        operator(&f, reqwest::Method::DELETE, &format!("{keys}/{id}"), None).await;
+    assert_eq!(
+        (status, &again["revoked_at"]),
+        (200, &revoked["revoked_at"])
+    );
+    // The workspace's other key still works.
+    assert_eq!(credits_with(&f, &f.acme_key).await, 200);
+}
+
+#[tokio::test]
+async fn keys_of_another_workspace_and_other_callers_are_refused() {
+    let f = fixture().await;
+    let (_, created) = operator(
+        &f,
+        reqwest::Method::POST,
+        &format!("/api/operator/workspaces/{}/api_keys", f.globex),
+        Some(json!({"name": "Globex"})),
+    )
+    .await;
+    let globex_key = created["id"].as_str().unwrap();
+    let (status, _) = operator(
+        &f,
+        reqwest::Method::DELETE,
+        &format!("/api/operator/workspaces/{}/api_keys/{globex_key}", f.acme),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "another workspace's key is not found here");
+    assert_eq!(
+        credits_with(&f, created["secret"].as_str().unwrap()).await,
+        200
+    );
+    for (path, status) in [
+        ("/api/operator/workspaces/ws_nosuchworkspace/api_keys", 404),
+        ("/api/operator/workspaces/not-an-id/api_keys", 404),
+    ] {
+        assert_eq!(
+            operator(&f, reqwest::Method::GET, path, None).await.0,
+            status
+        );
+    }
+    let (status, refused) = operator(
+        &f,
+        reqwest::Method::POST,
+        &format!("/api/operator/workspaces/{}/api_keys", f.acme),
+        Some(json!({"name": "  "})),
+    )
+    .await;
+    assert_eq!(
+        (status, &refused["error"]["code"]),
+        (400, &json!("invalid_request"))
+    );
+    // A workspace's own key cannot manage keys.
+    let listed = TestApp::client()
+        .get(
+            f.app
+                .url(&format!("/api/operator/workspaces/{}/api_keys", f.acme)),
+        )
+        .bearer_auth(&f.acme_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 401);
+}
