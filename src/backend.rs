@@ -6,6 +6,7 @@ use crate::ledger::{views, LedgerError};
 use crate::ledger::{EntryMeta, IdempotencyKey, NewHold};
 use crate::payments::auto_reload::ReloadOutcome;
 use crate::payments::{CardOnFile, GatewayError, Payments, PaymentsError, PurchaseRecord};
+use app::api_keys::{ApiKeyView, NewApiKey};
 use app::backend::Backend;
 use app::billing::{CreditsView, HistoryFilter, PlanView, Transaction, Viewer, WorkspaceChoice};
 use app::billing::{UsageBreakdown, UsageReport};
@@ -34,6 +35,8 @@ pub struct TallyBackend {
     pub public_url: Option<String>,
     /// Where notification endpoints may point.
     pub outbound_policy: crate::outbound::AddressPolicy,
+    /// The API keys this instance remembers, which a revocation here forgets.
+    pub api_key_cache: crate::accounts::ApiKeyCache,
 }
 
 fn internal(err: impl std::fmt::Display) -> AppError {
@@ -548,6 +551,66 @@ impl Backend for TallyBackend {
                 other => payment_error(other),
             })?;
         Ok(cards.into_iter().map(saved_card).collect())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn api_keys(&self, viewer: &Viewer) -> Result<Vec<ApiKeyView>, AppError> {
+        if !viewer.role.can_manage_api_keys() {
+            return Err(AppError::Forbidden);
+        }
+        let keys = self
+            .store
+            .api_keys(&viewer.workspace.id)
+            .await
+            .map_err(internal)?;
+        Ok(keys.into_iter().map(api_key_view).collect())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn create_api_key(&self, viewer: &Viewer, name: &str) -> Result<NewApiKey, AppError> {
+        if !viewer.role.can_manage_api_keys() {
+            return Err(AppError::Forbidden);
+        }
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(AppError::Invalid(
+                "Give the key a name of 1 to 100 characters, such as “Production backend”.".into(),
+            ));
+        }
+        let (key, secret) = self
+            .store
+            .create_named_api_key(&viewer.workspace.id, name, self.clock.now_ms())
+            .await
+            .map_err(internal)?;
+        Ok(NewApiKey {
+            key: api_key_view(key),
+            secret,
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn revoke_api_key(&self, viewer: &Viewer, id: &str) -> Result<ApiKeyView, AppError> {
+        if !viewer.role.can_manage_api_keys() {
+            return Err(AppError::Forbidden);
+        }
+        let (key, hash) = self
+            .store
+            .revoke_api_key(&viewer.workspace.id, id, self.clock.now_ms())
+            .await
+            .map_err(internal)?
+            .ok_or(AppError::NotFound)?;
+        self.api_key_cache.forget(&hash);
+        Ok(api_key_view(key))
+    }
+}
+
+fn api_key_view(key: crate::accounts::ApiKeyRecord) -> ApiKeyView {
+    ApiKeyView {
+        id: key.id,
+        name: key.name,
+        created_at: crate::clock::to_datetime(key.created_at),
+        last_used_at: key.last_used_at.map(crate::clock::to_datetime),
+        revoked_at: key.revoked_at.map(crate::clock::to_datetime),
     }
 }
 

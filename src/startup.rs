@@ -167,6 +167,7 @@ pub fn router(state: AppState) -> Router {
         payments: state.payments.clone(),
         public_url: state.config.public_url.clone(),
         outbound_policy: state.config.outbound.policy,
+        api_key_cache: state.api_keys.clone(),
     }));
     let routes = generate_route_list(app::App);
     let options = state.leptos_options.clone();

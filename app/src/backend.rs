@@ -4,6 +4,7 @@
 //! `app` compiles to wasm too, so it cannot link the database or Stripe; the server
 //! implements [`Backend`] and puts a [`BackendHandle`] into every request's context.
 
+use crate::api_keys::{ApiKeyView, NewApiKey};
 use crate::billing::{CreditsView, HistoryFilter, Transaction, Viewer};
 use crate::billing::{UsageBreakdown, UsageReport};
 use crate::domain::Rate;
@@ -124,6 +125,15 @@ pub trait Backend: Send + Sync + 'static {
     /// Reads the workspace's saved cards from the payment provider again (page views show
     /// the stored copy). Billing managers only.
     async fn refresh_cards(&self, viewer: &Viewer) -> Result<Vec<SavedCard>, AppError>;
+
+    /// The workspace's API keys, newest first. Owners only.
+    async fn api_keys(&self, viewer: &Viewer) -> Result<Vec<ApiKeyView>, AppError>;
+
+    /// Makes an API key; its secret is in the answer only. Owners only.
+    async fn create_api_key(&self, viewer: &Viewer, name: &str) -> Result<NewApiKey, AppError>;
+
+    /// Revokes one of the workspace's keys (at once, everywhere). Owners only.
+    async fn revoke_api_key(&self, viewer: &Viewer, id: &str) -> Result<ApiKeyView, AppError>;
 }
 
 /// The backend, as context.

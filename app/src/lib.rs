@@ -7,6 +7,7 @@
 // The purchase section's view types nest deeply when hydrating.
 #![recursion_limit = "256"]
 
+pub mod api_keys;
 #[cfg(feature = "ssr")]
 pub mod backend;
 pub mod billing;

@@ -67,7 +67,8 @@ pub async fn page_guard(
     let guarded = path == "/billing"
         || (path.starts_with("/billing/") && path != "/billing/history.csv")
         || path == "/studio"
-        || path == "/notifications";
+        || path == "/notifications"
+        || path == "/api-keys";
     let is_login = path == "/login";
     if request.method() != Method::GET || !(guarded || is_login) {
         return next.run(request).await;

@@ -185,6 +185,10 @@ fn rules(route: &RouteEntry, ids: &Ids) -> Option<Entry> {
             entry(at(path), |c| page(c, |c| readers(c, 200)))
         }
         ("GET", "/studio") => entry(at(path), |c| page(c, |_| 200)),
+        // API keys spend the whole workspace: owners only.
+        ("GET", "/api-keys") => entry(at(path), |c| {
+            page(c, |c| if c == Owner { 200 } else { 403 })
+        }),
         ("GET", "/billing/purchases/{id}") => Entry {
             foreign: Some((
                 Owner,
@@ -240,6 +244,18 @@ fn rules(route: &RouteEntry, ids: &Ids) -> Option<Entry> {
         ("POST", "/api/refresh_cards") => entry(call(Body::Form(Vec::new())), |c| {
             server_fn(c, |c| managers(c, 200))
         }),
+        ("POST", "/api/load_api_keys") => entry(call(Body::Form(Vec::new())), |c| {
+            server_fn(c, |c| if c == Owner { 200 } else { 403 })
+        }),
+        ("POST", "/api/create_api_key") => entry(call(form(&[("name", "Matrix")])), |c| {
+            server_fn(c, |c| if c == Owner { 200 } else { 403 })
+        }),
+        // A key id that is not this workspace's is unknown here.
+        ("POST", "/api/revoke_api_key") => {
+            entry(call(form(&[("id", "key_notthisworkspaces")])), |c| {
+                server_fn(c, |c| if c == Owner { 404 } else { 403 })
+            })
+        }
         ("POST", "/api/save_endpoint") => entry(call(form(&[("remove", "1")])), |c| {
             server_fn(c, |c| managers(c, 200))
         }),

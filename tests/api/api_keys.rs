@@ -152,3 +152,96 @@ async fn keys_of_another_workspace_and_other_callers_are_refused() {
         .unwrap();
     assert_eq!(listed.status(), 401);
 }
+
+#[tokio::test]
+async fn owners_make_see_and_revoke_keys_on_their_page_and_no_one_else_does() {
+    let f = Fixture::new().await;
+    let owner = f
+        .app
+        .sign_in("owner@acme.test", crate::fixture::PASSWORD)
+        .await;
+    let made: Value = owner
+        .post(f.app.url("/api/create_api_key"))
+        .form(&[("name", "Studio backend")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = made["secret"].as_str().unwrap().to_owned();
+    let id = made["key"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(credits_with(&f, &secret).await, 200);
+
+    let page = owner
+        .get(f.app.url("/api-keys"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Studio backend"), "the key is listed");
+    assert!(
+        !page.contains(&secret),
+        "the secret is shown once, not on the page"
+    );
+    assert!(page.contains("href=\"/api-keys\""), "owners get the link");
+
+    let revoked: Value = owner
+        .post(f.app.url("/api/revoke_api_key"))
+        .form(&[("id", id.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    assert_eq!(credits_with(&f, &secret).await, 401, "revoked at once");
+
+    // Another workspace's key is not found from here.
+    let (globex_key, _) = f
+        .app
+        .store
+        .create_named_api_key(&f.globex, "Globex", f.app.now())
+        .await
+        .unwrap();
+    let globex_id = globex_key.id;
+    let foreign = owner
+        .post(f.app.url("/api/revoke_api_key"))
+        .form(&[("id", globex_id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 404);
+
+    for email in ["admin@acme.test", "billing@acme.test", "member@acme.test"] {
+        let person = f.app.sign_in(email, crate::fixture::PASSWORD).await;
+        let page = person.get(f.app.url("/api-keys")).send().await.unwrap();
+        assert_eq!(page.status(), 403, "{email}");
+        let text = page.text().await.unwrap();
+        assert!(text.contains("Only owners manage API keys"), "{email}");
+        assert!(!text.contains("Studio backend"), "{email} sees no key");
+        let billing = person
+            .get(f.app.url("/billing"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            !billing.contains("href=\"/api-keys\""),
+            "{email} gets no link"
+        );
+        let made = person
+            .post(f.app.url("/api/create_api_key"))
+            .form(&[("name", "Sneaky")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(made.status(), 403, "{email}");
+    }
+    assert_eq!(f.app.store.api_keys(&f.acme).await.unwrap().len(), 2);
+}

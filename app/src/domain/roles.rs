@@ -83,6 +83,12 @@ impl Role {
         )
     }
 
+    /// May this role see, make and revoke the workspace's API keys? Owners only: a key
+    /// spends the whole workspace's credits.
+    pub const fn can_manage_api_keys(self) -> bool {
+        matches!(self, Role::Owner)
+    }
+
     /// May this role run AI actions that spend credits? Billing admins handle money, not
     /// AI work; guests only where something was shared with them (decided per action).
     pub const fn can_spend_credits(self) -> bool {
@@ -117,6 +123,16 @@ impl Role {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_owners_manage_api_keys() {
+        let managers: Vec<Role> = Role::ALL
+            .iter()
+            .copied()
+            .filter(|r| r.can_manage_api_keys())
+            .collect();
+        assert_eq!(managers, [Role::Owner]);
+    }
 
     #[test]
     fn owners_admins_and_members_spend_credits_billing_admins_and_guests_do_not() {

@@ -1,3 +1,4 @@
+mod api_keys;
 mod billing;
 mod history;
 mod login;
@@ -7,6 +8,7 @@ mod purchase;
 mod rates;
 mod studio;
 
+pub use api_keys::ApiKeysPage;
 pub use billing::BillingPage;
 pub use history::HistoryPage;
 pub use login::LoginPage;
