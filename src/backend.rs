@@ -650,6 +650,10 @@ pub async fn viewer_of(
             .role
             .can_manage_billing(current.workspace.billing_managers),
         who_can_buy: current.workspace.billing_managers.who_can_buy().to_owned(),
+        back_to: session.return_url.and_then(|u| {
+            let label = url::Url::parse(&u).ok()?.host_str()?.to_owned();
+            Some(app::billing::BackLink { url: u, label })
+        }),
     }))
 }
 

@@ -31,6 +31,7 @@ use utoipa::OpenApi;
         api::operator::create_api_key,
         api::operator::list_api_keys,
         api::operator::revoke_api_key,
+        api::operator::create_portal_session,
         crate::web::export::history_csv,
         openapi_json,
         reference_page,

@@ -3,6 +3,7 @@
 mod email;
 mod key_cache;
 pub mod password;
+pub mod portal;
 mod store;
 pub mod tokens;
 

@@ -61,6 +61,8 @@ pub struct SessionRecord {
     pub user_id: String,
     pub email: String,
     pub workspace_id: WorkspaceId,
+    /// Where a person signed in from the host product goes back to.
+    pub return_url: Option<String>,
 }
 
 const WORKSPACE_COLUMNS: &str = "w.id, w.name, w.billing_managers, w.low_balance_threshold";
@@ -338,7 +340,7 @@ impl Store {
     ) -> Result<Option<SessionRecord>, StoreError> {
         let row = sqlx::query(
             r#"
-            SELECT s.user_id, u.email, s.workspace_id
+            SELECT s.user_id, u.email, s.workspace_id, s.return_url
             FROM sessions s
             JOIN users u ON u.id = s.user_id
             WHERE s.token_hash = $1 AND s.expires_at > $2
@@ -355,6 +357,7 @@ impl Store {
                 email: row.try_get("email")?,
                 workspace_id: WorkspaceId::parse(&workspace)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                return_url: row.try_get("return_url")?,
             })
         })
         .transpose()

@@ -30,6 +30,10 @@ pub fn routes() -> RouteBook<AppState> {
             "/api/operator/workspaces/{workspace_id}/api_keys",
             operator::create_api_key,
         )
+        .post(
+            "/api/operator/portal_sessions",
+            operator::create_portal_session,
+        )
         .get(
             "/api/operator/workspaces/{workspace_id}/api_keys",
             operator::list_api_keys,

@@ -92,6 +92,16 @@ pub async fn grant(
 ) -> Result<Response, ApiError> {
     authorise(&state, &headers)?;
     let workspace = WorkspaceId::parse(&workspace).map_err(|_| ApiError::NotFound)?;
+    // Left out means "never expires"; an empty time is a mistake, not that.
+    if body
+        .expires_at
+        .as_deref()
+        .is_some_and(|e| e.trim().is_empty())
+    {
+        return Err(ApiError::Invalid(
+            "expires_at must be an RFC 3339 time such as 2027-01-31T00:00:00Z, or left out".into(),
+        ));
+    }
     let now = state.clock.now_ms();
     let request = GrantRequest::parse(
         &body.kind,
@@ -285,4 +295,149 @@ pub async fn revoke_api_key(
         .ok_or(ApiError::NotFound)?;
     state.api_keys.forget(&hash);
     Ok(Json(record.into()))
+}
+
+/// Who a sign-in link is for.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PortalUser {
+    #[schema(example = "ada@acme.test", max_length = 254)]
+    email: String,
+    #[serde(default)]
+    #[schema(max_length = 100)]
+    name: Option<String>,
+    /// The host product's own id for the person: it decides who they are, so a changed email
+    /// follows them.
+    #[serde(default)]
+    #[schema(max_length = 200, example = "user_8841")]
+    external_id: Option<String>,
+}
+
+/// The body of `POST /api/operator/portal_sessions`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"workspace_id": "ws_acmeai0demo0000001", "user": {"email": "ada@acme.test", "name": "Ada", "external_id": "user_8841"}, "role": "billing_admin", "return_url": "https://app.example.com/settings"}))]
+pub struct PortalSessionBody {
+    workspace_id: String,
+    user: PortalUser,
+    /// `owner`, `admin`, `billing_admin`, `member` or `guest`.
+    #[schema(example = "member")]
+    role: String,
+    /// Where "Back to …" leads: https (or, in test mode, this machine over http).
+    #[serde(default)]
+    #[schema(max_length = 2000)]
+    return_url: Option<String>,
+}
+
+/// A sign-in link: send the person's browser to `url` within five minutes; it works once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PortalSessionAnswer {
+    pub url: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The return address, if it is one a person may be sent back to.
+fn return_url(text: &str, test_mode: bool) -> Result<String, ApiError> {
+    let bad = || {
+        ApiError::Invalid(
+            "return_url must be an https address (or, in test mode, http on this machine)".into(),
+        )
+    };
+    if text.len() > 2_000 {
+        return Err(bad());
+    }
+    let parsed = url::Url::parse(text).map_err(|_| bad())?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    let allowed = match parsed.scheme() {
+        "https" => parsed.host().is_some(),
+        "http" => test_mode && loopback,
+        _ => false,
+    };
+    if allowed && parsed.username().is_empty() && parsed.password().is_none() {
+        Ok(parsed.to_string())
+    } else {
+        Err(bad())
+    }
+}
+
+/// Hands a person signed in to the host product over to Tally: a link that signs them in
+/// (creating or updating them and their membership) and lands on Billing.
+#[utoipa::path(post, path = "/api/operator/portal_sessions", tag = "operator", operation_id = "create_portal_session",
+    request_body = PortalSessionBody,
+    responses(
+        (status = 201, description = "The link, working once for five minutes.", body = PortalSessionAnswer),
+        (status = 400, description = "A bad email, role, id or return address (`invalid_request`).", body = ErrorAnswer),
+        (status = 401, description = "No or bad operator token (`unauthenticated`).", body = ErrorAnswer),
+        (status = 404, description = "Unknown workspace, or no operator token configured (`not_found`).", body = ErrorAnswer),
+    ),
+    security(("operator" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn create_portal_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<PortalSessionBody>,
+) -> Result<Response, ApiError> {
+    authorise(&state, &headers)?;
+    let workspace = known_workspace(&state, &body.workspace_id).await?;
+    let email = crate::accounts::Email::parse(&body.user.email)
+        .map_err(|e| ApiError::Invalid(format!("user.email: {e}")))?;
+    let role = app::domain::Role::parse(body.role.trim()).map_err(|_| {
+        ApiError::Invalid("role must be owner, admin, billing_admin, member or guest".into())
+    })?;
+    let printable = |field: &str, value: Option<String>, max: usize| match value
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+    {
+        Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => {
+            Err(ApiError::Invalid(format!(
+                "{field} must be at most {max} printable characters"
+            )))
+        }
+        other => Ok(other),
+    };
+    let name = printable("user.name", body.user.name, 100)?;
+    let external_id = printable("user.external_id", body.user.external_id, 200)?;
+    let test_mode = state.payments.gateway().test_mode();
+    let back = body
+        .return_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+        .map(|u| return_url(u.trim(), test_mode))
+        .transpose()?;
+    let person = crate::accounts::portal::PortalPerson {
+        workspace,
+        email,
+        name,
+        external_id,
+        role,
+        return_url: back,
+    };
+    let (token, expires_at) = state
+        .store
+        .create_portal_link(&person, state.clock.now_ms())
+        .await?;
+    let base = match &state.config.public_url {
+        Some(public) => public.trim_end_matches('/').to_owned(),
+        None => {
+            let host = headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+                .unwrap_or_else(|| state.config.site_addr.to_string());
+            format!("http://{host}")
+        }
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(PortalSessionAnswer {
+            url: format!("{base}/portal/{token}"),
+            expires_at: to_datetime(expires_at),
+        }),
+    )
+        .into_response())
 }

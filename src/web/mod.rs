@@ -6,6 +6,7 @@ pub(crate) mod export;
 mod guard;
 pub mod headers;
 pub mod origin;
+mod portal;
 mod session;
 
 pub use guard::{page_guard, same_origin_guard};
@@ -19,4 +20,5 @@ pub fn routes() -> RouteBook<AppState> {
         .post("/logout", session::sign_out)
         .post("/session/workspace", session::switch_workspace)
         .get("/billing/history.csv", export::history_csv)
+        .get("/portal/{token}", portal::open)
 }

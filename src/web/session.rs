@@ -23,7 +23,7 @@ pub struct SignInForm {
     password: String,
 }
 
-fn session_cookie(state: &AppState, value: &str, max_age_secs: u64) -> HeaderValue {
+pub(super) fn session_cookie(state: &AppState, value: &str, max_age_secs: u64) -> HeaderValue {
     let secure = if state.config.secure_cookies {
         "; Secure"
     } else {

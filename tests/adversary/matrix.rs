@@ -381,6 +381,32 @@ fn rules(route: &RouteEntry, ids: &Ids) -> Option<Entry> {
             ),
             |c| if c == Operator { 404 } else { 401 },
         ),
+        ("POST", "/api/operator/portal_sessions") => {
+            let body = |workspace: &str| {
+                Body::Json(json!({
+                    "workspace_id": workspace,
+                    "user": {"email": "matrix@host.test"},
+                    "role": "member",
+                }))
+            };
+            Entry {
+                foreign: Some((
+                    Operator,
+                    probe(
+                        "POST",
+                        "/api/operator/portal_sessions",
+                        body("ws_doesnotexist00000000"),
+                    ),
+                    404,
+                )),
+                ..entry(
+                    probe("POST", "/api/operator/portal_sessions", body(&ids.globex)),
+                    |c| if c == Operator { 201 } else { 401 },
+                )
+            }
+        }
+        // A link nobody issued signs nobody in.
+        ("GET", "/portal/{token}") => entry(at("/portal/ptl_neverissued"), |_| 404),
         ("ANY", "/api/{*rest}") => entry(probe("POST", "/api/nothing/here", Body::None), |_| 404),
         // Forms outside the app.
         ("POST", "/login") => entry(

@@ -12,6 +12,7 @@ mod fixture;
 mod openapi;
 mod outbox;
 mod pages;
+mod portal;
 mod purchases;
 mod saved_cards;
 mod sessions;

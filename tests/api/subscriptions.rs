@@ -470,6 +470,10 @@ async fn operators_grant_credits_with_expiry_and_a_note_once_per_key() {
     // A retry with the same key answers the first grant again.
     let again = send(body.clone(), Some(token)).await.unwrap();
     assert_eq!(again.status(), 200);
+    // An empty expiry is a mistake, not "never": refused, not read as a replay.
+    let mut empty = body.clone();
+    empty["expires_at"] = json!("");
+    assert_eq!(send(empty, Some(token)).await.unwrap().status(), 400);
     let again: Value = again.json().await.unwrap();
     assert_eq!(again["entry_id"], made["entry_id"]);
     assert_eq!(

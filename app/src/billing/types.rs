@@ -22,6 +22,16 @@ pub struct Viewer {
     pub can_manage_billing: bool,
     /// A sentence saying who can buy credits in this workspace.
     pub who_can_buy: String,
+    /// The host product the person came from, when they were signed in from it.
+    pub back_to: Option<BackLink>,
+}
+
+/// A way back to the host product.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackLink {
+    pub url: String,
+    /// The product as people know it (its address's host).
+    pub label: String,
 }
 
 /// Spendable credits of one kind that share an expiry.

@@ -12,6 +12,9 @@ pub fn TopBar(viewer: Viewer) -> impl IntoView {
     view! {
         <header class="top-bar">
             <a class="brand" href="/billing">"Tally"</a>
+            {viewer.back_to.clone().map(|back| view! {
+                <a class="back-to" href=back.url data-testid="back-to">{format!("← Back to {}", back.label)}</a>
+            })}
             <nav class="main-nav" aria-label="Main">
                 {(viewer.role.can_view_billing()).then(|| view! {
                     <a href="/billing">"Billing"</a>

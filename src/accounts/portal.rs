@@ -1,0 +1,233 @@
+//! Sign-in handoff from the host product: a link that works once, within minutes, and turns
+//! into a session for the person it names, in the workspace and role it names.
+//!
+//! The host product (with the operator token) asks for a link for a person it has signed in
+//! itself; Tally keeps only the link's hash. Opening it claims it in one transaction — a link
+//! opened twice, late, or never issued starts no session — and creates or updates the person
+//! (matched by the host product's own id for them when it sends one, else by email) and their
+//! membership before the session starts. Such people need no Tally password.
+
+use super::tokens::{hash_secret, new_secret};
+use super::Email;
+use crate::clock::Millis;
+use crate::db::{new_id, Store, StoreError};
+use app::domain::{Role, WorkspaceId};
+use sqlx::Row;
+
+/// How long a link works.
+pub const PORTAL_LINK_TTL_MS: Millis = 5 * 60 * 1000;
+
+/// Who a link signs in, where, and where they go back to.
+#[derive(Clone, Debug)]
+pub struct PortalPerson {
+    pub workspace: WorkspaceId,
+    pub email: Email,
+    pub name: Option<String>,
+    /// The host product's id for the person.
+    pub external_id: Option<String>,
+    pub role: Role,
+    pub return_url: Option<String>,
+}
+
+/// What opening a link came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PortalOpened {
+    /// A session began: its cookie token.
+    SignedIn { session_token: String },
+    /// The link was opened before.
+    Used,
+    /// The link's minutes are over.
+    Expired,
+    /// No such link was issued.
+    Unknown,
+    /// The host product's id and the email name two different people here.
+    Mismatch,
+}
+
+impl Store {
+    /// Issues a link for `person`; returns its secret token and when it stops working.
+    #[tracing::instrument(skip_all)]
+    pub async fn create_portal_link(
+        &self,
+        person: &PortalPerson,
+        now: Millis,
+    ) -> Result<(String, Millis), StoreError> {
+        let token = new_secret("ptl_");
+        let expires_at = now + PORTAL_LINK_TTL_MS;
+        sqlx::query(
+            r#"
+            INSERT INTO portal_links (token_hash, workspace_id, email, name, external_id, role,
+                return_url, created_at, expires_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            "#,
+        )
+        .bind(hash_secret(&token))
+        .bind(person.workspace.as_str())
+        .bind(person.email.as_str())
+        .bind(&person.name)
+        .bind(&person.external_id)
+        .bind(person.role.as_str())
+        .bind(&person.return_url)
+        .bind(now)
+        .bind(expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok((token, expires_at))
+    }
+
+    /// Opens a link: claims it, sets up the person and their membership, and starts a
+    /// session of `session_ttl_ms`, all in one transaction.
+    #[tracing::instrument(skip_all)]
+    pub async fn open_portal_link(
+        &self,
+        token: &str,
+        now: Millis,
+        session_ttl_ms: i64,
+    ) -> Result<PortalOpened, StoreError> {
+        let hash = hash_secret(token);
+        let mut tx = self.pool().begin().await?;
+        let claimed = sqlx::query(
+            r#"
+            UPDATE portal_links SET used_at = $1
+            WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1
+            "#,
+        )
+        .bind(now)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let link = sqlx::query(
+            r#"
+            SELECT workspace_id, email, name, external_id, role, return_url, used_at, expires_at
+            FROM portal_links
+            WHERE token_hash = $1
+            "#,
+        )
+        .bind(&hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(link) = link else {
+            return Ok(PortalOpened::Unknown);
+        };
+        if claimed == 0 {
+            let used: Option<Millis> = link.try_get("used_at")?;
+            return Ok(if used.is_some() {
+                PortalOpened::Used
+            } else {
+                PortalOpened::Expired
+            });
+        }
+        let workspace: String = link.try_get("workspace_id")?;
+        let email: String = link.try_get("email")?;
+        let name: Option<String> = link.try_get("name")?;
+        let external_id: Option<String> = link.try_get("external_id")?;
+        let role: String = link.try_get("role")?;
+        let return_url: Option<String> = link.try_get("return_url")?;
+
+        let by_external = match &external_id {
+            Some(external) => sqlx::query("SELECT id, email FROM users WHERE external_id = $1")
+                .bind(external)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| -> Result<(String, String), StoreError> {
+                    Ok((row.try_get("id")?, row.try_get("email")?))
+                })
+                .transpose()?,
+            None => None,
+        };
+        let by_email = sqlx::query("SELECT id, external_id FROM users WHERE email = $1")
+            .bind(&email)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| -> Result<(String, Option<String>), StoreError> {
+                Ok((row.try_get("id")?, row.try_get("external_id")?))
+            })
+            .transpose()?;
+        let user_id = match (by_external, by_email) {
+            // The host product's id decides; its email follows the product's, unless that
+            // email is another person's here.
+            (Some((id, _)), Some((other, _))) if other != id => {
+                tx.commit().await?;
+                return Ok(PortalOpened::Mismatch);
+            }
+            (Some((id, _)), _) => {
+                sqlx::query("UPDATE users SET email = $1, name = COALESCE($2, name) WHERE id = $3")
+                    .bind(&email)
+                    .bind(&name)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                id
+            }
+            (None, Some((_, Some(known)))) if external_id.as_ref().is_some_and(|e| *e != known) => {
+                tx.commit().await?;
+                return Ok(PortalOpened::Mismatch);
+            }
+            (None, Some((id, _))) => {
+                sqlx::query(
+                    r#"
+                    UPDATE users SET external_id = COALESCE($1, external_id),
+                        name = COALESCE($2, name)
+                    WHERE id = $3
+                    "#,
+                )
+                .bind(&external_id)
+                .bind(&name)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+                id
+            }
+            (None, None) => {
+                let id = new_id("usr");
+                sqlx::query(
+                    r#"
+                    INSERT INTO users (id, email, password_hash, external_id, name, created_at)
+                    VALUES ($1, $2, NULL, $3, $4, $5)
+                    "#,
+                )
+                .bind(&id)
+                .bind(&email)
+                .bind(&external_id)
+                .bind(&name)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                id
+            }
+        };
+        sqlx::query(
+            r#"
+            INSERT INTO memberships (workspace_id, user_id, role, created_at)
+            VALUES ($1, $2, $3, $4)
+            ON CONFLICT (workspace_id, user_id)
+            DO UPDATE SET role = excluded.role
+            "#,
+        )
+        .bind(&workspace)
+        .bind(&user_id)
+        .bind(&role)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let session_token = new_secret("");
+        sqlx::query(
+            r#"
+            INSERT INTO sessions (token_hash, user_id, workspace_id, created_at, expires_at,
+                return_url)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            "#,
+        )
+        .bind(hash_secret(&session_token))
+        .bind(&user_id)
+        .bind(&workspace)
+        .bind(now)
+        .bind(now + session_ttl_ms)
+        .bind(&return_url)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(PortalOpened::SignedIn { session_token })
+    }
+}
