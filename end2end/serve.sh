@@ -8,6 +8,8 @@ mkdir -p "$data"
 export DATABASE_URL="sqlite://$data/e2e.db"
 export LEPTOS_SITE_ROOT="target/site"
 export LEPTOS_SITE_ADDR="127.0.0.1:${TALLY_E2E_PORT:-3199}"
+# The operator token the example host product (docs/integration/host-product.mjs) uses.
+export TALLY_OPERATOR_TOKEN="${TALLY_OPERATOR_TOKEN:-e2e-operator-token-0123456789}"
 ./target/debug/tally demo > /dev/null
 # A workspace of its own for the purchase tests, so buying never moves the balances that
 # other tests compare.

@@ -9,6 +9,7 @@ mod auto_reload;
 mod credits;
 mod delivery;
 mod fixture;
+mod integration_examples;
 mod openapi;
 mod outbox;
 mod pages;
