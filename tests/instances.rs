@@ -920,3 +920,77 @@ async fn a_key_revoked_anywhere_stops_working_on_every_instance_at_once() {
     );
     db.finish().await;
 }
+
+#[tokio::test]
+async fn the_command_line_lists_renames_and_removes_as_the_operator_api_does() {
+    let db = TestDb::sqlite().await;
+    let (ok, ws, said) = tally(&db.url, &["workspace", "create", "--name", "Initech"]).await;
+    assert!(ok, "{said}");
+    let (ok, _, said) = tally(
+        &db.url,
+        &[
+            "workspace",
+            "rename",
+            "--workspace",
+            &ws,
+            "--name",
+            "Initech Labs",
+        ],
+    )
+    .await;
+    assert!(ok, "{said}");
+    let (_, list, _) = tally(&db.url, &["workspace", "list"]).await;
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with(&ws) && l.contains("Initech Labs")),
+        "{list}"
+    );
+    let (ok, _, said) = tally(
+        &db.url,
+        &[
+            "user",
+            "add",
+            "--workspace",
+            &ws,
+            "--email",
+            "ada@initech.test",
+            "--role",
+            "member",
+            "--password",
+            "a long password",
+        ],
+    )
+    .await;
+    assert!(ok, "{said}");
+    let (_, people, _) = tally(&db.url, &["user", "list", "--workspace", &ws]).await;
+    assert!(people.contains("ada@initech.test\tmember"), "{people}");
+    let (ok, _, said) = tally(
+        &db.url,
+        &[
+            "user",
+            "remove",
+            "--workspace",
+            &ws,
+            "--email",
+            "ada@initech.test",
+        ],
+    )
+    .await;
+    assert!(ok, "{said}");
+    let (_, people, _) = tally(&db.url, &["user", "list", "--workspace", &ws]).await;
+    assert!(!people.contains("ada@initech.test"), "{people}");
+    let (ok, _, said) = tally(
+        &db.url,
+        &[
+            "user",
+            "remove",
+            "--workspace",
+            &ws,
+            "--email",
+            "ada@initech.test",
+        ],
+    )
+    .await;
+    assert!(!ok && said.contains("is not a member"), "{said}");
+    db.finish().await;
+}

@@ -9,4 +9,6 @@ pub mod tokens;
 
 pub use email::{Email, EmailError};
 pub use key_cache::ApiKeyCache;
-pub use store::{ApiKeyRecord, Membership, SessionRecord, UserRecord, WorkspaceRecord};
+pub use store::{
+    ApiKeyRecord, MemberRecord, Membership, SessionRecord, UserRecord, WorkspaceRecord,
+};

@@ -605,3 +605,129 @@ impl Store {
         Ok(row)
     }
 }
+
+/// A member of a workspace as the operator API lists them.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct MemberRecord {
+    pub user_id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub external_id: Option<String>,
+    pub role: String,
+    pub created_at: Millis,
+}
+
+impl Store {
+    /// A page of workspaces in id order, after `after` when given; and whether more follow.
+    #[tracing::instrument(skip_all)]
+    pub async fn workspaces_page(
+        &self,
+        after: Option<&WorkspaceId>,
+        limit: u32,
+    ) -> Result<(Vec<WorkspaceRecord>, bool), StoreError> {
+        let sql = format!(
+            r#"
+            SELECT {WORKSPACE_COLUMNS}
+            FROM workspaces w
+            WHERE ($1 IS NULL OR w.id > $1)
+            ORDER BY w.id
+            LIMIT $2
+            "#
+        );
+        let mut rows: Vec<WorkspaceRecord> = sqlx::query_as(&sql)
+            .bind(after.map(WorkspaceId::as_str))
+            .bind(i64::from(limit) + 1)
+            .fetch_all(self.pool())
+            .await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        Ok((rows, more))
+    }
+
+    /// Renames a workspace.
+    #[tracing::instrument(skip_all)]
+    pub async fn rename_workspace(&self, id: &WorkspaceId, name: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE workspaces SET name = $1 WHERE id = $2")
+            .bind(name)
+            .bind(id.as_str())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Adds a person to a workspace with `role`, or changes their role there; the person is
+    /// matched as the sign-in handoff matches them. `None` when the host product's id and
+    /// the email name two different people.
+    #[tracing::instrument(skip_all)]
+    pub async fn put_member(
+        &self,
+        workspace: &WorkspaceId,
+        email: &super::Email,
+        name: Option<&str>,
+        external_id: Option<&str>,
+        role: Role,
+        now: Millis,
+    ) -> Result<Option<MemberRecord>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let Some(user_id) =
+            super::portal::match_person(&mut tx, email.as_str(), name, external_id, now).await?
+        else {
+            return Ok(None);
+        };
+        sqlx::query(
+            r#"
+            INSERT INTO memberships (workspace_id, user_id, role, created_at)
+            VALUES ($1, $2, $3, $4)
+            ON CONFLICT (workspace_id, user_id)
+            DO UPDATE SET role = excluded.role
+            "#,
+        )
+        .bind(workspace.as_str())
+        .bind(&user_id)
+        .bind(role.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(self
+            .members(workspace)
+            .await?
+            .into_iter()
+            .find(|m| m.user_id == user_id))
+    }
+
+    /// The workspace's members, by email.
+    #[tracing::instrument(skip_all)]
+    pub async fn members(&self, workspace: &WorkspaceId) -> Result<Vec<MemberRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            r#"
+            SELECT u.id AS user_id, u.email, u.name, u.external_id, m.role, m.created_at
+            FROM memberships m
+            JOIN users u ON u.id = m.user_id
+            WHERE m.workspace_id = $1
+            ORDER BY u.email
+            "#,
+        )
+        .bind(workspace.as_str())
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Removes a person from a workspace (their sessions there end with it); false when they
+    /// were not a member.
+    #[tracing::instrument(skip_all)]
+    pub async fn remove_member(
+        &self,
+        workspace: &WorkspaceId,
+        user_id: &str,
+    ) -> Result<bool, StoreError> {
+        let removed =
+            sqlx::query("DELETE FROM memberships WHERE workspace_id = $1 AND user_id = $2")
+                .bind(workspace.as_str())
+                .bind(user_id)
+                .execute(self.pool())
+                .await?
+                .rows_affected();
+        Ok(removed > 0)
+    }
+}

@@ -20,6 +20,8 @@ pub enum ErrorCode {
     NotRefundable,
     ReservationExpired,
     ReservationResolved,
+    /// The request names things that do not fit together (two people as one, say).
+    Conflict,
     InvalidSignature,
     InsufficientCredits,
     Overloaded,

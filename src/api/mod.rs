@@ -5,6 +5,7 @@ pub(crate) mod credits;
 mod error;
 mod json;
 pub(crate) mod operator;
+pub(crate) mod provisioning;
 pub(crate) mod usage;
 
 pub use auth::{Caller, Principal};
@@ -33,6 +34,28 @@ pub fn routes() -> RouteBook<AppState> {
         .post(
             "/api/operator/portal_sessions",
             operator::create_portal_session,
+        )
+        .post("/api/operator/workspaces", provisioning::create_workspace)
+        .get("/api/operator/workspaces", provisioning::list_workspaces)
+        .get(
+            "/api/operator/workspaces/{workspace_id}",
+            provisioning::get_workspace,
+        )
+        .post(
+            "/api/operator/workspaces/{workspace_id}",
+            provisioning::update_workspace,
+        )
+        .post(
+            "/api/operator/workspaces/{workspace_id}/members",
+            provisioning::put_member,
+        )
+        .get(
+            "/api/operator/workspaces/{workspace_id}/members",
+            provisioning::list_members,
+        )
+        .delete(
+            "/api/operator/workspaces/{workspace_id}/members/{user_id}",
+            provisioning::remove_member,
         )
         .get(
             "/api/operator/workspaces/{workspace_id}/api_keys",

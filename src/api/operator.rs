@@ -54,7 +54,7 @@ pub struct GrantAnswer {
 }
 
 /// Checks the operator token in constant time.
-fn authorise(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(super) fn authorise(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = state.config.operator_token.as_deref() else {
         return Err(ApiError::NotFound);
     };
@@ -194,7 +194,7 @@ pub struct ApiKeyList {
 }
 
 /// The workspace named in the path, which must exist.
-async fn known_workspace(state: &AppState, id: &str) -> Result<WorkspaceId, ApiError> {
+pub(super) async fn known_workspace(state: &AppState, id: &str) -> Result<WorkspaceId, ApiError> {
     let workspace = WorkspaceId::parse(id).map_err(|_| ApiError::NotFound)?;
     state
         .store

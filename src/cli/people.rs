@@ -22,6 +22,18 @@ pub enum UserCommand {
         #[arg(long)]
         password: Option<String>,
     },
+    /// List a workspace's people: user id, email, role, the host product's id.
+    List {
+        #[arg(long, value_parser = args::workspace)]
+        workspace: WorkspaceId,
+    },
+    /// Remove a person from a workspace (by email); they can no longer open it.
+    Remove {
+        #[arg(long, value_parser = args::workspace)]
+        workspace: WorkspaceId,
+        #[arg(long)]
+        email: String,
+    },
 }
 
 /// Runs one `user` command.
@@ -61,6 +73,26 @@ pub(super) async fn people(command: UserCommand, ctx: &Context) -> anyhow::Resul
                 role.label().to_lowercase()
             );
             println!("{user_id}");
+        }
+        UserCommand::List { workspace } => {
+            if store.workspace(&workspace).await?.is_none() {
+                bail!("no workspace {workspace}");
+            }
+            println!("user\temail\trole\texternal id");
+            for m in store.members(&workspace).await? {
+                let external = m.external_id.as_deref().unwrap_or("-");
+                println!("{}\t{}\t{}\t{external}", m.user_id, m.email, m.role);
+            }
+        }
+        UserCommand::Remove { workspace, email } => {
+            let email = Email::parse(&email)?;
+            let Some(user) = store.user_by_email(&email).await? else {
+                bail!("nobody has the email {email}");
+            };
+            if !store.remove_member(&workspace, &user.id).await? {
+                bail!("{email} is not a member of {workspace}");
+            }
+            eprintln!("{email} no longer belongs to {workspace}.");
         }
     }
     Ok(())

@@ -13,6 +13,15 @@ pub enum WorkspaceCommand {
         #[arg(long)]
         name: String,
     },
+    /// List every workspace: id, name, billing managers, Low Balance line.
+    List,
+    /// Rename a workspace.
+    Rename {
+        #[arg(long, value_parser = args::workspace)]
+        workspace: WorkspaceId,
+        #[arg(long)]
+        name: String,
+    },
     /// Change who may buy credits and where the Low Balance line is.
     Settings {
         #[arg(long, value_parser = args::workspace)]
@@ -67,6 +76,37 @@ pub(super) async fn workspaces(command: WorkspaceCommand, ctx: &Context) -> anyh
         WorkspaceCommand::Create { name } => {
             let id = store.create_workspace(&name, now).await?;
             println!("{id}");
+        }
+        WorkspaceCommand::List => {
+            println!("id\tname\tbilling managers\tlow balance at");
+            let mut after = None;
+            loop {
+                let (page, more) = store.workspaces_page(after.as_ref(), 100).await?;
+                for w in &page {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        w.id,
+                        w.name,
+                        w.billing_managers.as_str(),
+                        w.low_balance_threshold
+                    );
+                }
+                after = page.last().map(|w| w.id.clone());
+                if !more {
+                    break;
+                }
+            }
+        }
+        WorkspaceCommand::Rename { workspace, name } => {
+            let name = name.trim();
+            if name.is_empty() || name.chars().count() > 100 {
+                bail!("a workspace name has 1 to 100 characters");
+            }
+            if store.workspace(&workspace).await?.is_none() {
+                bail!("no workspace {workspace}");
+            }
+            store.rename_workspace(&workspace, name).await?;
+            eprintln!("{workspace} is now called {name}.");
         }
         WorkspaceCommand::Webhook {
             workspace,

@@ -16,7 +16,7 @@ const MAX_EXPORT_ROWS: usize = 100_000;
 /// page at a time, so an export of any size holds one page in memory.
 #[utoipa::path(get, path = "/billing/history.csv", tag = "billing", operation_id = "export_history",
     params(
-        ("type" = Option<app::domain::EntryType>, Query, description = "Only movements of this type."),
+        ("type" = Option<String>, Query, pattern = r"^$|^(purchase|auto_reload|grant|consumption|refund|expiry|adjustment)$", description = "Only movements of this type; empty for all."),
         ("from" = Option<String>, Query, pattern = r"^$|^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description = "From this UTC day (YYYY-MM-DD), inclusive; empty for no bound."),
         ("to" = Option<String>, Query, pattern = r"^$|^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description = "To this UTC day (YYYY-MM-DD), inclusive, not before `from`; empty for no bound."),
     ),

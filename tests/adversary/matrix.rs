@@ -405,6 +405,77 @@ fn rules(route: &RouteEntry, ids: &Ids) -> Option<Entry> {
                 )
             }
         }
+        // Provisioning: the operator's alone.
+        ("POST", "/api/operator/workspaces") => entry(
+            probe(
+                "POST",
+                "/api/operator/workspaces",
+                Body::Json(json!({"name": "Matrix"})),
+            ),
+            |c| if c == Operator { 201 } else { 401 },
+        ),
+        ("GET", "/api/operator/workspaces") => {
+            entry(probe("GET", "/api/operator/workspaces", Body::None), |c| {
+                if c == Operator {
+                    200
+                } else {
+                    401
+                }
+            })
+        }
+        ("GET" | "POST", "/api/operator/workspaces/{workspace_id}") => {
+            let body = if route.method == "POST" {
+                Body::Json(json!({}))
+            } else {
+                Body::None
+            };
+            Entry {
+                foreign: Some((
+                    Operator,
+                    probe(
+                        route.method,
+                        "/api/operator/workspaces/ws_doesnotexist00000000",
+                        body.clone(),
+                    ),
+                    404,
+                )),
+                ..entry(
+                    probe(
+                        route.method,
+                        format!("/api/operator/workspaces/{}", ids.globex),
+                        body,
+                    ),
+                    |c| if c == Operator { 200 } else { 401 },
+                )
+            }
+        }
+        ("POST", "/api/operator/workspaces/{workspace_id}/members") => entry(
+            probe(
+                "POST",
+                format!("/api/operator/workspaces/{}/members", ids.globex),
+                Body::Json(json!({"email": "matrix@host.test", "role": "guest"})),
+            ),
+            |c| if c == Operator { 200 } else { 401 },
+        ),
+        ("GET", "/api/operator/workspaces/{workspace_id}/members") => entry(
+            probe(
+                "GET",
+                format!("/api/operator/workspaces/{}/members", ids.globex),
+                Body::None,
+            ),
+            |c| if c == Operator { 200 } else { 401 },
+        ),
+        ("DELETE", "/api/operator/workspaces/{workspace_id}/members/{user_id}") => entry(
+            probe(
+                "DELETE",
+                format!(
+                    "/api/operator/workspaces/{}/members/usr_notamember",
+                    ids.globex
+                ),
+                Body::None,
+            ),
+            |c| if c == Operator { 404 } else { 401 },
+        ),
         // A link nobody issued signs nobody in.
         ("GET", "/portal/{token}") => entry(at("/portal/ptl_neverissued"), |_| 404),
         ("ANY", "/api/{*rest}") => entry(probe("POST", "/api/nothing/here", Body::None), |_| 404),

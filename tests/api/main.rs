@@ -14,6 +14,7 @@ mod openapi;
 mod outbox;
 mod pages;
 mod portal;
+mod provisioning;
 mod purchases;
 mod saved_cards;
 mod sessions;

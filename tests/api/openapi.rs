@@ -75,7 +75,7 @@ async fn every_api_route_is_described_and_nothing_else() {
                     "{name} {status} has no description"
                 );
                 assert!(
-                    answer["content"].is_object(),
+                    answer["content"].is_object() || status == "204",
                     "{name} {status} has no body schema"
                 );
             }
