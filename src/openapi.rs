@@ -43,8 +43,12 @@ use utoipa::OpenApi;
         openapi_json,
         reference_page,
     ),
-    components(schemas(ErrorAnswer, api::ErrorCode)),
-    modifiers(&WaysIn),
+    components(schemas(
+        ErrorAnswer,
+        api::ErrorCode,
+        crate::notifications::NotificationPayload
+    )),
+    modifiers(&WaysIn, &Notifications),
     tags(
         (name = "credit gate", description = "Charge, hold, settle, release and refund credits, exactly once per idempotency key."),
         (name = "billing", description = "The workspace's balance, Auto-reload and history."),
@@ -83,6 +87,33 @@ impl utoipa::Modify for WaysIn {
                 "A person's session from signing in; state-changing requests must come from Tally's own pages (Origin checked).",
             ))),
         );
+    }
+}
+
+/// The notifications Tally posts to a workspace's endpoint, as OpenAPI 3.1's `webhooks`
+/// (which utoipa has no field for, so it is added beside the document's own).
+struct Notifications;
+
+impl utoipa::Modify for Notifications {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let header = |name: &str, what: &str| serde_json::json!({"name": name, "in": "header", "required": true, "description": what, "schema": {"type": "string"}});
+        let webhooks = serde_json::json!({
+            "notification": {"post": {
+                "summary": "A notification about the workspace's credits",
+                "description": "Posted to the endpoint set on the Notifications page, retried with back-off for several hours until it answers 2xx. Check the signature over the raw body and ignore a `Tally-Delivery` seen before.",
+                "operationId": "notification",
+                "tags": ["billing"],
+                "parameters": [
+                    header("Tally-Signature", "`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\" with the endpoint's signing secret>`; refuse one older than five minutes."),
+                    header("Tally-Delivery", "The same on every retry of one notification."),
+                ],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NotificationPayload"}}}},
+                "responses": {"2XX": {"description": "Received; any other answer is retried."}},
+            }}
+        });
+        doc.extensions
+            .get_or_insert_with(Default::default)
+            .insert("webhooks".to_owned(), webhooks);
     }
 }
 

@@ -7,7 +7,6 @@ pub mod outbox;
 use crate::clock::Millis;
 use crate::db::{new_id, Store, StoreError};
 use app::domain::{Credits, WorkspaceId};
-use serde_json::json;
 use sqlx::{AnyConnection, Row};
 
 /// The kinds Tally sends.
@@ -126,10 +125,16 @@ pub(crate) async fn record(
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    let payload = json!({
-        "id": id, "type": kind.as_str(), "workspace_id": workspace.as_str(), "title": title, "body": body,
-        "actor": actor, "created_at": crate::clock::to_datetime(now).to_rfc3339(),
-    });
+    let payload = serde_json::to_value(NotificationPayload {
+        id: id.clone(),
+        kind: kind.as_str(),
+        workspace_id: workspace.as_str().to_owned(),
+        title: title.to_owned(),
+        body: body.to_owned(),
+        actor: actor.map(str::to_owned),
+        created_at: crate::clock::to_datetime(now).to_rfc3339(),
+    })
+    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
         r#"
         INSERT INTO notification_outbox (id, notification_id, workspace_id, kind, payload, created_at)
@@ -145,6 +150,26 @@ pub(crate) async fn record(
     .execute(&mut *conn)
     .await?;
     Ok(Some(id))
+}
+
+/// What the outbox posts to a workspace's endpoint for each notification (signed in
+/// `Tally-Signature`; `Tally-Delivery` is the same on every retry of one notification).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct NotificationPayload {
+    #[schema(example = "ntf_01j9z3k8q4")]
+    pub id: String,
+    /// What happened.
+    #[serde(rename = "type")]
+    #[schema(value_type = String, pattern = "^(credit_balance_low|credit_balance_depleted|credit_request|credit_purchase_failed|credit_auto_recharge_triggered)$", example = "credit_balance_low")]
+    pub kind: &'static str,
+    pub workspace_id: String,
+    /// A sentence to show, and the detail.
+    pub title: String,
+    pub body: String,
+    /// Who caused it (a person's email), when someone did.
+    pub actor: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
 }
 
 /// The alerts a balance change calls for, given whether each was already sent during this dip.

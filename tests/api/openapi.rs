@@ -213,3 +213,62 @@ async fn the_reference_page_runs_only_its_own_scripts() {
     assert!(!html.contains("<script>"), "an inline script");
     assert!(!html.contains("https://"), "something from elsewhere");
 }
+
+#[tokio::test]
+async fn the_notifications_tally_sends_are_described_as_webhooks() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let hook = &doc["webhooks"]["notification"]["post"];
+    assert_eq!(
+        hook["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/NotificationPayload"
+    );
+    let headers: Vec<&str> = hook["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(headers, ["Tally-Signature", "Tally-Delivery"]);
+    let payload = &doc["components"]["schemas"]["NotificationPayload"];
+    let mut required: Vec<&str> = payload["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    required.sort();
+    assert_eq!(
+        required,
+        ["body", "created_at", "id", "title", "type", "workspace_id"]
+    );
+    // What the outbox really sends has exactly the described fields.
+    let f = crate::fixture::Fixture::with_app(app).await;
+    f.app
+        .store
+        .request_credits(&f.acme, "member@acme.test", f.app.now())
+        .await
+        .unwrap();
+    let (sent,): (String,) =
+        sqlx::query_as("SELECT payload FROM notification_outbox WHERE kind = 'credit_request'")
+            .fetch_one(f.app.store.pool())
+            .await
+            .unwrap();
+    let sent: Value = serde_json::from_str(&sent).unwrap();
+    let mut fields: Vec<&str> = sent
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort();
+    let mut described: Vec<&str> = payload["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    described.sort();
+    assert_eq!(fields, described, "{sent}");
+    assert_eq!(sent["type"], "credit_request");
+}
