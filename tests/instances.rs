@@ -994,3 +994,100 @@ async fn the_command_line_lists_renames_and_removes_as_the_operator_api_does() {
     assert!(!ok && said.contains("is not a member"), "{said}");
     db.finish().await;
 }
+
+#[tokio::test]
+async fn provisioning_through_one_instance_holds_on_the_other() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let token = "operator-token-for-two-instances-0123456789";
+    let env = [("TALLY_OPERATOR_TOKEN", token)];
+    let (_a, a) = start_instance_with(&db.url, &env).await;
+    let (_b, b) = start_instance_with(&db.url, &env).await;
+    let operator = reqwest::Client::new();
+    let call = |method: reqwest::Method, url: String, body: Option<serde_json::Value>| {
+        let mut request = operator.request(method, url).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let answer = request.send().await.unwrap();
+            let status = answer.status().as_u16();
+            (
+                status,
+                answer.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let (status, ws) = call(
+        reqwest::Method::POST,
+        format!("{a}/api/operator/workspaces"),
+        Some(serde_json::json!({"name": "Two Instances"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{ws}");
+    let ws = ws["id"].as_str().unwrap().to_owned();
+    let (status, member) = call(
+        reqwest::Method::POST,
+        format!("{b}/api/operator/workspaces/{ws}/members"),
+        Some(serde_json::json!({"email": "ada@two.test", "external_id": "u1", "role": "owner"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{member}");
+    let (_, listed) = call(
+        reqwest::Method::GET,
+        format!("{a}/api/operator/workspaces/{ws}/members"),
+        None,
+    )
+    .await;
+    assert_eq!(listed["data"][0]["email"], "ada@two.test");
+
+    // A link made by one instance signs in on the other; the session works on both.
+    let (_, link) = call(
+        reqwest::Method::POST,
+        format!("{b}/api/operator/portal_sessions"),
+        Some(serde_json::json!({"workspace_id": ws, "user": {"email": "ada@two.test", "external_id": "u1"}, "role": "owner"})),
+    )
+    .await;
+    let path = link["url"]
+        .as_str()
+        .unwrap()
+        .split("/portal/")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let opened = browser
+        .get(format!("{a}/portal/{path}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 303);
+    let again = browser
+        .get(format!("{b}/portal/{path}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 410, "once, on any instance");
+    for base in [&a, &b] {
+        let page = browser.get(format!("{base}/billing")).send().await.unwrap();
+        assert_eq!(page.status(), 200, "{base}");
+    }
+
+    // Removed through one instance, they are out on the other at once.
+    let user = member["user_id"].as_str().unwrap();
+    let (status, _) = call(
+        reqwest::Method::DELETE,
+        format!("{a}/api/operator/workspaces/{ws}/members/{user}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let out = browser.get(format!("{b}/billing")).send().await.unwrap();
+    assert_eq!(out.status(), 303);
+    db.finish().await;
+}
