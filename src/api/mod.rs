@@ -3,6 +3,7 @@
 mod auth;
 pub(crate) mod credits;
 mod error;
+mod fields;
 mod json;
 pub(crate) mod operator;
 pub(crate) mod provisioning;

@@ -2,6 +2,7 @@
 //! token (`TALLY_OPERATOR_TOKEN`), never by a workspace's key or a person's session. Without
 //! a token configured, these routes do not exist (404).
 
+use super::fields;
 use super::json::ApiJson;
 use super::{ApiError, ErrorAnswer};
 use crate::accounts::ApiKeyRecord;
@@ -384,24 +385,10 @@ pub async fn create_portal_session(
 ) -> Result<Response, ApiError> {
     authorise(&state, &headers)?;
     let workspace = known_workspace(&state, &body.workspace_id).await?;
-    let email = crate::accounts::Email::parse(&body.user.email)
-        .map_err(|e| ApiError::Invalid(format!("user.email: {e}")))?;
-    let role = app::domain::Role::parse(body.role.trim()).map_err(|_| {
-        ApiError::Invalid("role must be owner, admin, billing_admin, member or guest".into())
-    })?;
-    let printable = |field: &str, value: Option<String>, max: usize| match value
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-    {
-        Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => {
-            Err(ApiError::Invalid(format!(
-                "{field} must be at most {max} printable characters"
-            )))
-        }
-        other => Ok(other),
-    };
-    let name = printable("user.name", body.user.name, 100)?;
-    let external_id = printable("user.external_id", body.user.external_id, 200)?;
+    let email = fields::email("user.email", &body.user.email)?;
+    let role = fields::role(&body.role)?;
+    let name = fields::text("user.name", body.user.name, 100)?;
+    let external_id = fields::text("user.external_id", body.user.external_id, 200)?;
     let test_mode = state.payments.gateway().test_mode();
     let back = body
         .return_url

@@ -2,13 +2,14 @@
 //! sets its name and billing rules, and adds, changes and removes its people — what the
 //! command line does, for servers.
 
+use super::fields;
 use super::json::ApiJson;
 use super::operator::{authorise, known_workspace};
 use super::{ApiError, ErrorAnswer};
-use crate::accounts::{Email, MemberRecord, WorkspaceRecord};
+use crate::accounts::{MemberRecord, WorkspaceRecord};
 use crate::clock::to_datetime;
 use crate::state::AppState;
-use app::domain::{BillingManagers, Role, WorkspaceId};
+use app::domain::{BillingManagers, WorkspaceId};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -114,22 +115,11 @@ pub struct MemberBody {
     role: String,
 }
 
-fn printable(field: &str, value: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
-    match value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
-        Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => {
-            Err(ApiError::Invalid(format!(
-                "{field} must be at most {max} printable characters"
-            )))
-        }
-        other => Ok(other),
-    }
-}
-
 /// Applies a body's changes to a workspace.
 async fn apply(state: &AppState, id: &WorkspaceId, body: WorkspaceBody) -> Result<(), ApiError> {
     let current = state.store.workspace(id).await?.ok_or(ApiError::NotFound)?;
     if let Some(name) = body.name {
-        let name = printable("name", Some(name), 100)?
+        let name = fields::text("name", Some(name), 100)?
             .ok_or_else(|| ApiError::Invalid("name must not be empty".into()))?;
         state.store.rename_workspace(id, &name).await?;
     }
@@ -172,7 +162,7 @@ pub async fn create_workspace(
     ApiJson(body): ApiJson<WorkspaceBody>,
 ) -> Result<Response, ApiError> {
     authorise(&state, &headers)?;
-    let name = printable("name", body.name.clone(), 100)?
+    let name = fields::text("name", body.name.clone(), 100)?
         .ok_or_else(|| ApiError::Invalid("name is required".into()))?;
     // Checked before anything is created, so a bad setting leaves no workspace behind.
     if let Some(p) = &body.billing_managers {
@@ -325,12 +315,10 @@ pub async fn put_member(
 ) -> Result<Json<MemberAnswer>, ApiError> {
     authorise(&state, &headers)?;
     let id = known_workspace(&state, &workspace).await?;
-    let email = Email::parse(&body.email).map_err(|e| ApiError::Invalid(format!("email: {e}")))?;
-    let role = Role::parse(body.role.trim()).map_err(|_| {
-        ApiError::Invalid("role must be owner, admin, billing_admin, member or guest".into())
-    })?;
-    let name = printable("name", body.name, 100)?;
-    let external_id = printable("external_id", body.external_id, 200)?;
+    let email = fields::email("email", &body.email)?;
+    let role = fields::role(&body.role)?;
+    let name = fields::text("name", body.name, 100)?;
+    let external_id = fields::text("external_id", body.external_id, 200)?;
     let member = state
         .store
         .put_member(

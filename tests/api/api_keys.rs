@@ -5,29 +5,6 @@ use crate::fixture::Fixture;
 use crate::support::{wait_until, TestApp};
 use serde_json::{json, Value};
 
-const OPERATOR: &str = "operator-token-for-the-api-key-tests";
-
-async fn fixture() -> Fixture {
-    Fixture::with_app(TestApp::spawn_with(|c| c.operator_token = Some(OPERATOR.into())).await).await
-}
-
-async fn operator(
-    f: &Fixture,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = TestApp::client()
-        .request(method, f.app.url(path))
-        .bearer_auth(OPERATOR);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 async fn credits_with(f: &Fixture, key: &str) -> u16 {
     TestApp::client()
         .get(f.app.url("/api/billing/credits"))
@@ -41,16 +18,16 @@ async fn credits_with(f: &Fixture, key: &str) -> u16 {
 
 #[tokio::test]
 async fn a_key_is_shown_once_listed_with_its_last_use_and_revoked_at_once() {
-    let f = fixture().await;
+    let f = Fixture::with_operator().await;
     let keys = format!("/api/operator/workspaces/{}/api_keys", f.acme);
     f.app.clock.advance(1_000);
-    let (status, created) = operator(
-        &f,
-        reqwest::Method::POST,
-        &keys,
-        Some(json!({"name": "Production backend"})),
-    )
-    .await;
+    let (status, created) = f
+        .operator(
+            reqwest::Method::POST,
+            &keys,
+            Some(json!({"name": "Production backend"})),
+        )
+        .await;
     assert_eq!(status, 201, "{created}");
     let secret = created["secret"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("tly_"));
@@ -60,7 +37,7 @@ async fn a_key_is_shown_once_listed_with_its_last_use_and_revoked_at_once() {
     // The key works; the list says so, and never shows a secret.
     assert_eq!(credits_with(&f, &secret).await, 200);
     wait_until("the key's use to be written down", || async {
-        let (_, list) = operator(&f, reqwest::Method::GET, &keys, None).await;
+        let (_, list) = f.operator(reqwest::Method::GET, &keys, None).await;
         list["data"]
             .as_array()
             .unwrap()
@@ -68,7 +45,7 @@ async fn a_key_is_shown_once_listed_with_its_last_use_and_revoked_at_once() {
             .any(|k| k["id"] == id.as_str() && k["last_used_at"].is_string())
     })
     .await;
-    let (_, list) = operator(&f, reqwest::Method::GET, &keys, None).await;
+    let (_, list) = f.operator(reqwest::Method::GET, &keys, None).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 2, "{list}");
     assert_eq!(
         list["data"][0]["name"], "Production backend",
@@ -81,14 +58,16 @@ async fn a_key_is_shown_once_listed_with_its_last_use_and_revoked_at_once() {
 
     // Revoked: refused on the very next request, though this instance had just seen it.
     assert_eq!(credits_with(&f, &secret).await, 200);
-    let (status, revoked) =
-        operator(&f, reqwest::Method::DELETE, &format!("{keys}/{id}"), None).await;
+    let (status, revoked) = f
+        .operator(reqwest::Method::DELETE, &format!("{keys}/{id}"), None)
+        .await;
     assert_eq!(status, 200, "{revoked}");
     assert!(revoked["revoked_at"].is_string());
     assert_eq!(credits_with(&f, &secret).await, 401);
     // Again: the first revocation.
-    let (status, again) =
-        operator(&f, reqwest::Method::DELETE, &format!("{keys}/{id}"), None).await;
+    let (status, again) = f
+        .operator(reqwest::Method::DELETE, &format!("{keys}/{id}"), None)
+        .await;
     assert_eq!(
         (status, &again["revoked_at"]),
         (200, &revoked["revoked_at"])
@@ -99,22 +78,22 @@ async fn a_key_is_shown_once_listed_with_its_last_use_and_revoked_at_once() {
 
 #[tokio::test]
 async fn keys_of_another_workspace_and_other_callers_are_refused() {
-    let f = fixture().await;
-    let (_, created) = operator(
-        &f,
-        reqwest::Method::POST,
-        &format!("/api/operator/workspaces/{}/api_keys", f.globex),
-        Some(json!({"name": "Globex"})),
-    )
-    .await;
+    let f = Fixture::with_operator().await;
+    let (_, created) = f
+        .operator(
+            reqwest::Method::POST,
+            &format!("/api/operator/workspaces/{}/api_keys", f.globex),
+            Some(json!({"name": "Globex"})),
+        )
+        .await;
     let globex_key = created["id"].as_str().unwrap();
-    let (status, _) = operator(
-        &f,
-        reqwest::Method::DELETE,
-        &format!("/api/operator/workspaces/{}/api_keys/{globex_key}", f.acme),
-        None,
-    )
-    .await;
+    let (status, _) = f
+        .operator(
+            reqwest::Method::DELETE,
+            &format!("/api/operator/workspaces/{}/api_keys/{globex_key}", f.acme),
+            None,
+        )
+        .await;
     assert_eq!(status, 404, "another workspace's key is not found here");
     assert_eq!(
         credits_with(&f, created["secret"].as_str().unwrap()).await,
@@ -124,18 +103,15 @@ async fn keys_of_another_workspace_and_other_callers_are_refused() {
         ("/api/operator/workspaces/ws_nosuchworkspace/api_keys", 404),
         ("/api/operator/workspaces/not-an-id/api_keys", 404),
     ] {
-        assert_eq!(
-            operator(&f, reqwest::Method::GET, path, None).await.0,
-            status
-        );
+        assert_eq!(f.operator(reqwest::Method::GET, path, None).await.0, status);
     }
-    let (status, refused) = operator(
-        &f,
-        reqwest::Method::POST,
-        &format!("/api/operator/workspaces/{}/api_keys", f.acme),
-        Some(json!({"name": "  "})),
-    )
-    .await;
+    let (status, refused) = f
+        .operator(
+            reqwest::Method::POST,
+            &format!("/api/operator/workspaces/{}/api_keys", f.acme),
+            Some(json!({"name": "  "})),
+        )
+        .await;
     assert_eq!(
         (status, &refused["error"]["code"]),
         (400, &json!("invalid_request"))

@@ -5,6 +5,9 @@ use tally::ledger::EntryMeta;
 
 pub const PASSWORD: &str = "correct horse battery";
 
+/// The operator token of [`Fixture::with_operator`].
+pub const OPERATOR: &str = "operator-token-for-the-tests-0123456789";
+
 /// Two workspaces: Acme (owner, admin, member, guest) and Globex (its own member). The Acme
 /// owner also owns Globex. Each has an API key and some history.
 pub struct Fixture {
@@ -187,4 +190,30 @@ pub async fn error_code(response: reqwest::Response) -> String {
         .as_str()
         .expect("errors carry a code")
         .to_owned()
+}
+
+impl Fixture {
+    /// The fixture on an app with the operator token [`OPERATOR`] configured.
+    pub async fn with_operator() -> Fixture {
+        Fixture::with_app(TestApp::spawn_with(|c| c.operator_token = Some(OPERATOR.into())).await)
+            .await
+    }
+
+    /// Calls the operator API: the answer's status and JSON (null when there is none).
+    pub async fn operator(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = TestApp::client()
+            .request(method, self.app.url(path))
+            .bearer_auth(OPERATOR);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer = request.send().await.unwrap();
+        let status = answer.status().as_u16();
+        (status, answer.json().await.unwrap_or_default())
+    }
 }

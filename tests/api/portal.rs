@@ -5,21 +5,13 @@ use crate::fixture::Fixture;
 use crate::support::TestApp;
 use serde_json::{json, Value};
 
-const OPERATOR: &str = "operator-token-for-the-portal-tests";
-
-async fn fixture() -> Fixture {
-    Fixture::with_app(TestApp::spawn_with(|c| c.operator_token = Some(OPERATOR.into())).await).await
-}
-
 async fn link(f: &Fixture, body: Value) -> (u16, Value) {
-    let response = TestApp::client()
-        .post(f.app.url("/api/operator/portal_sessions"))
-        .bearer_auth(OPERATOR)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
+    f.operator(
+        reqwest::Method::POST,
+        "/api/operator/portal_sessions",
+        Some(body),
+    )
+    .await
 }
 
 fn person(f: &Fixture, email: &str, external_id: &str, role: &str) -> Value {
@@ -40,7 +32,7 @@ async fn open(url: &str) -> (reqwest::Client, reqwest::Response) {
 
 #[tokio::test]
 async fn a_link_signs_the_person_in_once_and_shows_the_way_back() {
-    let f = fixture().await;
+    let f = Fixture::with_operator().await;
     let (status, made) = link(&f, person(&f, "ada@host.test", "user_1", "member")).await;
     assert_eq!(status, 201, "{made}");
     let url = made["url"].as_str().unwrap().to_owned();
@@ -93,7 +85,7 @@ async fn a_link_signs_the_person_in_once_and_shows_the_way_back() {
 
 #[tokio::test]
 async fn late_forged_and_mismatched_links_start_no_session() {
-    let f = fixture().await;
+    let f = Fixture::with_operator().await;
     let (_, made) = link(&f, person(&f, "bo@host.test", "user_2", "admin")).await;
     f.app.clock.advance(5 * 60 * 1000 + 1);
     let (_, late) = open(made["url"].as_str().unwrap()).await;
@@ -118,7 +110,7 @@ async fn late_forged_and_mismatched_links_start_no_session() {
 
 #[tokio::test]
 async fn the_host_products_id_follows_a_changed_email() {
-    let f = fixture().await;
+    let f = Fixture::with_operator().await;
     let (_, first) = link(&f, person(&f, "dee@host.test", "user_5", "member")).await;
     assert_eq!(open(first["url"].as_str().unwrap()).await.1.status(), 303);
     let (_, moved) = link(&f, person(&f, "dee@new.test", "user_5", "billing_admin")).await;
@@ -151,7 +143,7 @@ async fn the_host_products_id_follows_a_changed_email() {
 
 #[tokio::test]
 async fn links_are_refused_for_bad_input_and_other_callers() {
-    let f = fixture().await;
+    let f = Fixture::with_operator().await;
     for (field, value) in [
         ("return_url", json!("http://evil.example/phish")),
         ("return_url", json!("javascript:alert(1)")),

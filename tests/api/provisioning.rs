@@ -5,29 +5,6 @@ use crate::fixture::Fixture;
 use crate::support::TestApp;
 use serde_json::{json, Value};
 
-const OPERATOR: &str = "operator-token-for-the-provisioning-tests";
-
-async fn fixture() -> Fixture {
-    Fixture::with_app(TestApp::spawn_with(|c| c.operator_token = Some(OPERATOR.into())).await).await
-}
-
-async fn call(
-    f: &Fixture,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = TestApp::client()
-        .request(method, f.app.url(path))
-        .bearer_auth(OPERATOR);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let answer = request.send().await.unwrap();
-    let status = answer.status().as_u16();
-    (status, answer.json().await.unwrap_or(Value::Null))
-}
-
 async fn workspace_count(f: &Fixture) -> i64 {
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM workspaces")
         .fetch_one(f.app.store.pool())
@@ -38,10 +15,8 @@ async fn workspace_count(f: &Fixture) -> i64 {
 
 #[tokio::test]
 async fn workspaces_are_created_listed_in_pages_and_changed() {
-    let f = fixture().await;
-    let (status, made) = call(
-        &f,
-        reqwest::Method::POST,
+    let f = Fixture::with_operator().await;
+    let (status, made) = f.operator(reqwest::Method::POST,
         "/api/operator/workspaces",
         Some(json!({"name": "Initech", "billing_managers": "owner_only", "low_balance_threshold": 800})),
     )
@@ -56,13 +31,13 @@ async fn workspaces_are_created_listed_in_pages_and_changed() {
         ),
         (&json!("Initech"), &json!("owner_only"), &json!(800))
     );
-    let (_, got) = call(
-        &f,
-        reqwest::Method::GET,
-        &format!("/api/operator/workspaces/{id}"),
-        None,
-    )
-    .await;
+    let (_, got) = f
+        .operator(
+            reqwest::Method::GET,
+            &format!("/api/operator/workspaces/{id}"),
+            None,
+        )
+        .await;
     assert_eq!(got, made);
 
     // Three workspaces (two from the fixture), a page of one at a time.
@@ -73,7 +48,7 @@ async fn workspaces_are_created_listed_in_pages_and_changed() {
             Some(a) => format!("/api/operator/workspaces?limit=1&starting_after={a}"),
             None => "/api/operator/workspaces?limit=1".to_owned(),
         };
-        let (status, page) = call(&f, reqwest::Method::GET, &path, None).await;
+        let (status, page) = f.operator(reqwest::Method::GET, &path, None).await;
         assert_eq!(status, 200, "{page}");
         let data = page["data"].as_array().unwrap();
         assert_eq!(data.len(), 1);
@@ -87,13 +62,13 @@ async fn workspaces_are_created_listed_in_pages_and_changed() {
     seen.dedup();
     assert_eq!(seen.len(), 3, "{seen:?}");
 
-    let (status, changed) = call(
-        &f,
-        reqwest::Method::POST,
-        &format!("/api/operator/workspaces/{id}"),
-        Some(json!({"name": "Initech Labs", "billing_managers": "admins"})),
-    )
-    .await;
+    let (status, changed) = f
+        .operator(
+            reqwest::Method::POST,
+            &format!("/api/operator/workspaces/{id}"),
+            Some(json!({"name": "Initech Labs", "billing_managers": "admins"})),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(
         (
@@ -112,13 +87,13 @@ async fn workspaces_are_created_listed_in_pages_and_changed() {
         json!({"name": "Bad", "low_balance_threshold": -1}),
         json!({"name": "Bad", "colour": "red"}),
     ] {
-        let (status, _) = call(
-            &f,
-            reqwest::Method::POST,
-            "/api/operator/workspaces",
-            Some(body.clone()),
-        )
-        .await;
+        let (status, _) = f
+            .operator(
+                reqwest::Method::POST,
+                "/api/operator/workspaces",
+                Some(body.clone()),
+            )
+            .await;
         assert_eq!(status, 400, "{body}");
     }
     assert_eq!(
@@ -126,58 +101,62 @@ async fn workspaces_are_created_listed_in_pages_and_changed() {
         before,
         "a refused creation leaves nothing"
     );
-    let (status, _) = call(
-        &f,
-        reqwest::Method::GET,
-        "/api/operator/workspaces/ws_nosuchworkspace",
-        None,
-    )
-    .await;
+    let (status, _) = f
+        .operator(
+            reqwest::Method::GET,
+            "/api/operator/workspaces/ws_nosuchworkspace",
+            None,
+        )
+        .await;
     assert_eq!(status, 404);
     // A body is a JSON object: serde would read a struct from an array of its fields.
-    let (status, _) = call(
-        &f,
-        reqwest::Method::POST,
-        &format!("/api/operator/workspaces/{id}"),
-        Some(json!(["Renamed by position", null])),
-    )
-    .await;
+    let (status, _) = f
+        .operator(
+            reqwest::Method::POST,
+            &format!("/api/operator/workspaces/{id}"),
+            Some(json!(["Renamed by position", null])),
+        )
+        .await;
     assert_eq!(status, 400);
-    let (_, unchanged) = call(
-        &f,
-        reqwest::Method::GET,
-        &format!("/api/operator/workspaces/{id}"),
-        None,
-    )
-    .await;
+    let (_, unchanged) = f
+        .operator(
+            reqwest::Method::GET,
+            &format!("/api/operator/workspaces/{id}"),
+            None,
+        )
+        .await;
     assert_eq!(unchanged["name"], "Initech Labs");
-    let (status, _) = call(
-        &f,
-        reqwest::Method::GET,
-        "/api/operator/workspaces?limit=",
-        None,
-    )
-    .await;
+    let (status, _) = f
+        .operator(
+            reqwest::Method::GET,
+            "/api/operator/workspaces?limit=",
+            None,
+        )
+        .await;
     assert_eq!(status, 400, "an empty limit is not the default");
 }
 
 #[tokio::test]
 async fn people_are_added_re_roled_and_removed_and_a_removal_ends_their_access() {
-    let f = fixture().await;
+    let f = Fixture::with_operator().await;
     let members = format!("/api/operator/workspaces/{}/members", f.acme);
     let ada =
         json!({"email": "ada@host.test", "name": "Ada", "external_id": "user_1", "role": "member"});
-    let (status, added) = call(&f, reqwest::Method::POST, &members, Some(ada.clone())).await;
+    let (status, added) = f
+        .operator(reqwest::Method::POST, &members, Some(ada.clone()))
+        .await;
     assert_eq!(status, 200, "{added}");
     assert_eq!(added["role"], "member");
     let mut promoted = ada.clone();
     promoted["role"] = json!("billing_admin");
-    let (_, again) = call(&f, reqwest::Method::POST, &members, Some(promoted)).await;
+    let (_, again) = f
+        .operator(reqwest::Method::POST, &members, Some(promoted))
+        .await;
     assert_eq!(
         (&again["user_id"], &again["role"]),
         (&added["user_id"], &json!("billing_admin"))
     );
-    let (_, list) = call(&f, reqwest::Method::GET, &members, None).await;
+    let (_, list) = f.operator(reqwest::Method::GET, &members, None).await;
     let adas: Vec<&Value> = list["data"]
         .as_array()
         .unwrap()
@@ -187,9 +166,7 @@ async fn people_are_added_re_roled_and_removed_and_a_removal_ends_their_access()
     assert_eq!(adas.len(), 1, "one person, one membership: {list}");
 
     // Signed in through the handoff, then removed: the next page asks them to sign in.
-    let (_, link) = call(
-        &f,
-        reqwest::Method::POST,
+    let (_, link) = f.operator(reqwest::Method::POST,
         "/api/operator/portal_sessions",
         Some(json!({"workspace_id": f.acme.as_str(), "user": {"email": "ada@host.test", "external_id": "user_1"}, "role": "billing_admin"})),
     )
@@ -214,13 +191,9 @@ async fn people_are_added_re_roled_and_removed_and_a_removal_ends_their_access()
         200
     );
     let user = added["user_id"].as_str().unwrap();
-    let (status, _) = call(
-        &f,
-        reqwest::Method::DELETE,
-        &format!("{members}/{user}"),
-        None,
-    )
-    .await;
+    let (status, _) = f
+        .operator(reqwest::Method::DELETE, &format!("{members}/{user}"), None)
+        .await;
     assert_eq!(status, 204);
     let gone = browser.get(f.app.url("/billing")).send().await.unwrap();
     assert_eq!(
@@ -230,37 +203,32 @@ async fn people_are_added_re_roled_and_removed_and_a_removal_ends_their_access()
         ),
         (303, "/login")
     );
-    let (status, _) = call(
-        &f,
-        reqwest::Method::DELETE,
-        &format!("{members}/{user}"),
-        None,
-    )
-    .await;
+    let (status, _) = f
+        .operator(reqwest::Method::DELETE, &format!("{members}/{user}"), None)
+        .await;
     assert_eq!(status, 404, "not a member any more");
 
     // An id and an email of two different people are refused.
-    call(
-        &f,
+    f.operator(
         reqwest::Method::POST,
         &members,
         Some(json!({"email": "bo@host.test", "external_id": "user_2", "role": "member"})),
     )
     .await;
-    let (status, clash) = call(
-        &f,
-        reqwest::Method::POST,
-        &members,
-        Some(json!({"email": "bo@host.test", "external_id": "user_3", "role": "member"})),
-    )
-    .await;
+    let (status, clash) = f
+        .operator(
+            reqwest::Method::POST,
+            &members,
+            Some(json!({"email": "bo@host.test", "external_id": "user_3", "role": "member"})),
+        )
+        .await;
     assert_eq!((status, &clash["error"]["code"]), (409, &json!("conflict")));
-    let (status, _) = call(
-        &f,
-        reqwest::Method::POST,
-        &members,
-        Some(json!({"email": "not an email", "role": "member"})),
-    )
-    .await;
+    let (status, _) = f
+        .operator(
+            reqwest::Method::POST,
+            &members,
+            Some(json!({"email": "not an email", "role": "member"})),
+        )
+        .await;
     assert_eq!(status, 400);
 }
