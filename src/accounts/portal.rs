@@ -137,20 +137,10 @@ impl Store {
             tx.commit().await?;
             return Ok(PortalOpened::Mismatch);
         };
-        sqlx::query(
-            r#"
-            INSERT INTO memberships (workspace_id, user_id, role, created_at)
-            VALUES ($1, $2, $3, $4)
-            ON CONFLICT (workspace_id, user_id)
-            DO UPDATE SET role = excluded.role
-            "#,
-        )
-        .bind(&workspace)
-        .bind(&user_id)
-        .bind(&role)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let workspace =
+            WorkspaceId::parse(&workspace).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let role = Role::parse(&role).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        super::store::upsert_membership(&mut tx, &workspace, &user_id, role, now).await?;
         let session_token = new_secret("");
         sqlx::query(
             r#"
@@ -161,7 +151,7 @@ impl Store {
         )
         .bind(hash_secret(&session_token))
         .bind(&user_id)
-        .bind(&workspace)
+        .bind(workspace.as_str())
         .bind(now)
         .bind(now + session_ttl_ms)
         .bind(&return_url)

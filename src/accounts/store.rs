@@ -229,26 +229,17 @@ impl Store {
         role: Role,
         now: Millis,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            r#"
-            INSERT INTO memberships (workspace_id, user_id, role, created_at)
-            VALUES ($1, $2, $3, $4)
-            ON CONFLICT (workspace_id, user_id)
-            DO UPDATE SET role = excluded.role
-            "#,
-        )
-        .bind(workspace.as_str())
-        .bind(user_id)
-        .bind(role.as_str())
-        .bind(now)
-        .execute(self.pool())
-        .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.message().to_lowercase().contains("foreign key") => {
-                StoreError::NotFound
-            }
-            _ => StoreError::Database(e),
-        })?;
+        let mut conn = self.pool().acquire().await?;
+        upsert_membership(&mut conn, workspace, user_id, role, now)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db)
+                    if db.message().to_lowercase().contains("foreign key") =>
+                {
+                    StoreError::NotFound
+                }
+                _ => StoreError::Database(e),
+            })?;
         Ok(())
     }
 
@@ -606,6 +597,31 @@ impl Store {
     }
 }
 
+/// Gives `user_id` `role` in `workspace` (replacing any earlier role there), on `conn`.
+pub(super) async fn upsert_membership(
+    conn: &mut sqlx::AnyConnection,
+    workspace: &WorkspaceId,
+    user_id: &str,
+    role: Role,
+    now: Millis,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        r#"
+        INSERT INTO memberships (workspace_id, user_id, role, created_at)
+        VALUES ($1, $2, $3, $4)
+        ON CONFLICT (workspace_id, user_id)
+        DO UPDATE SET role = excluded.role
+        "#,
+    )
+    .bind(workspace.as_str())
+    .bind(user_id)
+    .bind(role.as_str())
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// A member of a workspace as the operator API lists them.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct MemberRecord {
@@ -674,20 +690,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        sqlx::query(
-            r#"
-            INSERT INTO memberships (workspace_id, user_id, role, created_at)
-            VALUES ($1, $2, $3, $4)
-            ON CONFLICT (workspace_id, user_id)
-            DO UPDATE SET role = excluded.role
-            "#,
-        )
-        .bind(workspace.as_str())
-        .bind(&user_id)
-        .bind(role.as_str())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        upsert_membership(&mut tx, workspace, &user_id, role, now).await?;
         tx.commit().await?;
         Ok(self
             .members(workspace)

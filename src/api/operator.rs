@@ -225,12 +225,9 @@ pub async fn create_api_key(
 ) -> Result<Response, ApiError> {
     authorise(&state, &headers)?;
     let workspace = known_workspace(&state, &workspace).await?;
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::Invalid(
-            "name must have 1 to 100 printable characters".into(),
-        ));
-    }
+    let name = fields::text("name", Some(body.name), 100)?
+        .ok_or_else(|| ApiError::Invalid("name is required".into()))?;
+    let name = name.as_str();
     let (key, secret) = state
         .store
         .create_named_api_key(&workspace, name, state.clock.now_ms())
