@@ -12,6 +12,7 @@ use tally::clock::{Clock, SystemClock};
 use tally::config::Config;
 use tally::db::{Backend, Store, StoreOptions};
 use tally::ledger::{EntryMeta, NewGrant};
+use tally::spend::{Enforcement, NewBudget, Period, Scope};
 
 const CLIENTS: usize = 32;
 const WORKSPACES: usize = 1_000;
@@ -108,6 +109,29 @@ async fn seed(store: &Store) -> Vec<(WorkspaceId, String)> {
     out
 }
 
+/// Three budgets that every bench charge of each workspace meets.
+async fn add_three_budgets(store: &Store, targets: &[(WorkspaceId, String)]) {
+    let now = SystemClock.now_ms();
+    for (ws, key) in targets {
+        let key_id = store.api_key_holder(key).await.unwrap().unwrap().key_id;
+        for (scope, target, period) in [
+            (Scope::ApiKey, key_id.as_str(), Period::Month),
+            (Scope::ApiKey, key_id.as_str(), Period::Lifetime),
+            (Scope::Project, "bench", Period::Day),
+        ] {
+            let budget = NewBudget {
+                scope,
+                target: target.to_owned(),
+                period,
+                limit: Credits::new(1_000_000_000_000).unwrap(),
+                enforcement: Enforcement::Hard,
+                threshold_percent: 100,
+            };
+            store.create_budget(ws, &budget, now).await.unwrap();
+        }
+    }
+}
+
 /// The bare-SQL limit: one conditional UPDATE and one INSERT per transaction.
 async fn bare_sql(store: &Store, name: &str, rows: usize, seconds: f64) -> Phase {
     let pool = store.pool().clone();
@@ -179,7 +203,7 @@ async fn gate(
         let (client, url, targets) = (client.clone(), url.clone(), targets.clone());
         async move {
             let (_, key) = &targets[((c as u64 * 7_919 + n) % targets.len() as u64) as usize];
-            let body = serde_json::json!({"idempotency_key": format!("{run}-{c}-{n}"), "action": "bench", "credits": 25});
+            let body = serde_json::json!({"idempotency_key": format!("{run}-{c}-{n}"), "action": "bench", "credits": 25, "resource": {"project": "bench"}});
             match client.post(&url).bearer_auth(key).json(&body).send().await {
                 Ok(response) => response.status() == 200,
                 Err(_) => false,
@@ -356,6 +380,27 @@ async fn bench_backend(label: &str, url: &str, seconds: f64) -> Vec<Phase> {
         )
         .await,
     ];
+    // The same two phases again with three budgets on every charge: the key's monthly and
+    // lifetime budgets and the project's daily one (limits far above what a run spends).
+    add_three_budgets(&store, &all).await;
+    phases.push(
+        gate(
+            &base,
+            &format!("{label}: gate over HTTP, {WORKSPACES} workspaces, three budgets per charge"),
+            all.clone(),
+            seconds,
+        )
+        .await,
+    );
+    phases.push(
+        gate(
+            &base,
+            &format!("{label}: gate over HTTP, one hot workspace, three budgets per charge"),
+            Arc::new(vec![all[0].clone()]),
+            seconds,
+        )
+        .await,
+    );
     server.abort();
     phases.push(
         bare_sql(

@@ -3,13 +3,17 @@
 use crate::clock::Clock;
 use crate::db::{Store, StoreError};
 use crate::ledger::{views, LedgerError};
-use crate::ledger::{EntryMeta, IdempotencyKey, NewHold};
+use crate::ledger::{EntryMeta, IdempotencyKey, NewHold, Refusal};
 use crate::payments::auto_reload::ReloadOutcome;
 use crate::payments::{CardOnFile, GatewayError, Payments, PaymentsError, PurchaseRecord};
+use crate::spend::{BudgetChange, Enforcement, NewBudget, Period, Scope, SpendError};
 use app::api_keys::{ApiKeyView, NewApiKey};
 use app::backend::Backend;
-use app::billing::{CreditsView, HistoryFilter, PlanView, Transaction, Viewer, WorkspaceChoice};
+use app::billing::{
+    BudgetLine, CreditsView, HistoryFilter, PlanView, Transaction, Viewer, WorkspaceChoice,
+};
 use app::billing::{UsageBreakdown, UsageReport};
+use app::budgets::{BudgetForm, BudgetsPage, TargetChoice};
 use app::domain::{
     AutoReloadSettings, Credits, Currency, CustomAmountTerms, Money, Rate, WorkspaceId,
 };
@@ -82,6 +86,10 @@ impl Backend for TallyBackend {
             return Err(AppError::Forbidden);
         }
         let record = self.workspace(&viewer.workspace.id).await?;
+        let spender = crate::spend::Spender {
+            member: Some(viewer.user_id.clone()),
+            ..Default::default()
+        };
         Ok(views::credits_view(
             &self.store,
             &record,
@@ -89,6 +97,7 @@ impl Backend for TallyBackend {
             limit,
             None,
             viewer.can_manage_billing,
+            &spender,
         )
         .await?)
     }
@@ -162,6 +171,8 @@ impl Backend for TallyBackend {
             project: Some("Studio".into()),
             session: None,
             payment_ref: None,
+            member_id: Some(viewer.user_id.clone()),
+            api_key_id: None,
         };
         let now = self.clock.now_ms();
         let key = IdempotencyKey {
@@ -182,7 +193,17 @@ impl Backend for TallyBackend {
             .map_err(internal)?;
         let receipt = match outcome {
             Ok(receipt) => receipt,
-            Err(shortfall) => {
+            Err(Refusal::Budget(hit)) => {
+                // Nothing was held; say which limit fired and who can lift it.
+                return Err(AppError::OverBudget(app::studio::OverBudget {
+                    message: hit.sentence(),
+                    actions: viewer
+                        .role
+                        .budget_recovery(workspace.billing_managers)
+                        .to_vec(),
+                }));
+            }
+            Err(Refusal::Credits(shortfall)) => {
                 return Err(AppError::InsufficientCredits(Insufficient {
                     balance: shortfall.available,
                     held: shortfall.held,
@@ -602,6 +623,157 @@ impl Backend for TallyBackend {
         self.api_key_cache.forget(&hash);
         Ok(api_key_view(key))
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn budgets(&self, viewer: &Viewer) -> Result<BudgetsPage, AppError> {
+        if !viewer.can_manage_billing {
+            return Err(AppError::Forbidden);
+        }
+        let workspace = &viewer.workspace.id;
+        let now = self.clock.now_ms();
+        let budgets = self
+            .store
+            .budgets(workspace, now)
+            .await
+            .map_err(spend_error)?;
+        let choice = |value: String, label: String| TargetChoice { value, label };
+        let members = self
+            .store
+            .members(workspace)
+            .await?
+            .into_iter()
+            .map(|m| choice(m.email.clone(), m.email))
+            .collect();
+        let api_keys = self
+            .store
+            .api_keys(workspace)
+            .await?
+            .into_iter()
+            .filter(|k| k.revoked_at.is_none())
+            .map(|k| choice(k.id, k.name))
+            .collect();
+        let projects = self
+            .store
+            .recent_projects(workspace, now)
+            .await
+            .map_err(spend_error)?
+            .into_iter()
+            .map(|p| choice(p.clone(), p))
+            .collect();
+        Ok(BudgetsPage {
+            viewer: viewer.clone(),
+            budgets: budgets.iter().map(views::budget_line).collect(),
+            members,
+            api_keys,
+            projects,
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn add_budget(&self, viewer: &Viewer, form: &BudgetForm) -> Result<BudgetLine, AppError> {
+        if !viewer.can_manage_billing {
+            return Err(AppError::Forbidden);
+        }
+        let scope = Scope::parse(form.scope.trim())
+            .ok_or_else(|| AppError::Invalid("Choose a member, an API key or a project.".into()))?;
+        let period = Period::parse(form.period.trim())
+            .ok_or_else(|| AppError::Invalid("Choose a day, a week, a month or ever.".into()))?;
+        let given = form.target.trim();
+        if given.is_empty() || given.chars().count() > 200 || given.chars().any(char::is_control) {
+            return Err(AppError::Invalid(
+                "Say who or what the budget is on (up to 200 characters).".into(),
+            ));
+        }
+        let workspace = &viewer.workspace.id;
+        let target = self
+            .store
+            .budget_target(workspace, scope, given)
+            .await
+            .map_err(spend_error)?;
+        let new = NewBudget {
+            scope,
+            target,
+            period,
+            limit: budget_limit(&form.limit)?,
+            enforcement: enforcement(&form.enforcement)?,
+            threshold_percent: 80,
+        };
+        let made = self
+            .store
+            .create_budget(workspace, &new, self.clock.now_ms())
+            .await
+            .map_err(spend_error)?;
+        Ok(views::budget_line(&made))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn change_budget(
+        &self,
+        viewer: &Viewer,
+        id: &str,
+        limit: &str,
+        enforcement_text: &str,
+    ) -> Result<BudgetLine, AppError> {
+        if !viewer.can_manage_billing {
+            return Err(AppError::Forbidden);
+        }
+        let change = BudgetChange {
+            limit: Some(budget_limit(limit)?),
+            enforcement: Some(enforcement(enforcement_text)?),
+            threshold_percent: None,
+        };
+        let changed = self
+            .store
+            .update_budget(&viewer.workspace.id, id, &change, self.clock.now_ms())
+            .await
+            .map_err(spend_error)?;
+        Ok(views::budget_line(&changed))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn remove_budget(&self, viewer: &Viewer, id: &str) -> Result<String, AppError> {
+        if !viewer.can_manage_billing {
+            return Err(AppError::Forbidden);
+        }
+        let workspace = &viewer.workspace.id;
+        let now = self.clock.now_ms();
+        let budget = self
+            .store
+            .budget(workspace, id, now)
+            .await
+            .map_err(spend_error)?;
+        self.store
+            .remove_budget(workspace, id, now)
+            .await
+            .map_err(spend_error)?;
+        Ok(budget.label)
+    }
+}
+
+/// A budget's limit as a person typed it.
+fn budget_limit(text: &str) -> Result<app::domain::Credits, AppError> {
+    text.trim()
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| app::domain::Credits::positive(n).ok())
+        .ok_or_else(|| {
+            AppError::Invalid("Enter a limit of at least one credit, as a whole number.".into())
+        })
+}
+
+fn enforcement(text: &str) -> Result<Enforcement, AppError> {
+    Enforcement::parse(text.trim()).ok_or_else(|| AppError::Invalid("Choose hard or soft.".into()))
+}
+
+/// Maps budget failures to what a person can act on.
+fn spend_error(err: SpendError) -> AppError {
+    match err {
+        SpendError::Invalid(message) | SpendError::Conflict(message) => {
+            AppError::Invalid(app::format::capitalised(&message))
+        }
+        SpendError::NotFound => AppError::NotFound,
+        SpendError::Store(err) => internal(err),
+    }
 }
 
 fn api_key_view(key: crate::accounts::ApiKeyRecord) -> ApiKeyView {
@@ -642,6 +814,7 @@ pub async fn viewer_of(
         role: m.role,
     };
     Ok(Some(Viewer {
+        user_id: session.user_id,
         email: session.email,
         role: current.role,
         workspace: choice(&current),

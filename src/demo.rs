@@ -277,6 +277,8 @@ async fn seed_acme(store: &Store, ws: &WorkspaceId, now: Millis) -> anyhow::Resu
             project: Some(project.into()),
             session: Some(format!("ses_{:06}", next() % 1_000_000)),
             payment_ref: None,
+            member_id: None,
+            api_key_id: None,
         };
         events.push((at, Event::Charge(Credits::new(cost)?, meta)));
         at += 10 * HOUR + next() % (14 * HOUR);

@@ -27,6 +27,11 @@ use utoipa::OpenApi;
         api::usage::release,
         api::usage::refund,
         api::credits::get_credits,
+        api::budgets::list_budgets,
+        api::budgets::create_budget,
+        api::budgets::get_budget,
+        api::budgets::update_budget,
+        api::budgets::remove_budget,
         api::operator::grant,
         api::operator::create_api_key,
         api::operator::list_api_keys,
@@ -52,6 +57,7 @@ use utoipa::OpenApi;
     tags(
         (name = "credit gate", description = "Charge, hold, settle, release and refund credits, exactly once per idempotency key."),
         (name = "billing", description = "The workspace's balance, Auto-reload and history."),
+        (name = "budgets", description = "Spend limits below the workspace — per member, API key or project — that the credit gate enforces in the same transaction as each charge."),
         (name = "operator", description = "What the people who run Tally do, with the operator token."),
         (name = "meta", description = "This description."),
     )

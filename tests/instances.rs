@@ -1091,3 +1091,131 @@ async fn provisioning_through_one_instance_holds_on_the_other() {
     assert_eq!(out.status(), 303);
     db.finish().await;
 }
+
+#[tokio::test]
+async fn the_command_line_sets_lists_and_removes_budgets() {
+    let db = TestDb::sqlite().await;
+    let (ok, workspace, err) = tally(&db.url, &["workspace", "create", "--name", "Hooli"]).await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = tally(
+        &db.url,
+        &[
+            "user",
+            "add",
+            "--workspace",
+            &workspace,
+            "--email",
+            "gavin@hooli.test",
+            "--role",
+            "member",
+            "--password",
+            "long enough password",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let set = |limit: &'static str| {
+        let (url, workspace) = (db.url.clone(), workspace.clone());
+        async move {
+            tally(
+                &url,
+                &[
+                    "budget",
+                    "set",
+                    "--workspace",
+                    &workspace,
+                    "--scope",
+                    "member",
+                    "--target",
+                    "Gavin@Hooli.test",
+                    "--period",
+                    "week",
+                    "--limit",
+                    limit,
+                ],
+            )
+            .await
+        }
+    };
+    let (ok, id, err) = set("400").await;
+    assert!(ok, "{err}");
+    assert!(id.starts_with("bud_"), "{id}");
+    assert!(
+        err.contains("Hard budget of 400 credits per week on gavin@hooli.test"),
+        "{err}"
+    );
+    // Set again: the same budget, a new limit.
+    let (ok, again, err) = set("900").await;
+    assert!(ok, "{err}");
+    assert_eq!(again, id);
+    let (ok, list, err) = tally(&db.url, &["budget", "list", "--workspace", &workspace]).await;
+    assert!(ok, "{err}");
+    let row = list.lines().nth(1).expect("one budget listed");
+    assert!(
+        row.starts_with(&format!(
+            "{id}\tmember\tgavin@hooli.test\tweek\t900\thard\t0\t0\t"
+        )),
+        "{row}"
+    );
+    assert_eq!(list.lines().count(), 2);
+    // Nobody of the workspace, and a scope that does not exist, are refused in one line.
+    let (ok, _, err) = tally(
+        &db.url,
+        &[
+            "budget",
+            "set",
+            "--workspace",
+            &workspace,
+            "--scope",
+            "member",
+            "--target",
+            "nobody@hooli.test",
+            "--period",
+            "day",
+            "--limit",
+            "5",
+        ],
+    )
+    .await;
+    assert!(
+        !ok && err.contains("no member of this workspace is nobody@hooli.test"),
+        "{err}"
+    );
+    let (ok, _, err) = tally(
+        &db.url,
+        &[
+            "budget",
+            "set",
+            "--workspace",
+            &workspace,
+            "--scope",
+            "team",
+            "--target",
+            "x",
+            "--period",
+            "day",
+            "--limit",
+            "5",
+        ],
+    )
+    .await;
+    assert!(
+        !ok && err.contains("must be member, api_key or project"),
+        "{err}"
+    );
+    let remove = |id: String| {
+        let (url, workspace) = (db.url.clone(), workspace.clone());
+        async move {
+            tally(
+                &url,
+                &["budget", "remove", "--workspace", &workspace, "--id", &id],
+            )
+            .await
+        }
+    };
+    let (ok, _, err) = remove(id.clone()).await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = remove(id.clone()).await;
+    assert!(!ok && err.contains(&format!("has no budget {id}")), "{err}");
+    db.finish().await;
+}

@@ -134,6 +134,28 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Revokes one of the workspace's keys (at once, everywhere). Owners only.
     async fn revoke_api_key(&self, viewer: &Viewer, id: &str) -> Result<ApiKeyView, AppError>;
+
+    /// The Budgets page's data. Billing managers only.
+    async fn budgets(&self, viewer: &Viewer) -> Result<crate::budgets::BudgetsPage, AppError>;
+
+    /// Adds a budget. Billing managers only.
+    async fn add_budget(
+        &self,
+        viewer: &Viewer,
+        form: &crate::budgets::BudgetForm,
+    ) -> Result<crate::billing::BudgetLine, AppError>;
+
+    /// Changes a budget's limit and enforcement. Billing managers only.
+    async fn change_budget(
+        &self,
+        viewer: &Viewer,
+        id: &str,
+        limit: &str,
+        enforcement: &str,
+    ) -> Result<crate::billing::BudgetLine, AppError>;
+
+    /// Removes a budget; returns what it was on. Billing managers only.
+    async fn remove_budget(&self, viewer: &Viewer, id: &str) -> Result<String, AppError>;
 }
 
 /// The backend, as context.

@@ -25,6 +25,9 @@ pub enum AppError {
     /// The credit gate refused an AI action; nothing was charged.
     #[error("There aren't enough AI credits for this action.")]
     InsufficientCredits(crate::studio::Insufficient),
+    /// A budget below the workspace refused an AI action; nothing was charged.
+    #[error("{}", .0.message)]
+    OverBudget(crate::studio::OverBudget),
     /// The request never reached the server, or its answer could not be read.
     #[error("We couldn't reach Tally. Check your connection and try again.")]
     Network,
@@ -53,7 +56,9 @@ impl AppError {
             AppError::Forbidden => http::StatusCode::FORBIDDEN,
             AppError::NotFound => http::StatusCode::NOT_FOUND,
             AppError::Invalid(_) => http::StatusCode::BAD_REQUEST,
-            AppError::InsufficientCredits(_) => http::StatusCode::PAYMENT_REQUIRED,
+            AppError::InsufficientCredits(_) | AppError::OverBudget(_) => {
+                http::StatusCode::PAYMENT_REQUIRED
+            }
             AppError::Internal | AppError::Network => http::StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -11,6 +11,7 @@ pub mod api_keys;
 #[cfg(feature = "ssr")]
 pub mod backend;
 pub mod billing;
+pub mod budgets;
 mod components;
 pub mod domain;
 pub mod error;

@@ -1,6 +1,6 @@
 use crate::pages::{
-    ApiKeysPage, BillingPage, HistoryPage, LoginPage, NotFound, NotificationsPage, PurchasePage,
-    RatesPage, StudioPage,
+    ApiKeysPage, BillingPage, BudgetsPage, HistoryPage, LoginPage, NotFound, NotificationsPage,
+    PurchasePage, RatesPage, StudioPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -74,6 +74,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/studio") view=StudioPage ssr=SsrMode::Async/>
                     <Route path=path!("/notifications") view=NotificationsPage ssr=SsrMode::Async/>
                     <Route path=path!("/api-keys") view=ApiKeysPage ssr=SsrMode::Async/>
+                    <Route path=path!("/budgets") view=BudgetsPage ssr=SsrMode::Async/>
                 </Routes>
             </Router>
         </div>

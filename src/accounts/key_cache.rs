@@ -8,7 +8,7 @@
 //! every key from the database, so a revocation is never missed. On SQLite, where one instance
 //! serves the file, the instance that revokes forgets the key itself.
 
-use super::WorkspaceRecord;
+use super::ApiKeyHolder;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,7 +28,7 @@ const API_KEY_CACHE_SIZE: usize = 10_000;
 /// workspace's settings is seen within five seconds on every instance.
 #[derive(Clone, Debug)]
 pub struct ApiKeyCache {
-    entries: Arc<Mutex<HashMap<String, (WorkspaceRecord, Instant)>>>,
+    entries: Arc<Mutex<HashMap<String, (ApiKeyHolder, Instant)>>>,
     /// When this instance last wrote each key's use down.
     noted: Arc<Mutex<HashMap<String, Instant>>>,
     /// Whether revocations elsewhere reach this instance, so remembered keys can be trusted.
@@ -54,9 +54,9 @@ impl Default for ApiKeyCache {
 }
 
 impl ApiKeyCache {
-    /// The workspace of the key with this hash, if it was looked up within the TTL (and
+    /// The key with this hash and its workspace, if it was looked up within the TTL (and
     /// revocations elsewhere are heard).
-    pub fn get(&self, hash: &str) -> Option<WorkspaceRecord> {
+    pub fn get(&self, hash: &str) -> Option<ApiKeyHolder> {
         if !self.hears_revocations.load(Ordering::Acquire) {
             return None;
         }
@@ -64,7 +64,7 @@ impl ApiKeyCache {
         entries
             .get(hash)
             .filter(|(_, at)| at.elapsed() < self.ttl)
-            .map(|(workspace, _)| workspace.clone())
+            .map(|(holder, _)| holder.clone())
     }
 
     /// Whether this use of the key with this hash should be written down (the first in a
@@ -119,13 +119,13 @@ impl ApiKeyCache {
         });
     }
 
-    /// Remembers the workspace of the key with this hash.
-    pub fn put(&self, hash: String, workspace: WorkspaceRecord) {
+    /// Remembers the key with this hash and its workspace.
+    pub fn put(&self, hash: String, holder: ApiKeyHolder) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= API_KEY_CACHE_SIZE {
             entries.clear();
         }
-        entries.insert(hash, (workspace, Instant::now()));
+        entries.insert(hash, (holder, Instant::now()));
     }
 }
 
@@ -144,14 +144,18 @@ async fn listen(cache: &ApiKeyCache, database_url: &str) -> Result<(), sqlx::Err
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accounts::WorkspaceRecord;
     use app::domain::{BillingManagers, WorkspaceId};
 
-    fn workspace(name: &str) -> WorkspaceRecord {
-        WorkspaceRecord {
-            id: WorkspaceId::parse("ws_cachedworkspace").unwrap(),
-            name: name.into(),
-            billing_managers: BillingManagers::Admins,
-            low_balance_threshold: 100,
+    fn workspace(name: &str) -> ApiKeyHolder {
+        ApiKeyHolder {
+            key_id: "key_cached".into(),
+            workspace: WorkspaceRecord {
+                id: WorkspaceId::parse("ws_cachedworkspace").unwrap(),
+                name: name.into(),
+                billing_managers: BillingManagers::Admins,
+                low_balance_threshold: 100,
+            },
         }
     }
 
@@ -160,7 +164,10 @@ mod tests {
         let cache = ApiKeyCache::default();
         assert_eq!(cache.get("hash"), None);
         cache.put("hash".into(), workspace("Acme"));
-        assert_eq!(cache.get("hash").map(|w| w.name), Some("Acme".into()));
+        assert_eq!(
+            cache.get("hash").map(|h| h.workspace.name),
+            Some("Acme".into())
+        );
         assert_eq!(cache.get("other"), None);
         let expired = ApiKeyCache {
             ttl: Duration::ZERO,

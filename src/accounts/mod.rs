@@ -10,5 +10,6 @@ pub mod tokens;
 pub use email::{Email, EmailError};
 pub use key_cache::ApiKeyCache;
 pub use store::{
-    ApiKeyRecord, MemberRecord, Membership, SessionRecord, UserRecord, WorkspaceRecord,
+    ApiKeyHolder, ApiKeyRecord, MemberRecord, Membership, SessionRecord, UserRecord,
+    WorkspaceRecord,
 };

@@ -10,7 +10,7 @@
 use super::tokens::{hash_secret, new_secret};
 use super::Email;
 use crate::clock::Millis;
-use crate::db::{new_id, Store, StoreError};
+use crate::db::{Store, StoreError};
 use app::domain::{Role, WorkspaceId};
 use sqlx::Row;
 
@@ -125,7 +125,7 @@ impl Store {
         let role: String = link.try_get("role")?;
         let return_url: Option<String> = link.try_get("return_url")?;
 
-        let Some(user_id) = match_person(
+        let Some(user_id) = super::store::match_person(
             &mut tx,
             &email,
             name.as_deref(),
@@ -160,82 +160,4 @@ impl Store {
         tx.commit().await?;
         Ok(PortalOpened::SignedIn { session_token })
     }
-}
-
-/// The person with the host product's id `external_id` (their email updated to `email`), else
-/// the one with `email` (given that id), else a new one; `None` when the id and the email
-/// name two different people here. Runs inside the caller's transaction.
-pub(crate) async fn match_person(
-    conn: &mut sqlx::AnyConnection,
-    email: &str,
-    name: Option<&str>,
-    external_id: Option<&str>,
-    now: Millis,
-) -> Result<Option<String>, StoreError> {
-    let by_external = match external_id {
-        Some(external) => sqlx::query("SELECT id FROM users WHERE external_id = $1")
-            .bind(external)
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|row| row.try_get::<String, _>("id"))
-            .transpose()?,
-        None => None,
-    };
-    let by_email = sqlx::query("SELECT id, external_id FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_optional(&mut *conn)
-        .await?
-        .map(|row| -> Result<(String, Option<String>), StoreError> {
-            Ok((row.try_get("id")?, row.try_get("external_id")?))
-        })
-        .transpose()?;
-    let id = match (by_external, by_email) {
-        // The host product's id decides; its email follows the product's, unless that email
-        // is another person's here.
-        (Some(id), Some((other, _))) if other != id => return Ok(None),
-        (Some(id), _) => {
-            sqlx::query("UPDATE users SET email = $1, name = COALESCE($2, name) WHERE id = $3")
-                .bind(email)
-                .bind(name)
-                .bind(&id)
-                .execute(&mut *conn)
-                .await?;
-            id
-        }
-        (None, Some((_, Some(known)))) if external_id.is_some_and(|e| e != known) => {
-            return Ok(None)
-        }
-        (None, Some((id, _))) => {
-            sqlx::query(
-                r#"
-                UPDATE users SET external_id = COALESCE($1, external_id), name = COALESCE($2, name)
-                WHERE id = $3
-                "#,
-            )
-            .bind(external_id)
-            .bind(name)
-            .bind(&id)
-            .execute(&mut *conn)
-            .await?;
-            id
-        }
-        (None, None) => {
-            let id = new_id("usr");
-            sqlx::query(
-                r#"
-                INSERT INTO users (id, email, password_hash, external_id, name, created_at)
-                VALUES ($1, $2, NULL, $3, $4, $5)
-                "#,
-            )
-            .bind(&id)
-            .bind(email)
-            .bind(external_id)
-            .bind(name)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
-            id
-        }
-    };
-    Ok(Some(id))
 }

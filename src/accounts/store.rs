@@ -17,6 +17,14 @@ pub struct WorkspaceRecord {
     pub low_balance_threshold: i64,
 }
 
+/// A live API key (its id, never its secret) and its workspace.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ApiKeyHolder {
+    pub key_id: String,
+    #[sqlx(flatten)]
+    pub workspace: WorkspaceRecord,
+}
+
 /// A person who can sign in.
 #[derive(Clone)]
 pub struct UserRecord {
@@ -277,21 +285,41 @@ impl Store {
         workspace: &WorkspaceId,
         email: &str,
     ) -> Result<Option<Role>, StoreError> {
+        Ok(self
+            .actor_member(workspace, email)
+            .await?
+            .map(|(_, role)| role))
+    }
+
+    /// The member of the workspace a usage call's `actor` names — by email, or by the host
+    /// product's id for them — with their user id and role.
+    #[tracing::instrument(skip_all)]
+    pub async fn actor_member(
+        &self,
+        workspace: &WorkspaceId,
+        actor: &str,
+    ) -> Result<Option<(String, Role)>, StoreError> {
         let row = sqlx::query(
             r#"
-            SELECT m.role
+            SELECT u.id, m.role
             FROM memberships m
             JOIN users u ON u.id = m.user_id
-            WHERE m.workspace_id = $1 AND u.email = $2
+            WHERE m.workspace_id = $1 AND (u.email = $2 OR u.external_id = $3)
+            ORDER BY u.email = $2 DESC
+            LIMIT 1
             "#,
         )
         .bind(workspace.as_str())
-        .bind(email.trim().to_lowercase())
+        .bind(actor.trim().to_lowercase())
+        .bind(actor.trim())
         .fetch_optional(self.pool())
         .await?;
         row.map(|row| {
             let role: String = row.try_get("role")?;
-            Role::parse(&role).map_err(|e| StoreError::Corrupt(e.to_string()))
+            Ok((
+                row.try_get("id")?,
+                Role::parse(&role).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            ))
         })
         .transpose()
     }
@@ -581,15 +609,21 @@ impl Store {
         &self,
         secret: &str,
     ) -> Result<Option<WorkspaceRecord>, StoreError> {
+        Ok(self.api_key_holder(secret).await?.map(|h| h.workspace))
+    }
+
+    /// The live API key with this secret and its workspace.
+    #[tracing::instrument(skip_all)]
+    pub async fn api_key_holder(&self, secret: &str) -> Result<Option<ApiKeyHolder>, StoreError> {
         let sql = format!(
             r#"
-            SELECT {WORKSPACE_COLUMNS}
+            SELECT k.id AS key_id, {WORKSPACE_COLUMNS}
             FROM api_keys k
             JOIN workspaces w ON w.id = k.workspace_id
             WHERE k.key_hash = $1 AND k.revoked_at IS NULL
             "#
         );
-        let row = sqlx::query_as::<_, WorkspaceRecord>(&sql)
+        let row = sqlx::query_as::<_, ApiKeyHolder>(&sql)
             .bind(hash_secret(secret))
             .fetch_optional(self.pool())
             .await?;
@@ -685,8 +719,7 @@ impl Store {
         now: Millis,
     ) -> Result<Option<MemberRecord>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let Some(user_id) =
-            super::portal::match_person(&mut tx, email.as_str(), name, external_id, now).await?
+        let Some(user_id) = match_person(&mut tx, email.as_str(), name, external_id, now).await?
         else {
             return Ok(None);
         };
@@ -733,4 +766,82 @@ impl Store {
                 .rows_affected();
         Ok(removed > 0)
     }
+}
+
+/// The person with the host product's id `external_id` (their email updated to `email`), else
+/// the one with `email` (given that id), else a new one; `None` when the id and the email
+/// name two different people here. Runs inside the caller's transaction.
+pub(crate) async fn match_person(
+    conn: &mut sqlx::AnyConnection,
+    email: &str,
+    name: Option<&str>,
+    external_id: Option<&str>,
+    now: Millis,
+) -> Result<Option<String>, StoreError> {
+    let by_external = match external_id {
+        Some(external) => sqlx::query("SELECT id FROM users WHERE external_id = $1")
+            .bind(external)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|row| row.try_get::<String, _>("id"))
+            .transpose()?,
+        None => None,
+    };
+    let by_email = sqlx::query("SELECT id, external_id FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|row| -> Result<(String, Option<String>), StoreError> {
+            Ok((row.try_get("id")?, row.try_get("external_id")?))
+        })
+        .transpose()?;
+    let id = match (by_external, by_email) {
+        // The host product's id decides; its email follows the product's, unless that email
+        // is another person's here.
+        (Some(id), Some((other, _))) if other != id => return Ok(None),
+        (Some(id), _) => {
+            sqlx::query("UPDATE users SET email = $1, name = COALESCE($2, name) WHERE id = $3")
+                .bind(email)
+                .bind(name)
+                .bind(&id)
+                .execute(&mut *conn)
+                .await?;
+            id
+        }
+        (None, Some((_, Some(known)))) if external_id.is_some_and(|e| e != known) => {
+            return Ok(None)
+        }
+        (None, Some((id, _))) => {
+            sqlx::query(
+                r#"
+                UPDATE users SET external_id = COALESCE($1, external_id), name = COALESCE($2, name)
+                WHERE id = $3
+                "#,
+            )
+            .bind(external_id)
+            .bind(name)
+            .bind(&id)
+            .execute(&mut *conn)
+            .await?;
+            id
+        }
+        (None, None) => {
+            let id = new_id("usr");
+            sqlx::query(
+                r#"
+                INSERT INTO users (id, email, password_hash, external_id, name, created_at)
+                VALUES ($1, $2, NULL, $3, $4, $5)
+                "#,
+            )
+            .bind(&id)
+            .bind(email)
+            .bind(external_id)
+            .bind(name)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            id
+        }
+    };
+    Ok(Some(id))
 }

@@ -11,10 +11,14 @@ use axum::http::request::Parts;
 /// Who made the request.
 #[derive(Clone, Debug)]
 pub enum Principal {
-    /// A service or script holding a workspace API key.
-    ApiKey,
+    /// A service or script holding a workspace API key (its id, never its secret).
+    ApiKey { key_id: String },
     /// A person, with their role in the workspace.
-    Person { email: String, role: Role },
+    Person {
+        user_id: String,
+        email: String,
+        role: Role,
+    },
 }
 
 /// An authenticated caller and the workspace the request acts on.
@@ -28,7 +32,7 @@ impl Caller {
     /// May read the Billing data: API keys and every role but guest.
     pub fn require_billing_reader(&self) -> Result<(), ApiError> {
         match &self.principal {
-            Principal::ApiKey => Ok(()),
+            Principal::ApiKey { .. } => Ok(()),
             Principal::Person { role, .. } if role.can_view_billing() => Ok(()),
             Principal::Person { .. } => Err(ApiError::Forbidden),
         }
@@ -52,16 +56,16 @@ impl FromRequestParts<AppState> for Caller {
                 .filter(|k| !k.is_empty() && k.len() <= 200)
                 .ok_or(ApiError::Unauthenticated)?;
             let hash = crate::accounts::tokens::hash_secret(key);
-            let workspace = match state.api_keys.get(&hash) {
-                Some(workspace) => workspace,
+            let holder = match state.api_keys.get(&hash) {
+                Some(holder) => holder,
                 None => {
-                    let workspace = state
+                    let holder = state
                         .store
-                        .api_key_workspace(key)
+                        .api_key_holder(key)
                         .await?
                         .ok_or(ApiError::Unauthenticated)?;
-                    state.api_keys.put(hash.clone(), workspace.clone());
-                    workspace
+                    state.api_keys.put(hash.clone(), holder.clone());
+                    holder
                 }
             };
             if state.api_keys.note_use(&hash) {
@@ -74,8 +78,10 @@ impl FromRequestParts<AppState> for Caller {
                 });
             }
             return Ok(Caller {
-                workspace,
-                principal: Principal::ApiKey,
+                workspace: holder.workspace,
+                principal: Principal::ApiKey {
+                    key_id: holder.key_id,
+                },
             });
         }
         let token = app::request::read_cookie(&parts.headers, app::request::SESSION_COOKIE)
@@ -94,6 +100,7 @@ impl FromRequestParts<AppState> for Caller {
         Ok(Caller {
             workspace: membership.workspace,
             principal: Principal::Person {
+                user_id: session.user_id,
                 email: session.email,
                 role: membership.role,
             },

@@ -2,6 +2,7 @@
 
 use super::{ApiError, Caller, ErrorAnswer, Principal};
 use crate::ledger::views::{credits_view, MAX_PAGE};
+use crate::spend::Spender;
 use crate::state::AppState;
 use app::billing::CreditsView;
 use axum::extract::{Query, State};
@@ -50,10 +51,20 @@ pub async fn get_credits(
         .filter(|c| !c.is_empty());
     // The card Auto-reload charges is for the product's server and billing managers.
     let with_card = match &caller.principal {
-        Principal::ApiKey => true,
+        Principal::ApiKey { .. } => true,
         Principal::Person { role, .. } => {
             role.can_manage_billing(caller.workspace.billing_managers)
         }
+    };
+    let spender = match &caller.principal {
+        Principal::ApiKey { key_id } => Spender {
+            api_key: Some(key_id.clone()),
+            ..Spender::default()
+        },
+        Principal::Person { user_id, .. } => Spender {
+            member: Some(user_id.clone()),
+            ..Spender::default()
+        },
     };
     let view = credits_view(
         &state.store,
@@ -62,6 +73,7 @@ pub async fn get_credits(
         limit,
         cursor,
         with_card,
+        &spender,
     )
     .await?;
     Ok(Json(view))

@@ -24,6 +24,8 @@ pub enum ErrorCode {
     Conflict,
     InvalidSignature,
     InsufficientCredits,
+    /// A budget below the workspace refused the action (its limit is in the answer).
+    BudgetExceeded,
     Overloaded,
     Unavailable,
     Internal,

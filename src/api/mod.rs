@@ -1,6 +1,7 @@
 //! The HTTP API (see API.md): JSON in and out, API-key or session auth.
 
 mod auth;
+pub(crate) mod budgets;
 pub(crate) mod credits;
 mod error;
 mod fields;
@@ -19,6 +20,11 @@ use crate::state::AppState;
 pub fn routes() -> RouteBook<AppState> {
     RouteBook::new()
         .get("/api/billing/credits", credits::get_credits)
+        .get("/api/v1/budgets", budgets::list_budgets)
+        .post("/api/v1/budgets", budgets::create_budget)
+        .get("/api/v1/budgets/{budget_id}", budgets::get_budget)
+        .post("/api/v1/budgets/{budget_id}", budgets::update_budget)
+        .delete("/api/v1/budgets/{budget_id}", budgets::remove_budget)
         .post("/api/v1/usage", usage::charge)
         .post("/api/v1/usage/{transaction_id}/refund", usage::refund)
         .post("/api/v1/usage/reservations", usage::reserve)

@@ -4,7 +4,8 @@ use super::json::ApiJson;
 use super::{ApiError, Caller, ErrorAnswer, ErrorCode, Principal};
 use crate::clock::to_datetime;
 use crate::ledger::rules::Shortfall;
-use crate::ledger::{EntryMeta, IdempotencyKey, NewHold, Resolution};
+use crate::ledger::{EntryMeta, IdempotencyKey, NewHold, Refusal, Resolution};
+use crate::spend::{LimitHit, Period, Scope};
 use crate::state::AppState;
 use app::domain::{BillingManagers, Credits, RecoveryAction, Role};
 use axum::extract::{Path, State};
@@ -193,22 +194,27 @@ impl UsageRequest {
             None => (None, None),
         };
         // People act as themselves; services name the person they act for, if any.
-        let (actor, role) = match &caller.principal {
-            Principal::Person { email, role } => {
+        let (actor, role, member_id, api_key_id) = match &caller.principal {
+            Principal::Person {
+                user_id,
+                email,
+                role,
+            } => {
                 if !role.can_spend_credits() {
                     return Err(ApiError::Forbidden);
                 }
-                (email.clone(), Some(*role))
+                (email.clone(), Some(*role), Some(user_id.clone()), None)
             }
-            Principal::ApiKey => match text("actor", body.actor, false)? {
+            Principal::ApiKey { key_id } => match text("actor", body.actor, false)? {
                 Some(actor) => {
-                    let role = state
+                    let member = state
                         .store
-                        .role_for_email(&caller.workspace.id, &actor)
+                        .actor_member(&caller.workspace.id, &actor)
                         .await?;
-                    (actor, role)
+                    let (member_id, role) = member.unzip();
+                    (actor, role, member_id, Some(key_id.clone()))
                 }
-                None => ("api".to_owned(), None),
+                None => ("api".to_owned(), None, None, Some(key_id.clone())),
             },
         };
         let hold_seconds = match body.hold_seconds {
@@ -235,6 +241,8 @@ impl UsageRequest {
                 project,
                 session,
                 payment_ref: None,
+                member_id,
+                api_key_id,
             },
             role,
             hold_seconds,
@@ -329,6 +337,97 @@ pub fn insufficient(
     }
 }
 
+/// The 402 answer when a budget refused: which limit fired, and what the actor can do.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OverBudgetAnswer {
+    pub error: OverBudget,
+}
+
+/// Why an action was refused by a budget below the workspace.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OverBudget {
+    /// Always `budget_exceeded`.
+    pub code: ErrorCode,
+    pub message: String,
+    /// What the action needs.
+    pub required: i64,
+    pub limit: LimitFired,
+    pub recovery: Recovery,
+}
+
+/// The limit that fired.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LimitFired {
+    /// Always `budget` (more kinds of limit may follow).
+    #[schema(example = "budget")]
+    pub kind: String,
+    pub scope: Scope,
+    /// The budget (`bud_…`).
+    pub id: String,
+    pub period: Period,
+    pub limit: i64,
+    /// Charged and held in this period already.
+    pub used: i64,
+    /// When the period ends and the budget starts again (absent for a lifetime budget).
+    #[schema(format = DateTime)]
+    pub resets_at: Option<String>,
+}
+
+/// The 402 answer for a budget's refusal, with the recovery for `role` under `policy`.
+pub fn over_budget(
+    hit: &LimitHit,
+    role: Option<Role>,
+    policy: BillingManagers,
+) -> OverBudgetAnswer {
+    let resets_at = hit
+        .resets_at
+        .map(|t| to_datetime(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let message = hit.sentence();
+    let (role_name, actions) = match role {
+        Some(role) => (role.as_str(), role.budget_recovery(policy)),
+        None => ("unknown", RecoveryAction::FOR_UNKNOWN),
+    };
+    OverBudgetAnswer {
+        error: OverBudget {
+            code: ErrorCode::BudgetExceeded,
+            message,
+            required: hit.required,
+            limit: LimitFired {
+                kind: "budget".into(),
+                scope: hit.scope,
+                id: hit.budget_id.clone(),
+                period: hit.period,
+                limit: hit.limit,
+                used: hit.used,
+                resets_at,
+            },
+            recovery: Recovery {
+                role: role_name.to_owned(),
+                actions: actions.to_vec(),
+            },
+        },
+    }
+}
+
+/// The gate's 402 answer: out of credits, or over a budget.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum RefusalAnswer {
+    Insufficient(InsufficientAnswer),
+    OverBudget(OverBudgetAnswer),
+}
+
+/// The 402 answer for any refusal of the gate.
+fn refused(refusal: &Refusal, role: Option<Role>, policy: BillingManagers) -> Response {
+    let body = match refusal {
+        Refusal::Credits(shortfall) => {
+            RefusalAnswer::Insufficient(insufficient(shortfall, role, policy))
+        }
+        Refusal::Budget(hit) => RefusalAnswer::OverBudget(over_budget(hit, role, policy)),
+    };
+    answer(StatusCode::PAYMENT_REQUIRED, body)
+}
+
 /// `POST /api/v1/usage`: charge a known cost at once.
 ///
 /// Charges the workspace before the AI work starts, exactly once per idempotency key; the
@@ -338,7 +437,7 @@ pub fn insufficient(
     responses(
         (status = 200, description = "Charged (or the first charge of this key).", body = ChargeAnswer),
         (status = 400, description = "Malformed or out-of-range input (`invalid_request`).", body = ErrorAnswer), (status = 401, description = "No or bad credentials (`unauthenticated`).", body = ErrorAnswer),
-        (status = 402, description = "Not enough credits: nothing was charged; what is missing and what the actor can do.", body = InsufficientAnswer),
+        (status = 402, description = "Not enough credits (`insufficient_credits`), or a budget's limit (`budget_exceeded`): nothing was charged; what is missing or which limit fired, and what the actor can do.", body = RefusalAnswer),
         (status = 403, description = "The caller may not do this (`forbidden`).", body = ErrorAnswer), (status = 409, description = "The idempotency key was used with another body (`idempotency_conflict`).", body = ErrorAnswer), (status = 503, description = "The gate is busy (`overloaded`, with `Retry-After`); nothing was charged.", body = ErrorAnswer),
     ),
     security(("api_key" = []), ("session" = [])))]
@@ -369,10 +468,7 @@ pub async fn charge(
                 balance: receipt.available,
             },
         ),
-        Err(shortfall) => answer(
-            StatusCode::PAYMENT_REQUIRED,
-            insufficient(&shortfall, role, policy),
-        ),
+        Err(refusal) => refused(&refusal, role, policy),
     })
 }
 
@@ -385,7 +481,7 @@ pub async fn charge(
     responses(
         (status = 201, description = "Held (or the first hold of this key).", body = ReservationAnswer),
         (status = 400, description = "Malformed or out-of-range input (`invalid_request`).", body = ErrorAnswer), (status = 401, description = "No or bad credentials (`unauthenticated`).", body = ErrorAnswer),
-        (status = 402, description = "Not enough credits: nothing was held.", body = InsufficientAnswer),
+        (status = 402, description = "Not enough credits (`insufficient_credits`), or a budget's limit (`budget_exceeded`): nothing was held.", body = RefusalAnswer),
         (status = 403, description = "The caller may not do this (`forbidden`).", body = ErrorAnswer), (status = 409, description = "The idempotency key was used with another body (`idempotency_conflict`).", body = ErrorAnswer),
     ),
     security(("api_key" = []), ("session" = [])))]
@@ -419,10 +515,7 @@ pub async fn reserve(
                 balance: receipt.available,
             },
         ),
-        Err(shortfall) => answer(
-            StatusCode::PAYMENT_REQUIRED,
-            insufficient(&shortfall, role, policy),
-        ),
+        Err(refusal) => refused(&refusal, role, policy),
     })
 }
 
@@ -441,7 +534,7 @@ fn reservation_id(id: &str) -> Result<&str, ApiError> {
 /// failed. A person's session (whatever the role) may not settle, release or refund.
 fn require_api_key(caller: &Caller) -> Result<(), ApiError> {
     match &caller.principal {
-        Principal::ApiKey => Ok(()),
+        Principal::ApiKey { .. } => Ok(()),
         Principal::Person { .. } => Err(ApiError::ApiKeyRequired),
     }
 }

@@ -1,14 +1,16 @@
 //! The operator command line (API.md): one binary, `tally`. A file per group of commands:
 //! [`operations`] (serve, migrate, audit, demo), [`workspaces`] (and API keys), [`people`],
-//! [`catalog`] (packs, plans, rates) and [`grants`].
+//! [`catalog`] (packs, plans, rates), [`grants`] and [`budgets`].
 
 mod args;
+mod budgets;
 mod catalog;
 mod grants;
 mod operations;
 mod people;
 mod workspaces;
 
+pub use budgets::BudgetCommand;
 pub use catalog::{PackCommand, PlanCommand, RateCommand};
 pub use grants::GrantArgs;
 pub use people::UserCommand;
@@ -63,6 +65,9 @@ pub enum Command {
     Plan(PlanCommand),
     /// Grant free or promotional credits to a workspace.
     Grant(GrantArgs),
+    /// Budgets below a workspace: per member, API key or project.
+    #[command(subcommand)]
+    Budget(BudgetCommand),
 }
 
 /// What every command works with.
@@ -95,6 +100,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo => operations::demo(&ctx).await,
         Command::Workspace(command) => workspaces::workspaces(command, &ctx).await,
         Command::ApiKey(command) => workspaces::api_keys(command, &ctx).await,
+        Command::Budget(command) => budgets::budgets(command, &ctx).await,
         Command::User(command) => people::people(command, &ctx).await,
         Command::Pack(command) => catalog::packs(command, &ctx).await,
         Command::Plan(command) => catalog::plans(command, &ctx).await,

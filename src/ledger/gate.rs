@@ -15,6 +15,7 @@ use super::store::{
 use super::{EntryMeta, LedgerError, Receipt, RefundRefusal};
 use crate::db::new_id;
 use crate::db::Store;
+use crate::spend::{BudgetBook, LimitHit};
 use app::domain::{Credits, EntryType, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
@@ -29,11 +30,20 @@ pub struct IdempotencyKey {
     pub request_hash: String,
 }
 
-/// What a charge came to: the receipt, or what was missing (nothing was charged).
-pub type ChargeOutcome = Result<Receipt, Shortfall>;
+/// Why the gate refused a charge or a hold (nothing was charged or held).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The workspace's balance cannot cover it.
+    Credits(Shortfall),
+    /// A hard budget would pass its limit.
+    Budget(LimitHit),
+}
 
-/// What a reservation came to: the hold, or what was missing (nothing was held).
-pub type HoldOutcome = Result<HoldReceipt, Shortfall>;
+/// What a charge came to: the receipt, or why nothing was charged.
+pub type ChargeOutcome = Result<Receipt, Refusal>;
+
+/// What a reservation came to: the hold, or why nothing was held.
+pub type HoldOutcome = Result<HoldReceipt, Refusal>;
 
 /// The first outcome of an idempotency key, as stored with it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +52,7 @@ enum Stored {
     Charged(Receipt),
     Held(HoldReceipt),
     Refused(Shortfall),
+    OverBudget(LimitHit),
 }
 
 /// A row of a trace or hold table: how much one lot moved.
@@ -70,24 +81,32 @@ impl From<DrawRow> for Draw {
 }
 
 impl Stored {
+    fn refused(refusal: &Refusal) -> Stored {
+        match refusal {
+            Refusal::Credits(shortfall) => Stored::Refused(*shortfall),
+            Refusal::Budget(hit) => Stored::OverBudget(hit.clone()),
+        }
+    }
+
     fn charge(outcome: &ChargeOutcome) -> Stored {
         match outcome {
             Ok(receipt) => Stored::Charged(receipt.clone()),
-            Err(shortfall) => Stored::Refused(*shortfall),
+            Err(refusal) => Stored::refused(refusal),
         }
     }
 
     fn hold(outcome: &HoldOutcome) -> Stored {
         match outcome {
             Ok(receipt) => Stored::Held(receipt.clone()),
-            Err(shortfall) => Stored::Refused(*shortfall),
+            Err(refusal) => Stored::refused(refusal),
         }
     }
 
     fn into_charge(self) -> Result<ChargeOutcome, LedgerError> {
         match self {
             Stored::Charged(receipt) => Ok(Ok(receipt)),
-            Stored::Refused(shortfall) => Ok(Err(shortfall)),
+            Stored::Refused(shortfall) => Ok(Err(Refusal::Credits(shortfall))),
+            Stored::OverBudget(hit) => Ok(Err(Refusal::Budget(hit))),
             Stored::Held(_) => Err(corrupt("a charge's key holds a reservation")),
         }
     }
@@ -95,7 +114,8 @@ impl Stored {
     fn into_hold(self) -> Result<HoldOutcome, LedgerError> {
         match self {
             Stored::Held(receipt) => Ok(Ok(receipt)),
-            Stored::Refused(shortfall) => Ok(Err(shortfall)),
+            Stored::Refused(shortfall) => Ok(Err(Refusal::Credits(shortfall))),
+            Stored::OverBudget(hit) => Ok(Err(Refusal::Budget(hit))),
             Stored::Charged(_) => Err(corrupt("a reservation's key holds a charge")),
         }
     }
@@ -354,6 +374,10 @@ impl Store {
         for open in books.values_mut() {
             expire_lapsed(open, now)?;
         }
+        // Budgets are read after the account rows are locked: nothing moves them meanwhile.
+        let locked: Vec<WorkspaceId> = books.keys().cloned().collect();
+        let locked: Vec<&WorkspaceId> = locked.iter().collect();
+        let mut budgets = BudgetBook::open(&mut tx, &locked, now).await?;
         // Every key of the batch is looked up at once; keys first seen in this batch join
         // them, so a repeat inside the batch replays like a stored key.
         let mut known = stored_outcomes(&mut tx, items).await?;
@@ -373,20 +397,27 @@ impl Store {
                 });
                 continue;
             }
-            let outcome = match rules::plan_charge(&open.lots, now, item.credits) {
-                Ok(draws) => {
-                    take_from_lots(open, &draws)?;
-                    open.spent += item.credits.get();
-                    Ok(post(
-                        open,
-                        EntryType::Consumption,
-                        -item.credits.get(),
-                        &draws,
-                        item.meta,
-                        now,
-                    ))
+            let meeting = budgets.meeting(item.workspace, &item.meta.spender());
+            let outcome = if let Some(hit) = budgets.refusal(&meeting, item.credits.get()) {
+                Err(Refusal::Budget(hit))
+            } else {
+                match rules::plan_charge(&open.lots, now, item.credits) {
+                    Ok(draws) => {
+                        take_from_lots(open, &draws)?;
+                        open.spent += item.credits.get();
+                        let receipt = post(
+                            open,
+                            EntryType::Consumption,
+                            -item.credits.get(),
+                            &draws,
+                            item.meta,
+                            now,
+                        );
+                        budgets.charge(&meeting, item.credits.get(), &receipt.entry_id);
+                        Ok(receipt)
+                    }
+                    Err(shortfall) => Err(Refusal::Credits(shortfall)),
                 }
-                Err(shortfall) => Err(shortfall),
             };
             let stored = Stored::charge(&outcome);
             known.insert(id, (item.key.request_hash.clone(), stored.clone()));
@@ -395,6 +426,7 @@ impl Store {
         }
         let mut moved: Vec<(&WorkspaceId, &mut OpenBooks)> = books.iter_mut().collect();
         save_accounts(&mut tx, &mut moved).await?;
+        budgets.save(&mut tx).await?;
         remember_all(&mut tx, &fresh, now).await?;
         tx.commit().await?;
         Ok(out)
@@ -445,14 +477,24 @@ impl Store {
                 return stored.into_hold();
             }
             expire_lapsed(&mut books, now)?;
-            let outcome = match rules::plan_charge(&books.lots, now, hold.credits) {
-                Ok(draws) => {
-                    Ok(place_hold(&mut tx, workspace, &mut books, &draws, hold, now).await?)
+            let mut budgets = BudgetBook::open(&mut tx, &[workspace], now).await?;
+            let meeting = budgets.meeting(workspace, &hold.meta.spender());
+            let outcome = if let Some(hit) = budgets.refusal(&meeting, hold.credits.get()) {
+                Err(Refusal::Budget(hit))
+            } else {
+                match rules::plan_charge(&books.lots, now, hold.credits) {
+                    Ok(draws) => {
+                        let receipt =
+                            place_hold(&mut tx, workspace, &mut books, &draws, hold, now).await?;
+                        budgets.hold(&meeting, hold.credits.get(), &receipt.reservation_id);
+                        Ok(receipt)
+                    }
+                    Err(shortfall) => Err(Refusal::Credits(shortfall)),
                 }
-                Err(shortfall) => Err(shortfall),
             };
             remember(&mut tx, workspace, key, &Stored::hold(&outcome), now).await?;
             save_account(&mut tx, workspace, &mut books).await?;
+            budgets.save(&mut tx).await?;
             tx.commit().await?;
             Ok(outcome)
         })
@@ -588,6 +630,8 @@ impl Store {
                 project: charge.try_get("project")?,
                 session: charge.try_get("session_ref")?,
                 payment_ref: None,
+                member_id: None,
+                api_key_id: None,
             };
             let receipt = post(&mut books, EntryType::Refund, refunded, &trace, &meta, now);
             if let Some(entry) = books.entries.last_mut() {
@@ -595,7 +639,11 @@ impl Store {
             }
             expire_lapsed(&mut books, now)?;
             let available = rules::spendable(&books.lots, now);
+            // The budget periods the charge counted in get it back.
+            let mut budgets = BudgetBook::open(&mut tx, &[workspace], now).await?;
+            budgets.refund(&mut tx, entry_id).await?;
             save_account(&mut tx, workspace, &mut books).await?;
+            budgets.save(&mut tx).await?;
             tx.commit().await?;
             Ok(Refund {
                 entry_id: receipt.entry_id,
@@ -754,6 +802,8 @@ impl Store {
                 project: row.try_get("project")?,
                 session: row.try_get("session_ref")?,
                 payment_ref: None,
+                member_id: None,
+                api_key_id: None,
             };
             let draws = rules::merge_draws(
                 plan.consumed
@@ -781,8 +831,13 @@ impl Store {
             available: rules::spendable(&books.lots, now),
             entry_id: entry_id.clone(),
         };
+        let mut budgets = BudgetBook::open(&mut tx, &[workspace], now).await?;
+        budgets
+            .resolve_hold(&mut tx, reservation_id, plan.charged)
+            .await?;
         // The books first: the reservation row refers to the journal entry they write.
         save_account(&mut tx, workspace, &mut books).await?;
+        budgets.save(&mut tx).await?;
         let outcome = serde_json::to_string(&resolution).map_err(|e| corrupt(&e.to_string()))?;
         sqlx::query(
             r#"

@@ -21,7 +21,8 @@ pub mod views;
 pub use batch::ChargeBatcher;
 pub use error::{LedgerError, RefundRefusal};
 pub use gate::{
-    BatchCharge, ChargeOutcome, HoldOutcome, HoldReceipt, IdempotencyKey, NewHold, Resolution,
+    BatchCharge, ChargeOutcome, HoldOutcome, HoldReceipt, IdempotencyKey, NewHold, Refusal,
+    Resolution,
 };
 pub(crate) use movements::{grant_in, take_back_in};
 pub use types::{

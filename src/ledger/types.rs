@@ -13,6 +13,21 @@ pub struct EntryMeta {
     pub project: Option<String>,
     pub session: Option<String>,
     pub payment_ref: Option<String>,
+    /// The member's user id when a member of the workspace spends (for their budgets).
+    pub member_id: Option<String>,
+    /// The API key that spends, if one does (for its budgets).
+    pub api_key_id: Option<String>,
+}
+
+impl EntryMeta {
+    /// Who spends, as budgets see it.
+    pub fn spender(&self) -> crate::spend::Spender {
+        crate::spend::Spender {
+            member: self.member_id.clone(),
+            api_key: self.api_key_id.clone(),
+            project: self.project.clone(),
+        }
+    }
 }
 
 /// A new lot of credits and the journal entry that records it.

@@ -5,7 +5,8 @@ use crate::accounts::WorkspaceRecord;
 use crate::clock::to_datetime;
 use crate::clock::Millis;
 use crate::db::Store;
-use app::billing::{Bucket, CreditsView, HistoryFilter, ResourceRef, Transaction};
+use crate::spend::{BudgetView, SpendError, Spender};
+use app::billing::{Bucket, BudgetLine, CreditsView, HistoryFilter, ResourceRef, Transaction};
 use app::billing::{UsageBreakdown, UsageDay, UsageReport};
 use app::domain::Credits;
 use chrono::{Days, NaiveTime};
@@ -67,8 +68,9 @@ pub async fn history(
     Ok((rows.into_iter().map(transaction).collect(), next_cursor))
 }
 
-/// The Credits view: balance, buckets, totals, Auto-reload and a page of history. The card
-/// Auto-reload charges is included only `with_card` (billing managers and API keys).
+/// The Credits view: balance, buckets, totals, Auto-reload, a page of history and the budgets
+/// that concern `whose` (theirs and the projects'). The card Auto-reload charges is included
+/// only `with_card` (billing managers and API keys).
 #[tracing::instrument(skip_all)]
 pub async fn credits_view(
     store: &Store,
@@ -77,6 +79,7 @@ pub async fn credits_view(
     limit: u32,
     cursor: Option<&str>,
     with_card: bool,
+    whose: &Spender,
 ) -> Result<CreditsView, LedgerError> {
     let (transactions, next_cursor) =
         history(store, workspace, &HistoryFilter::default(), cursor, limit).await?;
@@ -86,6 +89,17 @@ pub async fn credits_view(
         .await
         .map_err(LedgerError::from)?;
     let credits = |n: i64| Credits::new(n.max(0)).unwrap_or_default();
+    let budgets = store
+        .budgets(&workspace.id, now)
+        .await
+        .map_err(|e| match e {
+            SpendError::Store(e) => LedgerError::Store(e),
+            other => LedgerError::Store(crate::db::StoreError::Corrupt(other.to_string())),
+        })?
+        .into_iter()
+        .filter(|b| b.concerns(whose))
+        .map(|b| budget_line(&b))
+        .collect();
     Ok(CreditsView {
         workspace_id: workspace.id.clone(),
         balance: credits(summary.available),
@@ -110,7 +124,25 @@ pub async fn credits_view(
         },
         transactions,
         next_cursor,
+        budgets,
     })
+}
+
+/// A budget as the people and servers it applies to see it.
+pub fn budget_line(b: &BudgetView) -> BudgetLine {
+    let credits = |n: i64| Credits::new(n.max(0)).unwrap_or_default();
+    BudgetLine {
+        id: b.id.clone(),
+        scope: b.scope.as_str().to_owned(),
+        label: b.label.clone(),
+        period: b.period.as_str().to_owned(),
+        limit: credits(b.limit),
+        enforcement: b.enforcement.as_str().to_owned(),
+        used: credits(b.used),
+        held: credits(b.held),
+        remaining: credits(b.limit - b.used - b.held),
+        resets_at: b.resets_at.map(to_datetime),
+    }
 }
 
 /// A journal row as people and the API see it.

@@ -18,6 +18,10 @@ pub enum Kind {
     PurchaseFailed,
     /// An Auto-reload top-up landed (sent as `credit_auto_recharge_triggered`).
     AutoReloaded,
+    /// A budget's use reached its threshold share of the limit.
+    BudgetThreshold,
+    /// A budget's use reached its limit.
+    BudgetExhausted,
 }
 
 impl Kind {
@@ -28,6 +32,8 @@ impl Kind {
             Kind::CreditRequest => "credit_request",
             Kind::PurchaseFailed => "credit_purchase_failed",
             Kind::AutoReloaded => "credit_auto_recharge_triggered",
+            Kind::BudgetThreshold => "budget_threshold_reached",
+            Kind::BudgetExhausted => "budget_exhausted",
         }
     }
 }
@@ -160,7 +166,7 @@ pub struct NotificationPayload {
     pub id: String,
     /// What happened.
     #[serde(rename = "type")]
-    #[schema(value_type = String, pattern = "^(credit_balance_low|credit_balance_depleted|credit_request|credit_purchase_failed|credit_auto_recharge_triggered)$", example = "credit_balance_low")]
+    #[schema(value_type = String, pattern = "^(credit_balance_low|credit_balance_depleted|credit_request|credit_purchase_failed|credit_auto_recharge_triggered|budget_threshold_reached|budget_exhausted)$", example = "credit_balance_low")]
     pub kind: &'static str,
     pub workspace_id: String,
     /// A sentence to show, and the detail.

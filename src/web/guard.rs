@@ -68,7 +68,8 @@ pub async fn page_guard(
         || (path.starts_with("/billing/") && path != "/billing/history.csv")
         || path == "/studio"
         || path == "/notifications"
-        || path == "/api-keys";
+        || path == "/api-keys"
+        || path == "/budgets";
     let is_login = path == "/login";
     if request.method() != Method::GET || !(guarded || is_login) {
         return next.run(request).await;

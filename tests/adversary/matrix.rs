@@ -154,6 +154,8 @@ struct Ids {
     globex_txn: String,
     globex_rsv: String,
     globex_purchase: String,
+    acme_budget: String,
+    globex_budget: String,
 }
 
 fn usage_body() -> Body {
@@ -185,6 +187,7 @@ fn rules(route: &RouteEntry, ids: &Ids) -> Option<Entry> {
             entry(at(path), |c| page(c, |c| readers(c, 200)))
         }
         ("GET", "/studio") => entry(at(path), |c| page(c, |_| 200)),
+        ("GET", "/budgets") => entry(at(path), |c| page(c, |c| managers(c, 200))),
         // API keys spend the whole workspace: owners only.
         ("GET", "/api-keys") => entry(at(path), |c| {
             page(c, |c| if c == Owner { 200 } else { 403 })
@@ -256,6 +259,46 @@ fn rules(route: &RouteEntry, ids: &Ids) -> Option<Entry> {
                 server_fn(c, |c| if c == Owner { 404 } else { 403 })
             })
         }
+        // Budgets: billing managers. A new budget for nobody of the workspace is refused after
+        // the caller is let in; another workspace's budget is unknown here.
+        ("POST", "/api/load_budgets") => entry(call(Body::Form(Vec::new())), |c| {
+            server_fn(c, |c| managers(c, 200))
+        }),
+        ("POST", "/api/add_budget") => entry(
+            call(form(&[
+                ("scope", "member"),
+                ("target", "nobody@acme.test"),
+                ("period", "day"),
+                ("limit", "5"),
+                ("enforcement", "hard"),
+            ])),
+            |c| server_fn(c, |c| managers(c, 400)),
+        ),
+        ("POST", "/api/change_budget") => Entry {
+            foreign: Some((
+                Owner,
+                call(form(&[
+                    ("id", &ids.globex_budget),
+                    ("limit", "5"),
+                    ("enforcement", "hard"),
+                ])),
+                404,
+            )),
+            ..entry(
+                call(form(&[
+                    ("id", &ids.acme_budget),
+                    ("limit", "450"),
+                    ("enforcement", "soft"),
+                ])),
+                |c| server_fn(c, |c| managers(c, 200)),
+            )
+        },
+        ("POST", "/api/remove_budget") => Entry {
+            foreign: Some((Owner, call(form(&[("id", &ids.globex_budget)])), 404)),
+            ..entry(call(form(&[("id", "bud_notthisworkspaces")])), |c| {
+                server_fn(c, |c| managers(c, 404))
+            })
+        },
         ("POST", "/api/save_endpoint") => entry(call(form(&[("remove", "1")])), |c| {
             server_fn(c, |c| managers(c, 200))
         }),
@@ -315,6 +358,50 @@ fn rules(route: &RouteEntry, ids: &Ids) -> Option<Entry> {
                         body,
                     ),
                     |c| api(c, 200, |_| 403),
+                )
+            }
+        }
+        // Budgets: the product's server and billing managers. A new budget for nobody of the
+        // workspace is refused after the caller is let in; a budget id from elsewhere is
+        // unknown here.
+        ("GET", "/api/v1/budgets") => entry(at(path), |c| api(c, 200, |c| managers(c, 200))),
+        ("POST", "/api/v1/budgets") => entry(
+            call(Body::Json(
+                json!({"scope": "member", "target": "nobody@acme.test",
+                                   "period": "day", "limit": 5}),
+            )),
+            |c| api(c, 400, |c| managers(c, 400)),
+        ),
+        ("GET" | "POST" | "DELETE", "/api/v1/budgets/{budget_id}") => {
+            let method = route.method;
+            let body = |m: &str| {
+                if m == "POST" {
+                    Body::Json(json!({"limit": 400}))
+                } else {
+                    Body::None
+                }
+            };
+            // Removing Acme's budget would change what later callers see: a removal is
+            // probed with an id that is nobody's.
+            let own = if method == "DELETE" {
+                "bud_notthisworkspaces".to_owned()
+            } else {
+                ids.acme_budget.clone()
+            };
+            let ok = if method == "DELETE" { 404 } else { 200 };
+            Entry {
+                foreign: Some((
+                    Key,
+                    probe(
+                        method,
+                        format!("/api/v1/budgets/{}", ids.globex_budget),
+                        body(method),
+                    ),
+                    404,
+                )),
+                ..entry(
+                    probe(method, format!("/api/v1/budgets/{own}"), body(method)),
+                    move |c| api(c, ok, |c| managers(c, ok)),
                 )
             }
         }
@@ -612,6 +699,18 @@ async fn callers() -> (Callers, Ids) {
                 .unwrap()
         }
     };
+    let budget = |key: &str| {
+        let body = json!({"scope": "project", "target": "Matrix", "period": "week", "limit": 500});
+        let key = key.to_owned();
+        let f = &f;
+        async move {
+            f.post_with_key("/api/v1/budgets", &key, &body)
+                .await
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
     let owner = &clients.last().unwrap().1;
     let (acme_purchase, _) = open_team_checkout(&f.app, owner).await;
     let globex_purchase = f
@@ -643,6 +742,8 @@ async fn callers() -> (Callers, Ids) {
         globex_txn: id_of(charge(&f.globex_key).await, "transaction_id"),
         globex_rsv: id_of(reserve(&f.globex_key).await, "reservation_id"),
         globex_purchase,
+        acme_budget: id_of(budget(&f.acme_key).await, "id"),
+        globex_budget: id_of(budget(&f.globex_key).await, "id"),
     };
     (Callers { f, clients }, ids)
 }

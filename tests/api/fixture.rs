@@ -29,6 +29,8 @@ pub fn usage(i: usize) -> EntryMeta {
         project: Some("Launch".into()),
         session: Some(format!("ses_{i}")),
         payment_ref: None,
+        member_id: None,
+        api_key_id: None,
     }
 }
 

@@ -6,6 +6,7 @@ mod support;
 
 mod api_keys;
 mod auto_reload;
+mod budgets;
 mod credits;
 mod delivery;
 mod fixture;

@@ -71,7 +71,7 @@ on_both_backends!(
 /// A batch applies its charges in order, each exactly once, with its own answer: a charge, a
 /// refusal, a replay of a key seen earlier in the batch or before it, or a conflict.
 async fn a_batch_answers_each_charge_on_its_own(store: &Store) {
-    use tally::ledger::{BatchCharge, ChargeOutcome, IdempotencyKey};
+    use tally::ledger::{BatchCharge, ChargeOutcome, IdempotencyKey, Refusal};
     let ws = store.create_workspace("Batch", T0).await.unwrap();
     store
         .grant(&ws, &grant(GrantKind::Purchased, 100, None), T0)
@@ -86,7 +86,8 @@ async fn a_batch_answers_each_charge_on_its_own(store: &Store) {
     let render = |outcome: &ChargeOutcome| -> (u16, String) {
         match outcome {
             Ok(r) => (200, format!("charged {} left {}", -r.amount, r.available)),
-            Err(s) => (402, format!("short {}", s.required)),
+            Err(Refusal::Credits(s)) => (402, format!("short {}", s.required)),
+            Err(Refusal::Budget(hit)) => (402, format!("over budget {}", hit.budget_id)),
         }
     };
     let meta = usage("batch");
@@ -146,7 +147,7 @@ on_both_backends!(
 /// keys (the same key in two workspaces is two charges), each stops at its own balance, an
 /// unknown workspace is refused on its own, and every workspace's books balance.
 async fn a_batch_across_workspaces_keeps_each_workspace_apart(store: &Store) {
-    use tally::ledger::{BatchCharge, ChargeOutcome, IdempotencyKey};
+    use tally::ledger::{BatchCharge, ChargeOutcome, IdempotencyKey, Refusal};
     let rich = store.create_workspace("Rich", T0).await.unwrap();
     let poor = store.create_workspace("Poor", T0).await.unwrap();
     let ghost = app::domain::WorkspaceId::parse("ws_doesnotexist").unwrap();
@@ -161,7 +162,8 @@ async fn a_batch_across_workspaces_keeps_each_workspace_apart(store: &Store) {
     let render = |outcome: &ChargeOutcome| -> (u16, String) {
         match outcome {
             Ok(r) => (200, format!("left {}", r.available)),
-            Err(s) => (402, format!("has {}", s.available)),
+            Err(Refusal::Credits(s)) => (402, format!("has {}", s.available)),
+            Err(Refusal::Budget(hit)) => (402, format!("over budget {}", hit.budget_id)),
         }
     };
     let meta = usage("batch");
@@ -465,6 +467,9 @@ async fn answers_stored_before_outcomes_replay_as_outcomes(store: &Store) {
         .await
         .unwrap()
         .unwrap_err();
+    let tally::ledger::Refusal::Credits(short) = short else {
+        panic!("no budgets here: {short:?}")
+    };
     assert_eq!((short.available, short.held, short.required), (3, 4, 25));
     let hold = tally::ledger::NewHold {
         credits: Credits::new(10).unwrap(),

@@ -3,6 +3,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod budgets;
 mod concurrency;
 mod story;
 

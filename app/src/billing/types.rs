@@ -13,6 +13,8 @@ pub struct WorkspaceChoice {
 /// The signed-in person, in the workspace they are looking at.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Viewer {
+    /// The person's own user id (for their budgets).
+    pub user_id: String,
     pub email: String,
     pub role: Role,
     pub workspace: WorkspaceChoice,
@@ -148,6 +150,38 @@ pub struct CreditsView {
     /// Newest first.
     pub transactions: Vec<Transaction>,
     pub next_cursor: Option<String>,
+    /// The budgets that apply to the caller (their own, their API key's, and the projects'),
+    /// with this period's use.
+    #[serde(default)]
+    pub budgets: Vec<BudgetLine>,
+}
+
+/// A budget below the workspace, as the person or the product's server it applies to sees it.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetLine {
+    #[cfg_attr(feature = "ssr", schema(example = "bud_01j9z3k8q4"))]
+    pub id: String,
+    /// `member`, `api_key` or `project`.
+    #[cfg_attr(feature = "ssr", schema(example = "member"))]
+    pub scope: String,
+    /// Who or what it is on: the member's email, the key's name, the project.
+    pub label: String,
+    /// `day`, `week`, `month` or `lifetime`.
+    #[cfg_attr(feature = "ssr", schema(example = "day"))]
+    pub period: String,
+    pub limit: Credits,
+    /// `hard` (refuses past the limit) or `soft` (announces it).
+    #[cfg_attr(feature = "ssr", schema(example = "hard"))]
+    pub enforcement: String,
+    /// Charged this period.
+    pub used: Credits,
+    /// Held this period by actions in progress.
+    pub held: Credits,
+    /// What is left this period (0 once used up).
+    pub remaining: Credits,
+    /// When the period ends (absent for a lifetime budget).
+    pub resets_at: Option<DateTime<Utc>>,
 }
 
 /// The workspace's subscription plan and the credits it includes.

@@ -66,3 +66,40 @@ pub fn InsufficientCredits(info: Insufficient) -> impl IntoView {
         </section>
     }
 }
+
+/// What a person sees when a budget below the workspace refuses an action: which budget,
+/// what it has left and when it resets, and who can lift it.
+#[component]
+pub fn OverBudgetNotice(info: crate::studio::OverBudget) -> impl IntoView {
+    use crate::domain::RecoveryAction;
+    let has = |a: RecoveryAction| info.actions.contains(&a);
+    let raise = has(RecoveryAction::RaiseBudget);
+    let ask = has(RecoveryAction::AskAdmin);
+    let owner = has(RecoveryAction::AskOwner);
+    let request = ServerAction::<crate::studio::AskAdmin>::new();
+    view! {
+        <section class="card insufficient" role="alert" aria-labelledby="over-budget-title" data-testid="over-budget">
+            <h2 id="over-budget-title">"Budget reached"</h2>
+            <p>{info.message.clone()}" Nothing was charged."</p>
+            {raise.then(|| view! {
+                <div class="actions"><a class="button primary" href="/budgets">"Raise the budget"</a></div>
+            })}
+            {ask.then(|| view! {
+                <p>"Only workspace admins can change budgets."</p>
+                <ActionForm action=request>
+                    <button type="submit" class="button primary" disabled=move || request.pending().get() aria-busy=move || request.pending().get().to_string()>
+                        {move || if request.pending().get() { "Sending…" } else { "Ask an admin" }}
+                    </button>
+                </ActionForm>
+                <p role="status" class="muted">
+                    {move || request.value().get().map(|sent| match sent {
+                        Ok(true) => "Request sent. Your workspace's billing admins have been notified.".to_owned(),
+                        Ok(false) => "You already asked in the last hour; your admins have the request.".to_owned(),
+                        Err(err) => err.to_string(),
+                    })}
+                </p>
+            })}
+            {owner.then(|| view! { <p>"Ask the workspace owner to raise the budget."</p> })}
+        </section>
+    }
+}

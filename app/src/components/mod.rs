@@ -1,4 +1,5 @@
 mod auto_reload;
+mod budgets;
 mod buy_credits;
 mod confirm_purchase;
 mod copy_support;
@@ -15,10 +16,11 @@ mod transactions;
 mod usage_chart;
 
 pub use auto_reload::AutoReloadCard;
+pub use budgets::{BudgetBar, YourBudgets};
 pub use buy_credits::BuyCredits;
 pub use copy_support::CopySupportDetails;
 pub use credits_card::{BucketList, CreditsCard};
-pub use insufficient::InsufficientCredits;
+pub use insufficient::{InsufficientCredits, OverBudgetNotice};
 pub use notices::{ErrorPanel, Loading};
 pub use plan::{CreditsHelp, PlanCard, UpcomingExpiries};
 pub use purchase_list::PurchaseList;

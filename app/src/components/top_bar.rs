@@ -22,6 +22,7 @@ pub fn TopBar(viewer: Viewer) -> impl IntoView {
                 })}
                 <a href="/studio">"Studio"</a>
                 {(viewer.role.can_view_billing()).then(|| view! { <a href="/notifications">"Notifications"</a> })}
+                {viewer.can_manage_billing.then(|| view! { <a href="/budgets">"Budgets"</a> })}
                 {(viewer.role.can_manage_api_keys()).then(|| view! { <a href="/api-keys">"API keys"</a> })}
             </nav>
             <div class="workspace">

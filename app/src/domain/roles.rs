@@ -62,6 +62,8 @@ pub enum RecoveryAction {
     AskAdmin,
     /// Ask the workspace owner or whoever shared the work.
     AskOwner,
+    /// Raise or remove the budget that refused the action (billing managers).
+    RaiseBudget,
 }
 
 impl RecoveryAction {
@@ -101,6 +103,18 @@ impl Role {
     pub const fn recovery_actions(self, policy: BillingManagers) -> &'static [RecoveryAction] {
         if self.can_manage_billing(policy) {
             &[RecoveryAction::BuyCredits, RecoveryAction::ManageAutoReload]
+        } else if matches!(self, Role::Guest) {
+            &[RecoveryAction::AskOwner]
+        } else {
+            &[RecoveryAction::AskAdmin]
+        }
+    }
+
+    /// What a budget's refusal offers this role: billing managers can raise the budget,
+    /// members ask an admin, guests the owner.
+    pub const fn budget_recovery(self, policy: BillingManagers) -> &'static [RecoveryAction] {
+        if self.can_manage_billing(policy) {
+            &[RecoveryAction::RaiseBudget]
         } else if matches!(self, Role::Guest) {
             &[RecoveryAction::AskOwner]
         } else {

@@ -2,6 +2,7 @@ use crate::billing::{load_billing, BillingOverview};
 use crate::components::{
     AutoReloadCard, BucketList, BuyCredits, CreditsCard, CreditsHelp, ErrorPanel, Loading,
     PlanCard, PurchaseList, SavedCards, TopBar, TransactionTable, UpcomingExpiries, UsageChart,
+    YourBudgets,
 };
 use crate::purchases::{load_purchases, PurchaseSection};
 use leptos::prelude::*;
@@ -47,6 +48,7 @@ fn BillingView(
     let recent = credits.transactions.clone();
     let buckets = credits.buckets.clone();
     let auto_reload = credits.auto_reload.clone();
+    let credits_budgets = credits.budgets.clone();
     view! {
         <TopBar viewer/>
         <main id="main">
@@ -64,6 +66,7 @@ fn BillingView(
                 <CreditsCard credits/>
                 <BucketList buckets=buckets.clone()/>
             </div>
+            <YourBudgets budgets=credits_budgets/>
             <div class="grid">
                 <PlanCard plan/>
                 <UpcomingExpiries buckets/>

@@ -1,5 +1,6 @@
 mod api_keys;
 mod billing;
+mod budgets;
 mod history;
 mod login;
 mod not_found;
@@ -10,6 +11,7 @@ mod studio;
 
 pub use api_keys::ApiKeysPage;
 pub use billing::BillingPage;
+pub use budgets::BudgetsPage;
 pub use history::HistoryPage;
 pub use login::LoginPage;
 pub use not_found::NotFound;

@@ -1,4 +1,4 @@
-use crate::components::{ErrorPanel, InsufficientCredits, Loading, TopBar};
+use crate::components::{ErrorPanel, InsufficientCredits, Loading, OverBudgetNotice, TopBar};
 use crate::domain::{Credits, Modality};
 use crate::error::AppError;
 use crate::studio::{load_studio, RunAction, StudioView};
@@ -95,6 +95,7 @@ fn StudioView(data: StudioView) -> impl IntoView {
                     }
                     .into_any(),
                     Err(AppError::InsufficientCredits(info)) => view! { <InsufficientCredits info/> }.into_any(),
+                    Err(AppError::OverBudget(info)) => view! { <OverBudgetNotice info/> }.into_any(),
                     Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
                 })}
             </div>

@@ -17,6 +17,15 @@ pub struct Insufficient {
     pub actions: Vec<crate::domain::RecoveryAction>,
 }
 
+/// Why a budget below the workspace stopped an AI action, and what this person can do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverBudget {
+    /// Which budget, what it has left, and when it resets.
+    pub message: String,
+    /// `raise_budget`, `ask_admin` or `ask_owner`.
+    pub actions: Vec<crate::domain::RecoveryAction>,
+}
+
 /// The Studio page.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StudioView {

@@ -1,0 +1,34 @@
+use crate::billing::{BudgetLine, Viewer};
+use serde::{Deserialize, Serialize};
+
+/// Something a new budget can be on, for the form's suggestions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetChoice {
+    /// What the form sends: an email, a key's id, a project's name.
+    pub value: String,
+    /// What people read.
+    pub label: String,
+}
+
+/// The Budgets page's data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetsPage {
+    pub viewer: Viewer,
+    /// Oldest first.
+    pub budgets: Vec<BudgetLine>,
+    pub members: Vec<TargetChoice>,
+    /// Live keys only.
+    pub api_keys: Vec<TargetChoice>,
+    /// Projects usage was charged to lately.
+    pub projects: Vec<TargetChoice>,
+}
+
+/// A new budget as the form sends it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetForm {
+    pub scope: String,
+    pub target: String,
+    pub period: String,
+    pub limit: String,
+    pub enforcement: String,
+}

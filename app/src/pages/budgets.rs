@@ -1,0 +1,205 @@
+use crate::billing::BudgetLine;
+use crate::budgets::TargetChoice;
+use crate::budgets::{load_budgets, AddBudget, BudgetsPage as Data, ChangeBudget, RemoveBudget};
+use crate::components::{BudgetBar, ErrorPanel, Loading, TopBar};
+use crate::error::AppError;
+use crate::format;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+/// Budgets below the workspace, for its billing managers: each with this period's use as a
+/// bar, a form to add one, and changing or removing each.
+#[component]
+pub fn BudgetsPage() -> impl IntoView {
+    let add = ServerAction::<AddBudget>::new();
+    let change = ServerAction::<ChangeBudget>::new();
+    let remove = ServerAction::<RemoveBudget>::new();
+    let list = Resource::new(
+        move || {
+            (
+                add.version().get(),
+                change.version().get(),
+                remove.version().get(),
+            )
+        },
+        |_| load_budgets(),
+    );
+    view! {
+        <Title text="Budgets"/>
+        <Suspense fallback=|| view! { <Loading what="your budgets"/> }>
+            {move || Suspend::new(async move {
+                match list.await {
+                    Ok(data) => view! { <BudgetsView data add change remove/> }.into_any(),
+                    Err(AppError::Forbidden) => {
+                        #[cfg(feature = "ssr")]
+                        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+                            response.set_status(http::StatusCode::FORBIDDEN);
+                        }
+                        view! {
+                            <main id="main" class="narrow">
+                                <section class="card error-panel" role="alert" aria-labelledby="error-title">
+                                    <h1 id="error-title">"Only billing managers set budgets"</h1>
+                                    <p>"The budgets that apply to you, and what each has left, are on the Billing page. Ask a workspace admin to change one."</p>
+                                    <p><a class="button" href="/billing">"Back to Billing"</a></p>
+                                </section>
+                            </main>
+                        }.into_any()
+                    }
+                    Err(error) => view! { <main id="main" class="narrow"><ErrorPanel error/></main> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn BudgetsView(
+    data: Data,
+    add: ServerAction<AddBudget>,
+    change: ServerAction<ChangeBudget>,
+    remove: ServerAction<RemoveBudget>,
+) -> impl IntoView {
+    let Data {
+        viewer,
+        budgets,
+        members,
+        api_keys,
+        projects,
+    } = data;
+    let scope = RwSignal::new("member".to_owned());
+    let adding = add.pending();
+    let options = |id: &'static str, choices: Vec<TargetChoice>| {
+        view! {
+            <datalist id=id>
+                {choices.into_iter().map(|c| view! { <option value=c.value>{c.label}</option> }).collect_view()}
+            </datalist>
+        }
+    };
+    let list = if budgets.is_empty() {
+        view! { <p class="empty">"No budgets yet. Without one, any member or API key can spend the whole balance. Add a budget to cap a person, a key or a project per day, week or month."</p> }.into_any()
+    } else {
+        view! {
+            <ul class="budget-list" data-testid="budgets">
+                {budgets.into_iter().map(|budget| view! { <BudgetItem budget change remove/> }).collect_view()}
+            </ul>
+        }
+        .into_any()
+    };
+    view! {
+        <TopBar viewer/>
+        <main id="main" class="narrow">
+            <div class="page-head">
+                <h1>"Budgets"</h1>
+                <p class="muted">"Limits below the workspace's balance. The credit gate checks them with every charge: a hard budget refuses the action that would pass it, a soft one lets it through and tells you."</p>
+            </div>
+            <section class="card" aria-labelledby="budgets-heading">
+                <h2 id="budgets-heading">"This period"</h2>
+                {list}
+                <div aria-live="polite">
+                    {move || change.value().get().map(|outcome| match outcome {
+                        Ok(b) => view! { <p class="notice notice-info" role="status">{format!("{}'s budget is now {}.", b.label, format::credits_phrase(b.limit))}</p> }.into_any(),
+                        Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
+                    })}
+                    {move || remove.value().get().map(|outcome| match outcome {
+                        Ok(label) => view! { <p class="notice notice-info" role="status">{format!("The budget on {label} is removed.")}</p> }.into_any(),
+                        Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
+                    })}
+                </div>
+            </section>
+            <section class="card" aria-labelledby="new-budget-heading">
+                <h2 id="new-budget-heading">"Add a budget"</h2>
+                <ActionForm action=add attr:class="budget-form">
+                    <label for="budget-scope">"On"</label>
+                    <select id="budget-scope" name="scope" on:change=move |ev| scope.set(event_target_value(&ev))>
+                        <option value="member">"A member"</option>
+                        <option value="api_key">"An API key"</option>
+                        <option value="project">"A project"</option>
+                    </select>
+                    <label for="budget-target">{move || match scope.get().as_str() {
+                        "api_key" => "API key",
+                        "project" => "Project",
+                        _ => "Member's email",
+                    }}</label>
+                    <input id="budget-target" name="target" type="text" maxlength="200" required=true
+                        list=move || format!("budget-{}-choices", scope.get())
+                        aria-describedby="budget-target-hint"/>
+                    <p id="budget-target-hint" class="muted hint">{move || match scope.get().as_str() {
+                        "api_key" => "Pick a key from the list (its id is sent).",
+                        "project" => "The project's name, as your product sends it with each action.",
+                        _ => "Someone in this workspace.",
+                    }}</p>
+                    {options("budget-member-choices", members)}
+                    {options("budget-api_key-choices", api_keys)}
+                    {options("budget-project-choices", projects)}
+                    <label for="budget-period">"Per"</label>
+                    <select id="budget-period" name="period">
+                        <option value="day">"Day (UTC)"</option>
+                        <option value="week">"Week (from Monday, UTC)"</option>
+                        <option value="month" selected=true>"Month (UTC)"</option>
+                        <option value="lifetime">"Ever (never resets)"</option>
+                    </select>
+                    <label for="budget-limit">"Limit in credits"</label>
+                    <input id="budget-limit" name="limit" type="number" min="1" step="1" required=true inputmode="numeric"/>
+                    <label for="budget-enforcement">"When it is reached"</label>
+                    <select id="budget-enforcement" name="enforcement" aria-describedby="budget-enforcement-hint">
+                        <option value="hard">"Refuse further actions (hard)"</option>
+                        <option value="soft">"Allow them and tell me (soft)"</option>
+                    </select>
+                    <p id="budget-enforcement-hint" class="muted hint">"Billing managers are told at 80 % and when it is used up, once each period."</p>
+                    <button type="submit" class="button primary" data-testid="add-budget" disabled=move || adding.get() aria-busy=move || adding.get().to_string()>
+                        {move || if adding.get() { "Adding…" } else { "Add budget" }}
+                    </button>
+                </ActionForm>
+                <div aria-live="polite">
+                    {move || add.value().get().map(|outcome| match outcome {
+                        Ok(b) => view! { <p class="notice notice-info" role="status">{format!("Budget added: {} per {}.", format::credits_phrase(b.limit), b.period)}</p> }.into_any(),
+                        Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
+                    })}
+                </div>
+            </section>
+        </main>
+    }
+}
+
+#[component]
+fn BudgetItem(
+    budget: BudgetLine,
+    change: ServerAction<ChangeBudget>,
+    remove: ServerAction<RemoveBudget>,
+) -> impl IntoView {
+    let (saving, removing) = (change.pending(), remove.pending());
+    let id = budget.id.clone();
+    let (limit_id, enforcement_id) = (format!("limit-{id}"), format!("enforcement-{id}"));
+    let remove_id = id.clone();
+    let scope = match budget.scope.as_str() {
+        "api_key" => "API key",
+        "project" => "Project",
+        _ => "Member",
+    };
+    let hard = budget.enforcement == "hard";
+    view! {
+        <li data-testid="budget" data-id=budget.id.clone()>
+            <h3>{format!("{scope}: {}", budget.label)}</h3>
+            <BudgetBar budget=budget.clone()/>
+            <ActionForm action=change attr:class="inline-form">
+                <input type="hidden" name="id" value=id.clone()/>
+                <label for=limit_id.clone()>"Limit"</label>
+                <input id=limit_id name="limit" type="number" min="1" step="1" required=true value=budget.limit.get().to_string()/>
+                <label for=enforcement_id.clone()>"Enforcement"</label>
+                <select id=enforcement_id name="enforcement">
+                    <option value="hard" selected=hard>"Hard"</option>
+                    <option value="soft" selected=!hard>"Soft"</option>
+                </select>
+                <button type="submit" class="button small" disabled=move || saving.get() aria-busy=move || saving.get().to_string()>
+                    {move || if saving.get() { "Saving…" } else { "Save" }}
+                </button>
+            </ActionForm>
+            <ActionForm action=remove attr:class="inline-form">
+                <input type="hidden" name="id" value=remove_id.clone()/>
+                <button type="submit" class="button small" aria-label=format!("Remove the budget on {}", budget.label) disabled=move || removing.get() aria-busy=move || removing.get().to_string()>
+                    {move || if removing.get() { "Removing…" } else { "Remove" }}
+                </button>
+            </ActionForm>
+        </li>
+    }
+}

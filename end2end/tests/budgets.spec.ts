@@ -1,0 +1,67 @@
+import { expect, test } from './fixtures';
+import { apiCredits, signIn, waitForHydration } from './helpers';
+
+// A billing manager caps one member on the Budgets page; that member's Studio action past
+// the cap is refused with the budget named, and nothing is charged. The member is new to
+// this run (signed in from the host product with a portal link), so no other test meets
+// the budget.
+
+const operator = process.env.TALLY_OPERATOR_TOKEN ?? 'e2e-operator-token-0123456789';
+
+test('a member past the budget a billing manager set is refused with the limit named', async ({ browser, baseURL }) => {
+  const email = `capped-${Date.now()}@acme.test`;
+  const answer = await fetch(`${baseURL}/api/operator/portal_sessions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${operator}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ workspace_id: 'ws_acmeai0demo0000001', user: { email }, role: 'member' }),
+  });
+  expect(answer.status).toBe(201);
+  const { url } = (await answer.json()) as { url: string };
+  const member = await browser.newPage();
+  await member.goto(url);
+  await expect(member).toHaveURL(/\/billing$/);
+
+  const manager = await browser.newPage();
+  await manager.setViewportSize({ width: 390, height: 844 });
+  await signIn(manager, 'billing@acme.test');
+  await manager.getByRole('link', { name: 'Budgets' }).click();
+  await expect(manager).toHaveURL(/\/budgets$/);
+  await waitForHydration(manager);
+  await manager.getByLabel('On', { exact: true }).selectOption('member');
+  await manager.getByLabel("Member's email").fill(email);
+  await manager.getByLabel('Per', { exact: true }).selectOption('day');
+  await manager.getByLabel('Limit in credits').fill('20');
+  await manager.getByLabel('When it is reached').selectOption('hard');
+  await manager.getByRole('button', { name: 'Add budget' }).click();
+  await expect(manager.getByRole('status')).toContainText('Budget added: 20 credits per day');
+  const row = manager.getByTestId('budget').filter({ hasText: email });
+  await expect(row).toContainText('0 of 20 credits used today');
+  await expect(row.getByRole('meter')).toHaveAttribute('aria-valuemax', '20');
+
+  // The member sees the budget on Billing, then runs an action it cannot pay for.
+  await member.reload();
+  await waitForHydration(member);
+  await expect(member.getByTestId('your-budgets')).toContainText('20 credits left');
+  const before = await apiCredits(member);
+  await member.goto('/studio');
+  await waitForHydration(member);
+  await member.getByLabel('Model').selectOption('lumen-image-2');
+  await member.getByLabel('Size').fill('1');
+  await member.getByRole('button', { name: 'Run action' }).click();
+  const refusal = member.getByTestId('over-budget');
+  await expect(refusal).toContainText('Budget reached');
+  await expect(refusal).toContainText('your daily budget has 20 of 20 left');
+  await expect(refusal).toContainText('Nothing was charged');
+  await expect(refusal.getByRole('button', { name: 'Ask an admin' })).toBeVisible();
+  expect((await apiCredits(member)).balance).toBe(before.balance);
+
+  // Raised on the page, the same action goes through.
+  await manager.reload();
+  await waitForHydration(manager);
+  const raised = manager.getByTestId('budget').filter({ hasText: email });
+  await raised.getByLabel('Limit', { exact: true }).fill('500');
+  await raised.getByRole('button', { name: 'Save' }).click();
+  await expect(manager.getByRole('status')).toContainText(`${email}'s budget is now 500 credits`);
+  await member.getByRole('button', { name: 'Run action' }).click();
+  await expect(member.getByTestId('action-result')).toContainText('held 40 credits');
+});

@@ -1,0 +1,654 @@
+//! Budgets below the workspace: set over the API, enforced by the gate, listed to the people
+//! and servers they apply to.
+
+use crate::fixture::{error_code, Fixture, PASSWORD};
+use serde_json::{json, Value};
+use tally::spend::Period;
+
+fn charge(key: &str, credits: i64, actor: &str, project: &str) -> Value {
+    json!({"idempotency_key": key, "action": "studio.generate", "credits": credits,
+           "resource": {"project": project}, "actor": actor})
+}
+
+async fn budget(f: &Fixture, body: Value) -> Value {
+    let response = f.post_with_key("/api/v1/budgets", &f.acme_key, &body).await;
+    assert_eq!(response.status(), 201, "{body}");
+    response.json().await.unwrap()
+}
+
+async fn read_budget(f: &Fixture, id: &str) -> Value {
+    let response = f
+        .get_with_key(&format!("/api/v1/budgets/{id}"), &f.acme_key)
+        .await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn balance(f: &Fixture) -> i64 {
+    let body: Value = f
+        .get_with_key("/api/billing/credits", &f.acme_key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    body["balance"].as_i64().unwrap()
+}
+
+fn member_budget(limit: i64) -> Value {
+    json!({"scope": "member", "target": "member@acme.test", "period": "day", "limit": limit})
+}
+
+#[tokio::test]
+async fn a_member_budget_refuses_the_charge_that_would_pass_it() {
+    let f = Fixture::new().await;
+    let created = budget(&f, member_budget(100)).await;
+    assert_eq!(created["label"], "member@acme.test");
+    assert_eq!(
+        created["enforcement"], "hard",
+        "budgets are hard unless asked"
+    );
+    assert_eq!(created["threshold_percent"], 80);
+    for key in ["b-1", "b-2"] {
+        let ok = f
+            .post_with_key(
+                "/api/v1/usage",
+                &f.acme_key,
+                &charge(key, 40, "member@acme.test", "Launch"),
+            )
+            .await;
+        assert_eq!(ok.status(), 200);
+    }
+    let before = balance(&f).await;
+    let refused = f
+        .post_with_key(
+            "/api/v1/usage",
+            &f.acme_key,
+            &charge("b-3", 40, "member@acme.test", "Launch"),
+        )
+        .await;
+    assert_eq!(refused.status(), 402);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "budget_exceeded");
+    let limit = &body["error"]["limit"];
+    assert_eq!(limit["kind"], "budget");
+    assert_eq!(limit["scope"], "member");
+    assert_eq!(limit["id"], created["id"]);
+    assert_eq!(limit["period"], "day");
+    assert_eq!(
+        (limit["limit"].as_i64(), limit["used"].as_i64()),
+        (Some(100), Some(80))
+    );
+    let (_, next_day) = Period::Day.bounds(f.app.now());
+    let resets = chrono::DateTime::parse_from_rfc3339(limit["resets_at"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    assert_eq!(Some(resets), next_day);
+    assert_eq!(body["error"]["required"], 40);
+    assert_eq!(
+        body["error"]["recovery"],
+        json!({"role": "member", "actions": ["ask_admin"]})
+    );
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("20 of 100 left"));
+    assert_eq!(balance(&f).await, before, "a refusal charges nothing");
+    // The same key answers the same refusal; another person is not held by this budget.
+    let again: Value = f
+        .post_with_key(
+            "/api/v1/usage",
+            &f.acme_key,
+            &charge("b-3", 40, "member@acme.test", "Launch"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["error"]["limit"], body["error"]["limit"]);
+    let admin = f
+        .post_with_key(
+            "/api/v1/usage",
+            &f.acme_key,
+            &charge("b-4", 40, "admin@acme.test", "Launch"),
+        )
+        .await;
+    assert_eq!(admin.status(), 200);
+    // Exactly up to the limit is allowed.
+    let last = f
+        .post_with_key(
+            "/api/v1/usage",
+            &f.acme_key,
+            &charge("b-5", 20, "member@acme.test", "Launch"),
+        )
+        .await;
+    assert_eq!(last.status(), 200);
+    let read = read_budget(&f, created["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (read["used"].as_i64(), read["remaining"].as_i64()),
+        (Some(100), Some(0))
+    );
+}
+
+#[tokio::test]
+async fn a_billing_manager_over_budget_is_offered_to_raise_it() {
+    let f = Fixture::new().await;
+    budget(
+        &f,
+        json!({"scope": "member", "target": "owner@acme.test", "period": "month", "limit": 10}),
+    )
+    .await;
+    let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
+    let refused = f
+        .app
+        .post_json(
+            &owner,
+            "/api/v1/usage",
+            &json!({"idempotency_key": "o-1", "action": "studio.generate", "credits": 11}),
+        )
+        .await;
+    assert_eq!(refused.status(), 402);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(
+        body["error"]["recovery"],
+        json!({"role": "owner", "actions": ["raise_budget"]})
+    );
+    assert_eq!(body["error"]["limit"]["period"], "month");
+}
+
+#[tokio::test]
+async fn held_credits_count_against_a_budget_until_released() {
+    let f = Fixture::new().await;
+    let created = budget(&f, member_budget(100)).await;
+    let id = created["id"].as_str().unwrap();
+    let hold: Value = f
+        .post_with_key(
+            "/api/v1/usage/reservations",
+            &f.acme_key,
+            &charge("h-1", 60, "member@acme.test", "Launch"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let reservation = hold["reservation_id"].as_str().unwrap().to_owned();
+    let read = read_budget(&f, id).await;
+    assert_eq!(
+        (read["used"].as_i64(), read["held"].as_i64()),
+        (Some(0), Some(60))
+    );
+    let refused = f
+        .post_with_key(
+            "/api/v1/usage",
+            &f.acme_key,
+            &charge("h-2", 50, "member@acme.test", "Launch"),
+        )
+        .await;
+    assert_eq!(error_code(refused).await, "budget_exceeded");
+    let released = f
+        .post_with_key(
+            &format!("/api/v1/usage/reservations/{reservation}/release"),
+            &f.acme_key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(released.status(), 200);
+    let read = read_budget(&f, id).await;
+    assert_eq!(
+        (read["used"].as_i64(), read["held"].as_i64()),
+        (Some(0), Some(0))
+    );
+    let ok = f
+        .post_with_key(
+            "/api/v1/usage",
+            &f.acme_key,
+            &charge("h-3", 50, "member@acme.test", "Launch"),
+        )
+        .await;
+    assert_eq!(ok.status(), 200);
+}
+
+#[tokio::test]
+async fn a_settle_moves_the_hold_into_use_at_its_actual_cost() {
+    let f = Fixture::new().await;
+    let created = budget(&f, member_budget(100)).await;
+    let hold: Value = f
+        .post_with_key(
+            "/api/v1/usage/reservations",
+            &f.acme_key,
+            &charge("s-1", 60, "member@acme.test", "Launch"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let reservation = hold["reservation_id"].as_str().unwrap();
+    let settled = f
+        .post_with_key(
+            &format!("/api/v1/usage/reservations/{reservation}/settle"),
+            &f.acme_key,
+            &json!({"credits": 35}),
+        )
+        .await;
+    assert_eq!(settled.status(), 200);
+    let read = read_budget(&f, created["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (
+            read["used"].as_i64(),
+            read["held"].as_i64(),
+            read["remaining"].as_i64()
+        ),
+        (Some(35), Some(0), Some(65))
+    );
+}
+
+#[tokio::test]
+async fn a_refund_gives_the_budget_its_credits_back() {
+    let f = Fixture::new().await;
+    let created = budget(&f, member_budget(100)).await;
+    let charged: Value = f
+        .post_with_key(
+            "/api/v1/usage",
+            &f.acme_key,
+            &charge("r-1", 70, "member@acme.test", "Launch"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let txn = charged["transaction_id"].as_str().unwrap();
+    let refunded = f
+        .post_with_key(
+            &format!("/api/v1/usage/{txn}/refund"),
+            &f.acme_key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(refunded.status(), 200);
+    let read = read_budget(&f, created["id"].as_str().unwrap()).await;
+    assert_eq!(read["used"], 0);
+}
+
+#[tokio::test]
+async fn a_budget_starts_again_when_its_period_rolls_over() {
+    let f = Fixture::new().await;
+    let (_, midnight) = Period::Day.bounds(f.app.now());
+    let midnight = midnight.unwrap();
+    f.app.clock.set(midnight - 60_000);
+    let created = budget(&f, member_budget(50)).await;
+    let spend = |key: &'static str| charge(key, 50, "member@acme.test", "Launch");
+    assert_eq!(
+        f.post_with_key("/api/v1/usage", &f.acme_key, &spend("p-1"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        error_code(
+            f.post_with_key("/api/v1/usage", &f.acme_key, &spend("p-2"))
+                .await
+        )
+        .await,
+        "budget_exceeded"
+    );
+    f.app.clock.set(midnight);
+    let read = read_budget(&f, created["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (read["used"].as_i64(), read["remaining"].as_i64()),
+        (Some(0), Some(50))
+    );
+    assert_eq!(
+        f.post_with_key("/api/v1/usage", &f.acme_key, &spend("p-3"))
+            .await
+            .status(),
+        200,
+        "a new day, a new budget"
+    );
+}
+
+#[tokio::test]
+async fn a_soft_budget_lets_charges_through_and_tells_billing_managers_once() {
+    let f = Fixture::new().await;
+    budget(
+        &f,
+        json!({"scope": "project", "target": "Launch", "period": "week", "limit": 100,
+               "enforcement": "soft", "threshold_percent": 50}),
+    )
+    .await;
+    for (i, credits) in [30, 30, 50, 10, 10].into_iter().enumerate() {
+        let ok = f
+            .post_with_key(
+                "/api/v1/usage",
+                &f.acme_key,
+                &charge(&format!("soft-{i}"), credits, "admin@acme.test", "Launch"),
+            )
+            .await;
+        assert_eq!(ok.status(), 200, "a soft budget never refuses");
+    }
+    let notes = f.app.store.notifications(&f.acme, true, 50).await.unwrap();
+    let count = |kind: &str| notes.iter().filter(|n| n.kind == kind).count();
+    assert_eq!(count("budget_threshold_reached"), 1);
+    assert_eq!(count("budget_exhausted"), 1);
+    let exhausted = notes.iter().find(|n| n.kind == "budget_exhausted").unwrap();
+    assert!(exhausted.title.contains("Launch"), "{}", exhausted.title);
+    assert!(exhausted.body.contains("110 of 100"), "{}", exhausted.body);
+    // Members do not see billing managers' notices.
+    let for_members = f.app.store.notifications(&f.acme, false, 50).await.unwrap();
+    assert!(for_members.iter().all(|n| !n.kind.starts_with("budget_")));
+}
+
+#[tokio::test]
+async fn budgets_on_a_key_and_a_project_both_apply() {
+    let f = Fixture::new().await;
+    let keys: Value = f
+        .get_with_key("/api/billing/credits", &f.acme_key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(keys["budgets"], json!([]));
+    let key_id: String = sqlx::query_scalar("SELECT id FROM api_keys WHERE workspace_id = $1")
+        .bind(f.acme.as_str())
+        .fetch_one(f.app.store.pool())
+        .await
+        .unwrap();
+    let on_key = budget(
+        &f,
+        json!({"scope": "api_key", "target": key_id, "period": "lifetime", "limit": 1000}),
+    )
+    .await;
+    assert_eq!(
+        on_key["label"], "test",
+        "a key's budget is labelled with its name"
+    );
+    assert_eq!(on_key["resets_at"], Value::Null);
+    let on_project = budget(
+        &f,
+        json!({"scope": "project", "target": "Launch", "period": "day", "limit": 50}),
+    )
+    .await;
+    let refused: Value = f
+        .post_with_key(
+            "/api/v1/usage",
+            &f.acme_key,
+            &charge("k-1", 60, "api", "Launch"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refused["error"]["limit"]["id"], on_project["id"]);
+    assert_eq!(refused["error"]["recovery"]["role"], "unknown");
+    let ok = f
+        .post_with_key(
+            "/api/v1/usage",
+            &f.acme_key,
+            &charge("k-2", 60, "api", "Research"),
+        )
+        .await;
+    assert_eq!(ok.status(), 200);
+    let read = read_budget(&f, on_key["id"].as_str().unwrap()).await;
+    assert_eq!(read["used"], 60);
+    // The key sees its own budget and the project's in its credits answer.
+    let credits: Value = f
+        .get_with_key("/api/billing/credits", &f.acme_key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = credits["budgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&on_key["id"].as_str().unwrap()));
+}
+
+#[tokio::test]
+async fn people_see_only_their_own_member_budgets() {
+    let f = Fixture::new().await;
+    let mine = budget(&f, member_budget(100)).await;
+    budget(
+        &f,
+        json!({"scope": "member", "target": "admin@acme.test", "period": "day", "limit": 10}),
+    )
+    .await;
+    let member = f.app.sign_in("member@acme.test", PASSWORD).await;
+    let credits = f.app.get_json(&member, "/api/billing/credits").await;
+    let budgets = credits["budgets"].as_array().unwrap();
+    assert_eq!(budgets.len(), 1, "{budgets:?}");
+    assert_eq!(budgets[0]["id"], mine["id"]);
+    assert_eq!(budgets[0]["remaining"], 100);
+}
+
+#[tokio::test]
+async fn only_billing_managers_and_the_products_server_manage_budgets() {
+    let f = Fixture::new().await;
+    let created = budget(&f, member_budget(100)).await;
+    let id = created["id"].as_str().unwrap();
+    for email in ["member@acme.test", "guest@acme.test"] {
+        let person = f.app.sign_in(email, PASSWORD).await;
+        let list = person
+            .get(f.app.url("/api/v1/budgets"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(list.status(), 403, "{email}");
+        let made = f
+            .app
+            .post_json(&person, "/api/v1/budgets", &member_budget(1_000))
+            .await;
+        assert_eq!(made.status(), 403, "{email}");
+        let raised = f
+            .app
+            .post_json(
+                &person,
+                &format!("/api/v1/budgets/{id}"),
+                &json!({"limit": 1_000}),
+            )
+            .await;
+        assert_eq!(raised.status(), 403, "{email}");
+    }
+    let billing = f.app.sign_in("billing@acme.test", PASSWORD).await;
+    let raised = f
+        .app
+        .post_json(
+            &billing,
+            &format!("/api/v1/budgets/{id}"),
+            &json!({"limit": 250}),
+        )
+        .await;
+    assert_eq!(raised.status(), 200);
+    let raised: Value = raised.json().await.unwrap();
+    assert_eq!(raised["limit"], 250);
+    // Another workspace's budget does not exist for Globex's key.
+    let path = format!("/api/v1/budgets/{id}");
+    assert_eq!(f.get_with_key(&path, &f.globex_key).await.status(), 404);
+    let change = f
+        .post_with_key(&path, &f.globex_key, &json!({"limit": 1}))
+        .await;
+    assert_eq!(error_code(change).await, "not_found");
+    let removed = crate::support::TestApp::client()
+        .delete(f.app.url(&path))
+        .bearer_auth(&f.globex_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 404);
+    let globex_list: Value = f
+        .get_with_key("/api/v1/budgets", &f.globex_key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(globex_list["data"], json!([]));
+    // Acme's key removes it; the member's charges are no longer limited.
+    let removed = crate::support::TestApp::client()
+        .delete(f.app.url(&path))
+        .bearer_auth(&f.acme_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 204);
+    assert_eq!(f.get_with_key(&path, &f.acme_key).await.status(), 404);
+    let big = f
+        .post_with_key(
+            "/api/v1/usage",
+            &f.acme_key,
+            &charge("free-1", 300, "member@acme.test", "Launch"),
+        )
+        .await;
+    assert_eq!(big.status(), 200);
+}
+
+#[tokio::test]
+async fn bad_budgets_are_refused_with_a_reason() {
+    let f = Fixture::new().await;
+    budget(&f, member_budget(100)).await;
+    let cases = [
+        (
+            json!({"scope": "team", "target": "x", "period": "day", "limit": 5}),
+            400,
+        ),
+        (
+            json!({"scope": "member", "target": "x", "period": "hour", "limit": 5}),
+            400,
+        ),
+        (
+            json!({"scope": "member", "target": "member@acme.test", "period": "week", "limit": 0}),
+            400,
+        ),
+        (
+            json!({"scope": "member", "target": "member@globex.test", "period": "day", "limit": 5}),
+            400,
+        ),
+        (
+            json!({"scope": "api_key", "target": "key_nope", "period": "day", "limit": 5}),
+            400,
+        ),
+        (
+            json!({"scope": "project", "target": "  ", "period": "day", "limit": 5}),
+            400,
+        ),
+        (
+            json!({"scope": "project", "target": "P", "period": "day", "limit": 5, "threshold_percent": 0}),
+            400,
+        ),
+        (
+            json!({"scope": "member", "target": "member@acme.test", "period": "day", "limit": 5}),
+            409,
+        ),
+    ];
+    for (body, status) in cases {
+        let response = f.post_with_key("/api/v1/budgets", &f.acme_key, &body).await;
+        assert_eq!(response.status(), status, "{body}");
+        let code = error_code(response).await;
+        assert_eq!(
+            code,
+            if status == 409 {
+                "conflict"
+            } else {
+                "invalid_request"
+            }
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_billing_manager_sets_a_budget_on_the_page_and_the_member_sees_it_on_billing() {
+    let f = Fixture::new().await;
+    let billing = f.app.sign_in("billing@acme.test", PASSWORD).await;
+    let form = [
+        ("scope", "member"),
+        ("target", "Member@Acme.test "),
+        ("period", "week"),
+        ("limit", "300"),
+        ("enforcement", "hard"),
+    ];
+    let added = f.app.post_form(&billing, "/api/add_budget", &form).await;
+    assert_eq!(added.status(), 200);
+    let added: Value = added.json().await.unwrap();
+    assert_eq!(
+        added["label"], "member@acme.test",
+        "the email is matched as typed"
+    );
+    let again = f.app.post_form(&billing, "/api/add_budget", &form).await;
+    assert_eq!(again.status(), 400);
+    let page = billing
+        .get(f.app.url("/budgets"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Member: member@acme.test"),
+        "listed on the page"
+    );
+    assert!(page.contains("0 of 300 credits used this week"));
+    let changed = f
+        .app
+        .post_form(
+            &billing,
+            "/api/change_budget",
+            &[
+                ("id", added["id"].as_str().unwrap()),
+                ("limit", "abc"),
+                ("enforcement", "hard"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status(), 400, "a limit that is not a number");
+    let member = f.app.sign_in("member@acme.test", PASSWORD).await;
+    let refused = member.get(f.app.url("/budgets")).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("Only billing managers set budgets"));
+    let billing_page = member
+        .get(f.app.url("/billing"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(billing_page.contains("Your budgets"));
+    assert!(billing_page.contains("300 credits left"));
+}
+
+#[tokio::test]
+async fn studio_names_the_budget_that_stops_an_action() {
+    let f = Fixture::new().await;
+    budget(&f, member_budget(10)).await;
+    let member = f.app.sign_in("member@acme.test", PASSWORD).await;
+    // The Studio's server function carries a hash in its path.
+    let run_action = tally::startup::route_list()
+        .into_iter()
+        .map(|r| r.path)
+        .find(|p| p.starts_with("/api/run_action"))
+        .expect("the Studio's server function");
+    let refused = f
+        .app
+        .post_form(
+            &member,
+            &run_action,
+            &[("model", "atlas-text-large"), ("units", "10000")],
+        )
+        .await;
+    assert_eq!(refused.status(), 402);
+    let body: Value = refused.json().await.unwrap();
+    let info = &body["OverBudget"];
+    assert!(
+        info["message"]
+            .as_str()
+            .unwrap()
+            .contains("your daily budget has 10 of 10 left"),
+        "{body}"
+    );
+    assert_eq!(info["actions"], json!(["ask_admin"]));
+}
