@@ -122,6 +122,7 @@ async fn add_three_budgets(store: &Store, targets: &[(WorkspaceId, String)]) {
             let budget = NewBudget {
                 scope,
                 target: target.to_owned(),
+                action: None,
                 period,
                 limit: Credits::new(1_000_000_000_000).unwrap(),
                 enforcement: Enforcement::Hard,

@@ -13,7 +13,7 @@ use app::billing::{
     BudgetLine, CreditsView, HistoryFilter, PlanView, Transaction, Viewer, WorkspaceChoice,
 };
 use app::billing::{UsageBreakdown, UsageReport};
-use app::budgets::{BudgetForm, BudgetsPage, TargetChoice};
+use app::budgets::{BudgetForm, BudgetsPage, PoolLine, TargetChoice};
 use app::domain::{
     AutoReloadSettings, Credits, Currency, CustomAmountTerms, Money, Rate, WorkspaceId,
 };
@@ -660,9 +660,24 @@ impl Backend for TallyBackend {
             .into_iter()
             .map(|p| choice(p.clone(), p))
             .collect();
+        let pools = self
+            .store
+            .pools(workspace)
+            .await
+            .map_err(spend_error)?
+            .into_iter()
+            .map(|p| PoolLine {
+                id: p.id,
+                scope: p.scope.as_str().to_owned(),
+                label: p.label,
+                remaining: app::domain::Credits::new(p.remaining.max(0)).unwrap_or_default(),
+                overflow: p.overflow,
+            })
+            .collect();
         Ok(BudgetsPage {
             viewer: viewer.clone(),
             budgets: budgets.iter().map(views::budget_line).collect(),
+            pools,
             members,
             api_keys,
             projects,
@@ -679,7 +694,11 @@ impl Backend for TallyBackend {
         let period = Period::parse(form.period.trim())
             .ok_or_else(|| AppError::Invalid("Choose a day, a week, a month or ever.".into()))?;
         let given = form.target.trim();
-        if given.is_empty() || given.chars().count() > 200 || given.chars().any(char::is_control) {
+        let needs_target = scope != Scope::Workspace;
+        if (needs_target && given.is_empty())
+            || given.chars().count() > 200
+            || given.chars().any(char::is_control)
+        {
             return Err(AppError::Invalid(
                 "Say who or what the budget is on (up to 200 characters).".into(),
             ));
@@ -693,6 +712,7 @@ impl Backend for TallyBackend {
         let new = NewBudget {
             scope,
             target,
+            action: None,
             period,
             limit: budget_limit(&form.limit)?,
             enforcement: enforcement(&form.enforcement)?,

@@ -1153,7 +1153,7 @@ async fn the_command_line_sets_lists_and_removes_budgets() {
     let row = list.lines().nth(1).expect("one budget listed");
     assert!(
         row.starts_with(&format!(
-            "{id}\tmember\tgavin@hooli.test\tweek\t900\thard\t0\t0\t"
+            "{id}\tmember\tgavin@hooli.test\t-\tweek\t900\thard\t0\t0\t"
         )),
         "{row}"
     );
@@ -1217,5 +1217,73 @@ async fn the_command_line_sets_lists_and_removes_budgets() {
     assert!(ok, "{err}");
     let (ok, _, err) = remove(id.clone()).await;
     assert!(!ok && err.contains(&format!("has no budget {id}")), "{err}");
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn the_command_line_carves_changes_and_removes_pools() {
+    let db = TestDb::sqlite().await;
+    let (ok, workspace, err) =
+        tally(&db.url, &["workspace", "create", "--name", "Pied Piper"]).await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = tally(
+        &db.url,
+        &[
+            "grant",
+            "--workspace",
+            &workspace,
+            "--kind",
+            "free",
+            "--credits",
+            "1000",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let set = |credits: &'static str| {
+        let (url, workspace) = (db.url.clone(), workspace.clone());
+        async move {
+            tally(
+                &url,
+                &[
+                    "pool",
+                    "set",
+                    "--workspace",
+                    &workspace,
+                    "--scope",
+                    "project",
+                    "--target",
+                    "compression",
+                    "--credits",
+                    credits,
+                ],
+            )
+            .await
+        }
+    };
+    let (ok, id, err) = set("600").await;
+    assert!(ok, "{err}");
+    assert!(id.starts_with("pool_"), "{id}");
+    // More than the balance does not fit; setting again changes the same pool.
+    let (ok, _, err) = set("1001").await;
+    assert!(!ok && err.contains("does not fit"), "{err}");
+    let (ok, again, err) = set("250").await;
+    assert!(ok, "{err}");
+    assert_eq!(again, id);
+    let (ok, list, err) = tally(&db.url, &["pool", "list", "--workspace", &workspace]).await;
+    assert!(ok, "{err}");
+    assert_eq!(
+        list.lines().nth(1),
+        Some(format!("{id}\tproject\tcompression\t250\tno").as_str())
+    );
+    let (ok, _, err) = tally(
+        &db.url,
+        &["pool", "remove", "--workspace", &workspace, "--id", &id],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let (ok, list, _) = tally(&db.url, &["pool", "list", "--workspace", &workspace]).await;
+    assert!(ok);
+    assert_eq!(list.lines().count(), 1, "only the header: {list}");
     db.finish().await;
 }

@@ -1,14 +1,18 @@
--- Spend controls below the workspace: budgets on a member, an API key or a project, with a
--- period and a limit in credits, enforced by the gate in the same transaction as each charge.
+-- Spend controls below the workspace: budgets on a member, an API key, a project or the whole
+-- workspace, with a period and a limit in credits, enforced by the gate in the same
+-- transaction as each charge. A budget with an action is a frequency cap: it counts the
+-- actions of that name (one per charge or hold) instead of credits.
 -- A budget is never deleted while charges may still count against it: removing one sets
 -- removed_at, so the counters below always refer to a row that exists.
 -- The SQLite twin lives in ../sqlite.
 CREATE TABLE budgets (
     id TEXT PRIMARY KEY,
     workspace_id TEXT NOT NULL REFERENCES workspaces (id),
-    scope TEXT NOT NULL CHECK (scope IN ('member', 'api_key', 'project')),
-    -- The member's user id, the API key's id, or the project's name.
+    scope TEXT NOT NULL CHECK (scope IN ('member', 'api_key', 'project', 'workspace')),
+    -- The member's user id, the API key's id, the project's name, or the workspace's id.
     target TEXT NOT NULL,
+    -- '' for a budget of credits; else the action a frequency cap counts.
+    action TEXT NOT NULL DEFAULT '',
     period TEXT NOT NULL CHECK (period IN ('day', 'week', 'month', 'lifetime')),
     limit_credits BIGINT NOT NULL CHECK (limit_credits > 0),
     enforcement TEXT NOT NULL CHECK (enforcement IN ('hard', 'soft')),
@@ -17,12 +21,12 @@ CREATE TABLE budgets (
     updated_at BIGINT NOT NULL,
     removed_at BIGINT
 );
--- One live budget per scope, target and period.
-CREATE UNIQUE INDEX budgets_live ON budgets (workspace_id, scope, target, period)
+-- One live budget per scope, target, action and period.
+CREATE UNIQUE INDEX budgets_live ON budgets (workspace_id, scope, target, action, period)
     WHERE removed_at IS NULL;
 
--- What a budget's period has used: charged credits and credits held by actions in progress,
--- and whether its threshold and exhaustion were announced in that period.
+-- What a budget's period has used: charged credits and credits held by actions in progress
+-- (for a frequency cap: actions), and whether its threshold and exhaustion were announced.
 CREATE TABLE budget_spend (
     budget_id TEXT NOT NULL REFERENCES budgets (id),
     period_start BIGINT NOT NULL,
@@ -49,6 +53,32 @@ CREATE TABLE budget_charges (
     period_start BIGINT NOT NULL,
     credits BIGINT NOT NULL,
     PRIMARY KEY (entry_id, budget_id)
+);
+
+-- Earmarked pools: credits of the balance that only one project or API key may spend. A pool
+-- is a claim, in credits, on the workspace's lots (they stay the workspace's): remaining is
+-- what it still keeps for its scope. Read and changed only under the account row's lock.
+CREATE TABLE pools (
+    id TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+    scope TEXT NOT NULL CHECK (scope IN ('project', 'api_key')),
+    target TEXT NOT NULL,
+    remaining BIGINT NOT NULL CHECK (remaining >= 0),
+    -- 1: once the pool is spent, its scope goes on with the shared balance.
+    overflow BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    removed_at BIGINT
+);
+CREATE UNIQUE INDEX pools_live ON pools (workspace_id, scope, target) WHERE removed_at IS NULL;
+
+-- What a charge (its journal entry) or a hold (its reservation) took from a pool, so its
+-- refund, release or settle gives the pool back what it did not spend.
+CREATE TABLE pool_draws (
+    owner_id TEXT NOT NULL,
+    pool_id TEXT NOT NULL REFERENCES pools (id),
+    credits BIGINT NOT NULL,
+    PRIMARY KEY (owner_id, pool_id)
 );
 
 -- Budget notices join the notification kinds. A CHECK constraint cannot be changed in place

@@ -23,9 +23,13 @@ pub struct BudgetAnswer {
     #[schema(example = "bud_01j9z3k8q4")]
     pub id: String,
     pub scope: Scope,
-    /// The member's user id, the API key's id, or the project's name.
+    /// The member's user id, the API key's id, the project's name, or the workspace's id.
     #[schema(example = "usr_01j9z3k8q4")]
     pub target: String,
+    /// For a frequency cap: the action it counts (`limit`, `used`, `held` and `remaining` are
+    /// then actions, not credits).
+    #[schema(example = json!(null))]
+    pub action: Option<String>,
     /// Who or what it is on, for people: the member's email, the key's name, the project.
     #[schema(example = "member@acme.test")]
     pub label: String,
@@ -60,6 +64,7 @@ impl From<BudgetView> for BudgetAnswer {
             id: b.id,
             scope: b.scope,
             target: b.target,
+            action: b.action,
             label: b.label,
             period: b.period,
             limit: b.limit,
@@ -86,14 +91,20 @@ pub struct BudgetList {
 #[schema(example = json!({"scope": "member", "target": "member@acme.test", "period": "day", "limit": 500, "enforcement": "hard"}))]
 pub struct NewBudgetBody {
     scope: Scope,
-    /// A member's email or the host product's id for them; an API key's id (`key_…`); or a
-    /// project's name as usage calls send it in `resource.project`.
+    /// A member's email or the host product's id for them; an API key's id (`key_…`); a
+    /// project's name as usage calls send it in `resource.project`; for `workspace`, anything
+    /// (the caller's workspace is meant).
     #[schema(min_length = 1, max_length = 200)]
     target: String,
     period: Period,
-    /// Credits per period.
+    /// Credits per period (for a frequency cap: actions per period).
     #[schema(minimum = 1)]
     limit: i64,
+    /// Makes it a frequency cap: count the usage calls with this `action` (one each, held or
+    /// charged) instead of credits; past the limit the gate answers 429 `rate_limited`.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 200, example = "video.generate")]
+    action: Option<String>,
     /// `hard` (the default) refuses past the limit; `soft` only announces it.
     #[serde(default)]
     enforcement: Option<Enforcement>,
@@ -132,7 +143,7 @@ impl From<SpendError> for ApiError {
 }
 
 /// Budgets are set by the product's server or by the workspace's billing managers.
-fn require_budget_manager(caller: &Caller) -> Result<(), ApiError> {
+pub(super) fn require_budget_manager(caller: &Caller) -> Result<(), ApiError> {
     match &caller.principal {
         Principal::ApiKey { .. } => Ok(()),
         Principal::Person { role, .. }
@@ -189,8 +200,12 @@ pub async fn create_budget(
     ApiJson(body): ApiJson<NewBudgetBody>,
 ) -> Result<Response, ApiError> {
     require_budget_manager(&caller)?;
-    let given = fields::text("target", Some(body.target), 200)?
-        .ok_or_else(|| ApiError::Invalid("target is required".into()))?;
+    let given = match fields::text("target", Some(body.target), 200)? {
+        Some(given) => given,
+        // The workspace is the caller's; nothing else needs naming.
+        None if body.scope == Scope::Workspace => String::new(),
+        None => return Err(ApiError::Invalid("target is required".into())),
+    };
     let workspace = &caller.workspace.id;
     let target = state
         .store
@@ -199,6 +214,7 @@ pub async fn create_budget(
     let new = NewBudget {
         scope: body.scope,
         target,
+        action: fields::text("action", body.action, 200)?,
         period: body.period,
         limit: limit(body.limit)?,
         enforcement: body.enforcement.unwrap_or(Enforcement::Hard),

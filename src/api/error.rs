@@ -26,6 +26,9 @@ pub enum ErrorCode {
     InsufficientCredits,
     /// A budget below the workspace refused the action (its limit is in the answer).
     BudgetExceeded,
+    /// A frequency cap refused the action (its limit is in the answer, `Retry-After` says
+    /// when it resets).
+    RateLimited,
     Overloaded,
     Unavailable,
     Internal,

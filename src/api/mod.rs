@@ -7,6 +7,7 @@ mod error;
 mod fields;
 mod json;
 pub(crate) mod operator;
+pub(crate) mod pools;
 pub(crate) mod provisioning;
 pub(crate) mod usage;
 
@@ -25,6 +26,10 @@ pub fn routes() -> RouteBook<AppState> {
         .get("/api/v1/budgets/{budget_id}", budgets::get_budget)
         .post("/api/v1/budgets/{budget_id}", budgets::update_budget)
         .delete("/api/v1/budgets/{budget_id}", budgets::remove_budget)
+        .get("/api/v1/pools", pools::list_pools)
+        .post("/api/v1/pools", pools::create_pool)
+        .post("/api/v1/pools/{pool_id}", pools::update_pool)
+        .delete("/api/v1/pools/{pool_id}", pools::remove_pool)
         .post("/api/v1/usage", usage::charge)
         .post("/api/v1/usage/{transaction_id}/refund", usage::refund)
         .post("/api/v1/usage/reservations", usage::reserve)

@@ -358,10 +358,13 @@ pub struct OverBudget {
 /// The limit that fired.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LimitFired {
-    /// Always `budget` (more kinds of limit may follow).
+    /// `budget` (credits per period) or `frequency_cap` (actions per period).
     #[schema(example = "budget")]
     pub kind: String,
     pub scope: Scope,
+    /// For a frequency cap: the action it counts (`limit` and `used` are then actions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
     /// The budget (`bud_…`).
     pub id: String,
     pub period: Period,
@@ -389,12 +392,22 @@ pub fn over_budget(
     };
     OverBudgetAnswer {
         error: OverBudget {
-            code: ErrorCode::BudgetExceeded,
+            code: if hit.action.is_some() {
+                ErrorCode::RateLimited
+            } else {
+                ErrorCode::BudgetExceeded
+            },
             message,
             required: hit.required,
             limit: LimitFired {
-                kind: "budget".into(),
+                kind: if hit.action.is_some() {
+                    "frequency_cap"
+                } else {
+                    "budget"
+                }
+                .into(),
                 scope: hit.scope,
+                action: hit.action.clone(),
                 id: hit.budget_id.clone(),
                 period: hit.period,
                 limit: hit.limit,
@@ -417,15 +430,40 @@ pub enum RefusalAnswer {
     OverBudget(OverBudgetAnswer),
 }
 
-/// The 402 answer for any refusal of the gate.
-fn refused(refusal: &Refusal, role: Option<Role>, policy: BillingManagers) -> Response {
-    let body = match refusal {
-        Refusal::Credits(shortfall) => {
-            RefusalAnswer::Insufficient(insufficient(shortfall, role, policy))
+/// The answer for any refusal of the gate: 402 for credits and budgets; 429 with
+/// `Retry-After` (seconds until the cap's period ends) for a frequency cap.
+fn refused(
+    refusal: &Refusal,
+    role: Option<Role>,
+    policy: BillingManagers,
+    now: crate::clock::Millis,
+) -> Response {
+    match refusal {
+        Refusal::Credits(shortfall) => answer(
+            StatusCode::PAYMENT_REQUIRED,
+            RefusalAnswer::Insufficient(insufficient(shortfall, role, policy)),
+        ),
+        Refusal::Budget(hit) if hit.action.is_some() => {
+            let body = axum::Json(over_budget(hit, role, policy));
+            match hit.resets_at {
+                Some(at) => {
+                    // Whole seconds, rounded up, so a retry at that moment finds a new period.
+                    let seconds = ((at - now).max(0) + 999) / 1_000;
+                    (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        [(axum::http::header::RETRY_AFTER, seconds.to_string())],
+                        body,
+                    )
+                        .into_response()
+                }
+                None => (StatusCode::TOO_MANY_REQUESTS, body).into_response(),
+            }
         }
-        Refusal::Budget(hit) => RefusalAnswer::OverBudget(over_budget(hit, role, policy)),
-    };
-    answer(StatusCode::PAYMENT_REQUIRED, body)
+        Refusal::Budget(hit) => answer(
+            StatusCode::PAYMENT_REQUIRED,
+            RefusalAnswer::OverBudget(over_budget(hit, role, policy)),
+        ),
+    }
 }
 
 /// `POST /api/v1/usage`: charge a known cost at once.
@@ -438,6 +476,8 @@ fn refused(refusal: &Refusal, role: Option<Role>, policy: BillingManagers) -> Re
         (status = 200, description = "Charged (or the first charge of this key).", body = ChargeAnswer),
         (status = 400, description = "Malformed or out-of-range input (`invalid_request`).", body = ErrorAnswer), (status = 401, description = "No or bad credentials (`unauthenticated`).", body = ErrorAnswer),
         (status = 402, description = "Not enough credits (`insufficient_credits`), or a budget's limit (`budget_exceeded`): nothing was charged; what is missing or which limit fired, and what the actor can do.", body = RefusalAnswer),
+        (status = 429, description = "A frequency cap on this action (`rate_limited`): nothing was charged; `Retry-After` says in how many seconds its period ends.", body = OverBudgetAnswer,
+            headers(("Retry-After" = u64, description = "Seconds until the cap's period ends (absent for a lifetime cap)."))),
         (status = 403, description = "The caller may not do this (`forbidden`).", body = ErrorAnswer), (status = 409, description = "The idempotency key was used with another body (`idempotency_conflict`).", body = ErrorAnswer), (status = 503, description = "The gate is busy (`overloaded`, with `Retry-After`); nothing was charged.", body = ErrorAnswer),
     ),
     security(("api_key" = []), ("session" = [])))]
@@ -468,7 +508,7 @@ pub async fn charge(
                 balance: receipt.available,
             },
         ),
-        Err(refusal) => refused(&refusal, role, policy),
+        Err(refusal) => refused(&refusal, role, policy, state.clock.now_ms()),
     })
 }
 
@@ -482,6 +522,8 @@ pub async fn charge(
         (status = 201, description = "Held (or the first hold of this key).", body = ReservationAnswer),
         (status = 400, description = "Malformed or out-of-range input (`invalid_request`).", body = ErrorAnswer), (status = 401, description = "No or bad credentials (`unauthenticated`).", body = ErrorAnswer),
         (status = 402, description = "Not enough credits (`insufficient_credits`), or a budget's limit (`budget_exceeded`): nothing was held.", body = RefusalAnswer),
+        (status = 429, description = "A frequency cap on this action (`rate_limited`): nothing was held; `Retry-After` says in how many seconds its period ends.", body = OverBudgetAnswer,
+            headers(("Retry-After" = u64, description = "Seconds until the cap's period ends (absent for a lifetime cap)."))),
         (status = 403, description = "The caller may not do this (`forbidden`).", body = ErrorAnswer), (status = 409, description = "The idempotency key was used with another body (`idempotency_conflict`).", body = ErrorAnswer),
     ),
     security(("api_key" = []), ("session" = [])))]
@@ -515,7 +557,7 @@ pub async fn reserve(
                 balance: receipt.available,
             },
         ),
-        Err(refusal) => refused(&refusal, role, policy),
+        Err(refusal) => refused(&refusal, role, policy, state.clock.now_ms()),
     })
 }
 

@@ -27,9 +27,13 @@ pub enum BudgetCommand {
         /// `day`, `week`, `month` or `lifetime`.
         #[arg(long, value_parser = period)]
         period: Period,
-        /// Credits per period.
+        /// Credits per period (with --action: actions per period).
         #[arg(long, value_parser = args::positive_credits)]
         limit: Credits,
+        /// Make it a frequency cap on this action (`video.generate`): count actions, not
+        /// credits.
+        #[arg(long)]
+        action: Option<String>,
         /// Allow charges past the limit and only announce it.
         #[arg(long)]
         soft: bool,
@@ -63,13 +67,14 @@ pub(super) async fn budgets(command: BudgetCommand, ctx: &Context) -> anyhow::Re
             if store.workspace(&workspace).await?.is_none() {
                 bail!("no workspace {workspace}");
             }
-            println!("id\tscope\ttarget\tperiod\tlimit\tenforcement\tused\theld\tresets");
+            println!("id\tscope\ttarget\taction\tperiod\tlimit\tenforcement\tused\theld\tresets");
             for b in store.budgets(&workspace, now).await? {
                 println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     b.id,
                     b.scope.as_str(),
                     b.label,
+                    b.action.as_deref().unwrap_or("-"),
                     b.period.as_str(),
                     b.limit,
                     b.enforcement.as_str(),
@@ -87,9 +92,13 @@ pub(super) async fn budgets(command: BudgetCommand, ctx: &Context) -> anyhow::Re
             target,
             period,
             limit,
+            action,
             soft,
             threshold_percent,
         } => {
+            let action = action
+                .map(|a| a.trim().to_owned())
+                .filter(|a| !a.is_empty());
             if store.workspace(&workspace).await?.is_none() {
                 bail!("no workspace {workspace}");
             }
@@ -104,6 +113,7 @@ pub(super) async fn budgets(command: BudgetCommand, ctx: &Context) -> anyhow::Re
             let new = NewBudget {
                 scope,
                 target: target.clone(),
+                action: action.clone(),
                 period,
                 limit,
                 enforcement,
@@ -116,7 +126,12 @@ pub(super) async fn budgets(command: BudgetCommand, ctx: &Context) -> anyhow::Re
                         .budgets(&workspace, now)
                         .await?
                         .into_iter()
-                        .find(|b| b.scope == scope && b.target == target && b.period == period)
+                        .find(|b| {
+                            b.scope == scope
+                                && b.target == target
+                                && b.period == period
+                                && b.action == action
+                        })
                         .ok_or_else(|| {
                             anyhow::anyhow!("the budget was removed meanwhile; try again")
                         })?;

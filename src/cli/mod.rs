@@ -1,6 +1,6 @@
 //! The operator command line (API.md): one binary, `tally`. A file per group of commands:
 //! [`operations`] (serve, migrate, audit, demo), [`workspaces`] (and API keys), [`people`],
-//! [`catalog`] (packs, plans, rates), [`grants`] and [`budgets`].
+//! [`catalog`] (packs, plans, rates), [`grants`], [`budgets`] and [`pools`].
 
 mod args;
 mod budgets;
@@ -8,12 +8,14 @@ mod catalog;
 mod grants;
 mod operations;
 mod people;
+mod pools;
 mod workspaces;
 
 pub use budgets::BudgetCommand;
 pub use catalog::{PackCommand, PlanCommand, RateCommand};
 pub use grants::GrantArgs;
 pub use people::UserCommand;
+pub use pools::PoolCommand;
 pub use workspaces::{ApiKeyCommand, WorkspaceCommand};
 
 use crate::clock::{Clock, Millis, SystemClock};
@@ -68,6 +70,9 @@ pub enum Command {
     /// Budgets below a workspace: per member, API key or project.
     #[command(subcommand)]
     Budget(BudgetCommand),
+    /// Earmarked pools: credits of a workspace's balance kept for one project or API key.
+    #[command(subcommand)]
+    Pool(PoolCommand),
 }
 
 /// What every command works with.
@@ -101,6 +106,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Workspace(command) => workspaces::workspaces(command, &ctx).await,
         Command::ApiKey(command) => workspaces::api_keys(command, &ctx).await,
         Command::Budget(command) => budgets::budgets(command, &ctx).await,
+        Command::Pool(command) => pools::pools(command, &ctx).await,
         Command::User(command) => people::people(command, &ctx).await,
         Command::Pack(command) => catalog::packs(command, &ctx).await,
         Command::Plan(command) => catalog::plans(command, &ctx).await,

@@ -164,6 +164,16 @@ impl Stored {
     }
 }
 
+/// What a spender was short of when pools kept part of the balance from it: `reach` credits
+/// were theirs to spend.
+fn reachable(lots: &[rules::Lot], reach: i64, required: i64, now: Millis) -> Shortfall {
+    Shortfall {
+        available: reach,
+        held: lots.iter().filter(|l| l.is_live(now)).map(|l| l.held).sum(),
+        required,
+    }
+}
+
 fn corrupt(what: &str) -> LedgerError {
     LedgerError::Store(crate::db::StoreError::Corrupt(format!(
         "stored idempotent outcome: {what}"
@@ -378,6 +388,9 @@ impl Store {
         let locked: Vec<WorkspaceId> = books.keys().cloned().collect();
         let locked: Vec<&WorkspaceId> = locked.iter().collect();
         let mut budgets = BudgetBook::open(&mut tx, &locked, now).await?;
+        for (workspace, open) in &books {
+            budgets.fit_pools(workspace, rules::spendable(&open.lots, now));
+        }
         // Every key of the batch is looked up at once; keys first seen in this batch join
         // them, so a repeat inside the batch replays like a stored key.
         let mut known = stored_outcomes(&mut tx, items).await?;
@@ -397,26 +410,28 @@ impl Store {
                 });
                 continue;
             }
-            let meeting = budgets.meeting(item.workspace, &item.meta.spender());
-            let outcome = if let Some(hit) = budgets.refusal(&meeting, item.credits.get()) {
+            let spender = item.meta.spender();
+            let meeting = budgets.meeting(item.workspace, &spender);
+            let cost = item.credits.get();
+            let spendable = rules::spendable(&open.lots, now);
+            let outcome = if let Some(hit) = budgets.refusal(&meeting, cost) {
                 Err(Refusal::Budget(hit))
             } else {
-                match rules::plan_charge(&open.lots, now, item.credits) {
-                    Ok(draws) => {
-                        take_from_lots(open, &draws)?;
-                        open.spent += item.credits.get();
-                        let receipt = post(
-                            open,
-                            EntryType::Consumption,
-                            -item.credits.get(),
-                            &draws,
-                            item.meta,
-                            now,
-                        );
-                        budgets.charge(&meeting, item.credits.get(), &receipt.entry_id);
-                        Ok(receipt)
-                    }
-                    Err(shortfall) => Err(Refusal::Credits(shortfall)),
+                match budgets.pool_plan(item.workspace, &spender, cost, spendable) {
+                    // Other scopes' pools keep their credits: only the rest is reachable.
+                    Err(reach) => Err(Refusal::Credits(reachable(&open.lots, reach, cost, now))),
+                    Ok((pool, pooled)) => match rules::plan_charge(&open.lots, now, item.credits) {
+                        Ok(draws) => {
+                            take_from_lots(open, &draws)?;
+                            open.spent += cost;
+                            let receipt =
+                                post(open, EntryType::Consumption, -cost, &draws, item.meta, now);
+                            budgets.charge(&meeting, cost, &receipt.entry_id);
+                            budgets.take_from_pool(pool, pooled, &receipt.entry_id);
+                            Ok(receipt)
+                        }
+                        Err(shortfall) => Err(Refusal::Credits(shortfall)),
+                    },
                 }
             };
             let stored = Stored::charge(&outcome);
@@ -478,18 +493,29 @@ impl Store {
             }
             expire_lapsed(&mut books, now)?;
             let mut budgets = BudgetBook::open(&mut tx, &[workspace], now).await?;
-            let meeting = budgets.meeting(workspace, &hold.meta.spender());
-            let outcome = if let Some(hit) = budgets.refusal(&meeting, hold.credits.get()) {
+            let spendable = rules::spendable(&books.lots, now);
+            budgets.fit_pools(workspace, spendable);
+            let spender = hold.meta.spender();
+            let meeting = budgets.meeting(workspace, &spender);
+            let cost = hold.credits.get();
+            let outcome = if let Some(hit) = budgets.refusal(&meeting, cost) {
                 Err(Refusal::Budget(hit))
             } else {
-                match rules::plan_charge(&books.lots, now, hold.credits) {
-                    Ok(draws) => {
-                        let receipt =
-                            place_hold(&mut tx, workspace, &mut books, &draws, hold, now).await?;
-                        budgets.hold(&meeting, hold.credits.get(), &receipt.reservation_id);
-                        Ok(receipt)
+                match budgets.pool_plan(workspace, &spender, cost, spendable) {
+                    Err(reach) => Err(Refusal::Credits(reachable(&books.lots, reach, cost, now))),
+                    Ok((pool, pooled)) => {
+                        match rules::plan_charge(&books.lots, now, hold.credits) {
+                            Ok(draws) => {
+                                let receipt =
+                                    place_hold(&mut tx, workspace, &mut books, &draws, hold, now)
+                                        .await?;
+                                budgets.hold(&meeting, cost, &receipt.reservation_id);
+                                budgets.take_from_pool(pool, pooled, &receipt.reservation_id);
+                                Ok(receipt)
+                            }
+                            Err(shortfall) => Err(Refusal::Credits(shortfall)),
+                        }
                     }
-                    Err(shortfall) => Err(Refusal::Credits(shortfall)),
                 }
             };
             remember(&mut tx, workspace, key, &Stored::hold(&outcome), now).await?;
@@ -642,6 +668,8 @@ impl Store {
             // The budget periods the charge counted in get it back.
             let mut budgets = BudgetBook::open(&mut tx, &[workspace], now).await?;
             budgets.refund(&mut tx, entry_id).await?;
+            budgets.give_back_to_pool(&mut tx, entry_id, 0).await?;
+            budgets.fit_pools(workspace, available);
             save_account(&mut tx, workspace, &mut books).await?;
             budgets.save(&mut tx).await?;
             tx.commit().await?;
@@ -833,8 +861,12 @@ impl Store {
         };
         let mut budgets = BudgetBook::open(&mut tx, &[workspace], now).await?;
         budgets
-            .resolve_hold(&mut tx, reservation_id, plan.charged)
+            .resolve_hold(&mut tx, reservation_id, actual.is_some(), plan.charged)
             .await?;
+        budgets
+            .give_back_to_pool(&mut tx, reservation_id, plan.charged)
+            .await?;
+        budgets.fit_pools(workspace, resolution.available);
         // The books first: the reservation row refers to the journal entry they write.
         save_account(&mut tx, workspace, &mut books).await?;
         budgets.save(&mut tx).await?;

@@ -12,6 +12,7 @@ pub mod book;
 mod error;
 mod gate;
 mod movements;
+mod pools;
 mod reads;
 pub mod rules;
 mod store;
@@ -25,6 +26,7 @@ pub use gate::{
     Resolution,
 };
 pub(crate) use movements::{grant_in, take_back_in};
+pub use pools::NewPool;
 pub use types::{
     AccountSummary, Audit, BucketRow, EntryMeta, EntryRecord, HistoryQuery, NewGrant, Receipt,
     TraceRow,

@@ -26,6 +26,7 @@ impl EntryMeta {
             member: self.member_id.clone(),
             api_key: self.api_key_id.clone(),
             project: self.project.clone(),
+            action: self.action.clone(),
         }
     }
 }

@@ -135,6 +135,7 @@ pub fn budget_line(b: &BudgetView) -> BudgetLine {
         id: b.id.clone(),
         scope: b.scope.as_str().to_owned(),
         label: b.label.clone(),
+        action: b.action.clone(),
         period: b.period.as_str().to_owned(),
         limit: credits(b.limit),
         enforcement: b.enforcement.as_str().to_owned(),

@@ -15,6 +15,8 @@ pub enum Scope {
     ApiKey,
     /// A project (the usage call's `resource.project`).
     Project,
+    /// The whole workspace: every charge meets it.
+    Workspace,
 }
 
 impl Scope {
@@ -23,6 +25,7 @@ impl Scope {
             Scope::Member => "member",
             Scope::ApiKey => "api_key",
             Scope::Project => "project",
+            Scope::Workspace => "workspace",
         }
     }
 
@@ -31,6 +34,7 @@ impl Scope {
             "member" => Some(Scope::Member),
             "api_key" => Some(Scope::ApiKey),
             "project" => Some(Scope::Project),
+            "workspace" => Some(Scope::Workspace),
             _ => None,
         }
     }
@@ -122,13 +126,16 @@ impl Enforcement {
     }
 }
 
-/// Who is spending, as budgets see it: the person, the API key and the project of a charge.
+/// Who is spending, as budgets see it: the person, the API key, the project and the action
+/// of a charge.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Spender {
     /// The member's user id, when the charge is made by or for a member of the workspace.
     pub member: Option<String>,
     pub api_key: Option<String>,
     pub project: Option<String>,
+    /// What the action is (`video.generate`), for frequency caps.
+    pub action: Option<String>,
 }
 
 /// A live budget and what its current period has used, as the gate sees it inside its
@@ -138,8 +145,10 @@ pub struct Standing {
     pub budget_id: String,
     pub workspace_id: String,
     pub scope: Scope,
-    /// The member's user id, the API key's id, or the project's name.
+    /// The member's user id, the API key's id, the project's name, or the workspace's id.
     pub target: String,
+    /// For a frequency cap, the action it counts (its limit and use are actions, not credits).
+    pub action: Option<String>,
     pub period: Period,
     pub limit: i64,
     pub enforcement: Enforcement,
@@ -155,14 +164,33 @@ pub struct Standing {
 }
 
 impl Standing {
-    /// Whether a charge by `spender` counts against this budget.
+    /// Whether a charge by `spender` counts against this budget (a frequency cap: only a
+    /// charge of its action).
     pub fn applies_to(&self, spender: &Spender) -> bool {
         let who = match self.scope {
             Scope::Member => &spender.member,
             Scope::ApiKey => &spender.api_key,
             Scope::Project => &spender.project,
+            Scope::Workspace => return self.action_matches(spender),
         };
-        who.as_deref() == Some(self.target.as_str())
+        who.as_deref() == Some(self.target.as_str()) && self.action_matches(spender)
+    }
+
+    fn action_matches(&self, spender: &Spender) -> bool {
+        match &self.action {
+            None => true,
+            Some(action) => spender.action.as_deref() == Some(action.as_str()),
+        }
+    }
+
+    /// What a charge of `credits` adds to this budget's use: the credits, or one action for
+    /// a frequency cap.
+    pub fn units(&self, credits: i64) -> i64 {
+        if self.action.is_some() {
+            1
+        } else {
+            credits
+        }
     }
 }
 
@@ -171,6 +199,10 @@ impl Standing {
 pub struct LimitHit {
     pub budget_id: String,
     pub scope: Scope,
+    /// Set for a frequency cap: the action it counts (and `limit`, `used`, `required` are
+    /// actions).
+    #[serde(default)]
+    pub action: Option<String>,
     pub period: Period,
     pub limit: i64,
     /// Charged and held in this period before the refused charge.
@@ -188,14 +220,15 @@ pub fn refusal<'a>(
 ) -> Option<LimitHit> {
     standings
         .into_iter()
-        .find(|s| s.enforcement == Enforcement::Hard && s.used + s.held + cost > s.limit)
+        .find(|s| s.enforcement == Enforcement::Hard && s.used + s.held + s.units(cost) > s.limit)
         .map(|s| LimitHit {
             budget_id: s.budget_id.clone(),
             scope: s.scope,
+            action: s.action.clone(),
             period: s.period,
             limit: s.limit,
             used: s.used + s.held,
-            required: cost,
+            required: s.units(cost),
             resets_at: s.resets_at,
         })
 }
@@ -212,6 +245,7 @@ impl LimitHit {
             Scope::Member => "your",
             Scope::ApiKey => "this API key's",
             Scope::Project => "this project's",
+            Scope::Workspace => "the workspace's",
         };
         let period = match self.period {
             Period::Day => "daily",
@@ -228,12 +262,25 @@ impl LimitHit {
                 )
             })
             .unwrap_or_default();
-        format!(
-            "This action needs {} credits and {whose} {period} budget has {} of {} left{resets}.",
-            credits(self.required),
-            credits(self.limit - self.used),
-            credits(self.limit),
-        )
+        match &self.action {
+            Some(action) => format!(
+                "{} allows {} {action} {}; {} used{resets}.",
+                format!("{whose} {period} limit")
+                    .chars()
+                    .enumerate()
+                    .map(|(i, c)| if i == 0 { c.to_ascii_uppercase() } else { c })
+                    .collect::<String>(),
+                credits(self.limit),
+                if self.limit == 1 { "action" } else { "actions" },
+                credits(self.used),
+            ),
+            None => format!(
+                "This action needs {} credits and {whose} {period} budget has {} of {} left{resets}.",
+                credits(self.required),
+                credits(self.limit - self.used),
+                credits(self.limit),
+            ),
+        }
     }
 }
 
@@ -300,6 +347,7 @@ mod tests {
             workspace_id: "ws".into(),
             scope: Scope::Member,
             target: "usr_1".into(),
+            action: None,
             period: Period::Day,
             limit,
             enforcement,
@@ -325,6 +373,42 @@ mod tests {
     fn a_soft_budget_never_refuses() {
         let s = standing(100, 100, 0, Enforcement::Soft);
         assert_eq!(refusal([&s], 1_000), None);
+    }
+
+    #[test]
+    fn a_frequency_cap_counts_actions_of_its_name_only() {
+        let mut cap = standing(3, 2, 0, Enforcement::Hard);
+        cap.action = Some("video.generate".into());
+        let mut spender = Spender {
+            member: Some("usr_1".into()),
+            action: Some("video.generate".into()),
+            ..Spender::default()
+        };
+        assert!(cap.applies_to(&spender));
+        // However many credits, one action.
+        assert_eq!(refusal([&cap], 10_000), None);
+        cap.used = 3;
+        let hit = refusal([&cap], 1).expect("the fourth is refused");
+        assert_eq!(
+            (hit.action.as_deref(), hit.used, hit.required),
+            (Some("video.generate"), 3, 1)
+        );
+        assert!(
+            hit.sentence()
+                .starts_with("Your daily limit allows 3 video.generate actions; 3 used"),
+            "{}",
+            hit.sentence()
+        );
+        spender.action = Some("image.generate".into());
+        assert!(!cap.applies_to(&spender), "other actions are not counted");
+    }
+
+    #[test]
+    fn a_workspace_budget_meets_every_charge() {
+        let mut s = standing(100, 0, 0, Enforcement::Hard);
+        s.scope = Scope::Workspace;
+        s.target = "ws".into();
+        assert!(s.applies_to(&Spender::default()));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The SQL of budgets: their own rows (create, list, change, remove) and the counters the gate
 //! reads and moves inside its transaction.
 
+use super::pools::{self, PoolPlan};
 use super::rules::{self, Enforcement, LimitHit, Period, Scope, Spender, Standing};
 use super::SpendError;
 use crate::clock::Millis;
@@ -15,8 +16,10 @@ use std::collections::BTreeMap;
 pub struct BudgetView {
     pub id: String,
     pub scope: Scope,
-    /// The member's user id, the API key's id, or the project's name.
+    /// The member's user id, the API key's id, the project's name, or the workspace's id.
     pub target: String,
+    /// For a frequency cap, the action it counts.
+    pub action: Option<String>,
     /// What people read for the target: the member's email, the key's name, the project.
     pub label: String,
     pub period: Period,
@@ -37,7 +40,7 @@ impl BudgetView {
         match self.scope {
             Scope::Member => whose.member.as_deref() == Some(self.target.as_str()),
             Scope::ApiKey => whose.api_key.as_deref() == Some(self.target.as_str()),
-            Scope::Project => true,
+            Scope::Project | Scope::Workspace => true,
         }
     }
 }
@@ -47,6 +50,8 @@ impl BudgetView {
 pub struct NewBudget {
     pub scope: Scope,
     pub target: String,
+    /// Set for a frequency cap: the action it counts (the limit is then a number of actions).
+    pub action: Option<String>,
     pub period: Period,
     pub limit: Credits,
     pub enforcement: Enforcement,
@@ -68,6 +73,7 @@ struct BudgetRow {
     workspace_id: String,
     scope: String,
     target: String,
+    action: String,
     period: String,
     limit_credits: i64,
     enforcement: String,
@@ -90,6 +96,7 @@ impl BudgetRow {
             workspace_id: self.workspace_id.clone(),
             scope: Scope::parse(&self.scope).ok_or_else(|| corrupt("scope"))?,
             target: self.target.clone(),
+            action: Some(self.action.clone()).filter(|a| !a.is_empty()),
             period,
             limit: self.limit_credits,
             enforcement: Enforcement::parse(&self.enforcement)
@@ -111,6 +118,7 @@ impl BudgetRow {
             id: s.budget_id,
             scope: s.scope,
             target: s.target,
+            action: s.action,
             period: s.period,
             limit: s.limit,
             enforcement: s.enforcement,
@@ -130,6 +138,7 @@ fn budgets_sql(workspaces: usize, labels: bool, one: bool) -> String {
     let label = if labels {
         "CASE b.scope WHEN 'member' THEN (SELECT u.email FROM users u WHERE u.id = b.target) \
          WHEN 'api_key' THEN (SELECT k.name FROM api_keys k WHERE k.id = b.target) \
+         WHEN 'workspace' THEN (SELECT w.name FROM workspaces w WHERE w.id = b.target) \
          ELSE b.target END"
     } else {
         // The gate needs no label; a real column keeps the row's type the same.
@@ -146,7 +155,8 @@ fn budgets_sql(workspaces: usize, labels: bool, one: bool) -> String {
     };
     format!(
         r#"
-        SELECT b.id, b.workspace_id, b.scope, b.target, b.period, b.limit_credits, b.enforcement,
+        SELECT b.id, b.workspace_id, b.scope, b.target, b.action, b.period, b.limit_credits,
+               b.enforcement,
                b.threshold_percent, b.created_at,
                COALESCE(s.used, 0) AS used, COALESCE(s.held, 0) AS held,
                COALESCE(s.threshold_noted, 0) AS threshold_noted,
@@ -200,6 +210,9 @@ struct Move {
 /// [`BudgetBook::save`] writes them back in a few set-based statements.
 pub(crate) struct BudgetBook {
     standings: Vec<Standing>,
+    pools: Vec<PoolStanding>,
+    /// New pool draws: (entry or reservation, pool, credits).
+    pool_draws: Vec<(String, String, i64)>,
     moves: BTreeMap<(String, Millis), Move>,
     /// New holds: (reservation, budget, period start, credits).
     holds: Vec<(String, String, Millis, i64)>,
@@ -217,13 +230,17 @@ impl BudgetBook {
         now: Millis,
     ) -> Result<BudgetBook, StoreError> {
         let mut standings = Vec::new();
+        let mut pools = Vec::new();
         for chunk in workspaces.chunks(200) {
             for row in budget_rows(conn, chunk, None, false, now).await? {
                 standings.push(row.standing(now)?);
             }
+            pools.extend(pool_rows(conn, chunk, None).await?);
         }
         Ok(BudgetBook {
             standings,
+            pools: pools.into_iter().map(PoolStanding::from).collect(),
+            pool_draws: Vec::new(),
             moves: BTreeMap::new(),
             holds: Vec::new(),
             charges: Vec::new(),
@@ -250,11 +267,12 @@ impl BudgetBook {
     pub(crate) fn charge(&mut self, meeting: &[usize], cost: i64, entry_id: &str) {
         for &i in meeting {
             let s = &mut self.standings[i];
-            s.used += cost;
+            let units = s.units(cost);
+            s.used += units;
             let key = (s.budget_id.clone(), s.period_start);
             self.charges
-                .push((entry_id.to_owned(), key.0.clone(), key.1, cost));
-            self.moves.entry(key).or_default().used += cost;
+                .push((entry_id.to_owned(), key.0.clone(), key.1, units));
+            self.moves.entry(key).or_default().used += units;
         }
     }
 
@@ -262,22 +280,24 @@ impl BudgetBook {
     pub(crate) fn hold(&mut self, meeting: &[usize], credits: i64, reservation_id: &str) {
         for &i in meeting {
             let s = &mut self.standings[i];
-            s.held += credits;
+            let units = s.units(credits);
+            s.held += units;
             let key = (s.budget_id.clone(), s.period_start);
             self.holds
-                .push((reservation_id.to_owned(), key.0.clone(), key.1, credits));
-            self.moves.entry(key).or_default().held += credits;
+                .push((reservation_id.to_owned(), key.0.clone(), key.1, units));
+            self.moves.entry(key).or_default().held += units;
         }
     }
 
-    /// Moves a resolved hold's credits: out of held, and `charged` of them into used, in the
-    /// period the hold was placed in (a settle's cost counts in full even past a limit: the
-    /// work was done).
+    /// Moves a resolved hold out of held and, when it was `settled`, into used, in the
+    /// period the hold was placed in: `charged` credits for a budget (a settle's cost counts
+    /// in full even past a limit: the work was done), the one action for a frequency cap.
     #[tracing::instrument(skip_all)]
     pub(crate) async fn resolve_hold(
         &mut self,
         conn: &mut AnyConnection,
         reservation_id: &str,
+        settled: bool,
         charged: i64,
     ) -> Result<(), StoreError> {
         if self.standings.is_empty() {
@@ -292,8 +312,17 @@ impl BudgetBook {
         .bind(reservation_id)
         .fetch_all(&mut *conn)
         .await?;
-        for (budget_id, period_start, credits) in rows {
-            self.adjust(budget_id, period_start, charged, -credits);
+        for (budget_id, period_start, units) in rows {
+            let cap = self
+                .standings
+                .iter()
+                .any(|s| s.budget_id == budget_id && s.action.is_some());
+            let used = match (settled, cap) {
+                (false, _) => 0,
+                (true, true) => units,
+                (true, false) => charged,
+            };
+            self.adjust(budget_id, period_start, used, -units);
         }
         Ok(())
     }
@@ -322,6 +351,120 @@ impl BudgetBook {
         Ok(())
     }
 
+    /// Applies the expiry rule ([`pools::shrink`]) to the workspace's pools: together they
+    /// never claim more than the `spendable` balance.
+    pub(crate) fn fit_pools(&mut self, workspace: &WorkspaceId, spendable: i64) {
+        let mine: Vec<usize> = (0..self.pools.len())
+            .filter(|&i| self.pools[i].workspace_id == workspace.as_str())
+            .collect();
+        if mine.is_empty() {
+            return;
+        }
+        let claims: Vec<i64> = mine.iter().map(|&i| self.pools[i].remaining).collect();
+        for (&i, kept) in mine.iter().zip(pools::shrink(&claims, spendable)) {
+            if kept != self.pools[i].remaining {
+                self.pools[i].remaining = kept;
+                self.pools[i].changed = true;
+            }
+        }
+    }
+
+    /// How a charge of `cost` by `spender` is paid under the workspace's pools (its own pool
+    /// first, if it has one), or what it could reach instead.
+    pub(crate) fn pool_plan(
+        &self,
+        workspace: &WorkspaceId,
+        spender: &Spender,
+        cost: i64,
+        spendable: i64,
+    ) -> Result<(Option<usize>, PoolPlan), i64> {
+        if !self
+            .pools
+            .iter()
+            .any(|p| p.workspace_id == workspace.as_str())
+        {
+            // No pools: the whole balance is shared, and the lots decide.
+            return Ok((
+                None,
+                PoolPlan {
+                    from_pool: 0,
+                    from_shared: cost,
+                },
+            ));
+        }
+        let mut claimed = 0;
+        let mut own: Option<usize> = None;
+        for (i, p) in self.pools.iter().enumerate() {
+            if p.workspace_id != workspace.as_str() {
+                continue;
+            }
+            claimed += p.remaining;
+            let mine = match p.scope {
+                Scope::Project => spender.project.as_deref() == Some(p.target.as_str()),
+                Scope::ApiKey => spender.api_key.as_deref() == Some(p.target.as_str()),
+                _ => false,
+            };
+            // A project's pool before a key's: the project is the narrower purpose.
+            let better = match own {
+                None => true,
+                Some(j) => p.scope == Scope::Project && self.pools[j].scope != Scope::Project,
+            };
+            if mine && better {
+                own = Some(i);
+            }
+        }
+        let shared = pools::shared(spendable, claimed);
+        let plan = pools::plan(
+            cost,
+            own.map(|i| (self.pools[i].remaining, self.pools[i].overflow)),
+            shared,
+        )?;
+        Ok((own, plan))
+    }
+
+    /// Takes a planned charge's or hold's part out of its pool, remembering it for `owner`
+    /// (the journal entry or the reservation).
+    pub(crate) fn take_from_pool(&mut self, pool: Option<usize>, plan: PoolPlan, owner: &str) {
+        let Some(i) = pool.filter(|_| plan.from_pool > 0) else {
+            return;
+        };
+        let p = &mut self.pools[i];
+        p.remaining -= plan.from_pool;
+        p.changed = true;
+        self.pool_draws
+            .push((owner.to_owned(), p.id.clone(), plan.from_pool));
+    }
+
+    /// Gives a pool back what `owner` (a reservation being resolved, or a refunded charge)
+    /// took from it and did not spend: all of it, less `spent` credits.
+    #[tracing::instrument(skip_all)]
+    pub(crate) async fn give_back_to_pool(
+        &mut self,
+        conn: &mut AnyConnection,
+        owner: &str,
+        spent: i64,
+    ) -> Result<(), StoreError> {
+        if self.pools.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            r#"
+            DELETE FROM pool_draws WHERE owner_id = $1
+            RETURNING pool_id, credits
+            "#,
+        )
+        .bind(owner)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (pool_id, credits) in rows {
+            if let Some(p) = self.pools.iter_mut().find(|p| p.id == pool_id) {
+                p.remaining += (credits - spent).max(0);
+                p.changed = true;
+            }
+        }
+        Ok(())
+    }
+
     fn adjust(&mut self, budget_id: String, period_start: Millis, used: i64, held: i64) {
         if let Some(s) = self
             .standings
@@ -340,6 +483,28 @@ impl BudgetBook {
     /// (once per budget and period). Call after the journal entries are written.
     #[tracing::instrument(skip_all)]
     pub(crate) async fn save(mut self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+        for p in self.pools.iter().filter(|p| p.changed) {
+            sqlx::query("UPDATE pools SET remaining = $1, updated_at = $2 WHERE id = $3")
+                .bind(p.remaining)
+                .bind(self.now)
+                .bind(&p.id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        for chunk in self.pool_draws.chunks(40) {
+            let sql = format!(
+                "INSERT INTO pool_draws (owner_id, pool_id, credits) VALUES {}",
+                placeholders(chunk.len(), 3)
+            );
+            let mut query = sqlx::query(&sql);
+            for (owner, pool, credits) in chunk {
+                query = query
+                    .bind(owner.as_str())
+                    .bind(pool.as_str())
+                    .bind(*credits);
+            }
+            query.execute(&mut *conn).await?;
+        }
         if self.moves.is_empty() {
             return Ok(());
         }
@@ -349,7 +514,8 @@ impl BudgetBook {
             let Some(m) = self.moves.get_mut(&key) else {
                 continue;
             };
-            if m.used <= 0 {
+            // Frequency caps are not announced: their use is actions, not credits.
+            if m.used <= 0 || s.action.is_some() {
                 continue;
             }
             let (threshold, exhausted) = rules::announcements(
@@ -432,6 +598,183 @@ impl BudgetBook {
     }
 }
 
+/// A live pool as the gate sees it.
+#[derive(Clone, Debug)]
+struct PoolStanding {
+    id: String,
+    workspace_id: String,
+    scope: Scope,
+    target: String,
+    remaining: i64,
+    overflow: bool,
+    /// Moved in this transaction: written back by [`BudgetBook::save`].
+    changed: bool,
+}
+
+impl From<PoolView> for PoolStanding {
+    fn from(p: PoolView) -> Self {
+        PoolStanding {
+            id: p.id,
+            workspace_id: p.workspace_id,
+            scope: p.scope,
+            target: p.target,
+            remaining: p.remaining,
+            overflow: p.overflow,
+            changed: false,
+        }
+    }
+}
+
+/// A pool as the API and the pages show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolView {
+    pub id: String,
+    pub workspace_id: String,
+    pub scope: Scope,
+    /// The API key's id or the project's name.
+    pub target: String,
+    /// The key's name or the project's.
+    pub label: String,
+    /// Credits the pool still keeps for its scope.
+    pub remaining: i64,
+    /// Whether its scope goes on with the shared balance once the pool is spent.
+    pub overflow: bool,
+    pub created_at: Millis,
+}
+
+#[derive(FromRow)]
+struct PoolRow {
+    id: String,
+    workspace_id: String,
+    scope: String,
+    target: String,
+    label: Option<String>,
+    remaining: i64,
+    overflow: i64,
+    created_at: i64,
+}
+
+/// The live pools of `workspaces` (with `id`: only that one), oldest first.
+async fn pool_rows(
+    conn: &mut AnyConnection,
+    workspaces: &[&WorkspaceId],
+    id: Option<&str>,
+) -> Result<Vec<PoolView>, StoreError> {
+    let list = (1..=workspaces.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let only = if id.is_some() {
+        format!("AND p.id = ${}", workspaces.len() + 1)
+    } else {
+        String::new()
+    };
+    let sql = format!(
+        r#"
+        SELECT p.id, p.workspace_id, p.scope, p.target, p.remaining, p.overflow, p.created_at,
+               CASE p.scope WHEN 'api_key' THEN (SELECT k.name FROM api_keys k WHERE k.id = p.target)
+                    ELSE p.target END AS label
+        FROM pools p
+        WHERE p.workspace_id IN ({list}) AND p.removed_at IS NULL {only}
+        ORDER BY p.created_at, p.id
+        "#
+    );
+    let mut query = sqlx::query_as::<_, PoolRow>(&sql);
+    for workspace in workspaces {
+        query = query.bind(workspace.as_str());
+    }
+    if let Some(id) = id {
+        query = query.bind(id);
+    }
+    query
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|r| {
+            Ok(PoolView {
+                scope: Scope::parse(&r.scope)
+                    .ok_or_else(|| StoreError::Corrupt(format!("pool {}: scope", r.id)))?,
+                label: r.label.unwrap_or_else(|| r.target.clone()),
+                id: r.id,
+                workspace_id: r.workspace_id,
+                target: r.target,
+                remaining: r.remaining,
+                overflow: r.overflow != 0,
+                created_at: r.created_at,
+            })
+        })
+        .collect()
+}
+
+/// Reads the workspace's live pools (with `id`: only that one) on the caller's connection.
+pub(crate) async fn pools_in(
+    conn: &mut AnyConnection,
+    workspace: &WorkspaceId,
+    id: Option<&str>,
+) -> Result<Vec<PoolView>, StoreError> {
+    pool_rows(conn, &[workspace], id).await
+}
+
+/// Writes a new pool, or a pool's new claim and overflow, on the caller's connection (the
+/// ledger calls it under the account row's lock, after checking the claim fits).
+pub(crate) async fn save_pool_in(
+    conn: &mut AnyConnection,
+    workspace: &WorkspaceId,
+    pool: &PoolView,
+    now: Millis,
+) -> Result<(), SpendError> {
+    let done = sqlx::query(
+        r#"
+        INSERT INTO pools (id, workspace_id, scope, target, remaining, overflow, created_at,
+            updated_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+        ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining,
+            overflow = excluded.overflow, updated_at = excluded.updated_at
+        "#,
+    )
+    .bind(&pool.id)
+    .bind(workspace.as_str())
+    .bind(pool.scope.as_str())
+    .bind(&pool.target)
+    .bind(pool.remaining)
+    .bind(i64::from(pool.overflow))
+    .bind(now)
+    .execute(&mut *conn)
+    .await;
+    match done {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+            Err(SpendError::Conflict(format!(
+                "this {} has a pool already; change that one instead",
+                pool.scope.as_str().replace('_', " ")
+            )))
+        }
+        Err(err) => Err(StoreError::from(err).into()),
+    }
+}
+
+/// Removes a pool on the caller's connection: its credits go back to the shared balance.
+pub(crate) async fn remove_pool_in(
+    conn: &mut AnyConnection,
+    workspace: &WorkspaceId,
+    id: &str,
+    now: Millis,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query(
+        r#"
+        UPDATE pools SET removed_at = $1
+        WHERE id = $2 AND workspace_id = $3 AND removed_at IS NULL
+        "#,
+    )
+    .bind(now)
+    .bind(id)
+    .bind(workspace.as_str())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
 /// Records a budget's threshold or exhaustion for the workspace's billing managers (in the app
 /// and through the outbox).
 async fn announce(
@@ -446,6 +789,7 @@ async fn announce(
         r#"
         SELECT CASE b.scope WHEN 'member' THEN (SELECT u.email FROM users u WHERE u.id = b.target)
                   WHEN 'api_key' THEN (SELECT k.name FROM api_keys k WHERE k.id = b.target)
+                  WHEN 'workspace' THEN (SELECT w.name FROM workspaces w WHERE w.id = b.target)
                   ELSE b.target END
         FROM budgets b WHERE b.id = $1
         "#,
@@ -476,6 +820,7 @@ fn budget_text(kind: Kind, s: &Standing, label: &str) -> (String, String) {
         Scope::Member => format!("{label}'s budget"),
         Scope::ApiKey => format!("The budget of API key “{label}”"),
         Scope::Project => format!("The budget of project “{label}”"),
+        Scope::Workspace => format!("The budget of {label}"),
     };
     let period = match s.period {
         Period::Day => "today",
@@ -584,6 +929,8 @@ impl Store {
     ) -> Result<String, SpendError> {
         let found: Option<(String,)> = match scope {
             Scope::Project => return Ok(given.to_owned()),
+            // The workspace itself, whatever was given.
+            Scope::Workspace => return Ok(workspace.as_str().to_owned()),
             Scope::Member => {
                 sqlx::query_as(
                     r#"
@@ -633,15 +980,16 @@ impl Store {
         let id = new_id("bud");
         let done = sqlx::query(
             r#"
-            INSERT INTO budgets (id, workspace_id, scope, target, period, limit_credits,
+            INSERT INTO budgets (id, workspace_id, scope, target, action, period, limit_credits,
                 enforcement, threshold_percent, created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
             "#,
         )
         .bind(&id)
         .bind(workspace.as_str())
         .bind(new.scope.as_str())
         .bind(&new.target)
+        .bind(new.action.as_deref().unwrap_or(""))
         .bind(new.period.as_str())
         .bind(new.limit.get())
         .bind(new.enforcement.as_str())
@@ -653,9 +1001,13 @@ impl Store {
             Ok(_) => self.budget(workspace, &id, now).await,
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
                 Err(SpendError::Conflict(format!(
-                    "this {} already has a {} budget; change that one instead",
+                    "this {} already has a {} {}; change that one instead",
                     new.scope.as_str().replace('_', " "),
-                    new.period.as_str()
+                    new.period.as_str(),
+                    match &new.action {
+                        Some(action) => format!("cap on {action}"),
+                        None => "budget".to_owned(),
+                    }
                 )))
             }
             Err(err) => Err(StoreError::from(err).into()),

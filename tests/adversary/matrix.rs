@@ -156,6 +156,8 @@ struct Ids {
     globex_purchase: String,
     acme_budget: String,
     globex_budget: String,
+    acme_pool: String,
+    globex_pool: String,
 }
 
 fn usage_body() -> Body {
@@ -401,6 +403,46 @@ fn rules(route: &RouteEntry, ids: &Ids) -> Option<Entry> {
                 )),
                 ..entry(
                     probe(method, format!("/api/v1/budgets/{own}"), body(method)),
+                    move |c| api(c, ok, |c| managers(c, ok)),
+                )
+            }
+        }
+        // Pools, likewise; a pool for a key that is not the workspace's is refused once the
+        // caller is let in.
+        ("GET", "/api/v1/pools") => entry(at(path), |c| api(c, 200, |c| managers(c, 200))),
+        ("POST", "/api/v1/pools") => entry(
+            call(Body::Json(
+                json!({"scope": "api_key", "target": "key_nope", "credits": 5}),
+            )),
+            |c| api(c, 400, |c| managers(c, 400)),
+        ),
+        ("POST" | "DELETE", "/api/v1/pools/{pool_id}") => {
+            let method = route.method;
+            let body = |m: &str| {
+                if m == "POST" {
+                    Body::Json(json!({"overflow": true}))
+                } else {
+                    Body::None
+                }
+            };
+            let own = if method == "DELETE" {
+                "pool_notthisworkspaces".to_owned()
+            } else {
+                ids.acme_pool.clone()
+            };
+            let ok = if method == "DELETE" { 404 } else { 200 };
+            Entry {
+                foreign: Some((
+                    Key,
+                    probe(
+                        method,
+                        format!("/api/v1/pools/{}", ids.globex_pool),
+                        body(method),
+                    ),
+                    404,
+                )),
+                ..entry(
+                    probe(method, format!("/api/v1/pools/{own}"), body(method)),
                     move |c| api(c, ok, |c| managers(c, ok)),
                 )
             }
@@ -711,6 +753,18 @@ async fn callers() -> (Callers, Ids) {
                 .unwrap()
         }
     };
+    let pool = |key: &str| {
+        let body = json!({"scope": "project", "target": "MatrixPool", "credits": 10});
+        let key = key.to_owned();
+        let f = &f;
+        async move {
+            f.post_with_key("/api/v1/pools", &key, &body)
+                .await
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
     let owner = &clients.last().unwrap().1;
     let (acme_purchase, _) = open_team_checkout(&f.app, owner).await;
     let globex_purchase = f
@@ -744,6 +798,8 @@ async fn callers() -> (Callers, Ids) {
         globex_purchase,
         acme_budget: id_of(budget(&f.acme_key).await, "id"),
         globex_budget: id_of(budget(&f.globex_key).await, "id"),
+        acme_pool: id_of(pool(&f.acme_key).await, "id"),
+        globex_pool: id_of(pool(&f.globex_key).await, "id"),
     };
     (Callers { f, clients }, ids)
 }

@@ -652,3 +652,358 @@ async fn studio_names_the_budget_that_stops_an_action() {
     );
     assert_eq!(info["actions"], json!(["ask_admin"]));
 }
+
+fn act(key: &str, action: &str, credits: i64, actor: &str) -> Value {
+    json!({"idempotency_key": key, "action": action, "credits": credits, "actor": actor})
+}
+
+#[tokio::test]
+async fn a_frequency_cap_answers_429_with_retry_after_and_counts_only_its_action() {
+    let f = Fixture::new().await;
+    let cap = budget(
+        &f,
+        json!({"scope": "member", "target": "member@acme.test", "period": "day", "limit": 3,
+               "action": "video.generate"}),
+    )
+    .await;
+    assert_eq!(cap["action"], "video.generate");
+    for (i, credits) in [5, 80, 1].into_iter().enumerate() {
+        let ok = f
+            .post_with_key(
+                "/api/v1/usage",
+                &f.acme_key,
+                &act(
+                    &format!("v-{i}"),
+                    "video.generate",
+                    credits,
+                    "member@acme.test",
+                ),
+            )
+            .await;
+        assert_eq!(ok.status(), 200, "one action each, whatever it costs");
+    }
+    let before = balance(&f).await;
+    let refused = f
+        .post_with_key(
+            "/api/v1/usage",
+            &f.acme_key,
+            &act("v-3", "video.generate", 1, "member@acme.test"),
+        )
+        .await;
+    assert_eq!(refused.status(), 429);
+    let (_, midnight) = Period::Day.bounds(f.app.now());
+    let wait: i64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(wait, (midnight.unwrap() - f.app.now() + 999) / 1_000);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    let limit = &body["error"]["limit"];
+    assert_eq!(limit["kind"], "frequency_cap");
+    assert_eq!(limit["action"], "video.generate");
+    assert_eq!(
+        (limit["limit"].as_i64(), limit["used"].as_i64()),
+        (Some(3), Some(3))
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Your daily limit allows 3 video.generate actions; 3 used"),
+        "{body}"
+    );
+    assert_eq!(balance(&f).await, before, "a refusal charges nothing");
+    // Other actions, and other people's videos, are not counted.
+    for (key, action, actor) in [
+        ("i-1", "image.generate", "member@acme.test"),
+        ("v-admin", "video.generate", "admin@acme.test"),
+    ] {
+        let ok = f
+            .post_with_key("/api/v1/usage", &f.acme_key, &act(key, action, 5, actor))
+            .await;
+        assert_eq!(ok.status(), 200, "{action} by {actor}");
+    }
+}
+
+#[tokio::test]
+async fn a_released_hold_gives_its_action_back_to_the_cap() {
+    let f = Fixture::new().await;
+    budget(
+        &f,
+        json!({"scope": "project", "target": "Launch", "period": "week", "limit": 1,
+               "action": "video.generate"}),
+    )
+    .await;
+    let hold = |key: &str| {
+        json!({"idempotency_key": key, "action": "video.generate", "credits": 30,
+               "resource": {"project": "Launch"}})
+    };
+    let first = f
+        .post_with_key("/api/v1/usage/reservations", &f.acme_key, &hold("h-1"))
+        .await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let second = f
+        .post_with_key("/api/v1/usage/reservations", &f.acme_key, &hold("h-2"))
+        .await;
+    assert_eq!(error_code(second).await, "rate_limited");
+    let id = first["reservation_id"].as_str().unwrap();
+    let released = f
+        .post_with_key(
+            &format!("/api/v1/usage/reservations/{id}/release"),
+            &f.acme_key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(released.status(), 200);
+    let third = f
+        .post_with_key("/api/v1/usage/reservations", &f.acme_key, &hold("h-3"))
+        .await;
+    assert_eq!(third.status(), 201, "the failed action did not count");
+    let third: Value = third.json().await.unwrap();
+    let id = third["reservation_id"].as_str().unwrap();
+    let settled = f
+        .post_with_key(
+            &format!("/api/v1/usage/reservations/{id}/settle"),
+            &f.acme_key,
+            &json!({"credits": 10}),
+        )
+        .await;
+    assert_eq!(settled.status(), 200);
+    let list: Value = f
+        .get_with_key("/api/v1/budgets", &f.acme_key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let cap = &list["data"][0];
+    assert_eq!(
+        (cap["used"].as_i64(), cap["held"].as_i64()),
+        (Some(1), Some(0))
+    );
+}
+
+#[tokio::test]
+async fn a_workspace_budget_counts_every_charge() {
+    let f = Fixture::new().await;
+    let created = budget(
+        &f,
+        json!({"scope": "workspace", "target": "", "period": "month", "limit": 100}),
+    )
+    .await;
+    assert_eq!(created["label"], "Acme AI");
+    for (key, actor) in [("w-1", "member@acme.test"), ("w-2", "admin@acme.test")] {
+        let ok = f
+            .post_with_key("/api/v1/usage", &f.acme_key, &charge(key, 50, actor, "Any"))
+            .await;
+        assert_eq!(ok.status(), 200);
+    }
+    let refused = f
+        .post_with_key(
+            "/api/v1/usage",
+            &f.acme_key,
+            &charge("w-3", 1, "api", "Other"),
+        )
+        .await;
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "budget_exceeded");
+    assert_eq!(body["error"]["limit"]["scope"], "workspace");
+}
+
+fn spend(key: &str, credits: i64, project: &str) -> Value {
+    json!({"idempotency_key": key, "action": "studio.generate", "credits": credits,
+           "resource": {"project": project}})
+}
+
+#[tokio::test]
+async fn a_pool_keeps_its_credits_for_its_project_alone() {
+    let f = Fixture::new().await;
+    let total = balance(&f).await;
+    let pool = f
+        .post_with_key(
+            "/api/v1/pools",
+            &f.acme_key,
+            &json!({"scope": "project", "target": "Launch", "credits": 500}),
+        )
+        .await;
+    assert_eq!(pool.status(), 201);
+    let pool: Value = pool.json().await.unwrap();
+    assert_eq!(
+        (pool["remaining"].as_i64(), pool["overflow"].as_bool()),
+        (Some(500), Some(false))
+    );
+    // Another project reaches only what no pool keeps.
+    let refused = f
+        .post_with_key(
+            "/api/v1/usage",
+            &f.acme_key,
+            &spend("o-1", total - 499, "Research"),
+        )
+        .await;
+    assert_eq!(refused.status(), 402);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "insufficient_credits");
+    assert_eq!(body["error"]["balance"], total - 500);
+    let ok = f
+        .post_with_key(
+            "/api/v1/usage",
+            &f.acme_key,
+            &spend("o-2", total - 500, "Research"),
+        )
+        .await;
+    assert_eq!(ok.status(), 200, "exactly the shared part");
+    // The project spends its pool, and without overflow stops when it is dry.
+    let ok = f
+        .post_with_key("/api/v1/usage", &f.acme_key, &spend("l-1", 500, "Launch"))
+        .await;
+    assert_eq!(ok.status(), 200);
+    let list: Value = f
+        .get_with_key("/api/v1/pools", &f.acme_key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["data"][0]["remaining"], 0);
+    let dry = f
+        .post_with_key("/api/v1/usage", &f.acme_key, &spend("l-2", 1, "Launch"))
+        .await;
+    assert_eq!(error_code(dry).await, "insufficient_credits");
+}
+
+#[tokio::test]
+async fn a_pool_that_overflows_goes_on_with_the_shared_balance_and_a_refund_refills_it() {
+    let f = Fixture::new().await;
+    let pool: Value = f
+        .post_with_key(
+            "/api/v1/pools",
+            &f.acme_key,
+            &json!({"scope": "project", "target": "Launch", "credits": 100, "overflow": true}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let charged: Value = f
+        .post_with_key("/api/v1/usage", &f.acme_key, &spend("ov-1", 150, "Launch"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(charged["charged"], 150, "100 from the pool, 50 shared");
+    let id = pool["id"].as_str().unwrap();
+    assert_eq!(pool_left(&f).await, 0);
+    let txn = charged["transaction_id"].as_str().unwrap();
+    let refunded = f
+        .post_with_key(
+            &format!("/api/v1/usage/{txn}/refund"),
+            &f.acme_key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(refunded.status(), 200);
+    assert_eq!(pool_left(&f).await, 100, "the pool gets back what it gave");
+    // A pool larger than what no other pool keeps does not fit; a second pool on the same
+    // project is a conflict; removing the pool frees its credits.
+    let big = f
+        .post_with_key(
+            "/api/v1/pools",
+            &f.acme_key,
+            &json!({"scope": "project", "target": "Other", "credits": 1_000_000}),
+        )
+        .await;
+    assert_eq!(big.status(), 409);
+    let twice = f
+        .post_with_key(
+            "/api/v1/pools",
+            &f.acme_key,
+            &json!({"scope": "project", "target": "Launch", "credits": 1}),
+        )
+        .await;
+    assert_eq!(error_code(twice).await, "conflict");
+    let removed = crate::support::TestApp::client()
+        .delete(f.app.url(&format!("/api/v1/pools/{id}")))
+        .bearer_auth(&f.acme_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 204);
+}
+
+#[tokio::test]
+async fn pools_shrink_when_the_credits_beneath_them_expire() {
+    let f = Fixture::new().await;
+    // Acme has 1,000 purchased credits (less the fixture's charge) and 500 promotional ones
+    // that lapse in a day.
+    let total = balance(&f).await;
+    let pool = f
+        .post_with_key(
+            "/api/v1/pools",
+            &f.acme_key,
+            &json!({"scope": "project", "target": "Launch", "credits": total}),
+        )
+        .await;
+    assert_eq!(pool.status(), 201, "the whole balance may be pooled");
+    f.app.clock.advance(2 * 86_400_000);
+    let after_expiry = balance(&f).await;
+    assert!(after_expiry < total);
+    // The next charge fits the pool to what is left: it may spend all of it, not more.
+    let too_much = f
+        .post_with_key(
+            "/api/v1/usage",
+            &f.acme_key,
+            &spend("e-1", after_expiry + 1, "Launch"),
+        )
+        .await;
+    assert_eq!(error_code(too_much).await, "insufficient_credits");
+    let list: Value = f
+        .get_with_key("/api/v1/pools", &f.acme_key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["data"][0]["remaining"], after_expiry);
+    let all = f
+        .post_with_key(
+            "/api/v1/usage",
+            &f.acme_key,
+            &spend("e-2", after_expiry, "Launch"),
+        )
+        .await;
+    assert_eq!(all.status(), 200);
+}
+
+async fn pool_left(f: &Fixture) -> i64 {
+    let list: Value = f
+        .get_with_key("/api/v1/pools", &f.acme_key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    list["data"][0]["remaining"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn the_budgets_page_shows_each_pool_with_what_it_has_left() {
+    let f = Fixture::new().await;
+    let made = f
+        .post_with_key(
+            "/api/v1/pools",
+            &f.acme_key,
+            &json!({"scope": "project", "target": "Launch", "credits": 250}),
+        )
+        .await;
+    assert_eq!(made.status(), 201);
+    let billing = f.app.sign_in("billing@acme.test", PASSWORD).await;
+    let page = billing
+        .get(f.app.url("/budgets"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Project: Launch"), "the pool is listed");
+    assert!(page.contains("250 credits left; nothing more once spent"));
+}

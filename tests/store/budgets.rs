@@ -34,6 +34,7 @@ async fn budgeted(store: &Store, limit: i64) -> (WorkspaceId, String, String) {
     let budget = NewBudget {
         scope: Scope::Member,
         target: ids[0].clone(),
+        action: None,
         period: Period::Day,
         limit: Credits::new(limit).unwrap(),
         enforcement: Enforcement::Hard,
@@ -203,4 +204,143 @@ crate::on_both_backends!(
     an_expired_hold_leaves_the_budget,
     an_expired_hold_leaves_the_budget_on_sqlite,
     an_expired_hold_leaves_the_budget_on_postgres
+);
+
+/// 40 charges of one action race through two instances against a cap of 5 such actions a
+/// day: exactly 5 succeed, and the other action's charges are not counted.
+async fn racing_actions_fit_a_frequency_cap_exactly(first: &Store, second: &Store) {
+    let (ws, limited, _) = budgeted(first, 1_000_000).await;
+    let cap = NewBudget {
+        scope: Scope::Member,
+        target: limited.clone(),
+        action: Some("video.generate".into()),
+        period: Period::Day,
+        limit: Credits::new(5).unwrap(),
+        enforcement: Enforcement::Hard,
+        threshold_percent: 80,
+    };
+    first.create_budget(&ws, &cap, T0).await.unwrap();
+    let clock: Arc<dyn Clock> = ManualClock::new(T0 + 10);
+    let batchers = [
+        ChargeBatcher::new(first.clone(), clock.clone()),
+        ChargeBatcher::new(second.clone(), clock.clone()),
+    ];
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let batcher = batchers[i % 2].clone();
+            let (ws, member) = (ws.clone(), limited.clone());
+            let action = if i % 4 == 0 {
+                "image.generate"
+            } else {
+                "video.generate"
+            };
+            tokio::spawn(async move {
+                let key = IdempotencyKey {
+                    scope: "usage",
+                    key: format!("cap-{i}"),
+                    request_hash: "h".into(),
+                };
+                let outcome = batcher
+                    .charge(&ws, key, Credits::new(3).unwrap(), by(&member, action))
+                    .await
+                    .unwrap();
+                (action, outcome.is_ok())
+            })
+        })
+        .collect();
+    let (mut videos, mut images) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            ("video.generate", true) => videos += 1,
+            (_, true) => images += 1,
+            _ => {}
+        }
+    }
+    assert_eq!((videos, images), (5, 10));
+    let budgets = second.budgets(&ws, T0 + 10).await.unwrap();
+    let cap = budgets.iter().find(|b| b.action.is_some()).unwrap();
+    assert_eq!(cap.used, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_actions_fit_a_frequency_cap_exactly_on_sqlite() {
+    let db = crate::support::TestDb::sqlite().await;
+    let second = Store::connect(&db.url, &tally::db::StoreOptions::default())
+        .await
+        .unwrap();
+    racing_actions_fit_a_frequency_cap_exactly(&db.store, &second).await;
+    second.close().await;
+    db.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_actions_fit_a_frequency_cap_exactly_on_postgres() {
+    if let Some(db) = crate::support::TestDb::postgres().await {
+        let second = Store::connect(&db.url, &tally::db::StoreOptions::default())
+            .await
+            .unwrap();
+        racing_actions_fit_a_frequency_cap_exactly(&db.store, &second).await;
+        second.close().await;
+        db.finish().await;
+    }
+}
+
+/// Charges of other projects race a pool of 400 in a balance of 1,000: exactly 24 of 40
+/// charges of 25 get through and the pool keeps its 400; then the pool's project races for
+/// it: exactly 16 of 20 charges of 25.
+async fn a_pool_is_untouched_by_others_under_concurrency(store: &Store) {
+    use tally::ledger::NewPool;
+    let ws = store.create_workspace("Pooled", T0).await.unwrap();
+    store
+        .grant(&ws, &grant(GrantKind::Purchased, 1_000, None), T0)
+        .await
+        .unwrap();
+    let pool = NewPool {
+        scope: Scope::Project,
+        target: "launch".into(),
+        credits: Credits::new(400).unwrap(),
+        overflow: false,
+    };
+    store.create_pool(&ws, &pool, T0).await.unwrap();
+    let race = |project: &'static str, n: usize| {
+        let tasks: Vec<_> = (0..n)
+            .map(|i| {
+                let (store, ws) = (store.clone(), ws.clone());
+                tokio::spawn(async move {
+                    let key = IdempotencyKey {
+                        scope: "usage",
+                        key: format!("{project}-{i}"),
+                        request_hash: "h".into(),
+                    };
+                    let meta = EntryMeta {
+                        project: Some(project.into()),
+                        ..usage("pooled")
+                    };
+                    store
+                        .charge_once(&ws, &key, Credits::new(25).unwrap(), &meta, T0 + 10)
+                        .await
+                        .unwrap()
+                        .is_ok()
+                })
+            })
+            .collect::<Vec<_>>();
+        async move {
+            let mut ok = 0;
+            for task in tasks {
+                ok += i32::from(task.await.unwrap());
+            }
+            ok
+        }
+    };
+    assert_eq!(race("research", 40).await, 24);
+    assert_eq!(store.pools(&ws).await.unwrap()[0].remaining, 400);
+    assert_eq!(race("launch", 20).await, 16);
+    assert_eq!(store.pools(&ws).await.unwrap()[0].remaining, 0);
+    assert_eq!(store.summary(&ws, T0 + 10).await.unwrap().available, 0);
+    assert!(store.audit(&ws).await.unwrap().balanced());
+}
+crate::on_both_backends!(
+    a_pool_is_untouched_by_others_under_concurrency,
+    a_pool_is_untouched_by_others_under_concurrency_on_sqlite,
+    a_pool_is_untouched_by_others_under_concurrency_on_postgres
 );

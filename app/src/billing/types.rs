@@ -162,11 +162,14 @@ pub struct CreditsView {
 pub struct BudgetLine {
     #[cfg_attr(feature = "ssr", schema(example = "bud_01j9z3k8q4"))]
     pub id: String,
-    /// `member`, `api_key` or `project`.
+    /// `member`, `api_key`, `project` or `workspace`.
     #[cfg_attr(feature = "ssr", schema(example = "member"))]
     pub scope: String,
-    /// Who or what it is on: the member's email, the key's name, the project.
+    /// Who or what it is on: the member's email, the key's name, the project, the workspace.
     pub label: String,
+    /// For a frequency cap: the action it counts (its figures are then actions).
+    #[serde(default)]
+    pub action: Option<String>,
     /// `day`, `week`, `month` or `lifetime`.
     #[cfg_attr(feature = "ssr", schema(example = "day"))]
     pub period: String,

@@ -10,12 +10,28 @@ pub struct TargetChoice {
     pub label: String,
 }
 
+/// An earmarked pool as the Budgets page shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolLine {
+    pub id: String,
+    /// `project` or `api_key`.
+    pub scope: String,
+    /// The project, or the key's name.
+    pub label: String,
+    /// Credits it still keeps for its scope.
+    pub remaining: crate::domain::Credits,
+    /// Its scope goes on with the shared balance once it is spent.
+    pub overflow: bool,
+}
+
 /// The Budgets page's data.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BudgetsPage {
     pub viewer: Viewer,
     /// Oldest first.
     pub budgets: Vec<BudgetLine>,
+    /// Oldest first.
+    pub pools: Vec<PoolLine>,
     pub members: Vec<TargetChoice>,
     /// Live keys only.
     pub api_keys: Vec<TargetChoice>,

@@ -19,10 +19,15 @@ pub fn BudgetBar(budget: BudgetLine) -> impl IntoView {
     let taken = budget.used.get() + budget.held.get();
     let share = (taken * 100 / limit).clamp(0, 100);
     let over = taken >= limit;
+    // A frequency cap counts actions; a budget, credits.
+    let amount = |n: crate::domain::Credits| match &budget.action {
+        Some(action) => format!("{n} {action}"),
+        None => format::credits_phrase(n),
+    };
     let words = format!(
         "{} of {} used {}{}",
         budget.used,
-        format::credits_phrase(budget.limit),
+        amount(budget.limit),
         period_phrase(&budget.period),
         if budget.held.get() > 0 {
             format!(", {} held by actions in progress", budget.held)
@@ -40,7 +45,7 @@ pub fn BudgetBar(budget: BudgetLine) -> impl IntoView {
             <div class="bar" role="meter" aria-valuemin="0" aria-valuemax=limit.to_string() aria-valuenow=taken.min(limit).to_string() aria-label=format!("{}: {words}", budget.label)>
                 <span style=format!("width: {share}%")></span>
             </div>
-            <p class="muted">{words}". "{format!("{} left. {resets}.", format::credits_phrase(budget.remaining))}</p>
+            <p class="muted">{words}". "{format!("{} left. {resets}.", amount(budget.remaining))}</p>
         </div>
     }
 }

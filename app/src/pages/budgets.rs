@@ -62,10 +62,31 @@ fn BudgetsView(
     let Data {
         viewer,
         budgets,
+        pools,
         members,
         api_keys,
         projects,
     } = data;
+    let pools = (!pools.is_empty()).then(|| {
+        view! {
+            <section class="card" aria-labelledby="pools-heading">
+                <h2 id="pools-heading">"Pools"</h2>
+                <p class="muted">"Credits of the balance kept for one project or API key: only it spends them, and nobody else can."</p>
+                <ul class="budget-list" data-testid="pools">
+                    {pools.into_iter().map(|p| view! {
+                        <li data-testid="pool">
+                            <strong>{format!("{}: {}", if p.scope == "api_key" { "API key" } else { "Project" }, p.label)}</strong>
+                            <p class="muted">{format!(
+                                "{} left{}",
+                                format::credits_phrase(p.remaining),
+                                if p.overflow { ", then the shared balance" } else { "; nothing more once spent" }
+                            )}</p>
+                        </li>
+                    }).collect_view()}
+                </ul>
+            </section>
+        }
+    });
     let scope = RwSignal::new("member".to_owned());
     let adding = add.pending();
     let options = |id: &'static str, choices: Vec<TargetChoice>| {
@@ -106,6 +127,7 @@ fn BudgetsView(
                     })}
                 </div>
             </section>
+            {pools}
             <section class="card" aria-labelledby="new-budget-heading">
                 <h2 id="new-budget-heading">"Add a budget"</h2>
                 <ActionForm action=add attr:class="budget-form">
@@ -114,18 +136,21 @@ fn BudgetsView(
                         <option value="member">"A member"</option>
                         <option value="api_key">"An API key"</option>
                         <option value="project">"A project"</option>
+                        <option value="workspace">"The whole workspace"</option>
                     </select>
                     <label for="budget-target">{move || match scope.get().as_str() {
                         "api_key" => "API key",
                         "project" => "Project",
+                        "workspace" => "Workspace",
                         _ => "Member's email",
                     }}</label>
-                    <input id="budget-target" name="target" type="text" maxlength="200" required=true
+                    <input id="budget-target" name="target" type="text" maxlength="200" required=move || scope.get() != "workspace"
                         list=move || format!("budget-{}-choices", scope.get())
                         aria-describedby="budget-target-hint"/>
                     <p id="budget-target-hint" class="muted hint">{move || match scope.get().as_str() {
                         "api_key" => "Pick a key from the list (its id is sent).",
                         "project" => "The project's name, as your product sends it with each action.",
+                        "workspace" => "Every action of the workspace counts.",
                         _ => "Someone in this workspace.",
                     }}</p>
                     {options("budget-member-choices", members)}
@@ -171,10 +196,16 @@ fn BudgetItem(
     let id = budget.id.clone();
     let (limit_id, enforcement_id) = (format!("limit-{id}"), format!("enforcement-{id}"));
     let remove_id = id.clone();
-    let scope = match budget.scope.as_str() {
+    let kind = match budget.scope.as_str() {
         "api_key" => "API key",
         "project" => "Project",
+        "workspace" => "Workspace",
         _ => "Member",
+    };
+    // A frequency cap (set over the API) says which action it counts.
+    let scope = match &budget.action {
+        Some(action) => format!("{kind}, {action} cap"),
+        None => kind.to_owned(),
     };
     let hard = budget.enforcement == "hard";
     view! {
