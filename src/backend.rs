@@ -644,14 +644,18 @@ impl Backend for TallyBackend {
             .into_iter()
             .map(|m| choice(m.email.clone(), m.email))
             .collect();
-        let api_keys = self
-            .store
-            .api_keys(workspace)
-            .await?
-            .into_iter()
-            .filter(|k| k.revoked_at.is_none())
-            .map(|k| choice(k.id, k.name))
-            .collect();
+        // Keys are the owners' to see (the API keys page): others budget a key by its id.
+        let api_keys = if viewer.role.can_manage_api_keys() {
+            self.store
+                .api_keys(workspace)
+                .await?
+                .into_iter()
+                .filter(|k| k.revoked_at.is_none())
+                .map(|k| choice(k.id, k.name))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let projects = self
             .store
             .recent_projects(workspace, now)

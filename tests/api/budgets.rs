@@ -1007,3 +1007,20 @@ async fn the_budgets_page_shows_each_pool_with_what_it_has_left() {
     assert!(page.contains("Project: Launch"), "the pool is listed");
     assert!(page.contains("250 credits left; nothing more once spent"));
 }
+
+#[tokio::test]
+async fn only_owners_are_offered_the_workspaces_api_keys_on_the_budgets_page() {
+    let f = Fixture::new().await;
+    for (email, keys) in [("billing@acme.test", 0), ("owner@acme.test", 1)] {
+        let person = f.app.sign_in(email, PASSWORD).await;
+        let page: Value = f
+            .app
+            .post_form(&person, "/api/load_budgets", &[])
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["api_keys"].as_array().unwrap().len(), keys, "{email}");
+        assert!(!page["members"].as_array().unwrap().is_empty());
+    }
+}
