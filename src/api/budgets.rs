@@ -228,14 +228,7 @@ pub async fn create_budget(
 }
 
 fn budget_id(id: &str) -> Result<&str, ApiError> {
-    let ok = id.len() <= 40
-        && id.starts_with("bud_")
-        && id[4..].chars().all(|c| c.is_ascii_alphanumeric());
-    if ok {
-        Ok(id)
-    } else {
-        Err(ApiError::NotFound)
-    }
+    fields::id("bud", id)
 }
 
 /// `GET /api/v1/budgets/{budget_id}`: one budget with this period's use.

@@ -33,3 +33,18 @@ pub(super) fn role(value: &str) -> Result<Role, ApiError> {
         ApiError::Invalid("role must be owner, admin, billing_admin, member or guest".into())
     })
 }
+
+/// An id from a path, `prefix_` and up to 40 letters and digits in all; anything else is
+/// nobody's id here, so a 404 rather than a 400.
+pub(super) fn id<'a>(prefix: &str, id: &'a str) -> Result<&'a str, ApiError> {
+    let ok = id.len() <= 40
+        && id
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_prefix('_'))
+            .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_alphanumeric()));
+    if ok {
+        Ok(id)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}

@@ -88,14 +88,7 @@ pub struct PoolChangeBody {
 }
 
 fn pool_id(id: &str) -> Result<&str, ApiError> {
-    let ok = id.len() <= 40
-        && id.starts_with("pool_")
-        && id[5..].chars().all(|c| c.is_ascii_alphanumeric());
-    if ok {
-        Ok(id)
-    } else {
-        Err(ApiError::NotFound)
-    }
+    fields::id("pool", id)
 }
 
 /// `GET /api/v1/pools`: the workspace's pools with what each has left.

@@ -562,14 +562,7 @@ pub async fn reserve(
 }
 
 fn reservation_id(id: &str) -> Result<&str, ApiError> {
-    let ok = id.len() <= 40
-        && id.starts_with("rsv_")
-        && id[4..].chars().all(|c| c.is_ascii_alphanumeric());
-    if ok {
-        Ok(id)
-    } else {
-        Err(ApiError::NotFound)
-    }
+    super::fields::id("rsv", id)
 }
 
 /// Credits come back only through the product's server: it knows whether the provider work
@@ -670,19 +663,14 @@ pub async fn refund(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     require_api_key(&caller)?;
-    let ok = id.len() <= 40
-        && id.starts_with("txn_")
-        && id[4..].chars().all(|c| c.is_ascii_alphanumeric());
-    if !ok {
-        return Err(ApiError::NotFound);
-    }
+    let id = super::fields::id("txn", &id)?;
     let now = state.clock.now_ms();
     let window = i64::try_from(state.config.refund_window.as_millis()).unwrap_or(i64::MAX);
     let refund = state
         .store
         .refund(
             &caller.workspace.id,
-            &id,
+            id,
             "api",
             now,
             now.saturating_sub(window),

@@ -132,14 +132,19 @@ impl BudgetRow {
     }
 }
 
+/// What people read for a budget's target `b`: the member's email, the key's name, the
+/// workspace's name, or the project.
+const LABEL: &str =
+    "CASE b.scope WHEN 'member' THEN (SELECT u.email FROM users u WHERE u.id = b.target) \
+     WHEN 'api_key' THEN (SELECT k.name FROM api_keys k WHERE k.id = b.target) \
+     WHEN 'workspace' THEN (SELECT w.name FROM workspaces w WHERE w.id = b.target) \
+     ELSE b.target END";
+
 /// The live budgets of some workspaces with their current period's counters; `$1…$3` are
 /// the current day's, week's and month's starts, the workspaces follow.
 fn budgets_sql(workspaces: usize, labels: bool, one: bool) -> String {
     let label = if labels {
-        "CASE b.scope WHEN 'member' THEN (SELECT u.email FROM users u WHERE u.id = b.target) \
-         WHEN 'api_key' THEN (SELECT k.name FROM api_keys k WHERE k.id = b.target) \
-         WHEN 'workspace' THEN (SELECT w.name FROM workspaces w WHERE w.id = b.target) \
-         ELSE b.target END"
+        LABEL
     } else {
         // The gate needs no label; a real column keeps the row's type the same.
         "b.target"
@@ -785,18 +790,11 @@ async fn announce(
 ) -> Result<(), StoreError> {
     let workspace =
         WorkspaceId::parse(&s.workspace_id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let label: Option<(Option<String>,)> = sqlx::query_as(
-        r#"
-        SELECT CASE b.scope WHEN 'member' THEN (SELECT u.email FROM users u WHERE u.id = b.target)
-                  WHEN 'api_key' THEN (SELECT k.name FROM api_keys k WHERE k.id = b.target)
-                  WHEN 'workspace' THEN (SELECT w.name FROM workspaces w WHERE w.id = b.target)
-                  ELSE b.target END
-        FROM budgets b WHERE b.id = $1
-        "#,
-    )
-    .bind(&s.budget_id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let sql = format!("SELECT {LABEL} FROM budgets b WHERE b.id = $1");
+    let label: Option<(Option<String>,)> = sqlx::query_as(&sql)
+        .bind(&s.budget_id)
+        .fetch_optional(&mut *conn)
+        .await?;
     let label = label.and_then(|(l,)| l).unwrap_or_else(|| s.target.clone());
     let (title, body) = budget_text(kind, s, &label);
     notifications::record(
