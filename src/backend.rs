@@ -88,8 +88,19 @@ impl Backend for TallyBackend {
         let record = self.workspace(&viewer.workspace.id).await?;
         let spender = crate::spend::Spender {
             member: Some(viewer.user_id.clone()),
+            project: viewer.pool.as_ref().map(|p| p.project.clone()),
             ..Default::default()
         };
+        if let Some(pool) = &viewer.pool {
+            return Ok(views::pool_credits_view(
+                &self.store,
+                &record,
+                pool.clone(),
+                self.clock.now_ms(),
+                &spender,
+            )
+            .await?);
+        }
         Ok(views::credits_view(
             &self.store,
             &record,
@@ -168,7 +179,13 @@ impl Backend for TallyBackend {
             description: format!("Studio: {}", rate.label),
             action: Some(format!("studio.{}", rate.modality.as_str())),
             model: Some(rate.model.clone()),
-            project: Some("Studio".into()),
+            // A member who works in one pooled project acts in it, so its pool pays.
+            project: Some(
+                viewer
+                    .pool
+                    .as_ref()
+                    .map_or_else(|| "Studio".to_owned(), |p| p.project.clone()),
+            ),
             session: None,
             payment_ref: None,
             member_id: Some(viewer.user_id.clone()),
@@ -233,13 +250,27 @@ impl Backend for TallyBackend {
             )
             .await
             .map_err(internal)?;
+        // A member shown only their project's pool sees what the pool has left.
+        let balance = match &viewer.pool {
+            Some(pool) => self
+                .store
+                .pool_seen_by(
+                    &workspace.id,
+                    workspace.member_view,
+                    viewer.role,
+                    Some(&pool.project),
+                )
+                .await?
+                .map_or(0, |p| p.remaining),
+            None => resolution.available,
+        };
         Ok(ActionResult {
             model_label: rate.label.clone(),
             units,
             unit_name: rate.modality.unit_name().to_owned(),
             estimate: estimate.get(),
             charged: resolution.charged,
-            balance: resolution.available,
+            balance,
         })
     }
 
@@ -256,6 +287,11 @@ impl Backend for TallyBackend {
 
     #[tracing::instrument(skip_all)]
     async fn notifications(&self, viewer: &Viewer) -> Result<Vec<NotificationView>, AppError> {
+        // The workspace's notifications speak of its balance; a member shown only their
+        // project's pool has none of them.
+        if viewer.pool.is_some() {
+            return Ok(Vec::new());
+        }
         let records = self
             .store
             .notifications(&viewer.workspace.id, viewer.can_manage_billing, 50)
@@ -832,6 +868,15 @@ pub async fn viewer_of(
         // The membership was removed since the session began.
         return Ok(None);
     };
+    let pool = store
+        .pool_seen_by(
+            &current.workspace.id,
+            current.workspace.member_view,
+            current.role,
+            current.project.as_deref(),
+        )
+        .await?
+        .map(|p| views::pool_line(&p));
     let choice = |m: &crate::accounts::Membership| WorkspaceChoice {
         id: m.workspace.id.clone(),
         name: m.workspace.name.clone(),
@@ -851,6 +896,7 @@ pub async fn viewer_of(
             let label = url::Url::parse(&u).ok()?.host_str()?.to_owned();
             Some(app::billing::BackLink { url: u, label })
         }),
+        pool,
     }))
 }
 

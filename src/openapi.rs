@@ -57,7 +57,7 @@ use utoipa::OpenApi;
         api::ErrorCode,
         crate::notifications::NotificationPayload
     )),
-    modifiers(&WaysIn, &Notifications),
+    modifiers(&WaysIn, &Notifications, &OperatorSpendControls),
     tags(
         (name = "credit gate", description = "Charge, hold, settle, release and refund credits, exactly once per idempotency key."),
         (name = "billing", description = "The workspace's balance, Auto-reload and history."),
@@ -97,6 +97,60 @@ impl utoipa::Modify for WaysIn {
                 "A person's session from signing in; state-changing requests must come from Tally's own pages (Origin checked).",
             ))),
         );
+    }
+}
+
+/// The operator's budgets and pools: the same operations as `/api/v1/budgets…` and
+/// `/api/v1/pools…`, on the workspace in the path and for the operator token alone. They are
+/// written out from the workspace's own, so the two cannot drift apart.
+struct OperatorSpendControls;
+
+impl utoipa::Modify for OperatorSpendControls {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use serde_json::{json, Value};
+        let own: Vec<(String, Value)> = doc
+            .paths
+            .paths
+            .iter()
+            .filter(|(path, _)| {
+                path.starts_with("/api/v1/budgets") || path.starts_with("/api/v1/pools")
+            })
+            .filter_map(|(path, item)| Some((path.clone(), serde_json::to_value(item).ok()?)))
+            .collect();
+        for (path, mut item) in own {
+            let Some(operations) = item.as_object_mut() else {
+                continue;
+            };
+            for operation in operations.values_mut().filter_map(Value::as_object_mut) {
+                if let Some(Value::String(id)) = operation.get_mut("operationId") {
+                    *id = format!("operator_{id}");
+                }
+                operation.insert("tags".into(), json!(["operator"]));
+                operation.insert("security".into(), json!([{"operator": []}]));
+                let mut parameters = vec![json!({
+                    "name": "workspace_id", "in": "path", "required": true,
+                    "description": "The workspace (`ws_…`).", "schema": {"type": "string"},
+                })];
+                if let Some(Value::Array(own)) = operation.remove("parameters") {
+                    parameters.extend(own);
+                }
+                operation.insert("parameters".into(), Value::Array(parameters));
+                if let Some(Value::Object(responses)) = operation.get_mut("responses") {
+                    // Only the operator token opens these; no role is ever refused.
+                    responses.remove("403");
+                    responses.insert("401".into(), json!({"description": "No or bad operator token (`unauthenticated`).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorAnswer"}}}}));
+                    responses.insert("404".into(), json!({"description": "Unknown workspace or id, an id of another workspace, or no operator token configured (`not_found`).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorAnswer"}}}}));
+                }
+            }
+            let operator_path =
+                path.replacen("/api/v1/", "/api/operator/workspaces/{workspace_id}/", 1);
+            match serde_json::from_value(item) {
+                Ok(item) => {
+                    doc.paths.paths.insert(operator_path, item);
+                }
+                Err(err) => tracing::error!(error = %err, "an operator path was not described"),
+            }
+        }
     }
 }
 

@@ -1287,3 +1287,138 @@ async fn the_command_line_carves_changes_and_removes_pools() {
     assert_eq!(list.lines().count(), 1, "only the header: {list}");
     db.finish().await;
 }
+
+#[tokio::test]
+async fn the_command_line_puts_a_member_in_a_project_and_shows_them_only_its_pool() {
+    let db = TestDb::sqlite().await;
+    let (ok, workspace, err) = tally(&db.url, &["workspace", "create", "--name", "Hooli"]).await;
+    assert!(ok, "{err}");
+    let (ok, user, err) = tally(
+        &db.url,
+        &[
+            "user",
+            "add",
+            "--workspace",
+            &workspace,
+            "--email",
+            "gavin@hooli.test",
+            "--role",
+            "member",
+            "--password",
+            "long enough password",
+            "--project",
+            "nucleus",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let (ok, list, err) = tally(&db.url, &["user", "list", "--workspace", &workspace]).await;
+    assert!(ok, "{err}");
+    assert!(
+        list.lines()
+            .any(|l| l == format!("{user}\tgavin@hooli.test\tmember\t-\tnucleus")),
+        "{list}"
+    );
+    let (ok, _, err) = tally(
+        &db.url,
+        &[
+            "workspace",
+            "settings",
+            "--workspace",
+            &workspace,
+            "--member-view",
+            "pool",
+        ],
+    )
+    .await;
+    assert!(ok && err.contains("see pool"), "{err}");
+    let (ok, _, err) = tally(
+        &db.url,
+        &[
+            "workspace",
+            "settings",
+            "--workspace",
+            &workspace,
+            "--member-view",
+            "all",
+        ],
+    )
+    .await;
+    assert!(!ok && err.contains("balance or pool"), "{err}");
+    // The settings reach what the member is shown: only the project's pool, once it has one.
+    let store = db.store.clone();
+    let id = app::domain::WorkspaceId::parse(&workspace).unwrap();
+    let record = store.workspace(&id).await.unwrap().unwrap();
+    assert_eq!(record.member_view, app::domain::MemberView::Pool);
+    let seen = |store: tally::db::Store, id: app::domain::WorkspaceId| async move {
+        store
+            .pool_seen_by(
+                &id,
+                app::domain::MemberView::Pool,
+                app::domain::Role::Member,
+                Some("nucleus"),
+            )
+            .await
+            .unwrap()
+    };
+    assert!(
+        seen(store.clone(), id.clone()).await.is_none(),
+        "no pool yet"
+    );
+    let (ok, _, err) = tally(
+        &db.url,
+        &[
+            "grant",
+            "--workspace",
+            &workspace,
+            "--kind",
+            "free",
+            "--credits",
+            "500",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = tally(
+        &db.url,
+        &[
+            "pool",
+            "set",
+            "--workspace",
+            &workspace,
+            "--scope",
+            "project",
+            "--target",
+            "nucleus",
+            "--credits",
+            "200",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(
+        seen(store.clone(), id.clone()).await.map(|p| p.remaining),
+        Some(200)
+    );
+    // Clearing the project puts them back on the whole balance.
+    let (ok, _, err) = tally(
+        &db.url,
+        &[
+            "user",
+            "add",
+            "--workspace",
+            &workspace,
+            "--email",
+            "gavin@hooli.test",
+            "--role",
+            "member",
+            "--project",
+            "",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let members = store.members(&id).await.unwrap();
+    assert_eq!(members[0].project, None);
+    db.finish().await;
+}

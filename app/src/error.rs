@@ -13,6 +13,9 @@ pub enum AppError {
     /// Signed in, but this role may not see or do this.
     #[error("You don't have access to this.")]
     Forbidden,
+    /// A member shown only their project's pool asked for the workspace's figures.
+    #[error("Your workspace shows you the credits kept for your project, not its whole balance.")]
+    PoolOnly,
     /// Unknown id, or an id of another workspace.
     #[error("We couldn't find that.")]
     NotFound,
@@ -53,7 +56,7 @@ impl AppError {
     pub fn status(&self) -> http::StatusCode {
         match self {
             AppError::Unauthenticated => http::StatusCode::UNAUTHORIZED,
-            AppError::Forbidden => http::StatusCode::FORBIDDEN,
+            AppError::Forbidden | AppError::PoolOnly => http::StatusCode::FORBIDDEN,
             AppError::NotFound => http::StatusCode::NOT_FOUND,
             AppError::Invalid(_) => http::StatusCode::BAD_REQUEST,
             AppError::InsufficientCredits(_) | AppError::OverBudget(_) => {

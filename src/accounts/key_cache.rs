@@ -155,6 +155,7 @@ mod tests {
                 name: name.into(),
                 billing_managers: BillingManagers::Admins,
                 low_balance_threshold: 100,
+                member_view: app::domain::MemberView::Balance,
             },
         }
     }

@@ -10,6 +10,6 @@ pub mod tokens;
 pub use email::{Email, EmailError};
 pub use key_cache::ApiKeyCache;
 pub use store::{
-    ApiKeyHolder, ApiKeyRecord, MemberRecord, Membership, SessionRecord, UserRecord,
+    ApiKeyHolder, ApiKeyRecord, MemberPut, MemberRecord, Membership, SessionRecord, UserRecord,
     WorkspaceRecord,
 };

@@ -3,7 +3,7 @@
 use super::tokens::{hash_secret, new_secret};
 use crate::clock::Millis;
 use crate::db::{new_id, Store, StoreError};
-use app::domain::{BillingManagers, Role, WorkspaceId};
+use app::domain::{BillingManagers, MemberView, Role, WorkspaceId};
 use sqlx::{FromRow, Row};
 
 /// A workspace and its billing settings.
@@ -15,6 +15,9 @@ pub struct WorkspaceRecord {
     #[sqlx(try_from = "String")]
     pub billing_managers: BillingManagers,
     pub low_balance_threshold: i64,
+    /// What a member working in one pooled project is shown.
+    #[sqlx(try_from = "String")]
+    pub member_view: MemberView,
 }
 
 /// A live API key (its id, never its secret) and its workspace.
@@ -61,6 +64,8 @@ pub struct ApiKeyRecord {
 pub struct Membership {
     pub workspace: WorkspaceRecord,
     pub role: Role,
+    /// The one project the person works in, when the host product said so.
+    pub project: Option<String>,
 }
 
 /// A live sign-in session.
@@ -73,7 +78,8 @@ pub struct SessionRecord {
     pub return_url: Option<String>,
 }
 
-const WORKSPACE_COLUMNS: &str = "w.id, w.name, w.billing_managers, w.low_balance_threshold";
+const WORKSPACE_COLUMNS: &str =
+    "w.id, w.name, w.billing_managers, w.low_balance_threshold, w.member_view";
 
 impl Store {
     /// Creates a workspace with an empty credit account.
@@ -183,6 +189,31 @@ impl Store {
         Ok(())
     }
 
+    /// Sets what members working in one pooled project are shown.
+    #[tracing::instrument(skip_all)]
+    pub async fn set_member_view(
+        &self,
+        id: &WorkspaceId,
+        view: MemberView,
+    ) -> Result<(), StoreError> {
+        let updated = sqlx::query(
+            r#"
+            UPDATE workspaces
+            SET member_view = $1
+            WHERE id = $2
+            "#,
+        )
+        .bind(view.as_str())
+        .bind(id.as_str())
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     /// Creates a user, or updates the password of an existing one when a hash is given.
     #[tracing::instrument(skip_all)]
     pub async fn upsert_user(
@@ -251,12 +282,25 @@ impl Store {
         Ok(())
     }
 
+    /// Sets (or, with `None`, clears) the one project a member works in.
+    #[tracing::instrument(skip_all)]
+    pub async fn set_member_project(
+        &self,
+        workspace: &WorkspaceId,
+        user_id: &str,
+        project: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        set_project_in(&mut conn, workspace, user_id, project).await?;
+        Ok(())
+    }
+
     /// Every workspace a user belongs to, by name.
     #[tracing::instrument(skip_all)]
     pub async fn memberships(&self, user_id: &str) -> Result<Vec<Membership>, StoreError> {
         let sql = format!(
             r#"
-            SELECT {WORKSPACE_COLUMNS}, m.role
+            SELECT {WORKSPACE_COLUMNS}, m.role, m.project
             FROM memberships m
             JOIN workspaces w ON w.id = m.workspace_id
             WHERE m.user_id = $1
@@ -273,6 +317,7 @@ impl Store {
                 Ok(Membership {
                     workspace: WorkspaceRecord::from_row(row)?,
                     role: Role::parse(&role).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    project: row.try_get("project")?,
                 })
             })
             .collect()
@@ -656,6 +701,40 @@ pub(super) async fn upsert_membership(
     Ok(())
 }
 
+/// Sets or clears the one project a member works in, on the caller's connection.
+async fn set_project_in(
+    conn: &mut sqlx::AnyConnection,
+    workspace: &WorkspaceId,
+    user_id: &str,
+    project: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        r#"
+        UPDATE memberships SET project = $1
+        WHERE workspace_id = $2 AND user_id = $3
+        "#,
+    )
+    .bind(project)
+    .bind(workspace.as_str())
+    .bind(user_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A person to add to a workspace, or whose membership to change.
+#[derive(Clone, Debug)]
+pub struct MemberPut<'a> {
+    pub email: &'a super::Email,
+    pub name: Option<&'a str>,
+    /// The host product's id for them; it decides who they are.
+    pub external_id: Option<&'a str>,
+    pub role: Role,
+    /// Sets (`Some(Some(_))`) or clears (`Some(None)`) the one project they work in; `None`
+    /// leaves it as it is.
+    pub project: Option<Option<&'a str>>,
+}
+
 /// A member of a workspace as the operator API lists them.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct MemberRecord {
@@ -664,6 +743,8 @@ pub struct MemberRecord {
     pub name: Option<String>,
     pub external_id: Option<String>,
     pub role: String,
+    /// The one project they work in, as usage calls name it.
+    pub project: Option<String>,
     pub created_at: Millis,
 }
 
@@ -705,25 +786,32 @@ impl Store {
         Ok(())
     }
 
-    /// Adds a person to a workspace with `role`, or changes their role there; the person is
+    /// Adds a person to a workspace with their role, or changes it there; the person is
     /// matched as the sign-in handoff matches them. `None` when the host product's id and
     /// the email name two different people.
     #[tracing::instrument(skip_all)]
     pub async fn put_member(
         &self,
         workspace: &WorkspaceId,
-        email: &super::Email,
-        name: Option<&str>,
-        external_id: Option<&str>,
-        role: Role,
+        member: &MemberPut<'_>,
         now: Millis,
     ) -> Result<Option<MemberRecord>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let Some(user_id) = match_person(&mut tx, email.as_str(), name, external_id, now).await?
+        let Some(user_id) = match_person(
+            &mut tx,
+            member.email.as_str(),
+            member.name,
+            member.external_id,
+            now,
+        )
+        .await?
         else {
             return Ok(None);
         };
-        upsert_membership(&mut tx, workspace, &user_id, role, now).await?;
+        upsert_membership(&mut tx, workspace, &user_id, member.role, now).await?;
+        if let Some(project) = member.project {
+            set_project_in(&mut tx, workspace, &user_id, project).await?;
+        }
         tx.commit().await?;
         Ok(self
             .members(workspace)
@@ -737,7 +825,8 @@ impl Store {
     pub async fn members(&self, workspace: &WorkspaceId) -> Result<Vec<MemberRecord>, StoreError> {
         Ok(sqlx::query_as(
             r#"
-            SELECT u.id AS user_id, u.email, u.name, u.external_id, m.role, m.created_at
+            SELECT u.id AS user_id, u.email, u.name, u.external_id, m.role, m.project,
+                   m.created_at
             FROM memberships m
             JOIN users u ON u.id = m.user_id
             WHERE m.workspace_id = $1

@@ -3,6 +3,7 @@
 
 use super::ApiError;
 use crate::accounts::WorkspaceRecord;
+use crate::spend::PoolView;
 use crate::state::AppState;
 use app::domain::Role;
 use axum::extract::FromRequestParts;
@@ -26,6 +27,8 @@ pub enum Principal {
 pub struct Caller {
     pub workspace: WorkspaceRecord,
     pub principal: Principal,
+    /// For a member the workspace shows only their project's pool: that pool.
+    pub pool: Option<PoolView>,
 }
 
 impl Caller {
@@ -35,6 +38,16 @@ impl Caller {
             Principal::ApiKey { .. } => Ok(()),
             Principal::Person { role, .. } if role.can_view_billing() => Ok(()),
             Principal::Person { .. } => Err(ApiError::Forbidden),
+        }
+    }
+
+    /// May read the workspace's whole balance and history: billing readers who are not
+    /// shown only their project's pool.
+    pub fn require_whole_balance(&self) -> Result<(), ApiError> {
+        self.require_billing_reader()?;
+        match self.pool {
+            Some(_) => Err(ApiError::Forbidden),
+            None => Ok(()),
         }
     }
 }
@@ -82,6 +95,7 @@ impl FromRequestParts<AppState> for Caller {
                 principal: Principal::ApiKey {
                     key_id: holder.key_id,
                 },
+                pool: None,
             });
         }
         let token = app::request::read_cookie(&parts.headers, app::request::SESSION_COOKIE)
@@ -97,7 +111,17 @@ impl FromRequestParts<AppState> for Caller {
             .into_iter()
             .find(|m| m.workspace.id == session.workspace_id)
             .ok_or(ApiError::Unauthenticated)?;
+        let pool = state
+            .store
+            .pool_seen_by(
+                &membership.workspace.id,
+                membership.workspace.member_view,
+                membership.role,
+                membership.project.as_deref(),
+            )
+            .await?;
         Ok(Caller {
+            pool,
             workspace: membership.workspace,
             principal: Principal::Person {
                 user_id: session.user_id,

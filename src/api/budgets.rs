@@ -3,12 +3,14 @@
 
 use super::fields;
 use super::json::ApiJson;
-use super::{ApiError, Caller, ErrorAnswer, ErrorCode, Principal};
+use super::{operator, ApiError, Caller, ErrorAnswer, ErrorCode, Principal};
 use crate::clock::to_datetime;
 use crate::spend::{BudgetChange, BudgetView, Enforcement, NewBudget, Period, Scope, SpendError};
 use crate::state::AppState;
 use app::domain::Credits;
-use axum::extract::{Path, State};
+use app::domain::WorkspaceId;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -142,17 +144,61 @@ impl From<SpendError> for ApiError {
     }
 }
 
-/// Budgets are set by the product's server or by the workspace's billing managers.
-pub(super) fn require_budget_manager(caller: &Caller) -> Result<(), ApiError> {
-    match &caller.principal {
-        Principal::ApiKey { .. } => Ok(()),
-        Principal::Person { role, .. }
-            if role.can_manage_billing(caller.workspace.billing_managers) =>
-        {
-            Ok(())
+/// The workspace whose budgets and pools a request manages.
+///
+/// Under `/api/v1/…` it is the caller's own, for the product's server (a workspace API key) or
+/// the workspace's billing managers signed in. Under `/api/operator/workspaces/{workspace_id}/…`
+/// it is the one in the path, for the operator token alone; an unknown workspace is a 404.
+pub struct SpendManager {
+    pub workspace: WorkspaceId,
+}
+
+/// The workspace part of an operator route's path; the routes' other parts are read by their
+/// handlers.
+#[derive(Deserialize)]
+struct OperatorPath {
+    workspace_id: String,
+}
+
+impl FromRequestParts<AppState> for SpendManager {
+    type Rejection = ApiError;
+
+    #[tracing::instrument(skip_all)]
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if parts.uri.path().starts_with("/api/operator/") {
+            operator::authorise(state, &parts.headers)?;
+            let Path(path) = Path::<OperatorPath>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::NotFound)?;
+            let workspace =
+                WorkspaceId::parse(&path.workspace_id).map_err(|_| ApiError::NotFound)?;
+            state
+                .store
+                .workspace(&workspace)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            return Ok(SpendManager { workspace });
         }
-        Principal::Person { .. } => Err(ApiError::Forbidden),
+        let caller = Caller::from_request_parts(parts, state).await?;
+        match &caller.principal {
+            Principal::ApiKey { .. } => {}
+            Principal::Person { role, .. }
+                if role.can_manage_billing(caller.workspace.billing_managers) => {}
+            Principal::Person { .. } => return Err(ApiError::Forbidden),
+        }
+        Ok(SpendManager {
+            workspace: caller.workspace.id,
+        })
     }
+}
+
+/// A budget's path: its id (and, under the operator's routes, the workspace's).
+#[derive(Deserialize)]
+pub struct BudgetPath {
+    budget_id: String,
 }
 
 fn limit(value: i64) -> Result<Credits, ApiError> {
@@ -169,12 +215,11 @@ fn limit(value: i64) -> Result<Credits, ApiError> {
 #[tracing::instrument(skip_all)]
 pub async fn list_budgets(
     State(state): State<AppState>,
-    caller: Caller,
+    manager: SpendManager,
 ) -> Result<Json<BudgetList>, ApiError> {
-    require_budget_manager(&caller)?;
     let budgets = state
         .store
-        .budgets(&caller.workspace.id, state.clock.now_ms())
+        .budgets(&manager.workspace, state.clock.now_ms())
         .await?;
     Ok(Json(BudgetList {
         data: budgets.into_iter().map(BudgetAnswer::from).collect(),
@@ -196,17 +241,16 @@ pub async fn list_budgets(
 #[tracing::instrument(skip_all)]
 pub async fn create_budget(
     State(state): State<AppState>,
-    caller: Caller,
+    manager: SpendManager,
     ApiJson(body): ApiJson<NewBudgetBody>,
 ) -> Result<Response, ApiError> {
-    require_budget_manager(&caller)?;
     let given = match fields::text("target", Some(body.target), 200)? {
         Some(given) => given,
         // The workspace is the caller's; nothing else needs naming.
         None if body.scope == Scope::Workspace => String::new(),
         None => return Err(ApiError::Invalid("target is required".into())),
     };
-    let workspace = &caller.workspace.id;
+    let workspace = &manager.workspace;
     let target = state
         .store
         .budget_target(workspace, body.scope, &given)
@@ -242,13 +286,16 @@ fn budget_id(id: &str) -> Result<&str, ApiError> {
 #[tracing::instrument(skip_all)]
 pub async fn get_budget(
     State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    manager: SpendManager,
+    Path(path): Path<BudgetPath>,
 ) -> Result<Json<BudgetAnswer>, ApiError> {
-    require_budget_manager(&caller)?;
     let budget = state
         .store
-        .budget(&caller.workspace.id, budget_id(&id)?, state.clock.now_ms())
+        .budget(
+            &manager.workspace,
+            budget_id(&path.budget_id)?,
+            state.clock.now_ms(),
+        )
         .await?;
     Ok(Json(budget.into()))
 }
@@ -267,11 +314,10 @@ pub async fn get_budget(
 #[tracing::instrument(skip_all)]
 pub async fn update_budget(
     State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    manager: SpendManager,
+    Path(path): Path<BudgetPath>,
     ApiJson(body): ApiJson<BudgetChangeBody>,
 ) -> Result<Json<BudgetAnswer>, ApiError> {
-    require_budget_manager(&caller)?;
     let change = BudgetChange {
         limit: body.limit.map(limit).transpose()?,
         enforcement: body.enforcement,
@@ -280,8 +326,8 @@ pub async fn update_budget(
     let budget = state
         .store
         .update_budget(
-            &caller.workspace.id,
-            budget_id(&id)?,
+            &manager.workspace,
+            budget_id(&path.budget_id)?,
             &change,
             state.clock.now_ms(),
         )
@@ -300,13 +346,16 @@ pub async fn update_budget(
 #[tracing::instrument(skip_all)]
 pub async fn remove_budget(
     State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    manager: SpendManager,
+    Path(path): Path<BudgetPath>,
 ) -> Result<StatusCode, ApiError> {
-    require_budget_manager(&caller)?;
     state
         .store
-        .remove_budget(&caller.workspace.id, budget_id(&id)?, state.clock.now_ms())
+        .remove_budget(
+            &manager.workspace,
+            budget_id(&path.budget_id)?,
+            state.clock.now_ms(),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,7 +1,7 @@
 //! `GET /api/billing/credits`: the balance, buckets, totals and a page of history.
 
 use super::{ApiError, Caller, ErrorAnswer, Principal};
-use crate::ledger::views::{credits_view, MAX_PAGE};
+use crate::ledger::views::{credits_view, pool_credits_view, pool_line, MAX_PAGE};
 use crate::spend::Spender;
 use crate::state::AppState;
 use app::billing::CreditsView;
@@ -66,6 +66,17 @@ pub async fn get_credits(
             ..Spender::default()
         },
     };
+    if let Some(pool) = &caller.pool {
+        let view = pool_credits_view(
+            &state.store,
+            &caller.workspace,
+            pool_line(pool),
+            state.clock.now_ms(),
+            &spender,
+        )
+        .await?;
+        return Ok(Json(view));
+    }
     let view = credits_view(
         &state.store,
         &caller.workspace,

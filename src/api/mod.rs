@@ -77,6 +77,43 @@ pub fn routes() -> RouteBook<AppState> {
             "/api/operator/workspaces/{workspace_id}/api_keys/{key_id}",
             operator::revoke_api_key,
         )
+        // The same budgets and pools, for the operator token, on the workspace in the path.
+        .get(
+            "/api/operator/workspaces/{workspace_id}/budgets",
+            budgets::list_budgets,
+        )
+        .post(
+            "/api/operator/workspaces/{workspace_id}/budgets",
+            budgets::create_budget,
+        )
+        .get(
+            "/api/operator/workspaces/{workspace_id}/budgets/{budget_id}",
+            budgets::get_budget,
+        )
+        .post(
+            "/api/operator/workspaces/{workspace_id}/budgets/{budget_id}",
+            budgets::update_budget,
+        )
+        .delete(
+            "/api/operator/workspaces/{workspace_id}/budgets/{budget_id}",
+            budgets::remove_budget,
+        )
+        .get(
+            "/api/operator/workspaces/{workspace_id}/pools",
+            pools::list_pools,
+        )
+        .post(
+            "/api/operator/workspaces/{workspace_id}/pools",
+            pools::create_pool,
+        )
+        .post(
+            "/api/operator/workspaces/{workspace_id}/pools/{pool_id}",
+            pools::update_pool,
+        )
+        .delete(
+            "/api/operator/workspaces/{workspace_id}/pools/{pool_id}",
+            pools::remove_pool,
+        )
         // Unknown API paths answer in the API's JSON shape, not with the HTML 404 page.
         .any("/api/{*rest}", || async { ApiError::NotFound })
         // Usage bodies are small; a limit keeps a bad client from tying up memory.

@@ -1,10 +1,10 @@
 //! Earmarked pools over HTTP: `/api/v1/pools`, for the product's server (a workspace API
 //! key) and for billing managers signed in.
 
-use super::budgets::require_budget_manager;
+use super::budgets::SpendManager;
 use super::fields;
 use super::json::ApiJson;
-use super::{ApiError, Caller, ErrorAnswer};
+use super::{ApiError, ErrorAnswer};
 use crate::clock::to_datetime;
 use crate::ledger::NewPool;
 use crate::spend::{PoolView, Scope};
@@ -87,6 +87,12 @@ pub struct PoolChangeBody {
     overflow: Option<bool>,
 }
 
+/// A pool's path: its id (and, under the operator's routes, the workspace's).
+#[derive(Deserialize)]
+pub struct PoolPath {
+    pool_id: String,
+}
+
 fn pool_id(id: &str) -> Result<&str, ApiError> {
     fields::id("pool", id)
 }
@@ -101,10 +107,9 @@ fn pool_id(id: &str) -> Result<&str, ApiError> {
 #[tracing::instrument(skip_all)]
 pub async fn list_pools(
     State(state): State<AppState>,
-    caller: Caller,
+    manager: SpendManager,
 ) -> Result<Json<PoolList>, ApiError> {
-    require_budget_manager(&caller)?;
-    let pools = state.store.pools(&caller.workspace.id).await?;
+    let pools = state.store.pools(&manager.workspace).await?;
     Ok(Json(PoolList {
         data: pools.into_iter().map(PoolAnswer::from).collect(),
     }))
@@ -126,10 +131,9 @@ pub async fn list_pools(
 #[tracing::instrument(skip_all)]
 pub async fn create_pool(
     State(state): State<AppState>,
-    caller: Caller,
+    manager: SpendManager,
     ApiJson(body): ApiJson<NewPoolBody>,
 ) -> Result<Response, ApiError> {
-    require_budget_manager(&caller)?;
     let target = fields::text("target", Some(body.target), 200)?
         .ok_or_else(|| ApiError::Invalid("target is required".into()))?;
     let new = NewPool {
@@ -141,7 +145,7 @@ pub async fn create_pool(
     };
     let pool = state
         .store
-        .create_pool(&caller.workspace.id, &new, state.clock.now_ms())
+        .create_pool(&manager.workspace, &new, state.clock.now_ms())
         .await?;
     Ok((StatusCode::CREATED, Json(PoolAnswer::from(pool))).into_response())
 }
@@ -159,11 +163,10 @@ pub async fn create_pool(
 #[tracing::instrument(skip_all)]
 pub async fn update_pool(
     State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    manager: SpendManager,
+    Path(path): Path<PoolPath>,
     ApiJson(body): ApiJson<PoolChangeBody>,
 ) -> Result<Json<PoolAnswer>, ApiError> {
-    require_budget_manager(&caller)?;
     let credits = body
         .credits
         .map(|c| Credits::new(c).map_err(|e| ApiError::Invalid(format!("credits: {e}"))))
@@ -171,8 +174,8 @@ pub async fn update_pool(
     let pool = state
         .store
         .change_pool(
-            &caller.workspace.id,
-            pool_id(&id)?,
+            &manager.workspace,
+            pool_id(&path.pool_id)?,
             credits,
             body.overflow,
             state.clock.now_ms(),
@@ -193,13 +196,16 @@ pub async fn update_pool(
 #[tracing::instrument(skip_all)]
 pub async fn remove_pool(
     State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    manager: SpendManager,
+    Path(path): Path<PoolPath>,
 ) -> Result<StatusCode, ApiError> {
-    require_budget_manager(&caller)?;
     state
         .store
-        .remove_pool(&caller.workspace.id, pool_id(&id)?, state.clock.now_ms())
+        .remove_pool(
+            &manager.workspace,
+            pool_id(&path.pool_id)?,
+            state.clock.now_ms(),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

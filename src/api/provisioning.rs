@@ -6,10 +6,10 @@ use super::fields;
 use super::json::ApiJson;
 use super::operator::{authorise, known_workspace};
 use super::{ApiError, ErrorAnswer};
-use crate::accounts::{MemberRecord, WorkspaceRecord};
+use crate::accounts::{MemberPut, MemberRecord, WorkspaceRecord};
 use crate::clock::to_datetime;
 use crate::state::AppState;
-use app::domain::{BillingManagers, WorkspaceId};
+use app::domain::{BillingManagers, MemberView, WorkspaceId};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -28,6 +28,10 @@ pub struct WorkspaceAnswer {
     pub billing_managers: String,
     /// The Low Balance badge shows at or below this many credits.
     pub low_balance_threshold: i64,
+    /// What a member who works in one project with an earmarked pool is shown: `balance` (the
+    /// workspace's, the default) or `pool` (only that pool's figures).
+    #[schema(example = "balance")]
+    pub member_view: String,
 }
 
 impl From<WorkspaceRecord> for WorkspaceAnswer {
@@ -37,6 +41,7 @@ impl From<WorkspaceRecord> for WorkspaceAnswer {
             name: w.name,
             billing_managers: w.billing_managers.as_str().to_owned(),
             low_balance_threshold: w.low_balance_threshold,
+            member_view: w.member_view.as_str().to_owned(),
         }
     }
 }
@@ -63,6 +68,10 @@ pub struct WorkspaceBody {
     #[serde(default)]
     #[schema(minimum = 0)]
     low_balance_threshold: Option<i64>,
+    /// `balance` or `pool`: whether a member who works in one pooled project (see the member's
+    /// `project`) sees only that pool instead of the workspace's balance and history.
+    #[serde(default)]
+    member_view: Option<String>,
 }
 
 /// A member of a workspace.
@@ -75,6 +84,9 @@ pub struct MemberAnswer {
     /// The host product's id for the person.
     pub external_id: Option<String>,
     pub role: String,
+    /// The one project they work in, as usage calls name it in `resource.project`.
+    #[schema(example = "launch")]
+    pub project: Option<String>,
     pub member_since: chrono::DateTime<chrono::Utc>,
 }
 
@@ -86,6 +98,7 @@ impl From<MemberRecord> for MemberAnswer {
             name: m.name,
             external_id: m.external_id,
             role: m.role,
+            project: m.project,
             member_since: to_datetime(m.created_at),
         }
     }
@@ -113,6 +126,12 @@ pub struct MemberBody {
     /// `owner`, `admin`, `billing_admin`, `member` or `guest`.
     #[schema(example = "member")]
     role: String,
+    /// The one project they work in, by the name usage calls send in `resource.project`; an
+    /// empty string clears it, and leaving it out keeps it. When the workspace's
+    /// `member_view` is `pool` and the project has a pool, a member sees only that pool.
+    #[serde(default)]
+    #[schema(max_length = 200, example = "launch")]
+    project: Option<String>,
 }
 
 /// Applies a body's changes to a workspace.
@@ -142,7 +161,15 @@ async fn apply(state: &AppState, id: &WorkspaceId, body: WorkspaceBody) -> Resul
         .store
         .update_workspace_settings(id, threshold, policy)
         .await?;
+    if let Some(view) = body.member_view {
+        state.store.set_member_view(id, member_view(&view)?).await?;
+    }
     Ok(())
+}
+
+fn member_view(text: &str) -> Result<MemberView, ApiError> {
+    MemberView::parse(text.trim())
+        .map_err(|_| ApiError::Invalid("member_view must be balance or pool".into()))
 }
 
 /// Creates a workspace.
@@ -169,6 +196,9 @@ pub async fn create_workspace(
         BillingManagers::parse(p.trim()).map_err(|_| {
             ApiError::Invalid("billing_managers must be admins or owner_only".into())
         })?;
+    }
+    if let Some(view) = &body.member_view {
+        member_view(view)?;
     }
     if body
         .low_balance_threshold
@@ -319,14 +349,22 @@ pub async fn put_member(
     let role = fields::role(&body.role)?;
     let name = fields::text("name", body.name, 100)?;
     let external_id = fields::text("external_id", body.external_id, 200)?;
+    // Left out keeps the project; an empty one clears it.
+    let project = match body.project {
+        None => None,
+        Some(text) => Some(fields::text("project", Some(text), 200)?),
+    };
     let member = state
         .store
         .put_member(
             &id,
-            &email,
-            name.as_deref(),
-            external_id.as_deref(),
-            role,
+            &MemberPut {
+                email: &email,
+                name: name.as_deref(),
+                external_id: external_id.as_deref(),
+                role,
+                project: project.as_ref().map(Option::as_deref),
+            },
             state.clock.now_ms(),
         )
         .await?

@@ -2,7 +2,7 @@
 //! value is refused in one line (clap names the flag) before the database is opened.
 
 use crate::clock::Millis;
-use app::domain::{BillingManagers, Credits, Currency, Modality, Role, WorkspaceId};
+use app::domain::{BillingManagers, Credits, Currency, MemberView, Modality, Role, WorkspaceId};
 
 /// A workspace id such as `ws_k3j5…`.
 pub(crate) fn workspace(text: &str) -> Result<WorkspaceId, String> {
@@ -28,6 +28,10 @@ pub(crate) fn role(text: &str) -> Result<Role, String> {
 /// Who may buy credits.
 pub(crate) fn billing_managers(text: &str) -> Result<BillingManagers, String> {
     BillingManagers::parse(text.trim()).map_err(|_| "admins or owner_only".into())
+}
+
+pub(crate) fn member_view(text: &str) -> Result<MemberView, String> {
+    MemberView::parse(text.trim()).map_err(|_| "balance or pool".into())
 }
 
 /// How a model's work is measured.

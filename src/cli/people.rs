@@ -21,6 +21,10 @@ pub enum UserCommand {
         /// gets a generated one, printed on stderr.
         #[arg(long)]
         password: Option<String>,
+        /// The one project they work in, as usage calls name it (`""` clears it). Where the
+        /// workspace's member view is `pool` and the project has a pool, a member sees only it.
+        #[arg(long)]
+        project: Option<String>,
     },
     /// List a workspace's people: user id, email, role, the host product's id.
     List {
@@ -45,7 +49,12 @@ pub(super) async fn people(command: UserCommand, ctx: &Context) -> anyhow::Resul
             email,
             role,
             password: given,
+            project,
         } => {
+            let project = project.map(|p| p.trim().to_owned());
+            if project.as_ref().is_some_and(|p| p.chars().count() > 200) {
+                bail!("--project: a project's name has at most 200 characters");
+            }
             let email = Email::parse(&email)?;
             if store.workspace(&workspace).await?.is_none() {
                 bail!("no workspace {workspace}");
@@ -68,6 +77,12 @@ pub(super) async fn people(command: UserCommand, ctx: &Context) -> anyhow::Resul
             store
                 .set_membership(&workspace, &user_id, role, now)
                 .await?;
+            if let Some(project) = &project {
+                let project = Some(project.as_str()).filter(|p| !p.is_empty());
+                store
+                    .set_member_project(&workspace, &user_id, project)
+                    .await?;
+            }
             eprintln!(
                 "{email} is now {} in {workspace}.",
                 role.label().to_lowercase()
@@ -78,10 +93,14 @@ pub(super) async fn people(command: UserCommand, ctx: &Context) -> anyhow::Resul
             if store.workspace(&workspace).await?.is_none() {
                 bail!("no workspace {workspace}");
             }
-            println!("user\temail\trole\texternal id");
+            println!("user\temail\trole\texternal id\tproject");
             for m in store.members(&workspace).await? {
                 let external = m.external_id.as_deref().unwrap_or("-");
-                println!("{}\t{}\t{}\t{external}", m.user_id, m.email, m.role);
+                let project = m.project.as_deref().unwrap_or("-");
+                println!(
+                    "{}\t{}\t{}\t{external}\t{project}",
+                    m.user_id, m.email, m.role
+                );
             }
         }
         UserCommand::Remove { workspace, email } => {

@@ -3,7 +3,7 @@
 
 use super::{args, Context};
 use anyhow::bail;
-use app::domain::{BillingManagers, Credits, WorkspaceId};
+use app::domain::{BillingManagers, Credits, MemberView, WorkspaceId};
 use clap::Subcommand;
 
 #[derive(Subcommand)]
@@ -32,6 +32,10 @@ pub enum WorkspaceCommand {
         /// The Low Balance badge and alert show at or below this many credits.
         #[arg(long, value_parser = args::credits)]
         low_balance_threshold: Option<Credits>,
+        /// What a member who works in one pooled project sees: balance (the workspace's) or
+        /// pool (only that pool's figures).
+        #[arg(long, value_parser = args::member_view)]
+        member_view: Option<MemberView>,
     },
     /// Send the workspace's notifications to an HTTPS endpoint as signed webhooks; prints the
     /// signing secret once. `--remove` stops the deliveries.
@@ -138,6 +142,7 @@ pub(super) async fn workspaces(command: WorkspaceCommand, ctx: &Context) -> anyh
             workspace,
             billing_managers,
             low_balance_threshold,
+            member_view,
         } => {
             let id = workspace;
             let Some(current) = store.workspace(&id).await? else {
@@ -149,8 +154,10 @@ pub(super) async fn workspaces(command: WorkspaceCommand, ctx: &Context) -> anyh
             store
                 .update_workspace_settings(&id, threshold, policy)
                 .await?;
+            let view = member_view.unwrap_or(current.member_view);
+            store.set_member_view(&id, view).await?;
             eprintln!(
-                "{}: billing managers {}, Low Balance at or below {} credits.",
+                "{}: billing managers {}, Low Balance at or below {} credits, members in a pooled project see {view}.",
                 current.name,
                 policy,
                 Credits::new(threshold).unwrap_or_default()

@@ -8,7 +8,7 @@ use super::LedgerError;
 use crate::clock::Millis;
 use crate::db::{new_id, Store, StoreError};
 use crate::spend::{self, PoolView, Scope, SpendError};
-use app::domain::{Credits, WorkspaceId};
+use app::domain::{Credits, MemberView, Role, WorkspaceId};
 
 /// A pool to carve out.
 #[derive(Clone, Debug)]
@@ -56,6 +56,28 @@ impl Store {
     pub async fn pools(&self, workspace: &WorkspaceId) -> Result<Vec<PoolView>, SpendError> {
         let mut conn = self.pool().acquire().await.map_err(StoreError::from)?;
         Ok(spend::pools_in(&mut conn, workspace, None).await?)
+    }
+
+    /// The pool that is all a person is shown of the workspace's credits, if any: a member
+    /// who works in one project (`project`, from their membership) that has a live pool, in
+    /// a workspace whose `view` shows such members only their pool. Everyone else sees the
+    /// whole balance.
+    #[tracing::instrument(skip_all)]
+    pub async fn pool_seen_by(
+        &self,
+        workspace: &WorkspaceId,
+        view: MemberView,
+        role: Role,
+        project: Option<&str>,
+    ) -> Result<Option<PoolView>, StoreError> {
+        let Some(project) = project.filter(|_| role.sees_only_a_pool(view)) else {
+            return Ok(None);
+        };
+        let mut conn = self.pool().acquire().await?;
+        Ok(spend::pools_in(&mut conn, workspace, None)
+            .await?
+            .into_iter()
+            .find(|p| p.scope == Scope::Project && p.target == project))
     }
 
     /// Carves `new.credits` out of the spendable balance for one project or API key; they

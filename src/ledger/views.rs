@@ -6,7 +6,8 @@ use crate::clock::to_datetime;
 use crate::clock::Millis;
 use crate::db::Store;
 use crate::spend::{BudgetView, SpendError, Spender};
-use app::billing::{Bucket, BudgetLine, CreditsView, HistoryFilter, ResourceRef, Transaction};
+use app::billing::{AutoReloadView, Bucket, BudgetLine, CreditsView, HistoryFilter, PoolLine};
+use app::billing::{ResourceRef, Transaction};
 use app::billing::{UsageBreakdown, UsageDay, UsageReport};
 use app::domain::Credits;
 use chrono::{Days, NaiveTime};
@@ -89,17 +90,7 @@ pub async fn credits_view(
         .await
         .map_err(LedgerError::from)?;
     let credits = |n: i64| Credits::new(n.max(0)).unwrap_or_default();
-    let budgets = store
-        .budgets(&workspace.id, now)
-        .await
-        .map_err(|e| match e {
-            SpendError::Store(e) => LedgerError::Store(e),
-            other => LedgerError::Store(crate::db::StoreError::Corrupt(other.to_string())),
-        })?
-        .into_iter()
-        .filter(|b| b.concerns(whose))
-        .map(|b| budget_line(&b))
-        .collect();
+    let budgets = budgets_of(store, workspace, now, whose).await?;
     Ok(CreditsView {
         workspace_id: workspace.id.clone(),
         balance: credits(summary.available),
@@ -125,7 +116,73 @@ pub async fn credits_view(
         transactions,
         next_cursor,
         budgets,
+        pool: None,
     })
+}
+
+/// The budgets of the workspace that concern `whose`, with this period's use.
+async fn budgets_of(
+    store: &Store,
+    workspace: &WorkspaceRecord,
+    now: Millis,
+    whose: &Spender,
+) -> Result<Vec<BudgetLine>, LedgerError> {
+    Ok(store
+        .budgets(&workspace.id, now)
+        .await
+        .map_err(|e| match e {
+            SpendError::Store(e) => LedgerError::Store(e),
+            other => LedgerError::Store(crate::db::StoreError::Corrupt(other.to_string())),
+        })?
+        .into_iter()
+        .filter(|b| b.concerns(whose))
+        .map(|b| budget_line(&b))
+        .collect())
+}
+
+/// The Credits view of a member shown only their project's pool: the pool's figures and
+/// their budgets, and nothing of the workspace's balance, totals, Auto-reload or history.
+#[tracing::instrument(skip_all)]
+pub async fn pool_credits_view(
+    store: &Store,
+    workspace: &WorkspaceRecord,
+    pool: PoolLine,
+    now: Millis,
+    whose: &Spender,
+) -> Result<CreditsView, LedgerError> {
+    let budgets = budgets_of(store, workspace, now, whose).await?;
+    let overflow = if pool.overflow {
+        " Once it is spent, the project goes on with the workspace's shared credits."
+    } else {
+        ""
+    };
+    Ok(CreditsView {
+        workspace_id: workspace.id.clone(),
+        balance: pool.remaining,
+        held: Credits::default(),
+        low_balance: false,
+        low_balance_threshold: Credits::default(),
+        lifetime_added: Credits::default(),
+        lifetime_spent: Credits::default(),
+        buckets: Vec::new(),
+        auto_reload: AutoReloadView::hidden(format!(
+            "Your workspace keeps credits for {} apart; its billing managers top them up.{overflow}",
+            pool.project
+        )),
+        transactions: Vec::new(),
+        next_cursor: None,
+        budgets,
+        pool: Some(pool),
+    })
+}
+
+/// A pool as the member who works in its project sees it.
+pub fn pool_line(pool: &crate::spend::PoolView) -> PoolLine {
+    PoolLine {
+        project: pool.target.clone(),
+        remaining: Credits::new(pool.remaining.max(0)).unwrap_or_default(),
+        overflow: pool.overflow,
+    }
 }
 
 /// A budget as the people and servers it applies to see it.

@@ -24,7 +24,7 @@ const MAX_EXPORT_ROWS: usize = 100_000;
         (status = 200, description = "Every movement the filters select, newest first, as CSV (at most 100,000 rows).", content_type = "text/csv", body = String),
         (status = 400, description = "A malformed filter (`invalid_request`).", body = crate::api::ErrorAnswer),
         (status = 401, description = "No or bad credentials (`unauthenticated`).", body = crate::api::ErrorAnswer),
-        (status = 403, description = "Guests may not export (`forbidden`).", body = crate::api::ErrorAnswer),
+        (status = 403, description = "Guests, and members shown only their project's pool, may not export (`forbidden`).", body = crate::api::ErrorAnswer),
     ),
     security(("api_key" = []), ("session" = [])))]
 #[tracing::instrument(skip_all)]
@@ -33,7 +33,7 @@ pub async fn history_csv(
     caller: Caller,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    caller.require_billing_reader()?;
+    caller.require_whole_balance()?;
     let filter = HistoryFilter::from_query(
         params.get("type").map(String::as_str),
         params.get("from").map(String::as_str),

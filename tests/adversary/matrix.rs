@@ -447,6 +447,106 @@ fn rules(route: &RouteEntry, ids: &Ids) -> Option<Entry> {
                 )
             }
         }
+        // The operator's budgets and pools: the operator token alone, on the workspace in the
+        // path; an id of another workspace (or an unknown workspace) is a 404 there too.
+        (
+            "GET",
+            "/api/operator/workspaces/{workspace_id}/budgets"
+            | "/api/operator/workspaces/{workspace_id}/pools",
+        ) => {
+            let list = path.rsplit('/').next().unwrap_or_default();
+            Entry {
+                foreign: Some((
+                    Operator,
+                    probe(
+                        "GET",
+                        format!("/api/operator/workspaces/ws_doesnotexist00000000/{list}"),
+                        Body::None,
+                    ),
+                    404,
+                )),
+                ..entry(
+                    probe(
+                        "GET",
+                        format!("/api/operator/workspaces/{}/{list}", ids.globex),
+                        Body::None,
+                    ),
+                    |c| if c == Operator { 200 } else { 401 },
+                )
+            }
+        }
+        ("POST", "/api/operator/workspaces/{workspace_id}/budgets") => entry(
+            probe(
+                "POST",
+                format!("/api/operator/workspaces/{}/budgets", ids.acme),
+                Body::Json(json!({"scope": "member", "target": "nobody@acme.test",
+                                  "period": "day", "limit": 5})),
+            ),
+            |c| if c == Operator { 400 } else { 401 },
+        ),
+        ("POST", "/api/operator/workspaces/{workspace_id}/pools") => entry(
+            probe(
+                "POST",
+                format!("/api/operator/workspaces/{}/pools", ids.acme),
+                Body::Json(json!({"scope": "api_key", "target": "key_nope", "credits": 5})),
+            ),
+            |c| if c == Operator { 400 } else { 401 },
+        ),
+        (
+            "GET" | "POST" | "DELETE",
+            "/api/operator/workspaces/{workspace_id}/budgets/{budget_id}"
+            | "/api/operator/workspaces/{workspace_id}/pools/{pool_id}",
+        ) => {
+            let method = route.method;
+            let (kind, own, theirs, change) = if path.contains("/budgets/") {
+                (
+                    "budgets",
+                    &ids.acme_budget,
+                    &ids.globex_budget,
+                    json!({"limit": 400}),
+                )
+            } else {
+                (
+                    "pools",
+                    &ids.acme_pool,
+                    &ids.globex_pool,
+                    json!({"overflow": true}),
+                )
+            };
+            let body = if method == "POST" {
+                Body::Json(change)
+            } else {
+                Body::None
+            };
+            // As above, a removal is probed with an id that is nobody's.
+            let (own, ok) = if method == "DELETE" {
+                (
+                    format!("{}_notthisworkspaces", &own[..own.find('_').unwrap_or(0)]),
+                    404,
+                )
+            } else {
+                (own.clone(), 200)
+            };
+            Entry {
+                foreign: Some((
+                    Operator,
+                    probe(
+                        method,
+                        format!("/api/operator/workspaces/{}/{kind}/{theirs}", ids.acme),
+                        body.clone(),
+                    ),
+                    404,
+                )),
+                ..entry(
+                    probe(
+                        method,
+                        format!("/api/operator/workspaces/{}/{kind}/{own}", ids.acme),
+                        body,
+                    ),
+                    move |c| if c == Operator { ok } else { 401 },
+                )
+            }
+        }
         ("POST", "/api/operator/workspaces/{workspace_id}/grants") => {
             let body =
                 Body::Json(json!({"kind": "promotional", "credits": 1, "idempotency_key": ""}));

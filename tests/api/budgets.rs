@@ -2,6 +2,7 @@
 //! and servers they apply to.
 
 use crate::fixture::{error_code, Fixture, PASSWORD};
+use crate::support::TestApp;
 use serde_json::{json, Value};
 use tally::spend::Period;
 
@@ -1023,4 +1024,279 @@ async fn only_owners_are_offered_the_workspaces_api_keys_on_the_budgets_page() {
         assert_eq!(page["api_keys"].as_array().unwrap().len(), keys, "{email}");
         assert!(!page["members"].as_array().unwrap().is_empty());
     }
+}
+
+#[tokio::test]
+async fn the_operator_manages_a_workspaces_budgets_and_pools_with_the_operator_token() {
+    use reqwest::Method;
+    let f = Fixture::with_operator().await;
+    let acme = f.acme.as_str();
+    let (status, made) = f
+        .operator(
+            Method::POST,
+            &format!("/api/operator/workspaces/{acme}/budgets"),
+            Some(member_budget(60)),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().unwrap().to_owned();
+    // The workspace's own server sees the operator's budget, and the gate enforces it.
+    assert_eq!(read_budget(&f, &id).await["limit"], 60);
+    let over = f
+        .post_with_key(
+            "/api/v1/usage",
+            &f.acme_key,
+            &charge("op-1", 61, "member@acme.test", "Launch"),
+        )
+        .await;
+    assert_eq!(over.status(), 402);
+    let (status, changed) = f
+        .operator(
+            Method::POST,
+            &format!("/api/operator/workspaces/{acme}/budgets/{id}"),
+            Some(json!({"limit": 100})),
+        )
+        .await;
+    assert_eq!((status, changed["limit"].as_i64()), (200, Some(100)));
+    let (status, listed) = f
+        .operator(
+            Method::GET,
+            &format!("/api/operator/workspaces/{acme}/budgets"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["data"][0]["id"], id.as_str());
+
+    // Another workspace's budget is unknown under this one's path.
+    let globex = f.globex.as_str();
+    let (status, body) = f
+        .operator(
+            Method::GET,
+            &format!("/api/operator/workspaces/{globex}/budgets/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let (status, _) = f
+        .operator(
+            Method::GET,
+            "/api/operator/workspaces/ws_doesnotexist00000000/pools",
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "an unknown workspace");
+
+    let (status, pool) = f
+        .operator(
+            Method::POST,
+            &format!("/api/operator/workspaces/{acme}/pools"),
+            Some(json!({"scope": "project", "target": "Launch", "credits": 50})),
+        )
+        .await;
+    assert_eq!(status, 201, "{pool}");
+    let pool_id = pool["id"].as_str().unwrap();
+    let (status, _) = f
+        .operator(
+            Method::DELETE,
+            &format!("/api/operator/workspaces/{acme}/pools/{pool_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = f
+        .operator(
+            Method::DELETE,
+            &format!("/api/operator/workspaces/{acme}/budgets/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert!(f
+        .post_with_key(
+            "/api/v1/usage",
+            &f.acme_key,
+            &charge("op-2", 61, "member@acme.test", "Launch"),
+        )
+        .await
+        .status()
+        .is_success());
+
+    // The workspace's key is not the operator token.
+    let refused = TestApp::client()
+        .get(
+            f.app
+                .url(&format!("/api/operator/workspaces/{acme}/budgets")),
+        )
+        .bearer_auth(&f.acme_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+}
+
+#[tokio::test]
+async fn without_an_operator_token_the_operators_budget_routes_are_not_there() {
+    let f = Fixture::new().await;
+    let answer = TestApp::client()
+        .get(f.app.url(&format!(
+            "/api/operator/workspaces/{}/budgets",
+            f.acme.as_str()
+        )))
+        .bearer_auth("anything")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 404);
+}
+
+/// The path of a server function, which carries a hash.
+fn server_fn(prefix: &str) -> String {
+    tally::startup::route_list()
+        .into_iter()
+        .map(|r| r.path)
+        .find(|p| p.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no server function {prefix}"))
+}
+
+#[tokio::test]
+async fn a_member_in_a_pooled_project_sees_only_the_pool_when_the_workspace_says_so() {
+    use reqwest::Method;
+    let f = Fixture::with_operator().await;
+    let acme = f.acme.as_str();
+    let whole = balance(&f).await;
+    let pool = f
+        .post_with_key(
+            "/api/v1/pools",
+            &f.acme_key,
+            &json!({"scope": "project", "target": "Launch", "credits": 300}),
+        )
+        .await;
+    assert_eq!(pool.status(), 201);
+    let (status, member) = f
+        .operator(
+            Method::POST,
+            &format!("/api/operator/workspaces/{acme}/members"),
+            Some(json!({"email": "member@acme.test", "role": "member", "project": "Launch"})),
+        )
+        .await;
+    assert_eq!((status, member["project"].as_str()), (200, Some("Launch")));
+
+    // Until the workspace says so, the member sees the whole balance, as everyone does.
+    let person = f.app.sign_in("member@acme.test", PASSWORD).await;
+    let seen = f.app.get_json(&person, "/api/billing/credits").await;
+    assert_eq!(seen["balance"].as_i64(), Some(whole));
+    assert!(seen["pool"].is_null());
+
+    let (status, workspace) = f
+        .operator(
+            Method::POST,
+            &format!("/api/operator/workspaces/{acme}"),
+            Some(json!({"member_view": "pool"})),
+        )
+        .await;
+    assert_eq!(
+        (status, workspace["member_view"].as_str()),
+        (200, Some("pool"))
+    );
+    let seen = f.app.get_json(&person, "/api/billing/credits").await;
+    assert_eq!(seen["balance"], 300, "{seen}");
+    assert_eq!(seen["pool"]["project"], "Launch");
+    assert_eq!(seen["transactions"], json!([]));
+    assert_eq!(seen["buckets"], json!([]));
+    assert_eq!(seen["lifetime_added"], 0);
+    assert_eq!(seen["auto_reload"]["enabled"], false);
+
+    // Billing shows the pool; history, its export, purchases and notifications are not theirs.
+    let page = person
+        .get(f.app.url("/billing"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("AI credits for Launch"), "{page}");
+    assert!(!page.contains("Lifetime added"));
+    assert!(!page.contains("Buy credits"));
+    let history = person
+        .get(f.app.url("/billing/history"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(history.status(), 403);
+    assert!(history
+        .text()
+        .await
+        .unwrap()
+        .contains("credits are on Billing"));
+    let export = person
+        .get(f.app.url("/billing/history.csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status(), 403);
+    let purchases = f
+        .app
+        .post_form(&person, &server_fn("/api/load_purchases"), &[])
+        .await;
+    assert_eq!(purchases.status(), 403);
+
+    // Their Studio work is the project's, so the pool pays and they see what it has left.
+    let ran = f
+        .app
+        .post_form(
+            &person,
+            &server_fn("/api/run_action"),
+            &[("model", "atlas-text-large"), ("units", "1000")],
+        )
+        .await;
+    assert_eq!(ran.status(), 200);
+    let result: Value = ran.json().await.unwrap();
+    let charged = result["charged"].as_i64().unwrap();
+    assert!(charged > 0);
+    assert_eq!(result["balance"].as_i64(), Some(300 - charged), "{result}");
+    assert_eq!(
+        balance(&f).await,
+        whole - charged,
+        "the pool's credits are the balance's"
+    );
+
+    // Billing managers still see the whole balance.
+    let admin = f.app.sign_in("admin@acme.test", PASSWORD).await;
+    let theirs = f.app.get_json(&admin, "/api/billing/credits").await;
+    assert_eq!(theirs["balance"].as_i64(), Some(whole - charged));
+    assert!(theirs["pool"].is_null());
+
+    // Without a project, the member is back to the whole balance.
+    let (status, member) = f
+        .operator(
+            Method::POST,
+            &format!("/api/operator/workspaces/{acme}/members"),
+            Some(json!({"email": "member@acme.test", "role": "member", "project": ""})),
+        )
+        .await;
+    assert_eq!((status, member["project"].is_null()), (200, true));
+    let seen = f.app.get_json(&person, "/api/billing/credits").await;
+    assert_eq!(seen["balance"].as_i64(), Some(whole - charged));
+}
+
+#[tokio::test]
+async fn a_bad_member_view_is_refused_with_a_reason() {
+    let f = Fixture::with_operator().await;
+    let (status, body) = f
+        .operator(
+            reqwest::Method::POST,
+            &format!("/api/operator/workspaces/{}", f.acme.as_str()),
+            Some(json!({"member_view": "everything"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("member_view must be balance or pool"));
 }

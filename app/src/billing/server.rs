@@ -14,8 +14,15 @@ pub async fn load_billing(usage_by: Option<String>) -> Result<BillingOverview, A
         let (backend, viewer) = crate::backend::billing_viewer().await?;
         let credits = backend.credits(&viewer, RECENT_MOVEMENTS).await?;
         let by = crate::billing::UsageBreakdown::from_query(usage_by.as_deref());
-        let usage = backend.usage(&viewer.workspace.id, by).await?;
-        let plan = backend.plan(&viewer.workspace.id).await?;
+        // A member shown only their project's pool gets nothing of the workspace's use or plan.
+        let (usage, plan) = if viewer.pool.is_some() {
+            (crate::billing::UsageReport::empty(by), None)
+        } else {
+            (
+                backend.usage(&viewer.workspace.id, by).await?,
+                backend.plan(&viewer.workspace.id).await?,
+            )
+        };
         Ok(BillingOverview {
             viewer,
             credits,
@@ -39,6 +46,9 @@ pub async fn load_history(
             super::HistoryFilter::from_query(entry_type.as_deref(), from.as_deref(), to.as_deref())
                 .map_err(AppError::Invalid)?;
         let (backend, viewer) = crate::backend::billing_viewer().await?;
+        if viewer.pool.is_some() {
+            return Err(AppError::PoolOnly);
+        }
         let (transactions, next_cursor) = backend
             .history(
                 &viewer.workspace.id,

@@ -26,6 +26,23 @@ pub struct Viewer {
     pub who_can_buy: String,
     /// The host product the person came from, when they were signed in from it.
     pub back_to: Option<BackLink>,
+    /// Set when the workspace shows this person only their project's pool: then Billing and
+    /// Studio show the pool's figures and nothing of the workspace's balance or history.
+    #[serde(default)]
+    pub pool: Option<PoolLine>,
+}
+
+/// An earmarked pool as the member who works in its project sees it.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolLine {
+    /// The project, as usage calls name it.
+    #[cfg_attr(feature = "ssr", schema(example = "launch"))]
+    pub project: String,
+    /// Credits the pool still keeps for the project.
+    pub remaining: Credits,
+    /// Whether the project goes on with the shared balance once the pool is spent.
+    pub overflow: bool,
 }
 
 /// A way back to the host product.
@@ -122,6 +139,25 @@ impl AutoReloadView {
         })
     }
 
+    /// Nothing of Auto-reload, with a sentence saying why: what a member shown only their
+    /// project's pool gets (Auto-reload refills the workspace's balance, not the pool).
+    pub fn hidden(status_line: String) -> AutoReloadView {
+        AutoReloadView {
+            enabled: false,
+            threshold: None,
+            target_balance: None,
+            monthly_cap: None,
+            spent_this_month: Money::zero(crate::domain::Currency::usd()),
+            last_attempt: None,
+            paused: false,
+            retry_at: None,
+            can_try_again: false,
+            card: None,
+            card_id: None,
+            status_line,
+        }
+    }
+
     /// The view without the card: what people who cannot manage billing see.
     pub fn without_card(self) -> AutoReloadView {
         AutoReloadView {
@@ -154,6 +190,11 @@ pub struct CreditsView {
     /// with this period's use.
     #[serde(default)]
     pub budgets: Vec<BudgetLine>,
+    /// Set when the caller is a member shown only their project's pool (the workspace's
+    /// `member_view` is `pool`): `balance` is then the pool's, and the workspace's totals,
+    /// buckets, Auto-reload and history are left out.
+    #[serde(default)]
+    pub pool: Option<PoolLine>,
 }
 
 /// A budget below the workspace, as the person or the product's server it applies to sees it.
@@ -345,4 +386,16 @@ pub struct UsageReport {
     /// Oldest day first; every day of the window is present.
     pub days: Vec<UsageDay>,
     pub total: i64,
+}
+
+impl UsageReport {
+    /// No use at all: for people who are not shown the workspace's.
+    pub fn empty(by: UsageBreakdown) -> UsageReport {
+        UsageReport {
+            by,
+            keys: Vec::new(),
+            days: Vec::new(),
+            total: 0,
+        }
+    }
 }

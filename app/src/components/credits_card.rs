@@ -81,3 +81,27 @@ pub fn BucketList(buckets: Vec<Bucket>) -> impl IntoView {
     }
     .into_any()
 }
+
+/// What a member who works in one pooled project is shown instead of the balance: the
+/// credits the workspace keeps for that project.
+#[component]
+pub fn PoolCard(pool: crate::billing::PoolLine) -> impl IntoView {
+    let after = if pool.overflow {
+        "Once they are spent, the project goes on with the workspace's shared credits."
+    } else {
+        "Once they are spent, the project's actions stop until a billing manager adds more."
+    };
+    view! {
+        <section class="card credits-card" aria-labelledby="pool-heading" data-testid="pool-card">
+            <h2 id="pool-heading">{format!("AI credits for {}", pool.project)}</h2>
+            <p class="balance">
+                <span class="balance-figure" data-testid="balance">{pool.remaining.to_string()}</span>
+                <span class="balance-unit">" credits left for this project"</span>
+            </p>
+            <p class="muted">
+                "Your workspace keeps these credits apart for the project you work in; only its work spends them. "
+                {after}
+            </p>
+        </section>
+    }
+}

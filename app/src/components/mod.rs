@@ -19,7 +19,7 @@ pub use auto_reload::AutoReloadCard;
 pub use budgets::{BudgetBar, YourBudgets};
 pub use buy_credits::BuyCredits;
 pub use copy_support::CopySupportDetails;
-pub use credits_card::{BucketList, CreditsCard};
+pub use credits_card::{BucketList, CreditsCard, PoolCard};
 pub use insufficient::{InsufficientCredits, OverBudgetNotice};
 pub use notices::{ErrorPanel, Loading};
 pub use plan::{CreditsHelp, PlanCard, UpcomingExpiries};

@@ -21,6 +21,10 @@ pub fn ErrorPanel(error: AppError) -> impl IntoView {
             "You don't have access to Billing",
             "Guests can't open Billing or see this workspace's credits. If you need something here, ask the workspace owner or the person who shared the work with you.".to_owned(),
         ),
+        AppError::PoolOnly => (
+            "Your project's credits are on Billing",
+            "Your workspace keeps credits apart for the project you work in. You see those on Billing; the workspace's balance, history and purchases are for its billing managers.".to_owned(),
+        ),
         AppError::Unauthenticated => ("Please sign in", error.to_string()),
         AppError::Invalid(_) => ("That request didn't work", error.to_string()),
         _ => ("Something went wrong", error.to_string()),

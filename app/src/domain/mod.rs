@@ -26,7 +26,7 @@ pub use packs::{
     PaymentObservation, PurchaseOrigin, PurchaseStatus, PurchaseStep,
 };
 pub use rates::{format_milli, parse_milli, Modality, PriceError, Rate};
-pub use roles::{BillingManagers, RecoveryAction, Role};
+pub use roles::{BillingManagers, MemberView, RecoveryAction, Role};
 pub use subscriptions::{
     invoice_grant, BillingInterval, NoGrant, PaidInvoice, PlanTerms, SubscriptionGrant,
     SubscriptionStatus,

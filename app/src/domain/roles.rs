@@ -51,6 +51,30 @@ impl BillingManagers {
     }
 }
 
+/// What a member who works in one project with an earmarked pool is shown of the credits.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberView {
+    /// The workspace's whole balance, as everyone else sees it.
+    #[default]
+    Balance,
+    /// Only their project's pool: what it has left, never the workspace's balance or history.
+    Pool,
+}
+
+spelled_enum!(MemberView, "member view", {
+    Balance => "balance",
+    Pool => "pool",
+});
+
+impl Role {
+    /// Is this role shown only its project's pool when the workspace says so? Members alone:
+    /// the people who manage billing see the whole balance they manage.
+    pub const fn sees_only_a_pool(self, view: MemberView) -> bool {
+        matches!((self, view), (Role::Member, MemberView::Pool))
+    }
+}
+
 /// What a person refused by the credit gate can do about it.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

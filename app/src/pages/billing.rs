@@ -1,8 +1,8 @@
 use crate::billing::{load_billing, BillingOverview};
 use crate::components::{
     AutoReloadCard, BucketList, BuyCredits, CreditsCard, CreditsHelp, ErrorPanel, Loading,
-    PlanCard, PurchaseList, SavedCards, TopBar, TransactionTable, UpcomingExpiries, UsageChart,
-    YourBudgets,
+    PlanCard, PoolCard, PurchaseList, SavedCards, TopBar, TransactionTable, UpcomingExpiries,
+    UsageChart, YourBudgets,
 };
 use crate::purchases::{load_purchases, PurchaseSection};
 use leptos::prelude::*;
@@ -49,6 +49,23 @@ fn BillingView(
     let buckets = credits.buckets.clone();
     let auto_reload = credits.auto_reload.clone();
     let credits_budgets = credits.budgets.clone();
+    if let Some(pool) = credits.pool.clone() {
+        // A member shown only their project's pool: its figures and their budgets, nothing
+        // of the workspace's balance, history, purchases or use.
+        return view! {
+            <TopBar viewer/>
+            <main id="main">
+                <div class="page-head">
+                    <h1>"Billing"</h1>
+                    <p class="muted">{format!("AI credits for {workspace_name}")}</p>
+                </div>
+                <PoolCard pool/>
+                <YourBudgets budgets=credits_budgets/>
+                <CreditsHelp/>
+            </main>
+        }
+        .into_any();
+    }
     view! {
         <TopBar viewer/>
         <main id="main">
@@ -112,4 +129,5 @@ fn BillingView(
             <CreditsHelp/>
         </main>
     }
+    .into_any()
 }

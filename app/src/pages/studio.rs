@@ -31,6 +31,13 @@ fn StudioView(data: StudioView) -> impl IntoView {
         balance,
     } = data;
     let can_run = viewer.role.can_spend_credits();
+    // A member shown only their project's pool acts in that project and sees what it has left.
+    let pool = viewer.pool.as_ref().map(|p| p.project.clone());
+    let left_word = if pool.is_some() {
+        "Left for the project"
+    } else {
+        "Balance now"
+    };
     let why_not = if viewer.role.can_view_billing() {
         "Your role can't run AI actions in this workspace: billing admins manage credits. Ask an owner, admin or member to run it."
     } else {
@@ -56,7 +63,13 @@ fn StudioView(data: StudioView) -> impl IntoView {
                 <h1>"Studio"</h1>
                 <p class="muted">
                     "Try an AI action. Tally holds the estimated credits first, runs the work, then charges what it really cost and releases the rest. "
-                    {balance.map(|b| view! { <span data-testid="studio-balance">{format!("Balance: {b} credits.")}</span> })}
+                    {balance.map(|b| {
+                        let text = match &pool {
+                            Some(project) => format!("{project} has {b} credits left."),
+                            None => format!("Balance: {b} credits."),
+                        };
+                        view! { <span data-testid="studio-balance">{text}</span> }
+                    })}
                 </p>
             </div>
             {(!can_run).then(|| view! {
@@ -82,12 +95,13 @@ fn StudioView(data: StudioView) -> impl IntoView {
                             <h2>"Done"</h2>
                             <p>
                                 {format!(
-                                    "{} on {} {}: held {} credits, charged {} for the work done. Balance now {} credits.",
+                                    "{} on {} {}: held {} credits, charged {} for the work done. {} {} credits.",
                                     result.model_label,
                                     Credits::new(result.units).map(|c| c.to_string()).unwrap_or_default(),
                                     result.unit_name,
                                     Credits::new(result.estimate).map(|c| c.to_string()).unwrap_or_default(),
                                     Credits::new(result.charged).map(|c| c.to_string()).unwrap_or_default(),
+                                    left_word,
                                     Credits::new(result.balance.max(0)).map(|c| c.to_string()).unwrap_or_default(),
                                 )}
                             </p>

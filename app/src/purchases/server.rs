@@ -8,6 +8,11 @@ pub async fn load_purchases() -> Result<PurchaseSection, AppError> {
     let (backend, viewer) = crate::backend::billing_viewer()
         .await
         .map_err(AppError::answer)?;
+    // Packs and Auto-reload are the workspace's balance; a member shown only their project's
+    // pool is not shown them.
+    if viewer.pool.is_some() {
+        return Err(AppError::PoolOnly.answer());
+    }
     backend
         .purchase_section(&viewer)
         .await
