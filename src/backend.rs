@@ -379,9 +379,22 @@ impl Backend for TallyBackend {
         Ok(views::usage(&self.store, &record, self.clock.now_ms(), by).await?)
     }
 
+    fn custom_terms(&self) -> CustomAmountTerms {
+        self.payments.storefront().custom.clone()
+    }
+
     #[tracing::instrument(skip_all)]
     async fn purchase_section(&self, viewer: &Viewer) -> Result<PurchaseSection, AppError> {
         let workspace = &viewer.workspace.id;
+        let upgrade = self
+            .payments
+            .buying_refusal(workspace)
+            .await
+            .map_err(payment_error)?
+            .map(|why| app::purchases::UpgradeNote {
+                message: why.to_owned(),
+                url: self.payments.storefront().upgrade_url.clone(),
+            });
         let offers = self.payments.offers().await.map_err(payment_error)?;
         let packs = offers
             .into_iter()
@@ -408,10 +421,11 @@ impl Backend for TallyBackend {
                 can_buy: false,
                 who_can_buy: viewer.who_can_buy.clone(),
                 packs,
-                custom: CustomAmountTerms::standard(),
+                custom: self.custom_terms(),
                 cards: Vec::new(),
                 cards_error: None,
                 purchases: Vec::new(),
+                upgrade,
             });
         }
         // Saved cards are read from the database; only a workspace whose cards were never
@@ -443,10 +457,11 @@ impl Backend for TallyBackend {
             can_buy: true,
             who_can_buy: viewer.who_can_buy.clone(),
             packs,
-            custom: CustomAmountTerms::standard(),
+            custom: self.custom_terms(),
             cards,
             cards_error,
             purchases,
+            upgrade,
         })
     }
 
@@ -908,6 +923,7 @@ fn payment_error(err: PaymentsError) -> AppError {
         }
         PaymentsError::UnknownPurchase => AppError::NotFound,
         PaymentsError::Invalid(message) => AppError::Invalid(message),
+        PaymentsError::PlanRequired(why) => AppError::Invalid(why.to_owned()),
         PaymentsError::Gateway(GatewayError::Unavailable(detail)) => {
             tracing::warn!(%detail, "payment provider unavailable");
             AppError::Invalid(

@@ -2,6 +2,8 @@
 //! in docs/DEPLOY.md; the defaults run the embedded mode with no set-up.
 
 use crate::db::StoreOptions;
+use app::domain::MAX_CREDITS;
+use app::domain::{BuyingPolicy, Credits, CustomAmountTerms, Money, Storefront, TermsError};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -48,6 +50,8 @@ pub struct Config {
     /// waits for one before it is told to come back (429).
     pub sign_in_concurrency: usize,
     pub sign_in_wait: Duration,
+    /// How this deployment sells credits: custom-amount terms and who may buy.
+    pub storefront: Storefront,
 }
 
 impl std::fmt::Debug for Config {
@@ -232,6 +236,7 @@ impl Config {
                 256,
             )? as usize,
             sign_in_wait: Duration::from_millis(parse_num("TALLY_SIGN_IN_WAIT_MS", 1_000, 0, 30_000)?),
+            storefront: storefront(&get, &parse_num)?,
         };
         // A site served over https looks like production: simulated payments there must be
         // a choice, never the quiet result of a missing key.
@@ -254,6 +259,78 @@ impl Config {
     }
 }
 
+/// Reads the storefront: `TALLY_CUSTOM_STEP`, `TALLY_CUSTOM_MIN` and `TALLY_CUSTOM_MAX` (credits),
+/// `TALLY_CUSTOM_STEP_PRICE` (one step's price in dollars), `TALLY_BUYING_POLICY` and
+/// `TALLY_UPGRADE_URL`.
+fn storefront(
+    get: &impl Fn(&str) -> Option<String>,
+    parse_num: &impl Fn(&'static str, u64, u64, u64) -> Result<u64, ConfigError>,
+) -> Result<Storefront, ConfigError> {
+    let standard = CustomAmountTerms::standard();
+    let amount = |name: &'static str, default: Credits| -> Result<Credits, ConfigError> {
+        let n = parse_num(name, default.get() as u64, 1, MAX_CREDITS as u64)?;
+        Credits::new(n as i64).map_err(|_| ConfigError {
+            name,
+            value: n.to_string(),
+            reason: "expected a whole number of credits",
+        })
+    };
+    let step = amount("TALLY_CUSTOM_STEP", standard.increment)?;
+    let min = amount("TALLY_CUSTOM_MIN", standard.min)?;
+    let max = amount("TALLY_CUSTOM_MAX", standard.max)?;
+    let currency = standard.price_per_increment.currency().clone();
+    let price = match get("TALLY_CUSTOM_STEP_PRICE") {
+        None => standard.price_per_increment.clone(),
+        Some(value) => Money::parse_major(&value, &currency).map_err(|_| ConfigError {
+            name: "TALLY_CUSTOM_STEP_PRICE",
+            value,
+            reason: "expected a price in dollars such as 1.20",
+        })?,
+    };
+    let custom = CustomAmountTerms::new(step, min, max, price).map_err(|e| ConfigError {
+        name: "TALLY_CUSTOM_MIN",
+        value: format!("{min} to {max} in steps of {step}"),
+        reason: match e {
+            TermsError::MinAboveMax => "the minimum must not be above TALLY_CUSTOM_MAX",
+            TermsError::NotWholeSteps => {
+                "TALLY_CUSTOM_MIN and TALLY_CUSTOM_MAX must be whole multiples of TALLY_CUSTOM_STEP"
+            }
+            TermsError::FreeStep => "TALLY_CUSTOM_STEP_PRICE must be above zero",
+        },
+    })?;
+    let buying = match get("TALLY_BUYING_POLICY") {
+        None => BuyingPolicy::AnyWorkspace,
+        Some(value) => BuyingPolicy::parse(value.trim()).map_err(|_| ConfigError {
+            name: "TALLY_BUYING_POLICY",
+            value,
+            reason: "expected any_workspace or paid_plans_only",
+        })?,
+    };
+    let upgrade_url = match get("TALLY_UPGRADE_URL") {
+        None => None,
+        Some(value) => {
+            let url = url::Url::parse(value.trim()).map_err(|_| ConfigError {
+                name: "TALLY_UPGRADE_URL",
+                value: value.clone(),
+                reason: "expected an http:// or https:// address",
+            })?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(ConfigError {
+                    name: "TALLY_UPGRADE_URL",
+                    value,
+                    reason: "expected an http:// or https:// address",
+                });
+            }
+            Some(url.to_string())
+        }
+    };
+    Ok(Storefront {
+        custom,
+        buying,
+        upgrade_url,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,6 +350,45 @@ mod tests {
         assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(config.site_addr.to_string(), "127.0.0.1:3000");
         assert!(!config.secure_cookies);
+    }
+
+    #[test]
+    fn the_storefront_follows_its_variables_and_names_a_bad_one() {
+        let standard = config(&[]).unwrap().storefront;
+        assert_eq!(standard, Storefront::default());
+        let shop = config(&[
+            ("TALLY_CUSTOM_STEP", "10"),
+            ("TALLY_CUSTOM_MIN", "20"),
+            ("TALLY_CUSTOM_MAX", "500"),
+            ("TALLY_CUSTOM_STEP_PRICE", "0.10"),
+            ("TALLY_BUYING_POLICY", "paid_plans_only"),
+            ("TALLY_UPGRADE_URL", "https://app.example.com/plans"),
+        ])
+        .unwrap()
+        .storefront;
+        assert_eq!(shop.custom.increment.get(), 10);
+        assert_eq!(
+            shop.custom
+                .price(Credits::new(30).unwrap())
+                .unwrap()
+                .amount_minor(),
+            30
+        );
+        assert_eq!(shop.buying, BuyingPolicy::PaidPlansOnly);
+        assert_eq!(
+            shop.upgrade_url.as_deref(),
+            Some("https://app.example.com/plans")
+        );
+        for (name, value) in [
+            ("TALLY_CUSTOM_MIN", "25"),
+            ("TALLY_CUSTOM_STEP", "0"),
+            ("TALLY_CUSTOM_STEP_PRICE", "free"),
+            ("TALLY_BUYING_POLICY", "everyone"),
+            ("TALLY_UPGRADE_URL", "javascript:alert(1)"),
+        ] {
+            let err = config(&[(name, value)]).unwrap_err();
+            assert!(err.to_string().contains(name), "{name}={value}: {err}");
+        }
     }
 
     #[test]

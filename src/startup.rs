@@ -263,7 +263,7 @@ async fn payments_for(
         let gateway = StripeGateway::new(key, config.stripe_api_base.as_deref())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let payments = Payments::new(store.clone(), clock.clone(), Arc::new(gateway), &secret);
-        return Ok((payments, None));
+        return Ok((payments.with_storefront(config.storefront.clone()), None));
     }
     let secrets = Emulator::secrets(store).await?;
     let secret = config
@@ -292,7 +292,10 @@ async fn payments_for(
     );
     tracing::warn!("payments are simulated: no STRIPE_SECRET_KEY is set, so Tally's test-mode Stripe emulator takes them and no money moves");
     let payments = Payments::new(store.clone(), clock.clone(), Arc::new(gateway), &secret);
-    Ok((payments, Some(Arc::new(emulator))))
+    Ok((
+        payments.with_storefront(config.storefront.clone()),
+        Some(Arc::new(emulator)),
+    ))
 }
 
 async fn shutdown_signal() {

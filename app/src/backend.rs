@@ -82,6 +82,9 @@ pub trait Backend: Send + Sync + 'static {
         by: UsageBreakdown,
     ) -> Result<UsageReport, AppError>;
 
+    /// The terms a custom amount is bought on in this deployment.
+    fn custom_terms(&self) -> crate::domain::CustomAmountTerms;
+
     /// The Buy credits section for this person: for billing managers with the saved cards and
     /// purchases, for everyone else the catalog alone.
     async fn purchase_section(&self, viewer: &Viewer) -> Result<PurchaseSection, AppError>;

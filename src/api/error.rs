@@ -171,6 +171,11 @@ impl From<crate::payments::PaymentsError> for ApiError {
         match err {
             PaymentsError::UnknownPack | PaymentsError::UnknownPurchase => ApiError::NotFound,
             PaymentsError::Invalid(message) => ApiError::Invalid(message),
+            // The workspace's plan, not the request, is what stands in the way.
+            PaymentsError::PlanRequired(why) => ApiError::Conflict {
+                code: ErrorCode::Conflict,
+                message: why.to_owned(),
+            },
             PaymentsError::Gateway(GatewayError::Unavailable(detail)) => {
                 ApiError::Unavailable(format!("the payment provider did not answer: {detail}"))
             }

@@ -25,8 +25,8 @@ use crate::clock::Millis;
 use crate::db::{Store, StoreError};
 use crate::ledger::LedgerError;
 use app::domain::{
-    best_value, bonus_at, price_per_thousand, Credits, Currency, CustomAmountTerms, Money,
-    PurchaseOrigin, WorkspaceId,
+    best_value, bonus_at, price_per_thousand, Credits, Currency, Money, PurchaseOrigin, Storefront,
+    WorkspaceId,
 };
 use std::sync::Arc;
 
@@ -39,6 +39,9 @@ pub enum PaymentsError {
     UnknownPurchase,
     #[error("{0}")]
     Invalid(String),
+    /// The deployment sells credits to workspaces on a paid plan only; the sentence says so.
+    #[error("{0}")]
+    PlanRequired(&'static str),
     #[error(transparent)]
     Gateway(#[from] GatewayError),
     #[error(transparent)]
@@ -58,6 +61,8 @@ pub struct Payments {
     clock: Arc<dyn Clock>,
     gateway: Arc<dyn PaymentGateway>,
     webhook_secret: Arc<str>,
+    /// How this deployment sells credits.
+    storefront: Arc<Storefront>,
 }
 
 impl std::fmt::Debug for Payments {
@@ -92,7 +97,35 @@ impl Payments {
             clock,
             gateway,
             webhook_secret: webhook_secret.into(),
+            storefront: Arc::new(Storefront::default()),
         }
+    }
+
+    /// The same, selling on `storefront`'s terms.
+    pub fn with_storefront(self, storefront: Storefront) -> Payments {
+        Payments {
+            storefront: Arc::new(storefront),
+            ..self
+        }
+    }
+
+    /// How this deployment sells credits.
+    pub fn storefront(&self) -> &Storefront {
+        &self.storefront
+    }
+
+    /// Why the workspace may not buy credits now, under the deployment's buying policy;
+    /// `None` when it may.
+    pub async fn buying_refusal(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<Option<&'static str>, PaymentsError> {
+        if self.storefront.buying == app::domain::BuyingPolicy::AnyWorkspace {
+            // Nothing to look up.
+            return Ok(None);
+        }
+        let plan = self.store.subscription_of(workspace).await?;
+        Ok(self.storefront.refusal(plan.map(|s| s.status)))
     }
 
     pub fn gateway(&self) -> &dyn PaymentGateway {
@@ -197,7 +230,7 @@ impl Payments {
                 self.pack_offer(&pack, self.now())
             }
             app::purchases::PurchaseChoice::Custom(credits) => {
-                let terms = CustomAmountTerms::standard();
+                let terms = &self.storefront.custom;
                 let price = terms
                     .price(*credits)
                     .map_err(|e| PaymentsError::Invalid(format!("Custom amount: {e}.")))?;
@@ -247,6 +280,9 @@ impl Payments {
         offer: &Offer,
         origin: &str,
     ) -> Result<(PurchaseRecord, OpenCheckout), PaymentsError> {
+        if let Some(why) = self.buying_refusal(workspace).await? {
+            return Err(PaymentsError::PlanRequired(why));
+        }
         let customer = self.customer(workspace, workspace_name).await?;
         let purchase = self
             .store

@@ -19,6 +19,7 @@ mod provisioning;
 mod purchases;
 mod saved_cards;
 mod sessions;
+mod storefront;
 mod stripe_emulator;
 mod subscriptions;
 mod usage;

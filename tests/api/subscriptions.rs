@@ -13,7 +13,7 @@ use tally::payments::emulator::Emulator;
 
 const DAY: i64 = 86_400_000;
 
-fn at(y: i32, m: u32, d: u32) -> i64 {
+pub(crate) fn at(y: i32, m: u32, d: u32) -> i64 {
     chrono::Utc
         .with_ymd_and_hms(y, m, d, 0, 0, 0)
         .unwrap()
@@ -21,7 +21,7 @@ fn at(y: i32, m: u32, d: u32) -> i64 {
 }
 
 /// The fixture with the demo plans and a Stripe customer for Acme, at `start`.
-async fn subscribed_fixture(app: TestApp, start: i64) -> Fixture {
+pub(crate) async fn subscribed_fixture(app: TestApp, start: i64) -> Fixture {
     app.clock.set(start);
     let f = Fixture::with_app(app).await;
     for plan in tally::demo::demo_plans() {
@@ -40,7 +40,7 @@ async fn subscribed_fixture(app: TestApp, start: i64) -> Fixture {
 }
 
 /// Calls the emulator's Stripe API, as Stripe's dashboard or a billing script would.
-async fn subscribe(f: &Fixture, price: &str, seats: &str, trial_days: &str) -> String {
+pub(crate) async fn subscribe(f: &Fixture, price: &str, seats: &str, trial_days: &str) -> String {
     let customer = f.app.store.stripe_customer(&f.acme).await.unwrap().unwrap();
     let sub = stripe_api(
         &f.app,
@@ -81,7 +81,7 @@ async fn invoices_seen(app: &TestApp, subscription: &str) -> i64 {
 
 /// Waits until Tally has considered `n` invoices of the subscription (events arrive on
 /// their own, a few milliseconds apart).
-async fn wait_for_invoices(app: &TestApp, subscription: &str, n: i64) {
+pub(crate) async fn wait_for_invoices(app: &TestApp, subscription: &str, n: i64) {
     crate::support::wait_until(&format!("{n} invoices of {subscription}"), || async {
         invoices_seen(app, subscription).await >= n
     })

@@ -16,8 +16,25 @@ pub fn BuyCredits(section: PurchaseSection) -> impl IntoView {
         packs,
         custom,
         cards,
+        upgrade,
         ..
     } = section;
+    if let Some(upgrade) = upgrade {
+        // Buying needs a paid plan here: say how to get one instead of offering packs.
+        return view! {
+            <section id="buy-credits" class="card" aria-labelledby="buy-heading">
+                <div class="card-head">
+                    <h2 id="buy-heading">"Buy credits"</h2>
+                    <TestModeBadge test_mode/>
+                </div>
+                <p class="notice notice-info" data-testid="upgrade-note">{upgrade.message}</p>
+                {upgrade.url.map(|url| view! {
+                    <p><a class="button primary" href=url data-testid="upgrade-link">"See plans"</a></p>
+                })}
+            </section>
+        }
+        .into_any();
+    }
     if !can_buy {
         return view! {
             <section id="buy-credits" class="card" aria-labelledby="buy-heading">
@@ -82,10 +99,7 @@ pub fn BuyCredits(section: PurchaseSection) -> impl IntoView {
         Some(Pick::Custom) => custom_check().is_ok(),
         None => false,
     };
-    let hint = StoredValue::new(format!(
-        "In steps of {} credits, from {} to {}, at {} per {} credits.",
-        custom.increment, custom.min, custom.max, custom.price_per_increment, custom.increment
-    ));
+    let hint = StoredValue::new(custom.sentence());
     let (min, max, step) = (custom.min.get(), custom.max.get(), custom.increment.get());
     view! {
         <section id="buy-credits" class="card" aria-labelledby="buy-heading">

@@ -41,6 +41,8 @@ pub enum SkipReason {
     Paused,
     /// A payment was declined a short while ago; the card is not tried again yet.
     BackingOff,
+    /// This deployment sells credits to workspaces on a paid plan only, and this one is not.
+    PlanRequired,
 }
 
 impl SkipReason {
@@ -59,6 +61,9 @@ impl SkipReason {
             }
             SkipReason::BackingOff => {
                 "Payment failed recently; Auto-reload waits before trying the card again."
+            }
+            SkipReason::PlanRequired => {
+                "Auto-reload buys credits only for workspaces on a paid plan. Upgrade the workspace's plan to turn it back on."
             }
         }
     }
@@ -88,6 +93,8 @@ pub struct ReloadState {
     pub paused: bool,
     /// A recent decline's waiting time has not passed yet.
     pub backing_off: bool,
+    /// The deployment's buying policy lets this workspace buy credits.
+    pub may_buy: bool,
 }
 
 impl AutoReloadSettings {
@@ -155,6 +162,9 @@ pub fn decide(
 ) -> ReloadDecision {
     if !settings.enabled {
         return ReloadDecision::Skip(SkipReason::Disabled);
+    }
+    if !state.may_buy {
+        return ReloadDecision::Skip(SkipReason::PlanRequired);
     }
     if state.paused {
         return ReloadDecision::Skip(SkipReason::Paused);
@@ -293,7 +303,24 @@ mod tests {
             has_payment_method: true,
             paused: false,
             backing_off: false,
+            may_buy: true,
         }
+    }
+
+    #[test]
+    fn a_workspace_that_may_not_buy_gets_no_reload_however_low() {
+        let st = ReloadState {
+            may_buy: false,
+            ..state(0, 0, 0)
+        };
+        assert_eq!(
+            decide(
+                &settings(1_000, 10_000, 50_000),
+                &st,
+                &CustomAmountTerms::standard()
+            ),
+            ReloadDecision::Skip(SkipReason::PlanRequired)
+        );
     }
 
     #[test]
@@ -491,6 +518,7 @@ mod tests {
             has_card in prop::bool::weighted(0.85),
             paused in prop::bool::weighted(0.1),
             backing_off in prop::bool::weighted(0.1),
+            may_buy in prop::bool::weighted(0.9),
         ) {
             let terms = CustomAmountTerms::standard();
             let s = settings(threshold, threshold + extra, cap);
@@ -498,19 +526,21 @@ mod tests {
                 has_payment_method: has_card,
                 paused,
                 backing_off,
+                may_buy,
                 ..state(balance, pending, spent)
             };
             let below = balance < threshold;
             match decide(&s, &st, &terms) {
                 ReloadDecision::Reload { credits, price } => {
-                    prop_assert!(!paused && !backing_off && below && pending == 0 && has_card);
+                    prop_assert!(!paused && !backing_off && below && pending == 0 && has_card && may_buy);
                     let reached = balance + credits.get();
                     prop_assert!(reached >= s.target.get().min(balance + terms.max.get()));
                     prop_assert!(credits.get() % terms.increment.get() == 0);
                     prop_assert!(credits.get() <= terms.min.get().max(s.target.get() - balance + terms.increment.get() - 1));
                     prop_assert!(spent + price.amount_minor() <= cap);
                 }
-                ReloadDecision::Skip(SkipReason::Paused) => prop_assert!(paused),
+                ReloadDecision::Skip(SkipReason::PlanRequired) => prop_assert!(!may_buy),
+                ReloadDecision::Skip(SkipReason::Paused) => prop_assert!(paused && may_buy),
                 ReloadDecision::Skip(SkipReason::BackingOff) => prop_assert!(backing_off && !paused),
                 ReloadDecision::Skip(SkipReason::NotBelowThreshold) => {
                     prop_assert!(!below && !paused && !backing_off)

@@ -11,6 +11,7 @@ mod money;
 mod packs;
 mod rates;
 mod roles;
+mod storefront;
 mod subscriptions;
 
 pub use auto_reload::{
@@ -27,6 +28,7 @@ pub use packs::{
 };
 pub use rates::{format_milli, parse_milli, Modality, PriceError, Rate};
 pub use roles::{BillingManagers, MemberView, RecoveryAction, Role};
+pub use storefront::{BuyingPolicy, Storefront, TermsError};
 pub use subscriptions::{
     invoice_grant, BillingInterval, NoGrant, PaidInvoice, PlanTerms, SubscriptionGrant,
     SubscriptionStatus,

@@ -46,7 +46,8 @@ async fn open_checkout(
     ) {
         (Some(pack), None) => super::PurchaseChoice::Pack(pack.trim().to_owned()),
         (None, Some(credits)) => super::PurchaseChoice::Custom(
-            crate::domain::CustomAmountTerms::standard()
+            backend
+                .custom_terms()
                 .parse(&credits)
                 .map_err(|e| AppError::Invalid(format!("Custom amount: {e}.")))?,
         ),

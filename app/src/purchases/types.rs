@@ -134,6 +134,18 @@ pub struct PurchaseSection {
     pub cards_error: Option<String>,
     /// Newest first.
     pub purchases: Vec<PurchaseView>,
+    /// Set when the deployment sells credits to paid plans only and this workspace is on none:
+    /// the page says how to upgrade instead of offering to buy.
+    #[serde(default)]
+    pub upgrade: Option<UpgradeNote>,
+}
+
+/// How a free workspace can come to buy credits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpgradeNote {
+    pub message: String,
+    /// The host product's page where the plan is changed, when the deployment names one.
+    pub url: Option<String>,
 }
 
 /// What a billing manager chose to buy.

@@ -17,8 +17,8 @@ use super::{
 };
 use crate::notifications::Kind;
 use app::domain::{
-    decide, month_start, AutoReloadSettings, Credits, Currency, CustomAmountTerms, DeclineState,
-    Money, PurchaseOrigin, PurchaseStatus, ReloadDecision, ReloadState, SkipReason, TryAgainError,
+    decide, month_start, AutoReloadSettings, Credits, Currency, DeclineState, Money,
+    PurchaseOrigin, PurchaseStatus, ReloadDecision, ReloadState, SkipReason, TryAgainError,
     WorkspaceId, PAUSE_AFTER_DECLINES,
 };
 
@@ -54,11 +54,14 @@ impl Payments {
         settings: &AutoReloadSettings,
         chosen_card: Option<&str>,
     ) -> Result<Option<ReloadOutcome>, PaymentsError> {
-        settings
-            .validate(&CustomAmountTerms::standard())
-            .map_err(|e| {
-                PaymentsError::Invalid(format!("{}.", app::format::capitalised(&e.to_string())))
-            })?;
+        settings.validate(&self.storefront().custom).map_err(|e| {
+            PaymentsError::Invalid(format!("{}.", app::format::capitalised(&e.to_string())))
+        })?;
+        if settings.enabled {
+            if let Some(why) = self.buying_refusal(workspace).await? {
+                return Err(PaymentsError::PlanRequired(why));
+            }
+        }
         let store = self.store();
         // Read afresh: the card chosen must still be there.
         let cards = self.refresh_cards(workspace).await?;
@@ -289,11 +292,10 @@ impl Payments {
         let now = self.now();
         let workspace = &attempt.workspace_id;
         let state = self.reload_state(workspace, record).await?;
-        let (credits, price) =
-            match decide(&record.settings, &state, &CustomAmountTerms::standard()) {
-                ReloadDecision::Skip(reason) => return Ok(Err(reason)),
-                ReloadDecision::Reload { credits, price } => (credits, price),
-            };
+        let (credits, price) = match decide(&record.settings, &state, &self.storefront().custom) {
+            ReloadDecision::Skip(reason) => return Ok(Err(reason)),
+            ReloadDecision::Reload { credits, price } => (credits, price),
+        };
         let purchase = store
             .create_purchase(
                 &NewPurchase {
@@ -349,6 +351,7 @@ impl Payments {
             has_payment_method: record.payment_method_id.is_some(),
             paused: record.paused,
             backing_off,
+            may_buy: self.buying_refusal(workspace).await?.is_none(),
         })
     }
 
