@@ -544,16 +544,24 @@ impl Backend for TallyBackend {
         Ok(match (settings.enabled, first) {
             (true, Some(ReloadOutcome::Credited(purchase))) => format!(
                 "Auto-reload is on. The balance was below the threshold, so it added {} credits first.",
-                Credits::new(purchase.credits).unwrap_or_default()
+                Credits::new(purchase.credits + purchase.bonus_credits).unwrap_or_default()
             ),
             (true, Some(ReloadOutcome::Skipped(reason))) => format!(
                 "Saved. Auto-reload did not top up now: {}",
                 reason.explain()
             ),
-            (true, _) => format!(
-                "Auto-reload is on: below {} credits, it tops up to {} credits.",
-                settings.threshold, settings.target
-            ),
+            (true, _) => {
+                let pack = match &settings.amount {
+                    app::domain::ReloadAmount::Pack(id) => {
+                        self.payments.pack_deal(id).await.map_err(payment_error)?
+                    }
+                    _ => None,
+                };
+                format!(
+                    "Auto-reload is on. {}",
+                    settings.preview(&self.payments.storefront().custom, pack.as_ref())
+                )
+            }
             (false, _) => "Auto-reload is off. Reloads already charged still land.".to_owned(),
         })
     }

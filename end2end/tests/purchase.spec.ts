@@ -141,3 +141,44 @@ test('an owner turns Auto-reload on, a Studio action crosses the threshold, and 
   await expect(page.locator('#auto-reload').getByTestId('auto-reload-last')).toContainText('succeeded');
   await expect(page.getByTestId('purchase-row').first()).toContainText('Auto-reload');
 });
+
+test('the Auto-reload form shows only the chosen mode’s field and says what the next reload buys', async ({ page }) => {
+  await signIn(page, 'buyer@labs.test');
+  await waitForHydration(page);
+  const card = page.locator('#auto-reload');
+  await card.getByLabel('When the balance falls below (credits)').fill('1000');
+
+  await card.getByRole('radio', { name: 'a fixed number of credits' }).check();
+  await expect(card.getByLabel('Top up to (credits)')).toHaveCount(0);
+  await card.getByLabel('Credits to buy each time').fill('10000');
+  await expect(card.getByTestId('auto-reload-preview')).toContainText('buys 10,000 credits for $12.00 USD');
+
+  await card.getByRole('radio', { name: 'a credit pack' }).check();
+  await expect(card.getByLabel('Credits to buy each time')).toHaveCount(0);
+  await card.getByLabel('Pack to buy').selectOption('pack_team');
+  await expect(card.getByTestId('auto-reload-preview')).toContainText(
+    'the Team pack: 25,000 credits and 2,500 bonus credits for $22.50 USD',
+  );
+  await card.getByLabel('Monthly cap (USD)').fill('50');
+  await card.getByTestId('save-auto-reload').click();
+  await expect(card.getByTestId('auto-reload-saved')).toContainText('the next reload buys the Team pack');
+
+  // Saved: the page comes back in pack mode with the pack chosen, and the API says so.
+  await page.reload();
+  const again = page.locator('#auto-reload');
+  await expect(again.getByRole('radio', { name: 'a credit pack' })).toBeChecked();
+  await expect(again.getByLabel('Pack to buy')).toHaveValue('pack_team');
+  const credits = (await apiCredits(page)) as unknown as { auto_reload: { mode: string; pack_id: string } };
+  expect(credits.auto_reload.mode).toBe('pack');
+  expect(credits.auto_reload.pack_id).toBe('pack_team');
+
+  // A fixed amount below the threshold is refused with the reason, and nothing changes.
+  await waitForHydration(page);
+  await again.getByRole('radio', { name: 'a fixed number of credits' }).check();
+  await again.getByLabel('Credits to buy each time').fill('5000');
+  await again.getByLabel('When the balance falls below (credits)').fill('6000');
+  await again.getByTestId('save-auto-reload').click();
+  await expect(again.getByRole('alert')).toContainText('threshold must not be above what one reload buys');
+  await page.reload();
+  await expect(page.locator('#auto-reload').getByRole('radio', { name: 'a credit pack' })).toBeChecked();
+});

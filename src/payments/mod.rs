@@ -188,6 +188,23 @@ impl Payments {
         Ok(offers)
     }
 
+    /// A pack on sale as an Auto-reload buys it now; `None` when it is not on sale.
+    pub async fn pack_deal(
+        &self,
+        id: &str,
+    ) -> Result<Option<app::domain::PackDeal>, PaymentsError> {
+        let Some(pack) = self.store.pack(id).await?.filter(|p| p.active) else {
+            return Ok(None);
+        };
+        let offer = self.pack_offer(&pack, self.now())?;
+        Ok(Some(app::domain::PackDeal {
+            name: pack.name.clone(),
+            credits: offer.credits,
+            bonus: offer.bonus,
+            price: offer.price,
+        }))
+    }
+
     fn pack_offer(&self, pack: &PackRecord, now: Millis) -> Result<Offer, PaymentsError> {
         let corrupt = |what: &str| {
             PaymentsError::from(StoreError::Corrupt(format!("pack {}: {what}", pack.id)))

@@ -486,3 +486,159 @@ async fn a_reload_cut_off_after_its_charge_is_taken_up_again_and_charges_once() 
     assert_eq!(intents, 1);
     assert!(f.app.store.audit(&f.acme).await.unwrap().balanced());
 }
+
+/// Saves Auto-reload in a mode other than the target: `field` is that mode's one field.
+async fn save_mode(
+    f: &Fixture,
+    client: &reqwest::Client,
+    mode: &str,
+    field: (&str, &str),
+    threshold: &str,
+    cap: &str,
+) -> reqwest::Response {
+    client
+        .post(f.app.url("/api/save_auto_reload"))
+        .form(&[
+            ("enabled", "on"),
+            ("threshold", threshold),
+            ("mode", mode),
+            field,
+            ("monthly_cap", cap),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The purchases Auto-reload made, newest first.
+async fn reload_purchases(f: &Fixture) -> Vec<tally::payments::PurchaseRecord> {
+    let all = f.app.store.purchases(&f.acme, 10).await.unwrap();
+    all.into_iter()
+        .filter(|p| p.created_by == "Auto-reload")
+        .collect()
+}
+
+async fn dip_and_reload(f: &Fixture, left: i64) {
+    f.spend_to(left).await;
+    assert_eq!(reload_count(f, "queued").await, 1, "one reload per dip");
+    assert_eq!(f.app.payments.process_reloads().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_fixed_reload_buys_the_same_amount_at_every_dip() {
+    let f = Fixture::new().await;
+    let owner = f.owner_with_card("4242424242424242").await;
+    // The threshold may not be above the amount: such a reload could leave it below.
+    let refused = save_mode(
+        &f,
+        &owner,
+        "fixed",
+        ("fixed_credits", "10000"),
+        "10001",
+        "100",
+    )
+    .await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("threshold must not be above what one reload buys"));
+    let refused = save_mode(
+        &f,
+        &owner,
+        "fixed",
+        ("fixed_credits", "10500"),
+        "5000",
+        "100",
+    )
+    .await;
+    assert_eq!(refused.status(), 400, "not a whole custom amount");
+
+    let saved = save_mode(
+        &f,
+        &owner,
+        "fixed",
+        ("fixed_credits", "10000"),
+        "5000",
+        "100",
+    )
+    .await;
+    let status = saved.status();
+    let message = saved.text().await.unwrap();
+    assert_eq!(status, 200, "{message}");
+    assert!(
+        message.contains("buys 10,000 credits for $12.00 USD"),
+        "{message}"
+    );
+    for left in [4_500, 100] {
+        dip_and_reload(&f, left).await;
+        assert_eq!(balance(&f.app, &f.acme).await, left + 10_000);
+    }
+    let reloads: Vec<_> = reload_purchases(&f)
+        .await
+        .into_iter()
+        .map(|p| (p.credits, p.bonus_credits, p.amount_minor))
+        .collect();
+    assert_eq!(reloads, [(10_000, 0, 1_200), (10_000, 0, 1_200)]);
+    let view = f.app.get_json(&owner, "/api/billing/credits").await;
+    assert_eq!(view["auto_reload"]["mode"], "fixed");
+    assert_eq!(view["auto_reload"]["fixed_credits"], 10_000);
+    assert!(view["auto_reload"]["target_balance"].is_null());
+}
+
+#[tokio::test]
+async fn a_pack_reload_buys_the_pack_with_its_bonus_and_stops_when_the_pack_is_withdrawn() {
+    let f = Fixture::new().await;
+    let owner = f.owner_with_card("4242424242424242").await;
+    let saved = save_mode(&f, &owner, "pack", ("pack_id", "pack_team"), "5000", "50").await;
+    let status = saved.status();
+    let message = saved.text().await.unwrap();
+    assert_eq!(status, 200, "{message}");
+    assert!(
+        message.contains("the Team pack: 25,000 credits and 2,500 bonus credits for $22.50 USD"),
+        "{message}"
+    );
+    dip_and_reload(&f, 4_000).await;
+    assert_eq!(balance(&f.app, &f.acme).await, 4_000 + 27_500);
+    let reload = reload_purchases(&f).await.remove(0);
+    assert_eq!(
+        (reload.credits, reload.bonus_credits, reload.amount_minor),
+        (25_000, 2_500, 2_250)
+    );
+    assert_eq!(reload.pack_id.as_deref(), Some("pack_team"));
+
+    // $22.50 of a $50.00 cap is spent: a second pack fits, a third would not.
+    dip_and_reload(&f, 4_000).await;
+    f.spend_to(4_000).await;
+    f.app.payments.process_reloads().await.unwrap();
+    assert_eq!(balance(&f.app, &f.acme).await, 4_000, "the cap holds");
+    assert_eq!(reload_count(&f, "skipped").await, 1);
+
+    // A pack no longer on sale is refused when saved, and a reload due then says why.
+    let mut team = tally::demo::demo_packs(f.app.now())
+        .into_iter()
+        .find(|p| p.id == "pack_team")
+        .unwrap();
+    team.active = false;
+    f.app.store.upsert_pack(&team, f.app.now()).await.unwrap();
+    let refused = save_mode(&f, &owner, "pack", ("pack_id", "pack_team"), "5000", "50").await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("no longer on sale"));
+}
+
+#[tokio::test]
+async fn a_mode_without_its_field_is_refused_with_a_reason() {
+    let f = Fixture::new().await;
+    let owner = f.owner_with_card("4242424242424242").await;
+    for (mode, needle) in [
+        ("pack", "Choose the pack"),
+        ("fixed", "Credits to buy each time"),
+        ("everything", "Choose what each reload buys"),
+    ] {
+        let refused = save_mode(&f, &owner, mode, ("unused", "1"), "5000", "100").await;
+        assert_eq!(refused.status(), 400, "{mode}");
+        let body = refused.text().await.unwrap();
+        assert!(body.contains(needle), "{mode}: {body}");
+    }
+}

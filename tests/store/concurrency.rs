@@ -244,7 +244,7 @@ async fn spends_crossing_the_threshold_queue_one_reload(store: &Store) {
     let settings = app::domain::AutoReloadSettings {
         enabled: true,
         threshold: Credits::new(5_000).unwrap(),
-        target: Credits::new(20_000).unwrap(),
+        amount: app::domain::ReloadAmount::Target(Credits::new(20_000).unwrap()),
         monthly_cap: app::domain::Money::new(10_000, app::domain::Currency::usd()).unwrap(),
     };
     store

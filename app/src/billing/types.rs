@@ -109,7 +109,15 @@ pub struct AutoReloadView {
     pub enabled: bool,
     /// The saved settings (`None` before they are first saved).
     pub threshold: Option<Credits>,
+    /// What each reload buys: `target` (refill toward `target_balance`), `fixed` (buy
+    /// `fixed_credits`) or `pack` (buy the pack `pack_id`).
+    #[serde(default)]
+    pub mode: crate::domain::ReloadMode,
     pub target_balance: Option<Credits>,
+    #[serde(default)]
+    pub fixed_credits: Option<Credits>,
+    #[serde(default)]
+    pub pack_id: Option<String>,
     pub monthly_cap: Option<Money>,
     /// What Auto-reload spent this UTC month, reloads still being paid included.
     pub spent_this_month: Money,
@@ -131,10 +139,15 @@ pub struct AutoReloadView {
 impl AutoReloadView {
     /// The saved settings, if there are any.
     pub fn settings(&self) -> Option<crate::domain::AutoReloadSettings> {
+        use crate::domain::{ReloadAmount, ReloadMode};
         Some(crate::domain::AutoReloadSettings {
             enabled: self.enabled,
             threshold: self.threshold?,
-            target: self.target_balance?,
+            amount: match self.mode {
+                ReloadMode::Target => ReloadAmount::Target(self.target_balance?),
+                ReloadMode::Fixed => ReloadAmount::Fixed(self.fixed_credits?),
+                ReloadMode::Pack => ReloadAmount::Pack(self.pack_id.clone()?),
+            },
             monthly_cap: self.monthly_cap.clone()?,
         })
     }
@@ -145,7 +158,10 @@ impl AutoReloadView {
         AutoReloadView {
             enabled: false,
             threshold: None,
+            mode: crate::domain::ReloadMode::Target,
             target_balance: None,
+            fixed_credits: None,
+            pack_id: None,
             monthly_cap: None,
             spent_this_month: Money::zero(crate::domain::Currency::usd()),
             last_attempt: None,

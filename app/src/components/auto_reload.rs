@@ -1,7 +1,49 @@
 use crate::billing::AutoReloadView;
+use crate::domain::{
+    AutoReloadSettings, Credits, Currency, CustomAmountTerms, Money, PackDeal, ReloadAmount,
+    ReloadMode,
+};
 use crate::format;
-use crate::purchases::{ConfirmReload, SaveAutoReload, SavedCard, TryAgainAutoReload};
+use crate::purchases::{ConfirmReload, PackOffer, SaveAutoReload, SavedCard, TryAgainAutoReload};
 use leptos::prelude::*;
+
+/// What the form's fields say the next reload will buy and cost, or what to fix first.
+fn form_preview(
+    mode: ReloadMode,
+    fields: [&str; 4],
+    terms: &CustomAmountTerms,
+    packs: &[PackOffer],
+) -> String {
+    let [threshold, target, fixed, pack_id] = fields;
+    let credits = |text: &str| Credits::parse(&text.replace([',', ' '], "")).ok();
+    let Some(threshold) = credits(threshold) else {
+        return "Enter the threshold as a whole number of credits.".to_owned();
+    };
+    let amount = match mode {
+        ReloadMode::Target => match credits(target) {
+            Some(t) => ReloadAmount::Target(t),
+            None => return "Enter the target balance as a whole number of credits.".to_owned(),
+        },
+        ReloadMode::Fixed => match credits(fixed) {
+            Some(c) => ReloadAmount::Fixed(c),
+            None => return "Enter the credits to buy each time as a whole number.".to_owned(),
+        },
+        ReloadMode::Pack => ReloadAmount::Pack(pack_id.to_owned()),
+    };
+    let pack = packs.iter().find(|p| p.id == pack_id).map(|p| PackDeal {
+        name: p.name.clone(),
+        credits: p.credits,
+        bonus: p.bonus,
+        price: p.price.clone(),
+    });
+    let settings = AutoReloadSettings {
+        enabled: true,
+        threshold,
+        amount,
+        monthly_cap: Money::zero(Currency::usd()),
+    };
+    settings.preview(terms, pack.as_ref())
+}
 
 /// Auto-reload: its state in a sentence, this month's spend against the cap, the last
 /// attempt, and (for billing managers) the settings form and "Try again" after declines.
@@ -10,6 +52,10 @@ pub fn AutoReloadCard(
     panel: AutoReloadView,
     /// The workspace's saved cards, to choose the one reloads charge.
     cards: Vec<SavedCard>,
+    /// The packs on sale, for the pack mode.
+    packs: Vec<PackOffer>,
+    /// The custom amount's terms, which the target and fixed modes buy on.
+    terms: CustomAmountTerms,
     can_manage: bool,
 ) -> impl IntoView {
     let settings = panel.settings();
@@ -32,17 +78,72 @@ pub fn AutoReloadCard(
         .unwrap_or_else(|| format!("{spent_this_month} this month"));
     let save = ServerAction::<SaveAutoReload>::new();
     let pending = save.pending();
-    let (threshold, target, cap) = match &settings {
+    let (threshold, cap) = match &settings {
         Some(s) => (
             s.threshold.get().to_string(),
-            s.target.get().to_string(),
             format!(
                 "{}.{:02}",
                 s.monthly_cap.amount_minor() / 100,
                 s.monthly_cap.amount_minor() % 100
             ),
         ),
-        None => ("5000".to_owned(), "25000".to_owned(), "50.00".to_owned()),
+        None => ("5000".to_owned(), "50.00".to_owned()),
+    };
+    // The form's fields, so that only the chosen mode's show and the preview follows them.
+    let saved = settings.as_ref().map(|s| s.amount.clone());
+    let mode = RwSignal::new(
+        saved
+            .as_ref()
+            .map_or(ReloadMode::Target, ReloadAmount::mode),
+    );
+    let threshold_text = RwSignal::new(threshold);
+    let target_text = RwSignal::new(match &saved {
+        Some(ReloadAmount::Target(t)) => t.get().to_string(),
+        _ => "25000".to_owned(),
+    });
+    let fixed_text = RwSignal::new(match &saved {
+        Some(ReloadAmount::Fixed(c)) => c.get().to_string(),
+        _ => terms.min.get().to_string(),
+    });
+    let pack_choice = RwSignal::new(match &saved {
+        Some(ReloadAmount::Pack(id)) => id.clone(),
+        _ => packs.first().map(|p| p.id.clone()).unwrap_or_default(),
+    });
+    let shop = StoredValue::new((terms, packs));
+    let preview = move || {
+        shop.with_value(|(terms, packs)| {
+            form_preview(
+                mode.get(),
+                [
+                    &threshold_text.get(),
+                    &target_text.get(),
+                    &fixed_text.get(),
+                    &pack_choice.get(),
+                ],
+                terms,
+                packs,
+            )
+        })
+    };
+    // The first render carries the saved values as attributes, so the form works before the
+    // page hydrates; the signals take over after.
+    let initial_mode = mode.get_untracked();
+    let mode_choice = move |value: ReloadMode, label: &'static str| {
+        let id = format!("reload-mode-{value}");
+        view! {
+            <label class="radio" for=id.clone()>
+                <input
+                    type="radio"
+                    id=id.clone()
+                    name="mode"
+                    value=value.as_str()
+                    checked=initial_mode == value
+                    prop:checked=move || mode.get() == value
+                    on:change=move |_| mode.set(value)
+                />
+                {label}
+            </label>
+        }
     };
     // The card in use while it is still saved, else the default: what saving keeps.
     let in_use = card_id
@@ -118,9 +219,35 @@ pub fn AutoReloadCard(
                         " Turn on Auto-reload"
                     </label>
                     <label for="reload-threshold">"When the balance falls below (credits)"</label>
-                    <input id="reload-threshold" name="threshold" inputmode="numeric" value=threshold required=true/>
-                    <label for="reload-target">"Top up to (credits)"</label>
-                    <input id="reload-target" name="target" inputmode="numeric" value=target required=true/>
+                    <input id="reload-threshold" name="threshold" inputmode="numeric" value=threshold_text.get_untracked() prop:value=move || threshold_text.get() on:input=move |ev| threshold_text.set(event_target_value(&ev)) required=true/>
+                    <fieldset class="reload-modes">
+                        <legend>"Each reload buys"</legend>
+                        {mode_choice(ReloadMode::Target, " enough to reach a target balance")}
+                        {mode_choice(ReloadMode::Fixed, " a fixed number of credits")}
+                        {mode_choice(ReloadMode::Pack, " a credit pack")}
+                    </fieldset>
+                    {move || match mode.get() {
+                        ReloadMode::Target => view! {
+                            <label for="reload-target">"Top up to (credits)"</label>
+                            <input id="reload-target" name="target" inputmode="numeric" value=target_text.get_untracked() prop:value=move || target_text.get() on:input=move |ev| target_text.set(event_target_value(&ev)) required=true/>
+                        }.into_any(),
+                        ReloadMode::Fixed => view! {
+                            <label for="reload-fixed">"Credits to buy each time"</label>
+                            <input id="reload-fixed" name="fixed_credits" inputmode="numeric" value=fixed_text.get_untracked() prop:value=move || fixed_text.get() on:input=move |ev| fixed_text.set(event_target_value(&ev)) required=true aria-describedby="reload-fixed-hint"/>
+                            <p id="reload-fixed-hint" class="muted hint">{shop.with_value(|(t, _)| t.sentence())}" The threshold can be at most this amount."</p>
+                        }.into_any(),
+                        ReloadMode::Pack => view! {
+                            <label for="reload-pack">"Pack to buy"</label>
+                            <select id="reload-pack" name="pack_id" on:change=move |ev| pack_choice.set(event_target_value(&ev))>
+                                {shop.with_value(|(_, packs)| packs.iter().map(|p| {
+                                    let selected = pack_choice.get_untracked() == p.id;
+                                    let bonus = if p.bonus.is_zero() { String::new() } else { format!(" + {} bonus", p.bonus) };
+                                    view! { <option value=p.id.clone() selected=selected>{format!("{}: {} credits{bonus}, {} {}", p.name, p.credits, p.price, p.price.currency().as_str().to_ascii_uppercase())}</option> }
+                                }).collect_view())}
+                            </select>
+                        }.into_any(),
+                    }}
+                    <p class="muted" data-testid="auto-reload-preview" aria-live="polite">{preview}</p>
                     <label for="reload-cap">"Monthly cap (USD)"</label>
                     <input id="reload-cap" name="monthly_cap" inputmode="decimal" value=cap required=true aria-describedby="reload-cap-hint"/>
                     <p id="reload-cap-hint" class="muted hint">"Auto-reload never spends more than this in a calendar month (UTC). Purchases you make yourself don't count."</p>

@@ -1,9 +1,11 @@
 //! Auto-reload's rules, as pure functions: when a reload fires, how much it buys, and the
 //! monthly cap.
 
+use super::kinds::{spelled_enum, UnknownValue};
 use super::{Credits, CustomAmountTerms, Money};
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
+use std::fmt;
 
 /// A workspace's Auto-reload settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -11,10 +13,67 @@ pub struct AutoReloadSettings {
     pub enabled: bool,
     /// A reload fires when a spend leaves the balance below this.
     pub threshold: Credits,
-    /// A reload refills toward this balance.
-    pub target: Credits,
+    /// What each reload buys.
+    pub amount: ReloadAmount,
     /// The most Auto-reload may spend in one UTC calendar month.
     pub monthly_cap: Money,
+}
+
+/// The three ways a reload's size is chosen.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReloadMode {
+    /// Refill toward a target balance.
+    #[default]
+    Target,
+    /// Buy the same number of credits each time.
+    Fixed,
+    /// Buy a chosen pack each time.
+    Pack,
+}
+
+spelled_enum!(ReloadMode, "Auto-reload mode", {
+    Target => "target",
+    Fixed => "fixed",
+    Pack => "pack",
+});
+
+/// What each reload buys, by mode.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReloadAmount {
+    /// Enough whole steps of the custom amount to bring the balance to this target.
+    Target(Credits),
+    /// This many credits, a custom amount on the deployment's terms.
+    Fixed(Credits),
+    /// This pack (its id), at its price and bonus when the reload runs.
+    Pack(String),
+}
+
+impl ReloadAmount {
+    pub fn mode(&self) -> ReloadMode {
+        match self {
+            ReloadAmount::Target(_) => ReloadMode::Target,
+            ReloadAmount::Fixed(_) => ReloadMode::Fixed,
+            ReloadAmount::Pack(_) => ReloadMode::Pack,
+        }
+    }
+}
+
+/// A pack as a reload buys it: what it gives and costs now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackDeal {
+    pub name: String,
+    pub credits: Credits,
+    pub bonus: Credits,
+    pub price: Money,
+}
+
+impl PackDeal {
+    /// Credits the pack adds: its own and its bonus.
+    pub fn total(&self) -> Credits {
+        Credits::new(self.credits.get().saturating_add(self.bonus.get())).unwrap_or(self.credits)
+    }
 }
 
 /// Why settings cannot be saved.
@@ -22,6 +81,13 @@ pub struct AutoReloadSettings {
 pub enum SettingsError {
     #[error("the target balance must be above the threshold")]
     TargetNotAboveThreshold,
+    /// A reload that could leave the balance below the threshold would fire again at once.
+    #[error("the threshold must not be above what one reload buys ({0} credits)")]
+    ThresholdAboveReload(Credits),
+    #[error("the amount to buy: {0}")]
+    FixedNotOnTerms(super::CustomAmountError),
+    #[error("that pack is no longer on sale; choose another one")]
+    UnknownPack,
     #[error("the monthly cap must cover at least one reload ({0})")]
     CapBelowOneReload(Money),
     #[error("the monthly cap must be in {0}")]
@@ -41,6 +107,8 @@ pub enum SkipReason {
     Paused,
     /// A payment was declined a short while ago; the card is not tried again yet.
     BackingOff,
+    /// The pack Auto-reload buys is no longer on sale.
+    PackUnavailable,
     /// This deployment sells credits to workspaces on a paid plan only, and this one is not.
     PlanRequired,
 }
@@ -62,6 +130,9 @@ impl SkipReason {
             SkipReason::BackingOff => {
                 "Payment failed recently; Auto-reload waits before trying the card again."
             }
+            SkipReason::PackUnavailable => {
+                "The pack Auto-reload buys is no longer on sale. Choose another pack or amount."
+            }
             SkipReason::PlanRequired => {
                 "Auto-reload buys credits only for workspaces on a paid plan. Upgrade the workspace's plan to turn it back on."
             }
@@ -72,9 +143,10 @@ impl SkipReason {
 /// What Auto-reload should do now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReloadDecision {
-    /// Buy these credits at this price.
+    /// Buy these credits (and bonus credits, for a pack) at this price.
     Reload {
         credits: Credits,
+        bonus: Credits,
         price: Money,
     },
     Skip(SkipReason),
@@ -98,28 +170,87 @@ pub struct ReloadState {
 }
 
 impl AutoReloadSettings {
-    /// Checks the settings against the purchase terms.
-    pub fn validate(&self, terms: &CustomAmountTerms) -> Result<(), SettingsError> {
-        if self.target <= self.threshold {
-            return Err(SettingsError::TargetNotAboveThreshold);
-        }
-        if self.monthly_cap.currency() != terms.price_per_increment.currency() {
+    /// Checks the settings against the purchase terms and, in pack mode, the pack as it is
+    /// sold now (`None`: not on sale).
+    pub fn validate(
+        &self,
+        terms: &CustomAmountTerms,
+        pack: Option<&PackDeal>,
+    ) -> Result<(), SettingsError> {
+        // The price of one reload from a balance just under the threshold.
+        let one = match &self.amount {
+            ReloadAmount::Target(target) => {
+                if *target <= self.threshold {
+                    return Err(SettingsError::TargetNotAboveThreshold);
+                }
+                reload_credits(self.threshold, Credits::ZERO, *target, terms)
+                    .map(|c| price_of(c, terms))
+                    .unwrap_or_else(|| price_of(terms.min, terms))
+            }
+            ReloadAmount::Fixed(credits) => {
+                let price = terms
+                    .price(*credits)
+                    .map_err(SettingsError::FixedNotOnTerms)?;
+                if self.threshold > *credits {
+                    return Err(SettingsError::ThresholdAboveReload(*credits));
+                }
+                price
+            }
+            ReloadAmount::Pack(_) => {
+                let pack = pack.ok_or(SettingsError::UnknownPack)?;
+                if self.threshold > pack.total() {
+                    return Err(SettingsError::ThresholdAboveReload(pack.total()));
+                }
+                pack.price.clone()
+            }
+        };
+        if self.monthly_cap.currency() != one.currency() {
             return Err(SettingsError::WrongCurrency(
-                terms
-                    .price_per_increment
-                    .currency()
-                    .as_str()
-                    .to_ascii_uppercase(),
+                one.currency().as_str().to_ascii_uppercase(),
             ));
         }
-        // The smallest reload that brings a balance just under the threshold to the target.
-        let one = reload_credits(self.threshold, Credits::ZERO, self.target, terms)
-            .map(|c| price_of(c, terms))
-            .unwrap_or_else(|| price_of(terms.min, terms));
         if self.monthly_cap.amount_minor() < one.amount_minor() {
             return Err(SettingsError::CapBelowOneReload(one));
         }
         Ok(())
+    }
+
+    /// What the next reload will buy and cost, in a sentence for the settings form; for a
+    /// target, from a balance just under the threshold.
+    pub fn preview(&self, terms: &CustomAmountTerms, pack: Option<&PackDeal>) -> String {
+        let code = |m: &Money| m.currency().as_str().to_ascii_uppercase();
+        match &self.amount {
+            ReloadAmount::Target(target) => {
+                match reload_credits(self.threshold, Credits::ZERO, *target, terms) {
+                    Some(credits) if *target > self.threshold => {
+                        let price = price_of(credits, terms);
+                        format!(
+                            "When the balance drops below {} credits, the next reload buys what brings it back to {} credits: {} credits for {} {} if it is just under.",
+                            self.threshold, target, credits, price, code(&price)
+                        )
+                    }
+                    _ => "Set a target balance above the threshold.".to_owned(),
+                }
+            }
+            ReloadAmount::Fixed(credits) => match terms.price(*credits) {
+                Ok(price) => format!(
+                    "When the balance drops below {} credits, the next reload buys {} credits for {} {}.",
+                    self.threshold, credits, price, code(&price)
+                ),
+                Err(e) => format!("The amount to buy: {e}."),
+            },
+            ReloadAmount::Pack(_) => match pack {
+                Some(p) if p.bonus.is_zero() => format!(
+                    "When the balance drops below {} credits, the next reload buys the {} pack: {} credits for {} {}.",
+                    self.threshold, p.name, p.credits, p.price, code(&p.price)
+                ),
+                Some(p) => format!(
+                    "When the balance drops below {} credits, the next reload buys the {} pack: {} credits and {} bonus credits for {} {}.",
+                    self.threshold, p.name, p.credits, p.bonus, p.price, code(&p.price)
+                ),
+                None => SkipReason::PackUnavailable.explain().to_owned(),
+            },
+        }
     }
 }
 
@@ -159,6 +290,7 @@ pub fn decide(
     settings: &AutoReloadSettings,
     state: &ReloadState,
     terms: &CustomAmountTerms,
+    pack: Option<&PackDeal>,
 ) -> ReloadDecision {
     if !settings.enabled {
         return ReloadDecision::Skip(SkipReason::Disabled);
@@ -179,18 +311,31 @@ pub fn decide(
     if !state.pending.is_zero() {
         return ReloadDecision::Skip(SkipReason::ReloadPending);
     }
-    let Some(credits) = reload_credits(state.balance, state.pending, settings.target, terms) else {
-        return ReloadDecision::Skip(SkipReason::ReloadPending);
+    let (credits, bonus, price) = match &settings.amount {
+        ReloadAmount::Target(target) => {
+            let Some(credits) = reload_credits(state.balance, state.pending, *target, terms) else {
+                return ReloadDecision::Skip(SkipReason::ReloadPending);
+            };
+            (credits, Credits::ZERO, price_of(credits, terms))
+        }
+        ReloadAmount::Fixed(credits) => (*credits, Credits::ZERO, price_of(*credits, terms)),
+        ReloadAmount::Pack(_) => match pack {
+            Some(p) => (p.credits, p.bonus, p.price.clone()),
+            None => return ReloadDecision::Skip(SkipReason::PackUnavailable),
+        },
     };
     if !state.has_payment_method {
         return ReloadDecision::Skip(SkipReason::NoPaymentMethod);
     }
-    let price = price_of(credits, terms);
     let after = state.spent_this_month.amount_minor() + price.amount_minor();
     if after > settings.monthly_cap.amount_minor() {
         return ReloadDecision::Skip(SkipReason::CapReached);
     }
-    ReloadDecision::Reload { credits, price }
+    ReloadDecision::Reload {
+        credits,
+        bonus,
+        price,
+    }
 }
 
 /// The start of the UTC calendar month that contains `now` (milliseconds): the cap's reset.
@@ -290,7 +435,7 @@ mod tests {
         AutoReloadSettings {
             enabled: true,
             threshold: c(threshold),
-            target: c(target),
+            amount: ReloadAmount::Target(c(target)),
             monthly_cap: usd(cap),
         }
     }
@@ -317,9 +462,95 @@ mod tests {
             decide(
                 &settings(1_000, 10_000, 50_000),
                 &st,
-                &CustomAmountTerms::standard()
+                &CustomAmountTerms::standard(),
+                None
             ),
             ReloadDecision::Skip(SkipReason::PlanRequired)
+        );
+    }
+
+    fn pack(credits: i64, bonus: i64, cents: i64) -> PackDeal {
+        PackDeal {
+            name: "Team".into(),
+            credits: c(credits),
+            bonus: c(bonus),
+            price: usd(cents),
+        }
+    }
+
+    fn with(amount: ReloadAmount, threshold: i64, cap: i64) -> AutoReloadSettings {
+        AutoReloadSettings {
+            amount,
+            ..settings(threshold, threshold + 1, cap)
+        }
+    }
+
+    #[test]
+    fn a_fixed_reload_buys_the_same_amount_whatever_the_balance() {
+        let terms = CustomAmountTerms::standard();
+        let s = with(ReloadAmount::Fixed(c(10_000)), 2_000, 5_000);
+        for balance in [0, 1_999] {
+            assert_eq!(
+                decide(&s, &state(balance, 0, 0), &terms, None),
+                ReloadDecision::Reload {
+                    credits: c(10_000),
+                    bonus: Credits::ZERO,
+                    price: usd(1_200)
+                }
+            );
+        }
+        assert_eq!(
+            decide(&s, &state(100, 0, 3_801), &terms, None),
+            ReloadDecision::Skip(SkipReason::CapReached)
+        );
+        assert!(s
+            .preview(&terms, None)
+            .contains("buys 10,000 credits for $12.00 USD"));
+        // The threshold may not be above the amount, and the amount must be a custom amount.
+        assert_eq!(
+            with(ReloadAmount::Fixed(c(10_000)), 10_001, 5_000).validate(&terms, None),
+            Err(SettingsError::ThresholdAboveReload(c(10_000)))
+        );
+        assert_eq!(
+            with(ReloadAmount::Fixed(c(10_000)), 10_000, 5_000).validate(&terms, None),
+            Ok(())
+        );
+        assert!(matches!(
+            with(ReloadAmount::Fixed(c(10_500)), 0, 5_000).validate(&terms, None),
+            Err(SettingsError::FixedNotOnTerms(_))
+        ));
+    }
+
+    #[test]
+    fn a_pack_reload_buys_the_pack_at_its_price_and_bonus_now() {
+        let terms = CustomAmountTerms::standard();
+        let s = with(ReloadAmount::Pack("pack_team".into()), 5_000, 5_000);
+        let team = pack(20_000, 2_000, 2_000);
+        assert_eq!(
+            decide(&s, &state(4_000, 0, 0), &terms, Some(&team)),
+            ReloadDecision::Reload {
+                credits: c(20_000),
+                bonus: c(2_000),
+                price: usd(2_000)
+            }
+        );
+        assert_eq!(
+            decide(&s, &state(4_000, 0, 0), &terms, None),
+            ReloadDecision::Skip(SkipReason::PackUnavailable)
+        );
+        assert!(s
+            .preview(&terms, Some(&team))
+            .contains("the Team pack: 20,000 credits and 2,000 bonus credits for $20.00 USD"));
+        assert_eq!(s.validate(&terms, None), Err(SettingsError::UnknownPack));
+        assert_eq!(
+            with(ReloadAmount::Pack("pack_team".into()), 1_000, 1_999)
+                .validate(&terms, Some(&team)),
+            Err(SettingsError::CapBelowOneReload(usd(2_000)))
+        );
+        assert_eq!(
+            with(ReloadAmount::Pack("pack_team".into()), 22_001, 5_000)
+                .validate(&terms, Some(&team)),
+            Err(SettingsError::ThresholdAboveReload(c(22_000)))
         );
     }
 
@@ -328,23 +559,24 @@ mod tests {
         let terms = CustomAmountTerms::standard();
         let s = settings(5_000, 20_000, 10_000);
         assert_eq!(
-            decide(&s, &state(4_200, 0, 0), &terms),
+            decide(&s, &state(4_200, 0, 0), &terms, None),
             ReloadDecision::Reload {
                 credits: c(16_000),
+                bonus: Credits::ZERO,
                 price: usd(1_920)
             }
         );
         // A pending reload counts: nothing more is bought for the same dip.
         assert_eq!(
-            decide(&s, &state(3_000, 16_000, 1_920), &terms),
+            decide(&s, &state(3_000, 16_000, 1_920), &terms, None),
             ReloadDecision::Skip(SkipReason::ReloadPending)
         );
         assert_eq!(
-            decide(&s, &state(5_000, 0, 0), &terms),
+            decide(&s, &state(5_000, 0, 0), &terms, None),
             ReloadDecision::Skip(SkipReason::NotBelowThreshold)
         );
         assert_eq!(
-            decide(&s, &state(100, 0, 9_000), &terms),
+            decide(&s, &state(100, 0, 9_000), &terms, None),
             ReloadDecision::Skip(SkipReason::CapReached)
         );
     }
@@ -355,11 +587,11 @@ mod tests {
         // 16,000 credits cost $19.20: with $30.80 spent, a $50.00 cap is met, not passed.
         let s = settings(5_000, 20_000, 5_000);
         assert!(matches!(
-            decide(&s, &state(4_200, 0, 3_080), &terms),
+            decide(&s, &state(4_200, 0, 3_080), &terms, None),
             ReloadDecision::Reload { .. }
         ));
         assert_eq!(
-            decide(&s, &state(4_200, 0, 3_081), &terms),
+            decide(&s, &state(4_200, 0, 3_081), &terms, None),
             ReloadDecision::Skip(SkipReason::CapReached)
         );
     }
@@ -374,6 +606,8 @@ mod tests {
             (SkipReason::NoPaymentMethod, "card"),
             (SkipReason::Paused, "Paused"),
             (SkipReason::BackingOff, "failed recently"),
+            (SkipReason::PackUnavailable, "no longer on sale"),
+            (SkipReason::PlanRequired, "paid plan"),
         ];
         for (reason, words) in reasons {
             assert!(
@@ -391,14 +625,17 @@ mod tests {
     fn settings_need_a_target_above_the_threshold_and_room_for_one_reload() {
         let terms = CustomAmountTerms::standard();
         assert_eq!(
-            settings(5_000, 5_000, 10_000).validate(&terms),
+            settings(5_000, 5_000, 10_000).validate(&terms, None),
             Err(SettingsError::TargetNotAboveThreshold)
         );
         assert_eq!(
-            settings(5_000, 20_000, 1_000).validate(&terms),
+            settings(5_000, 20_000, 1_000).validate(&terms, None),
             Err(SettingsError::CapBelowOneReload(usd(1_800)))
         );
-        assert_eq!(settings(5_000, 20_000, 1_800).validate(&terms), Ok(()));
+        assert_eq!(
+            settings(5_000, 20_000, 1_800).validate(&terms, None),
+            Ok(())
+        );
     }
 
     #[test]
@@ -502,6 +739,50 @@ mod tests {
     }
 
     proptest! {
+        /// In every mode, with settings that can be saved: a reload never takes the month past
+        /// its cap, and the credits it adds lift the balance to the threshold or above, so one
+        /// crossing below the threshold fires one reload, never two.
+        #[test]
+        fn every_mode_stays_under_the_cap_and_fires_once_per_crossing(
+            mode in 0u8..3,
+            threshold in 0i64..40_000,
+            size in 1i64..60,
+            pack_credits in 1_000i64..80_000,
+            pack_bonus in prop_oneof![Just(0i64), 0i64..10_000],
+            pack_cents in 100i64..20_000,
+            drop in 1i64..40_000,
+            spent in 0i64..30_000,
+            cap in 100i64..60_000,
+        ) {
+            let terms = CustomAmountTerms::standard();
+            let deal = pack(pack_credits, pack_bonus, pack_cents);
+            let amount = match mode {
+                0 => ReloadAmount::Target(c(threshold + size * 1_000)),
+                1 => ReloadAmount::Fixed(c((size + 4) * 1_000)),
+                _ => ReloadAmount::Pack("pack_any".into()),
+            };
+            let s = with(amount, threshold, cap);
+            prop_assume!(s.validate(&terms, Some(&deal)).is_ok());
+            let balance = (threshold - drop).max(0);
+            prop_assume!(balance < threshold);
+            match decide(&s, &state(balance, 0, spent), &terms, Some(&deal)) {
+                ReloadDecision::Reload { credits, bonus, price } => {
+                    prop_assert!(spent + price.amount_minor() <= cap);
+                    let after = balance + credits.get() + bonus.get();
+                    prop_assert!(after >= threshold);
+                    let again = decide(
+                        &s,
+                        &state(after, 0, spent + price.amount_minor()),
+                        &terms,
+                        Some(&deal),
+                    );
+                    prop_assert_eq!(again, ReloadDecision::Skip(SkipReason::NotBelowThreshold));
+                }
+                ReloadDecision::Skip(SkipReason::CapReached) => {}
+                other => prop_assert!(false, "unexpected {other:?}"),
+            }
+        }
+
         /// Every branch of `decide` is reached and answers for itself: a pause, a back-off, a
         /// balance at the threshold, a reload in flight, a missing card and the cap each stop
         /// a reload in that order of precedence; a reload, when it happens, never buys less
@@ -530,13 +811,13 @@ mod tests {
                 ..state(balance, pending, spent)
             };
             let below = balance < threshold;
-            match decide(&s, &st, &terms) {
-                ReloadDecision::Reload { credits, price } => {
+            match decide(&s, &st, &terms, None) {
+                ReloadDecision::Reload { credits, price, .. } => {
                     prop_assert!(!paused && !backing_off && below && pending == 0 && has_card && may_buy);
                     let reached = balance + credits.get();
-                    prop_assert!(reached >= s.target.get().min(balance + terms.max.get()));
+                    prop_assert!(reached >= (threshold + extra).min(balance + terms.max.get()));
                     prop_assert!(credits.get() % terms.increment.get() == 0);
-                    prop_assert!(credits.get() <= terms.min.get().max(s.target.get() - balance + terms.increment.get() - 1));
+                    prop_assert!(credits.get() <= terms.min.get().max((threshold + extra) - balance + terms.increment.get() - 1));
                     prop_assert!(spent + price.amount_minor() <= cap);
                 }
                 ReloadDecision::Skip(SkipReason::PlanRequired) => prop_assert!(!may_buy),
@@ -553,7 +834,7 @@ mod tests {
                 }
                 ReloadDecision::Skip(SkipReason::CapReached) => {
                     prop_assert!(has_card && below && pending == 0 && !paused && !backing_off);
-                    let needed = reload_credits(c(balance), Credits::ZERO, s.target, &terms).unwrap();
+                    let needed = reload_credits(c(balance), Credits::ZERO, c(threshold + extra), &terms).unwrap();
                     prop_assert!(spent + price_of(needed, &terms).amount_minor() > cap);
                 }
                 ReloadDecision::Skip(other) => prop_assert!(false, "unexpected {other:?}"),

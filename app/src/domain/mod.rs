@@ -16,7 +16,8 @@ mod subscriptions;
 
 pub use auto_reload::{
     backoff_after, decide, month_start, price_of, reload_credits, AutoReloadSettings, DeclineState,
-    ReloadDecision, ReloadState, SettingsError, SkipReason, TryAgainError, PAUSE_AFTER_DECLINES,
+    PackDeal, ReloadAmount, ReloadDecision, ReloadMode, ReloadState, SettingsError, SkipReason,
+    TryAgainError, PAUSE_AFTER_DECLINES,
 };
 pub use credits::{Credits, CreditsError, MAX_CREDITS};
 pub use ids::{IdError, WorkspaceId};

@@ -96,11 +96,14 @@ fn BillingView(
                     let workspace_id = section.workspace_id.clone();
                     let workspace_name = section.workspace_name.clone();
                     let can_manage = section.can_buy;
+                    // Where buying needs a paid plan, a free workspace's Auto-reload is not set.
+                    let can_reload = can_manage && section.upgrade.is_none();
+                    let (packs, terms) = (section.packs.clone(), section.custom.clone());
                     view! {
                         <BuyCredits section/>
                         <div class="grid">
                             {can_manage.then(|| view! { <SavedCards cards=cards.clone() error=cards_error/> })}
-                            <AutoReloadCard panel=auto_reload cards can_manage/>
+                            <AutoReloadCard panel=auto_reload cards packs terms can_manage=can_reload/>
                         </div>
                         {can_manage.then(|| view! { <PurchaseList purchases workspace_id workspace_name/> })}
                     }

@@ -1,3 +1,7 @@
+// A server function takes one argument per field of its form, and the `#[server]` macro's
+// generated code does not carry an item's own `allow`, so the lint is allowed here.
+#![allow(clippy::too_many_arguments)]
+
 use super::{CheckoutStarted, PurchaseDetail, PurchaseSection, PurchaseView, SavedCard};
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -95,11 +99,14 @@ pub async fn abandon_checkout(id: String) -> Result<PurchaseView, AppError> {
 pub async fn save_auto_reload(
     enabled: Option<String>,
     threshold: String,
-    target: String,
+    mode: Option<String>,
+    target: Option<String>,
+    fixed_credits: Option<String>,
+    pack_id: Option<String>,
     monthly_cap: String,
     payment_method: Option<String>,
 ) -> Result<String, AppError> {
-    use crate::domain::{AutoReloadSettings, Credits, Currency};
+    use crate::domain::{AutoReloadSettings, Credits, Currency, ReloadAmount, ReloadMode};
     let result = async {
         let (backend, viewer) = crate::backend::billing_viewer().await?;
         if !viewer.can_manage_billing {
@@ -110,10 +117,36 @@ pub async fn save_auto_reload(
                 AppError::Invalid(format!("{field}: enter a whole number of credits."))
             })
         };
+        // Only the chosen mode's field is read; the form shows no other.
+        let mode = match mode.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+            None => ReloadMode::Target,
+            Some(m) => ReloadMode::parse(m).map_err(|_| {
+                AppError::Invalid(
+                    "Choose what each reload buys: a target balance, a fixed amount or a pack."
+                        .into(),
+                )
+            })?,
+        };
+        let amount = match mode {
+            ReloadMode::Target => ReloadAmount::Target(credits(
+                "Target balance",
+                target.as_deref().unwrap_or_default(),
+            )?),
+            ReloadMode::Fixed => ReloadAmount::Fixed(credits(
+                "Credits to buy each time",
+                fixed_credits.as_deref().unwrap_or_default(),
+            )?),
+            ReloadMode::Pack => ReloadAmount::Pack(
+                pack_id
+                    .map(|p| p.trim().to_owned())
+                    .filter(|p| !p.is_empty())
+                    .ok_or_else(|| AppError::Invalid("Choose the pack each reload buys.".into()))?,
+            ),
+        };
         let settings = AutoReloadSettings {
             enabled: enabled.is_some_and(|v| v == "on" || v == "true"),
             threshold: credits("Threshold", &threshold)?,
-            target: credits("Target balance", &target)?,
+            amount,
             monthly_cap: crate::domain::Money::parse_major(&monthly_cap, &Currency::usd())
                 .map_err(|e| AppError::Invalid(format!("Monthly cap: {e}.")))?,
         };

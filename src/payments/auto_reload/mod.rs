@@ -18,8 +18,8 @@ use super::{
 use crate::notifications::Kind;
 use app::domain::{
     decide, month_start, AutoReloadSettings, Credits, Currency, DeclineState, Money,
-    PurchaseOrigin, PurchaseStatus, ReloadDecision, ReloadState, SkipReason, TryAgainError,
-    WorkspaceId, PAUSE_AFTER_DECLINES,
+    PurchaseOrigin, PurchaseStatus, ReloadAmount, ReloadDecision, ReloadState, SkipReason,
+    TryAgainError, WorkspaceId, PAUSE_AFTER_DECLINES,
 };
 
 /// How a reload ended.
@@ -54,9 +54,12 @@ impl Payments {
         settings: &AutoReloadSettings,
         chosen_card: Option<&str>,
     ) -> Result<Option<ReloadOutcome>, PaymentsError> {
-        settings.validate(&self.storefront().custom).map_err(|e| {
-            PaymentsError::Invalid(format!("{}.", app::format::capitalised(&e.to_string())))
-        })?;
+        let pack = self.reload_pack(settings).await?;
+        settings
+            .validate(&self.storefront().custom, pack.as_ref())
+            .map_err(|e| {
+                PaymentsError::Invalid(format!("{}.", app::format::capitalised(&e.to_string())))
+            })?;
         if settings.enabled {
             if let Some(why) = self.buying_refusal(workspace).await? {
                 return Err(PaymentsError::PlanRequired(why));
@@ -292,19 +295,37 @@ impl Payments {
         let now = self.now();
         let workspace = &attempt.workspace_id;
         let state = self.reload_state(workspace, record).await?;
-        let (credits, price) = match decide(&record.settings, &state, &self.storefront().custom) {
+        let pack = self.reload_pack(&record.settings).await?;
+        let decision = decide(
+            &record.settings,
+            &state,
+            &self.storefront().custom,
+            pack.as_ref(),
+        );
+        let (credits, bonus, price) = match decision {
             ReloadDecision::Skip(reason) => return Ok(Err(reason)),
-            ReloadDecision::Reload { credits, price } => (credits, price),
+            ReloadDecision::Reload {
+                credits,
+                bonus,
+                price,
+            } => (credits, bonus, price),
+        };
+        let (pack_id, description) = match (&record.settings.amount, &pack) {
+            (ReloadAmount::Pack(id), Some(p)) => (
+                Some(id.clone()),
+                format!("Auto-reload: {} pack, {credits} AI credits", p.name),
+            ),
+            _ => (None, format!("Auto-reload: {credits} AI credits")),
         };
         let purchase = store
             .create_purchase(
                 &NewPurchase {
                     workspace_id: workspace.clone(),
                     origin: PurchaseOrigin::AutoReload,
-                    pack_id: None,
-                    description: format!("Auto-reload: {credits} AI credits"),
+                    pack_id,
+                    description,
                     credits,
-                    bonus_credits: Credits::ZERO,
+                    bonus_credits: bonus,
                     amount_minor: price.amount_minor(),
                     currency: price.currency().as_str().to_owned(),
                     created_by: "Auto-reload".into(),
@@ -322,6 +343,18 @@ impl Payments {
             )
             .await?;
         Ok(Ok(purchase))
+    }
+
+    /// The pack the settings buy, as it is on sale now (`None` in the other modes, or when it
+    /// is no longer on sale).
+    async fn reload_pack(
+        &self,
+        settings: &AutoReloadSettings,
+    ) -> Result<Option<app::domain::PackDeal>, PaymentsError> {
+        match &settings.amount {
+            ReloadAmount::Pack(id) => self.pack_deal(id).await,
+            _ => Ok(None),
+        }
     }
 
     /// The facts [`decide`] weighs: balance, this month's reload spend, the card, declines.

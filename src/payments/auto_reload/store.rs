@@ -8,8 +8,8 @@ use crate::notifications::{self, Audience, Kind};
 use crate::payments::PurchaseRecord;
 use app::billing::{AutoReloadAttempt, AutoReloadView};
 use app::domain::{
-    month_start, AutoReloadSettings, Credits, Currency, DeclineState, Money, SkipReason,
-    WorkspaceId, PAUSE_AFTER_DECLINES,
+    month_start, AutoReloadSettings, Credits, Currency, DeclineState, Money, ReloadAmount,
+    ReloadMode, SkipReason, WorkspaceId, PAUSE_AFTER_DECLINES,
 };
 use sqlx::Row;
 
@@ -107,7 +107,25 @@ impl Store {
                 enabled: row.try_get::<i64, _>("enabled")? != 0,
                 threshold: Credits::new(row.try_get("threshold")?)
                     .map_err(|_| corrupt("threshold"))?,
-                target: Credits::new(row.try_get("target")?).map_err(|_| corrupt("target"))?,
+                amount: {
+                    let mode: String = row.try_get("mode")?;
+                    match ReloadMode::parse(&mode).map_err(|_| corrupt("mode"))? {
+                        ReloadMode::Target => ReloadAmount::Target(
+                            row.try_get::<Option<i64>, _>("target")?
+                                .and_then(|t| Credits::new(t).ok())
+                                .ok_or_else(|| corrupt("target"))?,
+                        ),
+                        ReloadMode::Fixed => ReloadAmount::Fixed(
+                            row.try_get::<Option<i64>, _>("fixed_credits")?
+                                .and_then(|c| Credits::new(c).ok())
+                                .ok_or_else(|| corrupt("fixed credits"))?,
+                        ),
+                        ReloadMode::Pack => ReloadAmount::Pack(
+                            row.try_get::<Option<String>, _>("pack_id")?
+                                .ok_or_else(|| corrupt("pack"))?,
+                        ),
+                    }
+                },
                 monthly_cap: Money::new(row.try_get("monthly_cap_minor")?, currency)
                     .map_err(|_| corrupt("cap"))?,
             },
@@ -135,11 +153,14 @@ impl Store {
             r#"
             INSERT INTO auto_reload_settings (workspace_id, enabled, threshold, target,
                 monthly_cap_minor, currency, payment_method_id, payment_method_label,
-                consecutive_declines, paused, updated_by, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, $9, $10)
+                consecutive_declines, paused, updated_by, updated_at, mode, fixed_credits,
+                pack_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, $9, $10, $12, $13, $14)
             ON CONFLICT (workspace_id) DO UPDATE SET
                 enabled = excluded.enabled, threshold = excluded.threshold,
-                target = excluded.target, monthly_cap_minor = excluded.monthly_cap_minor,
+                target = excluded.target, mode = excluded.mode,
+                fixed_credits = excluded.fixed_credits, pack_id = excluded.pack_id,
+                monthly_cap_minor = excluded.monthly_cap_minor,
                 currency = excluded.currency, payment_method_id = excluded.payment_method_id,
                 payment_method_label = excluded.payment_method_label,
                 consecutive_declines = CASE WHEN $11 = 1 THEN 0
@@ -151,7 +172,10 @@ impl Store {
         .bind(workspace.as_str())
         .bind(i64::from(settings.enabled))
         .bind(settings.threshold.get())
-        .bind(settings.target.get())
+        .bind(match &settings.amount {
+            ReloadAmount::Target(target) => Some(target.get()),
+            _ => None,
+        })
         .bind(settings.monthly_cap.amount_minor())
         .bind(settings.monthly_cap.currency().as_str())
         .bind(card.map(|c| c.0))
@@ -159,6 +183,15 @@ impl Store {
         .bind(by)
         .bind(now)
         .bind(i64::from(new_card))
+        .bind(settings.amount.mode().as_str())
+        .bind(match &settings.amount {
+            ReloadAmount::Fixed(credits) => Some(credits.get()),
+            _ => None,
+        })
+        .bind(match &settings.amount {
+            ReloadAmount::Pack(id) => Some(id.as_str()),
+            _ => None,
+        })
         .execute(self.pool())
         .await?;
         Ok(())
@@ -501,7 +534,22 @@ impl Store {
         Ok(AutoReloadView {
             enabled,
             threshold: record.as_ref().map(|r| r.settings.threshold),
-            target_balance: record.as_ref().map(|r| r.settings.target),
+            mode: record
+                .as_ref()
+                .map_or(ReloadMode::Target, |r| r.settings.amount.mode()),
+            target_balance: record.as_ref().and_then(|r| match r.settings.amount {
+                ReloadAmount::Target(target) => Some(target),
+                _ => None,
+            }),
+            fixed_credits: record.as_ref().and_then(|r| match r.settings.amount {
+                ReloadAmount::Fixed(credits) => Some(credits),
+                _ => None,
+            }),
+            pack_id: record.as_ref().and_then(|r| match &r.settings.amount {
+                ReloadAmount::Pack(id) => Some(id.clone()),
+                _ => None,
+            }),
+
             monthly_cap: record.as_ref().map(|r| r.settings.monthly_cap.clone()),
             spent_this_month: money(spent).unwrap_or_else(|| Money::zero(currency.clone())),
             last_attempt: last.map(|a| AutoReloadAttempt {
