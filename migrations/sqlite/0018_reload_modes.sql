@@ -3,8 +3,8 @@
 -- reload runs. Each mode keeps its own column and leaves the others empty. A fixed amount or a
 -- pack must not be below the threshold, or one reload could leave the balance under it; the
 -- pack's size is checked when the settings are saved, as it can change. SQLite cannot change
--- a table's checks in place, so the table is rebuilt with its rows. The PostgreSQL twin lives
--- in ../postgres.
+-- a table's checks in place, so the table is rebuilt with its rows, the same statements on
+-- both backends. The PostgreSQL twin lives in ../postgres.
 CREATE TABLE auto_reload_settings_by_mode (
     workspace_id TEXT PRIMARY KEY REFERENCES workspaces (id),
     enabled BIGINT NOT NULL DEFAULT 0 CHECK (enabled IN (0, 1)),
