@@ -86,7 +86,12 @@ pub async fn seed(store: &Store, now: Millis) -> anyhow::Result<Demo> {
         .await?;
     // Acme Research runs low on purpose, so its page shows the Low Balance badge.
     store
-        .update_workspace_settings(&research, 3_000, BillingManagers::Admins)
+        .update_workspace_settings(
+            &research,
+            3_000,
+            BillingManagers::Admins,
+            app::domain::MemberView::Balance,
+        )
         .await?;
 
     let hash = password::hash(DEMO_PASSWORD.to_owned()).await?;

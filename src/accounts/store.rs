@@ -162,47 +162,25 @@ impl Store {
         Ok(row)
     }
 
-    /// Sets the Low Balance threshold and the billing managers policy.
+    /// Sets the Low Balance threshold, the billing managers policy and what members working in
+    /// one pooled project are shown.
     #[tracing::instrument(skip_all)]
     pub async fn update_workspace_settings(
         &self,
         id: &WorkspaceId,
         threshold: i64,
         policy: BillingManagers,
-    ) -> Result<(), StoreError> {
-        let updated = sqlx::query(
-            r#"
-            UPDATE workspaces
-            SET low_balance_threshold = $1, billing_managers = $2
-            WHERE id = $3
-            "#,
-        )
-        .bind(threshold)
-        .bind(policy.as_str())
-        .bind(id.as_str())
-        .execute(self.pool())
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
-    }
-
-    /// Sets what members working in one pooled project are shown.
-    #[tracing::instrument(skip_all)]
-    pub async fn set_member_view(
-        &self,
-        id: &WorkspaceId,
         view: MemberView,
     ) -> Result<(), StoreError> {
         let updated = sqlx::query(
             r#"
             UPDATE workspaces
-            SET member_view = $1
-            WHERE id = $2
+            SET low_balance_threshold = $1, billing_managers = $2, member_view = $3
+            WHERE id = $4
             "#,
         )
+        .bind(threshold)
+        .bind(policy.as_str())
         .bind(view.as_str())
         .bind(id.as_str())
         .execute(self.pool())

@@ -157,13 +157,14 @@ async fn apply(state: &AppState, id: &WorkspaceId, body: WorkspaceBody) -> Resul
         Some(t) => t,
         None => current.low_balance_threshold,
     };
+    let view = match body.member_view {
+        Some(view) => member_view(&view)?,
+        None => current.member_view,
+    };
     state
         .store
-        .update_workspace_settings(id, threshold, policy)
+        .update_workspace_settings(id, threshold, policy, view)
         .await?;
-    if let Some(view) = body.member_view {
-        state.store.set_member_view(id, member_view(&view)?).await?;
-    }
     Ok(())
 }
 

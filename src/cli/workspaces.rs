@@ -149,13 +149,12 @@ pub(super) async fn workspaces(command: WorkspaceCommand, ctx: &Context) -> anyh
                 bail!("no workspace {id}")
             };
             let policy = billing_managers.unwrap_or(current.billing_managers);
+            let view = member_view.unwrap_or(current.member_view);
             let threshold =
                 low_balance_threshold.map_or(current.low_balance_threshold, Credits::get);
             store
-                .update_workspace_settings(&id, threshold, policy)
+                .update_workspace_settings(&id, threshold, policy, view)
                 .await?;
-            let view = member_view.unwrap_or(current.member_view);
-            store.set_member_view(&id, view).await?;
             eprintln!(
                 "{}: billing managers {}, Low Balance at or below {} credits, members in a pooled project see {view}.",
                 current.name,

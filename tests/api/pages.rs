@@ -285,7 +285,12 @@ async fn under_the_owner_only_policy_admins_are_read_only() {
     let f = Fixture::new().await;
     f.app
         .store
-        .update_workspace_settings(&f.acme, 500, app::domain::BillingManagers::OwnerOnly)
+        .update_workspace_settings(
+            &f.acme,
+            500,
+            app::domain::BillingManagers::OwnerOnly,
+            app::domain::MemberView::Balance,
+        )
         .await
         .unwrap();
     let admin = f.app.sign_in("admin@acme.test", PASSWORD).await;

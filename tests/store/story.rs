@@ -504,7 +504,12 @@ on_both_backends!(
 async fn balance_alerts_fire_once_per_dip(store: &Store) {
     let ws = store.create_workspace("Alerts", T0).await.unwrap();
     store
-        .update_workspace_settings(&ws, 100, app::domain::BillingManagers::Admins)
+        .update_workspace_settings(
+            &ws,
+            100,
+            app::domain::BillingManagers::Admins,
+            app::domain::MemberView::Balance,
+        )
         .await
         .unwrap();
     store
