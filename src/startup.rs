@@ -15,9 +15,9 @@ use app::backend::BackendHandle;
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use tokio::net::TcpListener;
 
 /// A bound, ready-to-run server. Binding happens in [`Application::build`], so the port is
@@ -121,11 +121,19 @@ fn route_book(emulator: Option<Arc<Emulator>>) -> RouteBook<AppState> {
         .merge(ops::routes())
 }
 
+/// The app's pages, listed once per process.
+///
+/// Listing them renders the app with resource loading switched off by a flag that
+/// leptos_server keeps for the whole process: a page whose resource is first polled while
+/// another thread lists the pages waits forever. Listing once, before any router exists,
+/// means no page can be rendering then, even when several servers share a process (as the
+/// tests' servers do).
+static PAGES: LazyLock<Vec<AxumRouteListing>> = LazyLock::new(|| generate_route_list(app::App));
+
 /// Every route the server answers: the Leptos pages and server functions, and
 /// [`route_book`]'s. The authorisation matrix test holds each one against its entry.
 pub fn route_list() -> Vec<RouteEntry> {
-    let pages = generate_route_list(app::App);
-    let mut list: Vec<RouteEntry> = pages
+    let mut list: Vec<RouteEntry> = PAGES
         .iter()
         .flat_map(|page| {
             page.methods().map(|method| RouteEntry {
@@ -169,7 +177,7 @@ pub fn router(state: AppState) -> Router {
         outbound_policy: state.config.outbound.policy,
         api_key_cache: state.api_keys.clone(),
     }));
-    let routes = generate_route_list(app::App);
+    let routes = PAGES.clone();
     let options = state.leptos_options.clone();
     Router::new()
         .leptos_routes_with_context(

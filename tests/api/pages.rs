@@ -513,3 +513,45 @@ async fn a_long_history_is_exported_whole_a_page_at_a_time() {
         .unwrap();
     assert_eq!(read, body);
 }
+
+/// Listing the app's pages switches resource loading off for the whole process while it
+/// runs, so a page rendered meanwhile used to wait forever. Servers in one process (as here)
+/// list them once; pages keep answering however often the route list is asked for.
+#[tokio::test]
+async fn pages_answer_while_the_route_list_is_read_in_the_same_process() {
+    let f = Fixture::new().await;
+    let member = f.app.sign_in("member@acme.test", PASSWORD).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let lister = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut listed = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                assert!(!tally::startup::route_list().is_empty());
+                listed += 1;
+            }
+            listed
+        })
+    };
+    for _ in 0..40 {
+        for path in ["/billing/rates", "/billing", "/studio"] {
+            let response = member
+                .get(f.app.url(path))
+                .timeout(std::time::Duration::from_secs(10))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{path} did not answer: {e}"));
+            assert_eq!(response.status(), 200, "{path}");
+            let html = tokio::time::timeout(std::time::Duration::from_secs(10), response.text())
+                .await
+                .unwrap_or_else(|_| panic!("{path} never finished its page"))
+                .unwrap();
+            assert!(html.contains("</html>"), "{path} is a whole page");
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        lister.join().unwrap() > 0,
+        "the route list was read meanwhile"
+    );
+}
