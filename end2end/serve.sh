@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Starts Tally for the browser tests: a fresh database with the demo data, served by the
-# debug build that `cargo leptos build` made. Run from the repository root.
+# debug build that `cargo leptos build` made. Run from the repository root. TALLY_E2E_DATA
+# names the database's folder, so that several servers (each configured through its
+# environment) can run side by side.
 set -euo pipefail
-data="end2end/.data"
+data="${TALLY_E2E_DATA:-end2end/.data}"
 rm -rf "$data"
 mkdir -p "$data"
 export DATABASE_URL="sqlite://$data/e2e.db"

@@ -75,9 +75,14 @@ impl TallyBackend {
 impl Backend for TallyBackend {
     #[tracing::instrument(skip_all)]
     async fn viewer(&self, session_token: &str) -> Result<Option<Viewer>, AppError> {
-        viewer_of(&self.store, session_token, self.clock.now_ms())
-            .await
-            .map_err(internal)
+        viewer_of(
+            &self.store,
+            session_token,
+            self.clock.now_ms(),
+            &self.payments.storefront().unit,
+        )
+        .await
+        .map_err(internal)
     }
 
     #[tracing::instrument(skip_all)]
@@ -98,6 +103,7 @@ impl Backend for TallyBackend {
                 pool.clone(),
                 self.clock.now_ms(),
                 &spender,
+                &viewer.unit,
             )
             .await?);
         }
@@ -107,8 +113,11 @@ impl Backend for TallyBackend {
             self.clock.now_ms(),
             limit,
             None,
-            viewer.can_manage_billing,
-            &spender,
+            &views::Audience {
+                with_card: viewer.can_manage_billing,
+                whose: &spender,
+                unit: &viewer.unit,
+            },
         )
         .await?)
     }
@@ -213,7 +222,7 @@ impl Backend for TallyBackend {
             Err(Refusal::Budget(hit)) => {
                 // Nothing was held; say which limit fired and who can lift it.
                 return Err(AppError::OverBudget(app::studio::OverBudget {
-                    message: hit.sentence(),
+                    message: hit.sentence(&viewer.unit),
                     actions: viewer
                         .role
                         .budget_recovery(workspace.billing_managers)
@@ -518,6 +527,7 @@ impl Backend for TallyBackend {
             test_mode: self.payments.gateway().test_mode(),
             workspace_id: viewer.workspace.id.clone(),
             workspace_name: viewer.workspace.name.clone(),
+            unit: viewer.unit.clone(),
         })
     }
 
@@ -543,8 +553,10 @@ impl Backend for TallyBackend {
             .map_err(payment_error)?;
         Ok(match (settings.enabled, first) {
             (true, Some(ReloadOutcome::Credited(purchase))) => format!(
-                "Auto-reload is on. The balance was below the threshold, so it added {} credits first.",
-                Credits::new(purchase.credits + purchase.bonus_credits).unwrap_or_default()
+                "Auto-reload is on. The balance was below the threshold, so it added {} first.",
+                viewer.unit.amount(
+                    Credits::new(purchase.credits + purchase.bonus_credits).unwrap_or_default()
+                )
             ),
             (true, Some(ReloadOutcome::Skipped(reason))) => format!(
                 "Saved. Auto-reload did not top up now: {}",
@@ -559,7 +571,11 @@ impl Backend for TallyBackend {
                 };
                 format!(
                     "Auto-reload is on. {}",
-                    settings.preview(&self.payments.storefront().custom, pack.as_ref())
+                    settings.preview(
+                        &self.payments.storefront().custom,
+                        pack.as_ref(),
+                        &viewer.unit
+                    )
                 )
             }
             (false, _) => "Auto-reload is off. Reloads already charged still land.".to_owned(),
@@ -777,7 +793,7 @@ impl Backend for TallyBackend {
             target,
             action: None,
             period,
-            limit: budget_limit(&form.limit)?,
+            limit: budget_limit(&form.limit, &viewer.unit, false)?,
             enforcement: enforcement(&form.enforcement)?,
             threshold_percent: 80,
         };
@@ -800,8 +816,14 @@ impl Backend for TallyBackend {
         if !viewer.can_manage_billing {
             return Err(AppError::Forbidden);
         }
+        // A frequency cap's limit counts actions; a budget's, credits in the unit shown.
+        let current = self
+            .store
+            .budget(&viewer.workspace.id, id, self.clock.now_ms())
+            .await
+            .map_err(spend_error)?;
         let change = BudgetChange {
-            limit: Some(budget_limit(limit)?),
+            limit: Some(budget_limit(limit, &viewer.unit, current.action.is_some())?),
             enforcement: Some(enforcement(enforcement_text)?),
             threshold_percent: None,
         };
@@ -834,14 +856,23 @@ impl Backend for TallyBackend {
 }
 
 /// A budget's limit as a person typed it.
-fn budget_limit(text: &str) -> Result<app::domain::Credits, AppError> {
-    text.trim()
-        .parse::<i64>()
-        .ok()
-        .and_then(|n| app::domain::Credits::positive(n).ok())
-        .ok_or_else(|| {
-            AppError::Invalid("Enter a limit of at least one credit, as a whole number.".into())
-        })
+/// A budget's limit as typed: credits in the deployment's unit, or for a frequency cap a
+/// count of actions.
+fn budget_limit(
+    text: &str,
+    unit: &app::domain::CreditUnit,
+    counts_actions: bool,
+) -> Result<app::domain::Credits, AppError> {
+    let parsed = if counts_actions {
+        app::domain::Credits::parse(text).map_err(|_| "enter a whole number of actions".to_owned())
+    } else {
+        unit.parse_amount(text)
+    };
+    match parsed {
+        Ok(limit) if !limit.is_zero() => Ok(limit),
+        Ok(_) => Err(AppError::Invalid("Limit: enter a limit above zero.".into())),
+        Err(e) => Err(AppError::Invalid(format!("Limit: {e}."))),
+    }
 }
 
 fn enforcement(text: &str) -> Result<Enforcement, AppError> {
@@ -878,6 +909,7 @@ pub async fn viewer_of(
     store: &Store,
     session_token: &str,
     now: crate::clock::Millis,
+    unit: &app::domain::CreditUnit,
 ) -> Result<Option<Viewer>, StoreError> {
     let Some(session) = store.session(session_token, now).await? else {
         return Ok(None);
@@ -920,6 +952,7 @@ pub async fn viewer_of(
             Some(app::billing::BackLink { url: u, label })
         }),
         pool,
+        unit: unit.clone(),
     }))
 }
 

@@ -3,7 +3,9 @@
 
 use crate::db::StoreOptions;
 use app::domain::MAX_CREDITS;
-use app::domain::{BuyingPolicy, Credits, CustomAmountTerms, Money, Storefront, TermsError};
+use app::domain::{
+    BuyingPolicy, CreditUnit, Credits, CustomAmountTerms, Money, Storefront, TermsError, UnitError,
+};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -260,8 +262,9 @@ impl Config {
 }
 
 /// Reads the storefront: `TALLY_CUSTOM_STEP`, `TALLY_CUSTOM_MIN` and `TALLY_CUSTOM_MAX` (credits),
-/// `TALLY_CUSTOM_STEP_PRICE` (one step's price in dollars), `TALLY_BUYING_POLICY` and
-/// `TALLY_UPGRADE_URL`.
+/// `TALLY_CUSTOM_STEP_PRICE` (one step's price in dollars), `TALLY_BUYING_POLICY`,
+/// `TALLY_UPGRADE_URL`, and the unit amounts are shown in: `TALLY_BALANCE_UNIT` (`credits`
+/// or a currency code) with `TALLY_CREDIT_VALUE` (one credit in the currency's minor units).
 fn storefront(
     get: &impl Fn(&str) -> Option<String>,
     parse_num: &impl Fn(&'static str, u64, u64, u64) -> Result<u64, ConfigError>,
@@ -324,10 +327,26 @@ fn storefront(
             Some(url.to_string())
         }
     };
+    let value = parse_num(
+        "TALLY_CREDIT_VALUE",
+        1,
+        1,
+        CreditUnit::MAX_MINOR_PER_CREDIT as u64,
+    )?;
+    let unit_name = get("TALLY_BALANCE_UNIT").unwrap_or_else(|| "credits".to_owned());
+    let unit = CreditUnit::parse(&unit_name, value as i64).map_err(|e| ConfigError {
+        name: "TALLY_BALANCE_UNIT",
+        value: unit_name.clone(),
+        reason: match e {
+            UnitError::BadUnit => "expected credits or a currency code such as usd",
+            UnitError::BadValue => "TALLY_CREDIT_VALUE must be a whole number of minor units",
+        },
+    })?;
     Ok(Storefront {
         custom,
         buying,
         upgrade_url,
+        unit,
     })
 }
 
@@ -379,12 +398,21 @@ mod tests {
             shop.upgrade_url.as_deref(),
             Some("https://app.example.com/plans")
         );
+        assert_eq!(shop.unit, CreditUnit::Credits);
+        let dollars = config(&[("TALLY_BALANCE_UNIT", "USD")]).unwrap().storefront;
+        assert_eq!(dollars.unit, CreditUnit::parse("usd", 1).unwrap());
+        let nickels = config(&[("TALLY_BALANCE_UNIT", "usd"), ("TALLY_CREDIT_VALUE", "5")])
+            .unwrap()
+            .storefront;
+        assert_eq!(nickels.unit.figure(Credits::new(3).unwrap()), "$0.15");
         for (name, value) in [
             ("TALLY_CUSTOM_MIN", "25"),
             ("TALLY_CUSTOM_STEP", "0"),
             ("TALLY_CUSTOM_STEP_PRICE", "free"),
             ("TALLY_BUYING_POLICY", "everyone"),
             ("TALLY_UPGRADE_URL", "javascript:alert(1)"),
+            ("TALLY_BALANCE_UNIT", "dollars"),
+            ("TALLY_CREDIT_VALUE", "0"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();
             assert!(err.to_string().contains(name), "{name}={value}: {err}");

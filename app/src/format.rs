@@ -1,19 +1,19 @@
 //! How amounts and dates are shown to people.
 
+use crate::domain::CreditUnit;
 use chrono::{DateTime, Utc};
+use leptos::prelude::{provide_context, use_context};
 
-/// `+1,000` or `-25`: signed credits with thousands separators.
-pub fn signed_credits(amount: i64) -> String {
-    let grouped = crate::domain::Credits::new(amount.abs())
-        .map(|c| c.to_string())
-        .unwrap_or_else(|_| amount.abs().to_string());
-    if amount > 0 {
-        format!("+{grouped}")
-    } else if amount < 0 {
-        format!("-{grouped}")
-    } else {
-        grouped
-    }
+/// The unit amounts are shown in on this page: what [`show_amounts_in`] provided, else
+/// credits.
+pub fn unit() -> CreditUnit {
+    use_context::<CreditUnit>().unwrap_or_default()
+}
+
+/// Shows every amount below the calling component in `unit`. Each page calls it with its
+/// viewer's unit before it builds its parts.
+pub fn show_amounts_in(unit: &CreditUnit) {
+    provide_context(unit.clone());
 }
 
 /// `1 Dec 2026`.
@@ -24,15 +24,6 @@ pub fn date(at: &DateTime<Utc>) -> String {
 /// `21 Nov 2026, 14:05 UTC`.
 pub fn date_time(at: &DateTime<Utc>) -> String {
     at.format("%-d %b %Y, %H:%M UTC").to_string()
-}
-
-/// `1 credit` or `1,500 credits`.
-pub fn credits_phrase(credits: crate::domain::Credits) -> String {
-    if credits.get() == 1 {
-        "1 credit".into()
-    } else {
-        format!("{credits} credits")
-    }
 }
 
 /// The text with its first letter upper-case (error messages start lower-case).
@@ -48,13 +39,6 @@ pub fn capitalised(text: &str) -> String {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-
-    #[test]
-    fn amounts_carry_their_sign() {
-        assert_eq!(signed_credits(1_000), "+1,000");
-        assert_eq!(signed_credits(-25), "-25");
-        assert_eq!(signed_credits(0), "0");
-    }
 
     #[test]
     fn dates_are_short_and_in_utc() {

@@ -54,7 +54,7 @@ test('a Studio action holds the estimate and charges the real cost once', async 
   const charged = before.balance - after.balance;
   expect(charged).toBeGreaterThan(0);
   expect(charged).toBeLessThanOrEqual(80);
-  await expect(result).toContainText(`charged ${charged} for the work done`);
+  await expect(result).toContainText(`charged ${charged} credit`);
   expect(after.transactions[0].amount).toBe(-charged);
 });
 

@@ -1,7 +1,7 @@
 //! `GET /api/billing/credits`: the balance, buckets, totals and a page of history.
 
 use super::{ApiError, Caller, ErrorAnswer, Principal};
-use crate::ledger::views::{credits_view, pool_credits_view, pool_line, MAX_PAGE};
+use crate::ledger::views::{credits_view, pool_credits_view, pool_line, Audience, MAX_PAGE};
 use crate::spend::Spender;
 use crate::state::AppState;
 use app::billing::CreditsView;
@@ -73,6 +73,7 @@ pub async fn get_credits(
             pool_line(pool),
             state.clock.now_ms(),
             &spender,
+            &state.config.storefront.unit,
         )
         .await?;
         return Ok(Json(view));
@@ -83,8 +84,11 @@ pub async fn get_credits(
         state.clock.now_ms(),
         limit,
         cursor,
-        with_card,
-        &spender,
+        &Audience {
+            with_card,
+            whose: &spender,
+            unit: &state.config.storefront.unit,
+        },
     )
     .await?;
     Ok(Json(view))

@@ -52,6 +52,9 @@ pub struct GrantAnswer {
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Spendable credits after the grant.
     pub balance: i64,
+    /// The balance in money where the deployment shows amounts in money; `null` otherwise.
+    #[schema(required = true)]
+    pub balance_money: Option<app::domain::Money>,
 }
 
 /// Checks the operator token in constant time.
@@ -140,6 +143,7 @@ pub async fn grant(
             credits: granted.credits,
             expires_at: granted.expires_at.map(to_datetime),
             balance,
+            balance_money: super::usage::money(&state.config.storefront.unit, balance),
         }),
     )
         .into_response())

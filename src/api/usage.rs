@@ -7,7 +7,7 @@ use crate::ledger::rules::Shortfall;
 use crate::ledger::{EntryMeta, IdempotencyKey, NewHold, Refusal, Resolution};
 use crate::spend::{LimitHit, Period, Scope};
 use crate::state::AppState;
-use app::domain::{BillingManagers, Credits, RecoveryAction, Role};
+use app::domain::{BillingManagers, CreditUnit, Credits, Money, RecoveryAction, Role};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -77,6 +77,9 @@ pub struct ChargeAnswer {
     pub charged: i64,
     /// Spendable credits after the charge.
     pub balance: i64,
+    /// The balance in money where the deployment shows amounts in money; `null` otherwise.
+    #[schema(required = true)]
+    pub balance_money: Option<Money>,
 }
 
 /// Credits held for an action in progress.
@@ -89,6 +92,9 @@ pub struct ReservationAnswer {
     #[schema(format = DateTime)]
     pub expires_at: String,
     pub balance: i64,
+    /// The balance in money where the deployment shows amounts in money; `null` otherwise.
+    #[schema(required = true)]
+    pub balance_money: Option<Money>,
 }
 
 /// How a reservation ended: settled (`charged` present) or released.
@@ -100,6 +106,9 @@ pub struct ResolutionAnswer {
     /// Held credits returned to the balance.
     pub released: i64,
     pub balance: i64,
+    /// The balance in money where the deployment shows amounts in money; `null` otherwise.
+    #[schema(required = true)]
+    pub balance_money: Option<Money>,
 }
 
 /// A charge given back.
@@ -109,6 +118,9 @@ pub struct RefundAnswer {
     pub transaction_id: String,
     pub refunded: i64,
     pub balance: i64,
+    /// The balance in money where the deployment shows amounts in money; `null` otherwise.
+    #[schema(required = true)]
+    pub balance_money: Option<Money>,
 }
 
 /// The body of a settle.
@@ -269,6 +281,9 @@ pub struct Shortage {
     pub reason: ShortageReason,
     /// Spendable credits now.
     pub balance: i64,
+    /// The balance in money where the deployment shows amounts in money; `null` otherwise.
+    #[schema(required = true)]
+    pub balance_money: Option<Money>,
     /// Credits held by actions in progress.
     pub held: i64,
     /// What the action needs.
@@ -299,7 +314,9 @@ pub fn insufficient(
     shortfall: &Shortfall,
     role: Option<Role>,
     policy: BillingManagers,
+    unit: &CreditUnit,
 ) -> InsufficientAnswer {
+    let amount = |n: i64| unit.amount(Credits::new(n.max(0)).unwrap_or_default());
     // Holds are not exhaustion: say so when the credits exist but are reserved.
     let held_back = shortfall.available + shortfall.held >= shortfall.required;
     let (reason, message) = if held_back {
@@ -311,9 +328,9 @@ pub fn insufficient(
         (
             ShortageReason::OutOfCredits,
             format!(
-                "This action needs {} credits and the workspace has {}.",
-                Credits::new(shortfall.required).unwrap_or_default(),
-                Credits::new(shortfall.available).unwrap_or_default()
+                "This action needs {} and the workspace has {}.",
+                amount(shortfall.required),
+                amount(shortfall.available)
             ),
         )
     };
@@ -327,6 +344,7 @@ pub fn insufficient(
             message,
             reason,
             balance: shortfall.available,
+            balance_money: money(unit, shortfall.available),
             held: shortfall.held,
             required: shortfall.required,
             recovery: Recovery {
@@ -381,11 +399,12 @@ pub fn over_budget(
     hit: &LimitHit,
     role: Option<Role>,
     policy: BillingManagers,
+    unit: &CreditUnit,
 ) -> OverBudgetAnswer {
     let resets_at = hit
         .resets_at
         .map(|t| to_datetime(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-    let message = hit.sentence();
+    let message = hit.sentence(unit);
     let (role_name, actions) = match role {
         Some(role) => (role.as_str(), role.budget_recovery(policy)),
         None => ("unknown", RecoveryAction::FOR_UNKNOWN),
@@ -437,14 +456,15 @@ fn refused(
     role: Option<Role>,
     policy: BillingManagers,
     now: crate::clock::Millis,
+    unit: &CreditUnit,
 ) -> Response {
     match refusal {
         Refusal::Credits(shortfall) => answer(
             StatusCode::PAYMENT_REQUIRED,
-            RefusalAnswer::Insufficient(insufficient(shortfall, role, policy)),
+            RefusalAnswer::Insufficient(insufficient(shortfall, role, policy, unit)),
         ),
         Refusal::Budget(hit) if hit.action.is_some() => {
-            let body = axum::Json(over_budget(hit, role, policy));
+            let body = axum::Json(over_budget(hit, role, policy, unit));
             match hit.resets_at {
                 Some(at) => {
                     // Whole seconds, rounded up, so a retry at that moment finds a new period.
@@ -461,7 +481,7 @@ fn refused(
         }
         Refusal::Budget(hit) => answer(
             StatusCode::PAYMENT_REQUIRED,
-            RefusalAnswer::OverBudget(over_budget(hit, role, policy)),
+            RefusalAnswer::OverBudget(over_budget(hit, role, policy, unit)),
         ),
     }
 }
@@ -506,9 +526,10 @@ pub async fn charge(
                 transaction_id: receipt.entry_id,
                 charged: -receipt.amount,
                 balance: receipt.available,
+                balance_money: money(unit(&state), receipt.available),
             },
         ),
-        Err(refusal) => refused(&refusal, role, policy, state.clock.now_ms()),
+        Err(refusal) => refused(&refusal, role, policy, state.clock.now_ms(), unit(&state)),
     })
 }
 
@@ -555,9 +576,10 @@ pub async fn reserve(
                 expires_at: to_datetime(receipt.expires_at)
                     .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 balance: receipt.available,
+                balance_money: money(unit(&state), receipt.available),
             },
         ),
-        Err(refusal) => refused(&refusal, role, policy, state.clock.now_ms()),
+        Err(refusal) => refused(&refusal, role, policy, state.clock.now_ms(), unit(&state)),
     })
 }
 
@@ -575,15 +597,26 @@ fn require_api_key(caller: &Caller) -> Result<(), ApiError> {
 }
 
 /// The answer to a settle or a release: the first resolution, whichever call repeats it.
-fn resolved(r: &Resolution) -> Response {
+fn resolved(r: &Resolution, unit: &CreditUnit) -> Response {
     answer(
         StatusCode::OK,
         ResolutionAnswer {
             charged: r.settled.then_some(r.charged),
             released: r.released,
             balance: r.available,
+            balance_money: money(unit, r.available),
         },
     )
+}
+
+/// The unit this deployment shows amounts in.
+fn unit(state: &AppState) -> &CreditUnit {
+    &state.config.storefront.unit
+}
+
+/// A balance in money, where amounts are shown in money.
+pub fn money(unit: &CreditUnit, balance: i64) -> Option<Money> {
+    unit.money(Credits::new(balance.max(0)).unwrap_or_default())
 }
 
 /// `POST /api/v1/usage/reservations/{id}/settle`: charge the actual cost.
@@ -614,7 +647,7 @@ pub async fn settle(
         .store
         .settle(&caller.workspace.id, id, actual, state.clock.now_ms())
         .await?;
-    Ok(resolved(&resolution))
+    Ok(resolved(&resolution, unit(&state)))
 }
 
 /// `POST /api/v1/usage/reservations/{id}/release`: the provider work failed; charge nothing.
@@ -641,7 +674,7 @@ pub async fn release(
         .store
         .release(&caller.workspace.id, id, state.clock.now_ms())
         .await?;
-    Ok(resolved(&resolution))
+    Ok(resolved(&resolution, unit(&state)))
 }
 
 /// `POST /api/v1/usage/{transaction_id}/refund`: the AI operation of a one-shot charge failed;
@@ -682,6 +715,7 @@ pub async fn refund(
             transaction_id: refund.entry_id,
             refunded: refund.refunded,
             balance: refund.available,
+            balance_money: money(unit(&state), refund.available),
         },
     ))
 }
@@ -702,6 +736,7 @@ mod tests {
             &held,
             Some(Role::Member),
             BillingManagers::Admins,
+            &CreditUnit::Credits,
         ))
         .unwrap();
         assert_eq!(body["error"]["reason"], "held_by_actions_in_progress");
@@ -711,8 +746,13 @@ mod tests {
             held: 0,
             required: 25,
         };
-        let body =
-            serde_json::to_value(insufficient(&empty, None, BillingManagers::Admins)).unwrap();
+        let body = serde_json::to_value(insufficient(
+            &empty,
+            None,
+            BillingManagers::Admins,
+            &CreditUnit::Credits,
+        ))
+        .unwrap();
         assert_eq!(body["error"]["code"], "insufficient_credits");
         assert_eq!(body["error"]["reason"], "out_of_credits");
         assert_eq!(

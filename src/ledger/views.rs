@@ -9,7 +9,7 @@ use crate::spend::{BudgetView, SpendError, Spender};
 use app::billing::{AutoReloadView, Bucket, BudgetLine, CreditsView, HistoryFilter, PoolLine};
 use app::billing::{ResourceRef, Transaction};
 use app::billing::{UsageBreakdown, UsageDay, UsageReport};
-use app::domain::Credits;
+use app::domain::{CreditUnit, Credits};
 use chrono::{Days, NaiveTime};
 
 /// The most rows one page may ask for.
@@ -69,9 +69,18 @@ pub async fn history(
     Ok((rows.into_iter().map(transaction).collect(), next_cursor))
 }
 
+/// Who a Credits view is for.
+pub struct Audience<'a> {
+    /// Sees the card Auto-reload charges (billing managers and API keys).
+    pub with_card: bool,
+    /// Whose budgets concern them (theirs and the projects').
+    pub whose: &'a Spender,
+    /// The unit amounts are shown in.
+    pub unit: &'a CreditUnit,
+}
+
 /// The Credits view: balance, buckets, totals, Auto-reload, a page of history and the budgets
-/// that concern `whose` (theirs and the projects'). The card Auto-reload charges is included
-/// only `with_card` (billing managers and API keys).
+/// that concern the audience.
 #[tracing::instrument(skip_all)]
 pub async fn credits_view(
     store: &Store,
@@ -79,14 +88,18 @@ pub async fn credits_view(
     now: Millis,
     limit: u32,
     cursor: Option<&str>,
-    with_card: bool,
-    whose: &Spender,
+    audience: &Audience<'_>,
 ) -> Result<CreditsView, LedgerError> {
+    let Audience {
+        with_card,
+        whose,
+        unit,
+    } = *audience;
     let (transactions, next_cursor) =
         history(store, workspace, &HistoryFilter::default(), cursor, limit).await?;
     let summary = store.summary(&workspace.id, now).await?;
     let auto_reload = store
-        .auto_reload_view(&workspace.id, summary.available, now)
+        .auto_reload_view(&workspace.id, summary.available, now, unit)
         .await
         .map_err(LedgerError::from)?;
     let credits = |n: i64| Credits::new(n.max(0)).unwrap_or_default();
@@ -94,6 +107,7 @@ pub async fn credits_view(
     Ok(CreditsView {
         workspace_id: workspace.id.clone(),
         balance: credits(summary.available),
+        balance_money: unit.money(credits(summary.available)),
         held: credits(summary.held),
         low_balance: summary.available <= workspace.low_balance_threshold,
         low_balance_threshold: credits(workspace.low_balance_threshold),
@@ -149,6 +163,7 @@ pub async fn pool_credits_view(
     pool: PoolLine,
     now: Millis,
     whose: &Spender,
+    unit: &CreditUnit,
 ) -> Result<CreditsView, LedgerError> {
     let budgets = budgets_of(store, workspace, now, whose).await?;
     let overflow = if pool.overflow {
@@ -159,6 +174,7 @@ pub async fn pool_credits_view(
     Ok(CreditsView {
         workspace_id: workspace.id.clone(),
         balance: pool.remaining,
+        balance_money: unit.money(pool.remaining),
         held: Credits::default(),
         low_balance: false,
         low_balance_threshold: Credits::default(),

@@ -234,13 +234,15 @@ pub fn refusal<'a>(
 }
 
 impl LimitHit {
-    /// A sentence saying which budget refused, what it has left and when it resets.
-    pub fn sentence(&self) -> String {
-        let credits = |n: i64| {
+    /// A sentence saying which budget refused, what it has left and when it resets, with
+    /// amounts of credits in `unit` (a frequency cap counts actions).
+    pub fn sentence(&self, unit: &app::domain::CreditUnit) -> String {
+        let count = |n: i64| {
             app::domain::Credits::new(n.max(0))
                 .unwrap_or_default()
                 .to_string()
         };
+        let credits = |n: i64| unit.figure(app::domain::Credits::new(n.max(0)).unwrap_or_default());
         let whose = match self.scope {
             Scope::Member => "your",
             Scope::ApiKey => "this API key's",
@@ -270,13 +272,13 @@ impl LimitHit {
                     .enumerate()
                     .map(|(i, c)| if i == 0 { c.to_ascii_uppercase() } else { c })
                     .collect::<String>(),
-                credits(self.limit),
+                count(self.limit),
                 if self.limit == 1 { "action" } else { "actions" },
-                credits(self.used),
+                count(self.used),
             ),
             None => format!(
-                "This action needs {} credits and {whose} {period} budget has {} of {} left{resets}.",
-                credits(self.required),
+                "This action needs {} and {whose} {period} budget has {} of {} left{resets}.",
+                unit.amount(app::domain::Credits::new(self.required.max(0)).unwrap_or_default()),
                 credits(self.limit - self.used),
                 credits(self.limit),
             ),
@@ -394,10 +396,10 @@ mod tests {
             (Some("video.generate"), 3, 1)
         );
         assert!(
-            hit.sentence()
+            hit.sentence(&app::domain::CreditUnit::Credits)
                 .starts_with("Your daily limit allows 3 video.generate actions; 3 used"),
             "{}",
-            hit.sentence()
+            hit.sentence(&app::domain::CreditUnit::Credits)
         );
         spender.action = Some("image.generate".into());
         assert!(!cap.applies_to(&spender), "other actions are not counted");

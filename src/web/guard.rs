@@ -78,7 +78,9 @@ pub async fn page_guard(
     let viewer = match read_cookie(request.headers(), SESSION_COOKIE) {
         None => None,
         Some(token) => {
-            match crate::backend::viewer_of(&state.store, &token, state.clock.now_ms()).await {
+            let unit = &state.config.storefront.unit;
+            match crate::backend::viewer_of(&state.store, &token, state.clock.now_ms(), unit).await
+            {
                 Ok(viewer) => viewer,
                 Err(err) => {
                     tracing::error!(error = %err, "session lookup failed");

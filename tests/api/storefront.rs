@@ -112,3 +112,114 @@ async fn any_workspace_buys_by_default() {
     let bought = start(&f.app, &owner, &[("pack_id", "pack_team")]).await;
     assert_eq!(bought.status(), 200);
 }
+
+#[tokio::test]
+async fn amounts_read_in_money_where_the_deployment_says_so_and_the_api_keeps_credits() {
+    use app::domain::CreditUnit;
+    use serde_json::{json, Value};
+    let app =
+        TestApp::spawn_with(|c| c.storefront.unit = CreditUnit::parse("usd", 1).unwrap()).await;
+    let f = Fixture::with_app(app).await;
+
+    // The API counts credits and adds the balance in money: 1,380 credits are $13.80.
+    let credits: Value = f
+        .get_with_key("/api/billing/credits", &f.acme_key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(credits["balance"], 1_380);
+    assert_eq!(
+        credits["balance_money"],
+        json!({"amount": 1_380, "currency": "usd"})
+    );
+
+    // The gate's answers carry it too, and a refusal says what is missing in money.
+    let usage = |key: &str, credits: i64| {
+        json!({"idempotency_key": key, "action": "studio.generate", "credits": credits,
+               "actor": "member@acme.test"})
+    };
+    let charged: Value = f
+        .post_with_key("/api/v1/usage", &f.acme_key, &usage("m-1", 80))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(charged["balance"], 1_300);
+    assert_eq!(
+        charged["balance_money"],
+        json!({"amount": 1_300, "currency": "usd"})
+    );
+    let refused = f
+        .post_with_key("/api/v1/usage", &f.acme_key, &usage("m-2", 5_000))
+        .await;
+    assert_eq!(refused.status(), 402);
+    let refused: Value = refused.json().await.unwrap();
+    assert_eq!(
+        refused["error"]["message"],
+        "This action needs $50.00 and the workspace has $13.00."
+    );
+
+    // Billing shows the balance, its movements and the terms in dollars.
+    let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
+    let page = billing_page(&f, &owner).await;
+    let at = page.find(r#"data-testid="balance""#).expect("a balance");
+    assert!(
+        page[at..at + 120].contains(">$13.00<"),
+        "the balance in dollars: {}",
+        &page[at..at + 120]
+    );
+    assert!(page.contains("-$0.80"), "the charge in dollars");
+    assert!(
+        page.contains("Custom amounts come in steps of $10.00, from $50.00 to $10,000.00"),
+        "the custom amount's terms in dollars"
+    );
+
+    // Amounts are typed in dollars: a budget of $2.50 is 250 credits, and money that is not
+    // a whole number of credits is refused with the reason.
+    let billing = f.app.sign_in("billing@acme.test", PASSWORD).await;
+    let budget = |limit: &'static str| {
+        [
+            ("scope", "workspace"),
+            ("target", ""),
+            ("period", "month"),
+            ("limit", limit),
+            ("enforcement", "hard"),
+        ]
+    };
+    let bad = f
+        .app
+        .post_form(&billing, "/api/add_budget", &budget("2.505"))
+        .await;
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("Limit: enter an amount"));
+    let added = f
+        .app
+        .post_form(&billing, "/api/add_budget", &budget("$2.50"))
+        .await;
+    assert_eq!(added.status(), 200);
+    let added: Value = added.json().await.unwrap();
+    assert_eq!(added["limit"], 250);
+    let page = billing
+        .get(f.app.url("/budgets"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("$0.00 of $2.50 used this month"), "{page}");
+}
+
+#[tokio::test]
+async fn a_deployment_that_shows_credits_gives_no_money_balance() {
+    let f = Fixture::new().await;
+    let credits: serde_json::Value = f
+        .get_with_key("/api/billing/credits", &f.acme_key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(credits["balance"], 1_380);
+    assert!(credits["balance_money"].is_null());
+}

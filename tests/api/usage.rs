@@ -239,7 +239,7 @@ async fn a_reservation_holds_then_settles_the_actual_cost() {
     let settled: Value = settle.json().await.unwrap();
     assert_eq!(
         settled,
-        json!({"charged": 60, "released": 40, "balance": 1_320})
+        json!({"charged": 60, "released": 40, "balance": 1_320, "balance_money": null})
     );
     assert_eq!(balance(&f).await, (1_320, 0));
 
@@ -260,14 +260,14 @@ async fn settling_above_the_hold_charges_the_extra_only_when_the_balance_allows(
     let settled = resolve(&f, &id, "settle", json!({"credits": 150})).await;
     assert_eq!(
         settled,
-        json!({"charged": 150, "released": 0, "balance": 1_230})
+        json!({"charged": 150, "released": 0, "balance": 1_230, "balance_money": null})
     );
 
     let id = reserve(&f, "r-3", 1_000).await;
     let settled = resolve(&f, &id, "settle", json!({"credits": 5_000})).await;
     assert_eq!(
         settled,
-        json!({"charged": 1_000, "released": 0, "balance": 230}),
+        json!({"charged": 1_000, "released": 0, "balance": 230, "balance_money": null}),
         "settles at the hold"
     );
     assert!(f.app.store.audit(&f.acme).await.unwrap().balanced());
@@ -278,7 +278,10 @@ async fn a_released_reservation_charges_nothing() {
     let f = Fixture::new().await;
     let id = reserve(&f, "r-4", 500).await;
     let released = resolve(&f, &id, "release", json!({})).await;
-    assert_eq!(released, json!({"released": 500, "balance": 1_380}));
+    assert_eq!(
+        released,
+        json!({"released": 500, "balance": 1_380, "balance_money": null})
+    );
     assert_eq!(balance(&f).await, (1_380, 0));
 }
 

@@ -1,4 +1,4 @@
-use crate::domain::{Credits, EntryType, GrantKind, Money, Role, WorkspaceId};
+use crate::domain::{CreditUnit, Credits, EntryType, GrantKind, Money, Role, WorkspaceId};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +30,9 @@ pub struct Viewer {
     /// Studio show the pool's figures and nothing of the workspace's balance or history.
     #[serde(default)]
     pub pool: Option<PoolLine>,
+    /// The unit this deployment shows amounts in (credits, or money).
+    #[serde(default)]
+    pub unit: CreditUnit,
 }
 
 /// An earmarked pool as the member who works in its project sees it.
@@ -191,6 +194,12 @@ pub struct CreditsView {
     pub workspace_id: WorkspaceId,
     /// Spendable credits now (holds excluded).
     pub balance: Credits,
+    /// The balance in money, where the deployment shows amounts in money
+    /// (`TALLY_BALANCE_UNIT`); `null` where it shows credits. `balance` stays the count of
+    /// credits either way.
+    #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(required = true))]
+    pub balance_money: Option<Money>,
     /// Credits reserved by actions in progress.
     pub held: Credits,
     pub low_balance: bool,

@@ -1,7 +1,7 @@
 use crate::billing::AutoReloadView;
 use crate::domain::{
-    AutoReloadSettings, Credits, Currency, CustomAmountTerms, Money, PackDeal, ReloadAmount,
-    ReloadMode,
+    AutoReloadSettings, CreditUnit, Credits, Currency, CustomAmountTerms, Money, PackDeal,
+    ReloadAmount, ReloadMode,
 };
 use crate::format;
 use crate::purchases::{ConfirmReload, PackOffer, SaveAutoReload, SavedCard, TryAgainAutoReload};
@@ -13,20 +13,32 @@ fn form_preview(
     fields: [&str; 4],
     terms: &CustomAmountTerms,
     packs: &[PackOffer],
+    unit: &CreditUnit,
 ) -> String {
     let [threshold, target, fixed, pack_id] = fields;
-    let credits = |text: &str| Credits::parse(&text.replace([',', ' '], "")).ok();
-    let Some(threshold) = credits(threshold) else {
-        return "Enter the threshold as a whole number of credits.".to_owned();
+    let read = |field: &str, text: &str| {
+        unit.parse_amount(&text.replace(' ', ""))
+            .map_err(|e| format!("{field}: {e}."))
+    };
+    let threshold = match read("Threshold", threshold) {
+        Ok(t) => t,
+        Err(e) => return e,
     };
     let amount = match mode {
-        ReloadMode::Target => match credits(target) {
-            Some(t) => ReloadAmount::Target(t),
-            None => return "Enter the target balance as a whole number of credits.".to_owned(),
+        ReloadMode::Target => match read("Target balance", target) {
+            Ok(t) => ReloadAmount::Target(t),
+            Err(e) => return e,
         },
-        ReloadMode::Fixed => match credits(fixed) {
-            Some(c) => ReloadAmount::Fixed(c),
-            None => return "Enter the credits to buy each time as a whole number.".to_owned(),
+        ReloadMode::Fixed => match read(
+            if unit.is_money() {
+                "Amount to buy each time"
+            } else {
+                "Credits to buy each time"
+            },
+            fixed,
+        ) {
+            Ok(c) => ReloadAmount::Fixed(c),
+            Err(e) => return e,
         },
         ReloadMode::Pack => ReloadAmount::Pack(pack_id.to_owned()),
     };
@@ -42,7 +54,7 @@ fn form_preview(
         amount,
         monthly_cap: Money::zero(Currency::usd()),
     };
-    settings.preview(terms, pack.as_ref())
+    settings.preview(terms, pack.as_ref(), unit)
 }
 
 /// Auto-reload: its state in a sentence, this month's spend against the cap, the last
@@ -78,16 +90,22 @@ pub fn AutoReloadCard(
         .unwrap_or_else(|| format!("{spent_this_month} this month"));
     let save = ServerAction::<SaveAutoReload>::new();
     let pending = save.pending();
+    // Amounts are read and typed in the deployment's unit.
+    let unit = format::unit();
+    let field = {
+        let unit = unit.clone();
+        move |credits: i64| unit.input_value(Credits::new(credits).unwrap_or_default())
+    };
     let (threshold, cap) = match &settings {
         Some(s) => (
-            s.threshold.get().to_string(),
+            field(s.threshold.get()),
             format!(
                 "{}.{:02}",
                 s.monthly_cap.amount_minor() / 100,
                 s.monthly_cap.amount_minor() % 100
             ),
         ),
-        None => ("5000".to_owned(), "50.00".to_owned()),
+        None => (field(5_000), "50.00".to_owned()),
     };
     // The form's fields, so that only the chosen mode's show and the preview follows them.
     let saved = settings.as_ref().map(|s| s.amount.clone());
@@ -98,20 +116,20 @@ pub fn AutoReloadCard(
     );
     let threshold_text = RwSignal::new(threshold);
     let target_text = RwSignal::new(match &saved {
-        Some(ReloadAmount::Target(t)) => t.get().to_string(),
-        _ => "25000".to_owned(),
+        Some(ReloadAmount::Target(t)) => field(t.get()),
+        _ => field(25_000),
     });
     let fixed_text = RwSignal::new(match &saved {
-        Some(ReloadAmount::Fixed(c)) => c.get().to_string(),
-        _ => terms.min.get().to_string(),
+        Some(ReloadAmount::Fixed(c)) => field(c.get()),
+        _ => field(terms.min.get()),
     });
     let pack_choice = RwSignal::new(match &saved {
         Some(ReloadAmount::Pack(id)) => id.clone(),
         _ => packs.first().map(|p| p.id.clone()).unwrap_or_default(),
     });
-    let shop = StoredValue::new((terms, packs));
+    let shop = StoredValue::new((terms, packs, unit.clone()));
     let preview = move || {
-        shop.with_value(|(terms, packs)| {
+        shop.with_value(|(terms, packs, unit)| {
             form_preview(
                 mode.get(),
                 [
@@ -122,8 +140,26 @@ pub fn AutoReloadCard(
                 ],
                 terms,
                 packs,
+                unit,
             )
         })
+    };
+    let noun = unit.noun();
+    let (fixed_choice, fixed_label) = if unit.is_money() {
+        (
+            " a fixed amount",
+            format!("Amount to buy each time ({noun})"),
+        )
+    } else {
+        (
+            " a fixed number of credits",
+            "Credits to buy each time".to_owned(),
+        )
+    };
+    let inputmode = if unit.is_money() {
+        "decimal"
+    } else {
+        "numeric"
     };
     // The first render carries the saved values as attributes, so the form works before the
     // page hydrates; the signals take over after.
@@ -218,31 +254,31 @@ pub fn AutoReloadCard(
                         <input type="checkbox" name="enabled" value="on" checked=enabled/>
                         " Turn on Auto-reload"
                     </label>
-                    <label for="reload-threshold">"When the balance falls below (credits)"</label>
-                    <input id="reload-threshold" name="threshold" inputmode="numeric" value=threshold_text.get_untracked() prop:value=move || threshold_text.get() on:input=move |ev| threshold_text.set(event_target_value(&ev)) required=true/>
+                    <label for="reload-threshold">{format!("When the balance falls below ({noun})")}</label>
+                    <input id="reload-threshold" name="threshold" inputmode=inputmode value=threshold_text.get_untracked() prop:value=move || threshold_text.get() on:input=move |ev| threshold_text.set(event_target_value(&ev)) required=true/>
                     <fieldset class="reload-modes">
                         <legend>"Each reload buys"</legend>
                         {mode_choice(ReloadMode::Target, " enough to reach a target balance")}
-                        {mode_choice(ReloadMode::Fixed, " a fixed number of credits")}
+                        {mode_choice(ReloadMode::Fixed, fixed_choice)}
                         {mode_choice(ReloadMode::Pack, " a credit pack")}
                     </fieldset>
                     {move || match mode.get() {
                         ReloadMode::Target => view! {
-                            <label for="reload-target">"Top up to (credits)"</label>
-                            <input id="reload-target" name="target" inputmode="numeric" value=target_text.get_untracked() prop:value=move || target_text.get() on:input=move |ev| target_text.set(event_target_value(&ev)) required=true/>
+                            <label for="reload-target">{format!("Top up to ({})", shop.with_value(|(_, _, unit)| unit.noun()))}</label>
+                            <input id="reload-target" name="target" inputmode=inputmode value=target_text.get_untracked() prop:value=move || target_text.get() on:input=move |ev| target_text.set(event_target_value(&ev)) required=true/>
                         }.into_any(),
                         ReloadMode::Fixed => view! {
-                            <label for="reload-fixed">"Credits to buy each time"</label>
-                            <input id="reload-fixed" name="fixed_credits" inputmode="numeric" value=fixed_text.get_untracked() prop:value=move || fixed_text.get() on:input=move |ev| fixed_text.set(event_target_value(&ev)) required=true aria-describedby="reload-fixed-hint"/>
-                            <p id="reload-fixed-hint" class="muted hint">{shop.with_value(|(t, _)| t.sentence())}" The threshold can be at most this amount."</p>
+                            <label for="reload-fixed">{fixed_label.clone()}</label>
+                            <input id="reload-fixed" name="fixed_credits" inputmode=inputmode value=fixed_text.get_untracked() prop:value=move || fixed_text.get() on:input=move |ev| fixed_text.set(event_target_value(&ev)) required=true aria-describedby="reload-fixed-hint"/>
+                            <p id="reload-fixed-hint" class="muted hint">{shop.with_value(|(t, _, unit)| t.sentence(unit))}" The threshold can be at most this amount."</p>
                         }.into_any(),
                         ReloadMode::Pack => view! {
                             <label for="reload-pack">"Pack to buy"</label>
                             <select id="reload-pack" name="pack_id" on:change=move |ev| pack_choice.set(event_target_value(&ev))>
-                                {shop.with_value(|(_, packs)| packs.iter().map(|p| {
+                                {shop.with_value(|(_, packs, unit)| packs.iter().map(|p| {
                                     let selected = pack_choice.get_untracked() == p.id;
-                                    let bonus = if p.bonus.is_zero() { String::new() } else { format!(" + {} bonus", p.bonus) };
-                                    view! { <option value=p.id.clone() selected=selected>{format!("{}: {} credits{bonus}, {} {}", p.name, p.credits, p.price, p.price.currency().as_str().to_ascii_uppercase())}</option> }
+                                    let bonus = if p.bonus.is_zero() { String::new() } else { format!(" + {} bonus", unit.figure(p.bonus)) };
+                                    view! { <option value=p.id.clone() selected=selected>{format!("{}: {}{bonus}, {} {}", p.name, unit.amount(p.credits), p.price, p.price.currency().as_str().to_ascii_uppercase())}</option> }
                                 }).collect_view())}
                             </select>
                         }.into_any(),

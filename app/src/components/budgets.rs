@@ -19,18 +19,23 @@ pub fn BudgetBar(budget: BudgetLine) -> impl IntoView {
     let taken = budget.used.get() + budget.held.get();
     let share = (taken * 100 / limit).clamp(0, 100);
     let over = taken >= limit;
-    // A frequency cap counts actions; a budget, credits.
+    // A frequency cap counts actions; a budget, credits (shown in the deployment's unit).
+    let unit = format::unit();
     let amount = |n: crate::domain::Credits| match &budget.action {
         Some(action) => format!("{n} {action}"),
-        None => format::credits_phrase(n),
+        None => unit.amount(n),
+    };
+    let figure = |n: crate::domain::Credits| match &budget.action {
+        Some(_) => n.to_string(),
+        None => unit.figure(n),
     };
     let words = format!(
         "{} of {} used {}{}",
-        budget.used,
+        figure(budget.used),
         amount(budget.limit),
         period_phrase(&budget.period),
         if budget.held.get() > 0 {
-            format!(", {} held by actions in progress", budget.held)
+            format!(", {} held by actions in progress", figure(budget.held))
         } else {
             String::new()
         }

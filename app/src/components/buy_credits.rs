@@ -2,6 +2,7 @@
 
 use super::confirm_purchase::ConfirmPurchase;
 use super::TestModeBadge;
+use crate::domain::CustomAmountError;
 use crate::format;
 use crate::purchases::{Pick, PurchaseSection};
 use leptos::prelude::*;
@@ -51,11 +52,16 @@ pub fn BuyCredits(section: PurchaseSection) -> impl IntoView {
     let pick = RwSignal::new(None::<Pick>);
     let custom_text = RwSignal::new(String::new());
     let dialog_open = RwSignal::new(false);
-    let terms = StoredValue::new(custom.clone());
+    // A custom amount is typed in the deployment's unit (credits, or money).
+    let unit = format::unit();
+    let terms = StoredValue::new((custom.clone(), unit.clone()));
     let custom_check = move || {
-        terms.with_value(|t| {
-            t.parse(&custom_text.get())
-                .and_then(|c| Ok((c, t.price(c)?)))
+        terms.with_value(|(t, unit)| {
+            let credits = unit
+                .parse_amount(&custom_text.get().replace(' ', ""))
+                .map_err(|_| CustomAmountError::NotANumber)?;
+            let credits = t.check(credits)?;
+            Ok::<_, CustomAmountError>((credits, t.price(credits)?))
         })
     };
     let pack_cards = packs
@@ -80,15 +86,15 @@ pub fn BuyCredits(section: PurchaseSection) -> impl IntoView {
                     />
                     <span class="pack-name">{pack.name.clone()}</span>
                     {pack.best_value.then(|| view! { <span class="badge badge-good">"Best value"</span> })}
-                    <span class="pack-credits">{format!("{} credits", pack.credits)}</span>
+                    <span class="pack-credits">{if unit.is_money() { format!("{} of credit", unit.figure(pack.credits)) } else { format!("{} credits", pack.credits) }}</span>
                     {(!pack.bonus.is_zero()).then(|| view! {
                         <span class="pack-bonus">
-                            {format!("+ {} bonus credits", pack.bonus)}
+                            {if unit.is_money() { format!("+ {} bonus", unit.figure(pack.bonus)) } else { format!("+ {} bonus credits", pack.bonus) }}
                             {pack.bonus_ends_at.map(|at| format!(" until {}", format::date(&at)))}
                         </span>
                     })}
                     <span class="pack-price">{format!("{} {}", pack.price, pack.price.currency().as_str().to_ascii_uppercase())}</span>
-                    <span class="muted pack-rate">{format!("{} per 1,000 credits", pack.per_thousand)}</span>
+                    {(!unit.is_money()).then(|| view! { <span class="muted pack-rate">{format!("{} per 1,000 credits", pack.per_thousand)}</span> })}
                 </label>
             }
         })
@@ -99,8 +105,22 @@ pub fn BuyCredits(section: PurchaseSection) -> impl IntoView {
         Some(Pick::Custom) => custom_check().is_ok(),
         None => false,
     };
-    let hint = StoredValue::new(custom.sentence());
-    let (min, max, step) = (custom.min.get(), custom.max.get(), custom.increment.get());
+    let hint = StoredValue::new(custom.sentence(&unit));
+    let (min, max, step) = (
+        unit.input_value(custom.min),
+        unit.input_value(custom.max),
+        unit.input_value(custom.increment),
+    );
+    let custom_label = if unit.is_money() {
+        format!("Amount to buy ({})", unit.noun())
+    } else {
+        "Credits to buy".to_owned()
+    };
+    let inputmode = if unit.is_money() {
+        "decimal"
+    } else {
+        "numeric"
+    };
     view! {
         <section id="buy-credits" class="card" aria-labelledby="buy-heading">
             <div class="card-head">
@@ -132,14 +152,14 @@ pub fn BuyCredits(section: PurchaseSection) -> impl IntoView {
                 </fieldset>
                 {move || custom_chosen().then(|| view! {
                     <div class="custom-amount">
-                        <label for="custom-credits">"Credits to buy"</label>
+                        <label for="custom-credits">{custom_label.clone()}</label>
                         <input
                             id="custom-credits"
                             type="number"
-                            inputmode="numeric"
-                            min=min
-                            max=max
-                            step=step
+                            inputmode=inputmode
+                            min=min.clone()
+                            max=max.clone()
+                            step=step.clone()
                             prop:value=move || custom_text.get()
                             on:input=move |ev| custom_text.set(event_target_value(&ev))
                             aria-describedby="custom-feedback"
@@ -149,10 +169,10 @@ pub fn BuyCredits(section: PurchaseSection) -> impl IntoView {
                                 if custom_text.get().trim().is_empty() {
                                     hint.get_value()
                                 } else {
-                                    match custom_check() {
-                                        Ok((credits, price)) => format!("{credits} credits for {price} {}.", price.currency().as_str().to_ascii_uppercase()),
-                                        Err(e) => format!("{}.", format::capitalised(&e.to_string())),
-                                    }
+                                    terms.with_value(|(_, unit)| match custom_check() {
+                                        Ok((credits, price)) => format!("{} for {price} {}.", unit.amount(credits), price.currency().as_str().to_ascii_uppercase()),
+                                        Err(e) => format!("{}.", format::capitalised(&e.explain(unit))),
+                                    })
                                 }
                             }}
                         </p>

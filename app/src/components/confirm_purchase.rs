@@ -50,6 +50,7 @@ pub(super) fn ConfirmPurchase(
         _ => return view! { <p class="notice notice-error" role="alert">"Choose a pack or a valid amount first."</p> }.into_any(),
     };
     let total = credits.checked_add(bonus).unwrap_or(credits);
+    let unit = crate::format::unit();
     let currency = price.currency().as_str().to_ascii_uppercase();
     let method = match default_card {
         Some(card) => format!(
@@ -76,9 +77,9 @@ pub(super) fn ConfirmPurchase(
                 </div>
                 <dl class="summary">
                     <div><dt>"Item"</dt><dd>{item}</dd></div>
-                    <div><dt>"Credits"</dt><dd data-testid="confirm-credits">{credits.to_string()}</dd></div>
-                    {(!bonus.is_zero()).then(|| view! { <div><dt>"Bonus"</dt><dd>{format!("+ {bonus} credits (promotion)")}</dd></div> })}
-                    <div><dt>"You receive"</dt><dd>{format!("{total} credits")}</dd></div>
+                    <div><dt>"Credits"</dt><dd data-testid="confirm-credits">{unit.figure(credits)}</dd></div>
+                    {(!bonus.is_zero()).then(|| view! { <div><dt>"Bonus"</dt><dd>{format!("+ {} (promotion)", unit.amount(bonus))}</dd></div> })}
+                    <div><dt>"You receive"</dt><dd>{unit.amount(total)}</dd></div>
                     <div><dt>"Price"</dt><dd data-testid="confirm-price">{format!("{price} {currency}")}</dd></div>
                     <div><dt>"Payment method"</dt><dd>{method}</dd></div>
                 </dl>

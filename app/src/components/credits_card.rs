@@ -7,6 +7,12 @@ use leptos::prelude::*;
 pub fn CreditsCard(credits: CreditsView) -> impl IntoView {
     let low = credits.low_balance;
     let held = credits.held;
+    let unit = format::unit();
+    let figure_unit = if unit.is_money() {
+        " available"
+    } else {
+        " credits available"
+    };
     view! {
         <section class="card credits-card" aria-labelledby="credits-heading">
             <div class="card-head">
@@ -16,27 +22,27 @@ pub fn CreditsCard(credits: CreditsView) -> impl IntoView {
                 })}
             </div>
             <p class="balance">
-                <span class="balance-figure" data-testid="balance">{credits.balance.to_string()}</span>
-                <span class="balance-unit">" credits available"</span>
+                <span class="balance-figure" data-testid="balance">{unit.figure(credits.balance)}</span>
+                <span class="balance-unit">{figure_unit}</span>
             </p>
             {(!held.is_zero()).then(|| view! {
                 <p class="muted" data-testid="held">
-                    {format!("{} held by AI actions in progress", format::credits_phrase(held))}
+                    {format!("{} held by AI actions in progress", unit.amount(held))}
                 </p>
             })}
             {low.then(|| view! {
                 <p class="muted">
-                    {format!("The Low Balance badge shows at or below {}.", format::credits_phrase(credits.low_balance_threshold))}
+                    {format!("The Low Balance badge shows at or below {}.", unit.amount(credits.low_balance_threshold))}
                 </p>
             })}
             <dl class="totals">
                 <div>
                     <dt>"Lifetime added"</dt>
-                    <dd data-testid="lifetime-added">{credits.lifetime_added.to_string()}</dd>
+                    <dd data-testid="lifetime-added">{unit.figure(credits.lifetime_added)}</dd>
                 </div>
                 <div>
                     <dt>"Lifetime spent"</dt>
-                    <dd data-testid="lifetime-spent">{credits.lifetime_spent.to_string()}</dd>
+                    <dd data-testid="lifetime-spent">{unit.figure(credits.lifetime_spent)}</dd>
                 </div>
             </dl>
         </section>
@@ -55,6 +61,7 @@ pub fn BucketList(buckets: Vec<Bucket>) -> impl IntoView {
         }
         .into_any();
     }
+    let unit = format::unit();
     view! {
         <section class="card" aria-labelledby="buckets-heading">
             <h2 id="buckets-heading">"Balance by type"</h2>
@@ -64,8 +71,8 @@ pub fn BucketList(buckets: Vec<Bucket>) -> impl IntoView {
                     .into_iter()
                     .map(|bucket| {
                         let when = match bucket.expires_at {
-                            Some(at) => format!("{} expire on {}", format::credits_phrase(bucket.remaining), format::date(&at)),
-                            None => format!("{} · never expire", format::credits_phrase(bucket.remaining)),
+                            Some(at) => format!("{} expire on {}", unit.amount(bucket.remaining), format::date(&at)),
+                            None => format!("{} · never expire", unit.amount(bucket.remaining)),
                         };
                         let soon = bucket.expires_at.is_some();
                         view! {
@@ -91,12 +98,18 @@ pub fn PoolCard(pool: crate::billing::PoolLine) -> impl IntoView {
     } else {
         "Once they are spent, the project's actions stop until a billing manager adds more."
     };
+    let unit = format::unit();
+    let figure_unit = if unit.is_money() {
+        " left for this project"
+    } else {
+        " credits left for this project"
+    };
     view! {
         <section class="card credits-card" aria-labelledby="pool-heading" data-testid="pool-card">
             <h2 id="pool-heading">{format!("AI credits for {}", pool.project)}</h2>
             <p class="balance">
-                <span class="balance-figure" data-testid="balance">{pool.remaining.to_string()}</span>
-                <span class="balance-unit">" credits left for this project"</span>
+                <span class="balance-figure" data-testid="balance">{unit.figure(pool.remaining)}</span>
+                <span class="balance-unit">{figure_unit}</span>
             </p>
             <p class="muted">
                 "Your workspace keeps these credits apart for the project you work in; only its work spends them. "

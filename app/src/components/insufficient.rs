@@ -6,26 +6,23 @@ use leptos::prelude::*;
 /// owner or the person who shared the work (guests).
 #[component]
 pub fn InsufficientCredits(info: Insufficient) -> impl IntoView {
-    let credits = |n: i64| {
-        crate::domain::Credits::new(n.max(0))
-            .map(|c| c.to_string())
-            .unwrap_or_default()
-    };
+    let unit = crate::format::unit();
+    let amount = |n: i64| unit.amount(crate::domain::Credits::new(n.max(0)).unwrap_or_default());
     let (title, detail) = if info.held_back {
         (
             "Credits are held by actions in progress",
             format!(
-                "{} credits are reserved by AI actions that are still running. Try again when they finish.",
-                credits(info.held)
+                "AI actions that are still running have reserved {}. Try again when they finish.",
+                amount(info.held)
             ),
         )
     } else {
         (
             "Out of AI credits",
             format!(
-                "This action needs {} credits and the workspace has {}.",
-                credits(info.required),
-                credits(info.balance)
+                "This action needs {} and the workspace has {}.",
+                amount(info.required),
+                amount(info.balance)
             ),
         )
     };

@@ -1,29 +1,26 @@
 //! The subscription plan, credits about to expire, and what AI credits are (and are not).
 
 use crate::billing::{Bucket, PlanView};
-use crate::domain::{BillingInterval, GrantKind, SubscriptionStatus};
+use crate::domain::{BillingInterval, CreditUnit, GrantKind, SubscriptionStatus};
 use crate::format;
 use leptos::prelude::*;
 
-/// "1,000 subscription credits expire on 1 Dec 2026", one line per lot group.
-pub fn expiry_line(bucket: &Bucket) -> Option<String> {
-    let at = bucket.expires_at?;
-    let count = bucket.remaining.to_string();
-    let noun = if bucket.remaining.get() == 1 {
-        "credit"
+/// "1,000 subscription credits expire on 1 Dec 2026" (or "$10.00 of subscription credit
+/// expires on …" where amounts are money), one line per lot group.
+pub fn expiry_line(bucket: &Bucket, unit: &CreditUnit) -> Option<String> {
+    let at = format::date(&bucket.expires_at?);
+    let kind = bucket.kind.label().to_lowercase();
+    let one = bucket.remaining.get() == 1;
+    Some(if unit.is_money() {
+        format!(
+            "{} of {kind} credit expires on {at}",
+            unit.figure(bucket.remaining)
+        )
+    } else if one {
+        format!("1 {kind} credit expires on {at}")
     } else {
-        "credits"
-    };
-    Some(format!(
-        "{count} {} {noun} {} on {}",
-        bucket.kind.label().to_lowercase(),
-        if bucket.remaining.get() == 1 {
-            "expires"
-        } else {
-            "expire"
-        },
-        format::date(&at)
-    ))
+        format!("{} {kind} credits expire on {at}", bucket.remaining)
+    })
 }
 
 /// The plan card: what the plan includes, where the subscription stands, and when its
@@ -53,10 +50,11 @@ pub fn PlanCard(plan: Option<PlanView>) -> impl IntoView {
         BillingInterval::Month => "each month",
         BillingInterval::Year => "each year (twelve months' worth at once)",
     };
+    let unit = format::unit();
     let includes = format!(
         "Includes {} per seat a month: {} {per}.",
-        format::credits_phrase(plan.credits_per_seat),
-        format::credits_phrase(plan.credits_per_invoice),
+        unit.amount(plan.credits_per_seat),
+        unit.amount(plan.credits_per_invoice),
     );
     let lapse = if plan.rollover {
         "Your plan's credits roll over: they never expire.".to_owned()
@@ -97,9 +95,10 @@ pub fn PlanCard(plan: Option<PlanView>) -> impl IntoView {
 /// Credits that will lapse, soonest first, so nobody is surprised.
 #[component]
 pub fn UpcomingExpiries(buckets: Vec<Bucket>) -> impl IntoView {
+    let unit = format::unit();
     let mut lines: Vec<(chrono::DateTime<chrono::Utc>, GrantKind, String)> = buckets
         .iter()
-        .filter_map(|b| Some((b.expires_at?, b.kind, expiry_line(b)?)))
+        .filter_map(|b| Some((b.expires_at?, b.kind, expiry_line(b, &unit)?)))
         .collect();
     lines.sort_by_key(|(at, kind, _)| (*at, *kind as u8));
     view! {

@@ -22,6 +22,7 @@ pub fn PurchaseList(
         }
         .into_any();
     }
+    let unit = format::unit();
     let rows = purchases
         .into_iter()
         .map(|p| {
@@ -34,7 +35,7 @@ pub fn PurchaseList(
                         {p.failure_reason.clone().filter(|_| !matches!(p.status, PurchaseStatus::Succeeded)).map(|r| view! { <div class="muted small">{r}</div> })}
                     </td>
                     <td class="num">{format!("{} {}", p.amount, p.amount.currency().as_str().to_ascii_uppercase())}</td>
-                    <td class="num">{p.total_credits().to_string()}</td>
+                    <td class="num">{unit.figure(p.total_credits())}</td>
                     <td><PurchaseStatusBadge status=p.status/></td>
                     <td>{p.payment_method.clone().unwrap_or_else(|| "—".into())}</td>
                     <td>

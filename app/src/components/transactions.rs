@@ -13,6 +13,7 @@ pub fn TransactionTable(
     if transactions.is_empty() {
         return view! { <p class="empty" data-testid="no-transactions">{empty}</p> }.into_any();
     }
+    let unit = format::unit();
     view! {
         <table class="transactions" data-testid="transactions">
             <caption class="visually-hidden">{caption}</caption>
@@ -47,8 +48,8 @@ pub fn TransactionTable(
                                     {t.description.clone()}
                                     {(!detail.is_empty()).then(|| view! { <span class="muted detail">{detail}</span> })}
                                 </td>
-                                <td data-label="Amount" class=format!("num amount {direction}")>{format::signed_credits(t.amount)}</td>
-                                <td data-label="Balance after" class="num balance-after">{t.balance_after.to_string()}</td>
+                                <td data-label="Amount" class=format!("num amount {direction}")>{unit.signed(t.amount)}</td>
+                                <td data-label="Balance after" class="num balance-after">{unit.figure(t.balance_after)}</td>
                             </tr>
                         }
                     })

@@ -69,6 +69,8 @@ pub fn UsageChart(report: UsageReport) -> impl IntoView {
         }
         .into_any();
     }
+    let unit = crate::format::unit();
+    let shown = |v: i64| unit.figure(Credits::new(v).unwrap_or_default());
     let keys = report.keys.clone();
     let has_other = keys.last().is_some_and(|k| k == "Other") && keys.len() > 1;
     let max = nice_ceiling(
@@ -90,7 +92,7 @@ pub fn UsageChart(report: UsageReport) -> impl IntoView {
             view! {
                 <g class="grid">
                     <line x1=LEFT y1=y(v) x2=WIDTH y2=y(v)></line>
-                    <text x=LEFT - 6 y=y(v) + 4 text-anchor="end">{Credits::new(v).map(|c| c.to_string()).unwrap_or_default()}</text>
+                    <text x=LEFT - 6 y=y(v) + 4 text-anchor="end">{shown(v)}</text>
                 </g>
             }
         })
@@ -111,7 +113,7 @@ pub fn UsageChart(report: UsageReport) -> impl IntoView {
                     let top = y(base + v);
                     let height = y(base) - top;
                     base += v;
-                    let label = format!("{} · {}: {} credits", day.date.format("%-d %b"), keys[k], Credits::new(*v).map(|c| c.to_string()).unwrap_or_default());
+                    let label = format!("{} · {}: {}", day.date.format("%-d %b"), keys[k], unit.amount(Credits::new(*v).unwrap_or_default()));
                     view! { <rect x=x y=top width=bar height=height.max(1) fill=color(k, keys.len(), has_other)><title>{label}</title></rect> }
                 })
                 .collect_view();
@@ -137,15 +139,13 @@ pub fn UsageChart(report: UsageReport) -> impl IntoView {
         .rev()
         .filter(|d| d.total > 0)
         .map(|d| {
-            let cells = d.parts.iter().map(|v| view! { <td class="num">{Credits::new(*v).map(|c| c.to_string()).unwrap_or_default()}</td> }).collect_view();
-            view! { <tr><th scope="row">{d.date.format("%-d %b %Y").to_string()}</th><td class="num">{Credits::new(d.total).map(|c| c.to_string()).unwrap_or_default()}</td>{cells}</tr> }
+            let cells = d.parts.iter().map(|v| view! { <td class="num">{shown(*v)}</td> }).collect_view();
+            view! { <tr><th scope="row">{d.date.format("%-d %b %Y").to_string()}</th><td class="num">{shown(d.total)}</td>{cells}</tr> }
         })
         .collect_view();
     let summary = format!(
-        "{} credits used in the last 30 days",
-        Credits::new(report.total)
-            .map(|c| c.to_string())
-            .unwrap_or_default()
+        "{} used in the last 30 days",
+        unit.amount(Credits::new(report.total).unwrap_or_default())
     );
     view! {
         <section class="card" aria-labelledby="usage-heading">

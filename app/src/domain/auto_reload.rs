@@ -2,7 +2,7 @@
 //! monthly cap.
 
 use super::kinds::{spelled_enum, UnknownValue};
-use super::{Credits, CustomAmountTerms, Money};
+use super::{CreditUnit, Credits, CustomAmountTerms, Money};
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -77,22 +77,49 @@ impl PackDeal {
 }
 
 /// Why settings cannot be saved.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SettingsError {
-    #[error("the target balance must be above the threshold")]
     TargetNotAboveThreshold,
     /// A reload that could leave the balance below the threshold would fire again at once.
-    #[error("the threshold must not be above what one reload buys ({0} credits)")]
     ThresholdAboveReload(Credits),
-    #[error("the amount to buy: {0}")]
     FixedNotOnTerms(super::CustomAmountError),
-    #[error("that pack is no longer on sale; choose another one")]
     UnknownPack,
-    #[error("the monthly cap must cover at least one reload ({0})")]
     CapBelowOneReload(Money),
-    #[error("the monthly cap must be in {0}")]
     WrongCurrency(String),
 }
+
+impl SettingsError {
+    /// The reason, with amounts of credits in `unit`.
+    pub fn explain(&self, unit: &CreditUnit) -> String {
+        match self {
+            SettingsError::TargetNotAboveThreshold => {
+                "the target balance must be above the threshold".to_owned()
+            }
+            SettingsError::ThresholdAboveReload(credits) => format!(
+                "the threshold must not be above what one reload buys ({})",
+                unit.amount(*credits)
+            ),
+            SettingsError::FixedNotOnTerms(e) => {
+                format!("the amount to buy: {}", e.explain(unit))
+            }
+            SettingsError::UnknownPack => {
+                "that pack is no longer on sale; choose another one".to_owned()
+            }
+            SettingsError::CapBelowOneReload(price) => {
+                format!("the monthly cap must cover at least one reload ({price})")
+            }
+            SettingsError::WrongCurrency(code) => format!("the monthly cap must be in {code}"),
+        }
+    }
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.explain(&CreditUnit::Credits))
+    }
+}
+
+impl std::error::Error for SettingsError {}
 
 /// Why Auto-reload did not (or will not) charge.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -215,18 +242,27 @@ impl AutoReloadSettings {
         Ok(())
     }
 
-    /// What the next reload will buy and cost, in a sentence for the settings form; for a
-    /// target, from a balance just under the threshold.
-    pub fn preview(&self, terms: &CustomAmountTerms, pack: Option<&PackDeal>) -> String {
+    /// What the next reload will buy and cost, in a sentence for the settings form, with
+    /// amounts of credits in `unit`; for a target, from a balance just under the threshold.
+    pub fn preview(
+        &self,
+        terms: &CustomAmountTerms,
+        pack: Option<&PackDeal>,
+        unit: &CreditUnit,
+    ) -> String {
         let code = |m: &Money| m.currency().as_str().to_ascii_uppercase();
+        let below = format!(
+            "When the balance drops below {}",
+            unit.amount(self.threshold)
+        );
         match &self.amount {
             ReloadAmount::Target(target) => {
                 match reload_credits(self.threshold, Credits::ZERO, *target, terms) {
                     Some(credits) if *target > self.threshold => {
                         let price = price_of(credits, terms);
                         format!(
-                            "When the balance drops below {} credits, the next reload buys what brings it back to {} credits: {} credits for {} {} if it is just under.",
-                            self.threshold, target, credits, price, code(&price)
+                            "{below}, the next reload buys what brings it back to {}: {} for {} {} if it is just under.",
+                            unit.amount(*target), unit.amount(credits), price, code(&price)
                         )
                     }
                     _ => "Set a target balance above the threshold.".to_owned(),
@@ -234,20 +270,35 @@ impl AutoReloadSettings {
             }
             ReloadAmount::Fixed(credits) => match terms.price(*credits) {
                 Ok(price) => format!(
-                    "When the balance drops below {} credits, the next reload buys {} credits for {} {}.",
-                    self.threshold, credits, price, code(&price)
+                    "{below}, the next reload buys {} for {} {}.",
+                    unit.amount(*credits),
+                    price,
+                    code(&price)
                 ),
-                Err(e) => format!("The amount to buy: {e}."),
+                Err(e) => format!("The amount to buy: {}.", e.explain(unit)),
             },
             ReloadAmount::Pack(_) => match pack {
                 Some(p) if p.bonus.is_zero() => format!(
-                    "When the balance drops below {} credits, the next reload buys the {} pack: {} credits for {} {}.",
-                    self.threshold, p.name, p.credits, p.price, code(&p.price)
+                    "{below}, the next reload buys the {} pack: {} for {} {}.",
+                    p.name,
+                    unit.amount(p.credits),
+                    p.price,
+                    code(&p.price)
                 ),
-                Some(p) => format!(
-                    "When the balance drops below {} credits, the next reload buys the {} pack: {} credits and {} bonus credits for {} {}.",
-                    self.threshold, p.name, p.credits, p.bonus, p.price, code(&p.price)
-                ),
+                Some(p) => {
+                    let bonus = if unit.is_money() {
+                        format!("{} of bonus credit", unit.figure(p.bonus))
+                    } else {
+                        format!("{} bonus credits", p.bonus)
+                    };
+                    format!(
+                        "{below}, the next reload buys the {} pack: {} and {bonus} for {} {}.",
+                        p.name,
+                        unit.amount(p.credits),
+                        p.price,
+                        code(&p.price)
+                    )
+                }
                 None => SkipReason::PackUnavailable.explain().to_owned(),
             },
         }
@@ -504,8 +555,18 @@ mod tests {
             ReloadDecision::Skip(SkipReason::CapReached)
         );
         assert!(s
-            .preview(&terms, None)
+            .preview(&terms, None, &CreditUnit::Credits)
             .contains("buys 10,000 credits for $12.00 USD"));
+        // Where amounts are money, the sentence and the refusals read in money.
+        let cents = CreditUnit::parse("usd", 1).unwrap();
+        assert_eq!(
+            s.preview(&terms, None, &cents),
+            "When the balance drops below $20.00, the next reload buys $100.00 for $12.00 USD."
+        );
+        assert_eq!(
+            SettingsError::ThresholdAboveReload(c(10_000)).explain(&cents),
+            "the threshold must not be above what one reload buys ($100.00)"
+        );
         // The threshold may not be above the amount, and the amount must be a custom amount.
         assert_eq!(
             with(ReloadAmount::Fixed(c(10_000)), 10_001, 5_000).validate(&terms, None),
@@ -539,7 +600,7 @@ mod tests {
             ReloadDecision::Skip(SkipReason::PackUnavailable)
         );
         assert!(s
-            .preview(&terms, Some(&team))
+            .preview(&terms, Some(&team), &CreditUnit::Credits)
             .contains("the Team pack: 20,000 credits and 2,000 bonus credits for $20.00 USD"));
         assert_eq!(s.validate(&terms, None), Err(SettingsError::UnknownPack));
         assert_eq!(

@@ -13,6 +13,7 @@ mod rates;
 mod roles;
 mod storefront;
 mod subscriptions;
+mod unit;
 
 pub use auto_reload::{
     backoff_after, decide, month_start, price_of, reload_credits, AutoReloadSettings, DeclineState,
@@ -34,3 +35,4 @@ pub use subscriptions::{
     invoice_grant, BillingInterval, NoGrant, PaidInvoice, PlanTerms, SubscriptionGrant,
     SubscriptionStatus,
 };
+pub use unit::{CreditUnit, UnitError};

@@ -45,6 +45,15 @@ impl Currency {
         }
     }
 
+    /// A number written in this currency's way: `$12.50`, or `12.50 CHF` for currencies
+    /// without a symbol here.
+    pub fn dress(&self, number: &str) -> String {
+        match self.symbol() {
+            Some(symbol) => format!("{symbol}{number}"),
+            None => format!("{number} {}", self.0.to_ascii_uppercase()),
+        }
+    }
+
     fn symbol(&self) -> Option<&'static str> {
         match self.0.as_str() {
             "usd" => Some("$"),
@@ -93,12 +102,20 @@ impl Money {
     pub const MAX_TYPED_MAJOR: i64 = 1_000_000;
 
     /// Parses an amount typed in major units, as people write it ("50", "49.99", "$12.50",
-    /// "1,000"), with no more decimals than `currency` has. The one money parser: the Billing
+    /// "1,000", "12.50 CHF"), with no more decimals than `currency` has. The one money parser: the Billing
     /// page and the command line both read prices with it.
     pub fn parse_major(text: &str, currency: &Currency) -> Result<Money, String> {
+        // As Money prints it too: a leading symbol, or the code after the number.
+        let text = text.trim();
+        let code = currency.as_str();
+        let text = match text.len().checked_sub(code.len()) {
+            Some(at) if text.is_char_boundary(at) && text[at..].eq_ignore_ascii_case(code) => {
+                text[..at].trim_end()
+            }
+            _ => text,
+        };
         let text: String = text
-            .trim()
-            .trim_start_matches('$')
+            .trim_start_matches(['$', '€', '£', '¥'])
             .chars()
             .filter(|c| *c != ',' && *c != '_')
             .collect();
@@ -154,14 +171,7 @@ impl fmt::Display for Money {
                 width = decimals as usize
             )
         };
-        match self.currency.symbol() {
-            Some(symbol) => write!(f, "{symbol}{number}"),
-            None => write!(
-                f,
-                "{number} {}",
-                self.currency.as_str().to_ascii_uppercase()
-            ),
-        }
+        f.write_str(&self.currency.dress(&number))
     }
 }
 

@@ -1,7 +1,7 @@
 //! Credit packs, custom amounts and the life of a purchase, as pure rules.
 
 use super::kinds::{spelled_enum, UnknownValue};
-use super::{Credits, Currency, Money};
+use super::{CreditUnit, Credits, Currency, Money};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -131,17 +131,42 @@ pub struct CustomAmountTerms {
 }
 
 /// Why a custom amount cannot be bought.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CustomAmountError {
-    #[error("enter a whole number of credits")]
     NotANumber,
-    #[error("the smallest custom amount is {0} credits")]
     TooSmall(Credits),
-    #[error("the largest custom amount is {0} credits")]
     TooLarge(Credits),
-    #[error("custom amounts come in steps of {0} credits")]
     NotAnIncrement(Credits),
 }
+
+impl CustomAmountError {
+    /// The reason, with amounts in `unit`.
+    pub fn explain(&self, unit: &CreditUnit) -> String {
+        match self {
+            CustomAmountError::NotANumber if unit.is_money() => {
+                format!("enter an amount in {}", unit.noun())
+            }
+            CustomAmountError::NotANumber => "enter a whole number of credits".to_owned(),
+            CustomAmountError::TooSmall(min) => {
+                format!("the smallest custom amount is {}", unit.amount(*min))
+            }
+            CustomAmountError::TooLarge(max) => {
+                format!("the largest custom amount is {}", unit.amount(*max))
+            }
+            CustomAmountError::NotAnIncrement(step) => {
+                format!("custom amounts come in steps of {}", unit.amount(*step))
+            }
+        }
+    }
+}
+
+impl fmt::Display for CustomAmountError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.explain(&CreditUnit::Credits))
+    }
+}
+
+impl std::error::Error for CustomAmountError {}
 
 impl CustomAmountTerms {
     /// Tally's terms: 1,000-credit steps from 5,000 to 1,000,000, at $1.20 per 1,000.

@@ -1,5 +1,5 @@
 use super::kinds::{spelled_enum, UnknownValue};
-use super::Credits;
+use super::{CreditUnit, Credits};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -94,9 +94,14 @@ impl Rate {
 
     /// The rate as people read it: `1.5 credits per 1K tokens`.
     pub fn describe(&self) -> String {
+        self.describe_in(&CreditUnit::Credits)
+    }
+
+    /// The rate in `unit`: `1.5 credits per 1K tokens`, or `$0.015 per 1K tokens`.
+    pub fn describe_in(&self, unit: &CreditUnit) -> String {
         format!(
-            "{} credits {}",
-            format_milli(self.millicredits),
+            "{} {}",
+            unit.rate(self.millicredits),
             self.modality.rate_unit()
         )
     }

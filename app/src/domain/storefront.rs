@@ -3,7 +3,7 @@
 //! workspace of it, so that Tally can follow whichever of the products it is modelled on.
 
 use super::kinds::{spelled_enum, UnknownValue};
-use super::{Credits, CustomAmountTerms, Money, SubscriptionStatus};
+use super::{CreditUnit, Credits, CustomAmountTerms, Money, SubscriptionStatus};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -80,24 +80,32 @@ impl CustomAmountTerms {
         })
     }
 
-    /// The terms in a sentence, for the page before checkout.
-    pub fn sentence(&self) -> String {
-        format!(
-            "Custom amounts come in steps of {} credits, from {} to {}, at {} {} per {} credits.",
-            self.increment,
-            self.min,
-            self.max,
+    /// The terms in a sentence, for the page before checkout, with amounts in `unit`.
+    pub fn sentence(&self, unit: &CreditUnit) -> String {
+        let price = format!(
+            "{} {}",
             self.price_per_increment,
             self.price_per_increment
                 .currency()
                 .as_str()
-                .to_ascii_uppercase(),
-            self.increment
+                .to_ascii_uppercase()
+        );
+        if unit.is_money() {
+            return format!(
+                "Custom amounts come in steps of {}, from {} to {}, at {price} per step.",
+                unit.figure(self.increment),
+                unit.figure(self.min),
+                unit.figure(self.max),
+            );
+        }
+        format!(
+            "Custom amounts come in steps of {} credits, from {} to {}, at {price} per {} credits.",
+            self.increment, self.min, self.max, self.increment
         )
     }
 }
 
-/// How this deployment sells credits.
+/// How this deployment sells credits, and the unit it shows them in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Storefront {
     pub custom: CustomAmountTerms,
@@ -105,6 +113,8 @@ pub struct Storefront {
     /// Where a free workspace upgrades its plan (the host product's page), when buying needs a
     /// paid plan.
     pub upgrade_url: Option<String>,
+    /// Credits, or money at a fixed value per credit: every amount people read or type.
+    pub unit: CreditUnit,
 }
 
 impl Default for Storefront {
@@ -113,6 +123,7 @@ impl Default for Storefront {
             custom: CustomAmountTerms::standard(),
             buying: BuyingPolicy::AnyWorkspace,
             upgrade_url: None,
+            unit: CreditUnit::Credits,
         }
     }
 }
@@ -182,8 +193,12 @@ mod tests {
         );
         let ok = terms(10, 20, 1_000).unwrap();
         assert_eq!(
-            ok.sentence(),
+            ok.sentence(&CreditUnit::Credits),
             "Custom amounts come in steps of 10 credits, from 20 to 1,000, at $1.00 USD per 10 credits."
+        );
+        assert_eq!(
+            ok.sentence(&CreditUnit::parse("usd", 10).unwrap()),
+            "Custom amounts come in steps of $1.00, from $2.00 to $100.00, at $1.00 USD per step."
         );
     }
 

@@ -42,6 +42,7 @@ fn BillingView(
         usage,
         plan,
     } = data;
+    crate::format::show_amounts_in(&viewer.unit);
     let read_only = !viewer.can_manage_billing;
     let who_can_buy = viewer.who_can_buy.clone();
     let workspace_name = viewer.workspace.name.clone();

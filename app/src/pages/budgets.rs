@@ -67,6 +67,8 @@ fn BudgetsView(
         api_keys,
         projects,
     } = data;
+    format::show_amounts_in(&viewer.unit);
+    let unit = viewer.unit.clone();
     let pools = (!pools.is_empty()).then(|| {
         view! {
             <section class="card" aria-labelledby="pools-heading">
@@ -78,7 +80,7 @@ fn BudgetsView(
                             <strong>{format!("{}: {}", if p.scope == "api_key" { "API key" } else { "Project" }, p.label)}</strong>
                             <p class="muted">{format!(
                                 "{} left{}",
-                                format::credits_phrase(p.remaining),
+                                unit.amount(p.remaining),
                                 if p.overflow { ", then the shared balance" } else { "; nothing more once spent" }
                             )}</p>
                         </li>
@@ -118,7 +120,7 @@ fn BudgetsView(
                 {list}
                 <div aria-live="polite">
                     {move || change.value().get().map(|outcome| match outcome {
-                        Ok(b) => view! { <p class="notice notice-info" role="status">{format!("{}'s budget is now {}.", b.label, format::credits_phrase(b.limit))}</p> }.into_any(),
+                        Ok(b) => view! { <p class="notice notice-info" role="status">{format!("{}'s budget is now {}.", b.label, limit_phrase(&b))}</p> }.into_any(),
                         Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
                     })}
                     {move || remove.value().get().map(|outcome| match outcome {
@@ -163,8 +165,8 @@ fn BudgetsView(
                         <option value="month" selected=true>"Month (UTC)"</option>
                         <option value="lifetime">"Ever (never resets)"</option>
                     </select>
-                    <label for="budget-limit">"Limit in credits"</label>
-                    <input id="budget-limit" name="limit" type="number" min="1" step="1" required=true inputmode="numeric"/>
+                    <label for="budget-limit">{format!("Limit in {}", unit.noun())}</label>
+                    <input id="budget-limit" name="limit" type="number" min=unit.input_step() step=unit.input_step() required=true inputmode=if unit.is_money() { "decimal" } else { "numeric" }/>
                     <label for="budget-enforcement">"When it is reached"</label>
                     <select id="budget-enforcement" name="enforcement" aria-describedby="budget-enforcement-hint">
                         <option value="hard">"Refuse further actions (hard)"</option>
@@ -177,12 +179,20 @@ fn BudgetsView(
                 </ActionForm>
                 <div aria-live="polite">
                     {move || add.value().get().map(|outcome| match outcome {
-                        Ok(b) => view! { <p class="notice notice-info" role="status">{format!("Budget added: {} per {}.", format::credits_phrase(b.limit), b.period)}</p> }.into_any(),
+                        Ok(b) => view! { <p class="notice notice-info" role="status">{format!("Budget added: {} per {}.", limit_phrase(&b), b.period)}</p> }.into_any(),
                         Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
                     })}
                 </div>
             </section>
         </main>
+    }
+}
+
+/// A budget's limit in words: credits in the unit shown, or a cap's count of actions.
+fn limit_phrase(budget: &BudgetLine) -> String {
+    match &budget.action {
+        Some(action) => format!("{} {action}", budget.limit),
+        None => format::unit().amount(budget.limit),
     }
 }
 
@@ -208,6 +218,12 @@ fn BudgetItem(
         None => kind.to_owned(),
     };
     let hard = budget.enforcement == "hard";
+    // A cap's limit is a count of actions; a budget's is credits in the unit shown.
+    let unit = format::unit();
+    let (step, value) = match &budget.action {
+        Some(_) => ("1".to_owned(), budget.limit.get().to_string()),
+        None => (unit.input_step(), unit.input_value(budget.limit)),
+    };
     view! {
         <li data-testid="budget" data-id=budget.id.clone()>
             <h3>{format!("{scope}: {}", budget.label)}</h3>
@@ -215,7 +231,7 @@ fn BudgetItem(
             <ActionForm action=change attr:class="inline-form">
                 <input type="hidden" name="id" value=id.clone()/>
                 <label for=limit_id.clone()>"Limit"</label>
-                <input id=limit_id name="limit" type="number" min="1" step="1" required=true value=budget.limit.get().to_string()/>
+                <input id=limit_id name="limit" type="number" min=step.clone() step=step required=true value=value/>
                 <label for=enforcement_id.clone()>"Enforcement"</label>
                 <select id=enforcement_id name="enforcement">
                     <option value="hard" selected=hard>"Hard"</option>

@@ -39,6 +39,7 @@ fn HistoryView(data: Page, filter: HistoryFilter, first_page: bool) -> impl Into
         transactions,
         next_cursor,
     } = data;
+    crate::format::show_amounts_in(&viewer.unit);
     let query = filter.query_string();
     let csv_href = if query.is_empty() {
         "/billing/history.csv".to_owned()

@@ -28,6 +28,7 @@ fn NotificationList(data: NotificationsView) -> impl IntoView {
         items,
         endpoint,
     } = data;
+    crate::format::show_amounts_in(&viewer.unit);
     let body = if items.is_empty() {
         view! { <p class="empty">"Nothing yet. Low-balance alerts and requests for credits will show here."</p> }.into_any()
     } else {

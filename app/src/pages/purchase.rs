@@ -65,7 +65,9 @@ fn PurchaseOutcome(
         test_mode,
         workspace_id,
         workspace_name,
+        unit,
     } = data;
+    crate::format::show_amounts_in(&unit);
     let details = purchase.support_details(&workspace_id, &workspace_name);
     let credits = purchase.total_credits();
     let reason = purchase
@@ -75,7 +77,11 @@ fn PurchaseOutcome(
     let (title, body) = match purchase.status {
         PurchaseStatus::Succeeded => (
             "Credits added".to_owned(),
-            format!("{credits} credits were added to {workspace_name}. The balance is now {balance} credits."),
+            format!(
+                "{} added to {workspace_name}. The balance is now {}.",
+                unit.amount(credits),
+                unit.amount(balance)
+            ),
         ),
         PurchaseStatus::Open if canceled => (
             "You left the payment page".to_owned(),
@@ -96,8 +102,8 @@ fn PurchaseOutcome(
         PurchaseStatus::Reversed => (
             "Purchase reversed".to_owned(),
             format!(
-                "{reason} {} credits that were still unused were taken back.",
-                purchase.reversed_credits
+                "{reason} {} of credits that were still unused were taken back.",
+                unit.amount(purchase.reversed_credits)
             ),
         ),
     };
@@ -122,10 +128,10 @@ fn PurchaseOutcome(
             <dl class="summary">
                 <div><dt>"Item"</dt><dd>{purchase.description.clone()}</dd></div>
                 <div><dt>"Amount"</dt><dd>{format!("{} {}", purchase.amount, purchase.amount.currency().as_str().to_ascii_uppercase())}</dd></div>
-                <div><dt>"Credits"</dt><dd>{credits.to_string()}</dd></div>
+                <div><dt>"Credits"</dt><dd>{unit.figure(credits)}</dd></div>
                 <div><dt>"Status"</dt><dd><PurchaseStatusBadge status=purchase.status/></dd></div>
                 {purchase.payment_method.clone().map(|m| view! { <div><dt>"Paid with"</dt><dd>{m}</dd></div> })}
-                <div><dt>"Balance"</dt><dd data-testid="balance">{balance.to_string()}</dd></div>
+                <div><dt>"Balance"</dt><dd data-testid="balance">{unit.figure(balance)}</dd></div>
             </dl>
             {closable.then(|| view! {
                 <ActionForm action=abandon>

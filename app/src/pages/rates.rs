@@ -30,6 +30,8 @@ pub fn RatesPage() -> impl IntoView {
 #[component]
 fn RatesTable(data: RatesView, tab: Modality) -> impl IntoView {
     let RatesView { viewer, rates } = data;
+    crate::format::show_amounts_in(&viewer.unit);
+    let unit = viewer.unit.clone();
     let tabs = Modality::ALL
         .iter()
         .map(|m| {
@@ -50,7 +52,7 @@ fn RatesTable(data: RatesView, tab: Modality) -> impl IntoView {
             .map(|r| view! {
                 <tr data-model=r.model.clone()>
                     <th scope="row">{r.label.clone()}<span class="muted detail">{r.model.clone()}</span></th>
-                    <td class="num">{r.describe()}</td>
+                    <td class="num">{r.describe_in(&unit)}</td>
                 </tr>
             })
             .collect_view();

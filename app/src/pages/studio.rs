@@ -30,6 +30,8 @@ fn StudioView(data: StudioView) -> impl IntoView {
         rates,
         balance,
     } = data;
+    crate::format::show_amounts_in(&viewer.unit);
+    let unit = viewer.unit.clone();
     let can_run = viewer.role.can_spend_credits();
     // A member shown only their project's pool acts in that project and sees what it has left.
     let pool = viewer.pool.as_ref().map(|p| p.project.clone());
@@ -51,7 +53,7 @@ fn StudioView(data: StudioView) -> impl IntoView {
             let options = rates
                 .iter()
                 .filter(|r| r.modality == *modality)
-                .map(|r| view! { <option value=r.model.clone()>{format!("{} — {}", r.label, r.describe())}</option> })
+                .map(|r| view! { <option value=r.model.clone()>{format!("{} — {}", r.label, r.describe_in(&unit))}</option> })
                 .collect_view();
             view! { <optgroup label=modality.label()>{options}</optgroup> }
         })
@@ -65,8 +67,8 @@ fn StudioView(data: StudioView) -> impl IntoView {
                     "Try an AI action. Tally holds the estimated credits first, runs the work, then charges what it really cost and releases the rest. "
                     {balance.map(|b| {
                         let text = match &pool {
-                            Some(project) => format!("{project} has {b} credits left."),
-                            None => format!("Balance: {b} credits."),
+                            Some(project) => format!("{project} has {} left.", unit.amount(b)),
+                            None => format!("Balance: {}.", unit.amount(b)),
                         };
                         view! { <span data-testid="studio-balance">{text}</span> }
                     })}
@@ -94,16 +96,20 @@ fn StudioView(data: StudioView) -> impl IntoView {
                         <section class="card result" data-testid="action-result">
                             <h2>"Done"</h2>
                             <p>
-                                {format!(
-                                    "{} on {} {}: held {} credits, charged {} for the work done. {} {} credits.",
-                                    result.model_label,
-                                    Credits::new(result.units).map(|c| c.to_string()).unwrap_or_default(),
-                                    result.unit_name,
-                                    Credits::new(result.estimate).map(|c| c.to_string()).unwrap_or_default(),
-                                    Credits::new(result.charged).map(|c| c.to_string()).unwrap_or_default(),
-                                    left_word,
-                                    Credits::new(result.balance.max(0)).map(|c| c.to_string()).unwrap_or_default(),
-                                )}
+                                {
+                                    let unit = crate::format::unit();
+                                    let amount = |n: i64| unit.amount(Credits::new(n.max(0)).unwrap_or_default());
+                                    format!(
+                                        "{} on {} {}: held {}, charged {} for the work done. {} {}.",
+                                        result.model_label,
+                                        Credits::new(result.units).map(|c| c.to_string()).unwrap_or_default(),
+                                        result.unit_name,
+                                        amount(result.estimate),
+                                        amount(result.charged),
+                                        left_word,
+                                        amount(result.balance),
+                                    )
+                                }
                             </p>
                         </section>
                     }

@@ -106,16 +106,17 @@ pub async fn save_auto_reload(
     monthly_cap: String,
     payment_method: Option<String>,
 ) -> Result<String, AppError> {
-    use crate::domain::{AutoReloadSettings, Credits, Currency, ReloadAmount, ReloadMode};
+    use crate::domain::{AutoReloadSettings, Currency, ReloadAmount, ReloadMode};
     let result = async {
         let (backend, viewer) = crate::backend::billing_viewer().await?;
         if !viewer.can_manage_billing {
             return Err(AppError::Forbidden);
         }
+        // Amounts are typed in the deployment's unit: credits, or money.
+        let unit = viewer.unit.clone();
         let credits = |field: &str, text: &str| {
-            Credits::parse(&text.replace([',', ' '], "")).map_err(|_| {
-                AppError::Invalid(format!("{field}: enter a whole number of credits."))
-            })
+            unit.parse_amount(&text.replace(' ', ""))
+                .map_err(|e| AppError::Invalid(format!("{field}: {e}.")))
         };
         // Only the chosen mode's field is read; the form shows no other.
         let mode = match mode.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
@@ -133,7 +134,11 @@ pub async fn save_auto_reload(
                 target.as_deref().unwrap_or_default(),
             )?),
             ReloadMode::Fixed => ReloadAmount::Fixed(credits(
-                "Credits to buy each time",
+                if unit.is_money() {
+                    "Amount to buy each time"
+                } else {
+                    "Credits to buy each time"
+                },
                 fixed_credits.as_deref().unwrap_or_default(),
             )?),
             ReloadMode::Pack => ReloadAmount::Pack(

@@ -171,4 +171,6 @@ pub struct PurchaseDetail {
     pub test_mode: bool,
     pub workspace_id: WorkspaceId,
     pub workspace_name: String,
+    /// The unit this deployment shows amounts in.
+    pub unit: crate::domain::CreditUnit,
 }

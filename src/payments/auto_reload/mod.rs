@@ -58,7 +58,8 @@ impl Payments {
         settings
             .validate(&self.storefront().custom, pack.as_ref())
             .map_err(|e| {
-                PaymentsError::Invalid(format!("{}.", app::format::capitalised(&e.to_string())))
+                let reason = e.explain(&self.storefront().unit);
+                PaymentsError::Invalid(format!("{}.", app::format::capitalised(&reason)))
             })?;
         if settings.enabled {
             if let Some(why) = self.buying_refusal(workspace).await? {
@@ -457,7 +458,10 @@ impl Payments {
             )
             .await?;
         store.clear_declines(workspace).await?;
-        let credits = app::format::credits_phrase(Credits::new(after.credits).unwrap_or_default());
+        let credits = self
+            .storefront()
+            .unit
+            .amount(Credits::new(after.credits).unwrap_or_default());
         let paid = Money::new(
             after.amount_minor,
             Currency::parse(&after.currency).unwrap_or_else(|_| Currency::usd()),

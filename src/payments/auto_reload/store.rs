@@ -478,6 +478,7 @@ impl Store {
         workspace: &WorkspaceId,
         available: i64,
         now: Millis,
+        unit: &app::domain::CreditUnit,
     ) -> Result<AutoReloadView, StoreError> {
         let record = self.auto_reload_settings(workspace).await?;
         let spent = self
@@ -517,13 +518,13 @@ impl Store {
                 a.reason.clone().unwrap_or_default()
             ),
             (Some(r), _) if available >= r.settings.threshold.get() => format!(
-                "On. {} The next reload fires when a spend leaves the balance below {} credits.",
+                "On. {} The next reload fires when a spend leaves the balance below {}.",
                 SkipReason::NotBelowThreshold.explain(),
-                r.settings.threshold
+                unit.amount(r.settings.threshold)
             ),
             (Some(r), _) => format!(
-                "On. The balance is below {} credits; a reload follows the next spend.",
-                r.settings.threshold
+                "On. The balance is below {}; a reload follows the next spend.",
+                unit.amount(r.settings.threshold)
             ),
         };
         let currency = record
