@@ -589,6 +589,9 @@ async fn a_billing_manager_sets_a_budget_on_the_page_and_the_member_sees_it_on_b
         "listed on the page"
     );
     assert!(page.contains("0 of 300 credits used this week"));
+    // The bar is drawn without inline styles, which the page's CSP refuses.
+    assert!(page.contains(r#"role="meter""#));
+    assert!(!page.contains(" style=\""), "no inline style on the page");
     let changed = f
         .app
         .post_form(
