@@ -3,7 +3,7 @@
 use crate::clock::Clock;
 use crate::db::{Store, StoreError};
 use crate::ledger::{views, LedgerError};
-use crate::ledger::{EntryMeta, IdempotencyKey, NewHold, Refusal};
+use crate::ledger::{EntryMeta, IdempotencyKey, NewHold, NewPool, Refusal};
 use crate::payments::auto_reload::ReloadOutcome;
 use crate::payments::{CardOnFile, GatewayError, Payments, PaymentsError, PurchaseRecord};
 use crate::spend::{BudgetChange, Enforcement, NewBudget, Period, Scope, SpendError};
@@ -13,7 +13,7 @@ use app::billing::{
     BudgetLine, CreditsView, HistoryFilter, PlanView, Transaction, Viewer, WorkspaceChoice,
 };
 use app::billing::{UsageBreakdown, UsageReport};
-use app::budgets::{BudgetForm, BudgetsPage, PoolLine, TargetChoice};
+use app::budgets::{BudgetForm, BudgetsPage, PoolForm, PoolLine, TargetChoice};
 use app::domain::{
     AutoReloadSettings, Credits, Currency, CustomAmountTerms, Money, Rate, WorkspaceId,
 };
@@ -745,13 +745,7 @@ impl Backend for TallyBackend {
             .await
             .map_err(spend_error)?
             .into_iter()
-            .map(|p| PoolLine {
-                id: p.id,
-                scope: p.scope.as_str().to_owned(),
-                label: p.label,
-                remaining: app::domain::Credits::new(p.remaining.max(0)).unwrap_or_default(),
-                overflow: p.overflow,
-            })
+            .map(pool_line)
             .collect();
         Ok(BudgetsPage {
             viewer: viewer.clone(),
@@ -788,12 +782,27 @@ impl Backend for TallyBackend {
             .budget_target(workspace, scope, given)
             .await
             .map_err(spend_error)?;
+        // With an action it is a frequency cap, whose limit counts actions.
+        let action = form
+            .action
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned);
+        if action
+            .as_ref()
+            .is_some_and(|a| a.chars().count() > 200 || a.chars().any(char::is_control))
+        {
+            return Err(AppError::Invalid(
+                "Name the action as your product sends it (up to 200 characters).".into(),
+            ));
+        }
         let new = NewBudget {
             scope,
             target,
-            action: None,
+            limit: budget_limit(&form.limit, &viewer.unit, action.is_some())?,
+            action,
             period,
-            limit: budget_limit(&form.limit, &viewer.unit, false)?,
             enforcement: enforcement(&form.enforcement)?,
             threshold_percent: 80,
         };
@@ -853,9 +862,109 @@ impl Backend for TallyBackend {
             .map_err(spend_error)?;
         Ok(budget.label)
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn add_pool(&self, viewer: &Viewer, form: &PoolForm) -> Result<PoolLine, AppError> {
+        if !viewer.can_manage_billing {
+            return Err(AppError::Forbidden);
+        }
+        let scope = match Scope::parse(form.scope.trim()) {
+            Some(scope @ (Scope::Project | Scope::ApiKey)) => scope,
+            _ => return Err(AppError::Invalid("Choose a project or an API key.".into())),
+        };
+        let target = form.target.trim();
+        if target.is_empty() || target.chars().count() > 200 || target.chars().any(char::is_control)
+        {
+            return Err(AppError::Invalid(
+                "Say which project or API key the credits are for (up to 200 characters).".into(),
+            ));
+        }
+        let new = NewPool {
+            scope,
+            target: target.to_owned(),
+            credits: pool_credits(&form.credits, &viewer.unit)?,
+            overflow: form.overflow,
+        };
+        let made = self
+            .store
+            .create_pool(&viewer.workspace.id, &new, self.clock.now_ms())
+            .await
+            .map_err(spend_error)?;
+        Ok(pool_line(made))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn change_pool(
+        &self,
+        viewer: &Viewer,
+        id: &str,
+        credits: &str,
+        overflow: bool,
+    ) -> Result<PoolLine, AppError> {
+        if !viewer.can_manage_billing {
+            return Err(AppError::Forbidden);
+        }
+        let credits = pool_credits(credits, &viewer.unit)?;
+        let changed = self
+            .store
+            .change_pool(
+                &viewer.workspace.id,
+                id,
+                Some(credits),
+                Some(overflow),
+                self.clock.now_ms(),
+            )
+            .await
+            .map_err(spend_error)?;
+        Ok(pool_line(changed))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn remove_pool(&self, viewer: &Viewer, id: &str) -> Result<String, AppError> {
+        if !viewer.can_manage_billing {
+            return Err(AppError::Forbidden);
+        }
+        let workspace = &viewer.workspace.id;
+        let label = self
+            .store
+            .pools(workspace)
+            .await
+            .map_err(spend_error)?
+            .into_iter()
+            .find(|p| p.id == id)
+            .map(|p| p.label)
+            .ok_or(AppError::NotFound)?;
+        self.store
+            .remove_pool(workspace, id, self.clock.now_ms())
+            .await
+            .map_err(spend_error)?;
+        Ok(label)
+    }
 }
 
-/// A budget's limit as a person typed it.
+/// A pool as the Budgets page shows it.
+fn pool_line(p: crate::spend::PoolView) -> PoolLine {
+    PoolLine {
+        id: p.id,
+        scope: p.scope.as_str().to_owned(),
+        label: p.label,
+        remaining: app::domain::Credits::new(p.remaining.max(0)).unwrap_or_default(),
+        overflow: p.overflow,
+    }
+}
+
+/// What a pool keeps, as typed in the deployment's unit: at least one credit.
+fn pool_credits(
+    text: &str,
+    unit: &app::domain::CreditUnit,
+) -> Result<app::domain::Credits, AppError> {
+    match unit.parse_amount(text) {
+        Ok(credits) if !credits.is_zero() => Ok(credits),
+        Ok(_) => Err(AppError::Invalid("Credits: keep more than zero.".into())),
+        Err(e) => Err(AppError::Invalid(format!("Credits: {e}."))),
+    }
+}
+
 /// A budget's limit as typed: credits in the deployment's unit, or for a frequency cap a
 /// count of actions.
 fn budget_limit(

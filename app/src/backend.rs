@@ -159,6 +159,26 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Removes a budget; returns what it was on. Billing managers only.
     async fn remove_budget(&self, viewer: &Viewer, id: &str) -> Result<String, AppError>;
+
+    /// Carves a pool out of the balance for a project or an API key. Billing managers only.
+    async fn add_pool(
+        &self,
+        viewer: &Viewer,
+        form: &crate::budgets::PoolForm,
+    ) -> Result<crate::budgets::PoolLine, AppError>;
+
+    /// Sets what a pool keeps and whether it overflows. Billing managers only.
+    async fn change_pool(
+        &self,
+        viewer: &Viewer,
+        id: &str,
+        credits: &str,
+        overflow: bool,
+    ) -> Result<crate::budgets::PoolLine, AppError>;
+
+    /// Removes a pool (its credits go back to the shared balance); returns what it was for.
+    /// Billing managers only.
+    async fn remove_pool(&self, viewer: &Viewer, id: &str) -> Result<String, AppError>;
 }
 
 /// The backend, as context.

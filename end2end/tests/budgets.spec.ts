@@ -65,3 +65,22 @@ test('a member past the budget a billing manager set is refused with the limit n
   await member.getByRole('button', { name: 'Run action' }).click();
   await expect(member.getByTestId('action-result')).toContainText('held 40 credits');
 });
+
+test('a billing manager keeps credits apart for a project, then gives them back', async ({ page }) => {
+  const project = `e2e-pool-${Date.now()}`;
+  await signIn(page, 'billing@acme.test');
+  await page.goto('/budgets');
+  await waitForHydration(page);
+  const pools = page.locator('section', { has: page.getByRole('heading', { name: 'Pools', exact: true }) });
+  await pools.getByLabel('For', { exact: true }).selectOption('project');
+  await pools.getByLabel('Project', { exact: true }).fill(project);
+  await pools.getByLabel('Credits to keep (credits)').fill('3');
+  await pools.getByRole('button', { name: 'Keep credits' }).click();
+  await expect(pools.getByText(`3 credits kept for ${project}.`)).toBeVisible();
+  const item = pools.getByTestId('pool').filter({ hasText: project });
+  await expect(item).toContainText('3 credits left; nothing more once spent');
+
+  await item.getByRole('button', { name: `Remove the pool for ${project}` }).click();
+  await expect(pools.getByText(`The pool for ${project} is removed`)).toBeVisible();
+  await expect(pools.getByTestId('pool').filter({ hasText: project })).toHaveCount(0);
+});

@@ -5,21 +5,24 @@ use super::ApiError;
 use crate::accounts::Email;
 use app::domain::Role;
 
-/// Trimmed; `None` when absent or empty; refused when longer than `max` characters or holding
-/// control characters.
+/// Trimmed; `None` when absent or empty; refused when longer than `max` characters as sent
+/// (the OpenAPI description's `maxLength` counts surrounding spaces too) or holding control
+/// characters.
 pub(super) fn text(
     field: &str,
     value: Option<String>,
     max: usize,
 ) -> Result<Option<String>, ApiError> {
-    match value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
-        Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => {
-            Err(ApiError::Invalid(format!(
-                "{field} must be at most {max} printable characters"
-            )))
-        }
-        other => Ok(other),
+    let Some(raw) = value else {
+        return Ok(None);
+    };
+    let trimmed = raw.trim();
+    if raw.chars().count() > max || trimmed.chars().any(char::is_control) {
+        return Err(ApiError::Invalid(format!(
+            "{field} must be at most {max} printable characters"
+        )));
     }
+    Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
 }
 
 /// A person's email, named `field` in the error.
@@ -46,5 +49,24 @@ pub(super) fn id<'a>(prefix: &str, id: &'a str) -> Result<&'a str, ApiError> {
         Ok(id)
     } else {
         Err(ApiError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_text_is_measured_as_sent_and_trimmed_after() {
+        assert_eq!(
+            text("target", Some("  launch ".into()), 20).unwrap(),
+            Some("launch".into())
+        );
+        assert_eq!(text("target", Some("   ".into()), 20).unwrap(), None);
+        assert_eq!(text("target", None, 20).unwrap(), None);
+        // 21 characters sent, 20 after trimming: still past the limit the description states.
+        let padded = format!("\t{}", "x".repeat(20));
+        assert!(text("target", Some(padded), 20).is_err());
+        assert!(text("target", Some("a\u{7}b".into()), 20).is_err());
     }
 }

@@ -301,6 +301,33 @@ fn rules(route: &RouteEntry, ids: &Ids) -> Option<Entry> {
                 server_fn(c, |c| managers(c, 404))
             })
         },
+        // Pools on the Budgets page: billing managers. A pool for nothing a pool can be for
+        // is refused after the caller is let in; another workspace's pool is unknown here.
+        ("POST", "/api/add_pool") => entry(
+            call(form(&[
+                ("scope", "member"),
+                ("target", "member@acme.test"),
+                ("credits", "5"),
+            ])),
+            |c| server_fn(c, |c| managers(c, 400)),
+        ),
+        ("POST", "/api/change_pool") => Entry {
+            foreign: Some((
+                Owner,
+                call(form(&[("id", &ids.globex_pool), ("credits", "5")])),
+                404,
+            )),
+            ..entry(
+                call(form(&[("id", &ids.acme_pool), ("credits", "5")])),
+                |c| server_fn(c, |c| managers(c, 200)),
+            )
+        },
+        ("POST", "/api/remove_pool") => Entry {
+            foreign: Some((Owner, call(form(&[("id", &ids.globex_pool)])), 404)),
+            ..entry(call(form(&[("id", "pool_notthisworkspaces")])), |c| {
+                server_fn(c, |c| managers(c, 404))
+            })
+        },
         ("POST", "/api/save_endpoint") => entry(call(form(&[("remove", "1")])), |c| {
             server_fn(c, |c| managers(c, 200))
         }),

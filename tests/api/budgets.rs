@@ -1303,3 +1303,164 @@ async fn a_bad_member_view_is_refused_with_a_reason() {
         .unwrap()
         .contains("member_view must be balance or pool"));
 }
+
+#[tokio::test]
+async fn a_billing_manager_keeps_credits_for_a_project_on_the_page_and_changes_and_removes_them() {
+    let f = Fixture::new().await;
+    let total = balance(&f).await;
+    let billing = f.app.sign_in("billing@acme.test", PASSWORD).await;
+    let kept = f
+        .app
+        .post_form(
+            &billing,
+            "/api/add_pool",
+            &[
+                ("scope", "project"),
+                ("target", "Launch"),
+                ("credits", "400"),
+            ],
+        )
+        .await;
+    assert_eq!(kept.status(), 200);
+    let kept: Value = kept.json().await.unwrap();
+    assert_eq!(
+        (&kept["label"], &kept["remaining"]),
+        (&json!("Launch"), &json!(400))
+    );
+    let page = billing
+        .get(f.app.url("/budgets"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Project: Launch"), "listed on the page");
+    assert!(page.contains("400 credits left; nothing more once spent"));
+
+    // The pool made on the page is the gate's: another project reaches only the rest.
+    let refused = f
+        .post_with_key(
+            "/api/v1/usage",
+            &f.acme_key,
+            &spend("p-1", total - 399, "Research"),
+        )
+        .await;
+    assert_eq!(error_code(refused).await, "insufficient_credits");
+
+    // More than the balance leaves unclaimed is refused with the reason; nothing changes.
+    let id = kept["id"].as_str().unwrap();
+    let too_much = f
+        .app
+        .post_form(
+            &billing,
+            "/api/change_pool",
+            &[("id", id), ("credits", &(total + 1).to_string())],
+        )
+        .await;
+    assert_eq!(too_much.status(), 400);
+    let changed = f
+        .app
+        .post_form(
+            &billing,
+            "/api/change_pool",
+            &[("id", id), ("credits", "500"), ("overflow", "on")],
+        )
+        .await;
+    assert_eq!(changed.status(), 200);
+    let changed: Value = changed.json().await.unwrap();
+    assert_eq!(
+        (&changed["remaining"], &changed["overflow"]),
+        (&json!(500), &json!(true))
+    );
+
+    // Removed, its credits are the shared balance's again.
+    let removed = f
+        .app
+        .post_form(&billing, "/api/remove_pool", &[("id", id)])
+        .await;
+    assert_eq!(removed.status(), 200);
+    assert_eq!(removed.json::<Value>().await.unwrap(), json!("Launch"));
+    let ok = f
+        .post_with_key(
+            "/api/v1/usage",
+            &f.acme_key,
+            &spend("p-2", total, "Research"),
+        )
+        .await;
+    assert_eq!(ok.status(), 200, "the whole balance is shared again");
+    let members_try = f.app.sign_in("member@acme.test", PASSWORD).await;
+    let refused = f
+        .app
+        .post_form(
+            &members_try,
+            "/api/add_pool",
+            &[("scope", "project"), ("target", "Launch"), ("credits", "1")],
+        )
+        .await;
+    assert_eq!(refused.status(), 403, "members keep no credits apart");
+}
+
+#[tokio::test]
+async fn a_billing_manager_caps_an_action_on_the_page() {
+    let f = Fixture::new().await;
+    let billing = f.app.sign_in("billing@acme.test", PASSWORD).await;
+    let cap = |limit: &'static str| {
+        [
+            ("scope", "member"),
+            ("target", "member@acme.test"),
+            ("period", "day"),
+            ("limit", limit),
+            ("enforcement", "hard"),
+            ("action", " video.generate "),
+        ]
+    };
+    let bad = f
+        .app
+        .post_form(&billing, "/api/add_budget", &cap("1.5"))
+        .await;
+    assert_eq!(bad.status(), 400, "a cap counts whole actions");
+    assert!(bad
+        .text()
+        .await
+        .unwrap()
+        .contains("whole number of actions"));
+    let added = f
+        .app
+        .post_form(&billing, "/api/add_budget", &cap("1"))
+        .await;
+    assert_eq!(added.status(), 200);
+    let added: Value = added.json().await.unwrap();
+    assert_eq!(
+        (&added["action"], &added["limit"]),
+        (&json!("video.generate"), &json!(1))
+    );
+    let page = billing
+        .get(f.app.url("/budgets"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Member, video.generate cap: member@acme.test"));
+    assert!(page.contains("0 of 1 video.generate used today"));
+
+    // The gate counts it: one video, then 429.
+    let first = f
+        .post_with_key(
+            "/api/v1/usage",
+            &f.acme_key,
+            &act("v-1", "video.generate", 30, "member@acme.test"),
+        )
+        .await;
+    assert_eq!(first.status(), 200);
+    let second = f
+        .post_with_key(
+            "/api/v1/usage",
+            &f.acme_key,
+            &act("v-2", "video.generate", 30, "member@acme.test"),
+        )
+        .await;
+    assert_eq!(second.status(), 429);
+}

@@ -14,7 +14,7 @@ pub async fn load_budgets() -> Result<BudgetsPage, AppError> {
     result.map_err(AppError::answer)
 }
 
-/// Adds a budget. Billing managers only.
+/// Adds a budget, or with an `action` a frequency cap. Billing managers only.
 #[server(endpoint = "add_budget")]
 pub async fn add_budget(
     scope: String,
@@ -22,6 +22,7 @@ pub async fn add_budget(
     period: String,
     limit: String,
     enforcement: String,
+    action: Option<String>,
 ) -> Result<BudgetLine, AppError> {
     let result = async {
         let (backend, viewer) = crate::backend::current_viewer().await?;
@@ -31,6 +32,7 @@ pub async fn add_budget(
             period,
             limit,
             enforcement,
+            action,
         };
         backend.add_budget(&viewer, &form).await
     }
@@ -61,6 +63,56 @@ pub async fn remove_budget(id: String) -> Result<String, AppError> {
     let result = async {
         let (backend, viewer) = crate::backend::current_viewer().await?;
         backend.remove_budget(&viewer, &id).await
+    }
+    .await;
+    result.map_err(AppError::answer)
+}
+
+/// Carves credits of the balance out for a project or an API key. Billing managers only.
+#[server(endpoint = "add_pool")]
+pub async fn add_pool(
+    scope: String,
+    target: String,
+    credits: String,
+    overflow: Option<String>,
+) -> Result<super::PoolLine, AppError> {
+    let result = async {
+        let (backend, viewer) = crate::backend::current_viewer().await?;
+        let form = super::PoolForm {
+            scope,
+            target,
+            credits,
+            overflow: overflow.is_some_and(|v| v == "on" || v == "true"),
+        };
+        backend.add_pool(&viewer, &form).await
+    }
+    .await;
+    result.map_err(AppError::answer)
+}
+
+/// Changes what a pool keeps and whether its scope goes on with the shared balance after it.
+/// Billing managers only.
+#[server(endpoint = "change_pool")]
+pub async fn change_pool(
+    id: String,
+    credits: String,
+    overflow: Option<String>,
+) -> Result<super::PoolLine, AppError> {
+    let result = async {
+        let (backend, viewer) = crate::backend::current_viewer().await?;
+        let overflow = overflow.is_some_and(|v| v == "on" || v == "true");
+        backend.change_pool(&viewer, &id, &credits, overflow).await
+    }
+    .await;
+    result.map_err(AppError::answer)
+}
+
+/// Removes a pool: what it kept goes back to the shared balance. Billing managers only.
+#[server(endpoint = "remove_pool")]
+pub async fn remove_pool(id: String) -> Result<String, AppError> {
+    let result = async {
+        let (backend, viewer) = crate::backend::current_viewer().await?;
+        backend.remove_pool(&viewer, &id).await
     }
     .await;
     result.map_err(AppError::answer)

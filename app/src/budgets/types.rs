@@ -47,4 +47,18 @@ pub struct BudgetForm {
     pub period: String,
     pub limit: String,
     pub enforcement: String,
+    /// Set for a frequency cap: the action it counts (its limit is then a count of actions).
+    pub action: Option<String>,
+}
+
+/// A new pool as the form sends it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolForm {
+    /// `project` or `api_key`.
+    pub scope: String,
+    pub target: String,
+    /// What it keeps, in the unit amounts are shown in.
+    pub credits: String,
+    /// Its scope goes on with the shared balance once it is spent.
+    pub overflow: bool,
 }

@@ -1,35 +1,59 @@
 use crate::billing::BudgetLine;
 use crate::budgets::TargetChoice;
-use crate::budgets::{load_budgets, AddBudget, BudgetsPage as Data, ChangeBudget, RemoveBudget};
+use crate::budgets::{
+    load_budgets, AddBudget, AddPool, BudgetsPage as Data, ChangeBudget, ChangePool, PoolLine,
+    RemoveBudget, RemovePool,
+};
 use crate::components::{BudgetBar, ErrorPanel, Loading, TopBar};
 use crate::error::AppError;
 use crate::format;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+/// The page's forms: budgets and frequency caps, and pools.
+#[derive(Clone, Copy)]
+struct Actions {
+    add: ServerAction<AddBudget>,
+    change: ServerAction<ChangeBudget>,
+    remove: ServerAction<RemoveBudget>,
+    add_pool: ServerAction<AddPool>,
+    change_pool: ServerAction<ChangePool>,
+    remove_pool: ServerAction<RemovePool>,
+}
+
+impl Actions {
+    /// Changes with every answer of any form, so the page reads its data again.
+    fn version(self) -> [usize; 6] {
+        [
+            self.add.version().get(),
+            self.change.version().get(),
+            self.remove.version().get(),
+            self.add_pool.version().get(),
+            self.change_pool.version().get(),
+            self.remove_pool.version().get(),
+        ]
+    }
+}
+
 /// Budgets below the workspace, for its billing managers: each with this period's use as a
-/// bar, a form to add one, and changing or removing each.
+/// bar, frequency caps, pools with what they keep, and forms to add, change or remove each.
 #[component]
 pub fn BudgetsPage() -> impl IntoView {
-    let add = ServerAction::<AddBudget>::new();
-    let change = ServerAction::<ChangeBudget>::new();
-    let remove = ServerAction::<RemoveBudget>::new();
-    let list = Resource::new(
-        move || {
-            (
-                add.version().get(),
-                change.version().get(),
-                remove.version().get(),
-            )
-        },
-        |_| load_budgets(),
-    );
+    let actions = Actions {
+        add: ServerAction::new(),
+        change: ServerAction::new(),
+        remove: ServerAction::new(),
+        add_pool: ServerAction::new(),
+        change_pool: ServerAction::new(),
+        remove_pool: ServerAction::new(),
+    };
+    let list = Resource::new(move || actions.version(), |_| load_budgets());
     view! {
         <Title text="Budgets"/>
         <Suspense fallback=|| view! { <Loading what="your budgets"/> }>
             {move || Suspend::new(async move {
                 match list.await {
-                    Ok(data) => view! { <BudgetsView data add change remove/> }.into_any(),
+                    Ok(data) => view! { <BudgetsView data actions/> }.into_any(),
                     Err(AppError::Forbidden) => {
                         #[cfg(feature = "ssr")]
                         if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
@@ -53,12 +77,13 @@ pub fn BudgetsPage() -> impl IntoView {
 }
 
 #[component]
-fn BudgetsView(
-    data: Data,
-    add: ServerAction<AddBudget>,
-    change: ServerAction<ChangeBudget>,
-    remove: ServerAction<RemoveBudget>,
-) -> impl IntoView {
+fn BudgetsView(data: Data, actions: Actions) -> impl IntoView {
+    let Actions {
+        add,
+        change,
+        remove,
+        ..
+    } = actions;
     let Data {
         viewer,
         budgets,
@@ -69,41 +94,26 @@ fn BudgetsView(
     } = data;
     format::show_amounts_in(&viewer.unit);
     let unit = viewer.unit.clone();
-    let pools = (!pools.is_empty()).then(|| {
-        view! {
-            <section class="card" aria-labelledby="pools-heading">
-                <h2 id="pools-heading">"Pools"</h2>
-                <p class="muted">"Credits of the balance kept for one project or API key: only it spends them, and nobody else can."</p>
-                <ul class="budget-list" data-testid="pools">
-                    {pools.into_iter().map(|p| view! {
-                        <li data-testid="pool">
-                            <strong>{format!("{}: {}", if p.scope == "api_key" { "API key" } else { "Project" }, p.label)}</strong>
-                            <p class="muted">{format!(
-                                "{} left{}",
-                                unit.amount(p.remaining),
-                                if p.overflow { ", then the shared balance" } else { "; nothing more once spent" }
-                            )}</p>
-                        </li>
-                    }).collect_view()}
-                </ul>
-            </section>
-        }
-    });
+    let pools = view! { <PoolsCard pools actions/> };
     let scope = RwSignal::new("member".to_owned());
-    let adding = add.pending();
-    let options = |id: &'static str, choices: Vec<TargetChoice>| {
-        view! {
-            <datalist id=id>
-                {choices.into_iter().map(|c| view! { <option value=c.value>{c.label}</option> }).collect_view()}
-            </datalist>
+    // Naming an action makes the new budget a frequency cap, whose limit counts actions.
+    let counting = RwSignal::new(false);
+    let noun = unit.noun();
+    let money_step = unit.input_step();
+    let limit_step = move || {
+        if counting.get() {
+            "1".to_owned()
+        } else {
+            money_step.clone()
         }
     };
+    let adding = add.pending();
     let list = if budgets.is_empty() {
         view! { <p class="empty">"No budgets yet. Without one, any member or API key can spend the whole balance. Add a budget to cap a person, a key or a project per day, week or month."</p> }.into_any()
     } else {
         view! {
             <ul class="budget-list" data-testid="budgets">
-                {budgets.into_iter().map(|budget| view! { <BudgetItem budget change remove/> }).collect_view()}
+                {budgets.into_iter().map(|budget| view! { <BudgetItem budget actions/> }).collect_view()}
             </ul>
         }
         .into_any()
@@ -134,7 +144,7 @@ fn BudgetsView(
                 <h2 id="new-budget-heading">"Add a budget"</h2>
                 <ActionForm action=add attr:class="budget-form">
                     <label for="budget-scope">"On"</label>
-                    <select id="budget-scope" name="scope" on:change=move |ev| scope.set(event_target_value(&ev))>
+                    <select id="budget-scope" name="scope" prop:value=move || scope.get() on:change=move |ev| scope.set(event_target_value(&ev))>
                         <option value="member">"A member"</option>
                         <option value="api_key">"An API key"</option>
                         <option value="project">"A project"</option>
@@ -155,9 +165,9 @@ fn BudgetsView(
                         "workspace" => "Every action of the workspace counts.",
                         _ => "Someone in this workspace.",
                     }}</p>
-                    {options("budget-member-choices", members)}
-                    {options("budget-api_key-choices", api_keys)}
-                    {options("budget-project-choices", projects)}
+                    {choices("budget-member-choices", members)}
+                    {choices("budget-api_key-choices", api_keys)}
+                    {choices("budget-project-choices", projects)}
                     <label for="budget-period">"Per"</label>
                     <select id="budget-period" name="period">
                         <option value="day">"Day (UTC)"</option>
@@ -165,8 +175,15 @@ fn BudgetsView(
                         <option value="month" selected=true>"Month (UTC)"</option>
                         <option value="lifetime">"Ever (never resets)"</option>
                     </select>
-                    <label for="budget-limit">{format!("Limit in {}", unit.noun())}</label>
-                    <input id="budget-limit" name="limit" type="number" min=unit.input_step() step=unit.input_step() required=true inputmode=if unit.is_money() { "decimal" } else { "numeric" }/>
+                    <label for="budget-action">"Only count one action (optional)"</label>
+                    <input id="budget-action" name="action" type="text" maxlength="200" aria-describedby="budget-action-hint"
+                        on:input=move |ev| counting.set(!event_target_value(&ev).trim().is_empty())/>
+                    <p id="budget-action-hint" class="muted hint">"An action your product sends, such as video.generate: the budget then caps how many of them run per period, whatever they cost, and answers 429 past it."</p>
+                    <label for="budget-limit">{move || if counting.get() { "Limit in actions".to_owned() } else { format!("Limit in {noun}") }}</label>
+                    <input id="budget-limit" name="limit" type="number" required=true
+                        min=limit_step.clone()
+                        step=limit_step
+                        inputmode=if unit.is_money() { "decimal" } else { "numeric" }/>
                     <label for="budget-enforcement">"When it is reached"</label>
                     <select id="budget-enforcement" name="enforcement" aria-describedby="budget-enforcement-hint">
                         <option value="hard">"Refuse further actions (hard)"</option>
@@ -188,6 +205,15 @@ fn BudgetsView(
     }
 }
 
+/// Suggestions for a target field: the form sends `value`, people read `label`.
+fn choices(id: &'static str, choices: Vec<TargetChoice>) -> impl IntoView {
+    view! {
+        <datalist id=id>
+            {choices.into_iter().map(|c| view! { <option value=c.value>{c.label}</option> }).collect_view()}
+        </datalist>
+    }
+}
+
 /// A budget's limit in words: credits in the unit shown, or a cap's count of actions.
 fn limit_phrase(budget: &BudgetLine) -> String {
     match &budget.action {
@@ -197,11 +223,8 @@ fn limit_phrase(budget: &BudgetLine) -> String {
 }
 
 #[component]
-fn BudgetItem(
-    budget: BudgetLine,
-    change: ServerAction<ChangeBudget>,
-    remove: ServerAction<RemoveBudget>,
-) -> impl IntoView {
+fn BudgetItem(budget: BudgetLine, actions: Actions) -> impl IntoView {
+    let Actions { change, remove, .. } = actions;
     let (saving, removing) = (change.pending(), remove.pending());
     let id = budget.id.clone();
     let (limit_id, enforcement_id) = (format!("limit-{id}"), format!("enforcement-{id}"));
@@ -212,7 +235,7 @@ fn BudgetItem(
         "workspace" => "Workspace",
         _ => "Member",
     };
-    // A frequency cap (set over the API) says which action it counts.
+    // A frequency cap says which action it counts.
     let scope = match &budget.action {
         Some(action) => format!("{kind}, {action} cap"),
         None => kind.to_owned(),
@@ -244,6 +267,132 @@ fn BudgetItem(
             <ActionForm action=remove attr:class="inline-form">
                 <input type="hidden" name="id" value=remove_id.clone()/>
                 <button type="submit" class="button small" aria-label=format!("Remove the budget on {}", budget.label) disabled=move || removing.get() aria-busy=move || removing.get().to_string()>
+                    {move || if removing.get() { "Removing…" } else { "Remove" }}
+                </button>
+            </ActionForm>
+        </li>
+    }
+}
+
+/// Pools: credits of the balance kept for one project or API key, each with what it keeps and
+/// a form to change or remove it, and a form to carve a new one.
+#[component]
+fn PoolsCard(pools: Vec<PoolLine>, actions: Actions) -> impl IntoView {
+    let Actions {
+        add_pool,
+        change_pool,
+        remove_pool,
+        ..
+    } = actions;
+    let unit = format::unit();
+    let scope = RwSignal::new("project".to_owned());
+    let adding = add_pool.pending();
+    let list = if pools.is_empty() {
+        view! { <p class="empty">"No pools. Keep credits apart for a project or an API key, and only it can spend them; the rest of the workspace can't."</p> }.into_any()
+    } else {
+        view! {
+            <ul class="budget-list" data-testid="pools">
+                {pools.into_iter().map(|pool| view! { <PoolItem pool actions/> }).collect_view()}
+            </ul>
+        }
+        .into_any()
+    };
+    view! {
+        <section class="card" aria-labelledby="pools-heading">
+            <h2 id="pools-heading">"Pools"</h2>
+            <p class="muted">"Credits of the balance kept for one project or API key: only it spends them, and nobody else can."</p>
+            {list}
+            <div aria-live="polite">
+                {move || change_pool.value().get().map(|outcome| match outcome {
+                    Ok(p) => view! { <p class="notice notice-info" role="status">{format!("{} now keeps {}.", p.label, format::unit().amount(p.remaining))}</p> }.into_any(),
+                    Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
+                })}
+                {move || remove_pool.value().get().map(|outcome| match outcome {
+                    Ok(label) => view! { <p class="notice notice-info" role="status">{format!("The pool for {label} is removed; its credits are back in the shared balance.")}</p> }.into_any(),
+                    Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
+                })}
+            </div>
+            <h3 id="new-pool-heading">"Keep credits apart"</h3>
+            <ActionForm action=add_pool attr:class="budget-form" attr:aria-labelledby="new-pool-heading">
+                <label for="pool-scope">"For"</label>
+                <select id="pool-scope" name="scope" prop:value=move || scope.get() on:change=move |ev| scope.set(event_target_value(&ev))>
+                    <option value="project">"A project"</option>
+                    <option value="api_key">"An API key"</option>
+                </select>
+                <label for="pool-target">{move || if scope.get() == "api_key" { "API key" } else { "Project" }}</label>
+                // The budget form's suggestions, which hold the same projects and keys.
+                <input id="pool-target" name="target" type="text" maxlength="200" required=true
+                    list=move || format!("budget-{}-choices", scope.get())/>
+                <label for="pool-credits">{format!("Credits to keep ({})", unit.noun())}</label>
+                <input id="pool-credits" name="credits" type="number" required=true min=unit.input_step() step=unit.input_step()
+                    inputmode=if unit.is_money() { "decimal" } else { "numeric" } aria-describedby="pool-credits-hint"/>
+                <p id="pool-credits-hint" class="muted hint">"They come out of what no other pool keeps."</p>
+                <label class="checkbox">
+                    <input type="checkbox" name="overflow" value="on"/>
+                    " When they run out, go on with the shared balance"
+                </label>
+                <button type="submit" class="button primary" data-testid="add-pool" disabled=move || adding.get() aria-busy=move || adding.get().to_string()>
+                    {move || if adding.get() { "Keeping…" } else { "Keep credits" }}
+                </button>
+            </ActionForm>
+            <div aria-live="polite">
+                {move || add_pool.value().get().map(|outcome| match outcome {
+                    Ok(p) => view! { <p class="notice notice-info" role="status">{format!("{} kept for {}.", format::unit().amount(p.remaining), p.label)}</p> }.into_any(),
+                    Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
+                })}
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn PoolItem(pool: PoolLine, actions: Actions) -> impl IntoView {
+    let Actions {
+        change_pool,
+        remove_pool,
+        ..
+    } = actions;
+    let (saving, removing) = (change_pool.pending(), remove_pool.pending());
+    let unit = format::unit();
+    let id = pool.id.clone();
+    let (credits_id, overflow_id) = (format!("pool-credits-{id}"), format!("pool-overflow-{id}"));
+    let (credits_for, overflow_for) = (credits_id.clone(), overflow_id.clone());
+    let (change_id, remove_id) = (id.clone(), id.clone());
+    let (step, value) = (unit.input_step(), unit.input_value(pool.remaining));
+    let overflow = pool.overflow;
+    let kind = if pool.scope == "api_key" {
+        "API key"
+    } else {
+        "Project"
+    };
+    let left = format!(
+        "{} left{}",
+        unit.amount(pool.remaining),
+        if pool.overflow {
+            ", then the shared balance"
+        } else {
+            "; nothing more once spent"
+        }
+    );
+    view! {
+        <li data-testid="pool" data-id=id>
+            <h3>{format!("{kind}: {}", pool.label)}</h3>
+            <p class="muted">{left}</p>
+            <ActionForm action=change_pool attr:class="inline-form">
+                <input type="hidden" name="id" value=change_id/>
+                <label for=credits_for>"Keeps"</label>
+                <input id=credits_id name="credits" type="number" required=true min=step.clone() step=step value=value/>
+                <label class="checkbox" for=overflow_for>
+                    <input id=overflow_id type="checkbox" name="overflow" value="on" checked=overflow/>
+                    " Then the shared balance"
+                </label>
+                <button type="submit" class="button small" disabled=move || saving.get() aria-busy=move || saving.get().to_string()>
+                    {move || if saving.get() { "Saving…" } else { "Save" }}
+                </button>
+            </ActionForm>
+            <ActionForm action=remove_pool attr:class="inline-form">
+                <input type="hidden" name="id" value=remove_id/>
+                <button type="submit" class="button small" aria-label=format!("Remove the pool for {}", pool.label) disabled=move || removing.get() aria-busy=move || removing.get().to_string()>
                     {move || if removing.get() { "Removing…" } else { "Remove" }}
                 </button>
             </ActionForm>
