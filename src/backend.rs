@@ -309,8 +309,8 @@ impl Backend for TallyBackend {
             .into_iter()
             .map(|n| NotificationView {
                 kind: n.kind,
-                title: n.title,
-                body: n.body,
+                title: viewer.unit.render(&n.title),
+                body: viewer.unit.render(&n.body),
                 created_at: crate::clock::to_datetime(n.created_at),
             })
             .collect())

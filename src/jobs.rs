@@ -26,6 +26,7 @@ pub fn spawn_background_jobs(
     clock: Arc<dyn Clock>,
     payments: Option<Payments>,
     outbound: crate::outbound::Outbound,
+    unit: app::domain::CreditUnit,
 ) -> tokio::task::JoinHandle<()> {
     // Auto-reload's queue is worked every second, so a top-up lands while people wait.
     if let Some(payments) = payments.clone() {
@@ -49,7 +50,8 @@ pub fn spawn_background_jobs(
             loop {
                 tick.tick().await;
                 if let Err(err) =
-                    crate::notifications::outbox::deliver_outbox(&store, &outbound, &*clock).await
+                    crate::notifications::outbox::deliver_outbox(&store, &outbound, &*clock, &unit)
+                        .await
                 {
                     tracing::warn!(error = %err, "notification deliveries failed; will retry");
                 }

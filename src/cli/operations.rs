@@ -13,8 +13,9 @@ pub(super) async fn serve(ctx: Context) -> anyhow::Result<()> {
         ..
     } = ctx;
     let outbound = crate::outbound::Outbound::new(&config.outbound)?;
+    let unit = config.storefront.unit.clone();
     let app = Application::build(config, store.clone(), clock.clone()).await?;
-    crate::jobs::spawn_background_jobs(store, clock, Some(app.payments()), outbound);
+    crate::jobs::spawn_background_jobs(store, clock, Some(app.payments()), outbound, unit);
     eprintln!("Tally is serving on http://{}", app.addr());
     app.run_until_stopped()
         .await

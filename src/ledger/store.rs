@@ -194,12 +194,8 @@ pub(super) fn expire_lapsed(books: &mut OpenBooks, now: Millis) -> Result<i64, L
     take_from_lots(books, &draws)?;
     let meta = EntryMeta {
         actor: "system".into(),
-        description: format!(
-            "{} credits expired",
-            app::domain::Credits::new(expired)
-                .map(|c| c.to_string())
-                .unwrap_or_default()
-        ),
+        // The amount is the entry's own (shown in the deployment's unit beside it).
+        description: "Credits expired".to_owned(),
         ..EntryMeta::default()
     };
     post(books, EntryType::Expiry, -expired, &draws, &meta, now);

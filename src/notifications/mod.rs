@@ -6,7 +6,7 @@ pub mod outbox;
 
 use crate::clock::Millis;
 use crate::db::{new_id, Store, StoreError};
-use app::domain::{Credits, WorkspaceId};
+use app::domain::{CreditUnit, Credits, WorkspaceId};
 use sqlx::{AnyConnection, Row};
 
 /// The kinds Tally sends.
@@ -199,8 +199,13 @@ pub fn balance_alerts(
 }
 
 /// The title and body of a balance alert.
+///
+/// Amounts are placeholders, written in the deployment's unit when the notification is shown
+/// or sent ([`app::domain::CreditUnit::render`]).
 pub fn alert_text(kind: Kind, available: i64, threshold: i64) -> (String, String) {
     let credits = |n: i64| Credits::new(n.max(0)).unwrap_or_default();
+    let amount = |n: i64| CreditUnit::placeholder(credits(n), true);
+    let figure = |n: i64| CreditUnit::placeholder(credits(n), false);
     match kind {
         Kind::BalanceDepleted => (
             "AI credits are used up".into(),
@@ -208,7 +213,7 @@ pub fn alert_text(kind: Kind, available: i64, threshold: i64) -> (String, String
         ),
         _ => (
             "AI credits are running low".into(),
-            format!("{} credits left, at or below the low-balance line of {}.", credits(available), credits(threshold)),
+            format!("{} left, at or below the low-balance line of {}.", amount(available), figure(threshold)),
         ),
     }
 }

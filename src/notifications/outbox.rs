@@ -18,7 +18,7 @@ use crate::clock::Clock;
 use crate::clock::Millis;
 use crate::db::{new_id, Store, StoreError};
 use crate::outbound::{Outbound, Sent};
-use app::domain::WorkspaceId;
+use app::domain::{CreditUnit, WorkspaceId};
 use futures_util::stream::{self, StreamExt};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -212,10 +212,13 @@ enum Outcome {
 /// One round: the items due (a few per workspace), sent concurrently, each once under its
 /// own lease.
 #[tracing::instrument(skip_all)]
+///
+/// Amounts in a notification are written in `unit` as it is sent.
 pub async fn deliver_outbox(
     store: &Store,
     outbound: &Outbound,
     clock: &dyn Clock,
+    unit: &CreditUnit,
 ) -> Result<Round, StoreError> {
     let rows = sqlx::query(
         r#"
@@ -243,7 +246,7 @@ pub async fn deliver_outbox(
         let due = Due {
             id: row.try_get("id")?,
             workspace: row.try_get("workspace_id")?,
-            payload: row.try_get("payload")?,
+            payload: unit.render(&row.try_get::<String, _>("payload")?),
             attempts: row.try_get("attempts")?,
             seen: row.try_get("next_attempt_at")?,
             endpoint: url

@@ -224,7 +224,11 @@ impl Payments {
         Ok(Offer {
             origin: PurchaseOrigin::Pack,
             pack_id: Some(pack.id.clone()),
-            description: format!("{} pack: {} AI credits", pack.name, credits),
+            description: format!(
+                "{} pack: {}",
+                pack.name,
+                self.storefront.unit.bought(credits)
+            ),
             credits,
             bonus,
             price,
@@ -248,13 +252,17 @@ impl Payments {
             }
             app::purchases::PurchaseChoice::Custom(credits) => {
                 let terms = &self.storefront.custom;
-                let price = terms
-                    .price(*credits)
-                    .map_err(|e| PaymentsError::Invalid(format!("Custom amount: {e}.")))?;
+                let price = terms.price(*credits).map_err(|e| {
+                    let reason = e.explain(&self.storefront.unit);
+                    PaymentsError::Invalid(format!("Custom amount: {reason}."))
+                })?;
                 Ok(Offer {
                     origin: PurchaseOrigin::Custom,
                     pack_id: None,
-                    description: format!("Custom amount: {credits} AI credits"),
+                    description: format!(
+                        "Custom amount: {}",
+                        self.storefront.unit.bought(*credits)
+                    ),
                     credits: *credits,
                     bonus: Credits::ZERO,
                     price,

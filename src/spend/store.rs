@@ -813,7 +813,10 @@ async fn announce(
 
 /// The title and body of a budget announcement.
 fn budget_text(kind: Kind, s: &Standing, label: &str) -> (String, String) {
-    let credits = |n: i64| Credits::new(n.max(0)).unwrap_or_default().to_string();
+    // Placeholders, written in the deployment's unit when the notification is shown or sent.
+    let credits = |n: i64, words: bool| {
+        app::domain::CreditUnit::placeholder(Credits::new(n.max(0)).unwrap_or_default(), words)
+    };
     let whose = match s.scope {
         Scope::Member => format!("{label}'s budget"),
         Scope::ApiKey => format!("The budget of API key “{label}”"),
@@ -832,9 +835,9 @@ fn budget_text(kind: Kind, s: &Standing, label: &str) -> (String, String) {
         format!("{whose} is at {} %", s.threshold_percent)
     };
     let body = format!(
-        "{} of {} credits used {period}.{}",
-        credits(s.used),
-        credits(s.limit),
+        "{} of {} used {period}.{}",
+        credits(s.used, false),
+        credits(s.limit, true),
         match (kind == Kind::BudgetExhausted, s.enforcement) {
             (true, Enforcement::Hard) =>
                 " Further actions are refused until the budget resets or is raised.",

@@ -60,9 +60,14 @@ fn local_outbound() -> Outbound {
 /// One delivery round at `at` (the app's clock is moved there).
 async fn round(f: &Fixture, outbound: &Outbound, at: i64) -> Round {
     f.app.clock.set(at);
-    deliver_outbox(&f.app.store, outbound, &*f.app.clock)
-        .await
-        .unwrap()
+    deliver_outbox(
+        &f.app.store,
+        outbound,
+        &*f.app.clock,
+        &app::domain::CreditUnit::Credits,
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -113,6 +118,12 @@ async fn notifications_reach_the_endpoint_signed_retried_and_once() {
     let sent: Value = serde_json::from_str(body).unwrap();
     assert_eq!(sent["type"], "credit_balance_low");
     assert_eq!(sent["workspace_id"], f.acme.as_str());
+    // Its amounts are written in the deployment's unit as it is sent (and signed so).
+    let text = sent["body"].as_str().unwrap();
+    assert!(
+        text.contains(" credits left, at or below the low-balance line of 500."),
+        "{text}"
+    );
 
     // Globex has no endpoint: its notifications stay in the app, and the outbox closes them.
     f.app
@@ -137,8 +148,18 @@ async fn notifications_reach_the_endpoint_signed_retried_and_once() {
         .unwrap();
     f.app.clock.set(later + 3);
     let (a, b) = tokio::join!(
-        deliver_outbox(&f.app.store, &http, &*f.app.clock),
-        deliver_outbox(&f.app.store, &http, &*f.app.clock)
+        deliver_outbox(
+            &f.app.store,
+            &http,
+            &*f.app.clock,
+            &app::domain::CreditUnit::Credits
+        ),
+        deliver_outbox(
+            &f.app.store,
+            &http,
+            &*f.app.clock,
+            &app::domain::CreditUnit::Credits
+        )
     );
     assert_eq!(a.unwrap().delivered + b.unwrap().delivered, 1);
     let got = receiver.got();
@@ -371,7 +392,11 @@ async fn a_slow_endpoint_delays_only_its_own_workspace() {
     let started = std::time::Instant::now();
     let delivery = tokio::spawn({
         let (store, clock) = (f.app.store.clone(), f.app.clock.clone());
-        async move { deliver_outbox(&store, &out, &*clock).await.unwrap() }
+        async move {
+            deliver_outbox(&store, &out, &*clock, &app::domain::CreditUnit::Credits)
+                .await
+                .unwrap()
+        }
     });
     // Globex's delivery lands while Acme's endpoint is still thinking.
     crate::support::wait_until("Globex's delivery", || async { !fast.got().is_empty() }).await;
@@ -727,7 +752,9 @@ async fn competing_instances_send_each_item_exactly_once() {
         for _ in 0..3 {
             let (store, http, clock) = (store.clone(), http.clone(), clock.clone());
             senders.push(tokio::spawn(async move {
-                deliver_outbox(&store, &http, &*clock).await.unwrap()
+                deliver_outbox(&store, &http, &*clock, &app::domain::CreditUnit::Credits)
+                    .await
+                    .unwrap()
             }));
         }
     }

@@ -184,7 +184,7 @@ async fn amounts_read_in_money_where_the_deployment_says_so_and_the_api_keeps_cr
             ("target", ""),
             ("period", "month"),
             ("limit", limit),
-            ("enforcement", "hard"),
+            ("enforcement", "soft"),
         ]
     };
     let bad = f
@@ -209,6 +209,30 @@ async fn amounts_read_in_money_where_the_deployment_says_so_and_the_api_keeps_cr
         .await
         .unwrap();
     assert!(page.contains("$0.00 of $2.50 used this month"), "{page}");
+
+    // Notifications recorded by the ledger read in dollars when shown: a spend to $4.00
+    // crosses the low-balance line of $5.00 and uses the (soft) budget up.
+    let spent = f
+        .post_with_key("/api/v1/usage", &f.acme_key, &usage("m-3", 900))
+        .await;
+    assert_eq!(spent.status(), 200);
+    let page = billing
+        .get(f.app.url("/notifications"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("$4.00 left, at or below the low-balance line of $5.00."),
+        "{page}"
+    );
+    assert!(
+        page.contains("$9.00 of $2.50 used this month. The budget is soft"),
+        "{page}"
+    );
+    assert!(!page.contains("[["), "no placeholder is left in the page");
 }
 
 #[tokio::test]

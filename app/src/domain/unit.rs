@@ -174,6 +174,56 @@ impl CreditUnit {
         }
     }
 
+    /// What a purchase adds, as its description says it: `25,000 AI credits`, or
+    /// `$250.00 of AI credit`.
+    pub fn bought(&self, credits: Credits) -> String {
+        match self {
+            CreditUnit::Credits if credits.get() == 1 => "1 AI credit".to_owned(),
+            CreditUnit::Credits => format!("{credits} AI credits"),
+            CreditUnit::Money { .. } => format!("{} of AI credit", self.figure(credits)),
+        }
+    }
+
+    /// A placeholder for an amount in a text written before the unit is known (a
+    /// notification the ledger records): [`CreditUnit::render`] turns it into
+    /// [`CreditUnit::amount`] (`words`) or [`CreditUnit::figure`] when the text is shown.
+    pub fn placeholder(credits: Credits, words: bool) -> String {
+        let kind = if words { "amount" } else { "figure" };
+        format!("[[{kind}:{}]]", credits.get())
+    }
+
+    /// `text` with each placeholder written in this unit; other text is left as it is.
+    pub fn render(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find("[[") {
+            out.push_str(&rest[..start]);
+            let tail = &rest[start..];
+            let parsed = tail.find("]]").and_then(|end| {
+                let (kind, n) = tail[2..end].split_once(':')?;
+                let credits = Credits::new(n.parse().ok()?).ok()?;
+                let shown = match kind {
+                    "amount" => self.amount(credits),
+                    "figure" => self.figure(credits),
+                    _ => return None,
+                };
+                Some((shown, end + 2))
+            });
+            match parsed {
+                Some((shown, len)) => {
+                    out.push_str(&shown);
+                    rest = &tail[len..];
+                }
+                None => {
+                    out.push_str("[[");
+                    rest = &tail[2..];
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
     /// A rate in thousandths of a credit as people read it: `1.5 credits` or `$0.015`.
     pub fn rate(&self, millicredits: i64) -> String {
         match self {
@@ -255,6 +305,7 @@ mod tests {
         assert_eq!(unit.noun(), "credits");
         assert_eq!(unit.money(n(5)), None);
         assert_eq!(unit.rate(1_500), "1.5 credits");
+        assert_eq!(unit.bought(n(25_000)), "25,000 AI credits");
         assert_eq!(unit.input_value(n(1_500)), "1500");
         assert_eq!(unit.input_step(), "1");
     }
@@ -277,6 +328,7 @@ mod tests {
         );
         // A rate keeps the fractions of a cent it has.
         assert_eq!(usd.rate(1_500), "$0.015");
+        assert_eq!(usd.bought(n(25_000)), "$250.00 of AI credit");
         assert_eq!(usd.rate(40_000), "$0.40");
         assert_eq!(usd.rate(125), "$0.00125");
         let chf = CreditUnit::parse("chf", 5).unwrap();
@@ -311,6 +363,30 @@ mod tests {
         );
     }
 
+    #[test]
+    fn placeholders_are_written_in_the_unit_when_shown() {
+        let n = |v| Credits::new(v).unwrap();
+        let text = format!(
+            "{} left, at or below {}.",
+            CreditUnit::placeholder(n(1_380), true),
+            CreditUnit::placeholder(n(2_000), false)
+        );
+        assert_eq!(
+            CreditUnit::Credits.render(&text),
+            "1,380 credits left, at or below 2,000."
+        );
+        assert_eq!(cents().render(&text), "$13.80 left, at or below $20.00.");
+        // Anything else is left alone, unfinished or unknown placeholders included.
+        for plain in [
+            "no amounts",
+            "[[x:1]] and [[amount:-5]]",
+            "[[amount:12",
+            "a [[ b ]] c",
+        ] {
+            assert_eq!(cents().render(plain), plain);
+        }
+    }
+
     proptest! {
         /// Whatever a field shows reads back as the same credits, in either unit.
         #[test]
@@ -342,6 +418,20 @@ mod tests {
             let money = unit.money(Credits::new(credits).unwrap()).unwrap();
             prop_assert_eq!(money.amount_minor(), credits * minor_per_credit);
             prop_assert_eq!(money.currency().as_str(), "eur");
+        }
+
+        /// Rendering never loses the text around placeholders, and a rendered amount reads
+        /// back as the credits it stood for.
+        #[test]
+        fn rendered_placeholders_read_back(before in "[a-z ]{0,12}", after in "[a-z .]{0,12}", credits in 0i64..100_000_000) {
+            let c = Credits::new(credits).unwrap();
+            let text = format!("{before}{}{after}", CreditUnit::placeholder(c, false));
+            for unit in [CreditUnit::Credits, cents()] {
+                let shown = unit.render(&text);
+                prop_assert!(shown.starts_with(&before) && shown.ends_with(&after));
+                let figure = &shown[before.len()..shown.len() - after.len()];
+                prop_assert_eq!(unit.parse_amount(figure), Ok(c));
+            }
         }
 
         /// A movement's sign survives in either unit, and its size reads back.

@@ -314,9 +314,16 @@ impl Payments {
         let (pack_id, description) = match (&record.settings.amount, &pack) {
             (ReloadAmount::Pack(id), Some(p)) => (
                 Some(id.clone()),
-                format!("Auto-reload: {} pack, {credits} AI credits", p.name),
+                format!(
+                    "Auto-reload: {} pack, {}",
+                    p.name,
+                    self.storefront().unit.bought(credits)
+                ),
             ),
-            _ => (None, format!("Auto-reload: {credits} AI credits")),
+            _ => (
+                None,
+                format!("Auto-reload: {}", self.storefront().unit.bought(credits)),
+            ),
         };
         let purchase = store
             .create_purchase(
