@@ -331,7 +331,9 @@ async fn a_soft_budget_lets_charges_through_and_tells_billing_managers_once() {
     assert_eq!(count("budget_exhausted"), 1);
     let exhausted = notes.iter().find(|n| n.kind == "budget_exhausted").unwrap();
     assert!(exhausted.title.contains("Launch"), "{}", exhausted.title);
-    assert!(exhausted.body.contains("110 of 100"), "{}", exhausted.body);
+    // Stored with its amounts as placeholders, shown in the deployment's unit.
+    let body = app::domain::CreditUnit::Credits.render(&exhausted.body);
+    assert!(body.contains("110 of 100 credits used this week"), "{body}");
     // Members do not see billing managers' notices.
     let for_members = f.app.store.notifications(&f.acme, false, 50).await.unwrap();
     assert!(for_members.iter().all(|n| !n.kind.starts_with("budget_")));
