@@ -282,8 +282,9 @@ pub(super) fn post(
     }
 }
 
-/// Rows per multi-row `INSERT`, well inside both databases' parameter limits.
-const ROWS_PER_INSERT: usize = 40;
+/// Rows per multi-row `INSERT`: a whole batch of the gate (`MAX_BATCH` charges) in one
+/// statement, well inside both databases' parameter limits.
+const ROWS_PER_INSERT: usize = 64;
 
 /// `($1, $2, …), ($n, …)` for `rows` rows of `columns` parameters.
 pub(super) fn placeholders(rows: usize, columns: usize) -> String {

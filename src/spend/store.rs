@@ -496,7 +496,7 @@ impl BudgetBook {
                 .execute(&mut *conn)
                 .await?;
         }
-        for chunk in self.pool_draws.chunks(40) {
+        for chunk in self.pool_draws.chunks(BUDGET_ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO pool_draws (owner_id, pool_id, credits) VALUES {}",
                 placeholders(chunk.len(), 3)
@@ -540,7 +540,7 @@ impl BudgetBook {
             }
         }
         let moves: Vec<_> = self.moves.iter().collect();
-        for chunk in moves.chunks(40) {
+        for chunk in moves.chunks(BUDGET_ROWS_PER_INSERT) {
             let sql = format!(
                 r#"
                 INSERT INTO budget_spend (budget_id, period_start, used, held, threshold_noted,
@@ -580,7 +580,7 @@ impl BudgetBook {
                 std::mem::take(&mut self.charges),
             ),
         ] {
-            for chunk in rows.chunks(40) {
+            for chunk in rows.chunks(BUDGET_ROWS_PER_INSERT) {
                 let sql = format!(
                     "INSERT INTO {table} ({owner}, budget_id, period_start, credits) VALUES {}",
                     placeholders(chunk.len(), 4)
@@ -847,6 +847,11 @@ fn budget_text(kind: Kind, s: &Standing, label: &str) -> (String, String) {
     );
     (title, body)
 }
+
+/// Rows per multi-row statement of budget counters, of what each charge counted in and of
+/// pool draws: a whole batch of the gate (64 charges, each meeting a few budgets) in one
+/// statement, well inside both databases' parameter limits (at most 6 parameters a row).
+const BUDGET_ROWS_PER_INSERT: usize = 256;
 
 /// `($1, $2, …), ($n, …)` for `rows` rows of `columns` parameters.
 fn placeholders(rows: usize, columns: usize) -> String {
