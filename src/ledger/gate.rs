@@ -426,7 +426,10 @@ impl Store {
                             open.spent += cost;
                             let receipt =
                                 post(open, EntryType::Consumption, -cost, &draws, item.meta, now);
-                            budgets.charge(&meeting, cost, &receipt.entry_id);
+                            // What it counted against its budgets rides on its own entry.
+                            if let Some(entry) = open.entries.last_mut() {
+                                entry.budget_counts = budgets.charge(&meeting, cost);
+                            }
                             budgets.take_from_pool(pool, pooled, &receipt.entry_id);
                             Ok(receipt)
                         }
@@ -573,7 +576,7 @@ impl Store {
             let charge = sqlx::query(
                 r#"
                 SELECT e.entry_type, e.amount, e.description, e.action, e.model, e.project,
-                       e.session_ref, e.created_at,
+                       e.session_ref, e.created_at, e.budget_counts,
                        CAST(CASE WHEN EXISTS (SELECT 1 FROM reservations r WHERE r.entry_id = e.id)
                             THEN 1 ELSE 0 END AS BIGINT) AS settled
                 FROM ledger_entries e
@@ -667,7 +670,8 @@ impl Store {
             let available = rules::spendable(&books.lots, now);
             // The budget periods the charge counted in get it back.
             let mut budgets = BudgetBook::open(&mut tx, &[workspace], now).await?;
-            budgets.refund(&mut tx, entry_id).await?;
+            let counts: Option<String> = charge.try_get("budget_counts")?;
+            budgets.refund(&mut tx, entry_id, counts.as_deref()).await?;
             budgets.give_back_to_pool(&mut tx, entry_id, 0).await?;
             budgets.fit_pools(workspace, available);
             save_account(&mut tx, workspace, &mut books).await?;

@@ -236,6 +236,9 @@ pub(super) struct PendingEntry {
     created_at: Millis,
     /// For a refund: the charge it gives back.
     pub(super) refund_of: Option<String>,
+    /// For a one-shot charge: what it counted against its budgets
+    /// ([`crate::spend::BudgetBook::charge`]), for a refund to give back.
+    pub(super) budget_counts: Option<String>,
 }
 
 /// Appends one journal entry and its per-lot trace (written when the books are saved).
@@ -272,6 +275,7 @@ pub(super) fn post(
             .collect(),
         created_at: now,
         refund_of: None,
+        budget_counts: None,
     });
     Receipt {
         entry_id: id,
@@ -359,10 +363,11 @@ async fn flush(
         let sql = format!(
             r#"
             INSERT INTO ledger_entries (id, workspace_id, seq, entry_type, amount, balance_after, actor,
-                description, action, model, project, session_ref, payment_ref, created_at, refund_of)
+                description, action, model, project, session_ref, payment_ref, created_at, refund_of,
+                budget_counts)
             VALUES {}
             "#,
-            placeholders(chunk.len(), 15)
+            placeholders(chunk.len(), 16)
         );
         let mut query = sqlx::query(&sql);
         for (workspace, e) in chunk {
@@ -381,7 +386,8 @@ async fn flush(
                 .bind(e.meta.session.as_deref())
                 .bind(e.meta.payment_ref.as_deref())
                 .bind(e.created_at)
-                .bind(e.refund_of.as_deref());
+                .bind(e.refund_of.as_deref())
+                .bind(e.budget_counts.as_deref());
         }
         query.execute(&mut *conn).await?;
     }

@@ -311,10 +311,64 @@ pub fn announcements(
     (threshold, exhausted)
 }
 
+/// What one charge counted against its budgets — (budget, period start, units) — as its
+/// journal entry keeps it: `bud_a@1764547200000:25;bud_b@0:1`. Budget ids are letters, digits
+/// and `_`, so the separators cannot occur inside one.
+pub fn encode_counts(counted: &[(String, Millis, i64)]) -> String {
+    counted
+        .iter()
+        .map(|(budget, period_start, units)| format!("{budget}@{period_start}:{units}"))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// Reads [`encode_counts`] back; `None` when the text is not what it writes.
+pub fn decode_counts(text: &str) -> Option<Vec<(String, Millis, i64)>> {
+    text.split(';')
+        .map(|part| {
+            let (budget, rest) = part.split_once('@')?;
+            let (period_start, units) = rest.split_once(':')?;
+            let valid_id = !budget.is_empty()
+                && budget
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
+            valid_id.then_some(())?;
+            Some((
+                budget.to_owned(),
+                period_start.parse().ok()?,
+                units.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn unreadable_budget_counts_are_refused() {
+        for bad in [
+            "",
+            "bud_a",
+            "bud_a@1",
+            "bud_a@x:1",
+            "bud_a@1:y",
+            "@1:2",
+            "bud a@1:2",
+            "bud_a@1:2;",
+        ] {
+            assert_eq!(decode_counts(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            decode_counts("bud_a@0:25;bud_b@1764547200000:1"),
+            Some(vec![
+                ("bud_a".into(), 0, 25),
+                ("bud_b".into(), 1_764_547_200_000, 1)
+            ])
+        );
+    }
 
     const DAY: Millis = 86_400_000;
 
@@ -436,6 +490,18 @@ mod tests {
     }
 
     proptest! {
+        /// What a charge counted reads back from its journal entry exactly.
+        #[test]
+        fn budget_counts_read_back_as_written(
+            counted in proptest::collection::vec(
+                ("bud_[a-z0-9]{1,20}", 0i64..4_102_444_800_000, 0i64..1_000_000_000_000),
+                1..6,
+            )
+        ) {
+            let text = encode_counts(&counted);
+            prop_assert_eq!(decode_counts(&text), Some(counted));
+        }
+
         /// Every instant lies in exactly one period, which starts at midnight UTC and is
         /// followed at once by the next.
         #[test]

@@ -221,8 +221,6 @@ pub(crate) struct BudgetBook {
     moves: BTreeMap<(String, Millis), Move>,
     /// New holds: (reservation, budget, period start, credits).
     holds: Vec<(String, String, Millis, i64)>,
-    /// One-shot charges: (entry, budget, period start, credits).
-    charges: Vec<(String, String, Millis, i64)>,
     now: Millis,
 }
 
@@ -248,7 +246,6 @@ impl BudgetBook {
             pool_draws: Vec::new(),
             moves: BTreeMap::new(),
             holds: Vec::new(),
-            charges: Vec::new(),
             now,
         })
     }
@@ -268,17 +265,19 @@ impl BudgetBook {
         rules::refusal(meeting.iter().map(|&i| &self.standings[i]), cost)
     }
 
-    /// Counts a one-shot charge against `meeting`, remembering it for a refund.
-    pub(crate) fn charge(&mut self, meeting: &[usize], cost: i64, entry_id: &str) {
+    /// Counts a one-shot charge against `meeting`. Returns what it counted where, for the
+    /// charge's journal entry to keep (a refund gives it back); `None` when it met no budget.
+    pub(crate) fn charge(&mut self, meeting: &[usize], cost: i64) -> Option<String> {
+        let mut counted = Vec::with_capacity(meeting.len());
         for &i in meeting {
             let s = &mut self.standings[i];
             let units = s.units(cost);
             s.used += units;
             let key = (s.budget_id.clone(), s.period_start);
-            self.charges
-                .push((entry_id.to_owned(), key.0.clone(), key.1, units));
+            counted.push((key.0.clone(), key.1, units));
             self.moves.entry(key).or_default().used += units;
         }
+        (!counted.is_empty()).then(|| rules::encode_counts(&counted))
     }
 
     /// Counts a hold against `meeting`, remembering it for the settle or release.
@@ -332,14 +331,26 @@ impl BudgetBook {
         Ok(())
     }
 
-    /// Gives a refunded charge's credits back to the periods it counted in.
+    /// Gives a refunded charge's credits back to the periods it counted in: `counts` as its
+    /// journal entry kept them, or for a charge written before entries kept them, the rows
+    /// beside it.
     #[tracing::instrument(skip_all)]
     pub(crate) async fn refund(
         &mut self,
         conn: &mut AnyConnection,
         entry_id: &str,
+        counts: Option<&str>,
     ) -> Result<(), StoreError> {
         if self.standings.is_empty() {
+            return Ok(());
+        }
+        if let Some(counts) = counts {
+            let counted = rules::decode_counts(counts).ok_or_else(|| {
+                StoreError::Corrupt(format!("entry {entry_id} has unreadable budget counts"))
+            })?;
+            for (budget_id, period_start, units) in counted {
+                self.adjust(budget_id, period_start, -units, 0);
+            }
             return Ok(());
         }
         let rows: Vec<(String, Millis, i64)> = sqlx::query_as(
@@ -568,33 +579,22 @@ impl BudgetBook {
             }
             query.execute(&mut *conn).await?;
         }
-        for (table, owner, rows) in [
-            (
-                "budget_holds",
-                "reservation_id",
-                std::mem::take(&mut self.holds),
-            ),
-            (
-                "budget_charges",
-                "entry_id",
-                std::mem::take(&mut self.charges),
-            ),
-        ] {
-            for chunk in rows.chunks(BUDGET_ROWS_PER_INSERT) {
-                let sql = format!(
-                    "INSERT INTO {table} ({owner}, budget_id, period_start, credits) VALUES {}",
-                    placeholders(chunk.len(), 4)
-                );
-                let mut query = sqlx::query(&sql);
-                for (owner, budget_id, period_start, credits) in chunk {
-                    query = query
-                        .bind(owner.as_str())
-                        .bind(budget_id.as_str())
-                        .bind(*period_start)
-                        .bind(*credits);
-                }
-                query.execute(&mut *conn).await?;
+        // Holds are remembered beside their reservation for the settle or release; a
+        // one-shot charge's counts ride on its journal entry.
+        for chunk in self.holds.chunks(BUDGET_ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO budget_holds (reservation_id, budget_id, period_start, credits) VALUES {}",
+                placeholders(chunk.len(), 4)
+            );
+            let mut query = sqlx::query(&sql);
+            for (owner, budget_id, period_start, credits) in chunk {
+                query = query
+                    .bind(owner.as_str())
+                    .bind(budget_id.as_str())
+                    .bind(*period_start)
+                    .bind(*credits);
             }
+            query.execute(&mut *conn).await?;
         }
         for (kind, s) in notes {
             announce(conn, kind, &s, self.now).await?;
