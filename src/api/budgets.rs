@@ -95,8 +95,8 @@ pub struct NewBudgetBody {
     scope: Scope,
     /// A member's email or the host product's id for them; an API key's id (`key_…`); a
     /// project's name as usage calls send it in `resource.project`; for `workspace`, anything
-    /// (the caller's workspace is meant).
-    #[schema(min_length = 1, max_length = 200)]
+    /// (the caller's workspace is meant, so it may be empty); every other scope needs one.
+    #[schema(max_length = 200)]
     target: String,
     period: Period,
     /// Credits per period (for a frequency cap: actions per period).
@@ -258,7 +258,7 @@ pub async fn create_budget(
     let new = NewBudget {
         scope: body.scope,
         target,
-        action: fields::text("action", body.action, 200)?,
+        action: fields::nonempty("action", body.action, 200)?,
         period: body.period,
         limit: limit(body.limit)?,
         enforcement: body.enforcement.unwrap_or(Enforcement::Hard),

@@ -25,6 +25,19 @@ pub(super) fn text(
     Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
 }
 
+/// As [`text`], for a field whose description says `minLength: 1`: when present, an empty
+/// string is refused rather than taken as absent.
+pub(super) fn nonempty(
+    field: &str,
+    value: Option<String>,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    if value.as_deref() == Some("") {
+        return Err(ApiError::Invalid(format!("{field} must not be empty")));
+    }
+    text(field, value, max)
+}
+
 /// A person's email, named `field` in the error.
 pub(super) fn email(field: &str, value: &str) -> Result<Email, ApiError> {
     Email::parse(value).map_err(|e| ApiError::Invalid(format!("{field}: {e}")))
@@ -68,5 +81,16 @@ mod tests {
         let padded = format!("\t{}", "x".repeat(20));
         assert!(text("target", Some(padded), 20).is_err());
         assert!(text("target", Some("a\u{7}b".into()), 20).is_err());
+    }
+
+    #[test]
+    fn a_field_that_must_not_be_empty_refuses_the_empty_string_only() {
+        assert!(nonempty("action", Some(String::new()), 20).is_err());
+        assert_eq!(nonempty("action", None, 20).unwrap(), None);
+        assert_eq!(nonempty("action", Some("  ".into()), 20).unwrap(), None);
+        assert_eq!(
+            nonempty("action", Some("video".into()), 20).unwrap(),
+            Some("video".into())
+        );
     }
 }
