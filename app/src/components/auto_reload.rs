@@ -156,11 +156,7 @@ pub fn AutoReloadCard(
             "Credits to buy each time".to_owned(),
         )
     };
-    let inputmode = if unit.is_money() {
-        "decimal"
-    } else {
-        "numeric"
-    };
+    let inputmode = unit.input_mode();
     // The first render carries the saved values as attributes, so the form works before the
     // page hydrates; the signals take over after.
     let initial_mode = mode.get_untracked();

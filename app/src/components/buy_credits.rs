@@ -116,11 +116,7 @@ pub fn BuyCredits(section: PurchaseSection) -> impl IntoView {
     } else {
         "Credits to buy".to_owned()
     };
-    let inputmode = if unit.is_money() {
-        "decimal"
-    } else {
-        "numeric"
-    };
+    let inputmode = unit.input_mode();
     view! {
         <section id="buy-credits" class="card" aria-labelledby="buy-heading">
             <div class="card-head">

@@ -154,6 +154,16 @@ impl CreditUnit {
         }
     }
 
+    /// The `inputmode` of a field in this unit: a phone's keyboard with a decimal point for
+    /// money, digits only for credits.
+    pub fn input_mode(&self) -> &'static str {
+        if self.is_money() {
+            "decimal"
+        } else {
+            "numeric"
+        }
+    }
+
     /// Reads an amount a person typed in this unit. In money it must come to a whole number
     /// of credits. The error says what to type, starting lower-case to follow a field's name.
     pub fn parse_amount(&self, text: &str) -> Result<Credits, String> {
@@ -308,6 +318,7 @@ mod tests {
         assert_eq!(unit.bought(n(25_000)), "25,000 AI credits");
         assert_eq!(unit.input_value(n(1_500)), "1500");
         assert_eq!(unit.input_step(), "1");
+        assert_eq!(unit.input_mode(), "numeric");
     }
 
     #[test]
@@ -322,6 +333,7 @@ mod tests {
         assert_eq!(usd.noun(), "USD");
         assert_eq!(usd.input_value(n(1_505)), "15.05");
         assert_eq!(usd.input_step(), "0.01");
+        assert_eq!(usd.input_mode(), "decimal");
         assert_eq!(
             usd.money(n(1_505)),
             Some(Money::new(1_505, Currency::usd()).unwrap())

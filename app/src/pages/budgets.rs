@@ -183,7 +183,7 @@ fn BudgetsView(data: Data, actions: Actions) -> impl IntoView {
                     <input id="budget-limit" name="limit" type="number" required=true
                         min=limit_step.clone()
                         step=limit_step
-                        inputmode=if unit.is_money() { "decimal" } else { "numeric" }/>
+                        inputmode=unit.input_mode()/>
                     <label for="budget-enforcement">"When it is reached"</label>
                     <select id="budget-enforcement" name="enforcement" aria-describedby="budget-enforcement-hint">
                         <option value="hard">"Refuse further actions (hard)"</option>
@@ -325,7 +325,7 @@ fn PoolsCard(pools: Vec<PoolLine>, actions: Actions) -> impl IntoView {
                     list=move || format!("budget-{}-choices", scope.get())/>
                 <label for="pool-credits">{format!("Credits to keep ({})", unit.noun())}</label>
                 <input id="pool-credits" name="credits" type="number" required=true min=unit.input_step() step=unit.input_step()
-                    inputmode=if unit.is_money() { "decimal" } else { "numeric" } aria-describedby="pool-credits-hint"/>
+                    inputmode=unit.input_mode() aria-describedby="pool-credits-hint"/>
                 <p id="pool-credits-hint" class="muted hint">"They come out of what no other pool keeps."</p>
                 <label class="checkbox">
                     <input type="checkbox" name="overflow" value="on"/>
