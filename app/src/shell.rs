@@ -22,7 +22,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>
@@ -54,14 +54,13 @@ fn content_security_policy() {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Set once the browser has hydrated the page, so tests and styles can tell.
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
 
     view! {
         <Stylesheet id="leptos" href="/pkg/tally.css"/>
         <Title formatter=|text: String| if text.is_empty() { "Tally".to_owned() } else { format!("{text} · Tally") }/>
-        <div id="app" data-hydrated=move || hydrated.get().to_string()>
+        // `data-hydrated` turns "true" once the browser has hydrated the page's islands
+        // (frontend/src/lib.rs), so tests and styles can tell.
+        <div id="app" data-hydrated="false">
             <a class="skip-link" href="#main">"Skip to content"</a>
             <Router>
                 <Routes fallback=|| view! { <NotFound/> }>

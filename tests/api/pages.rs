@@ -555,3 +555,37 @@ async fn pages_answer_while_the_route_list_is_read_in_the_same_process() {
         "the route list was read meanwhile"
     );
 }
+
+/// Pages are rendered whole on the server: a page never arrives as its loading placeholder
+/// (an island that reads browser-only data inside a page's Suspense made it give up and send
+/// the placeholder, on some requests and not others).
+#[tokio::test]
+async fn pages_arrive_whole_never_as_their_loading_placeholder() {
+    let f = Fixture::new().await;
+    let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
+    for path in [
+        "/billing",
+        "/billing/history",
+        "/billing/rates",
+        "/studio",
+        "/notifications",
+        "/api-keys",
+        "/budgets",
+    ] {
+        for _ in 0..8 {
+            let html = owner
+                .get(f.app.url(path))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(
+                !html.contains(r#"class="loading""#),
+                "{path} arrived as its placeholder"
+            );
+            assert!(html.contains("</main>"), "{path} has its content");
+        }
+    }
+}

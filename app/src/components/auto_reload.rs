@@ -59,7 +59,7 @@ fn form_preview(
 
 /// Auto-reload: its state in a sentence, this month's spend against the cap, the last
 /// attempt, and (for billing managers) the settings form and "Try again" after declines.
-#[component]
+#[island]
 pub fn AutoReloadCard(
     panel: AutoReloadView,
     /// The workspace's saved cards, to choose the one reloads charge.
@@ -69,7 +69,10 @@ pub fn AutoReloadCard(
     /// The custom amount's terms, which the target and fixed modes buy on.
     terms: CustomAmountTerms,
     can_manage: bool,
+    /// The unit amounts are shown and typed in.
+    unit: CreditUnit,
 ) -> impl IntoView {
+    format::show_amounts_in(&unit);
     let settings = panel.settings();
     let AutoReloadView {
         paused,
@@ -91,7 +94,6 @@ pub fn AutoReloadCard(
     let save = ServerAction::<SaveAutoReload>::new();
     let pending = save.pending();
     // Amounts are read and typed in the deployment's unit.
-    let unit = format::unit();
     let field = {
         let unit = unit.clone();
         move |credits: i64| unit.input_value(Credits::new(credits).unwrap_or_default())

@@ -7,9 +7,11 @@ use crate::format;
 use crate::purchases::{Pick, PurchaseSection};
 use leptos::prelude::*;
 
-/// Buy credits: packs, a custom amount, and the confirmation dialog before checkout.
-#[component]
-pub fn BuyCredits(section: PurchaseSection) -> impl IntoView {
+/// Buy credits: packs, a custom amount, and the confirmation dialog before checkout. An
+/// island: choosing, checking a custom amount and the dialog run in the browser.
+#[island]
+pub fn BuyCredits(section: PurchaseSection, unit: crate::domain::CreditUnit) -> impl IntoView {
+    format::show_amounts_in(&unit);
     let PurchaseSection {
         test_mode,
         can_buy,
@@ -53,7 +55,6 @@ pub fn BuyCredits(section: PurchaseSection) -> impl IntoView {
     let custom_text = RwSignal::new(String::new());
     let dialog_open = RwSignal::new(false);
     // A custom amount is typed in the deployment's unit (credits, or money).
-    let unit = format::unit();
     let terms = StoredValue::new((custom.clone(), unit.clone()));
     let custom_check = move || {
         terms.with_value(|(t, unit)| {

@@ -2,8 +2,9 @@
 
 use leptos::prelude::*;
 
-/// A button that copies a purchase's support details.
-#[component]
+/// A button that copies a purchase's support details (an island: the clipboard is the
+/// browser's).
+#[island]
 pub fn CopySupportDetails(details: String) -> impl IntoView {
     let copied = RwSignal::new(None::<bool>);
     let details = StoredValue::new(details);

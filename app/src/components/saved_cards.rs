@@ -4,8 +4,9 @@ use crate::purchases::{RefreshCards, SavedCard};
 use leptos::prelude::*;
 
 /// Saved cards, the default marked, with a way to read them from the payment provider again
-/// (the page shows the copy Tally keeps, updated by the provider's card events).
-#[component]
+/// (the page shows the copy Tally keeps, updated by the provider's card events). An island:
+/// "Refresh" answers in place.
+#[island]
 pub fn SavedCards(cards: Vec<SavedCard>, error: Option<String>) -> impl IntoView {
     let refresh = ServerAction::<RefreshCards>::new();
     let refreshing = refresh.pending();

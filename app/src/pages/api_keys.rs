@@ -9,18 +9,13 @@ use leptos_meta::Title;
 /// was last used, revoke one.
 #[component]
 pub fn ApiKeysPage() -> impl IntoView {
-    let create = ServerAction::<CreateApiKey>::new();
-    let revoke = ServerAction::<RevokeApiKey>::new();
-    let list = Resource::new(
-        move || (create.version().get(), revoke.version().get()),
-        |_| load_api_keys(),
-    );
+    let list = Resource::new(|| (), |_| load_api_keys());
     view! {
         <Title text="API keys"/>
         <Suspense fallback=|| view! { <Loading what="your API keys"/> }>
             {move || Suspend::new(async move {
                 match list.await {
-                    Ok(data) => view! { <KeysView data create revoke/> }.into_any(),
+                    Ok(data) => view! { <KeysView data/> }.into_any(),
                     Err(AppError::Forbidden) => {
                         #[cfg(feature = "ssr")]
                         if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
@@ -44,27 +39,8 @@ pub fn ApiKeysPage() -> impl IntoView {
 }
 
 #[component]
-fn KeysView(
-    data: Data,
-    create: ServerAction<CreateApiKey>,
-    revoke: ServerAction<RevokeApiKey>,
-) -> impl IntoView {
+fn KeysView(data: Data) -> impl IntoView {
     let Data { viewer, keys } = data;
-    let creating = create.pending();
-    let list = if keys.is_empty() {
-        view! { <p class="empty">"No API keys yet. Create one for your product's server: it sends the key with each call to the credit gate."</p> }.into_any()
-    } else {
-        view! {
-            <table class="api-keys" data-testid="api-keys">
-                <caption class="visually-hidden">"This workspace's API keys, newest first"</caption>
-                <thead><tr><th scope="col">"Name"</th><th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col">"Status"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
-                <tbody>
-                    {keys.into_iter().map(|key| view! { <KeyRow key revoke/> }).collect_view()}
-                </tbody>
-            </table>
-        }
-        .into_any()
-    };
     view! {
         <TopBar viewer/>
         <main id="main" class="narrow">
@@ -72,40 +48,88 @@ fn KeysView(
                 <h1>"API keys"</h1>
                 <p class="muted">"Your product's server calls the credit gate with an API key. Anyone holding a key can spend this workspace's credits: keep keys on servers, never in a browser or an app."</p>
             </div>
-            <section class="card" aria-labelledby="new-key-heading">
-                <h2 id="new-key-heading">"Create a key"</h2>
-                <ActionForm action=create>
-                    <label for="key-name">"Name"</label>
-                    <input id="key-name" name="name" type="text" maxlength="100" required=true placeholder="Production backend" aria-describedby="key-name-hint"/>
-                    <p id="key-name-hint" class="muted hint">"Say where it is used, so you know which key to revoke later."</p>
-                    <button type="submit" class="button primary" data-testid="create-key" disabled=move || creating.get() aria-busy=move || creating.get().to_string()>
-                        {move || if creating.get() { "Creating…" } else { "Create key" }}
-                    </button>
-                </ActionForm>
-                <div aria-live="polite">
-                    {move || create.value().get().map(|outcome| match outcome {
-                        Ok(made) => view! {
-                            <div class="notice notice-info" role="status" data-testid="new-key">
-                                <p><strong>{format!("“{}” is ready. ", made.key.name)}</strong>"Copy the key now: it is shown only this once."</p>
-                                <p><code data-testid="new-key-secret">{made.secret.clone()}</code></p>
-                                <CopySecret secret=made.secret/>
-                            </div>
-                        }.into_any(),
-                        Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
-                    })}
-                </div>
-            </section>
-            <section class="card" aria-labelledby="keys-heading">
-                <h2 id="keys-heading">"Keys"</h2>
-                {list}
-                <div aria-live="polite">
-                    {move || revoke.value().get().map(|outcome| match outcome {
-                        Ok(key) => view! { <p class="notice notice-info" role="status">{format!("“{}” is revoked: it no longer works anywhere.", key.name)}</p> }.into_any(),
-                        Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
-                    })}
-                </div>
-            </section>
+            <KeysManager keys/>
         </main>
+    }
+}
+
+/// Making and revoking keys, and the list they change: an island, so a new key's secret and
+/// each change show in place, and the list is read again after each.
+#[island]
+fn KeysManager(keys: Vec<ApiKeyView>) -> impl IntoView {
+    let create = ServerAction::<CreateApiKey>::new();
+    let revoke = ServerAction::<RevokeApiKey>::new();
+    let creating = create.pending();
+    // The list the page came with, read again in the browser after each change (the newest
+    // read wins).
+    let keys = RwSignal::new(keys);
+    Effect::new(move |_| {
+        let versions = (create.version().get(), revoke.version().get());
+        if versions != (0, 0) {
+            leptos::task::spawn_local(async move {
+                if let Ok(page) = load_api_keys().await {
+                    let now = (
+                        create.version().get_untracked(),
+                        revoke.version().get_untracked(),
+                    );
+                    if now == versions {
+                        keys.set(page.keys);
+                    }
+                }
+            });
+        }
+    });
+    let list = move || {
+        let keys = keys.get();
+        if keys.is_empty() {
+            view! { <p class="empty">"No API keys yet. Create one for your product's server: it sends the key with each call to the credit gate."</p> }.into_any()
+        } else {
+            view! {
+                <table class="api-keys" data-testid="api-keys">
+                    <caption class="visually-hidden">"This workspace's API keys, newest first"</caption>
+                    <thead><tr><th scope="col">"Name"</th><th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col">"Status"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
+                    <tbody>
+                        {keys.into_iter().map(|key| view! { <KeyRow key revoke/> }).collect_view()}
+                    </tbody>
+                </table>
+            }
+            .into_any()
+        }
+    };
+    view! {
+        <section class="card" aria-labelledby="new-key-heading">
+            <h2 id="new-key-heading">"Create a key"</h2>
+            <ActionForm action=create>
+                <label for="key-name">"Name"</label>
+                <input id="key-name" name="name" type="text" maxlength="100" required=true placeholder="Production backend" aria-describedby="key-name-hint"/>
+                <p id="key-name-hint" class="muted hint">"Say where it is used, so you know which key to revoke later."</p>
+                <button type="submit" class="button primary" data-testid="create-key" disabled=move || creating.get() aria-busy=move || creating.get().to_string()>
+                    {move || if creating.get() { "Creating…" } else { "Create key" }}
+                </button>
+            </ActionForm>
+            <div aria-live="polite">
+                {move || create.value().get().map(|outcome| match outcome {
+                    Ok(made) => view! {
+                        <div class="notice notice-info" role="status" data-testid="new-key">
+                            <p><strong>{format!("“{}” is ready. ", made.key.name)}</strong>"Copy the key now: it is shown only this once."</p>
+                            <p><code data-testid="new-key-secret">{made.secret.clone()}</code></p>
+                            <CopySecret secret=made.secret/>
+                        </div>
+                    }.into_any(),
+                    Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
+                })}
+            </div>
+        </section>
+        <section class="card" aria-labelledby="keys-heading">
+            <h2 id="keys-heading">"Keys"</h2>
+            {list}
+            <div aria-live="polite">
+                {move || revoke.value().get().map(|outcome| match outcome {
+                    Ok(key) => view! { <p class="notice notice-info" role="status">{format!("“{}” is revoked: it no longer works anywhere.", key.name)}</p> }.into_any(),
+                    Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
+                })}
+            </div>
+        </section>
     }
 }
 

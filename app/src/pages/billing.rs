@@ -43,6 +43,7 @@ fn BillingView(
         plan,
     } = data;
     crate::format::show_amounts_in(&viewer.unit);
+    let unit = viewer.unit.clone();
     let read_only = !viewer.can_manage_billing;
     let who_can_buy = viewer.who_can_buy.clone();
     let workspace_name = viewer.workspace.name.clone();
@@ -101,10 +102,10 @@ fn BillingView(
                     let can_reload = can_manage && section.upgrade.is_none();
                     let (packs, terms) = (section.packs.clone(), section.custom.clone());
                     view! {
-                        <BuyCredits section/>
+                        <BuyCredits section unit=unit.clone()/>
                         <div class="grid">
                             {can_manage.then(|| view! { <SavedCards cards=cards.clone() error=cards_error/> })}
-                            <AutoReloadCard panel=auto_reload cards packs terms can_manage=can_reload/>
+                            <AutoReloadCard panel=auto_reload cards packs terms can_manage=can_reload unit=unit.clone()/>
                         </div>
                         {can_manage.then(|| view! { <PurchaseList purchases workspace_id workspace_name/> })}
                     }

@@ -33,27 +33,44 @@ impl Actions {
             self.remove_pool.version().get(),
         ]
     }
+
+    /// The same, without subscribing.
+    fn version_untracked(self) -> [usize; 6] {
+        [
+            self.add.version().get_untracked(),
+            self.change.version().get_untracked(),
+            self.remove.version().get_untracked(),
+            self.add_pool.version().get_untracked(),
+            self.change_pool.version().get_untracked(),
+            self.remove_pool.version().get_untracked(),
+        ]
+    }
 }
 
 /// Budgets below the workspace, for its billing managers: each with this period's use as a
 /// bar, frequency caps, pools with what they keep, and forms to add, change or remove each.
 #[component]
 pub fn BudgetsPage() -> impl IntoView {
-    let actions = Actions {
-        add: ServerAction::new(),
-        change: ServerAction::new(),
-        remove: ServerAction::new(),
-        add_pool: ServerAction::new(),
-        change_pool: ServerAction::new(),
-        remove_pool: ServerAction::new(),
-    };
-    let list = Resource::new(move || actions.version(), |_| load_budgets());
+    let list = Resource::new(|| (), |_| load_budgets());
     view! {
         <Title text="Budgets"/>
         <Suspense fallback=|| view! { <Loading what="your budgets"/> }>
             {move || Suspend::new(async move {
                 match list.await {
-                    Ok(data) => view! { <BudgetsView data actions/> }.into_any(),
+                    Ok(data) => {
+                        let viewer = data.viewer.clone();
+                        view! {
+                            <TopBar viewer/>
+                            <main id="main" class="narrow">
+                                <div class="page-head">
+                                    <h1>"Budgets"</h1>
+                                    <p class="muted">"Limits below the workspace's balance. The credit gate checks them with every charge: a hard budget refuses the action that would pass it, a soft one lets it through and tells you."</p>
+                                </div>
+                                <BudgetsManager data/>
+                            </main>
+                        }
+                        .into_any()
+                    }
                     Err(AppError::Forbidden) => {
                         #[cfg(feature = "ssr")]
                         if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
@@ -74,6 +91,36 @@ pub fn BudgetsPage() -> impl IntoView {
             })}
         </Suspense>
     }
+}
+
+/// The page's lists and forms: an island, so each answer shows in place and the lists are
+/// read again after every change.
+#[island]
+fn BudgetsManager(data: Data) -> impl IntoView {
+    let actions = Actions {
+        add: ServerAction::new(),
+        change: ServerAction::new(),
+        remove: ServerAction::new(),
+        add_pool: ServerAction::new(),
+        change_pool: ServerAction::new(),
+        remove_pool: ServerAction::new(),
+    };
+    // What the page came with, read again in the browser after each form's answer (the
+    // newest read wins).
+    let data = RwSignal::new(data);
+    Effect::new(move |_| {
+        let versions = actions.version();
+        if versions != [0; 6] {
+            leptos::task::spawn_local(async move {
+                if let Ok(fresh) = load_budgets().await {
+                    if actions.version_untracked() == versions {
+                        data.set(fresh);
+                    }
+                }
+            });
+        }
+    });
+    move || view! { <BudgetsView data=data.get() actions/> }
 }
 
 #[component]
@@ -119,12 +166,6 @@ fn BudgetsView(data: Data, actions: Actions) -> impl IntoView {
         .into_any()
     };
     view! {
-        <TopBar viewer/>
-        <main id="main" class="narrow">
-            <div class="page-head">
-                <h1>"Budgets"</h1>
-                <p class="muted">"Limits below the workspace's balance. The credit gate checks them with every charge: a hard budget refuses the action that would pass it, a soft one lets it through and tells you."</p>
-            </div>
             <section class="card" aria-labelledby="budgets-heading">
                 <h2 id="budgets-heading">"This period"</h2>
                 {list}
@@ -201,7 +242,6 @@ fn BudgetsView(data: Data, actions: Actions) -> impl IntoView {
                     })}
                 </div>
             </section>
-        </main>
     }
 }
 

@@ -28,8 +28,6 @@ pub fn LoginPage() -> impl IntoView {
             },
         })
     };
-    let (pending, set_pending) = signal(false);
-
     view! {
         <Title text="Sign in"/>
         <main id="main" class="login">
@@ -41,16 +39,26 @@ pub fn LoginPage() -> impl IntoView {
                     let role = if kind == "error" { "alert" } else { "status" };
                     view! { <p class=format!("notice notice-{kind}") role=role>{text}</p> }
                 })}
-                <form method="post" action="/login" on:submit=move |_| set_pending.set(true)>
-                    <label for="email">"Email"</label>
-                    <input id="email" name="email" type="email" autocomplete="username" required=true/>
-                    <label for="password">"Password"</label>
-                    <input id="password" name="password" type="password" autocomplete="current-password" required=true/>
-                    <button type="submit" class="button primary" aria-busy=move || pending.get().to_string()>
-                        {move || if pending.get() { "Signing in…" } else { "Sign in" }}
-                    </button>
-                </form>
+                <LoginForm/>
             </div>
         </main>
+    }
+}
+
+/// The form itself: it works as a plain post before hydration; once hydrated, the button
+/// shows that sign-in is under way.
+#[island]
+fn LoginForm() -> impl IntoView {
+    let (pending, set_pending) = signal(false);
+    view! {
+        <form method="post" action="/login" on:submit=move |_| set_pending.set(true)>
+            <label for="email">"Email"</label>
+            <input id="email" name="email" type="email" autocomplete="username" required=true/>
+            <label for="password">"Password"</label>
+            <input id="password" name="password" type="password" autocomplete="current-password" required=true/>
+            <button type="submit" class="button primary" aria-busy=move || pending.get().to_string()>
+                {move || if pending.get() { "Signing in…" } else { "Sign in" }}
+            </button>
+        </form>
     }
 }

@@ -56,8 +56,8 @@ fn NotificationList(data: NotificationsView) -> impl IntoView {
 }
 
 /// Where notifications are delivered as signed webhooks, and how the latest went (billing
-/// managers only).
-#[component]
+/// managers only). An island: saving answers in place, with the new signing secret.
+#[island]
 fn EndpointCard(endpoint: EndpointView) -> impl IntoView {
     let EndpointView { url, deliveries } = endpoint;
     let save = ServerAction::<SaveEndpoint>::new();

@@ -16,20 +16,60 @@ use std::time::Duration;
 pub fn PurchasePage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
-    let id = move || params.with(|p| p.get("id").unwrap_or_default());
-    let canceled = move || query.with(|q| q.get("canceled").is_some());
+    let id = params.with_untracked(|p| p.get("id").unwrap_or_default());
+    let canceled = query.with_untracked(|q| q.get("canceled").is_some());
+    let detail = Resource::new(
+        {
+            let id = id.clone();
+            move || id.clone()
+        },
+        load_purchase,
+    );
+    view! {
+        <Title text="Purchase"/>
+        <main id="main" class="narrow">
+            <p><a href="/billing" class="link">"← Back to Billing"</a></p>
+            <Suspense fallback=|| view! { <Loading what="your purchase"/> }>
+                {move || {
+                    let id = id.clone();
+                    Suspend::new(async move {
+                        match detail.await {
+                            Ok(data) => view! { <PurchaseTracker id data canceled/> }.into_any(),
+                            Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                        }
+                    })
+                }}
+            </Suspense>
+        </main>
+    }
+}
+
+/// The purchase as it stands, looked at again every second while its payment is pending, and
+/// the way to close a checkout the buyer left: an island.
+#[island]
+fn PurchaseTracker(id: String, data: PurchaseDetail, canceled: bool) -> impl IntoView {
     let tick = RwSignal::new(0u32);
-    let detail = Resource::new(move || (id(), tick.get()), |(id, _)| load_purchase(id));
     let abandon = ServerAction::<AbandonCheckout>::new();
-    // While a payment is pending, look again every second (in the browser only).
+    // The purchase as the page came with it, looked at again in the browser on each tick.
+    let current = RwSignal::new(data);
     Effect::new(move |_| {
-        if let Some(Ok(data)) = detail.get() {
-            if data.purchase.status.is_pending() {
-                set_timeout(
-                    move || tick.update(|t| *t += 1),
-                    Duration::from_millis(1000),
-                );
-            }
+        let tick = tick.get();
+        if tick > 0 {
+            let id = id.clone();
+            leptos::task::spawn_local(async move {
+                if let Ok(fresh) = load_purchase(id).await {
+                    current.set(fresh);
+                }
+            });
+        }
+    });
+    // While a payment is pending, look again every second.
+    Effect::new(move |_| {
+        if current.with(|d| d.purchase.status.is_pending()) {
+            set_timeout(
+                move || tick.update(|t| *t += 1),
+                Duration::from_millis(1000),
+            );
         }
     });
     Effect::new(move |_| {
@@ -37,20 +77,7 @@ pub fn PurchasePage() -> impl IntoView {
             tick.update(|t| *t += 1);
         }
     });
-    view! {
-        <Title text="Purchase"/>
-        <main id="main" class="narrow">
-            <p><a href="/billing" class="link">"← Back to Billing"</a></p>
-            <Transition fallback=|| view! { <Loading what="your purchase"/> }>
-                {move || Suspend::new(async move {
-                    match detail.await {
-                        Ok(data) => view! { <PurchaseOutcome data canceled=canceled() abandon/> }.into_any(),
-                        Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                    }
-                })}
-            </Transition>
-        </main>
-    }
+    move || view! { <PurchaseOutcome data=current.get() canceled abandon/> }
 }
 
 #[component]

@@ -1,5 +1,5 @@
 use crate::components::{ErrorPanel, InsufficientCredits, Loading, OverBudgetNotice, TopBar};
-use crate::domain::{Credits, Modality};
+use crate::domain::{CreditUnit, Credits, Modality, Rate};
 use crate::error::AppError;
 use crate::studio::{load_studio, RunAction, StudioView};
 use leptos::prelude::*;
@@ -45,19 +45,6 @@ fn StudioView(data: StudioView) -> impl IntoView {
     } else {
         "Guests run AI actions only in work someone shared with them, and see nothing of this workspace's billing. Ask the workspace owner or the person who shared this with you."
     };
-    let run = ServerAction::<RunAction>::new();
-    let pending = run.pending();
-    let groups = Modality::ALL
-        .iter()
-        .map(|modality| {
-            let options = rates
-                .iter()
-                .filter(|r| r.modality == *modality)
-                .map(|r| view! { <option value=r.model.clone()>{format!("{} — {}", r.label, r.describe_in(&unit))}</option> })
-                .collect_view();
-            view! { <optgroup label=modality.label()>{options}</optgroup> }
-        })
-        .collect_view();
     view! {
         <TopBar viewer/>
         <main id="main" class="narrow">
@@ -77,7 +64,36 @@ fn StudioView(data: StudioView) -> impl IntoView {
             {(!can_run).then(|| view! {
                 <p class="notice notice-info" data-testid="cannot-run">{why_not}</p>
             })}
-            <section class="card" aria-labelledby="run-heading">
+            <StudioRunner rates can_run unit=unit.clone() left_word=left_word.to_owned()/>
+        </main>
+    }
+}
+
+/// The form that runs an action and what came of it: an island, so the result (or the
+/// refusal, with its way forward) shows in place.
+#[island]
+fn StudioRunner(
+    rates: Vec<Rate>,
+    can_run: bool,
+    unit: CreditUnit,
+    left_word: String,
+) -> impl IntoView {
+    crate::format::show_amounts_in(&unit);
+    let run = ServerAction::<RunAction>::new();
+    let pending = run.pending();
+    let groups = Modality::ALL
+        .iter()
+        .map(|modality| {
+            let options = rates
+                .iter()
+                .filter(|r| r.modality == *modality)
+                .map(|r| view! { <option value=r.model.clone()>{format!("{} — {}", r.label, r.describe_in(&unit))}</option> })
+                .collect_view();
+            view! { <optgroup label=modality.label()>{options}</optgroup> }
+        })
+        .collect_view();
+    view! {
+        <section class="card" aria-labelledby="run-heading">
                 <h2 id="run-heading">"Run an action"</h2>
                 <ActionForm action=run>
                     <label for="studio-model">"Model"</label>
@@ -119,6 +135,5 @@ fn StudioView(data: StudioView) -> impl IntoView {
                     Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
                 })}
             </div>
-        </main>
     }
 }
