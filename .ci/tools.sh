@@ -59,4 +59,5 @@ export LEPTOS_OUTPUT_NAME=tally
 export LEPTOS_SITE_ROOT=target/site
 export LEPTOS_SITE_PKG_DIR=pkg
 export LEPTOS_RELOAD_PORT=3001
-export LEPTOS_HASH_FILES=false
+export LEPTOS_HASH_FILES=true
+export LEPTOS_HASH_FILE_NAME=hash.txt

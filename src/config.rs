@@ -19,6 +19,10 @@ pub struct Config {
     pub site_addr: SocketAddr,
     /// Where the built site (`pkg/`, assets) is served from.
     pub site_root: String,
+    /// The build's hash file, naming the bundle's files after their contents
+    /// (`TALLY_HASH_FILE`; by default `hash.txt` beside the server binary, where
+    /// `cargo leptos build` writes it).
+    pub hash_file: std::path::PathBuf,
     pub store: StoreOptions,
     /// Mark cookies `Secure`: by default when `TALLY_PUBLIC_URL` is https.
     pub secure_cookies: bool,
@@ -64,6 +68,7 @@ impl std::fmt::Debug for Config {
             .field("database_url", &redact_password(&self.database_url))
             .field("site_addr", &self.site_addr)
             .field("site_root", &self.site_root)
+            .field("hash_file", &self.hash_file)
             .field("store", &self.store)
             .field("secure_cookies", &self.secure_cookies)
             .field("session_ttl", &self.session_ttl)
@@ -152,6 +157,9 @@ impl Config {
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
             site_addr,
             site_root: get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".to_owned()),
+            hash_file: get("TALLY_HASH_FILE")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(default_hash_file),
             store: StoreOptions {
                 max_connections: parse_num("TALLY_DB_MAX_CONNECTIONS", 10, 1, 1_000)? as u32,
                 acquire_timeout: Duration::from_millis(parse_num(
@@ -259,6 +267,15 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+/// Where cargo-leptos writes the hash file: beside the running server binary.
+fn default_hash_file() -> std::path::PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(std::path::Path::to_path_buf))
+        .unwrap_or_default()
+        .join("hash.txt")
 }
 
 /// Reads the storefront: `TALLY_CUSTOM_STEP`, `TALLY_CUSTOM_MIN` and `TALLY_CUSTOM_MAX` (credits),
@@ -369,6 +386,13 @@ mod tests {
         assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(config.site_addr.to_string(), "127.0.0.1:3000");
         assert!(!config.secure_cookies);
+        let beside_the_binary = std::env::current_exe().unwrap().with_file_name("hash.txt");
+        assert_eq!(config.hash_file, beside_the_binary);
+        let chosen = self::config(&[("TALLY_HASH_FILE", "/srv/tally/hash.txt")]).unwrap();
+        assert_eq!(
+            chosen.hash_file,
+            std::path::PathBuf::from("/srv/tally/hash.txt")
+        );
     }
 
     #[test]

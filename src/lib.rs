@@ -20,6 +20,7 @@ pub mod outbound;
 pub mod payments;
 pub mod rates;
 pub mod routing;
+pub mod site_files;
 pub mod spend;
 pub mod startup;
 pub mod state;

@@ -8,6 +8,7 @@ use crate::payments::emulator::{Emulator, EmulatorConfig};
 use crate::payments::stripe::StripeGateway;
 use crate::payments::Payments;
 use crate::routing::{RouteBook, RouteEntry};
+use crate::site_files::SiteFiles;
 pub use crate::state::AppState;
 use crate::{api, ops, web};
 use anyhow::Context;
@@ -42,14 +43,27 @@ impl Application {
         let local = listener
             .local_addr()
             .context("cannot read the listening address")?;
+        drop_stale_precompressed(std::path::Path::new(&config.site_root));
+        let site_files =
+            SiteFiles::find(&config.hash_file, std::path::Path::new(&config.site_root));
         let leptos_options = LeptosOptions::builder()
-            .output_name("tally")
+            .output_name(crate::site_files::OUTPUT_NAME)
             .site_root(config.site_root.as_str())
             .site_pkg_dir("pkg")
             .site_addr(local)
             .reload_port(3001)
+            // Leptos's script tags read the same hash file (an absolute path replaces the
+            // folder of the binary it would otherwise look beside).
+            .hash_files(site_files.hashed)
+            .hash_file(
+                site_files
+                    .hash_file
+                    .as_ref()
+                    .map(|path| path.display().to_string())
+                    .unwrap_or_else(|| "hash.txt".to_owned())
+                    .into(),
+            )
             .build();
-        drop_stale_precompressed(std::path::Path::new(&config.site_root));
         let batcher = crate::ledger::ChargeBatcher::new(store.clone(), clock.clone());
         // The server calls itself (the emulator, the emulator's events) on loopback.
         let loopback = if local.ip().is_unspecified() {
@@ -73,6 +87,7 @@ impl Application {
             payments,
             emulator,
             sign_ins: Arc::new(tokio::sync::Semaphore::new(config_sign_ins)),
+            site_files: Arc::new(site_files),
         };
         let payments = state.payments.clone();
         Ok(Application {

@@ -10,6 +10,7 @@ use crate::db::Store;
 use crate::ledger::ChargeBatcher;
 use crate::payments::emulator::Emulator;
 use crate::payments::Payments;
+use crate::site_files::SiteFiles;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub emulator: Option<Arc<Emulator>>,
     /// Password verifications allowed at once.
     pub sign_ins: Arc<tokio::sync::Semaphore>,
+    /// The browser bundle's file names, hashed when the build hashed them.
+    pub site_files: Arc<SiteFiles>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

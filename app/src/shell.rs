@@ -3,7 +3,7 @@ use crate::pages::{
     PurchasePage, RatesPage, StudioPage,
 };
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::components::{Redirect, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
@@ -22,6 +22,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <AutoReload options=options.clone()/>
+                // The bundle's files by the names the build gave them (hashed after their
+                // contents, so browsers keep them for good; see the server's site_files).
+                <HashedStylesheet options=options.clone() id="leptos"/>
                 <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
@@ -56,7 +59,6 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/tally.css"/>
         <Title formatter=|text: String| if text.is_empty() { "Tally".to_owned() } else { format!("{text} · Tally") }/>
         // `data-hydrated` turns "true" once the browser has hydrated the page's islands
         // (frontend/src/lib.rs), so tests and styles can tell.

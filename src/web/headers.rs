@@ -6,7 +6,9 @@
 //! "Buy"), `X-Content-Type-Options: nosniff`, a `Referrer-Policy` that keeps addresses on the
 //! site, and behind an https public address, HSTS.
 //!
-//! Caching: the site's files (`/pkg/…`, `/vendor/…`, the icon) may be kept but are checked again on use
+//! Caching: the bundle's files under hashed names (`/pkg/tally.<hash>.wasm`, see
+//! `site_files`) are kept for a year and never asked for again (`immutable`); the site's other
+//! files (`/vendor/…`, the icon, an unhashed bundle) may be kept but are checked again on use
 //! (`no-cache`, answered `304 Not Modified` when unchanged); everything else — pages with
 //! balances, API answers — is never stored (`no-store`). Answers are compressed (brotli or
 //! gzip) for clients that ask, except the wasm bundle, which is sent as compressed at build
@@ -26,6 +28,10 @@ use axum::response::Response;
 /// The policy of responses that are not the app's pages (JSON, forms' answers, files).
 pub const LOCKED_DOWN: &str =
     "default-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The caching of a file whose name changes with its contents: kept for a year, never
+/// revalidated.
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// Whether a path names one of the site's own files rather than a page or an API answer.
 fn is_site_file(path: &str) -> bool {
@@ -57,13 +63,21 @@ pub async fn security_headers(
     request: Request,
     next: Next,
 ) -> Response {
-    let site_file = is_site_file(request.uri().path());
+    let path = request.uri().path();
+    let site_file = is_site_file(path);
+    let immutable = state.site_files.is_immutable(path);
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     if !headers.contains_key(CACHE_CONTROL) {
         headers.insert(
             CACHE_CONTROL,
-            HeaderValue::from_static(if site_file { "no-cache" } else { "no-store" }),
+            HeaderValue::from_static(if immutable {
+                IMMUTABLE
+            } else if site_file {
+                "no-cache"
+            } else {
+                "no-store"
+            }),
         );
     }
     if !headers.contains_key(CONTENT_SECURITY_POLICY) {

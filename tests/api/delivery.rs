@@ -162,3 +162,88 @@ async fn a_compressed_copy_older_than_its_file_is_removed_at_start() {
         .unwrap();
     assert_eq!(bundle.bytes().await.unwrap().as_ref(), b"the new bundle");
 }
+
+#[tokio::test]
+async fn hashed_bundle_files_are_kept_for_a_year_and_pages_name_them() {
+    let site = tempfile::tempdir().unwrap();
+    let pkg = site.path().join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    for name in ["tally.Js1.js", "tally.Wasm2.wasm", "tally.Css3.css"] {
+        std::fs::write(pkg.join(name), format!("/* {name} */")).unwrap();
+    }
+    std::fs::write(site.path().join("favicon.svg"), "<svg/>").unwrap();
+    let hash_file = site.path().join("hash.txt");
+    std::fs::write(&hash_file, "js: Js1\nwasm: Wasm2\ncss: Css3\n").unwrap();
+    let root = site.path().to_str().unwrap().to_owned();
+    let app = TestApp::spawn_with(|c| {
+        c.site_root = root.clone();
+        c.hash_file = hash_file.clone();
+    })
+    .await;
+    let client = TestApp::client();
+
+    for name in ["tally.Js1.js", "tally.Wasm2.wasm", "tally.Css3.css"] {
+        let file = client
+            .get(app.url(&format!("/pkg/{name}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(file.status(), 200, "{name}");
+        assert_eq!(
+            header(&file, CACHE_CONTROL),
+            "public, max-age=31536000, immutable",
+            "{name}"
+        );
+    }
+    // A file whose name does not change with it is still asked about on each use.
+    let icon = client.get(app.url("/favicon.svg")).send().await.unwrap();
+    assert_eq!(header(&icon, CACHE_CONTROL), "no-cache");
+
+    // Pages name the hashed files, and are never stored themselves.
+    let page = client.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(header(&page, CACHE_CONTROL), "no-store");
+    let html = page.text().await.unwrap();
+    for name in [
+        "/pkg/tally.Js1.js",
+        "/pkg/tally.Wasm2.wasm",
+        "/pkg/tally.Css3.css",
+    ] {
+        assert!(html.contains(name), "{name} not in {html}");
+    }
+    assert!(!html.contains("/pkg/tally.css"), "{html}");
+    let refusal = client
+        .get(app.url("/portal/ptl_unknown"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refusal.status(), 404);
+    assert!(refusal
+        .text()
+        .await
+        .unwrap()
+        .contains("/pkg/tally.Css3.css"));
+}
+
+#[tokio::test]
+async fn a_hash_file_naming_files_the_site_lacks_falls_back_to_plain_names() {
+    let site = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(site.path().join("pkg")).unwrap();
+    let hash_file = site.path().join("hash.txt");
+    std::fs::write(&hash_file, "js: Js1\nwasm: Wasm2\ncss: Css3\n").unwrap();
+    let root = site.path().to_str().unwrap().to_owned();
+    let app = TestApp::spawn_with(|c| {
+        c.site_root = root.clone();
+        c.hash_file = hash_file.clone();
+    })
+    .await;
+    let html = TestApp::client()
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("/pkg/tally.css"), "{html}");
+    assert!(!html.contains("Css3"), "{html}");
+}
