@@ -40,11 +40,20 @@ where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
+    drive_with(CLIENTS, name, seconds, op).await
+}
+
+/// Runs `clients` loops of `op` for `seconds`, collecting each operation's latency.
+async fn drive_with<F, Fut>(clients: usize, name: &str, seconds: f64, op: F) -> Phase
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
     let op = Arc::new(op);
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let tasks: Vec<_> = (0..CLIENTS)
+    let tasks: Vec<_> = (0..clients)
         .map(|client| {
             let (op, stop, errors) = (op.clone(), stop.clone(), errors.clone());
             tokio::spawn(async move {
@@ -228,6 +237,159 @@ async fn gate(
     .await
 }
 
+/// Connections for the page phases, as a browser-facing load test would use.
+const PAGE_CLIENTS: usize = 16;
+
+/// Server-rendered pages signed in as the demo workspace's owner: `path` fetched by
+/// `PAGE_CLIENTS` connections, each page read whole.
+async fn pages(base: &str, name: &str, path: &str, seconds: f64) -> Phase {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::ORIGIN,
+        reqwest::header::HeaderValue::from_str(base).unwrap(),
+    );
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .pool_max_idle_per_host(PAGE_CLIENTS)
+        .build()
+        .unwrap();
+    let signed_in = client
+        .post(format!("{base}/login"))
+        .form(&[
+            ("email", "owner@acme.test"),
+            ("password", tally::demo::DEMO_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303, "the demo owner signs in");
+    let url = format!("{base}{path}");
+    drive_with(PAGE_CLIENTS, name, seconds, move |_, _| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            match client.get(&url).send().await {
+                Ok(response) if response.status() == 200 => response
+                    .text()
+                    .await
+                    .is_ok_and(|page| page.contains("</html>")),
+                _ => false,
+            }
+        }
+    })
+    .await
+}
+
+/// The process's resident memory, in MB (server, client and database driver together).
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// PostgreSQL's own limit as its own tool measures it: `pgbench` with `CLIENTS` connections
+/// running the bare-SQL transaction (one conditional `UPDATE`, one journal `INSERT`) over
+/// `rows` rows, each transaction's latency read from pgbench's log. `None` when pgbench is
+/// not installed.
+async fn pgbench(store: &Store, url: &str, name: &str, rows: usize, seconds: f64) -> Option<Phase> {
+    let pool = store.pool().clone();
+    sqlx::query("CREATE TABLE bench_accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE bench_journal (id BIGINT NOT NULL, account BIGINT NOT NULL, amount BIGINT NOT NULL, created_at BIGINT NOT NULL)").execute(&pool).await.unwrap();
+    sqlx::query("INSERT INTO bench_accounts (id, balance) SELECT g, 1000000000 FROM generate_series(0, $1 - 1) AS g")
+        .bind(rows as i64)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("charge.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "\\set account random(0, {})\n\
+             BEGIN;\n\
+             UPDATE bench_accounts SET balance = balance - 25 WHERE id = :account AND balance >= 25;\n\
+             INSERT INTO bench_journal (id, account, amount, created_at) VALUES (:client_id, :account, -25, 0);\n\
+             END;\n",
+            rows - 1
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let output = tokio::process::Command::new("pgbench")
+        .current_dir(dir.path())
+        .args(["-n", "-l", "--log-prefix=tx", "-j", "2"])
+        .arg(format!("-c{CLIENTS}"))
+        .arg(format!("-T{}", seconds.ceil() as u64))
+        .arg("-f")
+        .arg(&script)
+        .arg(url)
+        .output()
+        .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let result = match output {
+        Ok(output) if output.status.success() => {
+            let mut latencies = Vec::new();
+            let mut failed = 0;
+            for entry in std::fs::read_dir(dir.path()).unwrap().flatten() {
+                if !entry.file_name().to_string_lossy().starts_with("tx") {
+                    continue;
+                }
+                // "client transaction latency_us script epoch_s epoch_us"; a failed one
+                // says "failed" (or "skipped") in place of its latency.
+                for line in std::fs::read_to_string(entry.path()).unwrap().lines() {
+                    match line.split_whitespace().nth(2).map(str::parse::<u64>) {
+                        Some(Ok(us)) => latencies.push(Duration::from_micros(us)),
+                        _ => failed += 1,
+                    }
+                }
+            }
+            latencies.sort();
+            // pgbench's own duration, as its tps does (connections are opened before it).
+            let seconds = seconds.ceil();
+            Some(Phase {
+                name: name.to_owned(),
+                ops: latencies.len() as u64,
+                seconds,
+                p50_ms: percentile(&latencies, 0.50),
+                p99_ms: percentile(&latencies, 0.99),
+                errors: failed,
+            })
+        }
+        Ok(output) => {
+            eprintln!(
+                "pgbench failed after {elapsed:.1} s: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            None
+        }
+        Err(err) => {
+            eprintln!(
+                "pgbench could not run ({err}); the gate is compared with the sqlx loop only"
+            );
+            None
+        }
+    };
+    sqlx::query("DROP TABLE bench_journal")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("DROP TABLE bench_accounts")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    result
+}
+
 /// Steady charges of one workspace, paced at `STEADY_CLIENTS` × one every `STEADY_EVERY`,
 /// while (with `flood`) another workspace's `FLOOD_CLIENTS` charge as fast as they can. The
 /// steady workspace's latency is the figure; the flood's answers are counted as 200s and 503s.
@@ -356,6 +518,9 @@ async fn bench_backend(label: &str, url: &str, seconds: f64) -> Vec<Phase> {
     .await
     .unwrap();
     store.migrate().await.unwrap();
+    tally::demo::seed(&store, SystemClock.now_ms())
+        .await
+        .unwrap();
     let targets = seed(&store).await;
     let hot = Arc::new(vec![targets[0].clone()]);
     let all = Arc::new(targets);
@@ -369,6 +534,26 @@ async fn bench_backend(label: &str, url: &str, seconds: f64) -> Vec<Phase> {
         .unwrap();
     let base = format!("http://{}", app.addr());
     let server = tokio::spawn(app.run_until_stopped());
+    let at_rest = rss_mb();
+
+    // Server-rendered pages, signed in as the demo owner (whose workspace has the demo's
+    // month of history), before the gate phases grow the database.
+    let mut phases = vec![
+        pages(
+            &base,
+            &format!("{label}: Billing page, {PAGE_CLIENTS} connections"),
+            "/billing",
+            seconds,
+        )
+        .await,
+        pages(
+            &base,
+            &format!("{label}: Billing history page, {PAGE_CLIENTS} connections"),
+            "/billing/history",
+            seconds,
+        )
+        .await,
+    ];
 
     let (alone, _) = steady_beside_flood(
         &base,
@@ -389,7 +574,7 @@ async fn bench_backend(label: &str, url: &str, seconds: f64) -> Vec<Phase> {
     if let Some((ok, busy, other)) = flood {
         eprintln!("{label}: the flooding workspace got {ok} charges through, {busy} answered 503 overloaded, {other} other");
     }
-    let mut phases = vec![alone, beside];
+    phases.extend([alone, beside]);
     // The gate with and without three budgets on every charge (the key's monthly and
     // lifetime budgets and the project's daily one, limits far above what a run spends), in
     // the order without, with, with, without: the database grows as the run goes on, and the
@@ -424,6 +609,10 @@ async fn bench_backend(label: &str, url: &str, seconds: f64) -> Vec<Phase> {
         phases.push(without);
         phases.push(budgeted);
     }
+    eprintln!(
+        "{label}: resident memory {at_rest:.0} MB at rest, {:.0} MB after the load (the bench process: server, clients and driver)",
+        rss_mb()
+    );
     server.abort();
     phases.push(
         bare_sql(
@@ -435,6 +624,12 @@ async fn bench_backend(label: &str, url: &str, seconds: f64) -> Vec<Phase> {
         .await,
     );
     phases.push(bare_sql(&store, &format!("{label}: bare SQL, one row"), 1, seconds).await);
+    if store.backend() == Backend::Postgres {
+        let spread = format!("{label}: pgbench, {WORKSPACES} rows");
+        phases.extend(pgbench(&store, url, &spread, WORKSPACES, seconds).await);
+        let hot = format!("{label}: pgbench, one row");
+        phases.extend(pgbench(&store, url, &hot, 1, seconds).await);
+    }
     store.close().await;
     phases
 }
@@ -505,6 +700,56 @@ fn main() {
                 p.p99_ms,
                 p.errors
             );
+        }
+        println!();
+        let rate = |name: &str| {
+            phases
+                .iter()
+                .find(|p| p.name == name)
+                .map(|p| p.ops as f64 / p.seconds)
+        };
+        let gate = |label: &str, which: &str| {
+            rate(&format!("{label}: gate over HTTP, {which} (mean of two)"))
+        };
+        let spread = format!("{WORKSPACES} workspaces");
+        let comparisons = [
+            (
+                "SQLite",
+                gate("SQLite", &spread),
+                rate(&format!("SQLite: bare SQL, {WORKSPACES} rows")),
+                "the bare-SQL loop over as many rows",
+            ),
+            (
+                "SQLite",
+                gate("SQLite", "one hot workspace"),
+                rate("SQLite: bare SQL, one row"),
+                "the bare-SQL loop on one row",
+            ),
+            (
+                "PostgreSQL",
+                gate("PostgreSQL", &spread),
+                rate(&format!("PostgreSQL: pgbench, {WORKSPACES} rows")),
+                "pgbench over as many rows",
+            ),
+            (
+                "PostgreSQL",
+                gate("PostgreSQL", "one hot workspace"),
+                rate("PostgreSQL: pgbench, one row"),
+                "pgbench on one row",
+            ),
+        ];
+        for (label, gate, limit, what) in comparisons {
+            if let (Some(gate), Some(limit)) = (gate, limit) {
+                println!(
+                    "- {label}: the gate ({}) made {:.2} × {what}.",
+                    if what.contains("one row") {
+                        "one hot workspace"
+                    } else {
+                        "across workspaces"
+                    },
+                    gate / limit
+                );
+            }
         }
     });
 }
