@@ -152,22 +152,37 @@ async fn add_three_budgets(store: &Store, targets: &[(WorkspaceId, String)]) {
     }
 }
 
-/// The bare-SQL limit: one conditional UPDATE and one INSERT per transaction.
-async fn bare_sql(store: &Store, name: &str, rows: usize, seconds: f64) -> Phase {
-    let pool = store.pool().clone();
+/// The bare-SQL phases' tables: `rows` accounts with a large balance, and a journal.
+async fn create_bench_tables(store: &Store, rows: usize) {
+    let pool = store.pool();
     sqlx::query("CREATE TABLE bench_accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL)")
-        .execute(&pool)
+        .execute(pool)
         .await
         .unwrap();
-    sqlx::query("CREATE TABLE bench_journal (id BIGINT NOT NULL, account BIGINT NOT NULL, amount BIGINT NOT NULL, created_at BIGINT NOT NULL)").execute(&pool).await.unwrap();
+    sqlx::query("CREATE TABLE bench_journal (id BIGINT NOT NULL, account BIGINT NOT NULL, amount BIGINT NOT NULL, created_at BIGINT NOT NULL)").execute(pool).await.unwrap();
     for id in 0..rows as i64 {
         sqlx::query("INSERT INTO bench_accounts (id, balance) VALUES ($1, $2)")
             .bind(id)
             .bind(1_000_000_000_i64)
-            .execute(&pool)
+            .execute(pool)
             .await
             .unwrap();
     }
+}
+
+async fn drop_bench_tables(store: &Store) {
+    for table in ["bench_journal", "bench_accounts"] {
+        sqlx::query(&format!("DROP TABLE {table}"))
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+}
+
+/// The bare-SQL limit: one conditional UPDATE and one INSERT per transaction.
+async fn bare_sql(store: &Store, name: &str, rows: usize, seconds: f64) -> Phase {
+    let pool = store.pool().clone();
+    create_bench_tables(store, rows).await;
     let phase = drive(name, seconds, move |client, n| {
         let pool = pool.clone();
         async move {
@@ -196,14 +211,7 @@ async fn bare_sql(store: &Store, name: &str, rows: usize, seconds: f64) -> Phase
         }
     })
     .await;
-    sqlx::query("DROP TABLE bench_journal")
-        .execute(store.pool())
-        .await
-        .unwrap();
-    sqlx::query("DROP TABLE bench_accounts")
-        .execute(store.pool())
-        .await
-        .unwrap();
+    drop_bench_tables(store).await;
     phase
 }
 
@@ -299,17 +307,7 @@ fn rss_mb() -> f64 {
 /// `rows` rows, each transaction's latency read from pgbench's log. `None` when pgbench is
 /// not installed.
 async fn pgbench(store: &Store, url: &str, name: &str, rows: usize, seconds: f64) -> Option<Phase> {
-    let pool = store.pool().clone();
-    sqlx::query("CREATE TABLE bench_accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL)")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("CREATE TABLE bench_journal (id BIGINT NOT NULL, account BIGINT NOT NULL, amount BIGINT NOT NULL, created_at BIGINT NOT NULL)").execute(&pool).await.unwrap();
-    sqlx::query("INSERT INTO bench_accounts (id, balance) SELECT g, 1000000000 FROM generate_series(0, $1 - 1) AS g")
-        .bind(rows as i64)
-        .execute(&pool)
-        .await
-        .unwrap();
+    create_bench_tables(store, rows).await;
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("charge.sql");
     std::fs::write(
@@ -379,14 +377,7 @@ async fn pgbench(store: &Store, url: &str, name: &str, rows: usize, seconds: f64
             None
         }
     };
-    sqlx::query("DROP TABLE bench_journal")
-        .execute(store.pool())
-        .await
-        .unwrap();
-    sqlx::query("DROP TABLE bench_accounts")
-        .execute(store.pool())
-        .await
-        .unwrap();
+    drop_bench_tables(store).await;
     result
 }
 

@@ -163,6 +163,19 @@ async fn a_compressed_copy_older_than_its_file_is_removed_at_start() {
     assert_eq!(bundle.bytes().await.unwrap().as_ref(), b"the new bundle");
 }
 
+/// The app serving `site`, with a hash file there naming `tally.Js1.js`, `tally.Wasm2.wasm` and
+/// `tally.Css3.css`.
+async fn spawn_with_hash_file(site: &std::path::Path) -> TestApp {
+    let hash_file = site.join("hash.txt");
+    std::fs::write(&hash_file, "js: Js1\nwasm: Wasm2\ncss: Css3\n").unwrap();
+    let root = site.to_str().unwrap().to_owned();
+    TestApp::spawn_with(|c| {
+        c.site_root = root;
+        c.hash_file = hash_file;
+    })
+    .await
+}
+
 #[tokio::test]
 async fn hashed_bundle_files_are_kept_for_a_year_and_pages_name_them() {
     let site = tempfile::tempdir().unwrap();
@@ -172,14 +185,7 @@ async fn hashed_bundle_files_are_kept_for_a_year_and_pages_name_them() {
         std::fs::write(pkg.join(name), format!("/* {name} */")).unwrap();
     }
     std::fs::write(site.path().join("favicon.svg"), "<svg/>").unwrap();
-    let hash_file = site.path().join("hash.txt");
-    std::fs::write(&hash_file, "js: Js1\nwasm: Wasm2\ncss: Css3\n").unwrap();
-    let root = site.path().to_str().unwrap().to_owned();
-    let app = TestApp::spawn_with(|c| {
-        c.site_root = root.clone();
-        c.hash_file = hash_file.clone();
-    })
-    .await;
+    let app = spawn_with_hash_file(site.path()).await;
     let client = TestApp::client();
 
     for name in ["tally.Js1.js", "tally.Wasm2.wasm", "tally.Css3.css"] {
@@ -228,14 +234,7 @@ async fn hashed_bundle_files_are_kept_for_a_year_and_pages_name_them() {
 async fn a_hash_file_naming_files_the_site_lacks_falls_back_to_plain_names() {
     let site = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(site.path().join("pkg")).unwrap();
-    let hash_file = site.path().join("hash.txt");
-    std::fs::write(&hash_file, "js: Js1\nwasm: Wasm2\ncss: Css3\n").unwrap();
-    let root = site.path().to_str().unwrap().to_owned();
-    let app = TestApp::spawn_with(|c| {
-        c.site_root = root.clone();
-        c.hash_file = hash_file.clone();
-    })
-    .await;
+    let app = spawn_with_hash_file(site.path()).await;
     let html = TestApp::client()
         .get(app.url("/login"))
         .send()
