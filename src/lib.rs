@@ -1,6 +1,9 @@
 //! Tally's server: the ledger and its store, accounts, the HTTP API, browser routes and the
 //! operator CLI. `main.rs` only parses the command line and calls [`cli::run`].
 #![forbid(unsafe_code)]
+// The islands' views are concrete types (not erased), and the page types that hold them are
+// deep: computing their layout needs more than the default 128 levels.
+#![recursion_limit = "256"]
 
 pub mod accounts;
 pub mod api;

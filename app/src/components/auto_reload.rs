@@ -5,6 +5,7 @@ use crate::domain::{
 };
 use crate::format;
 use crate::purchases::{ConfirmReload, PackOffer, SaveAutoReload, SavedCard, TryAgainAutoReload};
+use leptos::either::{Either, EitherOf3};
 use leptos::prelude::*;
 
 /// What the form's fields say the next reload will buy and cost, or what to fix first.
@@ -240,8 +241,8 @@ pub fn AutoReloadCard(
                     </ActionForm>
                     <div aria-live="polite">
                         {move || retry.value().get().map(|outcome| match outcome {
-                            Ok(message) => view! { <p role="status">{message}</p> }.into_any(),
-                            Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
+                            Ok(message) => Either::Left(view! { <p role="status">{message}</p> }),
+                            Err(error) => Either::Right(view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }),
                         })}
                     </div>
                 </div>
@@ -261,16 +262,16 @@ pub fn AutoReloadCard(
                         {mode_choice(ReloadMode::Pack, " a credit pack")}
                     </fieldset>
                     {move || match mode.get() {
-                        ReloadMode::Target => view! {
+                        ReloadMode::Target => EitherOf3::A(view! {
                             <label for="reload-target">{format!("Top up to ({})", shop.with_value(|(_, _, unit)| unit.noun()))}</label>
                             <input id="reload-target" name="target" inputmode=inputmode value=target_text.get_untracked() prop:value=move || target_text.get() on:input=move |ev| target_text.set(event_target_value(&ev)) required=true/>
-                        }.into_any(),
-                        ReloadMode::Fixed => view! {
+                        }),
+                        ReloadMode::Fixed => EitherOf3::B(view! {
                             <label for="reload-fixed">{fixed_label.clone()}</label>
                             <input id="reload-fixed" name="fixed_credits" inputmode=inputmode value=fixed_text.get_untracked() prop:value=move || fixed_text.get() on:input=move |ev| fixed_text.set(event_target_value(&ev)) required=true aria-describedby="reload-fixed-hint"/>
                             <p id="reload-fixed-hint" class="muted hint">{shop.with_value(|(t, _, unit)| t.sentence(unit))}" The threshold can be at most this amount."</p>
-                        }.into_any(),
-                        ReloadMode::Pack => view! {
+                        }),
+                        ReloadMode::Pack => EitherOf3::C(view! {
                             <label for="reload-pack">"Pack to buy"</label>
                             <select id="reload-pack" name="pack_id" on:change=move |ev| pack_choice.set(event_target_value(&ev))>
                                 {shop.with_value(|(_, packs, unit)| packs.iter().map(|p| {
@@ -279,24 +280,23 @@ pub fn AutoReloadCard(
                                     view! { <option value=p.id.clone() selected=selected>{format!("{}: {}{bonus}, {} {}", p.name, unit.amount(p.credits), p.price, p.price.currency().as_str().to_ascii_uppercase())}</option> }
                                 }).collect_view())}
                             </select>
-                        }.into_any(),
+                        }),
                     }}
                     <p class="muted" data-testid="auto-reload-preview" aria-live="polite">{preview}</p>
                     <label for="reload-cap">"Monthly cap (USD)"</label>
                     <input id="reload-cap" name="monthly_cap" inputmode="decimal" value=cap required=true aria-describedby="reload-cap-hint"/>
                     <p id="reload-cap-hint" class="muted hint">"Auto-reload never spends more than this in a calendar month (UTC). Purchases you make yourself don't count."</p>
                     {if cards.is_empty() {
-                        view! {
+                        Either::Left(view! {
                             <p class="muted hint" data-testid="auto-reload-card">
                                 {match card.clone() {
                                     Some(m) => format!("Charges {m}, which is no longer saved. Buy credits with a card to save one."),
                                     None => "Needs a saved card: buy credits once with a card and it is kept for Auto-reload.".to_owned(),
                                 }}
                             </p>
-                        }
-                        .into_any()
+                        })
                     } else {
-                        view! {
+                        Either::Right(view! {
                             <label for="reload-card">"Card to charge"</label>
                             <select id="reload-card" name="payment_method" data-testid="auto-reload-card" aria-describedby="reload-card-hint">
                                 {cards.iter().map(|c| {
@@ -312,8 +312,7 @@ pub fn AutoReloadCard(
                                     "Reloads charge this card while nobody is at the keyboard."
                                 }}
                             </p>
-                        }
-                        .into_any()
+                        })
                     }}
                     <button type="submit" class="button primary" data-testid="save-auto-reload" disabled=move || pending.get() aria-busy=move || pending.get().to_string()>
                         {move || if pending.get() { "Saving…" } else { "Save Auto-reload" }}
@@ -322,8 +321,8 @@ pub fn AutoReloadCard(
             })}
             <div aria-live="polite">
                 {move || save.value().get().map(|outcome| match outcome {
-                    Ok(message) => view! { <p class="notice notice-info" role="status" data-testid="auto-reload-saved">{message}</p> }.into_any(),
-                    Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
+                    Ok(message) => Either::Left(view! { <p class="notice notice-info" role="status" data-testid="auto-reload-saved">{message}</p> }),
+                    Err(error) => Either::Right(view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }),
                 })}
             </div>
         </section>

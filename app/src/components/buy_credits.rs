@@ -5,6 +5,7 @@ use super::TestModeBadge;
 use crate::domain::CustomAmountError;
 use crate::format;
 use crate::purchases::{Pick, PurchaseSection};
+use leptos::either::EitherOf3;
 use leptos::prelude::*;
 
 /// Buy credits: packs, a custom amount, and the confirmation dialog before checkout. An
@@ -24,7 +25,7 @@ pub fn BuyCredits(section: PurchaseSection, unit: crate::domain::CreditUnit) -> 
     } = section;
     if let Some(upgrade) = upgrade {
         // Buying needs a paid plan here: say how to get one instead of offering packs.
-        return view! {
+        return EitherOf3::A(view! {
             <section id="buy-credits" class="card" aria-labelledby="buy-heading">
                 <div class="card-head">
                     <h2 id="buy-heading">"Buy credits"</h2>
@@ -35,11 +36,10 @@ pub fn BuyCredits(section: PurchaseSection, unit: crate::domain::CreditUnit) -> 
                     <p><a class="button primary" href=url data-testid="upgrade-link">"See plans"</a></p>
                 })}
             </section>
-        }
-        .into_any();
+        });
     }
     if !can_buy {
-        return view! {
+        return EitherOf3::B(view! {
             <section id="buy-credits" class="card" aria-labelledby="buy-heading">
                 <div class="card-head">
                     <h2 id="buy-heading">"Buy credits"</h2>
@@ -47,8 +47,7 @@ pub fn BuyCredits(section: PurchaseSection, unit: crate::domain::CreditUnit) -> 
                 </div>
                 <p class="muted" data-testid="buy-read-only">{format!("Buying credits is for billing managers. {who_can_buy}")}</p>
             </section>
-        }
-        .into_any();
+        });
     }
     let default_card = cards.iter().find(|c| c.is_default).cloned();
     let pick = RwSignal::new(None::<Pick>);
@@ -118,7 +117,7 @@ pub fn BuyCredits(section: PurchaseSection, unit: crate::domain::CreditUnit) -> 
         "Credits to buy".to_owned()
     };
     let inputmode = unit.input_mode();
-    view! {
+    EitherOf3::C(view! {
         <section id="buy-credits" class="card" aria-labelledby="buy-heading">
             <div class="card-head">
                 <h2 id="buy-heading">"Buy credits"</h2>
@@ -199,6 +198,5 @@ pub fn BuyCredits(section: PurchaseSection, unit: crate::domain::CreditUnit) -> 
                 }
             })}
         </section>
-    }
-    .into_any()
+    })
 }

@@ -3,6 +3,7 @@
 use super::TestModeBadge;
 use crate::domain::Credits;
 use crate::purchases::{Pick, SavedCard, StartCheckout};
+use leptos::either::Either;
 use leptos::html;
 use leptos::prelude::*;
 
@@ -47,7 +48,11 @@ pub(super) fn ConfirmPurchase(
             String::new(),
             credits.get().to_string(),
         ),
-        _ => return view! { <p class="notice notice-error" role="alert">"Choose a pack or a valid amount first."</p> }.into_any(),
+        _ => {
+            return Either::Left(
+                view! { <p class="notice notice-error" role="alert">"Choose a pack or a valid amount first."</p> },
+            )
+        }
     };
     let total = credits.checked_add(bonus).unwrap_or(credits);
     let unit = crate::format::unit();
@@ -61,7 +66,7 @@ pub(super) fn ConfirmPurchase(
         None => "A card, entered on the secure payment page. It is saved for later purchases."
             .to_owned(),
     };
-    view! {
+    Either::Right(view! {
         <div class="dialog-backdrop">
             <div
                 class="dialog card"
@@ -102,12 +107,11 @@ pub(super) fn ConfirmPurchase(
                 </ActionForm>
                 <div aria-live="polite">
                     {move || start.value().get().map(|outcome| match outcome {
-                        Ok(_) => view! { <p class="muted" role="status">"Taking you to the payment page…"</p> }.into_any(),
-                        Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
+                        Ok(_) => Either::Left(view! { <p class="muted" role="status">"Taking you to the payment page…"</p> }),
+                        Err(error) => Either::Right(view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }),
                     })}
                 </div>
             </div>
         </div>
-    }
-    .into_any()
+    })
 }

@@ -21,7 +21,7 @@ pub use buy_credits::BuyCredits;
 pub use copy_support::CopySupportDetails;
 pub use credits_card::{BucketList, CreditsCard, PoolCard};
 pub use insufficient::{InsufficientCredits, OverBudgetNotice};
-pub use notices::{ErrorPanel, Loading};
+pub use notices::{outcome, ErrorPanel, Loading};
 pub use plan::{CreditsHelp, PlanCard, UpcomingExpiries};
 pub use purchase_list::PurchaseList;
 pub use purchase_status::PurchaseStatusBadge;

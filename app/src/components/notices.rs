@@ -38,3 +38,14 @@ pub fn ErrorPanel(error: AppError) -> impl IntoView {
         </section>
     }
 }
+
+/// What an action answered, as one notice: `said` of its value on success (announced
+/// politely), the error's sentence otherwise (announced at once). One view for both, so the
+/// islands that show outcomes carry no type-erased views for them.
+pub fn outcome<T>(result: Result<T, AppError>, said: impl FnOnce(T) -> String) -> impl IntoView {
+    let (class, role, text) = match result {
+        Ok(value) => ("notice notice-info", "status", said(value)),
+        Err(error) => ("notice notice-error", "alert", error.to_string()),
+    };
+    view! { <p class=class role=role>{text}</p> }
+}

@@ -1,6 +1,7 @@
 //! The workspace's saved cards.
 
 use crate::purchases::{RefreshCards, SavedCard};
+use leptos::either::Either;
 use leptos::prelude::*;
 
 /// Saved cards, the default marked, with a way to read them from the payment provider again
@@ -31,14 +32,16 @@ pub fn SavedCards(cards: Vec<SavedCard>, error: Option<String>) -> impl IntoView
     }
 }
 
-fn card_list(cards: Vec<SavedCard>, error: Option<String>) -> AnyView {
+fn card_list(cards: Vec<SavedCard>, error: Option<String>) -> impl IntoView {
     let notice = error.map(|error| {
         view! { <p class="notice notice-error" role="alert">{error}" Use “Refresh” to try again."</p> }
     });
     let list = if cards.is_empty() {
-        view! { <p class="empty">"No saved card yet. The card you use for your first purchase is kept here for later purchases and Auto-reload."</p> }.into_any()
+        Either::Left(
+            view! { <p class="empty">"No saved card yet. The card you use for your first purchase is kept here for later purchases and Auto-reload."</p> },
+        )
     } else {
-        view! {
+        Either::Right(view! {
             <ul class="cards-list">
                 {cards.into_iter().map(|card| view! {
                     <li data-testid="saved-card">
@@ -48,8 +51,7 @@ fn card_list(cards: Vec<SavedCard>, error: Option<String>) -> AnyView {
                     </li>
                 }).collect_view()}
             </ul>
-        }
-        .into_any()
+        })
     };
-    view! { {notice} {list} }.into_any()
+    view! { {notice} {list} }
 }

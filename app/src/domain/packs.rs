@@ -506,7 +506,7 @@ mod tests {
             }
             prop_assert!(grants <= 1);
             prop_assert!(reversals <= grants);
-            let paid = seen.iter().any(|o| *o == PaymentObservation::Paid);
+            let paid = seen.contains(&PaymentObservation::Paid);
             prop_assert_eq!(grants == 1, paid);
         }
 

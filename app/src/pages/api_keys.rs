@@ -1,7 +1,8 @@
 use crate::api_keys::{load_api_keys, ApiKeyView, ApiKeysPage as Data, CreateApiKey, RevokeApiKey};
-use crate::components::{ErrorPanel, Loading, TopBar};
+use crate::components::{outcome, ErrorPanel, Loading, TopBar};
 use crate::error::AppError;
 use crate::format;
+use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -82,9 +83,11 @@ fn KeysManager(keys: Vec<ApiKeyView>) -> impl IntoView {
     let list = move || {
         let keys = keys.get();
         if keys.is_empty() {
-            view! { <p class="empty">"No API keys yet. Create one for your product's server: it sends the key with each call to the credit gate."</p> }.into_any()
+            Either::Left(
+                view! { <p class="empty">"No API keys yet. Create one for your product's server: it sends the key with each call to the credit gate."</p> },
+            )
         } else {
-            view! {
+            Either::Right(view! {
                 <table class="api-keys" data-testid="api-keys">
                     <caption class="visually-hidden">"This workspace's API keys, newest first"</caption>
                     <thead><tr><th scope="col">"Name"</th><th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col">"Status"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
@@ -92,8 +95,7 @@ fn KeysManager(keys: Vec<ApiKeyView>) -> impl IntoView {
                         {keys.into_iter().map(|key| view! { <KeyRow key revoke/> }).collect_view()}
                     </tbody>
                 </table>
-            }
-            .into_any()
+            })
         }
     };
     view! {
@@ -109,14 +111,14 @@ fn KeysManager(keys: Vec<ApiKeyView>) -> impl IntoView {
             </ActionForm>
             <div aria-live="polite">
                 {move || create.value().get().map(|outcome| match outcome {
-                    Ok(made) => view! {
+                    Ok(made) => Either::Left(view! {
                         <div class="notice notice-info" role="status" data-testid="new-key">
                             <p><strong>{format!("“{}” is ready. ", made.key.name)}</strong>"Copy the key now: it is shown only this once."</p>
                             <p><code data-testid="new-key-secret">{made.secret.clone()}</code></p>
                             <CopySecret secret=made.secret/>
                         </div>
-                    }.into_any(),
-                    Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
+                    }),
+                    Err(error) => Either::Right(view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }),
                 })}
             </div>
         </section>
@@ -124,10 +126,7 @@ fn KeysManager(keys: Vec<ApiKeyView>) -> impl IntoView {
             <h2 id="keys-heading">"Keys"</h2>
             {list}
             <div aria-live="polite">
-                {move || revoke.value().get().map(|outcome| match outcome {
-                    Ok(key) => view! { <p class="notice notice-info" role="status">{format!("“{}” is revoked: it no longer works anywhere.", key.name)}</p> }.into_any(),
-                    Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
-                })}
+                {move || revoke.value().get().map(|answer| outcome(answer, |key| format!("“{}” is revoked: it no longer works anywhere.", key.name)))}
             </div>
         </section>
     }

@@ -4,9 +4,10 @@ use crate::budgets::{
     load_budgets, AddBudget, AddPool, BudgetsPage as Data, ChangeBudget, ChangePool, PoolLine,
     RemoveBudget, RemovePool,
 };
-use crate::components::{BudgetBar, ErrorPanel, Loading, TopBar};
+use crate::components::{outcome, BudgetBar, ErrorPanel, Loading, TopBar};
 use crate::error::AppError;
 use crate::format;
+use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -156,28 +157,23 @@ fn BudgetsView(data: Data, actions: Actions) -> impl IntoView {
     };
     let adding = add.pending();
     let list = if budgets.is_empty() {
-        view! { <p class="empty">"No budgets yet. Without one, any member or API key can spend the whole balance. Add a budget to cap a person, a key or a project per day, week or month."</p> }.into_any()
+        Either::Left(
+            view! { <p class="empty">"No budgets yet. Without one, any member or API key can spend the whole balance. Add a budget to cap a person, a key or a project per day, week or month."</p> },
+        )
     } else {
-        view! {
+        Either::Right(view! {
             <ul class="budget-list" data-testid="budgets">
                 {budgets.into_iter().map(|budget| view! { <BudgetItem budget actions/> }).collect_view()}
             </ul>
-        }
-        .into_any()
+        })
     };
     view! {
             <section class="card" aria-labelledby="budgets-heading">
                 <h2 id="budgets-heading">"This period"</h2>
                 {list}
                 <div aria-live="polite">
-                    {move || change.value().get().map(|outcome| match outcome {
-                        Ok(b) => view! { <p class="notice notice-info" role="status">{format!("{}'s budget is now {}.", b.label, limit_phrase(&b))}</p> }.into_any(),
-                        Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
-                    })}
-                    {move || remove.value().get().map(|outcome| match outcome {
-                        Ok(label) => view! { <p class="notice notice-info" role="status">{format!("The budget on {label} is removed.")}</p> }.into_any(),
-                        Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
-                    })}
+                    {move || change.value().get().map(|answer| outcome(answer, |b| format!("{}'s budget is now {}.", b.label, limit_phrase(&b))))}
+                    {move || remove.value().get().map(|answer| outcome(answer, |label| format!("The budget on {label} is removed.")))}
                 </div>
             </section>
             {pools}
@@ -236,10 +232,7 @@ fn BudgetsView(data: Data, actions: Actions) -> impl IntoView {
                     </button>
                 </ActionForm>
                 <div aria-live="polite">
-                    {move || add.value().get().map(|outcome| match outcome {
-                        Ok(b) => view! { <p class="notice notice-info" role="status">{format!("Budget added: {} per {}.", limit_phrase(&b), b.period)}</p> }.into_any(),
-                        Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
-                    })}
+                    {move || add.value().get().map(|answer| outcome(answer, |b| format!("Budget added: {} per {}.", limit_phrase(&b), b.period)))}
                 </div>
             </section>
     }
@@ -328,14 +321,15 @@ fn PoolsCard(pools: Vec<PoolLine>, actions: Actions) -> impl IntoView {
     let scope = RwSignal::new("project".to_owned());
     let adding = add_pool.pending();
     let list = if pools.is_empty() {
-        view! { <p class="empty">"No pools. Keep credits apart for a project or an API key, and only it can spend them; the rest of the workspace can't."</p> }.into_any()
+        Either::Left(
+            view! { <p class="empty">"No pools. Keep credits apart for a project or an API key, and only it can spend them; the rest of the workspace can't."</p> },
+        )
     } else {
-        view! {
+        Either::Right(view! {
             <ul class="budget-list" data-testid="pools">
                 {pools.into_iter().map(|pool| view! { <PoolItem pool actions/> }).collect_view()}
             </ul>
-        }
-        .into_any()
+        })
     };
     view! {
         <section class="card" aria-labelledby="pools-heading">
@@ -343,14 +337,8 @@ fn PoolsCard(pools: Vec<PoolLine>, actions: Actions) -> impl IntoView {
             <p class="muted">"Credits of the balance kept for one project or API key: only it spends them, and nobody else can."</p>
             {list}
             <div aria-live="polite">
-                {move || change_pool.value().get().map(|outcome| match outcome {
-                    Ok(p) => view! { <p class="notice notice-info" role="status">{format!("{} now keeps {}.", p.label, format::unit().amount(p.remaining))}</p> }.into_any(),
-                    Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
-                })}
-                {move || remove_pool.value().get().map(|outcome| match outcome {
-                    Ok(label) => view! { <p class="notice notice-info" role="status">{format!("The pool for {label} is removed; its credits are back in the shared balance.")}</p> }.into_any(),
-                    Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
-                })}
+                {move || change_pool.value().get().map(|answer| outcome(answer, |p| format!("{} now keeps {}.", p.label, format::unit().amount(p.remaining))))}
+                {move || remove_pool.value().get().map(|answer| outcome(answer, |label| format!("The pool for {label} is removed; its credits are back in the shared balance.")))}
             </div>
             <h3 id="new-pool-heading">"Keep credits apart"</h3>
             <ActionForm action=add_pool attr:class="budget-form" attr:aria-labelledby="new-pool-heading">
@@ -376,10 +364,7 @@ fn PoolsCard(pools: Vec<PoolLine>, actions: Actions) -> impl IntoView {
                 </button>
             </ActionForm>
             <div aria-live="polite">
-                {move || add_pool.value().get().map(|outcome| match outcome {
-                    Ok(p) => view! { <p class="notice notice-info" role="status">{format!("{} kept for {}.", format::unit().amount(p.remaining), p.label)}</p> }.into_any(),
-                    Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
-                })}
+                {move || add_pool.value().get().map(|answer| outcome(answer, |p| format!("{} kept for {}.", format::unit().amount(p.remaining), p.label)))}
             </div>
         </section>
     }

@@ -1,6 +1,7 @@
 use crate::components::{ErrorPanel, Loading, TopBar};
 use crate::format;
 use crate::notifications::{load_notifications, EndpointView, NotificationsView, SaveEndpoint};
+use leptos::either::{Either, EitherOf3};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -30,9 +31,11 @@ fn NotificationList(data: NotificationsView) -> impl IntoView {
     } = data;
     crate::format::show_amounts_in(&viewer.unit);
     let body = if items.is_empty() {
-        view! { <p class="empty">"Nothing yet. Low-balance alerts and requests for credits will show here."</p> }.into_any()
+        Either::Left(
+            view! { <p class="empty">"Nothing yet. Low-balance alerts and requests for credits will show here."</p> },
+        )
     } else {
-        view! {
+        Either::Right(view! {
             <ul class="notifications" data-testid="notifications">
                 {items.into_iter().map(|n| view! {
                     <li data-kind=n.kind.clone()>
@@ -42,8 +45,7 @@ fn NotificationList(data: NotificationsView) -> impl IntoView {
                     </li>
                 }).collect_view()}
             </ul>
-        }
-        .into_any()
+        })
     };
     view! {
         <TopBar viewer/>
@@ -65,9 +67,11 @@ fn EndpointCard(endpoint: EndpointView) -> impl IntoView {
     let has_url = url.is_some();
     let current = url.clone().unwrap_or_default();
     let log = if deliveries.is_empty() {
-        view! { <p class="empty">"No deliveries yet. Each new notification is sent to your endpoint within seconds."</p> }.into_any()
+        Either::Left(
+            view! { <p class="empty">"No deliveries yet. Each new notification is sent to your endpoint within seconds."</p> },
+        )
     } else {
-        view! {
+        Either::Right(view! {
             <table class="deliveries" data-testid="deliveries">
                 <caption class="visually-hidden">"The latest notification deliveries"</caption>
                 <thead><tr><th scope="col">"Notification"</th><th scope="col">"Delivery"</th><th scope="col">"Tries"</th><th scope="col">"When"</th></tr></thead>
@@ -93,8 +97,7 @@ fn EndpointCard(endpoint: EndpointView) -> impl IntoView {
                     }).collect_view()}
                 </tbody>
             </table>
-        }
-        .into_any()
+        })
     };
     view! {
         <section class="card" aria-labelledby="webhook-heading" data-testid="webhook">
@@ -117,15 +120,15 @@ fn EndpointCard(endpoint: EndpointView) -> impl IntoView {
             <div aria-live="polite">
                 {move || save.value().get().map(|outcome| match outcome {
                     Ok(saved) => match (saved.url, saved.secret) {
-                        (Some(url), Some(secret)) => view! {
+                        (Some(url), Some(secret)) => EitherOf3::A(view! {
                             <div class="notice notice-info" role="status" data-testid="webhook-saved">
                                 <p>{format!("Notifications now go to {url}.")}</p>
                                 <p>"Signing secret (shown once; keep it with your receiver): "<code data-testid="webhook-secret">{secret}</code></p>
                             </div>
-                        }.into_any(),
-                        _ => view! { <p class="notice notice-info" role="status">"Notifications are no longer sent to an endpoint."</p> }.into_any(),
+                        }),
+                        _ => EitherOf3::B(view! { <p class="notice notice-info" role="status">"Notifications are no longer sent to an endpoint."</p> }),
                     },
-                    Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
+                    Err(error) => EitherOf3::C(view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }),
                 })}
             </div>
             <h3>"Latest deliveries"</h3>

@@ -2,6 +2,7 @@ use crate::components::{ErrorPanel, InsufficientCredits, Loading, OverBudgetNoti
 use crate::domain::{CreditUnit, Credits, Modality, Rate};
 use crate::error::AppError;
 use crate::studio::{load_studio, RunAction, StudioView};
+use leptos::either::EitherOf4;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -108,7 +109,7 @@ fn StudioRunner(
             </section>
             <div aria-live="polite">
                 {move || run.value().get().map(|outcome| match outcome {
-                    Ok(result) => view! {
+                    Ok(result) => EitherOf4::A(view! {
                         <section class="card result" data-testid="action-result">
                             <h2>"Done"</h2>
                             <p>
@@ -128,11 +129,10 @@ fn StudioRunner(
                                 }
                             </p>
                         </section>
-                    }
-                    .into_any(),
-                    Err(AppError::InsufficientCredits(info)) => view! { <InsufficientCredits info/> }.into_any(),
-                    Err(AppError::OverBudget(info)) => view! { <OverBudgetNotice info/> }.into_any(),
-                    Err(error) => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
+                    }),
+                    Err(AppError::InsufficientCredits(info)) => EitherOf4::B(view! { <InsufficientCredits info/> }),
+                    Err(AppError::OverBudget(info)) => EitherOf4::C(view! { <OverBudgetNotice info/> }),
+                    Err(error) => EitherOf4::D(view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }),
                 })}
             </div>
     }
