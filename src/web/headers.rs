@@ -67,6 +67,9 @@ pub async fn security_headers(
     let site_file = is_site_file(path);
     let immutable = state.site_files.is_immutable(path);
     let mut response = next.run(request).await;
+    // Only a file that was found is kept for good: a 404 for a hashed name (a site replaced
+    // under a running server) must not stay in browsers for a year.
+    let immutable = immutable && response.status().is_success();
     let headers = response.headers_mut();
     if !headers.contains_key(CACHE_CONTROL) {
         headers.insert(

@@ -201,6 +201,20 @@ async fn hashed_bundle_files_are_kept_for_a_year_and_pages_name_them() {
             "{name}"
         );
     }
+    // A hashed name whose file has gone (a site replaced under the running server) is a 404
+    // that no browser keeps.
+    std::fs::remove_file(pkg.join("tally.Js1.js")).unwrap();
+    let gone = client
+        .get(app.url("/pkg/tally.Js1.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    assert_ne!(
+        header(&gone, CACHE_CONTROL),
+        "public, max-age=31536000, immutable"
+    );
+
     // A file whose name does not change with it is still asked about on each use.
     let icon = client.get(app.url("/favicon.svg")).send().await.unwrap();
     assert_eq!(header(&icon, CACHE_CONTROL), "no-cache");
