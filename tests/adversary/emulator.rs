@@ -4,6 +4,7 @@
 use crate::books::{books, refusal};
 use crate::fixture::{Fixture, PASSWORD};
 use crate::support::buying::{open_team_checkout, pay, wait_for, with_packs};
+use crate::support::get_text;
 use crate::support::TestApp;
 use app::domain::PurchaseStatus;
 use serde_json::Value;
@@ -95,14 +96,7 @@ async fn each_database_gets_its_own_test_mode_key_and_pages_never_show_it() {
     let owner = a.app.sign_in("owner@acme.test", PASSWORD).await;
     let (_, page) = open_team_checkout(&a.app, &owner).await;
     for path in ["/billing", "/studio", "/api/billing/credits"] {
-        let text = owner
-            .get(a.app.url(path))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = get_text(&owner, a.app.url(path)).await;
         assert!(!text.contains(&one.api_key), "{path} shows the key");
         assert!(
             !text.contains(&one.webhook_secret),
@@ -292,14 +286,7 @@ async fn return_addresses_must_be_web_addresses_on_the_site() {
         .as_str()
         .unwrap()
         .to_owned();
-    let html = TestApp::client()
-        .get(&page)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&TestApp::client(), &page).await;
     assert!(!html.contains("evil.example"), "{html}");
     let before = books(&f.app).await;
     let paid = pay(&page, "4242424242424242").await;

@@ -4,6 +4,7 @@
 
 use crate::fixture::{usage, Fixture, PASSWORD};
 use crate::support::buying::{balance, open_team_checkout, pay, wait_for, with_packs};
+use crate::support::get_text;
 use app::domain::{Credits, PurchaseStatus};
 use serde_json::Value;
 
@@ -88,14 +89,7 @@ async fn members_get_no_card_details_from_any_server_function() {
     );
     assert!(overview["credits"]["auto_reload"]["card_id"].is_null());
     for (path, what) in [("/billing", "page"), ("/api/billing/credits", "API")] {
-        let text = member
-            .get(f.app.url(path))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = get_text(&member, f.app.url(path)).await;
         assert!(!text.contains("4242"), "the member's {what} shows the card");
     }
     // The owner's own page and the product's server do see it.
@@ -133,14 +127,7 @@ async fn guests_see_nothing_of_billing_and_cannot_press_run() {
         .await
         .unwrap();
     assert!(studio["balance"].is_null(), "{studio}");
-    let html = guest
-        .get(f.app.url("/studio"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&guest, f.app.url("/studio")).await;
     assert!(
         !html.contains("1,380") && !html.contains("Balance:"),
         "no balance for guests"
@@ -173,14 +160,7 @@ async fn guests_see_nothing_of_billing_and_cannot_press_run() {
     // Neither guests nor billing admins can spend: the button is off, and so is the gate.
     let billing = f.app.sign_in("billing@acme.test", PASSWORD).await;
     for (who, client) in [("guest", &guest), ("billing admin", &billing)] {
-        let html = client
-            .get(f.app.url("/studio"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let html = get_text(client, f.app.url("/studio")).await;
         let button = html
             .split("<button")
             .find(|b| b.contains("Run action"))
@@ -195,14 +175,7 @@ async fn guests_see_nothing_of_billing_and_cannot_press_run() {
         assert_eq!(run.status(), 403, "{who}");
     }
     let member = f.app.sign_in("member@acme.test", PASSWORD).await;
-    let html = member
-        .get(f.app.url("/studio"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&member, f.app.url("/studio")).await;
     assert!(html.contains("Balance: 1,380 credits."));
 }
 

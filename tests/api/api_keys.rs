@@ -2,6 +2,7 @@
 //! their last use and never their secret, revoked so that they stop working at once.
 
 use crate::fixture::Fixture;
+use crate::support::get_text;
 use crate::support::{wait_until, TestApp};
 use serde_json::{json, Value};
 
@@ -149,14 +150,7 @@ async fn owners_make_see_and_revoke_keys_on_their_page_and_no_one_else_does() {
     let id = made["key"]["id"].as_str().unwrap().to_owned();
     assert_eq!(credits_with(&f, &secret).await, 200);
 
-    let page = owner
-        .get(f.app.url("/api-keys"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&owner, f.app.url("/api-keys")).await;
     assert!(page.contains("Studio backend"), "the key is listed");
     assert!(
         !page.contains(&secret),
@@ -199,14 +193,7 @@ async fn owners_make_see_and_revoke_keys_on_their_page_and_no_one_else_does() {
         let text = page.text().await.unwrap();
         assert!(text.contains("Only owners manage API keys"), "{email}");
         assert!(!text.contains("Studio backend"), "{email} sees no key");
-        let billing = person
-            .get(f.app.url("/billing"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let billing = get_text(&person, f.app.url("/billing")).await;
         assert!(
             !billing.contains("href=\"/api-keys\""),
             "{email} gets no link"

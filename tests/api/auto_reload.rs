@@ -3,6 +3,7 @@
 
 use crate::fixture::{usage, Fixture, PASSWORD};
 use crate::support::buying::{balance, open_team_checkout, pay, wait_for, with_packs};
+use crate::support::get_text;
 use app::domain::{Credits, PurchaseStatus};
 use chrono::TimeZone;
 
@@ -341,14 +342,7 @@ async fn reloads_charge_the_saved_card_the_billing_manager_chose() {
     assert!(!mastercard.is_default);
 
     // The form lists both, the default preselected.
-    let page = owner
-        .get(f.app.url("/billing"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&owner, f.app.url("/billing")).await;
     assert!(page.contains("Card to charge"), "no card chooser");
     assert!(page.contains("Visa •••• 4242 (default)") && page.contains("Mastercard •••• 4444"));
 

@@ -2,6 +2,7 @@
 //! and servers they apply to.
 
 use crate::fixture::{error_code, Fixture, PASSWORD};
+use crate::support::get_text;
 use crate::support::TestApp;
 use serde_json::{json, Value};
 use tally::spend::Period;
@@ -578,14 +579,7 @@ async fn a_billing_manager_sets_a_budget_on_the_page_and_the_member_sees_it_on_b
     );
     let again = f.app.post_form(&billing, "/api/add_budget", &form).await;
     assert_eq!(again.status(), 400);
-    let page = billing
-        .get(f.app.url("/budgets"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&billing, f.app.url("/budgets")).await;
     assert!(
         page.contains("Member: member@acme.test"),
         "listed on the page"
@@ -615,14 +609,7 @@ async fn a_billing_manager_sets_a_budget_on_the_page_and_the_member_sees_it_on_b
         .await
         .unwrap()
         .contains("Only billing managers set budgets"));
-    let billing_page = member
-        .get(f.app.url("/billing"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let billing_page = get_text(&member, f.app.url("/billing")).await;
     assert!(billing_page.contains("Your budgets"));
     assert!(billing_page.contains("300 credits left"));
 }
@@ -1002,14 +989,7 @@ async fn the_budgets_page_shows_each_pool_with_what_it_has_left() {
         .await;
     assert_eq!(made.status(), 201);
     let billing = f.app.sign_in("billing@acme.test", PASSWORD).await;
-    let page = billing
-        .get(f.app.url("/budgets"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&billing, f.app.url("/budgets")).await;
     assert!(page.contains("Project: Launch"), "the pool is listed");
     assert!(page.contains("250 credits left; nothing more once spent"));
 }
@@ -1216,14 +1196,7 @@ async fn a_member_in_a_pooled_project_sees_only_the_pool_when_the_workspace_says
     assert_eq!(seen["auto_reload"]["enabled"], false);
 
     // Billing shows the pool; history, its export, purchases and notifications are not theirs.
-    let page = person
-        .get(f.app.url("/billing"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&person, f.app.url("/billing")).await;
     assert!(page.contains("AI credits for Launch"), "{page}");
     assert!(!page.contains("Lifetime added"));
     assert!(!page.contains("Buy credits"));
@@ -1329,14 +1302,7 @@ async fn a_billing_manager_keeps_credits_for_a_project_on_the_page_and_changes_a
         (&kept["label"], &kept["remaining"]),
         (&json!("Launch"), &json!(400))
     );
-    let page = billing
-        .get(f.app.url("/budgets"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&billing, f.app.url("/budgets")).await;
     assert!(page.contains("Project: Launch"), "listed on the page");
     assert!(page.contains("400 credits left; nothing more once spent"));
 
@@ -1437,14 +1403,7 @@ async fn a_billing_manager_caps_an_action_on_the_page() {
         (&added["action"], &added["limit"]),
         (&json!("video.generate"), &json!(1))
     );
-    let page = billing
-        .get(f.app.url("/budgets"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&billing, f.app.url("/budgets")).await;
     assert!(page.contains("Member, video.generate cap: member@acme.test"));
     assert!(page.contains("0 of 1 video.generate used today"));
 

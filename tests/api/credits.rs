@@ -1,4 +1,5 @@
 use crate::fixture::{error_code, usage, Fixture, PASSWORD};
+use crate::support::get_text;
 use crate::support::TestApp;
 use app::domain::Credits;
 use serde_json::Value;
@@ -235,13 +236,6 @@ async fn health_and_readiness_answer() {
             .status(),
         200
     );
-    let metrics = client
-        .get(f.app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&client, f.app.url("/metrics")).await;
     assert!(metrics.contains("tally_db_connections "), "{metrics}");
 }

@@ -1,6 +1,7 @@
 //! How answers travel: compressed for clients that ask, never stored when they carry a
 //! balance, site files revalidated, and the wasm bundle sent as compressed at build time.
 
+use crate::support::get_text;
 use crate::support::TestApp;
 use reqwest::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE};
 use std::io::{Read, Write};
@@ -249,14 +250,7 @@ async fn a_hash_file_naming_files_the_site_lacks_falls_back_to_plain_names() {
     let site = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(site.path().join("pkg")).unwrap();
     let app = spawn_with_hash_file(site.path()).await;
-    let html = TestApp::client()
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&TestApp::client(), app.url("/login")).await;
     assert!(html.contains("/pkg/tally.css"), "{html}");
     assert!(!html.contains("Css3"), "{html}");
 }

@@ -2,6 +2,7 @@
 //! once per item even with two senders, and closed for workspaces without an endpoint.
 
 use crate::fixture::{usage, Fixture};
+use crate::support::get_text;
 use app::domain::{Credits, GrantKind};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -239,16 +240,7 @@ async fn billing_managers_set_the_endpoint_in_the_app_and_members_cannot() {
     assert_eq!(forbidden.status(), 403);
     let page = |client: reqwest::Client| {
         let target = f.app.url("/notifications");
-        async move {
-            client
-                .get(target)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        }
+        async move { get_text(&client, target).await }
     };
     assert!(!page(member)
         .await
@@ -613,14 +605,7 @@ async fn a_certificate_that_does_not_verify_fails_with_a_clear_error() {
         .app
         .sign_in("owner@acme.test", crate::fixture::PASSWORD)
         .await;
-    let html = owner
-        .get(f.app.url("/notifications"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&owner, f.app.url("/notifications")).await;
     assert!(
         html.contains("TLS certificate could not be verified"),
         "the page says why"

@@ -1,4 +1,5 @@
 use crate::fixture::{Fixture, PASSWORD};
+use crate::support::get_text;
 use crate::support::TestApp;
 use app::domain::Credits;
 
@@ -63,14 +64,7 @@ async fn the_billing_page_is_rendered_with_the_workspace_figures() {
 async fn members_see_a_read_only_page_that_says_who_can_buy() {
     let f = Fixture::new().await;
     let member = f.app.sign_in("member@acme.test", PASSWORD).await;
-    let html = member
-        .get(f.app.url("/billing"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&member, f.app.url("/billing")).await;
     assert_eq!(test_id_text(&html, "balance").as_deref(), Some("1,380"));
     assert!(html.contains("You have read-only access."));
     assert!(html.contains("Workspace owners, admins and billing admins can buy credits"));
@@ -91,14 +85,7 @@ async fn guests_get_a_403_page() {
 async fn history_filters_by_type_and_exports_csv() {
     let f = Fixture::new().await;
     let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
-    let html = owner
-        .get(f.app.url("/billing/history?type=grant"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&owner, f.app.url("/billing/history?type=grant")).await;
     assert!(html.contains(r#"data-type="grant""#));
     assert!(!html.contains(r#"data-type="consumption""#));
 
@@ -128,14 +115,7 @@ async fn history_filters_by_type_and_exports_csv() {
     assert_eq!(lines.len(), 1 + 3);
     assert!(lines[1].contains(",consumption,-120,1380,"), "{}", lines[1]);
 
-    let only_purchases = owner
-        .get(f.app.url("/billing/history.csv?type=purchase"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let only_purchases = get_text(&owner, f.app.url("/billing/history.csv?type=purchase")).await;
     assert_eq!(only_purchases.lines().count(), 2);
 }
 
@@ -156,27 +136,13 @@ async fn history_pages_link_to_older_movements() {
             .unwrap();
     }
     let member = f.app.sign_in("member@acme.test", PASSWORD).await;
-    let html = member
-        .get(f.app.url("/billing/history"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&member, f.app.url("/billing/history")).await;
     assert_eq!(html.matches("<tr data-id=").count(), 25);
     let start = html
         .find("/billing/history?cursor=")
         .expect("a link to older movements");
     let href: String = html[start..].chars().take_while(|c| *c != '"').collect();
-    let older = member
-        .get(f.app.url(&href))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let older = get_text(&member, f.app.url(&href)).await;
     assert_eq!(older.matches("<tr data-id=").count(), 33 - 25);
     assert!(!older.contains("Older movements"));
 }
@@ -218,24 +184,10 @@ async fn guests_cannot_open_rates_or_notifications() {
 async fn members_read_the_rates_by_modality() {
     let f = Fixture::new().await;
     let member = f.app.sign_in("member@acme.test", PASSWORD).await;
-    let text = member
-        .get(f.app.url("/billing/rates"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&member, f.app.url("/billing/rates")).await;
     assert!(text.contains("1.5 credits per 1K tokens"));
     assert!(!text.contains("40 credits per image"));
-    let images = member
-        .get(f.app.url("/billing/rates?tab=image"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let images = get_text(&member, f.app.url("/billing/rates?tab=image")).await;
     assert!(images.contains("40 credits per image"));
 }
 
@@ -243,14 +195,7 @@ async fn members_read_the_rates_by_modality() {
 async fn the_billing_page_charts_the_last_30_days_of_usage() {
     let f = Fixture::new().await;
     let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
-    let html = owner
-        .get(f.app.url("/billing"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&owner, f.app.url("/billing")).await;
     assert_eq!(
         test_id_text(&html, "usage-total").as_deref(),
         Some("120 credits used in the last 30 days")
@@ -266,14 +211,7 @@ async fn the_billing_page_charts_the_last_30_days_of_usage() {
 async fn billing_admins_see_that_they_cannot_run_studio_actions() {
     let f = Fixture::new().await;
     let billing = f.app.sign_in("billing@acme.test", PASSWORD).await;
-    let html = billing
-        .get(f.app.url("/studio"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&billing, f.app.url("/studio")).await;
     assert!(
         html.contains("can&#x27;t run AI actions") || html.contains("can't run AI actions"),
         "{html}"
@@ -294,14 +232,7 @@ async fn under_the_owner_only_policy_admins_are_read_only() {
         .await
         .unwrap();
     let admin = f.app.sign_in("admin@acme.test", PASSWORD).await;
-    let html = admin
-        .get(f.app.url("/billing"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&admin, f.app.url("/billing")).await;
     assert!(html.contains("Only the workspace owner can buy credits"));
     let mut body = serde_json::json!({"idempotency_key": "big", "action": "x", "credits": 9_999});
     let answer: serde_json::Value = admin
@@ -573,14 +504,7 @@ async fn pages_arrive_whole_never_as_their_loading_placeholder() {
         "/budgets",
     ] {
         for _ in 0..8 {
-            let html = owner
-                .get(f.app.url(path))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let html = get_text(&owner, f.app.url(path)).await;
             assert!(
                 !html.contains(r#"class="loading""#),
                 "{path} arrived as its placeholder"

@@ -2,6 +2,7 @@
 //! within five minutes and lands on Billing signed in, with a way back.
 
 use crate::fixture::Fixture;
+use crate::support::get_text;
 use crate::support::TestApp;
 use serde_json::{json, Value};
 
@@ -49,14 +50,7 @@ async fn a_link_signs_the_person_in_once_and_shows_the_way_back() {
         .to_str()
         .unwrap()
         .starts_with("tally_session="));
-    let page = browser
-        .get(f.app.url("/billing"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&browser, f.app.url("/billing")).await;
     assert!(page.contains("ada@host.test"), "signed in as the person");
     assert!(page.contains("You have read-only access"), "as a member");
     assert!(
@@ -116,14 +110,7 @@ async fn the_host_products_id_follows_a_changed_email() {
     let (_, moved) = link(&f, person(&f, "dee@new.test", "user_5", "billing_admin")).await;
     let (browser, answer) = open(moved["url"].as_str().unwrap()).await;
     assert_eq!(answer.status(), 303);
-    let page = browser
-        .get(f.app.url("/billing"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&browser, f.app.url("/billing")).await;
     assert!(page.contains("dee@new.test"));
     let (people,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM users WHERE external_id = 'user_5'")

@@ -4,6 +4,7 @@
 use crate::fixture::{Fixture, PASSWORD};
 use crate::subscriptions::{at, subscribe, subscribed_fixture, wait_for_invoices};
 use crate::support::buying::{start, with_packs};
+use crate::support::get_text;
 use crate::support::TestApp;
 use app::domain::{BuyingPolicy, Credits, Currency, CustomAmountTerms, Money};
 
@@ -200,14 +201,7 @@ async fn amounts_read_in_money_where_the_deployment_says_so_and_the_api_keeps_cr
     assert_eq!(added.status(), 200);
     let added: Value = added.json().await.unwrap();
     assert_eq!(added["limit"], 250);
-    let page = billing
-        .get(f.app.url("/budgets"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&billing, f.app.url("/budgets")).await;
     assert!(page.contains("$0.00 of $2.50 used this month"), "{page}");
 
     // Notifications recorded by the ledger read in dollars when shown: a spend to $4.00
@@ -216,14 +210,7 @@ async fn amounts_read_in_money_where_the_deployment_says_so_and_the_api_keeps_cr
         .post_with_key("/api/v1/usage", &f.acme_key, &usage("m-3", 900))
         .await;
     assert_eq!(spent.status(), 200);
-    let page = billing
-        .get(f.app.url("/notifications"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&billing, f.app.url("/notifications")).await;
     assert!(
         page.contains("$4.00 left, at or below the low-balance line of $5.00."),
         "{page}"

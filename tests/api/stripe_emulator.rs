@@ -4,6 +4,7 @@
 //! receivers, and objects without fields of Tally's own that async-stripe reads as Stripe's.
 
 use crate::support::buying::pay;
+use crate::support::get_text;
 use crate::support::{wait_until, TestApp};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -201,14 +202,7 @@ async fn a_checkout_totals_every_line_item_and_makes_its_payment_when_paid() {
     );
 
     let page = session["url"].as_str().unwrap();
-    let html = TestApp::client()
-        .get(page)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&TestApp::client(), page).await;
     assert!(
         html.contains("$20.00 USD") && html.contains("2 × Bonus"),
         "{html}"

@@ -4,6 +4,7 @@
 
 use crate::fixture::{Fixture, PASSWORD};
 use crate::support::buying::{deliver, stored_events, stripe_api};
+use crate::support::get_text;
 use crate::support::TestApp;
 use app::domain::{Credits, EntryType, GrantKind, WorkspaceId};
 use chrono::TimeZone;
@@ -250,14 +251,7 @@ async fn trial_to_paid_seat_changes_and_the_period_boundary() {
 
     // The Billing page says what the plan gives and what expires when.
     let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
-    let page = owner
-        .get(f.app.url("/billing"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&owner, f.app.url("/billing")).await;
     assert!(page.contains("Team plan"), "no plan card");
     assert!(page.contains("2 paid seats, billed monthly."));
     assert!(

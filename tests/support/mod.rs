@@ -320,3 +320,8 @@ pub fn grant(kind: GrantKind, n: i64, expires_at: Option<i64>) -> NewGrant {
         },
     }
 }
+
+/// The body of a GET of `url` as text, whatever its status (the caller checks what it needs).
+pub async fn get_text(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
