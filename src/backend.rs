@@ -155,8 +155,8 @@ impl Backend for TallyBackend {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<(Vec<Transaction>, Option<String>), AppError> {
-        let record = self.workspace(workspace).await?;
-        Ok(views::history(&self.store, &record, filter, cursor, limit).await?)
+        // The viewer's membership already proved the workspace exists.
+        Ok(views::history(&self.store, workspace, filter, cursor, limit).await?)
     }
 
     #[tracing::instrument(skip_all)]
@@ -384,8 +384,7 @@ impl Backend for TallyBackend {
         workspace: &WorkspaceId,
         by: UsageBreakdown,
     ) -> Result<UsageReport, AppError> {
-        let record = self.workspace(workspace).await?;
-        Ok(views::usage(&self.store, &record, self.clock.now_ms(), by).await?)
+        Ok(views::usage(&self.store, workspace, self.clock.now_ms(), by).await?)
     }
 
     fn custom_terms(&self) -> CustomAmountTerms {
@@ -1020,10 +1019,9 @@ pub async fn viewer_of(
     now: crate::clock::Millis,
     unit: &app::domain::CreditUnit,
 ) -> Result<Option<Viewer>, StoreError> {
-    let Some(session) = store.session(session_token, now).await? else {
+    let Some((session, memberships)) = store.signed_in(session_token, now).await? else {
         return Ok(None);
     };
-    let memberships = store.memberships(&session.user_id).await?;
     let Some(current) = memberships
         .iter()
         .find(|m| m.workspace.id == session.workspace_id)

@@ -174,6 +174,12 @@ impl Config {
                     1,
                     600_000,
                 )?),
+                idle_check_after: Duration::from_millis(parse_num(
+                    "TALLY_DB_IDLE_CHECK_MS",
+                    5_000,
+                    0,
+                    3_600_000,
+                )?),
             },
             secure_cookies: flag("TALLY_SECURE_COOKIES")?,
             session_ttl: Duration::from_secs(86_400 * parse_num("TALLY_SESSION_DAYS", 30, 1, 365)?),

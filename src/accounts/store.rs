@@ -49,7 +49,6 @@ impl std::fmt::Debug for UserRecord {
     }
 }
 
-/// A person's place in one workspace.
 /// An API key as its workspace's people see it: never its secret.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct ApiKeyRecord {
@@ -60,6 +59,7 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<Millis>,
 }
 
+/// A person's place in one workspace.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Membership {
     pub workspace: WorkspaceRecord,
@@ -80,6 +80,16 @@ pub struct SessionRecord {
 
 const WORKSPACE_COLUMNS: &str =
     "w.id, w.name, w.billing_managers, w.low_balance_threshold, w.member_view";
+
+/// A membership from a row of [`WORKSPACE_COLUMNS`] with `m.role` and `m.project`.
+fn membership(row: &sqlx::any::AnyRow) -> Result<Membership, StoreError> {
+    let role: String = row.try_get("role")?;
+    Ok(Membership {
+        workspace: WorkspaceRecord::from_row(row)?,
+        role: Role::parse(&role).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        project: row.try_get("project")?,
+    })
+}
 
 impl Store {
     /// Creates a workspace with an empty credit account.
@@ -289,16 +299,7 @@ impl Store {
             .bind(user_id)
             .fetch_all(self.pool())
             .await?;
-        rows.iter()
-            .map(|row| {
-                let role: String = row.try_get("role")?;
-                Ok(Membership {
-                    workspace: WorkspaceRecord::from_row(row)?,
-                    role: Role::parse(&role).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    project: row.try_get("project")?,
-                })
-            })
-            .collect()
+        rows.iter().map(membership).collect()
     }
 
     /// The role of the person with this email in a workspace, if they belong to it.
@@ -373,36 +374,48 @@ impl Store {
         Ok(token)
     }
 
-    /// The live session for a token, if any.
+    /// The live session for a token and every workspace its person belongs to (by name), in
+    /// one statement: each signed-in request starts here. `None` for an unknown or expired
+    /// token, or a person left in no workspace.
     #[tracing::instrument(skip_all)]
-    pub async fn session(
+    pub async fn signed_in(
         &self,
         token: &str,
         now: Millis,
-    ) -> Result<Option<SessionRecord>, StoreError> {
-        let row = sqlx::query(
+    ) -> Result<Option<(SessionRecord, Vec<Membership>)>, StoreError> {
+        let sql = format!(
             r#"
-            SELECT s.user_id, u.email, s.workspace_id, s.return_url
+            SELECT s.user_id, u.email, s.workspace_id AS session_workspace, s.return_url,
+                {WORKSPACE_COLUMNS}, m.role, m.project
             FROM sessions s
             JOIN users u ON u.id = s.user_id
+            JOIN memberships m ON m.user_id = s.user_id
+            JOIN workspaces w ON w.id = m.workspace_id
             WHERE s.token_hash = $1 AND s.expires_at > $2
-            "#,
-        )
-        .bind(hash_secret(token))
-        .bind(now)
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|row| {
-            let workspace: String = row.try_get("workspace_id")?;
-            Ok(SessionRecord {
-                user_id: row.try_get("user_id")?,
-                email: row.try_get("email")?,
-                workspace_id: WorkspaceId::parse(&workspace)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                return_url: row.try_get("return_url")?,
-            })
-        })
-        .transpose()
+            ORDER BY w.name, w.id
+            "#
+        );
+        let rows = sqlx::query(&sql)
+            .bind(hash_secret(token))
+            .bind(now)
+            .fetch_all(self.pool())
+            .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let workspace: String = first.try_get("session_workspace")?;
+        let session = SessionRecord {
+            user_id: first.try_get("user_id")?,
+            email: first.try_get("email")?,
+            workspace_id: WorkspaceId::parse(&workspace)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            return_url: first.try_get("return_url")?,
+        };
+        let memberships = rows
+            .iter()
+            .map(membership)
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some((session, memberships)))
     }
 
     #[tracing::instrument(skip_all)]

@@ -101,12 +101,11 @@ impl FromRequestParts<AppState> for Caller {
         let token = app::request::read_cookie(&parts.headers, app::request::SESSION_COOKIE)
             .ok_or(ApiError::Unauthenticated)?;
         let now = state.clock.now_ms();
-        let session = state
+        let (session, memberships) = state
             .store
-            .session(&token, now)
+            .signed_in(&token, now)
             .await?
             .ok_or(ApiError::Unauthenticated)?;
-        let memberships = state.store.memberships(&session.user_id).await?;
         let membership = memberships
             .into_iter()
             .find(|m| m.workspace.id == session.workspace_id)

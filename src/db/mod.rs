@@ -31,6 +31,10 @@ pub struct StoreOptions {
     pub acquire_timeout: Duration,
     /// PostgreSQL `statement_timeout`; SQLite waits up to this long for the write lock.
     pub statement_timeout: Duration,
+    /// A PostgreSQL connection idle longer than this is pinged before it is handed out (a
+    /// server restart or a proxy's idle cut would otherwise fail the first statement on it).
+    /// Busy connections are not: a ping per checkout is one more round trip per query.
+    pub idle_check_after: Duration,
 }
 
 impl Default for StoreOptions {
@@ -39,6 +43,7 @@ impl Default for StoreOptions {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(10),
             statement_timeout: Duration::from_secs(10),
+            idle_check_after: Duration::from_secs(5),
         }
     }
 }
@@ -99,9 +104,23 @@ impl Store {
             .close()
             .await?;
         let timeout_ms = options.statement_timeout.as_millis();
+        let idle_check_after = options.idle_check_after;
         let pool = AnyPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
+            // sqlx pings every connection it hands out by default: on SQLite a hand-off to the
+            // connection's thread and on PostgreSQL a network round trip, before every query.
+            // An in-process SQLite connection cannot be lost; a PostgreSQL one is checked only
+            // after it sat idle (see `idle_check_after`).
+            .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
+                Box::pin(async move {
+                    if backend == Backend::Postgres && meta.idle_for >= idle_check_after {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     match backend {

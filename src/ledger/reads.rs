@@ -17,40 +17,40 @@ impl Store {
         workspace: &WorkspaceId,
         now: Millis,
     ) -> Result<AccountSummary, LedgerError> {
-        let account = sqlx::query(
-            r#"
-            SELECT total, held, lifetime_added, lifetime_spent
-            FROM credit_accounts
-            WHERE workspace_id = $1
-            "#,
-        )
-        .bind(workspace.as_str())
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or(LedgerError::UnknownWorkspace)?;
+        // One statement, so the account's totals and its lots are read at the same instant
+        // (and the page pays for one round trip, not two). A workspace with nothing to spend
+        // gets one row with no bucket.
         let rows = sqlx::query(
             r#"
-            SELECT kind, expires_at, CAST(SUM(remaining - held) AS BIGINT) AS available
-            FROM credit_lots
-            WHERE workspace_id = $1 AND remaining > held
-              AND (expires_at IS NULL OR expires_at > $2)
-            GROUP BY kind, expires_at
+            SELECT a.total, a.held, a.lifetime_added, a.lifetime_spent,
+                b.kind, b.expires_at, b.available
+            FROM credit_accounts a
+            LEFT JOIN (
+                SELECT kind, expires_at, CAST(SUM(remaining - held) AS BIGINT) AS available
+                FROM credit_lots
+                WHERE workspace_id = $1 AND remaining > held
+                  AND (expires_at IS NULL OR expires_at > $2)
+                GROUP BY kind, expires_at
+            ) b ON 1 = 1
+            WHERE a.workspace_id = $1
             "#,
         )
         .bind(workspace.as_str())
         .bind(now)
         .fetch_all(self.pool())
         .await?;
-        let mut buckets = rows
-            .iter()
-            .map(|row| {
-                Ok(BucketRow {
-                    kind: parse_kind(row.try_get("kind")?)?,
-                    expires_at: row.try_get("expires_at")?,
-                    available: row.try_get("available")?,
-                })
-            })
-            .collect::<Result<Vec<_>, LedgerError>>()?;
+        let account = rows.first().ok_or(LedgerError::UnknownWorkspace)?;
+        let mut buckets = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let Some(kind) = row.try_get::<Option<String>, _>("kind")? else {
+                continue;
+            };
+            buckets.push(BucketRow {
+                kind: parse_kind(kind)?,
+                expires_at: row.try_get("expires_at")?,
+                available: row.try_get("available")?,
+            });
+        }
         buckets.sort_by_key(|b| (b.expires_at.is_none(), b.expires_at, b.kind.drawdown_rank()));
         Ok(AccountSummary {
             available: buckets.iter().map(|b| b.available).sum(),

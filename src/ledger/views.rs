@@ -9,7 +9,7 @@ use crate::spend::{BudgetView, SpendError, Spender};
 use app::billing::{AutoReloadView, Bucket, BudgetLine, CreditsView, HistoryFilter, PoolLine};
 use app::billing::{ResourceRef, Transaction};
 use app::billing::{UsageBreakdown, UsageDay, UsageReport};
-use app::domain::{CreditUnit, Credits};
+use app::domain::{CreditUnit, Credits, WorkspaceId};
 use chrono::{Days, NaiveTime};
 
 /// The most rows one page may ask for.
@@ -49,7 +49,7 @@ pub fn history_query(filter: &HistoryFilter, before_seq: Option<i64>, limit: u32
 #[tracing::instrument(skip_all)]
 pub async fn history(
     store: &Store,
-    workspace: &WorkspaceRecord,
+    workspace: &WorkspaceId,
     filter: &HistoryFilter,
     cursor: Option<&str>,
     limit: u32,
@@ -58,7 +58,7 @@ pub async fn history(
     let limit = limit.clamp(1, MAX_PAGE);
     // One row more than asked tells whether another page exists.
     let mut rows = store
-        .history(&workspace.id, &history_query(filter, before_seq, limit + 1))
+        .history(workspace, &history_query(filter, before_seq, limit + 1))
         .await?;
     let next_cursor = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
@@ -95,8 +95,14 @@ pub async fn credits_view(
         whose,
         unit,
     } = *audience;
-    let (transactions, next_cursor) =
-        history(store, workspace, &HistoryFilter::default(), cursor, limit).await?;
+    let (transactions, next_cursor) = history(
+        store,
+        &workspace.id,
+        &HistoryFilter::default(),
+        cursor,
+        limit,
+    )
+    .await?;
     let summary = store.summary(&workspace.id, now).await?;
     let auto_reload = store
         .auto_reload_view(&workspace.id, summary.available, now, unit)
@@ -313,7 +319,7 @@ pub fn usage_report(
 #[tracing::instrument(skip_all)]
 pub async fn usage(
     store: &Store,
-    workspace: &WorkspaceRecord,
+    workspace: &WorkspaceId,
     now: Millis,
     by: UsageBreakdown,
 ) -> Result<UsageReport, LedgerError> {
@@ -322,7 +328,7 @@ pub async fn usage(
         .and_time(NaiveTime::MIN)
         .and_utc()
         .timestamp_millis();
-    let rows = store.consumption_since(&workspace.id, since).await?;
+    let rows = store.consumption_since(workspace, since).await?;
     Ok(usage_report(&rows, today, by))
 }
 

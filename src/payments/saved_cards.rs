@@ -37,6 +37,29 @@ impl From<CardRow> for CardOnFile {
     }
 }
 
+/// What the database holds of a workspace's cards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoredCards {
+    /// The workspace has no payment-provider customer yet, so no card.
+    NoCustomer,
+    /// The customer's cards were never read from the provider.
+    NeverRead { customer_id: String },
+    /// The cards as last read (the default first).
+    Read(Vec<CardOnFile>),
+}
+
+#[derive(FromRow)]
+struct WorkspaceCardRow {
+    customer_id: String,
+    read_at: Option<i64>,
+    id: Option<String>,
+    brand: Option<String>,
+    last4: Option<String>,
+    exp_month: Option<i64>,
+    exp_year: Option<i64>,
+    is_default: Option<i64>,
+}
+
 /// Whether a read of a customer's cards was stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CardsStored {
@@ -46,32 +69,50 @@ pub enum CardsStored {
 }
 
 impl Store {
-    /// The customer's cards as last read from the provider (the default first), or `None`
-    /// when they have never been read.
+    /// The workspace's customer and its stored cards, in one statement (a Billing page view
+    /// reads them on every visit).
     #[tracing::instrument(skip_all)]
-    pub async fn saved_cards(
+    pub async fn stored_cards_of(
         &self,
-        customer_id: &str,
-    ) -> Result<Option<Vec<CardOnFile>>, StoreError> {
-        let read = sqlx::query("SELECT read_at FROM saved_card_reads WHERE customer_id = $1")
-            .bind(customer_id)
-            .fetch_optional(self.pool())
-            .await?;
-        if read.is_none() {
-            return Ok(None);
-        }
-        let rows: Vec<CardRow> = sqlx::query_as(
+        workspace: &WorkspaceId,
+    ) -> Result<StoredCards, StoreError> {
+        let rows: Vec<WorkspaceCardRow> = sqlx::query_as(
             r#"
-            SELECT id, brand, last4, exp_month, exp_year, is_default
-            FROM saved_cards
-            WHERE customer_id = $1
-            ORDER BY position
+            SELECT c.customer_id, r.read_at,
+                s.id, s.brand, s.last4, s.exp_month, s.exp_year, s.is_default
+            FROM stripe_customers c
+            LEFT JOIN saved_card_reads r ON r.customer_id = c.customer_id
+            LEFT JOIN saved_cards s ON s.customer_id = r.customer_id
+            WHERE c.workspace_id = $1
+            ORDER BY s.position
             "#,
         )
-        .bind(customer_id)
+        .bind(workspace.as_str())
         .fetch_all(self.pool())
         .await?;
-        Ok(Some(rows.into_iter().map(CardOnFile::from).collect()))
+        let Some(first) = rows.first() else {
+            return Ok(StoredCards::NoCustomer);
+        };
+        if first.read_at.is_none() {
+            return Ok(StoredCards::NeverRead {
+                customer_id: first.customer_id.clone(),
+            });
+        }
+        let cards = rows
+            .into_iter()
+            .filter_map(|row| {
+                Some(CardRow {
+                    id: row.id?,
+                    brand: row.brand?,
+                    last4: row.last4?,
+                    exp_month: row.exp_month?,
+                    exp_year: row.exp_year?,
+                    is_default: row.is_default?,
+                })
+            })
+            .map(CardOnFile::from)
+            .collect();
+        Ok(StoredCards::Read(cards))
     }
 
     /// Replaces the customer's stored cards with a read that started at `read_at`, unless a
@@ -137,12 +178,12 @@ impl Payments {
         &self,
         workspace: &WorkspaceId,
     ) -> Result<Vec<CardOnFile>, PaymentsError> {
-        let Some(customer) = self.store().stripe_customer(workspace).await? else {
-            return Ok(Vec::new());
-        };
-        match self.store().saved_cards(&customer).await? {
-            Some(cards) => Ok(cards),
-            None => self.refresh_cards_of_customer(&customer).await,
+        match self.store().stored_cards_of(workspace).await? {
+            StoredCards::NoCustomer => Ok(Vec::new()),
+            StoredCards::NeverRead { customer_id } => {
+                self.refresh_cards_of_customer(&customer_id).await
+            }
+            StoredCards::Read(cards) => Ok(cards),
         }
     }
 

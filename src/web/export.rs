@@ -41,7 +41,8 @@ pub async fn history_csv(
     )
     .map_err(ApiError::Invalid)?;
     // The first page is read before answering, so a failure is still a clean error.
-    let (first, next) = history(&state.store, &caller.workspace, &filter, None, MAX_PAGE).await?;
+    let (first, next) =
+        history(&state.store, &caller.workspace.id, &filter, None, MAX_PAGE).await?;
     let mut head = String::from(
         "id,created_at,type,amount,balance_after,description,action,model,project,session\n",
     );
@@ -49,7 +50,8 @@ pub async fn history_csv(
     let rows = first.len();
     let name = format!("tally-credits-{}.csv", caller.workspace.id);
     let pages = futures_util::stream::unfold(Some((next, rows)), move |cursor| {
-        let (state, workspace, filter) = (state.clone(), caller.workspace.clone(), filter.clone());
+        let (state, workspace, filter) =
+            (state.clone(), caller.workspace.id.clone(), filter.clone());
         async move {
             let (Some(cursor), rows) = cursor? else {
                 return None;

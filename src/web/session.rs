@@ -190,18 +190,14 @@ pub async fn switch_workspace(
         return Redirect::to("/login").into_response();
     };
     let result = async {
-        let Some(session) = state.store.session(&token, state.clock.now_ms()).await? else {
+        let Some((_, memberships)) = state.store.signed_in(&token, state.clock.now_ms()).await?
+        else {
             return Ok::<_, crate::db::StoreError>(Redirect::to("/login").into_response());
         };
         let Ok(target) = WorkspaceId::parse(&form.workspace_id) else {
             return Ok(crate::api::ApiError::NotFound.into_response());
         };
-        let member = state
-            .store
-            .memberships(&session.user_id)
-            .await?
-            .iter()
-            .any(|m| m.workspace.id == target);
+        let member = memberships.iter().any(|m| m.workspace.id == target);
         if !member {
             return Ok(crate::api::ApiError::NotFound.into_response());
         }

@@ -730,7 +730,7 @@ on_both_backends!(
 /// Reads of a customer's saved cards that cross: whatever order they commit in, the one that
 /// started last is what stays, whole, and a stale one says so.
 async fn the_latest_card_read_stays_whatever_the_order(store: &Store) {
-    use tally::payments::saved_cards::CardsStored;
+    use tally::payments::saved_cards::{CardsStored, StoredCards};
     use tally::payments::CardOnFile;
     let cards = |read: i64| -> Vec<CardOnFile> {
         (0..3)
@@ -744,7 +744,19 @@ async fn the_latest_card_read_stays_whatever_the_order(store: &Store) {
             })
             .collect()
     };
-    assert_eq!(store.saved_cards("cus_race").await.unwrap(), None);
+    let ws = store.create_workspace("Cards", T0).await.unwrap();
+    let cards_of = || async { store.stored_cards_of(&ws).await.unwrap() };
+    assert_eq!(cards_of().await, StoredCards::NoCustomer);
+    store
+        .save_stripe_customer(&ws, "cus_race", T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        cards_of().await,
+        StoredCards::NeverRead {
+            customer_id: "cus_race".into()
+        }
+    );
     let mut tasks = Vec::new();
     for read in [5_i64, 1, 9, 3, 7, 2, 8, 4, 6, 10] {
         let store = store.clone();
@@ -763,10 +775,7 @@ async fn the_latest_card_read_stays_whatever_the_order(store: &Store) {
         }
     }
     assert!(stored >= 1);
-    assert_eq!(
-        store.saved_cards("cus_race").await.unwrap(),
-        Some(cards(10))
-    );
+    assert_eq!(cards_of().await, StoredCards::Read(cards(10)));
     assert_eq!(
         store
             .replace_saved_cards("cus_race", &cards(1), T0 + 1)
@@ -774,10 +783,7 @@ async fn the_latest_card_read_stays_whatever_the_order(store: &Store) {
             .unwrap(),
         CardsStored::Stale
     );
-    assert_eq!(
-        store.saved_cards("cus_race").await.unwrap(),
-        Some(cards(10))
-    );
+    assert_eq!(cards_of().await, StoredCards::Read(cards(10)));
     assert_eq!(
         store
             .replace_saved_cards("cus_race", &[], T0 + 11)
@@ -785,7 +791,7 @@ async fn the_latest_card_read_stays_whatever_the_order(store: &Store) {
             .unwrap(),
         CardsStored::Stored
     );
-    assert_eq!(store.saved_cards("cus_race").await.unwrap(), Some(vec![]));
+    assert_eq!(cards_of().await, StoredCards::Read(vec![]));
 }
 on_both_backends!(
     the_latest_card_read_stays_whatever_the_order,

@@ -5,6 +5,7 @@ mod support;
 
 mod budgets;
 mod concurrency;
+mod connections;
 mod story;
 
 /// Runs one story against both backends.

@@ -435,34 +435,24 @@ async fn accounts_story(store: &Store) {
     assert_eq!(roles, [("Acme AI", Role::Owner), ("Globex", Role::Guest)]);
 
     let token = store.create_session(&user, &acme, T0, DAY).await.unwrap();
+    let signed_in = |at: i64| {
+        let (store, token) = (store.clone(), token.clone());
+        async move { store.signed_in(&token, at).await.unwrap() }
+    };
+    let (session, with_memberships) = signed_in(T0 + 1).await.expect("a live session");
+    assert_eq!(session.workspace_id, acme);
     assert_eq!(
-        store
-            .session(&token, T0 + 1)
-            .await
-            .unwrap()
-            .unwrap()
-            .workspace_id,
-        acme
+        with_memberships, memberships,
+        "the session brings its person's workspaces, by name"
     );
-    assert!(
-        store.session(&token, T0 + DAY).await.unwrap().is_none(),
-        "sessions expire"
-    );
+    assert!(signed_in(T0 + DAY).await.is_none(), "sessions expire");
     store
         .switch_session_workspace(&token, &globex)
         .await
         .unwrap();
-    assert_eq!(
-        store
-            .session(&token, T0)
-            .await
-            .unwrap()
-            .unwrap()
-            .workspace_id,
-        globex
-    );
+    assert_eq!(signed_in(T0).await.unwrap().0.workspace_id, globex);
     store.delete_session(&token).await.unwrap();
-    assert!(store.session(&token, T0).await.unwrap().is_none());
+    assert!(signed_in(T0).await.is_none());
 
     let key = store.create_api_key(&acme, "CI", T0).await.unwrap();
     assert_eq!(

@@ -1,0 +1,77 @@
+//! The pool's connections: checked when they may have gone stale, not on every checkout.
+
+use std::time::Duration;
+use tally::db::{Store, StoreOptions};
+
+/// Ends every server process of the test database but the admin's own, as a PostgreSQL
+/// restart or a proxy's idle cut would.
+async fn cut_connections_to(url: &str) {
+    let (base, name) = url.rsplit_once('/').expect("database url");
+    let admin = Store::connect(
+        &format!("{base}/postgres"),
+        &StoreOptions {
+            max_connections: 1,
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .expect("admin connection");
+    sqlx::query(
+        r#"
+        SELECT pg_terminate_backend(pid)
+        FROM pg_stat_activity
+        WHERE datname = $1 AND pid <> pg_backend_pid()
+        "#,
+    )
+    .bind(name)
+    .execute(admin.pool())
+    .await
+    .expect("terminate connections");
+    admin.close().await;
+}
+
+async fn pool_of_one(url: &str, idle_check_after: Duration) -> Store {
+    let store = Store::connect(
+        url,
+        &StoreOptions {
+            max_connections: 1,
+            idle_check_after,
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .expect("open PostgreSQL");
+    // The one connection is open and back in the pool, idle.
+    sqlx::query("SELECT 1")
+        .execute(store.pool())
+        .await
+        .expect("first query");
+    store
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_connection_cut_by_the_server_is_replaced_before_a_query_uses_it() {
+    let Some(db) = crate::support::TestDb::postgres().await else {
+        return;
+    };
+
+    // Idle past the check: the ping finds the cut and the pool opens a new connection.
+    let checked = pool_of_one(&db.url, Duration::ZERO).await;
+    cut_connections_to(&db.url).await;
+    let answer: (i32,) = sqlx::query_as("SELECT 7")
+        .fetch_one(checked.pool())
+        .await
+        .expect("the query runs on a fresh connection");
+    assert_eq!(answer.0, 7);
+    checked.close().await;
+
+    // Not idle long enough to be checked: the first query meets the cut. This is why idle
+    // connections are checked at all.
+    let unchecked = pool_of_one(&db.url, Duration::from_secs(3_600)).await;
+    cut_connections_to(&db.url).await;
+    let failed = sqlx::query("SELECT 7").execute(unchecked.pool()).await;
+    assert!(failed.is_err(), "an unchecked cut connection should fail");
+    unchecked.close().await;
+
+    db.finish().await;
+}
