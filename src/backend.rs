@@ -90,7 +90,8 @@ impl Backend for TallyBackend {
         if !viewer.role.can_view_billing() {
             return Err(AppError::Forbidden);
         }
-        let record = self.workspace(&viewer.workspace.id).await?;
+        // The viewer's membership already proved the workspace exists.
+        let workspace = &viewer.workspace.id;
         let spender = crate::spend::Spender {
             member: Some(viewer.user_id.clone()),
             project: viewer.pool.as_ref().map(|p| p.project.clone()),
@@ -99,7 +100,7 @@ impl Backend for TallyBackend {
         if let Some(pool) = &viewer.pool {
             return Ok(views::pool_credits_view(
                 &self.store,
-                &record,
+                workspace,
                 pool.clone(),
                 self.clock.now_ms(),
                 &spender,
@@ -109,7 +110,7 @@ impl Backend for TallyBackend {
         }
         Ok(views::credits_view(
             &self.store,
-            &record,
+            workspace,
             self.clock.now_ms(),
             limit,
             None,

@@ -69,7 +69,7 @@ pub async fn get_credits(
     if let Some(pool) = &caller.pool {
         let view = pool_credits_view(
             &state.store,
-            &caller.workspace,
+            &caller.workspace.id,
             pool_line(pool),
             state.clock.now_ms(),
             &spender,
@@ -80,7 +80,7 @@ pub async fn get_credits(
     }
     let view = credits_view(
         &state.store,
-        &caller.workspace,
+        &caller.workspace.id,
         state.clock.now_ms(),
         limit,
         cursor,

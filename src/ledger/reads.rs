@@ -17,14 +17,15 @@ impl Store {
         workspace: &WorkspaceId,
         now: Millis,
     ) -> Result<AccountSummary, LedgerError> {
-        // One statement, so the account's totals and its lots are read at the same instant
-        // (and the page pays for one round trip, not two). A workspace with nothing to spend
+        // One statement, so the account's totals, its lots and the threshold they are
+        // compared to are read at the same instant (and a page pays one round trip, not three). A workspace with nothing to spend
         // gets one row with no bucket.
         let rows = sqlx::query(
             r#"
             SELECT a.total, a.held, a.lifetime_added, a.lifetime_spent,
-                b.kind, b.expires_at, b.available
+                w.low_balance_threshold, b.kind, b.expires_at, b.available
             FROM credit_accounts a
+            JOIN workspaces w ON w.id = a.workspace_id
             LEFT JOIN (
                 SELECT kind, expires_at, CAST(SUM(remaining - held) AS BIGINT) AS available
                 FROM credit_lots
@@ -58,6 +59,7 @@ impl Store {
             total: account.try_get("total")?,
             lifetime_added: account.try_get("lifetime_added")?,
             lifetime_spent: account.try_get("lifetime_spent")?,
+            low_balance_threshold: account.try_get("low_balance_threshold")?,
             buckets,
         })
     }
@@ -91,7 +93,9 @@ impl Store {
         Ok(rows)
     }
 
-    /// Consumption since `since`: (time, credits, action, model) per entry, for the usage chart.
+    /// Consumption since `since`, summed per UTC day, action and model: (start of the day,
+    /// credits, action, model). The sums are the database's work, so a page reads at most a
+    /// row per day and key however many charges the workspace makes.
     #[tracing::instrument(skip_all)]
     pub async fn consumption_since(
         &self,
@@ -100,11 +104,13 @@ impl Store {
     ) -> Result<Vec<Consumption>, LedgerError> {
         let rows = sqlx::query(
             r#"
-            SELECT created_at, amount, action, model
+            SELECT (created_at / 86400000) * 86400000 AS day,
+                CAST(-SUM(amount) AS BIGINT) AS credits, action, model
             FROM ledger_entries
             WHERE workspace_id = $1 AND entry_type = 'consumption'
               AND created_at >= $2
-            ORDER BY seq
+            GROUP BY (created_at / 86400000) * 86400000, action, model
+            ORDER BY day
             "#,
         )
         .bind(workspace.as_str())
@@ -114,8 +120,8 @@ impl Store {
         rows.iter()
             .map(|row| {
                 Ok((
-                    row.try_get("created_at")?,
-                    -row.try_get::<i64, _>("amount")?,
+                    row.try_get("day")?,
+                    row.try_get("credits")?,
                     row.try_get("action")?,
                     row.try_get("model")?,
                 ))

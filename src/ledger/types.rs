@@ -109,6 +109,8 @@ pub struct AccountSummary {
     pub total: i64,
     pub lifetime_added: i64,
     pub lifetime_spent: i64,
+    /// The workspace's Low Balance threshold, read with the balance it is compared to.
+    pub low_balance_threshold: i64,
     /// Soonest expiry first, never-expiring last.
     pub buckets: Vec<BucketRow>,
 }
@@ -147,5 +149,6 @@ impl Audit {
     }
 }
 
-/// One consumption entry as the usage chart reads it: when, credits spent, action, model.
+/// Consumption as the usage chart reads it: when (a day's start, once summed), credits spent,
+/// action, model.
 pub type Consumption = (Millis, i64, Option<String>, Option<String>);

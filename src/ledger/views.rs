@@ -1,7 +1,6 @@
 //! The read side of Billing: turns ledger rows into the views the page and the API share.
 
 use super::{EntryRecord, HistoryQuery, LedgerError};
-use crate::accounts::WorkspaceRecord;
 use crate::clock::to_datetime;
 use crate::clock::Millis;
 use crate::db::Store;
@@ -84,7 +83,7 @@ pub struct Audience<'a> {
 #[tracing::instrument(skip_all)]
 pub async fn credits_view(
     store: &Store,
-    workspace: &WorkspaceRecord,
+    workspace: &WorkspaceId,
     now: Millis,
     limit: u32,
     cursor: Option<&str>,
@@ -95,28 +94,22 @@ pub async fn credits_view(
         whose,
         unit,
     } = *audience;
-    let (transactions, next_cursor) = history(
-        store,
-        &workspace.id,
-        &HistoryFilter::default(),
-        cursor,
-        limit,
-    )
-    .await?;
-    let summary = store.summary(&workspace.id, now).await?;
+    let (transactions, next_cursor) =
+        history(store, workspace, &HistoryFilter::default(), cursor, limit).await?;
+    let summary = store.summary(workspace, now).await?;
     let auto_reload = store
-        .auto_reload_view(&workspace.id, summary.available, now, unit)
+        .auto_reload_view(workspace, summary.available, now, unit)
         .await
         .map_err(LedgerError::from)?;
     let credits = |n: i64| Credits::new(n.max(0)).unwrap_or_default();
     let budgets = budgets_of(store, workspace, now, whose).await?;
     Ok(CreditsView {
-        workspace_id: workspace.id.clone(),
+        workspace_id: workspace.clone(),
         balance: credits(summary.available),
         balance_money: unit.money(credits(summary.available)),
         held: credits(summary.held),
-        low_balance: summary.available <= workspace.low_balance_threshold,
-        low_balance_threshold: credits(workspace.low_balance_threshold),
+        low_balance: summary.available <= summary.low_balance_threshold,
+        low_balance_threshold: credits(summary.low_balance_threshold),
         lifetime_added: credits(summary.lifetime_added),
         lifetime_spent: credits(summary.lifetime_spent),
         buckets: summary
@@ -143,12 +136,12 @@ pub async fn credits_view(
 /// The budgets of the workspace that concern `whose`, with this period's use.
 async fn budgets_of(
     store: &Store,
-    workspace: &WorkspaceRecord,
+    workspace: &WorkspaceId,
     now: Millis,
     whose: &Spender,
 ) -> Result<Vec<BudgetLine>, LedgerError> {
     Ok(store
-        .budgets(&workspace.id, now)
+        .budgets(workspace, now)
         .await
         .map_err(|e| match e {
             SpendError::Store(e) => LedgerError::Store(e),
@@ -165,7 +158,7 @@ async fn budgets_of(
 #[tracing::instrument(skip_all)]
 pub async fn pool_credits_view(
     store: &Store,
-    workspace: &WorkspaceRecord,
+    workspace: &WorkspaceId,
     pool: PoolLine,
     now: Millis,
     whose: &Spender,
@@ -178,7 +171,7 @@ pub async fn pool_credits_view(
         ""
     };
     Ok(CreditsView {
-        workspace_id: workspace.id.clone(),
+        workspace_id: workspace.clone(),
         balance: pool.remaining,
         balance_money: unit.money(pool.remaining),
         held: Credits::default(),

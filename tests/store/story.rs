@@ -591,3 +591,65 @@ on_both_backends!(
     balance_alerts_fire_once_per_dip_on_sqlite,
     balance_alerts_fire_once_per_dip_on_postgres
 );
+
+/// The usage chart's figures are summed by the database per UTC day, action and model: a
+/// busy workspace's page reads a row per day and key, not one per charge.
+async fn consumption_is_summed_per_day_and_key(store: &Store) {
+    let ws = store.create_workspace("Busy", T0).await.unwrap();
+    let other = store.create_workspace("Other", T0).await.unwrap();
+    for w in [&ws, &other] {
+        store
+            .grant(w, &grant(GrantKind::Purchased, 10_000, None), T0)
+            .await
+            .unwrap();
+    }
+    let day = |at: i64| at / DAY * DAY;
+    let (first, second) = (day(T0) + DAY, day(T0) + 2 * DAY);
+    // Before the window, another workspace's use, and a grant: none of them count.
+    store
+        .charge(&ws, credits(999), &usage("old"), first - 1)
+        .await
+        .unwrap();
+    store
+        .charge(&other, credits(500), &usage("draft"), first + 1)
+        .await
+        .unwrap();
+    store
+        .grant(&ws, &grant(GrantKind::Promotional, 700, None), first + 2)
+        .await
+        .unwrap();
+    for (at, n, action) in [
+        (first + 10, 100, "draft"),
+        (first + DAY - 1, 20, "draft"),
+        (first + 30, 3, "image"),
+        (second, 4_000, "draft"),
+    ] {
+        store
+            .charge(&ws, credits(n), &usage(action), at)
+            .await
+            .unwrap();
+    }
+    let row = |at: i64, n: i64, action: &str| {
+        (
+            at,
+            n,
+            Some(action.to_owned()),
+            Some("atlas-text-large".to_owned()),
+        )
+    };
+    let mut rows = store.consumption_since(&ws, first).await.unwrap();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            row(first, 3, "image"),
+            row(first, 120, "draft"),
+            row(second, 4_000, "draft"),
+        ]
+    );
+}
+on_both_backends!(
+    consumption_is_summed_per_day_and_key,
+    consumption_is_summed_per_day_and_key_on_sqlite,
+    consumption_is_summed_per_day_and_key_on_postgres
+);

@@ -481,10 +481,15 @@ impl Store {
         unit: &app::domain::CreditUnit,
     ) -> Result<AutoReloadView, StoreError> {
         let record = self.auto_reload_settings(workspace).await?;
-        let spent = self
-            .auto_reload_spent_since(workspace, month_start(now))
-            .await?;
-        let last = self.last_reload_attempt(workspace).await?;
+        // A workspace that never saved settings never reloaded: nothing more to read.
+        let (spent, last) = match record {
+            None => (0, None),
+            Some(_) => (
+                self.auto_reload_spent_since(workspace, month_start(now))
+                    .await?,
+                self.last_reload_attempt(workspace).await?,
+            ),
+        };
         let declines = match &record {
             Some(r) if r.consecutive_declines > 0 || r.paused => {
                 r.declines(self.last_declined_reload_at(workspace).await?)
