@@ -14,6 +14,10 @@ use tally::db::{Backend, Store, StoreOptions};
 use tally::ledger::{EntryMeta, NewGrant};
 use tally::spend::{Enforcement, NewBudget, Period, Scope};
 
+// The server's own allocator (src/main.rs), so the in-process server runs as it ships.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CLIENTS: usize = 32;
 const WORKSPACES: usize = 1_000;
 
