@@ -20,6 +20,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light"/>
+                <meta
+                    name="description"
+                    content="Your workspace's prepaid AI credits: balance, usage, purchases and Auto-reload."
+                />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <AutoReload options=options.clone()/>
                 // The bundle's files by the names the build gave them (hashed after their

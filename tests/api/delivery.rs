@@ -254,3 +254,14 @@ async fn a_hash_file_naming_files_the_site_lacks_falls_back_to_plain_names() {
     assert!(html.contains("/pkg/tally.css"), "{html}");
     assert!(!html.contains("Css3"), "{html}");
 }
+
+#[tokio::test]
+async fn every_page_describes_itself_to_search_engines_and_link_previews() {
+    let app = TestApp::spawn().await;
+    let html = get_text(&TestApp::client(), app.url("/login")).await;
+    let head = &html[..html.find("</head>").expect("a head")];
+    assert!(
+        head.contains(r#"<meta name="description" content="Your workspace"#),
+        "{head}"
+    );
+}
