@@ -387,7 +387,8 @@ async fn pgbench(store: &Store, url: &str, name: &str, rows: usize, seconds: f64
 
 /// Steady charges of one workspace, paced at `STEADY_CLIENTS` × one every `STEADY_EVERY`,
 /// while (with `flood`) another workspace's `FLOOD_CLIENTS` charge as fast as they can. The
-/// steady workspace's latency is the figure; the flood's answers are counted as 200s and 503s.
+/// steady workspace's latency and failures are the figures (its pace is held by the clock,
+/// whatever the answers' latency); the flood's answers are counted as 200s and 503s.
 const STEADY_CLIENTS: usize = 4;
 const STEADY_EVERY: Duration = Duration::from_millis(20);
 const FLOOD_CLIENTS: usize = 64;
@@ -443,19 +444,29 @@ async fn steady_beside_flood(
             let (client, url, key, stop, errors) =
                 (client.clone(), url.clone(), steady_key.clone(), stop.clone(), errors.clone());
             tokio::spawn(async move {
-                let mut latencies = Vec::new();
+                // Open loop: each tick sends its charge whether or not the last one has been
+                // answered, so a slow answer shows as latency instead of lowering the pace.
+                let mut sent = Vec::new();
                 let mut tick = tokio::time::interval(STEADY_EVERY);
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     tick.tick().await;
                     let body = serde_json::json!({"idempotency_key": format!("steady-{run}-{c}-{n}"), "action": "bench", "credits": 1});
-                    let t = Instant::now();
-                    let ok = matches!(client.post(&url).bearer_auth(&key).json(&body).send().await, Ok(r) if r.status() == 200);
-                    latencies.push(t.elapsed());
-                    if !ok {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
+                    let (client, url, key, errors) =
+                        (client.clone(), url.clone(), key.clone(), errors.clone());
+                    sent.push(tokio::spawn(async move {
+                        let t = Instant::now();
+                        let ok = matches!(client.post(&url).bearer_auth(&key).json(&body).send().await, Ok(r) if r.status() == 200);
+                        if !ok {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        t.elapsed()
+                    }));
                     n += 1;
+                }
+                let mut latencies = Vec::with_capacity(sent.len());
+                for charge in sent {
+                    latencies.push(charge.await.unwrap());
                 }
                 latencies
             })
@@ -463,11 +474,11 @@ async fn steady_beside_flood(
         .collect();
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
     let mut all = Vec::new();
     for task in steady {
         all.extend(task.await.unwrap());
     }
-    let elapsed = started.elapsed().as_secs_f64();
     for task in flooders {
         let _ = task.await;
     }
