@@ -7,7 +7,7 @@
 //! Without a hash file (a test binary, a build made without cargo-leptos) the plain names are
 //! used and the files are revalidated on each use, as before.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The bundle's base name (`output-name` in Cargo.toml).
 pub const OUTPUT_NAME: &str = "tally";
@@ -31,8 +31,6 @@ pub struct SiteFiles {
     pub css: String,
     /// Whether the names carry content hashes (and so may be cached for good).
     pub hashed: bool,
-    /// The hash file they came from, for Leptos's script tags to read the same names.
-    pub hash_file: Option<PathBuf>,
 }
 
 impl SiteFiles {
@@ -43,7 +41,6 @@ impl SiteFiles {
             wasm: format!("{OUTPUT_NAME}.wasm"),
             css: format!("{OUTPUT_NAME}.css"),
             hashed: false,
-            hash_file: None,
         }
     }
 
@@ -79,7 +76,6 @@ impl SiteFiles {
             wasm: wasm.ok_or(HashFileError::Missing { kind: "wasm" })?,
             css: css.ok_or(HashFileError::Missing { kind: "css" })?,
             hashed: true,
-            hash_file: None,
         })
     }
 
@@ -107,10 +103,15 @@ impl SiteFiles {
             tracing::warn!(file = %path.display(), absent, "the hash file names a file the site does not have (a stale build?); using plain file names");
             return SiteFiles::plain();
         }
-        SiteFiles {
-            // Absolute, as Leptos joins it to the binary's folder.
-            hash_file: Some(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())),
-            ..files
+        files
+    }
+
+    /// The names the pages give the browser (read here once, never per render).
+    pub fn bundle(&self) -> app::BundleFiles {
+        app::BundleFiles {
+            js: self.js.clone(),
+            wasm: self.wasm.clone(),
+            css: self.css.clone(),
         }
     }
 
@@ -188,7 +189,6 @@ mod tests {
         }
         let found = SiteFiles::find(&hash_file, dir.path());
         assert!(found.hashed);
-        assert!(found.hash_file.is_some_and(|path| path.is_absolute()));
         assert_eq!(
             SiteFiles::find(&dir.path().join("absent.txt"), dir.path()),
             SiteFiles::plain()

@@ -52,17 +52,6 @@ impl Application {
             .site_pkg_dir("pkg")
             .site_addr(local)
             .reload_port(3001)
-            // Leptos's script tags read the same hash file (an absolute path replaces the
-            // folder of the binary it would otherwise look beside).
-            .hash_files(site_files.hashed)
-            .hash_file(
-                site_files
-                    .hash_file
-                    .as_ref()
-                    .map(|path| path.display().to_string())
-                    .unwrap_or_else(|| "hash.txt".to_owned())
-                    .into(),
-            )
             .build();
         let batcher = crate::ledger::ChargeBatcher::new(store.clone(), clock.clone());
         // The server calls itself (the emulator, the emulator's events) on loopback.
@@ -194,12 +183,16 @@ pub fn router(state: AppState) -> Router {
     }));
     let routes = PAGES.clone();
     let options = state.leptos_options.clone();
+    // The bundle's names, read once at start, for every page's tags.
+    let bundle = state.site_files.bundle();
+    let error_bundle = bundle.clone();
     Router::new()
         .leptos_routes_with_context(
             &state,
             routes,
             move || {
                 provide_context(backend.clone());
+                provide_context(bundle.clone());
                 leptos::nonce::provide_nonce();
             },
             move || app::shell(options.clone()),
@@ -213,7 +206,10 @@ pub fn router(state: AppState) -> Router {
                 .precompressed_br()
                 .precompressed_gzip()
                 .not_found_service(axum::handler::Handler::with_state(
-                    leptos_axum::file_and_error_handler::<AppState, _>(app::shell),
+                    leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+                        move || provide_context(error_bundle.clone()),
+                        app::shell,
+                    ),
                     state.clone(),
                 )),
         )

@@ -3,16 +3,37 @@ use crate::pages::{
     PurchasePage, RatesPage, StudioPage,
 };
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Redirect, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
+/// The browser bundle's file names under `/pkg/`, as the build named them (after their
+/// contents, so browsers may keep them for good). The server reads them once at start and
+/// provides them to every render; without them the plain names are used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BundleFiles {
+    pub js: String,
+    pub wasm: String,
+    pub css: String,
+}
+
+impl Default for BundleFiles {
+    fn default() -> Self {
+        BundleFiles {
+            js: "tally.js".into(),
+            wasm: "tally.wasm".into(),
+            css: "tally.css".into(),
+        }
+    }
+}
+
 /// The HTML document around the app, rendered on the server. Its Content-Security-Policy
-/// allows scripts from the site and the page's own nonce only (Leptos puts it on the inline
-/// scripts it writes), WebAssembly, and styles from the site.
+/// allows scripts from the site and the page's own nonce only (on the one inline script,
+/// the bundle's loader), WebAssembly, and styles from the site.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     content_security_policy();
+    let bundle = use_context::<BundleFiles>().unwrap_or_default();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -26,10 +47,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <AutoReload options=options.clone()/>
-                // The bundle's files by the names the build gave them (hashed after their
-                // contents, so browsers keep them for good; see the server's site_files).
-                <HashedStylesheet options=options.clone() id="leptos"/>
-                <HydrationScripts options islands=true/>
+                <link rel="stylesheet" id="leptos" href=format!("/pkg/{}", bundle.css)/>
+                <BundleLoader bundle/>
                 <MetaTags/>
             </head>
             <body>
@@ -37,6 +56,39 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </body>
         </html>
     }
+}
+
+/// Loads the bundle and hydrates the page's islands once the server's HTML is on screen.
+///
+/// Nothing asks for the script or the wasm before the first frame is painted: the page is
+/// complete without them (every form also works as a plain form), so they must not compete
+/// with the HTML and the stylesheet for the first paint. Then each `<leptos-island>` is handed
+/// to the bundle's function named in its `data-component`, in document order; an island
+/// inside another's children first lets the outer one claim them.
+#[component]
+fn BundleLoader(bundle: BundleFiles) -> impl IntoView {
+    // In islands mode only the islands hydrate: the rest of the page is rendered without
+    // hydration markers.
+    if let Some(context) = Owner::current_shared_context() {
+        context.set_is_hydrating(false);
+    }
+    let script = format!(
+        r#"const load = async () => {{
+  const bundle = await import("/pkg/{js}");
+  await bundle.default({{ module_or_path: "/pkg/{wasm}" }});
+  bundle.hydrate();
+  for (const island of document.querySelectorAll("leptos-island")) {{
+    const hydrate = bundle[island.dataset.component];
+    if (!hydrate) {{ console.warn("no island function", island.dataset.component); continue; }}
+    island.parentElement?.closest("leptos-children")?.$$on_hydrate?.();
+    hydrate(island);
+  }}
+}};
+requestAnimationFrame(() => setTimeout(load, 0));"#,
+        js = bundle.js,
+        wasm = bundle.wasm,
+    );
+    view! { <script type="module" nonce=leptos::nonce::use_nonce()>{script}</script> }
 }
 
 #[cfg(feature = "ssr")]

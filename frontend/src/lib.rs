@@ -12,8 +12,9 @@ use std::time::Duration;
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_islands();
-    // Leptos's loader hydrates each island right after this returns, within the same task; a
-    // task queued now runs after them all and marks the page live, for tests and styles.
+    // The page's loader (app's shell.rs) hydrates each island right after this returns, within
+    // the same task; a task queued now runs after them all and marks the page live, for tests
+    // and styles.
     set_timeout(
         || {
             if let Some(app) = document().get_element_by_id("app") {

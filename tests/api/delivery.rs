@@ -246,6 +246,46 @@ async fn hashed_bundle_files_are_kept_for_a_year_and_pages_name_them() {
 }
 
 #[tokio::test]
+async fn pages_name_the_bundle_read_at_start_without_rereading_the_hash_file() {
+    let site = tempfile::tempdir().unwrap();
+    let pkg = site.path().join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    for name in ["tally.Js1.js", "tally.Wasm2.wasm", "tally.Css3.css"] {
+        std::fs::write(pkg.join(name), format!("/* {name} */")).unwrap();
+    }
+    let app = spawn_with_hash_file(site.path()).await;
+    // Once the server runs, the hash file is not needed: a page render never reads a file.
+    std::fs::remove_file(site.path().join("hash.txt")).unwrap();
+    let html = get_text(&TestApp::client(), app.url("/login")).await;
+    for name in [
+        "/pkg/tally.Js1.js",
+        "/pkg/tally.Wasm2.wasm",
+        "/pkg/tally.Css3.css",
+    ] {
+        assert!(html.contains(name), "{name} not in {html}");
+    }
+}
+
+#[tokio::test]
+async fn pages_ask_for_the_bundle_only_after_their_first_paint() {
+    let app = TestApp::spawn().await;
+    let html = get_text(&TestApp::client(), app.url("/login")).await;
+    let head = &html[..html.find("</head>").expect("a head")];
+    // No preload: the script and the wasm must not compete with the page's HTML and
+    // stylesheet before the first paint (Lighthouse counts them toward the largest paint).
+    assert!(!head.contains("preload"), "{head}");
+    let loader = head
+        .split("<script")
+        .find(|script| script.contains("tally.wasm"))
+        .expect("the bundle's loader");
+    assert!(loader.contains(r#"type="module""#), "{loader}");
+    assert!(
+        loader.contains("requestAnimationFrame(() => setTimeout(load, 0))"),
+        "the bundle is loaded after the first frame: {loader}"
+    );
+}
+
+#[tokio::test]
 async fn a_hash_file_naming_files_the_site_lacks_falls_back_to_plain_names() {
     let site = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(site.path().join("pkg")).unwrap();
