@@ -4,25 +4,24 @@ use super::confirm_purchase::ConfirmPurchase;
 use super::TestModeBadge;
 use crate::domain::CustomAmountError;
 use crate::format;
-use crate::purchases::{Pick, PurchaseSection};
+use crate::purchases::{BuyOptions, Pick};
 use leptos::either::EitherOf3;
 use leptos::prelude::*;
 
 /// Buy credits: packs, a custom amount, and the confirmation dialog before checkout. An
 /// island: choosing, checking a custom amount and the dialog run in the browser.
 #[island]
-pub fn BuyCredits(section: PurchaseSection, unit: crate::domain::CreditUnit) -> impl IntoView {
+pub fn BuyCredits(options: BuyOptions, unit: crate::domain::CreditUnit) -> impl IntoView {
     format::show_amounts_in(&unit);
-    let PurchaseSection {
+    let BuyOptions {
         test_mode,
         can_buy,
         who_can_buy,
         packs,
         custom,
-        cards,
+        default_card,
         upgrade,
-        ..
-    } = section;
+    } = options;
     if let Some(upgrade) = upgrade {
         // Buying needs a paid plan here: say how to get one instead of offering packs.
         return EitherOf3::A(view! {
@@ -49,7 +48,6 @@ pub fn BuyCredits(section: PurchaseSection, unit: crate::domain::CreditUnit) -> 
             </section>
         });
     }
-    let default_card = cards.iter().find(|c| c.is_default).cloned();
     let pick = RwSignal::new(None::<Pick>);
     let custom_text = RwSignal::new(String::new());
     let dialog_open = RwSignal::new(false);

@@ -102,7 +102,7 @@ fn BillingView(
                     let can_reload = can_manage && section.upgrade.is_none();
                     let (packs, terms) = (section.packs.clone(), section.custom.clone());
                     view! {
-                        <BuyCredits section unit=unit.clone()/>
+                        <BuyCredits options=section.buy_options() unit=unit.clone()/>
                         <div class="grid">
                             {can_manage.then(|| view! { <SavedCards cards=cards.clone() error=cards_error/> })}
                             <AutoReloadCard panel=auto_reload cards packs terms can_manage=can_reload unit=unit.clone()/>

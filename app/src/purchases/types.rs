@@ -140,6 +140,37 @@ pub struct PurchaseSection {
     pub upgrade: Option<UpgradeNote>,
 }
 
+impl PurchaseSection {
+    /// What the Buy credits island reads, and no more: its props travel in the page and are
+    /// read in the browser, where every field's type costs bundle size. The purchases, the
+    /// workspace and the other saved cards stay on the server.
+    pub fn buy_options(&self) -> BuyOptions {
+        BuyOptions {
+            test_mode: self.test_mode,
+            can_buy: self.can_buy,
+            who_can_buy: self.who_can_buy.clone(),
+            packs: self.packs.clone(),
+            custom: self.custom.clone(),
+            default_card: self.cards.iter().find(|c| c.is_default).cloned(),
+            upgrade: self.upgrade.clone(),
+        }
+    }
+}
+
+/// The Buy credits card's choices: the packs, the custom amount's terms, and the card a
+/// checkout would offer first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuyOptions {
+    pub test_mode: bool,
+    pub can_buy: bool,
+    pub who_can_buy: String,
+    pub packs: Vec<PackOffer>,
+    pub custom: CustomAmountTerms,
+    /// The workspace's default saved card, if it has one.
+    pub default_card: Option<SavedCard>,
+    pub upgrade: Option<UpgradeNote>,
+}
+
 /// How a free workspace can come to buy credits.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpgradeNote {
@@ -173,4 +204,63 @@ pub struct PurchaseDetail {
     pub workspace_name: String,
     /// The unit this deployment shows amounts in.
     pub unit: crate::domain::CreditUnit,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Currency;
+
+    fn card(id: &str, is_default: bool) -> SavedCard {
+        SavedCard {
+            id: id.into(),
+            brand: "visa".into(),
+            last4: "4242".into(),
+            exp_month: 12,
+            exp_year: 2030,
+            is_default,
+        }
+    }
+
+    #[test]
+    fn the_buy_island_gets_the_default_card_and_never_the_purchases() {
+        let usd = |minor| Money::new(minor, Currency::usd()).unwrap();
+        let section = PurchaseSection {
+            workspace_id: WorkspaceId::parse("ws_secretworkspace01").unwrap(),
+            workspace_name: "Acme AI".into(),
+            test_mode: true,
+            can_buy: true,
+            who_can_buy: "Owners and admins.".into(),
+            packs: Vec::new(),
+            custom: CustomAmountTerms {
+                increment: Credits::new(100).unwrap(),
+                min: Credits::new(100).unwrap(),
+                max: Credits::new(100_000).unwrap(),
+                price_per_increment: usd(100),
+            },
+            cards: vec![card("pm_other", false), card("pm_default", true)],
+            cards_error: None,
+            purchases: vec![PurchaseView {
+                id: "pur_private_history".into(),
+                created_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+                origin: PurchaseOrigin::Pack,
+                description: "Starter pack".into(),
+                credits: Credits::new(5_000).unwrap(),
+                bonus: Credits::ZERO,
+                amount: usd(500),
+                status: PurchaseStatus::Open,
+                payment_method: None,
+                receipt_url: None,
+                failure_reason: None,
+                reversed_credits: Credits::ZERO,
+            }],
+            upgrade: None,
+        };
+        let options = section.buy_options();
+        assert_eq!(options.default_card, Some(card("pm_default", true)));
+        let props = serde_json::to_string(&options).unwrap();
+        for private in ["pur_private_history", "pm_other", "ws_secretworkspace01"] {
+            assert!(!props.contains(private), "{private} in {props}");
+        }
+    }
 }
