@@ -177,14 +177,21 @@ async fn spawn_with_hash_file(site: &std::path::Path) -> TestApp {
     .await
 }
 
-#[tokio::test]
-async fn hashed_bundle_files_are_kept_for_a_year_and_pages_name_them() {
+/// A site folder whose `pkg/` holds the three files the hash file of `spawn_with_hash_file`
+/// names, and that folder.
+fn site_with_hashed_bundle() -> (tempfile::TempDir, std::path::PathBuf) {
     let site = tempfile::tempdir().unwrap();
     let pkg = site.path().join("pkg");
     std::fs::create_dir_all(&pkg).unwrap();
     for name in ["tally.Js1.js", "tally.Wasm2.wasm", "tally.Css3.css"] {
         std::fs::write(pkg.join(name), format!("/* {name} */")).unwrap();
     }
+    (site, pkg)
+}
+
+#[tokio::test]
+async fn hashed_bundle_files_are_kept_for_a_year_and_pages_name_them() {
+    let (site, pkg) = site_with_hashed_bundle();
     std::fs::write(site.path().join("favicon.svg"), "<svg/>").unwrap();
     let app = spawn_with_hash_file(site.path()).await;
     let client = TestApp::client();
@@ -247,12 +254,7 @@ async fn hashed_bundle_files_are_kept_for_a_year_and_pages_name_them() {
 
 #[tokio::test]
 async fn pages_name_the_bundle_read_at_start_without_rereading_the_hash_file() {
-    let site = tempfile::tempdir().unwrap();
-    let pkg = site.path().join("pkg");
-    std::fs::create_dir_all(&pkg).unwrap();
-    for name in ["tally.Js1.js", "tally.Wasm2.wasm", "tally.Css3.css"] {
-        std::fs::write(pkg.join(name), format!("/* {name} */")).unwrap();
-    }
+    let (site, _pkg) = site_with_hashed_bundle();
     let app = spawn_with_hash_file(site.path()).await;
     // Once the server runs, the hash file is not needed: a page render never reads a file.
     std::fs::remove_file(site.path().join("hash.txt")).unwrap();
