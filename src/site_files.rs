@@ -7,10 +7,9 @@
 //! Without a hash file (a test binary, a build made without cargo-leptos) the plain names are
 //! used and the files are revalidated on each use, as before.
 
+use app::BundleFiles;
+pub use app::OUTPUT_NAME;
 use std::path::Path;
-
-/// The bundle's base name (`output-name` in Cargo.toml).
-pub const OUTPUT_NAME: &str = "tally";
 
 /// What can be wrong with a hash file.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -26,9 +25,8 @@ pub enum HashFileError {
 /// The bundle's three files as the pages name them, under `/pkg/`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SiteFiles {
-    pub js: String,
-    pub wasm: String,
-    pub css: String,
+    /// The names, as every page gives them to the browser.
+    pub bundle: BundleFiles,
     /// Whether the names carry content hashes (and so may be cached for good).
     pub hashed: bool,
 }
@@ -37,9 +35,7 @@ impl SiteFiles {
     /// The plain names, revalidated on each use.
     pub fn plain() -> SiteFiles {
         SiteFiles {
-            js: format!("{OUTPUT_NAME}.js"),
-            wasm: format!("{OUTPUT_NAME}.wasm"),
-            css: format!("{OUTPUT_NAME}.css"),
+            bundle: BundleFiles::plain(),
             hashed: false,
         }
     }
@@ -72,9 +68,11 @@ impl SiteFiles {
             }
         }
         Ok(SiteFiles {
-            js: js.ok_or(HashFileError::Missing { kind: "js" })?,
-            wasm: wasm.ok_or(HashFileError::Missing { kind: "wasm" })?,
-            css: css.ok_or(HashFileError::Missing { kind: "css" })?,
+            bundle: BundleFiles::new(
+                &js.ok_or(HashFileError::Missing { kind: "js" })?,
+                &wasm.ok_or(HashFileError::Missing { kind: "wasm" })?,
+                &css.ok_or(HashFileError::Missing { kind: "css" })?,
+            ),
             hashed: true,
         })
     }
@@ -106,22 +104,13 @@ impl SiteFiles {
         files
     }
 
-    /// The names the pages give the browser (read here once, never per render).
-    pub fn bundle(&self) -> app::BundleFiles {
-        app::BundleFiles {
-            js: self.js.clone(),
-            wasm: self.wasm.clone(),
-            css: self.css.clone(),
-        }
-    }
-
     fn names(&self) -> impl Iterator<Item = &str> {
-        [self.js.as_str(), self.wasm.as_str(), self.css.as_str()].into_iter()
+        [self.bundle.js(), self.bundle.wasm(), self.bundle.css()].into_iter()
     }
 
     /// The stylesheet's address.
     pub fn css_href(&self) -> String {
-        format!("/pkg/{}", self.css)
+        format!("/pkg/{}", self.bundle.css())
     }
 
     /// Whether the address is one of the hashed bundle's, which may be cached for good.
@@ -142,9 +131,9 @@ mod tests {
     #[test]
     fn a_hash_file_names_each_file_after_its_hash() {
         let files = SiteFiles::from_hash_file(HASHES).unwrap();
-        assert_eq!(files.js, "tally.AbC-12_x.js");
-        assert_eq!(files.wasm, "tally.Wz9.wasm");
-        assert_eq!(files.css, "tally.Cs5.css");
+        assert_eq!(files.bundle.js(), "tally.AbC-12_x.js");
+        assert_eq!(files.bundle.wasm(), "tally.Wz9.wasm");
+        assert_eq!(files.bundle.css(), "tally.Cs5.css");
         assert!(files.hashed);
         assert_eq!(files.css_href(), "/pkg/tally.Cs5.css");
         assert!(files.is_immutable("/pkg/tally.Wz9.wasm"));

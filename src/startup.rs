@@ -184,7 +184,7 @@ pub fn router(state: AppState) -> Router {
     let routes = PAGES.clone();
     let options = state.leptos_options.clone();
     // The bundle's names, read once at start, for every page's tags.
-    let bundle = state.site_files.bundle();
+    let bundle = state.site_files.bundle.clone();
     let error_bundle = bundle.clone();
     Router::new()
         .leptos_routes_with_context(

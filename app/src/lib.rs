@@ -25,4 +25,4 @@ pub mod request;
 mod shell;
 pub mod studio;
 
-pub use shell::{shell, App, BundleFiles};
+pub use shell::{shell, App, BundleFiles, OUTPUT_NAME};

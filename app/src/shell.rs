@@ -7,23 +7,59 @@ use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Redirect, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
+/// The bundle's base name (`output-name` in Cargo.toml): `tally.js`, `tally.wasm`,
+/// `tally.css`, or with a content hash between (`tally.<hash>.wasm`).
+pub const OUTPUT_NAME: &str = "tally";
+
 /// The browser bundle's file names under `/pkg/`, as the build named them (after their
-/// contents, so browsers may keep them for good). The server reads them once at start and
-/// provides them to every render; without them the plain names are used.
+/// contents, so browsers may keep them for good), with the page's loader script for them.
+/// The server reads the names once at start and provides them to every render (a clone is
+/// a few reference counts); without them the plain names are used.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BundleFiles {
-    pub js: String,
-    pub wasm: String,
-    pub css: String,
+    js: std::sync::Arc<str>,
+    wasm: std::sync::Arc<str>,
+    css: std::sync::Arc<str>,
+    /// The loader's text, written once with the names (see [`BundleLoader`]).
+    loader: std::sync::Arc<str>,
+}
+
+impl BundleFiles {
+    /// The bundle named `js`, `wasm` and `css` under `/pkg/`.
+    pub fn new(js: &str, wasm: &str, css: &str) -> BundleFiles {
+        BundleFiles {
+            js: js.into(),
+            wasm: wasm.into(),
+            css: css.into(),
+            loader: loader_script(js, wasm).into(),
+        }
+    }
+
+    /// The names without content hashes.
+    pub fn plain() -> BundleFiles {
+        BundleFiles::new(
+            &format!("{OUTPUT_NAME}.js"),
+            &format!("{OUTPUT_NAME}.wasm"),
+            &format!("{OUTPUT_NAME}.css"),
+        )
+    }
+
+    pub fn js(&self) -> &str {
+        &self.js
+    }
+
+    pub fn wasm(&self) -> &str {
+        &self.wasm
+    }
+
+    pub fn css(&self) -> &str {
+        &self.css
+    }
 }
 
 impl Default for BundleFiles {
     fn default() -> Self {
-        BundleFiles {
-            js: "tally.js".into(),
-            wasm: "tally.wasm".into(),
-            css: "tally.css".into(),
-        }
+        BundleFiles::plain()
     }
 }
 
@@ -47,7 +83,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <AutoReload options=options.clone()/>
-                <link rel="stylesheet" id="leptos" href=format!("/pkg/{}", bundle.css)/>
+                <link rel="stylesheet" id="leptos" href=format!("/pkg/{}", bundle.css())/>
                 <BundleLoader bundle/>
                 <MetaTags/>
             </head>
@@ -74,7 +110,12 @@ fn BundleLoader(bundle: BundleFiles) -> impl IntoView {
     if let Some(context) = Owner::current_shared_context() {
         context.set_is_hydrating(false);
     }
-    let script = format!(
+    view! { <script type="module" nonce=leptos::nonce::use_nonce()>{bundle.loader.clone()}</script> }
+}
+
+/// The loader's text for the bundle's script `js` and wasm `wasm` (see [`BundleLoader`]).
+fn loader_script(js: &str, wasm: &str) -> String {
+    format!(
         r#"const load = async () => {{
   const wasm = fetch("/pkg/{wasm}");
   const bundle = await import("/pkg/{js}");
@@ -87,11 +128,8 @@ fn BundleLoader(bundle: BundleFiles) -> impl IntoView {
     hydrate(island);
   }}
 }};
-requestAnimationFrame(() => setTimeout(load, 0));"#,
-        js = bundle.js,
-        wasm = bundle.wasm,
-    );
-    view! { <script type="module" nonce=leptos::nonce::use_nonce()>{script}</script> }
+requestAnimationFrame(() => setTimeout(load, 0));"#
+    )
 }
 
 #[cfg(feature = "ssr")]
@@ -138,5 +176,21 @@ pub fn App() -> impl IntoView {
                 </Routes>
             </Router>
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_loader_is_written_once_with_the_bundle_it_names() {
+        let bundle = BundleFiles::new("tally.J1.js", "tally.W2.wasm", "tally.C3.css");
+        assert!(bundle.loader.contains(r#"fetch("/pkg/tally.W2.wasm")"#));
+        assert!(bundle.loader.contains(r#"import("/pkg/tally.J1.js")"#));
+        // A render's copy shares the text instead of writing it again.
+        let copy = bundle.clone();
+        assert!(std::sync::Arc::ptr_eq(&bundle.loader, &copy.loader));
+        assert_eq!(BundleFiles::default().css(), "tally.css");
     }
 }
