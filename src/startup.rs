@@ -63,6 +63,7 @@ impl Application {
         let (payments, emulator) = payments_for(&config, &store, &clock, loopback).await?;
         let config_sign_ins = config.sign_in_concurrency;
         let api_keys = crate::accounts::ApiKeyCache::default();
+        api_keys.write_uses(store.clone(), clock.clone());
         if store.backend() == crate::db::Backend::Postgres {
             api_keys.listen_for_revocations(config.database_url.clone());
         }

@@ -9,6 +9,8 @@
 //! serves the file, the instance that revokes forgets the key itself.
 
 use super::ApiKeyHolder;
+use crate::clock::Clock;
+use crate::db::Store;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,6 +33,8 @@ pub struct ApiKeyCache {
     entries: Arc<Mutex<HashMap<String, (ApiKeyHolder, Instant)>>>,
     /// When this instance last wrote each key's use down.
     noted: Arc<Mutex<HashMap<String, Instant>>>,
+    /// Uses to write down, by the writer [`ApiKeyCache::write_uses`] starts.
+    uses: Arc<PendingUses>,
     /// Whether revocations elsewhere reach this instance, so remembered keys can be trusted.
     hears_revocations: Arc<AtomicBool>,
     ttl: Duration,
@@ -42,11 +46,23 @@ pub const REVOCATION_CHANNEL: &str = "tally_api_key_revoked";
 /// How often one instance writes down that a key is in use.
 const USE_NOTE_EVERY: Duration = Duration::from_secs(60);
 
+/// How long uses wait to be written together: a thousand keys seen in the same second cost
+/// one statement, not a thousand (each a write beside the gate's on SQLite's one writer).
+const USE_WRITE_GATHER: Duration = Duration::from_millis(250);
+
+/// Key uses waiting to be written down, and the writer's wake-up.
+#[derive(Debug, Default)]
+struct PendingUses {
+    hashes: Mutex<Vec<String>>,
+    wake: tokio::sync::Notify,
+}
+
 impl Default for ApiKeyCache {
     fn default() -> Self {
         ApiKeyCache {
             entries: Arc::default(),
             noted: Arc::default(),
+            uses: Arc::default(),
             hears_revocations: Arc::new(AtomicBool::new(true)),
             ttl: API_KEY_TTL,
         }
@@ -67,21 +83,49 @@ impl ApiKeyCache {
             .map(|(holder, _)| holder.clone())
     }
 
-    /// Whether this use of the key with this hash should be written down (the first in a
-    /// minute on this instance), so a busy key costs no write per request.
-    pub fn note_use(&self, hash: &str) -> bool {
-        let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
-        if noted
-            .get(hash)
-            .is_some_and(|at| at.elapsed() < USE_NOTE_EVERY)
+    /// Notes a use of the key with this hash: the first in a minute on this instance is
+    /// written down in the background, with the others of the moment, so a request never
+    /// waits for it and a busy key costs no write per request.
+    pub fn note_use(&self, hash: &str) {
         {
-            return false;
+            let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
+            if noted
+                .get(hash)
+                .is_some_and(|at| at.elapsed() < USE_NOTE_EVERY)
+            {
+                return;
+            }
+            if noted.len() >= API_KEY_CACHE_SIZE {
+                noted.clear();
+            }
+            noted.insert(hash.to_owned(), Instant::now());
         }
-        if noted.len() >= API_KEY_CACHE_SIZE {
-            noted.clear();
+        let mut pending = self.uses.hashes.lock().unwrap_or_else(|e| e.into_inner());
+        // Without a writer running nothing would drain them: never more than a cache's worth.
+        if pending.len() < API_KEY_CACHE_SIZE {
+            pending.push(hash.to_owned());
         }
-        noted.insert(hash.to_owned(), Instant::now());
-        true
+        self.uses.wake.notify_one();
+    }
+
+    /// Writes noted uses down for as long as the process runs: whenever there are some, it
+    /// waits [`USE_WRITE_GATHER`] for others and writes them all in one go.
+    pub fn write_uses(&self, store: Store, clock: std::sync::Arc<dyn Clock>) {
+        let uses = self.uses.clone();
+        tokio::spawn(async move {
+            loop {
+                uses.wake.notified().await;
+                tokio::time::sleep(USE_WRITE_GATHER).await;
+                let hashes =
+                    std::mem::take(&mut *uses.hashes.lock().unwrap_or_else(|e| e.into_inner()));
+                if hashes.is_empty() {
+                    continue;
+                }
+                if let Err(err) = store.note_api_key_uses(&hashes, clock.now_ms()).await {
+                    tracing::warn!(error = %err, keys = hashes.len(), "API keys' last uses were not written");
+                }
+            }
+        });
     }
 
     /// Forgets the key with this hash (it was revoked).
@@ -179,6 +223,18 @@ mod tests {
             expired.get("hash"),
             None,
             "an expired entry is looked up again"
+        );
+    }
+
+    #[test]
+    fn a_key_s_use_is_noted_once_a_minute() {
+        let cache = ApiKeyCache::default();
+        cache.note_use("busy");
+        cache.note_use("busy");
+        cache.note_use("other");
+        assert_eq!(
+            *cache.uses.hashes.lock().unwrap(),
+            ["busy".to_owned(), "other".to_owned()]
         );
     }
 

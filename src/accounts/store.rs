@@ -622,20 +622,31 @@ impl Store {
         Ok(Some((key, hash)))
     }
 
-    /// Notes that the key with this hash was used now, at most once a minute per key.
+    /// Notes that the keys with these hashes were used now (a key whose use was written in
+    /// the last minute is left as it is): one statement per 500 keys.
     #[tracing::instrument(skip_all)]
-    pub async fn note_api_key_use(&self, key_hash: &str, now: Millis) -> Result<(), StoreError> {
-        sqlx::query(
-            r#"
-            UPDATE api_keys SET last_used_at = $1
-            WHERE key_hash = $2 AND (last_used_at IS NULL OR last_used_at < $3)
-            "#,
-        )
-        .bind(now)
-        .bind(key_hash)
-        .bind(now - 60_000)
-        .execute(self.pool())
-        .await?;
+    pub async fn note_api_key_uses(
+        &self,
+        key_hashes: &[String],
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        for chunk in key_hashes.chunks(500) {
+            let list = (3..chunk.len() + 3)
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                r#"
+                UPDATE api_keys SET last_used_at = $1
+                WHERE key_hash IN ({list}) AND (last_used_at IS NULL OR last_used_at < $2)
+                "#
+            );
+            let mut query = sqlx::query(&sql).bind(now).bind(now - 60_000);
+            for hash in chunk {
+                query = query.bind(hash);
+            }
+            query.execute(self.pool()).await?;
+        }
         Ok(())
     }
 

@@ -81,15 +81,7 @@ impl FromRequestParts<AppState> for Caller {
                     holder
                 }
             };
-            if state.api_keys.note_use(&hash) {
-                // Written in the background: a request never waits for its key's last use.
-                let (store, now) = (state.store.clone(), state.clock.now_ms());
-                tokio::spawn(async move {
-                    if let Err(err) = store.note_api_key_use(&hash, now).await {
-                        tracing::warn!(error = %err, "an API key's last use was not written");
-                    }
-                });
-            }
+            state.api_keys.note_use(&hash);
             return Ok(Caller {
                 workspace: holder.workspace,
                 principal: Principal::ApiKey {
