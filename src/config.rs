@@ -56,6 +56,9 @@ pub struct Config {
     /// waits for one before it is told to come back (429).
     pub sign_in_concurrency: usize,
     pub sign_in_wait: Duration,
+    /// Charge batches in flight at once on PostgreSQL (`TALLY_GATE_SHARDS`, default 4; SQLite
+    /// has one writer, so one).
+    pub gate_shards: usize,
     /// How this deployment sells credits: custom-amount terms and who may buy.
     pub storefront: Storefront,
 }
@@ -88,9 +91,15 @@ impl std::fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("sign_in_concurrency", &self.sign_in_concurrency)
             .field("sign_in_wait", &self.sign_in_wait)
+            .field("gate_shards", &self.gate_shards)
             .finish()
     }
 }
+
+/// Charge batches in flight at once on PostgreSQL unless `TALLY_GATE_SHARDS` says: on two
+/// cores one, two and four made the same within the machine's noise, and eight or sixteen no
+/// more (docs/BENCHMARKS.md); a larger database server may take more.
+const DEFAULT_GATE_SHARDS: u64 = 4;
 
 /// A database URL with any password replaced.
 fn redact_password(url: &str) -> String {
@@ -252,6 +261,7 @@ impl Config {
                 256,
             )? as usize,
             sign_in_wait: Duration::from_millis(parse_num("TALLY_SIGN_IN_WAIT_MS", 1_000, 0, 30_000)?),
+            gate_shards: parse_num("TALLY_GATE_SHARDS", DEFAULT_GATE_SHARDS, 1, 64)? as usize,
             storefront: storefront(&get, &parse_num)?,
         };
         // A site served over https looks like production: simulated payments there must be
@@ -447,6 +457,17 @@ mod tests {
             let err = config(&[(name, value)]).unwrap_err();
             assert!(err.to_string().contains(name), "{name}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn gate_shards_default_to_four_and_refuse_zero() {
+        assert_eq!(config(&[]).unwrap().gate_shards, 4);
+        assert_eq!(
+            config(&[("TALLY_GATE_SHARDS", "3")]).unwrap().gate_shards,
+            3
+        );
+        let err = config(&[("TALLY_GATE_SHARDS", "0")]).unwrap_err();
+        assert!(err.to_string().contains("TALLY_GATE_SHARDS"), "{err}");
     }
 
     #[test]

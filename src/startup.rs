@@ -53,7 +53,8 @@ impl Application {
             .site_addr(local)
             .reload_port(3001)
             .build();
-        let batcher = crate::ledger::ChargeBatcher::new(store.clone(), clock.clone());
+        let batcher =
+            crate::ledger::ChargeBatcher::new(store.clone(), clock.clone(), config.gate_shards);
         // The server calls itself (the emulator, the emulator's events) on loopback.
         let loopback = if local.ip().is_unspecified() {
             SocketAddr::from(([127, 0, 0, 1], local.port()))

@@ -13,9 +13,10 @@
 //! failed batch falls back to charging one by one. With no concurrency a batch is a single
 //! charge, with no added wait.
 //!
-//! Charges are spread over a few shards by workspace, each with at most one transaction in
-//! flight, so that on PostgreSQL several batches overlap while a workspace's charges still
-//! meet in one queue. SQLite has one writer, so it gets one shard.
+//! Charges are spread over shards by workspace, each with at most one transaction in flight,
+//! so that on PostgreSQL several batches overlap while a workspace's
+//! charges still meet in one queue (`TALLY_GATE_SHARDS`, four by default). SQLite has one
+//! writer, so it gets one shard.
 //!
 //! The queues are bounded and fair. A shard holds at most [`MAX_QUEUED`] charges and one
 //! workspace at most [`MAX_QUEUED_PER_WORKSPACE`] of them; past either, a charge is refused
@@ -35,9 +36,6 @@ use tokio::sync::oneshot;
 
 /// The most charges one transaction takes.
 const MAX_BATCH: usize = 64;
-
-/// Batches in flight at once on PostgreSQL (SQLite has one writer, so one).
-const POSTGRES_SHARDS: usize = 4;
 
 /// Charges one shard may hold waiting, and one workspace's share of them.
 pub const MAX_QUEUED: usize = 4_096;
@@ -151,10 +149,11 @@ impl Drop for DrainGuard<'_> {
 }
 
 impl ChargeBatcher {
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+    /// A batcher with `shards` batches in flight at most on PostgreSQL (one on SQLite).
+    pub fn new(store: Store, clock: Arc<dyn Clock>, shards: usize) -> Self {
         let shards = match store.backend() {
             Backend::Sqlite => 1,
-            Backend::Postgres => POSTGRES_SHARDS,
+            Backend::Postgres => shards.max(1),
         };
         ChargeBatcher {
             store,

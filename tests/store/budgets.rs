@@ -2,6 +2,7 @@
 //! moves them in the same transaction as each charge, so racing charges fit a budget exactly.
 
 use crate::story::{grant, usage};
+use crate::SHARDS;
 use app::domain::{Credits, GrantKind, Role, WorkspaceId};
 use std::sync::Arc;
 use tally::accounts::Email;
@@ -59,8 +60,8 @@ async fn racing_charges_fit_a_member_budget_exactly(first: &Store, second: &Stor
     let (ws, limited, free) = budgeted(first, 100).await;
     let clock: Arc<dyn Clock> = ManualClock::new(T0 + 10);
     let batchers = [
-        ChargeBatcher::new(first.clone(), clock.clone()),
-        ChargeBatcher::new(second.clone(), clock.clone()),
+        ChargeBatcher::new(first.clone(), clock.clone(), SHARDS),
+        ChargeBatcher::new(second.clone(), clock.clone(), SHARDS),
     ];
     let tasks: Vec<_> = (0..90)
         .map(|i| {
@@ -222,8 +223,8 @@ async fn racing_actions_fit_a_frequency_cap_exactly(first: &Store, second: &Stor
     first.create_budget(&ws, &cap, T0).await.unwrap();
     let clock: Arc<dyn Clock> = ManualClock::new(T0 + 10);
     let batchers = [
-        ChargeBatcher::new(first.clone(), clock.clone()),
-        ChargeBatcher::new(second.clone(), clock.clone()),
+        ChargeBatcher::new(first.clone(), clock.clone(), SHARDS),
+        ChargeBatcher::new(second.clone(), clock.clone(), SHARDS),
     ];
     let tasks: Vec<_> = (0..40)
         .map(|i| {

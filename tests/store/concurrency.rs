@@ -1,5 +1,6 @@
 use crate::on_both_backends;
 use crate::story::{grant, usage};
+use crate::SHARDS;
 use app::domain::{Credits, GrantKind};
 use std::sync::Arc;
 use tally::db::Store;
@@ -513,8 +514,8 @@ async fn batches_of_two_instances_never_overdraw(first: &Store, second: &Store) 
     }
     let clock: Arc<dyn Clock> = ManualClock::new(T0 + 10);
     let batchers = [
-        ChargeBatcher::new(first.clone(), clock.clone()),
-        ChargeBatcher::new(second.clone(), clock.clone()),
+        ChargeBatcher::new(first.clone(), clock.clone(), SHARDS),
+        ChargeBatcher::new(second.clone(), clock.clone(), SHARDS),
     ];
     let tasks: Vec<_> = (0..96)
         .map(|i| {

@@ -8,6 +8,10 @@ mod concurrency;
 mod connections;
 mod story;
 
+/// Batches in flight per batcher on PostgreSQL in these stories: several, as on a machine
+/// with cores to spare, so that batches of one instance race each other too.
+pub const SHARDS: usize = 4;
+
 /// Runs one story against both backends.
 #[macro_export]
 macro_rules! on_both_backends {
