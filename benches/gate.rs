@@ -1,6 +1,8 @@
 //! The credit gate's throughput and latency over HTTP, beside the bare-SQL limit of the same
 //! database, measured in the same run. Not a test: it prints a Markdown report.
 //!
+//! The HTTP load (pages and the gate) comes from wrk, which must be installed.
+//!
 //! `cargo bench --bench gate` (set `TALLY_BENCH_SECONDS` to change the length of each phase,
 //! `TALLY_TEST_POSTGRES_URL` to point at another PostgreSQL server).
 
@@ -225,50 +227,50 @@ async fn gate(
     targets: Arc<Vec<(WorkspaceId, String)>>,
     seconds: f64,
 ) -> Phase {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CLIENTS)
-        .build()
-        .unwrap();
-    let url = format!("{base}/api/v1/usage");
     // Keys unique to this phase: a key seen in an earlier phase would be answered as a replay.
     let run = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    drive(name, seconds, move |c, n| {
-        let (client, url, targets) = (client.clone(), url.clone(), targets.clone());
-        async move {
-            let (_, key) = &targets[((c as u64 * 7_919 + n) % targets.len() as u64) as usize];
-            let body = serde_json::json!({"idempotency_key": format!("{run}-{c}-{n}"), "action": "bench", "credits": 25, "resource": {"project": "bench"}});
-            match client.post(&url).bearer_auth(key).json(&body).send().await {
-                Ok(response) => response.status() == 200,
-                Err(_) => false,
-            }
-        }
-    })
-    .await
+    let keys: Vec<String> = targets.iter().map(|(_, key)| format!("{key:?}")).collect();
+    // Each wrk thread walks the workspaces with its own stride and numbers its own keys.
+    let script = format!(
+        r#"
+local keys = {{ {keys} }}
+local n = 0
+local count = 0
+function setup(thread)
+  thread:set("no", count)
+  count = count + 1
+end
+function request()
+  n = n + 1
+  local key = keys[((n * 7919 + no * 104729) % #keys) + 1]
+  local body = '{{"idempotency_key":"{run}-' .. no .. '-' .. n .. '","action":"bench","credits":25,"resource":{{"project":"bench"}}}}'
+  return wrk.format("POST", "/api/v1/usage", {{
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer " .. key,
+  }}, body)
+end
+"#,
+        keys = keys.join(", ")
+    );
+    wrk(name, base, CLIENTS, seconds, &[], Some(&script)).await
 }
 
 /// Connections for the page phases, as a browser-facing load test would use.
 const PAGE_CLIENTS: usize = 16;
 
 /// Server-rendered pages signed in as the demo workspace's owner: `path` fetched by
-/// `PAGE_CLIENTS` connections, each page read whole.
+/// `PAGE_CLIENTS` connections.
 async fn pages(base: &str, name: &str, path: &str, seconds: f64) -> Phase {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::ORIGIN,
-        reqwest::header::HeaderValue::from_str(base).unwrap(),
-    );
     let client = reqwest::Client::builder()
-        .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
-        .default_headers(headers)
-        .pool_max_idle_per_host(PAGE_CLIENTS)
         .build()
         .unwrap();
     let signed_in = client
         .post(format!("{base}/login"))
+        .header(reqwest::header::ORIGIN, base)
         .form(&[
             ("email", "owner@acme.test"),
             ("password", tally::demo::DEMO_PASSWORD),
@@ -277,20 +279,127 @@ async fn pages(base: &str, name: &str, path: &str, seconds: f64) -> Phase {
         .await
         .unwrap();
     assert_eq!(signed_in.status(), 303, "the demo owner signs in");
-    let url = format!("{base}{path}");
-    drive_with(PAGE_CLIENTS, name, seconds, move |_, _| {
-        let (client, url) = (client.clone(), url.clone());
-        async move {
-            match client.get(&url).send().await {
-                Ok(response) if response.status() == 200 => response
-                    .text()
-                    .await
-                    .is_ok_and(|page| page.contains("</html>")),
-                _ => false,
-            }
-        }
-    })
+    let cookie = signed_in
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("tally_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    // wrk counts statuses only: the page is checked whole once before the load.
+    let page = client
+        .get(format!("{base}{path}"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "{path} answers the signed-in owner");
+    assert!(
+        page.text().await.unwrap().contains("</html>"),
+        "{path} is whole"
+    );
+    let header = format!("Cookie: {cookie}");
+    wrk(
+        name,
+        &format!("{base}{path}"),
+        PAGE_CLIENTS,
+        seconds,
+        &[header],
+        None,
+    )
     .await
+}
+
+/// Runs wrk (two threads, `connections` connections, keep-alive) at `url` for `seconds`,
+/// with `script` deciding each request when given. The load comes from a separate process,
+/// as pgbench's does, so the clients' own work does not run in the server's runtime. Any
+/// answer other than 2xx or 3xx, and any socket error, counts as failed.
+async fn wrk(
+    name: &str,
+    url: &str,
+    connections: usize,
+    seconds: f64,
+    headers: &[String],
+    script: Option<&str>,
+) -> Phase {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = tokio::process::Command::new("wrk");
+    command
+        .arg("-t2")
+        .arg(format!("-c{connections}"))
+        .arg(format!("-d{}s", seconds.ceil() as u64))
+        .arg("--latency");
+    for header in headers {
+        command.arg("-H").arg(header);
+    }
+    if let Some(script) = script {
+        let path = dir.path().join("load.lua");
+        std::fs::write(&path, script).unwrap();
+        command.arg("-s").arg(path);
+    }
+    let output = command
+        .arg(url)
+        .output()
+        .await
+        .expect("wrk runs the HTTP load (apt-get install wrk)");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "wrk failed: {report}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    parse_wrk(name, &report).unwrap_or_else(|| panic!("unreadable wrk report:\n{report}"))
+}
+
+/// Reads wrk's report: "N requests in 8.00s", the 50 % and 99 % latencies, and the failures.
+fn parse_wrk(name: &str, report: &str) -> Option<Phase> {
+    let duration = |text: &str| -> Option<f64> {
+        let split = text.find(|c: char| c.is_ascii_alphabetic())?;
+        let (number, unit) = text.split_at(split);
+        let number: f64 = number.parse().ok()?;
+        Some(match unit {
+            "us" => number / 1_000_000.0,
+            "ms" => number / 1_000.0,
+            "s" => number,
+            "m" => number * 60.0,
+            _ => return None,
+        })
+    };
+    let words = |line: &str| {
+        line.split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let (mut ops, mut elapsed, mut p50, mut p99, mut errors) = (None, None, None, None, 0);
+    for line in report.lines() {
+        let w = words(line);
+        match w.as_slice() {
+            [n, requests, in_, took, ..] if requests == "requests" && in_ == "in" => {
+                ops = n.parse::<u64>().ok();
+                elapsed = duration(took.trim_end_matches(','));
+            }
+            [p, at] if p == "50%" => p50 = duration(at),
+            [p, at] if p == "99%" => p99 = duration(at),
+            [non, ..] if non == "Non-2xx" => errors += w.last()?.parse::<u64>().ok()?,
+            [socket, errors_word, ..] if socket == "Socket" && errors_word == "errors:" => {
+                errors += line
+                    .split(|c: char| !c.is_ascii_digit())
+                    .filter_map(|n| n.parse::<u64>().ok())
+                    .sum::<u64>();
+            }
+            _ => {}
+        }
+    }
+    Some(Phase {
+        name: name.to_owned(),
+        ops: ops?,
+        seconds: elapsed?,
+        p50_ms: p50? * 1_000.0,
+        p99_ms: p99? * 1_000.0,
+        errors,
+    })
 }
 
 /// The process's resident memory, in MB (server, client and database driver together).
