@@ -44,14 +44,17 @@ impl BundleFiles {
         )
     }
 
+    /// The script's file name.
     pub fn js(&self) -> &str {
         &self.js
     }
 
+    /// The wasm's file name.
     pub fn wasm(&self) -> &str {
         &self.wasm
     }
 
+    /// The stylesheet's file name.
     pub fn css(&self) -> &str {
         &self.css
     }

@@ -631,10 +631,7 @@ impl Store {
         now: Millis,
     ) -> Result<(), StoreError> {
         for chunk in key_hashes.chunks(500) {
-            let list = (3..chunk.len() + 3)
-                .map(|n| format!("${n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = crate::db::param_list(3, chunk.len());
             let sql = format!(
                 r#"
                 UPDATE api_keys SET last_used_at = $1

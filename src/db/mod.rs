@@ -17,6 +17,14 @@ mod retry;
 pub use ids::new_id;
 pub use retry::Retryable;
 
+/// `$first, $first + 1, …` for `count` parameters (an `IN (…)` list).
+pub fn param_list(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Which database is behind the pool.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Backend {

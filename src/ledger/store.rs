@@ -9,7 +9,7 @@
 use super::rules::{self, Draw, Lot, Millis};
 use super::types::{EntryMeta, Receipt};
 use super::LedgerError;
-use crate::db::{new_id, StoreError};
+use crate::db::{new_id, param_list, StoreError};
 use crate::payments::auto_reload::queue::{queue_in, AttemptStatus};
 use app::domain::{EntryType, GrantKind, WorkspaceId};
 use sqlx::{AnyConnection, FromRow, Row};
@@ -40,14 +40,6 @@ pub(super) struct OpenBooks {
 
 /// At most this many ids in one `IN (…)` list, well inside both databases' parameter limits.
 pub(super) const IDS_PER_QUERY: usize = 200;
-
-/// `$first, $first + 1, …` for `count` parameters.
-pub(super) fn param_list(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// Whether the connection talks to PostgreSQL (else SQLite).
 pub(super) fn is_postgres(conn: &AnyConnection) -> bool {
