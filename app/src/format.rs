@@ -1,7 +1,7 @@
 //! How amounts and dates are shown to people.
 
 use crate::domain::CreditUnit;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use leptos::prelude::{provide_context, use_context};
 
 /// The unit amounts are shown in on this page: what [`show_amounts_in`] provided, else
@@ -16,14 +16,24 @@ pub fn show_amounts_in(unit: &CreditUnit) {
     provide_context(unit.clone());
 }
 
+/// The months' short names, January first.
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+// Dates are put together from their parts rather than through chrono's format strings: the
+// islands show dates too, and a format string's parser and printer would be in the browser's
+// bundle for two fixed layouts.
+
 /// `1 Dec 2026`.
 pub fn date(at: &DateTime<Utc>) -> String {
-    at.format("%-d %b %Y").to_string()
+    let month = MONTHS[at.month0() as usize];
+    format!("{} {month} {}", at.day(), at.year())
 }
 
 /// `21 Nov 2026, 14:05 UTC`.
 pub fn date_time(at: &DateTime<Utc>) -> String {
-    at.format("%-d %b %Y, %H:%M UTC").to_string()
+    format!("{}, {:02}:{:02} UTC", date(at), at.hour(), at.minute())
 }
 
 /// The text with its first letter upper-case (error messages start lower-case).
@@ -45,5 +55,8 @@ mod tests {
         let at = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
         assert_eq!(date(&at), "1 Dec 2026");
         assert_eq!(date_time(&at), "1 Dec 2026, 00:00 UTC");
+        let at = Utc.with_ymd_and_hms(2027, 1, 21, 14, 5, 59).unwrap();
+        assert_eq!(date(&at), "21 Jan 2027");
+        assert_eq!(date_time(&at), "21 Jan 2027, 14:05 UTC");
     }
 }

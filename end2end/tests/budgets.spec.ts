@@ -84,3 +84,31 @@ test('a billing manager keeps credits apart for a project, then gives them back'
   await expect(pools.getByText(`The pool for ${project} is removed`)).toBeVisible();
   await expect(pools.getByTestId('pool').filter({ hasText: project })).toHaveCount(0);
 });
+
+// The forms are plain HTML forms posting to their server functions, so they work before the
+// page's script has run (or where it never does): the server answers by sending the browser
+// back to the page (with an empty query: an error would be in it), which shows the change.
+test('a budget is added and removed with the page script turned off', async ({ browser }) => {
+  const project = `e2e-nojs-${Date.now()}`;
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto('/login');
+  await page.getByLabel('Email').fill('billing@acme.test');
+  await page.getByLabel('Password').fill('tally-demo');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/billing$/);
+
+  await page.goto('/budgets');
+  await page.locator('#budget-scope').selectOption('project');
+  await page.locator('#budget-target').fill(project);
+  await page.locator('#budget-limit').fill('5');
+  await page.getByRole('button', { name: 'Add budget' }).click();
+  await expect(page).toHaveURL(/\/budgets\??$/);
+  const row = page.getByTestId('budget').filter({ hasText: project });
+  await expect(row).toContainText('0 of 5 credits used this month');
+
+  await row.getByRole('button', { name: `Remove the budget on ${project}` }).click();
+  await expect(page).toHaveURL(/\/budgets\??$/);
+  await expect(page.getByTestId('budget').filter({ hasText: project })).toHaveCount(0);
+  await context.close();
+});

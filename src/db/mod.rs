@@ -25,6 +25,14 @@ pub fn param_list(first: usize, count: usize) -> String {
         .join(", ")
 }
 
+/// `($1, $2, …), ($n, …)` for `rows` rows of `columns` parameters (a multi-row `VALUES`).
+pub fn param_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", param_list(r * columns + 1, columns)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Which database is behind the pool.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -230,6 +238,13 @@ fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameters_are_numbered_on_across_rows() {
+        assert_eq!(param_list(3, 2), "$3, $4");
+        assert_eq!(param_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(param_rows(1, 1), "($1)");
+    }
 
     /// A migration without its comments, cut where its backend's own part (the append-only
     /// triggers) begins; and that part.

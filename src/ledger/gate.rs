@@ -9,12 +9,12 @@
 
 use super::rules::{self, Draw, Millis, Shortfall};
 use super::store::{
-    expire_lapsed, lock_books, open_books, open_lots, placeholders, post, save_account,
-    save_accounts, take_from_lots, OpenBooks, IDS_PER_QUERY,
+    expire_lapsed, lock_books, open_books, open_lots, post, save_account, save_accounts,
+    take_from_lots, OpenBooks, IDS_PER_QUERY,
 };
 use super::{EntryMeta, LedgerError, Receipt, RefundRefusal};
-use crate::db::new_id;
 use crate::db::Store;
+use crate::db::{new_id, param_rows};
 use crate::spend::{BudgetBook, LimitHit};
 use app::domain::{Credits, EntryType, WorkspaceId};
 use serde::{Deserialize, Serialize};
@@ -347,7 +347,7 @@ async fn remember_all(
                 response, created_at)
             VALUES {}
             "#,
-            placeholders(chunk.len(), 8)
+            param_rows(chunk.len(), 8)
         );
         let mut query = sqlx::query(&sql);
         for (workspace, key, stored) in chunk {

@@ -9,7 +9,7 @@
 use super::rules::{self, Draw, Lot, Millis};
 use super::types::{EntryMeta, Receipt};
 use super::LedgerError;
-use crate::db::{new_id, param_list, StoreError};
+use crate::db::{new_id, param_list, param_rows, StoreError};
 use crate::payments::auto_reload::queue::{queue_in, AttemptStatus};
 use app::domain::{EntryType, GrantKind, WorkspaceId};
 use sqlx::{AnyConnection, FromRow, Row};
@@ -282,19 +282,6 @@ pub(super) fn post(
 /// statement, well inside both databases' parameter limits.
 const ROWS_PER_INSERT: usize = 64;
 
-/// `($1, $2, …), ($n, …)` for `rows` rows of `columns` parameters.
-pub(super) fn placeholders(rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let cells: Vec<String> = (1..=columns)
-                .map(|c| format!("${}", r * columns + c))
-                .collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Writes what a transaction changed, for every workspace it moved: each touched lot once,
 /// the journal entries and their traces, in set-based statements, so a batch of charges over
 /// many workspaces costs a fixed number of statements.
@@ -323,7 +310,7 @@ async fn flush(
               AND credit_lots.workspace_id = v.column1
               AND credit_lots.remaining - credit_lots.held >= v.column3
             "#,
-            placeholders(chunk.len(), 3)
+            param_rows(chunk.len(), 3)
         );
         let mut query = sqlx::query(&sql);
         for (workspace, draw) in chunk {
@@ -359,7 +346,7 @@ async fn flush(
                 budget_counts)
             VALUES {}
             "#,
-            placeholders(chunk.len(), 16)
+            param_rows(chunk.len(), 16)
         );
         let mut query = sqlx::query(&sql);
         for (workspace, e) in chunk {
@@ -393,7 +380,7 @@ async fn flush(
             INSERT INTO ledger_entry_lots (entry_id, lot_id, amount)
             VALUES {}
             "#,
-            placeholders(chunk.len(), 3)
+            param_rows(chunk.len(), 3)
         );
         let mut query = sqlx::query(&sql);
         for (entry_id, draw) in chunk {
@@ -472,7 +459,7 @@ pub(super) async fn save_accounts(
             FROM (VALUES {}) AS v
             WHERE credit_accounts.workspace_id = v.column1
             "#,
-            placeholders(chunk.len(), 8)
+            param_rows(chunk.len(), 8)
         );
         let mut query = sqlx::query(&sql);
         for ((workspace, open), (low, depleted)) in chunk {

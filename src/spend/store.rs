@@ -5,7 +5,7 @@ use super::pools::{self, PoolPlan};
 use super::rules::{self, Enforcement, LimitHit, Period, Scope, Spender, Standing};
 use super::SpendError;
 use crate::clock::Millis;
-use crate::db::{new_id, Store, StoreError};
+use crate::db::{new_id, param_rows, Store, StoreError};
 use crate::notifications::{self, Audience, Kind};
 use app::domain::{Credits, WorkspaceId};
 use sqlx::{AnyConnection, FromRow};
@@ -510,7 +510,7 @@ impl BudgetBook {
         for chunk in self.pool_draws.chunks(BUDGET_ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO pool_draws (owner_id, pool_id, credits) VALUES {}",
-                placeholders(chunk.len(), 3)
+                param_rows(chunk.len(), 3)
             );
             let mut query = sqlx::query(&sql);
             for (owner, pool, credits) in chunk {
@@ -565,7 +565,7 @@ impl BudgetBook {
                     exhausted_noted = CASE WHEN excluded.exhausted_noted = 1 THEN 1
                         ELSE budget_spend.exhausted_noted END
                 "#,
-                placeholders(chunk.len(), 6)
+                param_rows(chunk.len(), 6)
             );
             let mut query = sqlx::query(&sql);
             for ((budget_id, period_start), m) in chunk {
@@ -584,7 +584,7 @@ impl BudgetBook {
         for chunk in self.holds.chunks(BUDGET_ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO budget_holds (reservation_id, budget_id, period_start, credits) VALUES {}",
-                placeholders(chunk.len(), 4)
+                param_rows(chunk.len(), 4)
             );
             let mut query = sqlx::query(&sql);
             for (owner, budget_id, period_start, credits) in chunk {
@@ -852,19 +852,6 @@ fn budget_text(kind: Kind, s: &Standing, label: &str) -> (String, String) {
 /// pool draws: a whole batch of the gate (64 charges, each meeting a few budgets) in one
 /// statement, well inside both databases' parameter limits (at most 6 parameters a row).
 const BUDGET_ROWS_PER_INSERT: usize = 256;
-
-/// `($1, $2, …), ($n, …)` for `rows` rows of `columns` parameters.
-fn placeholders(rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let cells: Vec<String> = (1..=columns)
-                .map(|c| format!("${}", r * columns + c))
-                .collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 impl Store {
     /// The workspace's live budgets with their current period's use, oldest first.

@@ -1,3 +1,4 @@
+use super::ServerForm;
 use crate::billing::AutoReloadView;
 use crate::domain::{
     AutoReloadSettings, CreditUnit, Credits, Currency, CustomAmountTerms, Money, PackDeal,
@@ -223,22 +224,22 @@ pub fn AutoReloadCard(
             {needs_confirmation.then(|| view! {
                 <div class="notice notice-info" data-testid="confirm-reload">
                     <p>"Your bank wants the cardholder to confirm the last reload before it is charged."</p>
-                    <ActionForm action=confirm>
+                    <ServerForm action=confirm>
                         <button type="submit" class="button primary" disabled=move || confirming.get() aria-busy=move || confirming.get().to_string()>
                             {move || if confirming.get() { "Opening the payment page…" } else { "Confirm payment" }}
                         </button>
-                    </ActionForm>
+                    </ServerForm>
                     {move || confirm.value().get().and_then(|r| r.err()).map(|e| view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> })}
                 </div>
             })}
             {(can_manage && can_try_again).then(|| view! {
                 <div class="notice notice-info" data-testid="auto-reload-try-again">
                     <p>"The waiting time after the declined payment has passed. Try the card once more, or choose another card below."</p>
-                    <ActionForm action=retry>
+                    <ServerForm action=retry>
                         <button type="submit" class="button" disabled=move || retrying.get() aria-busy=move || retrying.get().to_string()>
                             {move || if retrying.get() { "Trying…" } else { "Try again" }}
                         </button>
-                    </ActionForm>
+                    </ServerForm>
                     <div aria-live="polite">
                         {move || retry.value().get().map(|outcome| match outcome {
                             Ok(message) => Either::Left(view! { <p role="status">{message}</p> }),
@@ -248,7 +249,7 @@ pub fn AutoReloadCard(
                 </div>
             })}
             {can_manage.then(|| view! {
-                <ActionForm action=save>
+                <ServerForm action=save>
                     <label class="checkbox">
                         <input type="checkbox" name="enabled" value="on" checked=enabled/>
                         " Turn on Auto-reload"
@@ -317,7 +318,7 @@ pub fn AutoReloadCard(
                     <button type="submit" class="button primary" data-testid="save-auto-reload" disabled=move || pending.get() aria-busy=move || pending.get().to_string()>
                         {move || if pending.get() { "Saving…" } else { "Save Auto-reload" }}
                     </button>
-                </ActionForm>
+                </ServerForm>
             })}
             <div aria-live="polite">
                 {move || save.value().get().map(|outcome| match outcome {

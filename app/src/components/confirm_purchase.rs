@@ -1,6 +1,6 @@
 //! The dialog before checkout: pack, price, card, credits and any promotion.
 
-use super::TestModeBadge;
+use super::{ServerForm, TestModeBadge};
 use crate::domain::Credits;
 use crate::purchases::{Pick, SavedCard, StartCheckout};
 use leptos::either::Either;
@@ -89,7 +89,7 @@ pub(super) fn ConfirmPurchase(
                     <div><dt>"Payment method"</dt><dd>{method}</dd></div>
                 </dl>
                 <p class="muted">"A one-time payment, not a subscription. Purchased credits never expire and are not refundable. Your card is kept for later purchases and for Auto-reload if you turn it on."</p>
-                <ActionForm action=start>
+                <ServerForm action=start>
                     <input type="hidden" name="pack_id" value=pack_id/>
                     <input type="hidden" name="custom_credits" value=custom_credits/>
                     <div class="actions">
@@ -104,7 +104,7 @@ pub(super) fn ConfirmPurchase(
                             {move || if pending.get() { "Opening checkout…".to_owned() } else { format!("Pay {price} {currency}") }}
                         </button>
                     </div>
-                </ActionForm>
+                </ServerForm>
                 <div aria-live="polite">
                     {move || start.value().get().map(|outcome| match outcome {
                         Ok(_) => Either::Left(view! { <p class="muted" role="status">"Taking you to the payment page…"</p> }),

@@ -1,3 +1,4 @@
+use super::ServerForm;
 use crate::studio::Insufficient;
 use leptos::prelude::*;
 
@@ -44,11 +45,11 @@ pub fn InsufficientCredits(info: Insufficient) -> impl IntoView {
             })}
             {ask.then(|| view! {
                 <p>"Only workspace admins can buy credits or turn on Auto-reload."</p>
-                <ActionForm action=request>
+                <ServerForm action=request>
                     <button type="submit" class="button primary" disabled=move || request.pending().get() aria-busy=move || request.pending().get().to_string()>
                         {move || if request.pending().get() { "Sending…" } else { "Ask an admin" }}
                     </button>
-                </ActionForm>
+                </ServerForm>
                 <p role="status" class="muted">
                     {move || request.value().get().map(|sent| match sent {
                         Ok(true) => "Request sent. Your workspace's billing admins have been notified.".to_owned(),
@@ -83,11 +84,11 @@ pub fn OverBudgetNotice(info: crate::studio::OverBudget) -> impl IntoView {
             })}
             {ask.then(|| view! {
                 <p>"Only workspace admins can change budgets."</p>
-                <ActionForm action=request>
+                <ServerForm action=request>
                     <button type="submit" class="button primary" disabled=move || request.pending().get() aria-busy=move || request.pending().get().to_string()>
                         {move || if request.pending().get() { "Sending…" } else { "Ask an admin" }}
                     </button>
-                </ActionForm>
+                </ServerForm>
                 <p role="status" class="muted">
                     {move || request.value().get().map(|sent| match sent {
                         Ok(true) => "Request sent. Your workspace's billing admins have been notified.".to_owned(),

@@ -1,5 +1,6 @@
 //! The workspace's saved cards.
 
+use super::ServerForm;
 use crate::purchases::{RefreshCards, SavedCard};
 use leptos::either::Either;
 use leptos::prelude::*;
@@ -20,12 +21,12 @@ pub fn SavedCards(cards: Vec<SavedCard>, error: Option<String>) -> impl IntoView
         <section id="payment-methods" class="card" aria-labelledby="cards-heading">
             <div class="card-head">
                 <h2 id="cards-heading">"Payment methods"</h2>
-                <ActionForm action=refresh>
+                <ServerForm action=refresh>
                     <button type="submit" class="button small ghost" data-testid="refresh-cards" aria-label="Refresh saved cards"
                         disabled=move || refreshing.get() aria-busy=move || refreshing.get().to_string()>
                         {move || if refreshing.get() { "Refreshing…" } else { "Refresh" }}
                     </button>
-                </ActionForm>
+                </ServerForm>
             </div>
             <div aria-live="polite">{shown}</div>
         </section>

@@ -1,5 +1,5 @@
 use crate::api_keys::{load_api_keys, ApiKeyView, ApiKeysPage as Data, CreateApiKey, RevokeApiKey};
-use crate::components::{outcome, ErrorPanel, Loading, TopBar};
+use crate::components::{outcome, ErrorPanel, Loading, ServerForm, TopBar};
 use crate::error::AppError;
 use crate::format;
 use leptos::either::Either;
@@ -101,14 +101,14 @@ fn KeysManager(keys: Vec<ApiKeyView>) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="new-key-heading">
             <h2 id="new-key-heading">"Create a key"</h2>
-            <ActionForm action=create>
+            <ServerForm action=create>
                 <label for="key-name">"Name"</label>
                 <input id="key-name" name="name" type="text" maxlength="100" required=true placeholder="Production backend" aria-describedby="key-name-hint"/>
                 <p id="key-name-hint" class="muted hint">"Say where it is used, so you know which key to revoke later."</p>
                 <button type="submit" class="button primary" data-testid="create-key" disabled=move || creating.get() aria-busy=move || creating.get().to_string()>
                     {move || if creating.get() { "Creating…" } else { "Create key" }}
                 </button>
-            </ActionForm>
+            </ServerForm>
             <div aria-live="polite">
                 {move || create.value().get().map(|outcome| match outcome {
                     Ok(made) => Either::Left(view! {
@@ -155,12 +155,12 @@ fn KeyRow(key: ApiKeyView, revoke: ServerAction<RevokeApiKey>) -> impl IntoView 
             <td>{status}</td>
             <td>
                 {active.then(|| view! {
-                    <ActionForm action=revoke>
+                    <ServerForm action=revoke>
                         <input type="hidden" name="id" value=id.clone()/>
                         <button type="submit" class="button small" aria-label=label.clone() disabled=move || revoking.get() aria-busy=move || revoking.get().to_string()>
                             {move || if revoking.get() { "Revoking…" } else { "Revoke" }}
                         </button>
-                    </ActionForm>
+                    </ServerForm>
                 })}
             </td>
         </tr>

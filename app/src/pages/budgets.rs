@@ -4,7 +4,7 @@ use crate::budgets::{
     load_budgets, AddBudget, AddPool, BudgetsPage as Data, ChangeBudget, ChangePool, PoolLine,
     RemoveBudget, RemovePool,
 };
-use crate::components::{outcome, BudgetBar, ErrorPanel, Loading, TopBar};
+use crate::components::{outcome, BudgetBar, ErrorPanel, Loading, ServerForm, TopBar};
 use crate::error::AppError;
 use crate::format;
 use leptos::either::Either;
@@ -179,7 +179,7 @@ fn BudgetsView(data: Data, actions: Actions) -> impl IntoView {
             {pools}
             <section class="card" aria-labelledby="new-budget-heading">
                 <h2 id="new-budget-heading">"Add a budget"</h2>
-                <ActionForm action=add attr:class="budget-form">
+                <ServerForm action=add attr:class="budget-form">
                     <label for="budget-scope">"On"</label>
                     <select id="budget-scope" name="scope" prop:value=move || scope.get() on:change=move |ev| scope.set(event_target_value(&ev))>
                         <option value="member">"A member"</option>
@@ -230,7 +230,7 @@ fn BudgetsView(data: Data, actions: Actions) -> impl IntoView {
                     <button type="submit" class="button primary" data-testid="add-budget" disabled=move || adding.get() aria-busy=move || adding.get().to_string()>
                         {move || if adding.get() { "Adding…" } else { "Add budget" }}
                     </button>
-                </ActionForm>
+                </ServerForm>
                 <div aria-live="polite">
                     {move || add.value().get().map(|answer| outcome(answer, |b| format!("Budget added: {} per {}.", limit_phrase(&b), b.period)))}
                 </div>
@@ -284,7 +284,7 @@ fn BudgetItem(budget: BudgetLine, actions: Actions) -> impl IntoView {
         <li data-testid="budget" data-id=budget.id.clone()>
             <h3>{format!("{scope}: {}", budget.label)}</h3>
             <BudgetBar budget=budget.clone()/>
-            <ActionForm action=change attr:class="inline-form">
+            <ServerForm action=change attr:class="inline-form">
                 <input type="hidden" name="id" value=id.clone()/>
                 <label for=limit_id.clone()>"Limit"</label>
                 <input id=limit_id name="limit" type="number" min=step.clone() step=step required=true value=value/>
@@ -296,13 +296,13 @@ fn BudgetItem(budget: BudgetLine, actions: Actions) -> impl IntoView {
                 <button type="submit" class="button small" disabled=move || saving.get() aria-busy=move || saving.get().to_string()>
                     {move || if saving.get() { "Saving…" } else { "Save" }}
                 </button>
-            </ActionForm>
-            <ActionForm action=remove attr:class="inline-form">
+            </ServerForm>
+            <ServerForm action=remove attr:class="inline-form">
                 <input type="hidden" name="id" value=remove_id.clone()/>
                 <button type="submit" class="button small" aria-label=format!("Remove the budget on {}", budget.label) disabled=move || removing.get() aria-busy=move || removing.get().to_string()>
                     {move || if removing.get() { "Removing…" } else { "Remove" }}
                 </button>
-            </ActionForm>
+            </ServerForm>
         </li>
     }
 }
@@ -341,7 +341,7 @@ fn PoolsCard(pools: Vec<PoolLine>, actions: Actions) -> impl IntoView {
                 {move || remove_pool.value().get().map(|answer| outcome(answer, |label| format!("The pool for {label} is removed; its credits are back in the shared balance.")))}
             </div>
             <h3 id="new-pool-heading">"Keep credits apart"</h3>
-            <ActionForm action=add_pool attr:class="budget-form" attr:aria-labelledby="new-pool-heading">
+            <ServerForm action=add_pool attr:class="budget-form" attr:aria-labelledby="new-pool-heading">
                 <label for="pool-scope">"For"</label>
                 <select id="pool-scope" name="scope" prop:value=move || scope.get() on:change=move |ev| scope.set(event_target_value(&ev))>
                     <option value="project">"A project"</option>
@@ -362,7 +362,7 @@ fn PoolsCard(pools: Vec<PoolLine>, actions: Actions) -> impl IntoView {
                 <button type="submit" class="button primary" data-testid="add-pool" disabled=move || adding.get() aria-busy=move || adding.get().to_string()>
                     {move || if adding.get() { "Keeping…" } else { "Keep credits" }}
                 </button>
-            </ActionForm>
+            </ServerForm>
             <div aria-live="polite">
                 {move || add_pool.value().get().map(|answer| outcome(answer, |p| format!("{} kept for {}.", format::unit().amount(p.remaining), p.label)))}
             </div>
@@ -403,7 +403,7 @@ fn PoolItem(pool: PoolLine, actions: Actions) -> impl IntoView {
         <li data-testid="pool" data-id=id>
             <h3>{format!("{kind}: {}", pool.label)}</h3>
             <p class="muted">{left}</p>
-            <ActionForm action=change_pool attr:class="inline-form">
+            <ServerForm action=change_pool attr:class="inline-form">
                 <input type="hidden" name="id" value=change_id/>
                 <label for=credits_for>"Keeps"</label>
                 <input id=credits_id name="credits" type="number" required=true min=step.clone() step=step value=value/>
@@ -414,13 +414,13 @@ fn PoolItem(pool: PoolLine, actions: Actions) -> impl IntoView {
                 <button type="submit" class="button small" disabled=move || saving.get() aria-busy=move || saving.get().to_string()>
                     {move || if saving.get() { "Saving…" } else { "Save" }}
                 </button>
-            </ActionForm>
-            <ActionForm action=remove_pool attr:class="inline-form">
+            </ServerForm>
+            <ServerForm action=remove_pool attr:class="inline-form">
                 <input type="hidden" name="id" value=remove_id/>
                 <button type="submit" class="button small" aria-label=format!("Remove the pool for {}", pool.label) disabled=move || removing.get() aria-busy=move || removing.get().to_string()>
                     {move || if removing.get() { "Removing…" } else { "Remove" }}
                 </button>
-            </ActionForm>
+            </ServerForm>
         </li>
     }
 }

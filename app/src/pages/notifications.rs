@@ -1,4 +1,4 @@
-use crate::components::{ErrorPanel, Loading, TopBar};
+use crate::components::{ErrorPanel, Loading, ServerForm, TopBar};
 use crate::format;
 use crate::notifications::{load_notifications, EndpointView, NotificationsView, SaveEndpoint};
 use leptos::either::{Either, EitherOf3};
@@ -103,19 +103,19 @@ fn EndpointCard(endpoint: EndpointView) -> impl IntoView {
         <section class="card" aria-labelledby="webhook-heading" data-testid="webhook">
             <h2 id="webhook-heading">"Send notifications to your systems"</h2>
             <p class="muted">"Tally posts each notification as JSON to this address, signed in the Tally-Signature header (HMAC-SHA256 of the timestamp and body). Failed deliveries are retried for several hours."</p>
-            <ActionForm action=save>
+            <ServerForm action=save>
                 <label for="webhook-url">"Endpoint address"</label>
                 <input id="webhook-url" name="url" type="url" inputmode="url" placeholder="https://example.com/hooks/tally" value=current required=true aria-describedby="webhook-url-hint"/>
                 <p id="webhook-url-hint" class="muted hint">"Must start with https://. Saving gives a new signing secret."</p>
                 <button type="submit" class="button primary" data-testid="save-webhook" disabled=move || pending.get() aria-busy=move || pending.get().to_string()>
                     {move || if pending.get() { "Saving…" } else { "Save endpoint" }}
                 </button>
-            </ActionForm>
+            </ServerForm>
             {has_url.then(|| view! {
-                <ActionForm action=save>
+                <ServerForm action=save>
                     <input type="hidden" name="remove" value="1"/>
                     <button type="submit" class="button" disabled=move || pending.get()>"Stop sending"</button>
-                </ActionForm>
+                </ServerForm>
             })}
             <div aria-live="polite">
                 {move || save.value().get().map(|outcome| match outcome {

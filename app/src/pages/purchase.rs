@@ -1,5 +1,5 @@
 use crate::components::{
-    CopySupportDetails, ErrorPanel, Loading, PurchaseStatusBadge, TestModeBadge,
+    CopySupportDetails, ErrorPanel, Loading, PurchaseStatusBadge, ServerForm, TestModeBadge,
 };
 use crate::domain::PurchaseStatus;
 use crate::purchases::{load_purchase, AbandonCheckout, PurchaseDetail};
@@ -161,12 +161,12 @@ fn PurchaseOutcome(
                 <div><dt>"Balance"</dt><dd data-testid="balance">{unit.figure(balance)}</dd></div>
             </dl>
             {closable.then(|| view! {
-                <ActionForm action=abandon>
+                <ServerForm action=abandon>
                     <input type="hidden" name="id" value=purchase_id.clone()/>
                     <button type="submit" class="button primary" data-testid="cancel-checkout" disabled=move || closing.get() aria-busy=move || closing.get().to_string()>
                         {move || if closing.get() { "Canceling…" } else { "Cancel this checkout" }}
                     </button>
-                </ActionForm>
+                </ServerForm>
                 {move || abandon.value().get().and_then(|r| r.err()).map(|e| view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> })}
             })}
             <div class="actions">

@@ -1,4 +1,6 @@
-use crate::components::{ErrorPanel, InsufficientCredits, Loading, OverBudgetNotice, TopBar};
+use crate::components::{
+    ErrorPanel, InsufficientCredits, Loading, OverBudgetNotice, ServerForm, TopBar,
+};
 use crate::domain::{CreditUnit, Credits, Modality, Rate};
 use crate::error::AppError;
 use crate::studio::{load_studio, RunAction, StudioView};
@@ -96,7 +98,7 @@ fn StudioRunner(
     view! {
         <section class="card" aria-labelledby="run-heading">
                 <h2 id="run-heading">"Run an action"</h2>
-                <ActionForm action=run>
+                <ServerForm action=run>
                     <label for="studio-model">"Model"</label>
                     <select id="studio-model" name="model" required=true disabled=!can_run>{groups}</select>
                     <label for="studio-units">"Size"</label>
@@ -105,7 +107,7 @@ fn StudioRunner(
                     <button type="submit" class="button primary" disabled=move || !can_run || pending.get() aria-busy=move || pending.get().to_string()>
                         {move || if pending.get() { "Running…" } else { "Run action" }}
                     </button>
-                </ActionForm>
+                </ServerForm>
             </section>
             <div aria-live="polite">
                 {move || run.value().get().map(|outcome| match outcome {

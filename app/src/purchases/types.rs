@@ -1,7 +1,7 @@
 use crate::domain::{
     Credits, CustomAmountTerms, Money, PurchaseOrigin, PurchaseStatus, WorkspaceId,
 };
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 /// A pack on sale, as the purchase section shows it.
@@ -104,9 +104,15 @@ impl PurchaseView {
     /// The lines support needs to find this purchase, ready to paste.
     pub fn support_details(&self, workspace: &WorkspaceId, workspace_name: &str) -> String {
         format!(
-            "Workspace: {workspace_name} ({workspace})\nPurchase: {}\nTime: {} UTC\nItem: {}\nAmount: {} {}\nCredits: {}\nStatus: {}",
+            "Workspace: {workspace_name} ({workspace})\nPurchase: {}\nTime: {:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC\nItem: {}\nAmount: {} {}\nCredits: {}\nStatus: {}",
             self.id,
-            self.created_at.format("%Y-%m-%d %H:%M:%S"),
+            // From its parts, not a format string: the purchase page's island builds this too.
+            self.created_at.year(),
+            self.created_at.month(),
+            self.created_at.day(),
+            self.created_at.hour(),
+            self.created_at.minute(),
+            self.created_at.second(),
             self.description,
             self.amount,
             self.amount.currency().as_str().to_ascii_uppercase(),
