@@ -2,17 +2,16 @@
 
 use super::confirm_purchase::ConfirmPurchase;
 use super::TestModeBadge;
-use crate::domain::CustomAmountError;
+use crate::domain::{CreditUnit, CustomAmountError, CustomAmountTerms};
 use crate::format;
-use crate::purchases::{BuyOptions, Pick};
+use crate::purchases::{BuyOptions, PackOffer, Pick, SavedCard};
 use leptos::either::EitherOf3;
 use leptos::prelude::*;
 
-/// Buy credits: packs, a custom amount, and the confirmation dialog before checkout. An
-/// island: choosing, checking a custom amount and the dialog run in the browser.
-#[island]
-pub fn BuyCredits(options: BuyOptions, unit: crate::domain::CreditUnit) -> impl IntoView {
-    format::show_amounts_in(&unit);
+/// Buy credits: for billing managers, packs, a custom amount and the confirmation dialog
+/// before checkout; for everyone else, why they can't buy, which needs nothing in the browser.
+#[component]
+pub fn BuyCredits(options: BuyOptions, unit: CreditUnit) -> impl IntoView {
     let BuyOptions {
         test_mode,
         can_buy,
@@ -22,9 +21,9 @@ pub fn BuyCredits(options: BuyOptions, unit: crate::domain::CreditUnit) -> impl 
         default_card,
         upgrade,
     } = options;
-    if let Some(upgrade) = upgrade {
+    match (upgrade, can_buy) {
         // Buying needs a paid plan here: say how to get one instead of offering packs.
-        return EitherOf3::A(view! {
+        (Some(upgrade), _) => EitherOf3::A(view! {
             <section id="buy-credits" class="card" aria-labelledby="buy-heading">
                 <div class="card-head">
                     <h2 id="buy-heading">"Buy credits"</h2>
@@ -35,10 +34,8 @@ pub fn BuyCredits(options: BuyOptions, unit: crate::domain::CreditUnit) -> impl 
                     <p><a class="button primary" href=url data-testid="upgrade-link">"See plans"</a></p>
                 })}
             </section>
-        });
-    }
-    if !can_buy {
-        return EitherOf3::B(view! {
+        }),
+        (None, false) => EitherOf3::B(view! {
             <section id="buy-credits" class="card" aria-labelledby="buy-heading">
                 <div class="card-head">
                     <h2 id="buy-heading">"Buy credits"</h2>
@@ -46,8 +43,25 @@ pub fn BuyCredits(options: BuyOptions, unit: crate::domain::CreditUnit) -> impl 
                 </div>
                 <p class="muted" data-testid="buy-read-only">{format!("Buying credits is for billing managers. {who_can_buy}")}</p>
             </section>
-        });
+        }),
+        (None, true) => EitherOf3::C(view! {
+            <BuyCreditsForm test_mode packs custom default_card unit/>
+        }),
     }
+}
+
+/// The packs, the custom amount and the dialog: an island, so choosing, checking a custom
+/// amount and confirming run in the browser.
+#[island]
+fn BuyCreditsForm(
+    test_mode: bool,
+    packs: Vec<PackOffer>,
+    custom: CustomAmountTerms,
+    /// The card a checkout offers first.
+    default_card: Option<SavedCard>,
+    unit: CreditUnit,
+) -> impl IntoView {
+    format::show_amounts_in(&unit);
     let pick = RwSignal::new(None::<Pick>);
     let custom_text = RwSignal::new(String::new());
     let dialog_open = RwSignal::new(false);
@@ -115,7 +129,7 @@ pub fn BuyCredits(options: BuyOptions, unit: crate::domain::CreditUnit) -> impl 
         "Credits to buy".to_owned()
     };
     let inputmode = unit.input_mode();
-    EitherOf3::C(view! {
+    view! {
         <section id="buy-credits" class="card" aria-labelledby="buy-heading">
             <div class="card-head">
                 <h2 id="buy-heading">"Buy credits"</h2>
@@ -196,5 +210,5 @@ pub fn BuyCredits(options: BuyOptions, unit: crate::domain::CreditUnit) -> impl 
                 }
             })}
         </section>
-    })
+    }
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 /// How amounts of credits are shown and typed.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", try_from = "UnitFields")]
 pub enum CreditUnit {
     /// Whole credits: `1,500 credits`.
     #[default]
@@ -23,6 +23,39 @@ pub enum CreditUnit {
         currency: Currency,
         minor_per_credit: i64,
     },
+}
+
+/// A unit as it is read: its fields side by side, checked into a [`CreditUnit`] after. Serde
+/// reads a tagged enum by buffering the whole object first, and that reader would be in the
+/// browser's bundle for this one type; a flat struct is read as it arrives.
+#[derive(Deserialize)]
+struct UnitFields {
+    kind: UnitKind,
+    currency: Option<Currency>,
+    minor_per_credit: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum UnitKind {
+    Credits,
+    Money,
+}
+
+impl TryFrom<UnitFields> for CreditUnit {
+    type Error = &'static str;
+
+    fn try_from(fields: UnitFields) -> Result<Self, Self::Error> {
+        match (fields.kind, fields.currency, fields.minor_per_credit) {
+            (UnitKind::Credits, _, _) => Ok(Self::Credits),
+            (UnitKind::Money, Some(currency), Some(minor_per_credit)) => Ok(Self::Money {
+                currency,
+                minor_per_credit,
+            }),
+            (UnitKind::Money, None, _) => Err("missing field `currency`"),
+            (UnitKind::Money, Some(_), None) => Err("missing field `minor_per_credit`"),
+        }
+    }
 }
 
 /// Why a unit setting is not valid.
@@ -277,6 +310,27 @@ fn lower_first(text: &str) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_unit_reads_back_what_it_writes_and_money_needs_both_fields() {
+        for unit in [CreditUnit::Credits, CreditUnit::parse("eur", 150).unwrap()] {
+            let json = serde_json::to_string(&unit).unwrap();
+            assert_eq!(serde_json::from_str::<CreditUnit>(&json).unwrap(), unit);
+        }
+        assert_eq!(
+            serde_json::to_string(&CreditUnit::parse("usd", 1).unwrap()).unwrap(),
+            r#"{"kind":"money","currency":"usd","minor_per_credit":1}"#
+        );
+        let read = |json: &str| serde_json::from_str::<CreditUnit>(json);
+        assert_eq!(read(r#"{"kind":"credits"}"#).unwrap(), CreditUnit::Credits);
+        assert!(read(r#"{"kind":"money","minor_per_credit":1}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("currency"));
+        assert!(read(r#"{"kind":"money","currency":"usd"}"#).is_err());
+        assert!(read(r#"{"kind":"coins"}"#).is_err());
+        assert!(read(r#"{"kind":"money","currency":"dollars","minor_per_credit":1}"#).is_err());
+    }
 
     fn cents() -> CreditUnit {
         CreditUnit::parse("usd", 1).unwrap()
