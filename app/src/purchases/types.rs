@@ -228,6 +228,46 @@ mod tests {
         }
     }
 
+    /// A pack bought at 2023-11-14 22:13:20 UTC, still open.
+    fn purchase() -> PurchaseView {
+        PurchaseView {
+            id: "pur_private_history".into(),
+            created_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            origin: PurchaseOrigin::Pack,
+            description: "Starter pack".into(),
+            credits: Credits::new(5_000).unwrap(),
+            bonus: Credits::new(250).unwrap(),
+            amount: Money::new(500, Currency::usd()).unwrap(),
+            status: PurchaseStatus::Open,
+            payment_method: None,
+            receipt_url: None,
+            failure_reason: None,
+            reversed_credits: Credits::ZERO,
+        }
+    }
+
+    #[test]
+    fn support_details_name_the_purchase_with_its_time_in_utc_to_the_second() {
+        let workspace = WorkspaceId::parse("ws_acmeai0demo0000001").unwrap();
+        let details = purchase().support_details(&workspace, "Acme AI");
+        let mut lines = details.lines();
+        assert_eq!(
+            lines.next(),
+            Some("Workspace: Acme AI (ws_acmeai0demo0000001)")
+        );
+        assert_eq!(lines.next(), Some("Purchase: pur_private_history"));
+        assert_eq!(lines.next(), Some("Time: 2023-11-14 22:13:20 UTC"));
+        assert_eq!(lines.next(), Some("Item: Starter pack"));
+        assert!(lines
+            .next()
+            .is_some_and(|l| l.starts_with("Amount: ") && l.ends_with(" USD")));
+        assert!(lines
+            .next()
+            .is_some_and(|l| l.starts_with("Credits: 5") && l.contains("250")));
+        assert!(lines.next().is_some_and(|l| l.starts_with("Status: ")));
+        assert_eq!(lines.next(), None);
+    }
+
     #[test]
     fn the_buy_island_gets_the_default_card_and_never_the_purchases() {
         let usd = |minor| Money::new(minor, Currency::usd()).unwrap();
@@ -246,20 +286,7 @@ mod tests {
             },
             cards: vec![card("pm_other", false), card("pm_default", true)],
             cards_error: None,
-            purchases: vec![PurchaseView {
-                id: "pur_private_history".into(),
-                created_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
-                origin: PurchaseOrigin::Pack,
-                description: "Starter pack".into(),
-                credits: Credits::new(5_000).unwrap(),
-                bonus: Credits::ZERO,
-                amount: usd(500),
-                status: PurchaseStatus::Open,
-                payment_method: None,
-                receipt_url: None,
-                failure_reason: None,
-                reversed_credits: Credits::ZERO,
-            }],
+            purchases: vec![purchase()],
             upgrade: None,
         };
         let options = section.buy_options();
