@@ -13,8 +13,7 @@ use super::store::{
     take_from_lots, OpenBooks, IDS_PER_QUERY,
 };
 use super::{EntryMeta, LedgerError, Receipt, RefundRefusal};
-use crate::db::Store;
-use crate::db::{new_id, param_rows};
+use crate::db::{new_id, param_rows, Store};
 use crate::spend::{BudgetBook, LimitHit};
 use app::domain::{Credits, EntryType, WorkspaceId};
 use serde::{Deserialize, Serialize};

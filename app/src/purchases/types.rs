@@ -164,8 +164,9 @@ impl PurchaseSection {
 }
 
 /// The Buy credits card's choices: the packs, the custom amount's terms, and the card a
-/// checkout would offer first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// checkout would offer first. Read on the server only; its buying form (an island) gets the
+/// fields it needs from it, never the rest of the purchase section.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct BuyOptions {
     pub test_mode: bool,
     pub can_buy: bool,
