@@ -1,16 +1,18 @@
 //! The server's implementation of what the UI's server functions need.
 
 use crate::clock::Clock;
-use crate::db::{Store, StoreError};
+use crate::db::{Reads, Store, StoreError};
 use crate::ledger::{views, LedgerError};
 use crate::ledger::{EntryMeta, IdempotencyKey, NewHold, NewPool, Refusal};
 use crate::payments::auto_reload::ReloadOutcome;
+use crate::payments::subscriptions::SubscriptionRecord;
 use crate::payments::{CardOnFile, GatewayError, Payments, PaymentsError, PurchaseRecord};
 use crate::spend::{BudgetChange, Enforcement, NewBudget, Period, Scope, SpendError};
 use app::api_keys::{ApiKeyView, NewApiKey};
 use app::backend::Backend;
 use app::billing::{
-    BudgetLine, CreditsView, HistoryFilter, PlanView, Transaction, Viewer, WorkspaceChoice,
+    BillingOverview, BudgetLine, CreditsView, HistoryFilter, PlanView, Transaction, Viewer,
+    WorkspaceChoice,
 };
 use app::billing::{UsageBreakdown, UsageReport};
 use app::budgets::{BudgetForm, BudgetsPage, PoolForm, PoolLine, TargetChoice};
@@ -69,6 +71,69 @@ impl TallyBackend {
             .map_err(internal)?
             .ok_or(AppError::NotFound)
     }
+
+    /// The Credits card for `viewer`, read on `reads`.
+    async fn credits_in(
+        &self,
+        reads: &mut Reads,
+        viewer: &Viewer,
+        limit: u32,
+    ) -> Result<CreditsView, AppError> {
+        // The viewer's membership already proved the workspace exists.
+        let workspace = &viewer.workspace.id;
+        let spender = crate::spend::Spender {
+            member: Some(viewer.user_id.clone()),
+            project: viewer.pool.as_ref().map(|p| p.project.clone()),
+            ..Default::default()
+        };
+        if let Some(pool) = &viewer.pool {
+            return Ok(views::pool_credits_view(
+                reads,
+                workspace,
+                pool.clone(),
+                self.clock.now_ms(),
+                &spender,
+                &viewer.unit,
+            )
+            .await?);
+        }
+        Ok(views::credits_view(
+            reads,
+            workspace,
+            self.clock.now_ms(),
+            limit,
+            None,
+            &views::Audience {
+                with_card: viewer.can_manage_billing,
+                whose: &spender,
+                unit: &viewer.unit,
+            },
+        )
+        .await?)
+    }
+}
+
+/// The plan card's figures for a workspace's subscription.
+fn plan_view(subscription: Option<SubscriptionRecord>) -> Option<PlanView> {
+    let s = subscription?;
+    let per_invoice = s
+        .plan
+        .terms
+        .credits_per_seat
+        .get()
+        .saturating_mul(i64::from(s.seats))
+        .saturating_mul(s.interval.months());
+    Some(PlanView {
+        name: s.plan.name,
+        status: s.status,
+        seats: s.seats,
+        interval: s.interval,
+        credits_per_seat: s.plan.terms.credits_per_seat,
+        credits_per_invoice: Credits::new(per_invoice).unwrap_or_default(),
+        rollover: s.plan.terms.rollover,
+        period_end: crate::clock::to_datetime(s.current_period_end),
+        cancel_at_period_end: s.cancel_at_period_end,
+    })
 }
 
 #[async_trait::async_trait]
@@ -90,62 +155,39 @@ impl Backend for TallyBackend {
         if !viewer.role.can_view_billing() {
             return Err(AppError::Forbidden);
         }
-        // The viewer's membership already proved the workspace exists.
-        let workspace = &viewer.workspace.id;
-        let spender = crate::spend::Spender {
-            member: Some(viewer.user_id.clone()),
-            project: viewer.pool.as_ref().map(|p| p.project.clone()),
-            ..Default::default()
-        };
-        if let Some(pool) = &viewer.pool {
-            return Ok(views::pool_credits_view(
-                &self.store,
-                workspace,
-                pool.clone(),
-                self.clock.now_ms(),
-                &spender,
-                &viewer.unit,
-            )
-            .await?);
-        }
-        Ok(views::credits_view(
-            &self.store,
-            workspace,
-            self.clock.now_ms(),
-            limit,
-            None,
-            &views::Audience {
-                with_card: viewer.can_manage_billing,
-                whose: &spender,
-                unit: &viewer.unit,
-            },
-        )
-        .await?)
+        self.credits_in(&mut self.store.reads().await?, viewer, limit)
+            .await
     }
 
     #[tracing::instrument(skip_all)]
-    async fn plan(&self, workspace: &WorkspaceId) -> Result<Option<PlanView>, AppError> {
-        let Some(s) = self.store.subscription_of(workspace).await? else {
-            return Ok(None);
+    async fn billing_overview(
+        &self,
+        viewer: Viewer,
+        limit: u32,
+        by: UsageBreakdown,
+    ) -> Result<BillingOverview, AppError> {
+        if !viewer.role.can_view_billing() {
+            return Err(AppError::Forbidden);
+        }
+        // The page's reads on one connection (see `Reads`).
+        let mut reads = self.store.reads().await?;
+        let credits = self.credits_in(&mut reads, &viewer, limit).await?;
+        // A member shown only their project's pool gets nothing of the workspace's use or plan.
+        let (usage, plan) = if viewer.pool.is_some() {
+            (UsageReport::empty(by), None)
+        } else {
+            let workspace = &viewer.workspace.id;
+            (
+                views::usage(&mut reads, workspace, self.clock.now_ms(), by).await?,
+                plan_view(reads.subscription_of(workspace).await?),
+            )
         };
-        let per_invoice = s
-            .plan
-            .terms
-            .credits_per_seat
-            .get()
-            .saturating_mul(i64::from(s.seats))
-            .saturating_mul(s.interval.months());
-        Ok(Some(PlanView {
-            name: s.plan.name,
-            status: s.status,
-            seats: s.seats,
-            interval: s.interval,
-            credits_per_seat: s.plan.terms.credits_per_seat,
-            credits_per_invoice: Credits::new(per_invoice).unwrap_or_default(),
-            rollover: s.plan.terms.rollover,
-            period_end: crate::clock::to_datetime(s.current_period_end),
-            cancel_at_period_end: s.cancel_at_period_end,
-        }))
+        Ok(BillingOverview {
+            viewer,
+            credits,
+            usage,
+            plan,
+        })
     }
 
     #[tracing::instrument(skip_all)]
@@ -157,7 +199,8 @@ impl Backend for TallyBackend {
         limit: u32,
     ) -> Result<(Vec<Transaction>, Option<String>), AppError> {
         // The viewer's membership already proved the workspace exists.
-        Ok(views::history(&self.store, workspace, filter, cursor, limit).await?)
+        let mut reads = self.store.reads().await?;
+        Ok(views::history(&mut reads, workspace, filter, cursor, limit).await?)
     }
 
     #[tracing::instrument(skip_all)]
@@ -379,15 +422,6 @@ impl Backend for TallyBackend {
         }
     }
 
-    #[tracing::instrument(skip_all)]
-    async fn usage(
-        &self,
-        workspace: &WorkspaceId,
-        by: UsageBreakdown,
-    ) -> Result<UsageReport, AppError> {
-        Ok(views::usage(&self.store, workspace, self.clock.now_ms(), by).await?)
-    }
-
     fn custom_terms(&self) -> CustomAmountTerms {
         self.payments.storefront().custom.clone()
     }
@@ -395,16 +429,23 @@ impl Backend for TallyBackend {
     #[tracing::instrument(skip_all)]
     async fn purchase_section(&self, viewer: &Viewer) -> Result<PurchaseSection, AppError> {
         let workspace = &viewer.workspace.id;
+        // The catalog and the purchases on one connection, given back before the cards are
+        // read: a workspace whose cards were never read asks the provider and saves them.
+        let mut reads = self.store.reads().await?;
         let upgrade = self
             .payments
-            .buying_refusal(workspace)
+            .buying_refusal_in(&mut reads, workspace)
             .await
             .map_err(payment_error)?
             .map(|why| app::purchases::UpgradeNote {
                 message: why.to_owned(),
                 url: self.payments.storefront().upgrade_url.clone(),
             });
-        let offers = self.payments.offers().await.map_err(payment_error)?;
+        let offers = self
+            .payments
+            .offers(&mut reads)
+            .await
+            .map_err(payment_error)?;
         let packs = offers
             .into_iter()
             .map(|(pack, offer, per_thousand, best)| PackOffer {
@@ -437,9 +478,17 @@ impl Backend for TallyBackend {
                 upgrade,
             });
         }
+        let purchases = reads
+            .purchases(workspace, 20)
+            .await?
+            .into_iter()
+            .map(purchase_view)
+            .collect::<Result<_, _>>()?;
+        let stored_cards = reads.stored_cards_of(workspace).await?;
+        drop(reads);
         // Saved cards are read from the database; only a workspace whose cards were never
         // read asks the payment provider, and the page still works when it is away.
-        let (cards, cards_error) = match self.payments.saved_cards(workspace).await {
+        let (cards, cards_error) = match self.payments.cards_from(stored_cards).await {
             Ok(cards) => (cards.into_iter().map(saved_card).collect(), None),
             Err(err) => {
                 tracing::warn!(error = %err, "saved cards could not be read");
@@ -452,13 +501,6 @@ impl Backend for TallyBackend {
                 )
             }
         };
-        let purchases = self
-            .store
-            .purchases(workspace, 20)
-            .await?
-            .into_iter()
-            .map(purchase_view)
-            .collect::<Result<_, _>>()?;
         Ok(PurchaseSection {
             workspace_id: workspace.clone(),
             workspace_name: viewer.workspace.name.clone(),

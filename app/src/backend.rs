@@ -5,8 +5,8 @@
 //! implements [`Backend`] and puts a [`BackendHandle`] into every request's context.
 
 use crate::api_keys::{ApiKeyView, NewApiKey};
+use crate::billing::UsageBreakdown;
 use crate::billing::{CreditsView, HistoryFilter, Transaction, Viewer};
-use crate::billing::{UsageBreakdown, UsageReport};
 use crate::domain::Rate;
 use crate::domain::WorkspaceId;
 use crate::error::AppError;
@@ -29,11 +29,15 @@ pub trait Backend: Send + Sync + 'static {
     /// card Auto-reload charges only for billing managers). Guests are refused.
     async fn credits(&self, viewer: &Viewer, limit: u32) -> Result<CreditsView, AppError>;
 
-    /// The workspace's subscription plan, if it has one.
-    async fn plan(
+    /// The Billing page's figures for `viewer`: the Credits card with the `limit` newest
+    /// movements, and (unless they see only their project's pool) the usage chart broken
+    /// down `by` and the workspace's subscription plan, all read at once.
+    async fn billing_overview(
         &self,
-        workspace: &WorkspaceId,
-    ) -> Result<Option<crate::billing::PlanView>, AppError>;
+        viewer: Viewer,
+        limit: u32,
+        by: UsageBreakdown,
+    ) -> Result<crate::billing::BillingOverview, AppError>;
 
     /// One page of history, newest first, and the cursor of the next page.
     async fn history(
@@ -74,13 +78,6 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The newest notifications this person may see.
     async fn notifications(&self, viewer: &Viewer) -> Result<Vec<NotificationView>, AppError>;
-
-    /// Credits used per day over the last 30 days.
-    async fn usage(
-        &self,
-        workspace: &WorkspaceId,
-        by: UsageBreakdown,
-    ) -> Result<UsageReport, AppError>;
 
     /// The terms a custom amount is bought on in this deployment.
     fn custom_terms(&self) -> crate::domain::CustomAmountTerms;

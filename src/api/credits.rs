@@ -68,7 +68,7 @@ pub async fn get_credits(
     };
     if let Some(pool) = &caller.pool {
         let view = pool_credits_view(
-            &state.store,
+            &mut state.store.reads().await?,
             &caller.workspace.id,
             pool_line(pool),
             state.clock.now_ms(),
@@ -79,7 +79,7 @@ pub async fn get_credits(
         return Ok(Json(view));
     }
     let view = credits_view(
-        &state.store,
+        &mut state.store.reads().await?,
         &caller.workspace.id,
         state.clock.now_ms(),
         limit,

@@ -8,7 +8,8 @@
 //! SQLite takes the database's write lock, before it reads anything it will change.
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Connection, Executor};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -187,9 +188,35 @@ impl Store {
         &self.pool
     }
 
+    /// One connection of the pool, held for several reads in a row (see [`Reads`]).
+    pub async fn reads(&self) -> Result<Reads, StoreError> {
+        Ok(Reads {
+            conn: self.pool.acquire().await?,
+        })
+    }
+
     /// Closes every connection (tests drop their database afterwards).
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// A connection of the pool held for a run of reads, such as one page's.
+///
+/// The pool checks every connection it takes back with a round trip to it (on SQLite a
+/// hand-off to the connection's thread and back, on PostgreSQL a message to the server):
+/// statements run straight on the pool pay that after each one, reads on one `Reads` once,
+/// when it is dropped. The reads used elsewhere too are also on [`Store`], where each takes a
+/// connection for itself. For reads only: a write on the pool while this is held would need a
+/// second connection, and enough such requests at once would wait on each other.
+pub struct Reads {
+    conn: PoolConnection<Any>,
+}
+
+impl Reads {
+    /// The held connection, for one statement.
+    pub fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.conn
     }
 }
 

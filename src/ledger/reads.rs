@@ -5,128 +5,27 @@ use super::store::parse_kind;
 use super::types::Consumption;
 use super::types::{AccountSummary, BucketRow, EntryRecord, HistoryQuery, TraceRow};
 use super::LedgerError;
-use crate::db::Store;
+use crate::db::{Reads, Store};
 use app::domain::{EntryType, WorkspaceId};
 use sqlx::Row;
 
 impl Store {
     /// The workspace's balance, holds, lifetime totals and spendable buckets at `now`.
-    #[tracing::instrument(skip_all)]
     pub async fn summary(
         &self,
         workspace: &WorkspaceId,
         now: Millis,
     ) -> Result<AccountSummary, LedgerError> {
-        // One statement, so the account's totals, its lots and the threshold they are
-        // compared to are read at the same instant (and a page pays one round trip, not three). A workspace with nothing to spend
-        // gets one row with no bucket.
-        let rows = sqlx::query(
-            r#"
-            SELECT a.total, a.held, a.lifetime_added, a.lifetime_spent,
-                w.low_balance_threshold, b.kind, b.expires_at, b.available
-            FROM credit_accounts a
-            JOIN workspaces w ON w.id = a.workspace_id
-            LEFT JOIN (
-                SELECT kind, expires_at, CAST(SUM(remaining - held) AS BIGINT) AS available
-                FROM credit_lots
-                WHERE workspace_id = $1 AND remaining > held
-                  AND (expires_at IS NULL OR expires_at > $2)
-                GROUP BY kind, expires_at
-            ) b ON 1 = 1
-            WHERE a.workspace_id = $1
-            "#,
-        )
-        .bind(workspace.as_str())
-        .bind(now)
-        .fetch_all(self.pool())
-        .await?;
-        let account = rows.first().ok_or(LedgerError::UnknownWorkspace)?;
-        let mut buckets = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let Some(kind) = row.try_get::<Option<String>, _>("kind")? else {
-                continue;
-            };
-            buckets.push(BucketRow {
-                kind: parse_kind(kind)?,
-                expires_at: row.try_get("expires_at")?,
-                available: row.try_get("available")?,
-            });
-        }
-        buckets.sort_by_key(|b| (b.expires_at.is_none(), b.expires_at, b.kind.drawdown_rank()));
-        Ok(AccountSummary {
-            available: buckets.iter().map(|b| b.available).sum(),
-            held: account.try_get("held")?,
-            total: account.try_get("total")?,
-            lifetime_added: account.try_get("lifetime_added")?,
-            lifetime_spent: account.try_get("lifetime_spent")?,
-            low_balance_threshold: account.try_get("low_balance_threshold")?,
-            buckets,
-        })
+        self.reads().await?.summary(workspace, now).await
     }
 
     /// Journal entries, newest first, after the filters and cursor in `query`.
-    #[tracing::instrument(skip_all)]
     pub async fn history(
         &self,
         workspace: &WorkspaceId,
         query: &HistoryQuery,
     ) -> Result<Vec<EntryRecord>, LedgerError> {
-        let rows = sqlx::query_as::<_, EntryRecord>(
-            r#"
-            SELECT id, seq, entry_type, amount, balance_after, actor, description, action, model, project,
-                session_ref, payment_ref, created_at
-            FROM ledger_entries
-            WHERE workspace_id = $1 AND ($2 = '' OR entry_type = $2)
-              AND created_at >= $3 AND created_at < $4 AND seq < $5
-            ORDER BY seq DESC
-            LIMIT $6
-            "#,
-        )
-        .bind(workspace.as_str())
-        .bind(query.entry_type.map_or("", EntryType::as_str))
-        .bind(query.from.unwrap_or(i64::MIN))
-        .bind(query.until.unwrap_or(i64::MAX))
-        .bind(query.before_seq.unwrap_or(i64::MAX))
-        .bind(i64::from(query.limit))
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows)
-    }
-
-    /// Consumption since `since`, summed per UTC day, action and model: (start of the day,
-    /// credits, action, model). The sums are the database's work, so a page reads at most a
-    /// row per day and key however many charges the workspace makes.
-    #[tracing::instrument(skip_all)]
-    pub async fn consumption_since(
-        &self,
-        workspace: &WorkspaceId,
-        since: Millis,
-    ) -> Result<Vec<Consumption>, LedgerError> {
-        let rows = sqlx::query(
-            r#"
-            SELECT (created_at / 86400000) * 86400000 AS day,
-                CAST(-SUM(amount) AS BIGINT) AS credits, action, model
-            FROM ledger_entries
-            WHERE workspace_id = $1 AND entry_type = 'consumption'
-              AND created_at >= $2
-            GROUP BY (created_at / 86400000) * 86400000, action, model
-            ORDER BY day
-            "#,
-        )
-        .bind(workspace.as_str())
-        .bind(since)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("day")?,
-                    row.try_get("credits")?,
-                    row.try_get("action")?,
-                    row.try_get("model")?,
-                ))
-            })
-            .collect()
+        self.reads().await?.history(workspace, query).await
     }
 
     /// Which lots an entry of this workspace moved, and how much.
@@ -156,6 +55,128 @@ impl Store {
                     kind: parse_kind(row.try_get("kind")?)?,
                     amount: row.try_get("amount")?,
                 })
+            })
+            .collect()
+    }
+}
+
+/// The reads a page makes on one connection.
+impl Reads {
+    /// The workspace's balance, holds, lifetime totals and spendable buckets at `now`.
+    #[tracing::instrument(skip_all)]
+    pub async fn summary(
+        &mut self,
+        workspace: &WorkspaceId,
+        now: Millis,
+    ) -> Result<AccountSummary, LedgerError> {
+        // One statement, so the account's totals, its lots and the threshold they are
+        // compared to are read at the same instant (and a page pays one round trip, not three). A workspace with nothing to spend
+        // gets one row with no bucket.
+        let rows = sqlx::query(
+            r#"
+            SELECT a.total, a.held, a.lifetime_added, a.lifetime_spent,
+                w.low_balance_threshold, b.kind, b.expires_at, b.available
+            FROM credit_accounts a
+            JOIN workspaces w ON w.id = a.workspace_id
+            LEFT JOIN (
+                SELECT kind, expires_at, CAST(SUM(remaining - held) AS BIGINT) AS available
+                FROM credit_lots
+                WHERE workspace_id = $1 AND remaining > held
+                  AND (expires_at IS NULL OR expires_at > $2)
+                GROUP BY kind, expires_at
+            ) b ON 1 = 1
+            WHERE a.workspace_id = $1
+            "#,
+        )
+        .bind(workspace.as_str())
+        .bind(now)
+        .fetch_all(self.conn())
+        .await?;
+        let account = rows.first().ok_or(LedgerError::UnknownWorkspace)?;
+        let mut buckets = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let Some(kind) = row.try_get::<Option<String>, _>("kind")? else {
+                continue;
+            };
+            buckets.push(BucketRow {
+                kind: parse_kind(kind)?,
+                expires_at: row.try_get("expires_at")?,
+                available: row.try_get("available")?,
+            });
+        }
+        buckets.sort_by_key(|b| (b.expires_at.is_none(), b.expires_at, b.kind.drawdown_rank()));
+        Ok(AccountSummary {
+            available: buckets.iter().map(|b| b.available).sum(),
+            held: account.try_get("held")?,
+            total: account.try_get("total")?,
+            lifetime_added: account.try_get("lifetime_added")?,
+            lifetime_spent: account.try_get("lifetime_spent")?,
+            low_balance_threshold: account.try_get("low_balance_threshold")?,
+            buckets,
+        })
+    }
+
+    /// Journal entries, newest first, after the filters and cursor in `query`.
+    #[tracing::instrument(skip_all)]
+    pub async fn history(
+        &mut self,
+        workspace: &WorkspaceId,
+        query: &HistoryQuery,
+    ) -> Result<Vec<EntryRecord>, LedgerError> {
+        let rows = sqlx::query_as::<_, EntryRecord>(
+            r#"
+            SELECT id, seq, entry_type, amount, balance_after, actor, description, action, model, project,
+                session_ref, payment_ref, created_at
+            FROM ledger_entries
+            WHERE workspace_id = $1 AND ($2 = '' OR entry_type = $2)
+              AND created_at >= $3 AND created_at < $4 AND seq < $5
+            ORDER BY seq DESC
+            LIMIT $6
+            "#,
+        )
+        .bind(workspace.as_str())
+        .bind(query.entry_type.map_or("", EntryType::as_str))
+        .bind(query.from.unwrap_or(i64::MIN))
+        .bind(query.until.unwrap_or(i64::MAX))
+        .bind(query.before_seq.unwrap_or(i64::MAX))
+        .bind(i64::from(query.limit))
+        .fetch_all(self.conn())
+        .await?;
+        Ok(rows)
+    }
+
+    /// Consumption since `since`, summed per UTC day, action and model: (start of the day,
+    /// credits, action, model). The sums are the database's work, so a page reads at most a
+    /// row per day and key however many charges the workspace makes.
+    #[tracing::instrument(skip_all)]
+    pub async fn consumption_since(
+        &mut self,
+        workspace: &WorkspaceId,
+        since: Millis,
+    ) -> Result<Vec<Consumption>, LedgerError> {
+        let rows = sqlx::query(
+            r#"
+            SELECT (created_at / 86400000) * 86400000 AS day,
+                CAST(-SUM(amount) AS BIGINT) AS credits, action, model
+            FROM ledger_entries
+            WHERE workspace_id = $1 AND entry_type = 'consumption'
+              AND created_at >= $2
+            GROUP BY (created_at / 86400000) * 86400000, action, model
+            ORDER BY day
+            "#,
+        )
+        .bind(workspace.as_str())
+        .bind(since)
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("day")?,
+                    row.try_get("credits")?,
+                    row.try_get("action")?,
+                    row.try_get("model")?,
+                ))
             })
             .collect()
     }

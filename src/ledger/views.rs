@@ -3,7 +3,7 @@
 use super::{EntryRecord, HistoryQuery, LedgerError};
 use crate::clock::to_datetime;
 use crate::clock::Millis;
-use crate::db::Store;
+use crate::db::Reads;
 use crate::spend::{BudgetView, SpendError, Spender};
 use app::billing::{AutoReloadView, Bucket, BudgetLine, CreditsView, HistoryFilter, PoolLine};
 use app::billing::{ResourceRef, Transaction};
@@ -47,7 +47,7 @@ pub fn history_query(filter: &HistoryFilter, before_seq: Option<i64>, limit: u32
 /// One page of history and the cursor of the next, if there is one.
 #[tracing::instrument(skip_all)]
 pub async fn history(
-    store: &Store,
+    reads: &mut Reads,
     workspace: &WorkspaceId,
     filter: &HistoryFilter,
     cursor: Option<&str>,
@@ -56,7 +56,7 @@ pub async fn history(
     let before_seq = cursor.map(decode_cursor).transpose()?;
     let limit = limit.clamp(1, MAX_PAGE);
     // One row more than asked tells whether another page exists.
-    let mut rows = store
+    let mut rows = reads
         .history(workspace, &history_query(filter, before_seq, limit + 1))
         .await?;
     let next_cursor = if rows.len() > limit as usize {
@@ -82,7 +82,7 @@ pub struct Audience<'a> {
 /// that concern the audience.
 #[tracing::instrument(skip_all)]
 pub async fn credits_view(
-    store: &Store,
+    reads: &mut Reads,
     workspace: &WorkspaceId,
     now: Millis,
     limit: u32,
@@ -95,14 +95,14 @@ pub async fn credits_view(
         unit,
     } = *audience;
     let (transactions, next_cursor) =
-        history(store, workspace, &HistoryFilter::default(), cursor, limit).await?;
-    let summary = store.summary(workspace, now).await?;
-    let auto_reload = store
+        history(reads, workspace, &HistoryFilter::default(), cursor, limit).await?;
+    let summary = reads.summary(workspace, now).await?;
+    let auto_reload = reads
         .auto_reload_view(workspace, summary.available, now, unit)
         .await
         .map_err(LedgerError::from)?;
     let credits = |n: i64| Credits::new(n.max(0)).unwrap_or_default();
-    let budgets = budgets_of(store, workspace, now, whose).await?;
+    let budgets = budgets_of(reads, workspace, now, whose).await?;
     Ok(CreditsView {
         workspace_id: workspace.clone(),
         balance: credits(summary.available),
@@ -135,12 +135,12 @@ pub async fn credits_view(
 
 /// The budgets of the workspace that concern `whose`, with this period's use.
 async fn budgets_of(
-    store: &Store,
+    reads: &mut Reads,
     workspace: &WorkspaceId,
     now: Millis,
     whose: &Spender,
 ) -> Result<Vec<BudgetLine>, LedgerError> {
-    Ok(store
+    Ok(reads
         .budgets(workspace, now)
         .await
         .map_err(|e| match e {
@@ -157,14 +157,14 @@ async fn budgets_of(
 /// their budgets, and nothing of the workspace's balance, totals, Auto-reload or history.
 #[tracing::instrument(skip_all)]
 pub async fn pool_credits_view(
-    store: &Store,
+    reads: &mut Reads,
     workspace: &WorkspaceId,
     pool: PoolLine,
     now: Millis,
     whose: &Spender,
     unit: &CreditUnit,
 ) -> Result<CreditsView, LedgerError> {
-    let budgets = budgets_of(store, workspace, now, whose).await?;
+    let budgets = budgets_of(reads, workspace, now, whose).await?;
     let overflow = if pool.overflow {
         " Once it is spent, the project goes on with the workspace's shared credits."
     } else {
@@ -311,7 +311,7 @@ pub fn usage_report(
 /// The usage chart of a workspace at `now`.
 #[tracing::instrument(skip_all)]
 pub async fn usage(
-    store: &Store,
+    reads: &mut Reads,
     workspace: &WorkspaceId,
     now: Millis,
     by: UsageBreakdown,
@@ -321,7 +321,7 @@ pub async fn usage(
         .and_time(NaiveTime::MIN)
         .and_utc()
         .timestamp_millis();
-    let rows = store.consumption_since(workspace, since).await?;
+    let rows = reads.consumption_since(workspace, since).await?;
     Ok(usage_report(&rows, today, by))
 }
 

@@ -22,7 +22,7 @@ pub use store::{Applied, NewPurchase, PackRecord, PurchaseRecord};
 
 use crate::clock::Clock;
 use crate::clock::Millis;
-use crate::db::{Store, StoreError};
+use crate::db::{Reads, Store, StoreError};
 use crate::ledger::LedgerError;
 use app::domain::{
     best_value, bonus_at, price_per_thousand, Credits, Currency, Money, PurchaseOrigin, Storefront,
@@ -124,7 +124,20 @@ impl Payments {
             // Nothing to look up.
             return Ok(None);
         }
-        let plan = self.store.subscription_of(workspace).await?;
+        self.buying_refusal_in(&mut self.store.reads().await?, workspace)
+            .await
+    }
+
+    /// [`Payments::buying_refusal`], read on a page's connection.
+    pub async fn buying_refusal_in(
+        &self,
+        reads: &mut Reads,
+        workspace: &WorkspaceId,
+    ) -> Result<Option<&'static str>, PaymentsError> {
+        if self.storefront.buying == app::domain::BuyingPolicy::AnyWorkspace {
+            return Ok(None);
+        }
+        let plan = reads.subscription_of(workspace).await?;
         Ok(self.storefront.refusal(plan.map(|s| s.status)))
     }
 
@@ -147,9 +160,12 @@ impl Payments {
 
     /// The packs on sale now, with their current bonus, price per 1,000 credits and the best
     /// value marked (per currency).
-    pub async fn offers(&self) -> Result<Vec<(PackRecord, Offer, Money, bool)>, PaymentsError> {
+    pub async fn offers(
+        &self,
+        reads: &mut Reads,
+    ) -> Result<Vec<(PackRecord, Offer, Money, bool)>, PaymentsError> {
         let now = self.now();
-        let packs = self.store.active_packs().await?;
+        let packs = reads.active_packs().await?;
         let mut offers = Vec::new();
         for pack in packs {
             let offer = self.pack_offer(&pack, now)?;

@@ -10,7 +10,7 @@
 use super::gateway::CardOnFile;
 use super::{Payments, PaymentsError};
 use crate::clock::Millis;
-use crate::db::{Store, StoreError};
+use crate::db::{Reads, Store, StoreError};
 use app::domain::WorkspaceId;
 use sqlx::FromRow;
 
@@ -71,48 +71,11 @@ pub enum CardsStored {
 impl Store {
     /// The workspace's customer and its stored cards, in one statement (a Billing page view
     /// reads them on every visit).
-    #[tracing::instrument(skip_all)]
     pub async fn stored_cards_of(
         &self,
         workspace: &WorkspaceId,
     ) -> Result<StoredCards, StoreError> {
-        let rows: Vec<WorkspaceCardRow> = sqlx::query_as(
-            r#"
-            SELECT c.customer_id, r.read_at,
-                s.id, s.brand, s.last4, s.exp_month, s.exp_year, s.is_default
-            FROM stripe_customers c
-            LEFT JOIN saved_card_reads r ON r.customer_id = c.customer_id
-            LEFT JOIN saved_cards s ON s.customer_id = r.customer_id
-            WHERE c.workspace_id = $1
-            ORDER BY s.position
-            "#,
-        )
-        .bind(workspace.as_str())
-        .fetch_all(self.pool())
-        .await?;
-        let Some(first) = rows.first() else {
-            return Ok(StoredCards::NoCustomer);
-        };
-        if first.read_at.is_none() {
-            return Ok(StoredCards::NeverRead {
-                customer_id: first.customer_id.clone(),
-            });
-        }
-        let cards = rows
-            .into_iter()
-            .filter_map(|row| {
-                Some(CardRow {
-                    id: row.id?,
-                    brand: row.brand?,
-                    last4: row.last4?,
-                    exp_month: row.exp_month?,
-                    exp_year: row.exp_year?,
-                    is_default: row.is_default?,
-                })
-            })
-            .map(CardOnFile::from)
-            .collect();
-        Ok(StoredCards::Read(cards))
+        self.reads().await?.stored_cards_of(workspace).await
     }
 
     /// Replaces the customer's stored cards with a read that started at `read_at`, unless a
@@ -172,13 +135,11 @@ impl Store {
 }
 
 impl Payments {
-    /// The workspace's saved cards: the stored copy, or a first read from the provider.
-    #[tracing::instrument(skip_all)]
-    pub async fn saved_cards(
-        &self,
-        workspace: &WorkspaceId,
-    ) -> Result<Vec<CardOnFile>, PaymentsError> {
-        match self.store().stored_cards_of(workspace).await? {
+    /// The workspace's saved cards from what the store holds for it: the stored copy, or a
+    /// first read from the provider, which is then stored (so the caller holds no
+    /// connection meanwhile).
+    pub async fn cards_from(&self, stored: StoredCards) -> Result<Vec<CardOnFile>, PaymentsError> {
+        match stored {
             StoredCards::NoCustomer => Ok(Vec::new()),
             StoredCards::NeverRead { customer_id } => {
                 self.refresh_cards_of_customer(&customer_id).await
@@ -211,5 +172,54 @@ impl Payments {
             .replace_saved_cards(customer_id, &cards, read_at)
             .await?;
         Ok(cards)
+    }
+}
+
+/// The reads a page makes on one connection.
+impl Reads {
+    /// The workspace's customer and its stored cards, in one statement (a Billing page view
+    /// reads them on every visit).
+    #[tracing::instrument(skip_all)]
+    pub async fn stored_cards_of(
+        &mut self,
+        workspace: &WorkspaceId,
+    ) -> Result<StoredCards, StoreError> {
+        let rows: Vec<WorkspaceCardRow> = sqlx::query_as(
+            r#"
+            SELECT c.customer_id, r.read_at,
+                s.id, s.brand, s.last4, s.exp_month, s.exp_year, s.is_default
+            FROM stripe_customers c
+            LEFT JOIN saved_card_reads r ON r.customer_id = c.customer_id
+            LEFT JOIN saved_cards s ON s.customer_id = r.customer_id
+            WHERE c.workspace_id = $1
+            ORDER BY s.position
+            "#,
+        )
+        .bind(workspace.as_str())
+        .fetch_all(self.conn())
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(StoredCards::NoCustomer);
+        };
+        if first.read_at.is_none() {
+            return Ok(StoredCards::NeverRead {
+                customer_id: first.customer_id.clone(),
+            });
+        }
+        let cards = rows
+            .into_iter()
+            .filter_map(|row| {
+                Some(CardRow {
+                    id: row.id?,
+                    brand: row.brand?,
+                    last4: row.last4?,
+                    exp_month: row.exp_month?,
+                    exp_year: row.exp_year?,
+                    is_default: row.is_default?,
+                })
+            })
+            .map(CardOnFile::from)
+            .collect();
+        Ok(StoredCards::Read(cards))
     }
 }

@@ -4,7 +4,7 @@
 use super::gateway::PaymentSnapshot;
 use super::PaymentsError;
 use crate::clock::Millis;
-use crate::db::{new_id, Store, StoreError};
+use crate::db::{new_id, Reads, Store, StoreError};
 use crate::ledger::{EntryMeta, LedgerError, NewGrant};
 use crate::notifications::{self, Audience, Kind};
 use app::domain::{
@@ -148,19 +148,8 @@ impl Store {
     }
 
     /// The packs on sale, in catalog order.
-    #[tracing::instrument(skip_all)]
     pub async fn active_packs(&self) -> Result<Vec<PackRecord>, StoreError> {
-        let rows = sqlx::query_as::<_, PackRow>(
-            r#"
-            SELECT *
-            FROM credit_packs
-            WHERE active = 1
-            ORDER BY sort_order, credits, id
-            "#,
-        )
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows.into_iter().map(PackRecord::from).collect())
+        self.reads().await?.active_packs().await
     }
 
     /// One pack, on sale or not.
@@ -358,26 +347,12 @@ impl Store {
     }
 
     /// The workspace's newest purchases.
-    #[tracing::instrument(skip_all)]
     pub async fn purchases(
         &self,
         workspace: &WorkspaceId,
         limit: u32,
     ) -> Result<Vec<PurchaseRecord>, StoreError> {
-        sqlx::query_as::<_, PurchaseRecord>(&format!(
-            r#"
-            SELECT {PURCHASE_COLUMNS}
-            FROM purchases
-            WHERE workspace_id = $1
-            ORDER BY created_at DESC, id DESC
-            LIMIT $2
-            "#
-        ))
-        .bind(workspace.as_str())
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await
-        .map_err(StoreError::from)
+        self.reads().await?.purchases(workspace, limit).await
     }
 
     /// Purchases still waiting for a payment that were last touched before `before`, for the
@@ -765,4 +740,46 @@ async fn set_status(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// The reads a page makes on one connection.
+impl Reads {
+    /// The packs on sale, in catalog order.
+    #[tracing::instrument(skip_all)]
+    pub async fn active_packs(&mut self) -> Result<Vec<PackRecord>, StoreError> {
+        let rows = sqlx::query_as::<_, PackRow>(
+            r#"
+            SELECT *
+            FROM credit_packs
+            WHERE active = 1
+            ORDER BY sort_order, credits, id
+            "#,
+        )
+        .fetch_all(self.conn())
+        .await?;
+        Ok(rows.into_iter().map(PackRecord::from).collect())
+    }
+
+    /// The workspace's newest purchases.
+    #[tracing::instrument(skip_all)]
+    pub async fn purchases(
+        &mut self,
+        workspace: &WorkspaceId,
+        limit: u32,
+    ) -> Result<Vec<PurchaseRecord>, StoreError> {
+        sqlx::query_as::<_, PurchaseRecord>(&format!(
+            r#"
+            SELECT {PURCHASE_COLUMNS}
+            FROM purchases
+            WHERE workspace_id = $1
+            ORDER BY created_at DESC, id DESC
+            LIMIT $2
+            "#
+        ))
+        .bind(workspace.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(self.conn())
+        .await
+        .map_err(StoreError::from)
+    }
 }

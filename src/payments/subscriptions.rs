@@ -10,7 +10,7 @@
 use super::gateway::{InvoiceSnapshot, SubscriptionSnapshot};
 use super::{Payments, PaymentsError};
 use crate::clock::Millis;
-use crate::db::{Store, StoreError};
+use crate::db::{Reads, Store, StoreError};
 use crate::ledger::{grant_in, EntryMeta, LedgerError, NewGrant};
 use app::domain::{
     invoice_grant, BillingInterval, Credits, EntryType, GrantKind, NoGrant, PaidInvoice, PlanTerms,
@@ -189,26 +189,11 @@ impl Store {
     }
 
     /// The workspace's subscription: the one not canceled, else the latest.
-    #[tracing::instrument(skip_all)]
     pub async fn subscription_of(
         &self,
         workspace: &WorkspaceId,
     ) -> Result<Option<SubscriptionRecord>, StoreError> {
-        sqlx::query_as::<_, SubscriptionRow>(&format!(
-            r#"
-            SELECT {SUBSCRIPTION_COLUMNS}
-            FROM subscriptions s
-            JOIN plans p ON p.id = s.plan_id
-            WHERE s.workspace_id = $1
-            ORDER BY CASE WHEN s.status = 'canceled' THEN 1 ELSE 0 END, s.updated_at DESC, s.id
-            LIMIT 1
-            "#
-        ))
-        .bind(workspace.as_str())
-        .fetch_optional(self.pool())
-        .await?
-        .map(SubscriptionRecord::try_from)
-        .transpose()
+        self.reads().await?.subscription_of(workspace).await
     }
 
     /// The workspace a Stripe customer belongs to.
@@ -565,5 +550,31 @@ impl Payments {
             current_period_end: s.current_period_end,
             cancel_at_period_end: s.cancel_at_period_end,
         }))
+    }
+}
+
+/// The reads a page makes on one connection.
+impl Reads {
+    /// The workspace's subscription: the one not canceled, else the latest.
+    #[tracing::instrument(skip_all)]
+    pub async fn subscription_of(
+        &mut self,
+        workspace: &WorkspaceId,
+    ) -> Result<Option<SubscriptionRecord>, StoreError> {
+        sqlx::query_as::<_, SubscriptionRow>(&format!(
+            r#"
+            SELECT {SUBSCRIPTION_COLUMNS}
+            FROM subscriptions s
+            JOIN plans p ON p.id = s.plan_id
+            WHERE s.workspace_id = $1
+            ORDER BY CASE WHEN s.status = 'canceled' THEN 1 ELSE 0 END, s.updated_at DESC, s.id
+            LIMIT 1
+            "#
+        ))
+        .bind(workspace.as_str())
+        .fetch_optional(self.conn())
+        .await?
+        .map(SubscriptionRecord::try_from)
+        .transpose()
     }
 }

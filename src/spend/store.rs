@@ -5,7 +5,7 @@ use super::pools::{self, PoolPlan};
 use super::rules::{self, Enforcement, LimitHit, Period, Scope, Spender, Standing};
 use super::SpendError;
 use crate::clock::Millis;
-use crate::db::{new_id, param_rows, Store, StoreError};
+use crate::db::{new_id, param_rows, Reads, Store, StoreError};
 use crate::notifications::{self, Audience, Kind};
 use app::domain::{Credits, WorkspaceId};
 use sqlx::{AnyConnection, FromRow};
@@ -861,12 +861,7 @@ impl Store {
         workspace: &WorkspaceId,
         now: Millis,
     ) -> Result<Vec<BudgetView>, SpendError> {
-        let mut conn = self.pool().acquire().await.map_err(StoreError::from)?;
-        let rows = budget_rows(&mut conn, &[workspace], None, true, now).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| r.view(now))
-            .collect::<Result<_, _>>()?)
+        self.reads().await?.budgets(workspace, now).await
     }
 
     /// One live budget of the workspace (another workspace's is not found).
@@ -1080,5 +1075,22 @@ fn check_threshold(percent: i64) -> Result<(), SpendError> {
         Err(SpendError::Invalid(
             "threshold_percent must be from 1 to 100".into(),
         ))
+    }
+}
+
+/// The reads a page makes on one connection.
+impl Reads {
+    /// The workspace's live budgets with their current period's use, oldest first.
+    #[tracing::instrument(skip_all)]
+    pub async fn budgets(
+        &mut self,
+        workspace: &WorkspaceId,
+        now: Millis,
+    ) -> Result<Vec<BudgetView>, SpendError> {
+        let rows = budget_rows(self.conn(), &[workspace], None, true, now).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| r.view(now))
+            .collect::<Result<_, _>>()?)
     }
 }

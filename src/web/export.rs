@@ -41,8 +41,14 @@ pub async fn history_csv(
     )
     .map_err(ApiError::Invalid)?;
     // The first page is read before answering, so a failure is still a clean error.
-    let (first, next) =
-        history(&state.store, &caller.workspace.id, &filter, None, MAX_PAGE).await?;
+    let (first, next) = history(
+        &mut state.store.reads().await?,
+        &caller.workspace.id,
+        &filter,
+        None,
+        MAX_PAGE,
+    )
+    .await?;
     let mut head = String::from(
         "id,created_at,type,amount,balance_after,description,action,model,project,session\n",
     );
@@ -59,7 +65,14 @@ pub async fn history_csv(
             if rows >= MAX_EXPORT_ROWS {
                 return None;
             }
-            match history(&state.store, &workspace, &filter, Some(&cursor), MAX_PAGE).await {
+            // A connection per page, not one for the whole download: a slow reader would hold it.
+            let page = match state.store.reads().await {
+                Ok(mut reads) => {
+                    history(&mut reads, &workspace, &filter, Some(&cursor), MAX_PAGE).await
+                }
+                Err(err) => Err(err.into()),
+            };
+            match page {
                 Ok((page, next)) => {
                     let chunk: String = page.iter().map(csv_row).collect();
                     Some((Ok(chunk), Some((next, rows + page.len()))))

@@ -60,6 +60,33 @@ async fn the_billing_page_is_rendered_with_the_workspace_figures() {
     );
 }
 
+/// A page's reads share one connection of the pool and never wait for a second one while
+/// they hold it (the saved cards, which a first read writes, come after it is given back):
+/// with a pool of one connection, the owner's Billing page and its history still answer.
+#[tokio::test]
+async fn the_billing_pages_are_served_by_a_pool_of_one_connection() {
+    let db = crate::support::TestDb::sqlite_with(&tally::db::StoreOptions {
+        max_connections: 1,
+        acquire_timeout: std::time::Duration::from_secs(2),
+        ..Default::default()
+    })
+    .await;
+    let f = Fixture::with_app(TestApp::spawn_on(db, |_| {}).await).await;
+    let owner = f.owner_with_card("4242424242424242").await;
+    for _ in 0..3 {
+        let response = owner.get(f.app.url("/billing")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let html = response.text().await.unwrap();
+        assert!(test_id_text(&html, "balance").is_some(), "the balance");
+        assert!(html.contains("4242"), "the saved card is listed");
+        let history = get_text(&owner, f.app.url("/billing/history")).await;
+        assert!(
+            history.contains("Credit history"),
+            "the history page renders"
+        );
+    }
+}
+
 #[tokio::test]
 async fn members_see_a_read_only_page_that_says_who_can_buy() {
     let f = Fixture::new().await;

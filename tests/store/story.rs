@@ -637,7 +637,13 @@ async fn consumption_is_summed_per_day_and_key(store: &Store) {
             Some("atlas-text-large".to_owned()),
         )
     };
-    let mut rows = store.consumption_since(&ws, first).await.unwrap();
+    let mut rows = store
+        .reads()
+        .await
+        .unwrap()
+        .consumption_since(&ws, first)
+        .await
+        .unwrap();
     rows.sort();
     assert_eq!(
         rows,

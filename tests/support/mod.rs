@@ -33,11 +33,14 @@ enum Cleanup {
 impl TestDb {
     /// A fresh, migrated SQLite database.
     pub async fn sqlite() -> TestDb {
+        Self::sqlite_with(&StoreOptions::default()).await
+    }
+
+    /// Like [`TestDb::sqlite`], with the pool's options given.
+    pub async fn sqlite_with(options: &StoreOptions) -> TestDb {
         let dir = tempfile::tempdir().expect("temporary folder");
         let url = format!("sqlite://{}/tally.db", dir.path().display());
-        let store = Store::connect(&url, &StoreOptions::default())
-            .await
-            .expect("open SQLite");
+        let store = Store::connect(&url, options).await.expect("open SQLite");
         store.migrate().await.expect("migrate SQLite");
         TestDb {
             store,
@@ -143,7 +146,11 @@ impl TestApp {
 
     /// Like [`TestApp::spawn`], with the configuration changed first.
     pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> TestApp {
-        let db = TestDb::sqlite().await;
+        Self::spawn_on(TestDb::sqlite().await, configure).await
+    }
+
+    /// Like [`TestApp::spawn_with`], over the database given.
+    pub async fn spawn_on(db: TestDb, configure: impl FnOnce(&mut Config)) -> TestApp {
         let mut config = Config::from_lookup(|_| None).expect("default configuration");
         config.database_url = db.url.clone();
         config.site_addr = "127.0.0.1:0".parse().unwrap();

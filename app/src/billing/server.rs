@@ -12,23 +12,8 @@ pub const HISTORY_PAGE_SIZE: u32 = 25;
 pub async fn load_billing(usage_by: Option<String>) -> Result<BillingOverview, AppError> {
     let overview = async {
         let (backend, viewer) = crate::backend::billing_viewer().await?;
-        let credits = backend.credits(&viewer, RECENT_MOVEMENTS).await?;
         let by = crate::billing::UsageBreakdown::from_query(usage_by.as_deref());
-        // A member shown only their project's pool gets nothing of the workspace's use or plan.
-        let (usage, plan) = if viewer.pool.is_some() {
-            (crate::billing::UsageReport::empty(by), None)
-        } else {
-            (
-                backend.usage(&viewer.workspace.id, by).await?,
-                backend.plan(&viewer.workspace.id).await?,
-            )
-        };
-        Ok(BillingOverview {
-            viewer,
-            credits,
-            usage,
-            plan,
-        })
+        backend.billing_overview(viewer, RECENT_MOVEMENTS, by).await
     };
     overview.await.map_err(AppError::answer)
 }

@@ -3,7 +3,7 @@
 
 use super::queue::{queue_in, AttemptStatus};
 use crate::clock::Millis;
-use crate::db::{Store, StoreError};
+use crate::db::{Reads, Store, StoreError};
 use crate::notifications::{self, Audience, Kind};
 use crate::payments::PurchaseRecord;
 use app::billing::{AutoReloadAttempt, AutoReloadView};
@@ -87,53 +87,11 @@ impl TryFrom<AttemptRow> for ReloadAttempt {
 
 impl Store {
     /// A workspace's Auto-reload settings, if ever saved.
-    #[tracing::instrument(skip_all)]
     pub async fn auto_reload_settings(
         &self,
         workspace: &WorkspaceId,
     ) -> Result<Option<ReloadSettingsRecord>, StoreError> {
-        let Some(row) = sqlx::query("SELECT * FROM auto_reload_settings WHERE workspace_id = $1")
-            .bind(workspace.as_str())
-            .fetch_optional(self.pool())
-            .await?
-        else {
-            return Ok(None);
-        };
-        let corrupt = |what: &str| StoreError::Corrupt(format!("auto-reload settings: {what}"));
-        let currency = Currency::parse(&row.try_get::<String, _>("currency")?)
-            .map_err(|_| corrupt("currency"))?;
-        Ok(Some(ReloadSettingsRecord {
-            settings: AutoReloadSettings {
-                enabled: row.try_get::<i64, _>("enabled")? != 0,
-                threshold: Credits::new(row.try_get("threshold")?)
-                    .map_err(|_| corrupt("threshold"))?,
-                amount: {
-                    let mode: String = row.try_get("mode")?;
-                    match ReloadMode::parse(&mode).map_err(|_| corrupt("mode"))? {
-                        ReloadMode::Target => ReloadAmount::Target(
-                            row.try_get::<Option<i64>, _>("target")?
-                                .and_then(|t| Credits::new(t).ok())
-                                .ok_or_else(|| corrupt("target"))?,
-                        ),
-                        ReloadMode::Fixed => ReloadAmount::Fixed(
-                            row.try_get::<Option<i64>, _>("fixed_credits")?
-                                .and_then(|c| Credits::new(c).ok())
-                                .ok_or_else(|| corrupt("fixed credits"))?,
-                        ),
-                        ReloadMode::Pack => ReloadAmount::Pack(
-                            row.try_get::<Option<String>, _>("pack_id")?
-                                .ok_or_else(|| corrupt("pack"))?,
-                        ),
-                    }
-                },
-                monthly_cap: Money::new(row.try_get("monthly_cap_minor")?, currency)
-                    .map_err(|_| corrupt("cap"))?,
-            },
-            payment_method_id: row.try_get("payment_method_id")?,
-            payment_method_label: row.try_get("payment_method_label")?,
-            consecutive_declines: row.try_get("consecutive_declines")?,
-            paused: row.try_get::<i64, _>("paused")? != 0,
-        }))
+        self.reads().await?.auto_reload_settings(workspace).await
     }
 
     /// Saves settings. The declines and the pause are kept (the reload job may be counting
@@ -222,63 +180,31 @@ impl Store {
     }
 
     /// What Auto-reload spent since `since`: its purchases that were paid or may still be.
-    #[tracing::instrument(skip_all)]
     pub async fn auto_reload_spent_since(
         &self,
         workspace: &WorkspaceId,
         since: Millis,
     ) -> Result<i64, StoreError> {
-        Ok(sqlx::query(
-            r#"
-            SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS spent
-            FROM purchases
-            WHERE workspace_id = $1 AND origin = 'auto_reload'
-              AND created_at >= $2 AND status IN ('open', 'processing', 'succeeded')
-            "#,
-        )
-        .bind(workspace.as_str())
-        .bind(since)
-        .fetch_one(self.pool())
-        .await?
-        .try_get("spent")?)
+        self.reads()
+            .await?
+            .auto_reload_spent_since(workspace, since)
+            .await
     }
 
     /// When the workspace's newest declined reload was declined.
-    #[tracing::instrument(skip_all)]
     pub async fn last_declined_reload_at(
         &self,
         workspace: &WorkspaceId,
     ) -> Result<Option<Millis>, StoreError> {
-        Ok(sqlx::query(
-            r#"
-            SELECT MAX(updated_at) AS at
-            FROM auto_reload_attempts
-            WHERE workspace_id = $1 AND status = 'failed'
-            "#,
-        )
-        .bind(workspace.as_str())
-        .fetch_one(self.pool())
-        .await?
-        .try_get("at")?)
+        self.reads().await?.last_declined_reload_at(workspace).await
     }
 
     /// The newest reload attempt of a workspace.
-    #[tracing::instrument(skip_all)]
     pub async fn last_reload_attempt(
         &self,
         workspace: &WorkspaceId,
     ) -> Result<Option<ReloadAttempt>, StoreError> {
-        sqlx::query_as::<_, AttemptRow>(
-            r#"
-            SELECT * FROM auto_reload_attempts WHERE workspace_id = $1
-            ORDER BY created_at DESC, id DESC LIMIT 1
-            "#,
-        )
-        .bind(workspace.as_str())
-        .fetch_optional(self.pool())
-        .await?
-        .map(ReloadAttempt::try_from)
-        .transpose()
+        self.reads().await?.last_reload_attempt(workspace).await
     }
 
     /// Writes a reload attempt in `status` unless one is in flight; the id of the new one.
@@ -468,13 +394,120 @@ impl Store {
     }
 }
 
-impl Store {
+/// The reads a page makes on one connection.
+impl Reads {
+    /// A workspace's Auto-reload settings, if ever saved.
+    #[tracing::instrument(skip_all)]
+    pub async fn auto_reload_settings(
+        &mut self,
+        workspace: &WorkspaceId,
+    ) -> Result<Option<ReloadSettingsRecord>, StoreError> {
+        let Some(row) = sqlx::query("SELECT * FROM auto_reload_settings WHERE workspace_id = $1")
+            .bind(workspace.as_str())
+            .fetch_optional(self.conn())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let corrupt = |what: &str| StoreError::Corrupt(format!("auto-reload settings: {what}"));
+        let currency = Currency::parse(&row.try_get::<String, _>("currency")?)
+            .map_err(|_| corrupt("currency"))?;
+        Ok(Some(ReloadSettingsRecord {
+            settings: AutoReloadSettings {
+                enabled: row.try_get::<i64, _>("enabled")? != 0,
+                threshold: Credits::new(row.try_get("threshold")?)
+                    .map_err(|_| corrupt("threshold"))?,
+                amount: {
+                    let mode: String = row.try_get("mode")?;
+                    match ReloadMode::parse(&mode).map_err(|_| corrupt("mode"))? {
+                        ReloadMode::Target => ReloadAmount::Target(
+                            row.try_get::<Option<i64>, _>("target")?
+                                .and_then(|t| Credits::new(t).ok())
+                                .ok_or_else(|| corrupt("target"))?,
+                        ),
+                        ReloadMode::Fixed => ReloadAmount::Fixed(
+                            row.try_get::<Option<i64>, _>("fixed_credits")?
+                                .and_then(|c| Credits::new(c).ok())
+                                .ok_or_else(|| corrupt("fixed credits"))?,
+                        ),
+                        ReloadMode::Pack => ReloadAmount::Pack(
+                            row.try_get::<Option<String>, _>("pack_id")?
+                                .ok_or_else(|| corrupt("pack"))?,
+                        ),
+                    }
+                },
+                monthly_cap: Money::new(row.try_get("monthly_cap_minor")?, currency)
+                    .map_err(|_| corrupt("cap"))?,
+            },
+            payment_method_id: row.try_get("payment_method_id")?,
+            payment_method_label: row.try_get("payment_method_label")?,
+            consecutive_declines: row.try_get("consecutive_declines")?,
+            paused: row.try_get::<i64, _>("paused")? != 0,
+        }))
+    }
+    /// What Auto-reload spent since `since`: its purchases that were paid or may still be.
+    #[tracing::instrument(skip_all)]
+    pub async fn auto_reload_spent_since(
+        &mut self,
+        workspace: &WorkspaceId,
+        since: Millis,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query(
+            r#"
+            SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS spent
+            FROM purchases
+            WHERE workspace_id = $1 AND origin = 'auto_reload'
+              AND created_at >= $2 AND status IN ('open', 'processing', 'succeeded')
+            "#,
+        )
+        .bind(workspace.as_str())
+        .bind(since)
+        .fetch_one(self.conn())
+        .await?
+        .try_get("spent")?)
+    }
+    /// When the workspace's newest declined reload was declined.
+    #[tracing::instrument(skip_all)]
+    pub async fn last_declined_reload_at(
+        &mut self,
+        workspace: &WorkspaceId,
+    ) -> Result<Option<Millis>, StoreError> {
+        Ok(sqlx::query(
+            r#"
+            SELECT MAX(updated_at) AS at
+            FROM auto_reload_attempts
+            WHERE workspace_id = $1 AND status = 'failed'
+            "#,
+        )
+        .bind(workspace.as_str())
+        .fetch_one(self.conn())
+        .await?
+        .try_get("at")?)
+    }
+    /// The newest reload attempt of a workspace.
+    #[tracing::instrument(skip_all)]
+    pub async fn last_reload_attempt(
+        &mut self,
+        workspace: &WorkspaceId,
+    ) -> Result<Option<ReloadAttempt>, StoreError> {
+        sqlx::query_as::<_, AttemptRow>(
+            r#"
+            SELECT * FROM auto_reload_attempts WHERE workspace_id = $1
+            ORDER BY created_at DESC, id DESC LIMIT 1
+            "#,
+        )
+        .bind(workspace.as_str())
+        .fetch_optional(self.conn())
+        .await?
+        .map(ReloadAttempt::try_from)
+        .transpose()
+    }
     /// Auto-reload's settings and state for the Billing page and the API, with the card; the
     /// caller drops the card for people who cannot manage billing. `available` is the
     /// workspace's spendable balance now.
     #[tracing::instrument(skip_all)]
     pub async fn auto_reload_view(
-        &self,
+        &mut self,
         workspace: &WorkspaceId,
         available: i64,
         now: Millis,
