@@ -126,6 +126,9 @@ async fn two_instances_share_one_ledger(db: &TestDb) {
     );
     let history = db
         .store
+        .reads()
+        .await
+        .unwrap()
         .history(
             &ws,
             &HistoryQuery {
@@ -455,6 +458,9 @@ async fn operators_set_plans_and_grant_credits_from_the_command_line() {
     let ws = app::domain::WorkspaceId::parse(&workspace).unwrap();
     let history = db
         .store
+        .reads()
+        .await
+        .unwrap()
         .history(
             &ws,
             &tally::ledger::HistoryQuery {
@@ -819,6 +825,9 @@ async fn a_serving_instance_runs_the_background_jobs_by_itself() {
     .await;
     support::wait_until("the lapsed credits to expire", || async {
         store
+            .reads()
+            .await
+            .unwrap()
             .history(
                 &ws,
                 &HistoryQuery {

@@ -42,15 +42,6 @@ impl Store {
         self.reads().await?.summary(workspace, now).await
     }
 
-    /// Journal entries, newest first, after the filters and cursor in `query`.
-    pub async fn history(
-        &self,
-        workspace: &WorkspaceId,
-        query: &HistoryQuery,
-    ) -> Result<Vec<EntryRecord>, LedgerError> {
-        self.reads().await?.history(workspace, query).await
-    }
-
     /// Which lots an entry of this workspace moved, and how much.
     #[tracing::instrument(skip_all)]
     pub async fn trace(

@@ -69,15 +69,6 @@ pub enum CardsStored {
 }
 
 impl Store {
-    /// The workspace's customer and its stored cards, in one statement (a Billing page view
-    /// reads them on every visit).
-    pub async fn stored_cards_of(
-        &self,
-        workspace: &WorkspaceId,
-    ) -> Result<StoredCards, StoreError> {
-        self.reads().await?.stored_cards_of(workspace).await
-    }
-
     /// Replaces the customer's stored cards with a read that started at `read_at`, unless a
     /// later read is stored already. The read's row is written first, so concurrent
     /// replacements of one customer wait for each other on it.

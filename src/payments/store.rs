@@ -346,15 +346,6 @@ impl Store {
         .map_err(StoreError::from)
     }
 
-    /// The workspace's newest purchases.
-    pub async fn purchases(
-        &self,
-        workspace: &WorkspaceId,
-        limit: u32,
-    ) -> Result<Vec<PurchaseRecord>, StoreError> {
-        self.reads().await?.purchases(workspace, limit).await
-    }
-
     /// Purchases still waiting for a payment that were last touched before `before`, for the
     /// reconciliation job.
     #[tracing::instrument(skip_all)]

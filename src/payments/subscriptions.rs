@@ -188,14 +188,6 @@ impl Store {
         .collect()
     }
 
-    /// The workspace's subscription: the one not canceled, else the latest.
-    pub async fn subscription_of(
-        &self,
-        workspace: &WorkspaceId,
-    ) -> Result<Option<SubscriptionRecord>, StoreError> {
-        self.reads().await?.subscription_of(workspace).await
-    }
-
     /// The workspace a Stripe customer belongs to.
     #[tracing::instrument(skip_all)]
     pub async fn workspace_for_customer(

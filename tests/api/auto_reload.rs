@@ -506,7 +506,15 @@ async fn save_mode(
 
 /// The purchases Auto-reload made, newest first.
 async fn reload_purchases(f: &Fixture) -> Vec<tally::payments::PurchaseRecord> {
-    let all = f.app.store.purchases(&f.acme, 10).await.unwrap();
+    let all = f
+        .app
+        .store
+        .reads()
+        .await
+        .unwrap()
+        .purchases(&f.acme, 10)
+        .await
+        .unwrap();
     all.into_iter()
         .filter(|p| p.created_by == "Auto-reload")
         .collect()

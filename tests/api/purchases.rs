@@ -369,7 +369,16 @@ async fn member_cannot_buy_credits() {
     }
     let anonymous = start(&f.app, &TestApp::client(), &[("pack_id", "pack_team")]).await;
     assert_eq!(anonymous.status(), 401);
-    assert!(f.app.store.purchases(&f.acme, 10).await.unwrap().is_empty());
+    assert!(f
+        .app
+        .store
+        .reads()
+        .await
+        .unwrap()
+        .purchases(&f.acme, 10)
+        .await
+        .unwrap()
+        .is_empty());
     // A billing admin may.
     let billing = f.app.sign_in("billing@acme.test", PASSWORD).await;
     assert_eq!(
@@ -398,7 +407,15 @@ async fn bad_choices_get_clear_errors() {
     }
     let custom = start(&f.app, &owner, &[("custom_credits", "12,000")]).await;
     assert_eq!(custom.status(), 200);
-    let purchases = f.app.store.purchases(&f.acme, 10).await.unwrap();
+    let purchases = f
+        .app
+        .store
+        .reads()
+        .await
+        .unwrap()
+        .purchases(&f.acme, 10)
+        .await
+        .unwrap();
     assert_eq!(purchases.len(), 1);
     assert_eq!(
         (purchases[0].credits, purchases[0].amount_minor),
@@ -457,6 +474,9 @@ async fn a_disputed_payment_takes_back_the_unspent_credits() {
     let history = f
         .app
         .store
+        .reads()
+        .await
+        .unwrap()
         .history(
             &f.acme,
             &tally::ledger::HistoryQuery {

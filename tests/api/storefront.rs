@@ -44,7 +44,15 @@ async fn custom_amounts_follow_the_deployments_terms_and_say_so_before_checkout(
     }
     let bought = start(&f.app, &owner, &[("custom_credits", "30")]).await;
     assert_eq!(bought.status(), 200);
-    let purchases = f.app.store.purchases(&f.acme, 10).await.unwrap();
+    let purchases = f
+        .app
+        .store
+        .reads()
+        .await
+        .unwrap()
+        .purchases(&f.acme, 10)
+        .await
+        .unwrap();
     assert_eq!(
         (purchases[0].credits, purchases[0].amount_minor),
         (30, 30),
@@ -84,7 +92,16 @@ async fn a_free_workspace_is_told_to_upgrade_where_only_paid_plans_buy() {
         .unwrap();
     assert_eq!(reload.status(), 400);
     assert!(reload.text().await.unwrap().contains("paid plan"));
-    assert!(f.app.store.purchases(&f.acme, 10).await.unwrap().is_empty());
+    assert!(f
+        .app
+        .store
+        .reads()
+        .await
+        .unwrap()
+        .purchases(&f.acme, 10)
+        .await
+        .unwrap()
+        .is_empty());
 
     // On a plan (a trial counts), the same workspace buys.
     let sub = subscribe(&f, "price_team_month", "1", "14").await;
@@ -104,6 +121,9 @@ async fn any_workspace_buys_by_default() {
     assert!(f
         .app
         .store
+        .reads()
+        .await
+        .unwrap()
         .subscription_of(&f.acme)
         .await
         .unwrap()

@@ -104,6 +104,9 @@ async fn advance(f: &Fixture, subscription: &str) {
 async fn plan_status(f: &Fixture) -> String {
     f.app
         .store
+        .reads()
+        .await
+        .unwrap()
         .subscription_of(&f.acme)
         .await
         .unwrap()
@@ -178,7 +181,16 @@ async fn trial_to_paid_seat_changes_and_the_period_boundary() {
     .await;
     f.app.wait_for_stripe_events().await;
     assert_eq!(subscription_lots(&f.app, &f.acme).await.len(), 2);
-    let plan = f.app.store.subscription_of(&f.acme).await.unwrap().unwrap();
+    let plan = f
+        .app
+        .store
+        .reads()
+        .await
+        .unwrap()
+        .subscription_of(&f.acme)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(plan.seats, 2);
 
     // Subscription credits are spent before purchased ones.
@@ -235,6 +247,9 @@ async fn trial_to_paid_seat_changes_and_the_period_boundary() {
     let history = f
         .app
         .store
+        .reads()
+        .await
+        .unwrap()
         .history(
             &f.acme,
             &tally::ledger::HistoryQuery {
@@ -287,6 +302,9 @@ async fn seats_added_with_stripes_default_proration_earn_credits_from_the_renewa
     crate::support::wait_until("the new seat count", || async {
         f.app
             .store
+            .reads()
+            .await
+            .unwrap()
             .subscription_of(&f.acme)
             .await
             .unwrap()
@@ -362,11 +380,29 @@ async fn annual_plans_grant_a_year_at_once_and_rollover_plans_never_expire() {
     )
     .await;
     crate::support::wait_until("the renewal to be past due", || async {
-        let s = f.app.store.subscription_of(&f.acme).await.unwrap().unwrap();
+        let s = f
+            .app
+            .store
+            .reads()
+            .await
+            .unwrap()
+            .subscription_of(&f.acme)
+            .await
+            .unwrap()
+            .unwrap();
         s.id == business && s.status.as_str() == "past_due"
     })
     .await;
-    let s = f.app.store.subscription_of(&f.acme).await.unwrap().unwrap();
+    let s = f
+        .app
+        .store
+        .reads()
+        .await
+        .unwrap()
+        .subscription_of(&f.acme)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (s.id.as_str(), s.status.as_str()),
         (business.as_str(), "past_due")
@@ -483,6 +519,9 @@ async fn operators_grant_credits_with_expiry_and_a_note_once_per_key() {
     let history = f
         .app
         .store
+        .reads()
+        .await
+        .unwrap()
         .history(
             &f.acme,
             &tally::ledger::HistoryQuery {

@@ -746,7 +746,15 @@ async fn the_latest_card_read_stays_whatever_the_order(store: &Store) {
             .collect()
     };
     let ws = store.create_workspace("Cards", T0).await.unwrap();
-    let cards_of = || async { store.stored_cards_of(&ws).await.unwrap() };
+    let cards_of = || async {
+        store
+            .reads()
+            .await
+            .unwrap()
+            .stored_cards_of(&ws)
+            .await
+            .unwrap()
+    };
     assert_eq!(cards_of().await, StoredCards::NoCustomer);
     store
         .save_stripe_customer(&ws, "cus_race", T0)

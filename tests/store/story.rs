@@ -148,6 +148,9 @@ async fn ledger_story(store: &Store) {
 
     // History: newest first, filterable by type, paged by sequence number.
     let all = store
+        .reads()
+        .await
+        .unwrap()
         .history(
             &ws,
             &HistoryQuery {
@@ -171,6 +174,9 @@ async fn ledger_story(store: &Store) {
     );
     assert_eq!(all[0].balance_after, 1_000);
     let grants = store
+        .reads()
+        .await
+        .unwrap()
         .history(
             &ws,
             &HistoryQuery {
@@ -183,6 +189,9 @@ async fn ledger_story(store: &Store) {
         .unwrap();
     assert_eq!(grants.len(), 3);
     let page = store
+        .reads()
+        .await
+        .unwrap()
         .history(
             &ws,
             &HistoryQuery {
@@ -198,6 +207,9 @@ async fn ledger_story(store: &Store) {
         [all[2].id.clone(), all[3].id.clone()]
     );
     let dated = store
+        .reads()
+        .await
+        .unwrap()
         .history(
             &ws,
             &HistoryQuery {
@@ -212,6 +224,9 @@ async fn ledger_story(store: &Store) {
     assert_eq!(dated.len(), 1);
     assert_eq!(dated[0].action.as_deref(), Some("studio.generate"));
     let other_history = store
+        .reads()
+        .await
+        .unwrap()
         .history(
             &other,
             &HistoryQuery {
@@ -363,6 +378,9 @@ async fn store_agrees_with_the_model(store: &Store) {
         assert_eq!(summary.total, book.total(), "step {step}");
     }
     let history = store
+        .reads()
+        .await
+        .unwrap()
         .history(
             &ws,
             &HistoryQuery {

@@ -445,6 +445,7 @@ impl Reads {
             paused: row.try_get::<i64, _>("paused")? != 0,
         }))
     }
+
     /// What Auto-reload spent since `since`: its purchases that were paid or may still be.
     #[tracing::instrument(skip_all)]
     pub async fn auto_reload_spent_since(
@@ -466,6 +467,7 @@ impl Reads {
         .await?
         .try_get("spent")?)
     }
+
     /// When the workspace's newest declined reload was declined.
     #[tracing::instrument(skip_all)]
     pub async fn last_declined_reload_at(
@@ -484,6 +486,7 @@ impl Reads {
         .await?
         .try_get("at")?)
     }
+
     /// The newest reload attempt of a workspace.
     #[tracing::instrument(skip_all)]
     pub async fn last_reload_attempt(
@@ -502,6 +505,7 @@ impl Reads {
         .map(ReloadAttempt::try_from)
         .transpose()
     }
+
     /// Auto-reload's settings and state for the Billing page and the API, with the card; the
     /// caller drops the card for people who cannot manage billing. `available` is the
     /// workspace's spendable balance now.
