@@ -506,15 +506,7 @@ async fn save_mode(
 
 /// The purchases Auto-reload made, newest first.
 async fn reload_purchases(f: &Fixture) -> Vec<tally::payments::PurchaseRecord> {
-    let all = f
-        .app
-        .store
-        .reads()
-        .await
-        .unwrap()
-        .purchases(&f.acme, 10)
-        .await
-        .unwrap();
+    let all = f.app.purchases(&f.acme).await;
     all.into_iter()
         .filter(|p| p.created_by == "Auto-reload")
         .collect()

@@ -44,15 +44,7 @@ async fn custom_amounts_follow_the_deployments_terms_and_say_so_before_checkout(
     }
     let bought = start(&f.app, &owner, &[("custom_credits", "30")]).await;
     assert_eq!(bought.status(), 200);
-    let purchases = f
-        .app
-        .store
-        .reads()
-        .await
-        .unwrap()
-        .purchases(&f.acme, 10)
-        .await
-        .unwrap();
+    let purchases = f.app.purchases(&f.acme).await;
     assert_eq!(
         (purchases[0].credits, purchases[0].amount_minor),
         (30, 30),
@@ -92,16 +84,7 @@ async fn a_free_workspace_is_told_to_upgrade_where_only_paid_plans_buy() {
         .unwrap();
     assert_eq!(reload.status(), 400);
     assert!(reload.text().await.unwrap().contains("paid plan"));
-    assert!(f
-        .app
-        .store
-        .reads()
-        .await
-        .unwrap()
-        .purchases(&f.acme, 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(f.app.purchases(&f.acme).await.is_empty());
 
     // On a plan (a trial counts), the same workspace buys.
     let sub = subscribe(&f, "price_team_month", "1", "14").await;
@@ -118,16 +101,7 @@ async fn any_workspace_buys_by_default() {
     let f = Fixture::new().await;
     with_packs(&f.app).await;
     let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
-    assert!(f
-        .app
-        .store
-        .reads()
-        .await
-        .unwrap()
-        .subscription_of(&f.acme)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(f.app.subscription(&f.acme).await.is_none());
     let page = billing_page(&f, &owner).await;
     assert!(!page.contains("data-testid=\"upgrade-note\""));
     let bought = start(&f.app, &owner, &[("pack_id", "pack_team")]).await;

@@ -103,13 +103,8 @@ async fn advance(f: &Fixture, subscription: &str) {
 
 async fn plan_status(f: &Fixture) -> String {
     f.app
-        .store
-        .reads()
+        .subscription(&f.acme)
         .await
-        .unwrap()
-        .subscription_of(&f.acme)
-        .await
-        .unwrap()
         .unwrap()
         .status
         .as_str()
@@ -181,16 +176,7 @@ async fn trial_to_paid_seat_changes_and_the_period_boundary() {
     .await;
     f.app.wait_for_stripe_events().await;
     assert_eq!(subscription_lots(&f.app, &f.acme).await.len(), 2);
-    let plan = f
-        .app
-        .store
-        .reads()
-        .await
-        .unwrap()
-        .subscription_of(&f.acme)
-        .await
-        .unwrap()
-        .unwrap();
+    let plan = f.app.subscription(&f.acme).await.unwrap();
     assert_eq!(plan.seats, 2);
 
     // Subscription credits are spent before purchased ones.
@@ -301,13 +287,8 @@ async fn seats_added_with_stripes_default_proration_earn_credits_from_the_renewa
     f.app.wait_for_stripe_events().await;
     crate::support::wait_until("the new seat count", || async {
         f.app
-            .store
-            .reads()
+            .subscription(&f.acme)
             .await
-            .unwrap()
-            .subscription_of(&f.acme)
-            .await
-            .unwrap()
             .is_some_and(|s| s.seats == 5)
     })
     .await;
@@ -380,29 +361,11 @@ async fn annual_plans_grant_a_year_at_once_and_rollover_plans_never_expire() {
     )
     .await;
     crate::support::wait_until("the renewal to be past due", || async {
-        let s = f
-            .app
-            .store
-            .reads()
-            .await
-            .unwrap()
-            .subscription_of(&f.acme)
-            .await
-            .unwrap()
-            .unwrap();
+        let s = f.app.subscription(&f.acme).await.unwrap();
         s.id == business && s.status.as_str() == "past_due"
     })
     .await;
-    let s = f
-        .app
-        .store
-        .reads()
-        .await
-        .unwrap()
-        .subscription_of(&f.acme)
-        .await
-        .unwrap()
-        .unwrap();
+    let s = f.app.subscription(&f.acme).await.unwrap();
     assert_eq!(
         (s.id.as_str(), s.status.as_str()),
         (business.as_str(), "past_due")

@@ -177,6 +177,24 @@ impl TestApp {
         }
     }
 
+    /// The workspace's newest purchases (ten at most), read as the Billing page reads them.
+    pub async fn purchases(
+        &self,
+        workspace: &app::domain::WorkspaceId,
+    ) -> Vec<tally::payments::PurchaseRecord> {
+        let mut reads = self.store.reads().await.unwrap();
+        reads.purchases(workspace, 10).await.unwrap()
+    }
+
+    /// The workspace's subscription, read as the Billing page reads it.
+    pub async fn subscription(
+        &self,
+        workspace: &app::domain::WorkspaceId,
+    ) -> Option<tally::payments::subscriptions::SubscriptionRecord> {
+        let mut reads = self.store.reads().await.unwrap();
+        reads.subscription_of(workspace).await.unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
