@@ -1,7 +1,7 @@
 //! How amounts and dates are shown to people.
 
 use crate::domain::CreditUnit;
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use leptos::prelude::{provide_context, use_context};
 
 /// The unit amounts are shown in on this page: what [`show_amounts_in`] provided, else
@@ -27,8 +27,17 @@ const MONTHS: [&str; 12] = [
 
 /// `1 Dec 2026`.
 pub fn date(at: &DateTime<Utc>) -> String {
-    let month = MONTHS[at.month0() as usize];
-    format!("{} {month} {}", at.day(), at.year())
+    day(&at.date_naive())
+}
+
+/// `1 Dec 2026`, for a calendar day.
+pub fn day(on: &NaiveDate) -> String {
+    format!("{} {}", day_month(on), on.year())
+}
+
+/// `1 Dec`: a day of the chart's month-long window.
+pub fn day_month(on: &NaiveDate) -> String {
+    format!("{} {}", on.day(), MONTHS[on.month0() as usize])
 }
 
 /// `21 Nov 2026, 14:05 UTC`.
@@ -58,5 +67,8 @@ mod tests {
         let at = Utc.with_ymd_and_hms(2027, 1, 21, 14, 5, 59).unwrap();
         assert_eq!(date(&at), "21 Jan 2027");
         assert_eq!(date_time(&at), "21 Jan 2027, 14:05 UTC");
+        let on = NaiveDate::from_ymd_opt(2026, 3, 9).unwrap();
+        assert_eq!(day(&on), "9 Mar 2026");
+        assert_eq!(day_month(&on), "9 Mar");
     }
 }

@@ -1,5 +1,6 @@
 use crate::billing::Transaction;
 use crate::format;
+use leptos::either::Either;
 use leptos::prelude::*;
 
 /// Movements with their running balance, newest first. A table on wide screens; each row
@@ -11,10 +12,10 @@ pub fn TransactionTable(
     #[prop(into)] empty: String,
 ) -> impl IntoView {
     if transactions.is_empty() {
-        return view! { <p class="empty" data-testid="no-transactions">{empty}</p> }.into_any();
+        return Either::Left(view! { <p class="empty" data-testid="no-transactions">{empty}</p> });
     }
     let unit = format::unit();
-    view! {
+    Either::Right(view! {
         <table class="transactions" data-testid="transactions">
             <caption class="visually-hidden">{caption}</caption>
             <thead>
@@ -56,6 +57,5 @@ pub fn TransactionTable(
                     .collect_view()}
             </tbody>
         </table>
-    }
-    .into_any()
+    })
 }

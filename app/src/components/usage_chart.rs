@@ -1,5 +1,6 @@
 use crate::billing::{UsageBreakdown, UsageReport};
 use crate::domain::Credits;
+use leptos::either::Either;
 use leptos::prelude::*;
 
 /// Colours of the chart's series, in the order of the report's keys ("Other" last is grey).
@@ -61,13 +62,12 @@ pub fn UsageChart(report: UsageReport) -> impl IntoView {
         </div>
     };
     if report.total == 0 {
-        return view! {
+        return Either::Left(view! {
             <section class="card" aria-labelledby="usage-heading">
                 {header}
                 <p class="empty">"No AI usage in the last 30 days. Credits used by AI actions will be charted here by day."</p>
             </section>
-        }
-        .into_any();
+        });
     }
     let unit = crate::format::unit();
     let shown = |v: i64| unit.figure(Credits::new(v).unwrap_or_default());
@@ -103,6 +103,7 @@ pub fn UsageChart(report: UsageReport) -> impl IntoView {
         .enumerate()
         .map(|(i, day)| {
             let x = LEFT + i as i64 * slot + (slot - bar) / 2;
+            let date = crate::format::day_month(&day.date);
             let mut base = 0;
             let segments = day
                 .parts
@@ -113,12 +114,12 @@ pub fn UsageChart(report: UsageReport) -> impl IntoView {
                     let top = y(base + v);
                     let height = y(base) - top;
                     base += v;
-                    let label = format!("{} · {}: {}", day.date.format("%-d %b"), keys[k], unit.amount(Credits::new(*v).unwrap_or_default()));
+                    let label = format!("{date} · {}: {}", keys[k], unit.amount(Credits::new(*v).unwrap_or_default()));
                     view! { <rect x=x y=top width=bar height=height.max(1) fill=color(k, keys.len(), has_other)><title>{label}</title></rect> }
                 })
                 .collect_view();
             let tick = (report.days.len() - 1 - i).is_multiple_of(7).then(|| {
-                view! { <text class="tick" x=x + bar / 2 y=HEIGHT - 8 text-anchor="middle">{day.date.format("%-d %b").to_string()}</text> }
+                view! { <text class="tick" x=x + bar / 2 y=HEIGHT - 8 text-anchor="middle">{date.clone()}</text> }
             });
             view! { <g>{segments}{tick}</g> }
         })
@@ -140,14 +141,14 @@ pub fn UsageChart(report: UsageReport) -> impl IntoView {
         .filter(|d| d.total > 0)
         .map(|d| {
             let cells = d.parts.iter().map(|v| view! { <td class="num">{shown(*v)}</td> }).collect_view();
-            view! { <tr><th scope="row">{d.date.format("%-d %b %Y").to_string()}</th><td class="num">{shown(d.total)}</td>{cells}</tr> }
+            view! { <tr><th scope="row">{crate::format::day(&d.date)}</th><td class="num">{shown(d.total)}</td>{cells}</tr> }
         })
         .collect_view();
     let summary = format!(
         "{} used in the last 30 days",
         unit.amount(Credits::new(report.total).unwrap_or_default())
     );
-    view! {
+    Either::Right(view! {
         <section class="card" aria-labelledby="usage-heading">
             {header}
             <p class="muted" data-testid="usage-total">{summary.clone()}</p>
@@ -167,8 +168,7 @@ pub fn UsageChart(report: UsageReport) -> impl IntoView {
                 </div>
             </details>
         </section>
-    }
-    .into_any()
+    })
 }
 
 #[cfg(test)]

@@ -116,18 +116,38 @@ impl fmt::Display for Credits {
 
 /// Formats a signed integer with comma thousands separators, e.g. `-12,500`.
 pub fn group_thousands(value: i64) -> String {
-    let digits = value.unsigned_abs().to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    if value < 0 {
-        out.push('-');
-    }
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
+    let mut out = String::new();
+    push_grouped(&mut out, value);
     out
+}
+
+/// Appends `value` to `out` with comma thousands separators. Every amount on a page passes
+/// here (a Billing page shows some three hundred), so the digits are written into a buffer
+/// on the stack rather than through an intermediate string.
+pub fn push_grouped(out: &mut String, value: i64) {
+    // Twenty digits, six separators and a sign.
+    let mut buf = [0_u8; 27];
+    let mut at = buf.len();
+    let mut rest = value.unsigned_abs();
+    let mut written = 0;
+    loop {
+        if written > 0 && written % 3 == 0 {
+            at -= 1;
+            buf[at] = b',';
+        }
+        at -= 1;
+        buf[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        written += 1;
+        if rest == 0 {
+            break;
+        }
+    }
+    if value < 0 {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    out.push_str(std::str::from_utf8(&buf[at..]).unwrap_or_default());
 }
 
 #[cfg(test)]
@@ -189,6 +209,7 @@ mod tests {
         assert_eq!(Credits::new(1_000).unwrap().to_string(), "1,000");
         assert_eq!(Credits::new(1_234_567).unwrap().to_string(), "1,234,567");
         assert_eq!(group_thousands(-12_500), "-12,500");
+        assert_eq!(group_thousands(i64::MIN), "-9,223,372,036,854,775,808");
     }
 
     #[test]
@@ -202,6 +223,16 @@ mod tests {
         fn display_round_trips_through_parse(value in 0..=MAX_CREDITS) {
             let credits = Credits::new(value).unwrap();
             prop_assert_eq!(Credits::parse(&credits.to_string()), Ok(credits));
+        }
+
+        #[test]
+        fn grouped_numbers_read_back_in_groups_of_three(value in any::<i64>()) {
+            let grouped = group_thousands(value);
+            prop_assert_eq!(grouped.replace(',', "").parse::<i64>(), Ok(value));
+            let digits = grouped.trim_start_matches('-');
+            let groups: Vec<&str> = digits.split(',').collect();
+            prop_assert!((1..=3).contains(&groups[0].len()), "{}", grouped);
+            prop_assert!(groups[1..].iter().all(|g| g.len() == 3), "{}", grouped);
         }
 
         #[test]

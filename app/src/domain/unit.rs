@@ -6,7 +6,7 @@
 //! minor units, and an amount typed in money is refused unless it is a whole number of
 //! credits, so nothing is ever rounded.
 
-use super::credits::group_thousands;
+use super::credits::{group_thousands, push_grouped};
 use super::{Credits, Currency, Money};
 use serde::{Deserialize, Serialize};
 
@@ -140,7 +140,12 @@ impl CreditUnit {
         };
         let magnitude = amount.unsigned_abs().min(i64::MAX as u64) as i64;
         match self {
-            CreditUnit::Credits => format!("{sign}{}", group_thousands(magnitude)),
+            CreditUnit::Credits => {
+                let mut figure = String::with_capacity(sign.len() + 26);
+                figure.push_str(sign);
+                push_grouped(&mut figure, magnitude);
+                figure
+            }
             CreditUnit::Money {
                 currency,
                 minor_per_credit,

@@ -5,6 +5,7 @@ use crate::components::{
     UsageChart, YourBudgets,
 };
 use crate::purchases::{load_purchases, PurchaseSection};
+use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -22,9 +23,9 @@ pub fn BillingPage() -> impl IntoView {
                 match overview.await {
                     Ok(data) => {
                         let section = purchases.await;
-                        view! { <BillingView data section/> }.into_any()
+                        Either::Left(view! { <BillingView data section/> })
                     }
-                    Err(error) => view! { <main id="main" class="narrow"><ErrorPanel error/></main> }.into_any(),
+                    Err(error) => Either::Right(view! { <main id="main" class="narrow"><ErrorPanel error/></main> }),
                 }
             })}
         </Suspense>
@@ -54,7 +55,7 @@ fn BillingView(
     if let Some(pool) = credits.pool.clone() {
         // A member shown only their project's pool: its figures and their budgets, nothing
         // of the workspace's balance, history, purchases or use.
-        return view! {
+        return Either::Left(view! {
             <TopBar viewer/>
             <main id="main">
                 <div class="page-head">
@@ -65,10 +66,9 @@ fn BillingView(
                 <YourBudgets budgets=credits_budgets/>
                 <CreditsHelp/>
             </main>
-        }
-        .into_any();
+        });
     }
-    view! {
+    Either::Right(view! {
         <TopBar viewer/>
         <main id="main">
             <div class="page-head">
@@ -101,23 +101,21 @@ fn BillingView(
                     // Where buying needs a paid plan, a free workspace's Auto-reload is not set.
                     let can_reload = can_manage && section.upgrade.is_none();
                     let (packs, terms) = (section.packs.clone(), section.custom.clone());
-                    view! {
+                    Either::Left(view! {
                         <BuyCredits options=section.buy_options() unit=unit.clone()/>
                         <div class="grid">
                             {can_manage.then(|| view! { <SavedCards cards=cards.clone() error=cards_error/> })}
                             <AutoReloadCard panel=auto_reload cards packs terms can_manage=can_reload unit=unit.clone()/>
                         </div>
                         {can_manage.then(|| view! { <PurchaseList purchases workspace_id workspace_name/> })}
-                    }
-                    .into_any()
+                    })
                 }
-                Err(error) => view! {
+                Err(error) => Either::Right(view! {
                     <section id="buy-credits" class="card">
                         <h2>"Buy credits"</h2>
                         <p class="notice notice-error" role="alert">{format!("Purchases could not be loaded. {error}")}</p>
                     </section>
-                }
-                .into_any(),
+                }),
             }}
             <UsageChart report=usage/>
             <section class="card" aria-labelledby="recent-heading">
@@ -133,6 +131,5 @@ fn BillingView(
             </section>
             <CreditsHelp/>
         </main>
-    }
-    .into_any()
+    })
 }
