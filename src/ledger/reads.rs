@@ -14,7 +14,7 @@ use sqlx::Row;
 ///
 /// One statement, so the account's totals, its lots and the threshold they are compared to
 /// are read at the same instant (and a page pays one round trip, not three). A workspace with
-/// nothing to spend gets one row with no bucket. `remaining > 0` follows from
+/// nothing to spend gets one row with no bucket. `is_open` (`remaining > 0`) follows from
 /// `remaining > held` (held is never negative) but neither planner knows that: said, it lets
 /// both use the open lots' partial index instead of reading every workspace's lots.
 const SUMMARY: &str = r#"
@@ -25,7 +25,7 @@ const SUMMARY: &str = r#"
     LEFT JOIN (
         SELECT kind, expires_at, CAST(SUM(remaining - held) AS BIGINT) AS available
         FROM credit_lots
-        WHERE workspace_id = $1 AND remaining > held AND remaining > 0
+        WHERE workspace_id = $1 AND is_open AND remaining > held
           AND (expires_at IS NULL OR expires_at > $2)
         GROUP BY kind, expires_at
     ) b ON 1 = 1

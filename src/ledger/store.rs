@@ -134,7 +134,7 @@ pub(super) async fn lock_books(
             r#"
             SELECT workspace_id, id, kind, remaining, held, expires_at, created_at
             FROM credit_lots
-            WHERE workspace_id IN ({}) AND remaining > 0
+            WHERE workspace_id IN ({}) AND is_open
             "#,
             param_list(1, chunk.len())
         );
@@ -167,7 +167,7 @@ pub(super) async fn open_lots(
         r#"
         SELECT id, kind, remaining, held, expires_at, created_at
         FROM credit_lots
-        WHERE workspace_id = $1 AND remaining > 0
+        WHERE workspace_id = $1 AND is_open
         "#,
     )
     .bind(workspace.as_str())

@@ -6,6 +6,7 @@ mod support;
 mod budgets;
 mod concurrency;
 mod connections;
+mod lots;
 mod story;
 
 /// Batches in flight per batcher on PostgreSQL in these stories: several, as on a machine
