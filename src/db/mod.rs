@@ -15,7 +15,7 @@ use std::time::Duration;
 
 mod ids;
 mod retry;
-pub use ids::new_id;
+pub use ids::{new_id, new_ordered_id};
 pub use retry::Retryable;
 
 /// `$first, $first + 1, …` for `count` parameters (an `IN (…)` list).

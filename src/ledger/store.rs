@@ -9,7 +9,7 @@
 use super::rules::{self, Draw, Lot, Millis};
 use super::types::{EntryMeta, Receipt};
 use super::LedgerError;
-use crate::db::{new_id, param_list, param_rows, StoreError};
+use crate::db::{new_ordered_id, param_list, param_rows, StoreError};
 use crate::payments::auto_reload::queue::{queue_in, AttemptStatus};
 use app::domain::{EntryType, GrantKind, WorkspaceId};
 use sqlx::{AnyConnection, FromRow, Row};
@@ -249,7 +249,7 @@ pub(super) fn post(
         books.total >= 0,
         "a movement would leave a negative balance"
     );
-    let id = new_id("txn");
+    let id = new_ordered_id("txn", now);
     let sign = if amount < 0 { -1 } else { 1 };
     books.entries.push(PendingEntry {
         id: id.clone(),
