@@ -111,6 +111,20 @@ impl TallyBackend {
         )
         .await?)
     }
+
+    /// Brings the workspace's kept usage sums up to date after this view has answered, so
+    /// that the page never waits on a write. Several views may ask at once: the database lets
+    /// one fold the charges and the others find nothing left to do.
+    fn fold_usage_later(&self, workspace: &WorkspaceId, now: i64) {
+        let store = self.store.clone();
+        let workspace = workspace.clone();
+        tokio::spawn(async move {
+            if let Err(err) = store.fold_usage(&workspace, now).await {
+                // Nothing is lost: the charges stay summed live until a later view folds them.
+                tracing::warn!(error = %err, "keeping the usage chart's sums failed");
+            }
+        });
+    }
 }
 
 /// The plan card's figures for a workspace's subscription.
@@ -177,10 +191,12 @@ impl Backend for TallyBackend {
             (UsageReport::empty(by), None)
         } else {
             let workspace = &viewer.workspace.id;
-            (
-                views::usage(&mut reads, workspace, self.clock.now_ms(), by).await?,
-                plan_view(reads.subscription_of(workspace).await?),
-            )
+            let now = self.clock.now_ms();
+            let (usage, fold_due) = views::usage(&mut reads, workspace, now, by).await?;
+            if fold_due {
+                self.fold_usage_later(workspace, now);
+            }
+            (usage, plan_view(reads.subscription_of(workspace).await?))
         };
         Ok(BillingOverview {
             viewer,

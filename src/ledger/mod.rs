@@ -3,7 +3,7 @@
 //! `rules` holds the pure rules and `book` the in-memory reference model used by property
 //! tests. The database side: `store` (the books of one transaction: lock, read, write back),
 //! `movements` (grants, charges, expiry), `gate` (idempotent charges, holds, refunds) with
-//! `batch` (group commit), `reads` and `audit`; `types` and `error` are their values.
+//! `batch` (group commit), `reads`, `usage` (the usage chart's kept sums) and `audit`; `types` and `error` are their values.
 //! `views` turns ledger rows into the views the Billing page and the API share.
 
 mod audit;
@@ -17,6 +17,7 @@ mod reads;
 pub mod rules;
 mod store;
 mod types;
+mod usage;
 pub mod views;
 
 pub use batch::ChargeBatcher;
@@ -31,3 +32,4 @@ pub use types::{
     AccountSummary, Audit, BucketRow, EntryMeta, EntryRecord, HistoryQuery, NewGrant, Receipt,
     TraceRow,
 };
+pub use usage::{ConsumptionRead, FOLD_AFTER};

@@ -2,7 +2,6 @@
 
 use super::rules::Millis;
 use super::store::parse_kind;
-use super::types::Consumption;
 use super::types::{AccountSummary, BucketRow, EntryRecord, HistoryQuery, TraceRow};
 use super::LedgerError;
 use crate::db::{Reads, Store};
@@ -139,43 +138,6 @@ impl Reads {
         .fetch_all(self.conn())
         .await?;
         Ok(rows)
-    }
-
-    /// Consumption since `since`, summed per UTC day, action and model: (start of the day,
-    /// credits, action, model). The sums are the database's work, so a page reads at most a
-    /// row per day and key however many charges the workspace makes. Ordered as grouped, so
-    /// SQLite sorts once for both.
-    #[tracing::instrument(skip_all)]
-    pub async fn consumption_since(
-        &mut self,
-        workspace: &WorkspaceId,
-        since: Millis,
-    ) -> Result<Vec<Consumption>, LedgerError> {
-        let rows = sqlx::query(
-            r#"
-            SELECT (created_at / 86400000) * 86400000 AS day,
-                CAST(-SUM(amount) AS BIGINT) AS credits, action, model
-            FROM ledger_entries
-            WHERE workspace_id = $1 AND entry_type = 'consumption'
-              AND created_at >= $2
-            GROUP BY (created_at / 86400000) * 86400000, action, model
-            ORDER BY day, action, model
-            "#,
-        )
-        .bind(workspace.as_str())
-        .bind(since)
-        .fetch_all(self.conn())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("day")?,
-                    row.try_get("credits")?,
-                    row.try_get("action")?,
-                    row.try_get("model")?,
-                ))
-            })
-            .collect()
     }
 }
 

@@ -308,21 +308,22 @@ pub fn usage_report(
     }
 }
 
-/// The usage chart of a workspace at `now`.
+/// The usage chart of a workspace at `now`, and whether its kept sums are due to be brought
+/// up to date ([`crate::db::Store::fold_usage`]; not on this read-only connection).
 #[tracing::instrument(skip_all)]
 pub async fn usage(
     reads: &mut Reads,
     workspace: &WorkspaceId,
     now: Millis,
     by: UsageBreakdown,
-) -> Result<UsageReport, LedgerError> {
+) -> Result<(UsageReport, bool), LedgerError> {
     let today = to_datetime(now).date_naive();
     let since = (today - chrono::Days::new(USAGE_DAYS as u64 - 1))
         .and_time(NaiveTime::MIN)
         .and_utc()
         .timestamp_millis();
-    let rows = reads.consumption_since(workspace, since).await?;
-    Ok(usage_report(&rows, today, by))
+    let read = reads.consumption_since(workspace, since).await?;
+    Ok((usage_report(&read.rows, today, by), read.fold_due()))
 }
 
 #[cfg(test)]

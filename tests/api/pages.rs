@@ -234,6 +234,56 @@ async fn the_billing_page_charts_the_last_30_days_of_usage() {
     );
 }
 
+/// A busy workspace's chart: the view that finds many charges summed live has the sums kept
+/// for the next views, which show the same figures from them.
+#[tokio::test]
+async fn a_busy_workspaces_chart_keeps_its_sums_for_the_next_views() {
+    let f = Fixture::new().await;
+    let now = f.app.now();
+    f.app
+        .store
+        .grant(
+            &f.acme,
+            &crate::fixture::grant(app::domain::GrantKind::Purchased, 10_000, None),
+            now,
+        )
+        .await
+        .unwrap();
+    let meta = tally::ledger::EntryMeta {
+        actor: "owner@acme.test".into(),
+        description: "Studio draft".into(),
+        action: Some("studio.generate".into()),
+        ..Default::default()
+    };
+    for _ in 0..tally::ledger::FOLD_AFTER {
+        f.app
+            .store
+            .charge(&f.acme, Credits::new(1).unwrap(), &meta, now)
+            .await
+            .unwrap();
+    }
+    let total = format!(
+        "{} credits used in the last 30 days",
+        120 + tally::ledger::FOLD_AFTER
+    );
+    let owner = f.app.sign_in("owner@acme.test", PASSWORD).await;
+    let html = get_text(&owner, f.app.url("/billing")).await;
+    assert_eq!(test_id_text(&html, "usage-total"), Some(total.clone()));
+    crate::support::wait_until("the view to have the sums kept", || async {
+        let mut reads = f.app.store.reads().await.unwrap();
+        let since = now / 86_400_000 * 86_400_000 - 29 * 86_400_000;
+        reads
+            .consumption_since(&f.acme, since)
+            .await
+            .unwrap()
+            .live_entries
+            == 0
+    })
+    .await;
+    let html = get_text(&owner, f.app.url("/billing")).await;
+    assert_eq!(test_id_text(&html, "usage-total"), Some(total));
+}
+
 #[tokio::test]
 async fn billing_admins_see_that_they_cannot_run_studio_actions() {
     let f = Fixture::new().await;

@@ -8,6 +8,7 @@ mod concurrency;
 mod connections;
 mod lots;
 mod story;
+mod usage;
 
 /// Batches in flight per batcher on PostgreSQL in these stories: several, as on a machine
 /// with cores to spare, so that batches of one instance race each other too.

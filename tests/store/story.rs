@@ -661,7 +661,8 @@ async fn consumption_is_summed_per_day_and_key(store: &Store) {
         .unwrap()
         .consumption_since(&ws, first)
         .await
-        .unwrap();
+        .unwrap()
+        .rows;
     rows.sort();
     assert_eq!(
         rows,
