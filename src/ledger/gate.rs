@@ -392,7 +392,12 @@ impl Store {
             expire_lapsed(open, now)?;
         }
         // Budgets are read after the account rows are locked: nothing moves them meanwhile.
-        let locked: Vec<WorkspaceId> = books.keys().cloned().collect();
+        // Workspaces the lock saw without budgets or pools have none to read.
+        let locked: Vec<WorkspaceId> = books
+            .iter()
+            .filter(|(_, open)| open.spend_controls)
+            .map(|(workspace, _)| workspace.clone())
+            .collect();
         let locked: Vec<&WorkspaceId> = locked.iter().collect();
         let mut budgets = BudgetBook::open(&mut tx, &locked, now).await?;
         for (workspace, open) in &books {
