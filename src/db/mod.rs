@@ -262,6 +262,26 @@ fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> {
     Ok((Backend::Sqlite, format!("sqlite://{file}?{query}")))
 }
 
+/// SQLite's plan of `sql` over a freshly migrated database, one step per entry, with `$1`
+/// bound to a workspace id and `$2` to zero: for tests that hold a hot statement to its index.
+#[cfg(test)]
+pub(crate) async fn sqlite_plan(sql: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/tally.db", dir.path().display());
+    let store = Store::connect(&url, &StoreOptions::default())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .bind("ws_a")
+        .bind(0_i64)
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    store.close().await;
+    plan.into_iter().map(|step| step.3).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -144,34 +144,22 @@ impl Reads {
 #[cfg(test)]
 mod tests {
     use super::SUMMARY;
-    use crate::db::{Store, StoreOptions};
 
     /// Every page view and every charge's Auto-reload check reads the balance: it must find the
     /// workspace's open lots through their index, never by reading every workspace's lots.
     #[tokio::test]
     async fn the_balance_reads_the_workspaces_open_lots_through_their_index() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/tally.db", dir.path().display());
-        let store = Store::connect(&url, &StoreOptions::default())
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        let plan: Vec<(i64, i64, i64, String)> =
-            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {SUMMARY}"))
-                .bind("ws_a")
-                .bind(0_i64)
-                .fetch_all(store.pool())
-                .await
-                .unwrap();
-        let steps: Vec<&str> = plan.iter().map(|step| step.3.as_str()).collect();
+        let steps = crate::db::sqlite_plan(SUMMARY).await;
         assert!(
-            steps.contains(&"SEARCH credit_lots USING INDEX credit_lots_open (workspace_id=?)"),
+            steps
+                .iter()
+                .any(|step| step
+                    == "SEARCH credit_lots USING INDEX credit_lots_open (workspace_id=?)"),
             "{steps:?}"
         );
         assert!(
             !steps.iter().any(|s| s.starts_with("SCAN credit_lots")),
             "{steps:?}"
         );
-        store.close().await;
     }
 }
