@@ -30,8 +30,8 @@ pub(super) struct OpenBooks {
     reload_below: Option<i64>,
     low_alerted: bool,
     depleted_alerted: bool,
-    /// Whether the workspace may have budgets or pools to read: false once the read of its
-    /// lots saw none (see [`lock_books`]), so that a batch skips their two statements.
+    /// Whether the workspace may have budgets or pools to read. False only where the lock
+    /// itself saw it had none (see [`lock_books`]), so a batch skips their two reads.
     pub(super) spend_controls: bool,
     /// The time of the movement.
     now: Millis,
@@ -89,7 +89,7 @@ pub(super) async fn lock_books(
         let sql = if is_postgres(conn) {
             format!(
                 r#"
-                SELECT workspace_id, {lines}
+                SELECT workspace_id, {lines}, 1 AS spend_controls
                 FROM credit_accounts
                 WHERE workspace_id IN ({list})
                 ORDER BY workspace_id
@@ -97,12 +97,25 @@ pub(super) async fn lock_books(
                 "#
             )
         } else {
+            // On SQLite this statement takes the database's write lock, so whether the
+            // workspace has live budgets or pools cannot change until the commit: said here,
+            // a batch of workspaces without them skips reading them (two statements of about
+            // eleven, each a hand-off to the connection's thread). PostgreSQL's statement
+            // reads as of before any wait for the rows' locks, and a pool is created under
+            // that lock, so there the later reads stay (`1`: may have some).
             format!(
                 r#"
                 UPDATE credit_accounts
                 SET last_seq = last_seq
                 WHERE workspace_id IN ({list})
-                RETURNING workspace_id, {lines}
+                RETURNING workspace_id, {lines},
+                    CASE WHEN EXISTS (SELECT 1 FROM budgets b
+                                      WHERE b.workspace_id = credit_accounts.workspace_id
+                                        AND b.removed_at IS NULL)
+                           OR EXISTS (SELECT 1 FROM pools p
+                                      WHERE p.workspace_id = credit_accounts.workspace_id
+                                        AND p.removed_at IS NULL)
+                         THEN 1 ELSE 0 END AS spend_controls
                 "#
             )
         };
@@ -123,7 +136,7 @@ pub(super) async fn lock_books(
                 reload_below: account.try_get("reload_below")?,
                 low_alerted: account.try_get::<i64, _>("low_alerted")? != 0,
                 depleted_alerted: account.try_get::<i64, _>("depleted_alerted")? != 0,
-                spend_controls: true,
+                spend_controls: account.try_get::<i64, _>("spend_controls")? != 0,
                 now,
                 lot_draws: Vec::new(),
                 entries: Vec::new(),
@@ -131,28 +144,14 @@ pub(super) async fn lock_books(
             books.insert(workspace, open);
         }
     }
-    // The open lots, and whether each workspace has live budgets or pools: a row per lot, or
-    // one without a lot for a workspace that has none. Read after the accounts are locked, so
-    // it sees every movement that held their locks before (on PostgreSQL the locking
-    // statement itself reads as of before it waited for them, and a pool is made under that
-    // lock). A batch of workspaces without budgets or pools, the common case, then skips their
-    // two reads.
     let locked: Vec<&WorkspaceId> = books.keys().collect();
-    let mut lots: Vec<(WorkspaceId, Option<Lot>, bool)> = Vec::new();
+    let mut lots: Vec<(WorkspaceId, Lot)> = Vec::new();
     for chunk in locked.chunks(IDS_PER_QUERY) {
         let sql = format!(
             r#"
-            SELECT a.workspace_id, l.id, l.kind, l.remaining, l.held, l.expires_at, l.created_at,
-                CAST(CASE WHEN EXISTS (SELECT 1 FROM budgets b
-                                       WHERE b.workspace_id = a.workspace_id
-                                         AND b.removed_at IS NULL)
-                            OR EXISTS (SELECT 1 FROM pools p
-                                       WHERE p.workspace_id = a.workspace_id
-                                         AND p.removed_at IS NULL)
-                          THEN 1 ELSE 0 END AS BIGINT) AS spend_controls
-            FROM credit_accounts a
-            LEFT JOIN credit_lots l ON l.workspace_id = a.workspace_id AND l.is_open
-            WHERE a.workspace_id IN ({})
+            SELECT workspace_id, id, kind, remaining, held, expires_at, created_at
+            FROM credit_lots
+            WHERE workspace_id IN ({}) AND is_open
             "#,
             param_list(1, chunk.len())
         );
@@ -161,21 +160,15 @@ pub(super) async fn lock_books(
             query = query.bind(id.as_str());
         }
         for row in query.fetch_all(&mut *conn).await? {
-            let lot = match row.try_get::<Option<String>, _>("id")? {
-                Some(_) => Some(Lot::from_row(&row)?),
-                None => None,
-            };
             lots.push((
                 parse_workspace(row.try_get("workspace_id")?)?,
-                lot,
-                row.try_get::<i64, _>("spend_controls")? != 0,
+                Lot::from_row(&row)?,
             ));
         }
     }
-    for (workspace, lot, spend_controls) in lots {
+    for (workspace, lot) in lots {
         if let Some(open) = books.get_mut(&workspace) {
-            open.spend_controls = spend_controls;
-            open.lots.extend(lot);
+            open.lots.push(lot);
         }
     }
     Ok(books)
