@@ -46,10 +46,16 @@ pub fn date_time(at: &DateTime<Utc>) -> String {
 }
 
 /// The text with its first letter upper-case (error messages start lower-case).
+///
+/// Only an ASCII letter changes: the texts are Tally's own words (messages, card brands'
+/// identifiers), and Unicode's case tables would add some 14 KB to the browser's bundle for
+/// nothing.
 pub fn capitalised(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
+        Some(first) => std::iter::once(first.to_ascii_uppercase())
+            .chain(chars)
+            .collect(),
         None => String::new(),
     }
 }
@@ -58,6 +64,18 @@ pub fn capitalised(text: &str) -> String {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_message_begins_with_a_capital() {
+        assert_eq!(
+            capitalised("the amount is too small."),
+            "The amount is too small."
+        );
+        assert_eq!(capitalised("visa"), "Visa");
+        assert_eq!(capitalised(""), "");
+        // Only ASCII letters change (see the function).
+        assert_eq!(capitalised("évian"), "évian");
+    }
 
     #[test]
     fn dates_are_short_and_in_utc() {

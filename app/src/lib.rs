@@ -12,6 +12,7 @@ pub mod api_keys;
 pub mod backend;
 pub mod billing;
 pub mod budgets;
+pub mod codec;
 mod components;
 pub mod domain;
 pub mod error;

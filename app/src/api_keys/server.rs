@@ -3,7 +3,7 @@ use crate::error::AppError;
 use leptos::prelude::*;
 
 /// The workspace's API keys. Owners only.
-#[server(endpoint = "load_api_keys")]
+#[server(endpoint = "load_api_keys", output = crate::codec::TextJson)]
 pub async fn load_api_keys() -> Result<ApiKeysPage, AppError> {
     let result = async {
         let (backend, viewer) = crate::backend::current_viewer().await?;
@@ -15,7 +15,7 @@ pub async fn load_api_keys() -> Result<ApiKeysPage, AppError> {
 }
 
 /// Makes an API key named `name`; its secret is in the answer only. Owners only.
-#[server(endpoint = "create_api_key")]
+#[server(endpoint = "create_api_key", output = crate::codec::TextJson)]
 pub async fn create_api_key(name: String) -> Result<NewApiKey, AppError> {
     let result = async {
         let (backend, viewer) = crate::backend::current_viewer().await?;
@@ -26,7 +26,7 @@ pub async fn create_api_key(name: String) -> Result<NewApiKey, AppError> {
 }
 
 /// Revokes the key `id`: it stops working at once. Owners only.
-#[server(endpoint = "revoke_api_key")]
+#[server(endpoint = "revoke_api_key", output = crate::codec::TextJson)]
 pub async fn revoke_api_key(id: String) -> Result<ApiKeyView, AppError> {
     let result = async {
         let (backend, viewer) = crate::backend::current_viewer().await?;

@@ -8,7 +8,7 @@ pub const RECENT_MOVEMENTS: u32 = 5;
 pub const HISTORY_PAGE_SIZE: u32 = 25;
 
 /// The Billing page of the signed-in person's current workspace.
-#[server]
+#[server(output = crate::codec::TextJson)]
 pub async fn load_billing(usage_by: Option<String>) -> Result<BillingOverview, AppError> {
     let overview = async {
         let (backend, viewer) = crate::backend::billing_viewer().await?;
@@ -19,7 +19,7 @@ pub async fn load_billing(usage_by: Option<String>) -> Result<BillingOverview, A
 }
 
 /// One page of the current workspace's history, filtered by type and dates.
-#[server]
+#[server(output = crate::codec::TextJson)]
 pub async fn load_history(
     entry_type: Option<String>,
     from: Option<String>,

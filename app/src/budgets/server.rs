@@ -4,7 +4,7 @@ use crate::error::AppError;
 use leptos::prelude::*;
 
 /// The workspace's budgets and what a new one can be on. Billing managers only.
-#[server(endpoint = "load_budgets")]
+#[server(endpoint = "load_budgets", output = crate::codec::TextJson)]
 pub async fn load_budgets() -> Result<BudgetsPage, AppError> {
     let result = async {
         let (backend, viewer) = crate::backend::current_viewer().await?;
@@ -15,7 +15,7 @@ pub async fn load_budgets() -> Result<BudgetsPage, AppError> {
 }
 
 /// Adds a budget, or with an `action` a frequency cap. Billing managers only.
-#[server(endpoint = "add_budget")]
+#[server(endpoint = "add_budget", output = crate::codec::TextJson)]
 pub async fn add_budget(
     scope: String,
     target: String,
@@ -41,7 +41,7 @@ pub async fn add_budget(
 }
 
 /// Changes a budget's limit and enforcement. Billing managers only.
-#[server(endpoint = "change_budget")]
+#[server(endpoint = "change_budget", output = crate::codec::TextJson)]
 pub async fn change_budget(
     id: String,
     limit: String,
@@ -58,7 +58,7 @@ pub async fn change_budget(
 }
 
 /// Removes a budget; charges stop counting against it. Billing managers only.
-#[server(endpoint = "remove_budget")]
+#[server(endpoint = "remove_budget", output = crate::codec::TextJson)]
 pub async fn remove_budget(id: String) -> Result<String, AppError> {
     let result = async {
         let (backend, viewer) = crate::backend::current_viewer().await?;
@@ -69,7 +69,7 @@ pub async fn remove_budget(id: String) -> Result<String, AppError> {
 }
 
 /// Carves credits of the balance out for a project or an API key. Billing managers only.
-#[server(endpoint = "add_pool")]
+#[server(endpoint = "add_pool", output = crate::codec::TextJson)]
 pub async fn add_pool(
     scope: String,
     target: String,
@@ -92,7 +92,7 @@ pub async fn add_pool(
 
 /// Changes what a pool keeps and whether its scope goes on with the shared balance after it.
 /// Billing managers only.
-#[server(endpoint = "change_pool")]
+#[server(endpoint = "change_pool", output = crate::codec::TextJson)]
 pub async fn change_pool(
     id: String,
     credits: String,
@@ -108,7 +108,7 @@ pub async fn change_pool(
 }
 
 /// Removes a pool: what it kept goes back to the shared balance. Billing managers only.
-#[server(endpoint = "remove_pool")]
+#[server(endpoint = "remove_pool", output = crate::codec::TextJson)]
 pub async fn remove_pool(id: String) -> Result<String, AppError> {
     let result = async {
         let (backend, viewer) = crate::backend::current_viewer().await?;

@@ -303,10 +303,14 @@ impl CreditUnit {
     }
 }
 
+/// The text with its first letter lower-case: a message of Tally's own put mid-sentence. Only
+/// an ASCII letter changes (see `format::capitalised`).
 fn lower_first(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
+        Some(first) => std::iter::once(first.to_ascii_lowercase())
+            .chain(chars)
+            .collect(),
         None => String::new(),
     }
 }

@@ -3,7 +3,7 @@ use crate::error::AppError;
 use leptos::prelude::*;
 
 /// The notifications the signed-in person may see in this workspace.
-#[server]
+#[server(output = crate::codec::TextJson)]
 pub async fn load_notifications() -> Result<NotificationsView, AppError> {
     let view = async {
         let (backend, viewer) = crate::backend::billing_viewer().await?;
@@ -24,7 +24,7 @@ pub async fn load_notifications() -> Result<NotificationsView, AppError> {
 
 /// Sets the workspace's webhook endpoint (billing managers only), or removes it when
 /// `remove` is set. A new endpoint gets a new signing secret, returned once.
-#[server(endpoint = "save_endpoint")]
+#[server(endpoint = "save_endpoint", output = crate::codec::TextJson)]
 pub async fn save_endpoint(
     url: Option<String>,
     remove: Option<String>,

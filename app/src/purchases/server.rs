@@ -7,7 +7,7 @@ use crate::error::AppError;
 use leptos::prelude::*;
 
 /// The Buy credits section: packs, saved cards and purchases of the current workspace.
-#[server(endpoint = "load_purchases")]
+#[server(endpoint = "load_purchases", output = crate::codec::TextJson)]
 pub async fn load_purchases() -> Result<PurchaseSection, AppError> {
     let (backend, viewer) = crate::backend::billing_viewer()
         .await
@@ -25,7 +25,7 @@ pub async fn load_purchases() -> Result<PurchaseSection, AppError> {
 
 /// Opens a checkout for a pack (`pack_id`) or a custom amount (`custom_credits`) and returns
 /// the payment page to send the browser to. Billing managers only.
-#[server(endpoint = "start_checkout")]
+#[server(endpoint = "start_checkout", output = crate::codec::TextJson)]
 pub async fn start_checkout(
     pack_id: Option<String>,
     custom_credits: Option<String>,
@@ -66,7 +66,7 @@ async fn open_checkout(
 }
 
 /// One purchase of the current workspace, for the return page.
-#[server(endpoint = "load_purchase")]
+#[server(endpoint = "load_purchase", output = crate::codec::TextJson)]
 pub async fn load_purchase(id: String) -> Result<PurchaseDetail, AppError> {
     let (backend, viewer) = crate::backend::billing_viewer()
         .await
@@ -78,7 +78,7 @@ pub async fn load_purchase(id: String) -> Result<PurchaseDetail, AppError> {
 }
 
 /// The buyer came back without paying: closes the checkout so it can no longer be paid.
-#[server(endpoint = "abandon_checkout")]
+#[server(endpoint = "abandon_checkout", output = crate::codec::TextJson)]
 pub async fn abandon_checkout(id: String) -> Result<PurchaseView, AppError> {
     let (backend, viewer) = crate::backend::billing_viewer()
         .await
@@ -95,7 +95,7 @@ pub async fn abandon_checkout(id: String) -> Result<PurchaseView, AppError> {
 /// Saves Auto-reload's settings (billing managers only). Turning it on below the threshold
 /// tops up first and saves nothing if that charge fails. Returns a sentence saying what
 /// happened.
-#[server(endpoint = "save_auto_reload")]
+#[server(endpoint = "save_auto_reload", output = crate::codec::TextJson)]
 pub async fn save_auto_reload(
     enabled: Option<String>,
     threshold: String,
@@ -165,7 +165,7 @@ pub async fn save_auto_reload(
 
 /// "Try again" after declined Auto-reload payments (billing managers only): once the
 /// back-off after the last decline has passed, lifts the pause and tries the card once more.
-#[server(endpoint = "try_again_auto_reload")]
+#[server(endpoint = "try_again_auto_reload", output = crate::codec::TextJson)]
 pub async fn try_again_auto_reload() -> Result<String, AppError> {
     let result = async {
         let (backend, viewer) = crate::backend::billing_viewer().await?;
@@ -180,7 +180,7 @@ pub async fn try_again_auto_reload() -> Result<String, AppError> {
 
 /// Opens the payment page where a billing manager confirms an Auto-reload payment that the
 /// bank wanted authenticated.
-#[server(endpoint = "confirm_reload")]
+#[server(endpoint = "confirm_reload", output = crate::codec::TextJson)]
 pub async fn confirm_reload() -> Result<CheckoutStarted, AppError> {
     let result = async {
         let (backend, viewer) = crate::backend::billing_viewer().await?;
@@ -196,7 +196,7 @@ pub async fn confirm_reload() -> Result<CheckoutStarted, AppError> {
 
 /// Reads the workspace's saved cards from the payment provider again and returns them.
 /// Billing managers only.
-#[server(endpoint = "refresh_cards")]
+#[server(endpoint = "refresh_cards", output = crate::codec::TextJson)]
 pub async fn refresh_cards() -> Result<Vec<SavedCard>, AppError> {
     let result = async {
         let (backend, viewer) = crate::backend::billing_viewer().await?;

@@ -66,13 +66,8 @@ pub fn brand_label(brand: &str) -> String {
         "jcb" => "JCB".into(),
         "diners" => "Diners Club".into(),
         "unionpay" => "UnionPay".into(),
-        other => {
-            let mut chars = other.chars();
-            match chars.next() {
-                Some(first) => first.to_uppercase().chain(chars).collect(),
-                None => "Card".into(),
-            }
-        }
+        "" => "Card".into(),
+        other => crate::format::capitalised(other),
     }
 }
 

@@ -14,7 +14,7 @@ pub struct RatesView {
 }
 
 /// The rate table, for everyone who may open Billing.
-#[server]
+#[server(output = crate::codec::TextJson)]
 pub async fn load_rates() -> Result<RatesView, AppError> {
     let view = async {
         let (backend, viewer) = crate::backend::billing_viewer().await?;

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 /// The Studio: models to pick from and, for everyone but guests (who see nothing of
 /// billing), the balance.
-#[server]
+#[server(output = crate::codec::TextJson)]
 pub async fn load_studio() -> Result<StudioView, AppError> {
     let view = async {
         let (backend, viewer) = crate::backend::current_viewer().await?;
@@ -25,7 +25,7 @@ pub async fn load_studio() -> Result<StudioView, AppError> {
 
 /// Runs a simulated AI action through the credit gate: hold the estimate, do the work, settle
 /// the real cost.
-#[server]
+#[server(output = crate::codec::TextJson)]
 pub async fn run_action(model: String, units: String) -> Result<ActionResult, AppError> {
     let result = async {
         let (backend, viewer) = crate::backend::current_viewer().await?;
@@ -43,7 +43,7 @@ pub async fn run_action(model: String, units: String) -> Result<ActionResult, Ap
 }
 
 /// A member asks the billing managers for credits; false when they already asked this hour.
-#[server]
+#[server(output = crate::codec::TextJson)]
 pub async fn ask_admin() -> Result<bool, AppError> {
     let asked = async {
         let (backend, viewer) = crate::backend::current_viewer().await?;
