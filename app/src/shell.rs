@@ -22,6 +22,9 @@ pub struct BundleFiles {
     css: std::sync::Arc<str>,
     /// The loader's text, written once with the names (see [`BundleLoader`]).
     loader: std::sync::Arc<str>,
+    /// The stylesheet's text, when the server read it at start: pages then carry it inline
+    /// (see [`Stylesheet`]).
+    style: Option<std::sync::Arc<str>>,
 }
 
 impl BundleFiles {
@@ -32,7 +35,19 @@ impl BundleFiles {
             wasm: wasm.into(),
             css: css.into(),
             loader: loader_script(js, wasm).into(),
+            style: None,
         }
+    }
+
+    /// The same bundle, its stylesheet's text `css` carried inline by every page.
+    pub fn with_style(mut self, css: &str) -> BundleFiles {
+        self.style = Some(css.into());
+        self
+    }
+
+    /// The stylesheet's text, when pages carry it inline.
+    pub fn style(&self) -> Option<&str> {
+        self.style.as_deref()
     }
 
     /// The names without content hashes.
@@ -68,7 +83,8 @@ impl Default for BundleFiles {
 
 /// The HTML document around the app, rendered on the server. Its Content-Security-Policy
 /// allows scripts from the site and the page's own nonce only (on the one inline script,
-/// the bundle's loader), WebAssembly, and styles from the site.
+/// the bundle's loader), WebAssembly, and styles from the site or with the nonce (the inline
+/// stylesheet).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     content_security_policy();
@@ -86,7 +102,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <AutoReload options=options.clone()/>
-                <link rel="stylesheet" id="leptos" href=format!("/pkg/{}", bundle.css())/>
+                <Stylesheet bundle=bundle.clone()/>
                 <BundleLoader bundle/>
                 <MetaTags/>
             </head>
@@ -94,6 +110,23 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// The site's stylesheet: inline when the server has its text, so that a first visit paints
+/// after the page alone instead of waiting one more round trip for the stylesheet (the page's
+/// nonce lets it past the Content-Security-Policy); otherwise a link to the file.
+#[component]
+fn Stylesheet(bundle: BundleFiles) -> impl IntoView {
+    use leptos::either::Either;
+    match bundle.style.clone() {
+        // The build's own stylesheet, as it is: a `<style>` element's content is not HTML.
+        Some(css) => {
+            Either::Left(view! { <style nonce=leptos::nonce::use_nonce() inner_html=css></style> })
+        }
+        None => Either::Right(
+            view! { <link rel="stylesheet" id="leptos" href=format!("/pkg/{}", bundle.css())/> },
+        ),
     }
 }
 
@@ -145,7 +178,7 @@ fn content_security_policy() {
     };
     let policy = format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
-         style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+         style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
          base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     );
     if let Ok(value) = http::HeaderValue::from_str(&policy) {
@@ -195,5 +228,8 @@ mod tests {
         let copy = bundle.clone();
         assert!(std::sync::Arc::ptr_eq(&bundle.loader, &copy.loader));
         assert_eq!(BundleFiles::default().css(), "tally.css");
+        assert_eq!(BundleFiles::default().style(), None);
+        let styled = bundle.with_style("a > b { color: red }");
+        assert_eq!(styled.style(), Some("a > b { color: red }"));
     }
 }

@@ -3,7 +3,9 @@
 
 use crate::support::get_text;
 use crate::support::TestApp;
-use reqwest::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE};
+use reqwest::header::{
+    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
+};
 use std::io::{Read, Write};
 
 fn header(response: &reqwest::Response, name: reqwest::header::HeaderName) -> String {
@@ -192,6 +194,13 @@ fn site_with_hashed_bundle() -> (tempfile::TempDir, std::path::PathBuf) {
 #[tokio::test]
 async fn hashed_bundle_files_are_kept_for_a_year_and_pages_name_them() {
     let (site, pkg) = site_with_hashed_bundle();
+    // A `<style>` element's text is not HTML: it must reach the browser unescaped (`&amp;`
+    // would be read as those five characters).
+    std::fs::write(
+        pkg.join("tally.Css3.css"),
+        r#"main > p::after { content: "&" }"#,
+    )
+    .unwrap();
     std::fs::write(site.path().join("favicon.svg"), "<svg/>").unwrap();
     let app = spawn_with_hash_file(site.path()).await;
     let client = TestApp::client();
@@ -227,17 +236,26 @@ async fn hashed_bundle_files_are_kept_for_a_year_and_pages_name_them() {
     let icon = client.get(app.url("/favicon.svg")).send().await.unwrap();
     assert_eq!(header(&icon, CACHE_CONTROL), "no-cache");
 
-    // Pages name the hashed files, and are never stored themselves.
+    // Pages name the hashed files, carry the stylesheet itself, and are never stored.
     let page = client.get(app.url("/login")).send().await.unwrap();
     assert_eq!(header(&page, CACHE_CONTROL), "no-store");
+    let policy = header(&page, CONTENT_SECURITY_POLICY);
     let html = page.text().await.unwrap();
-    for name in [
-        "/pkg/tally.Js1.js",
-        "/pkg/tally.Wasm2.wasm",
-        "/pkg/tally.Css3.css",
-    ] {
+    for name in ["/pkg/tally.Js1.js", "/pkg/tally.Wasm2.wasm"] {
         assert!(html.contains(name), "{name} not in {html}");
     }
+    let nonce = policy
+        .split("style-src 'self' 'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("the policy lets the page's own stylesheet in");
+    assert!(
+        html.contains(&format!(
+            r#"<style nonce="{nonce}">main > p::after {{ content: "&" }}</style>"#
+        )),
+        "the stylesheet inline, with the page's nonce: {html}"
+    );
+    assert!(!html.contains("/pkg/tally.Css3.css"), "{html}");
     assert!(!html.contains("/pkg/tally.css"), "{html}");
     let refusal = client
         .get(app.url("/portal/ptl_unknown"))
@@ -254,18 +272,17 @@ async fn hashed_bundle_files_are_kept_for_a_year_and_pages_name_them() {
 
 #[tokio::test]
 async fn pages_name_the_bundle_read_at_start_without_rereading_the_hash_file() {
-    let (site, _pkg) = site_with_hashed_bundle();
+    let (site, pkg) = site_with_hashed_bundle();
     let app = spawn_with_hash_file(site.path()).await;
-    // Once the server runs, the hash file is not needed: a page render never reads a file.
+    // Once the server runs, the hash file and the stylesheet are not needed: a page render
+    // never reads a file.
     std::fs::remove_file(site.path().join("hash.txt")).unwrap();
+    std::fs::remove_file(pkg.join("tally.Css3.css")).unwrap();
     let html = get_text(&TestApp::client(), app.url("/login")).await;
-    for name in [
-        "/pkg/tally.Js1.js",
-        "/pkg/tally.Wasm2.wasm",
-        "/pkg/tally.Css3.css",
-    ] {
+    for name in ["/pkg/tally.Js1.js", "/pkg/tally.Wasm2.wasm"] {
         assert!(html.contains(name), "{name} not in {html}");
     }
+    assert!(html.contains("/* tally.Css3.css */</style>"), "{html}");
 }
 
 #[tokio::test]
