@@ -6,6 +6,9 @@
 //!
 //! Without a hash file (a test binary, a build made without cargo-leptos) the plain names are
 //! used and the files are revalidated on each use, as before.
+//!
+//! With one, the stylesheet's text is read here too, once at start, for pages to carry inline
+//! (see [`INLINE_STYLE_LIMIT`]): a page render never reads a file.
 
 use app::BundleFiles;
 pub use app::OUTPUT_NAME;
