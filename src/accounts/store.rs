@@ -398,7 +398,7 @@ impl Store {
         let rows = sqlx::query(&sql)
             .bind(hash_secret(token))
             .bind(now)
-            .fetch_all(self.pool())
+            .fetch_all(self.read_pool())
             .await?;
         let Some(first) = rows.first() else {
             return Ok(None);

@@ -101,6 +101,9 @@ impl StoreError {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// Where [`Store::reads`] takes its connections: on SQLite a smaller pool of the same
+    /// database, elsewhere `pool` itself.
+    reads: AnyPool,
     backend: Backend,
 }
 
@@ -120,47 +123,23 @@ impl Store {
             .await?
             .close()
             .await?;
-        let timeout_ms = options.statement_timeout.as_millis();
-        let idle_check_after = options.idle_check_after;
-        let pool = AnyPoolOptions::new()
-            .max_connections(options.max_connections)
-            .acquire_timeout(options.acquire_timeout)
-            // sqlx pings every connection it hands out by default: on SQLite a hand-off to the
-            // connection's thread and on PostgreSQL a network round trip, before every query.
-            // An in-process SQLite connection cannot be lost; a PostgreSQL one is checked only
-            // after it sat idle (see `idle_check_after`).
-            .test_before_acquire(false)
-            .before_acquire(move |conn, meta| {
-                Box::pin(async move {
-                    if backend == Backend::Postgres && meta.idle_for >= idle_check_after {
-                        conn.ping().await?;
-                    }
-                    Ok(true)
-                })
-            })
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    match backend {
-                        Backend::Sqlite => {
-                            // The busy timeout first: switching to WAL briefly needs the
-                            // database to itself, and new connections may race for it.
-                            conn.execute(format!("PRAGMA busy_timeout = {timeout_ms}").as_str())
-                                .await?;
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                        }
-                        Backend::Postgres => {
-                            conn.execute(format!("SET statement_timeout = {timeout_ms}").as_str())
-                                .await?;
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(connect)
-            .await?;
-        Ok(Store { pool, backend })
+        let pool = open_pool(connect.clone(), options, options.max_connections, backend).await?;
+        // Each SQLite connection is a thread of its own that every statement is handed to and
+        // back from; pages' runs of reads on a few of them keep those threads busy instead of
+        // waking a dozen on two cores. WAL lets them read beside the writers, which keep the
+        // whole pool. An in-memory database is one per connection, so it keeps one pool.
+        let reads = if backend == Backend::Sqlite && !url.contains(":memory:") {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+            let size = (cores * READ_CONNECTIONS_PER_CORE).min(options.max_connections);
+            open_pool(connect, options, size, backend).await?
+        } else {
+            pool.clone()
+        };
+        Ok(Store {
+            pool,
+            reads,
+            backend,
+        })
     }
 
     /// Applies pending migrations. Safe from several instances at once: on PostgreSQL the
@@ -188,17 +167,82 @@ impl Store {
         &self.pool
     }
 
-    /// One connection of the pool, held for several reads in a row (see [`Reads`]).
+    /// Where a read on its own that every page makes (the session's) runs: the pool runs of
+    /// reads take their connections from (see [`Store::reads`]).
+    pub fn read_pool(&self) -> &AnyPool {
+        &self.reads
+    }
+
+    /// One connection for reads, held for several in a row (see [`Reads`]).
     pub async fn reads(&self) -> Result<Reads, StoreError> {
         Ok(Reads {
-            conn: self.pool.acquire().await?,
+            conn: self.reads.acquire().await?,
         })
+    }
+
+    /// How many connections runs of reads ([`Store::reads`]) share.
+    pub fn read_connections(&self) -> u32 {
+        self.reads.options().get_max_connections()
     }
 
     /// Closes every connection (tests drop their database afterwards).
     pub async fn close(&self) {
+        self.reads.close().await;
         self.pool.close().await;
     }
+}
+
+/// SQLite connections for runs of reads ([`Store::reads`]) per core, at most the pool's size.
+const READ_CONNECTIONS_PER_CORE: u32 = 2;
+
+/// A pool of up to `size` connections with Tally's settings.
+async fn open_pool(
+    connect: AnyConnectOptions,
+    options: &StoreOptions,
+    size: u32,
+    backend: Backend,
+) -> Result<AnyPool, StoreError> {
+    let timeout_ms = options.statement_timeout.as_millis();
+    let idle_check_after = options.idle_check_after;
+    let pool = AnyPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(options.acquire_timeout)
+        // sqlx pings every connection it hands out by default: on SQLite a hand-off to the
+        // connection's thread and on PostgreSQL a network round trip, before every query.
+        // An in-process SQLite connection cannot be lost; a PostgreSQL one is checked only
+        // after it sat idle (see `idle_check_after`).
+        .test_before_acquire(false)
+        .before_acquire(move |conn, meta| {
+            Box::pin(async move {
+                if backend == Backend::Postgres && meta.idle_for >= idle_check_after {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                match backend {
+                    Backend::Sqlite => {
+                        // The busy timeout first: switching to WAL briefly needs the
+                        // database to itself, and new connections may race for it.
+                        conn.execute(format!("PRAGMA busy_timeout = {timeout_ms}").as_str())
+                            .await?;
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Backend::Postgres => {
+                        conn.execute(format!("SET statement_timeout = {timeout_ms}").as_str())
+                            .await?;
+                    }
+                }
+                Ok(())
+            })
+        })
+        .connect_with(connect)
+        .await?;
+    Ok(pool)
 }
 
 /// A connection of the pool held for a run of reads, such as one page's.

@@ -75,3 +75,44 @@ async fn an_idle_connection_cut_by_the_server_is_replaced_before_a_query_uses_it
 
     db.finish().await;
 }
+
+/// On SQLite, runs of reads (pages, API reads) take their connections from a smaller pool of
+/// their own: readers holding all of them leave the writers' pool untouched, and one read more
+/// waits for a reader to finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_never_hold_the_writers_connections_on_sqlite() {
+    let db = crate::support::TestDb::sqlite_with(&StoreOptions {
+        max_connections: 64,
+        acquire_timeout: Duration::from_millis(300),
+        ..StoreOptions::default()
+    })
+    .await;
+    let readers = db.store.read_connections();
+    assert!((2..64).contains(&readers), "{readers} read connections");
+    let mut held = Vec::new();
+    for _ in 0..readers {
+        held.push(db.store.reads().await.expect("a read connection"));
+    }
+    assert!(
+        db.store.reads().await.is_err(),
+        "one read more than the readers' pool holds should wait"
+    );
+    sqlx::query("INSERT INTO usage_sums_through (workspace_id, seq) VALUES ('ws_w', 1)")
+        .execute(db.store.pool())
+        .await
+        .expect("a writer's connection while every reader's is held");
+    drop(held);
+    let mut reads = db
+        .store
+        .reads()
+        .await
+        .expect("a read connection once given back");
+    let seq: (i64,) =
+        sqlx::query_as("SELECT seq FROM usage_sums_through WHERE workspace_id = 'ws_w'")
+            .fetch_one(reads.conn())
+            .await
+            .expect("the readers see the write");
+    assert_eq!(seq.0, 1);
+    drop(reads);
+    db.finish().await;
+}
