@@ -1,4 +1,5 @@
-//! The database: one connection pool over SQLite (embedded default) or PostgreSQL.
+//! The database: a connection pool over SQLite (embedded default) or PostgreSQL, and on SQLite
+//! a smaller second pool of the same file for runs of reads (see [`Store::reads`]).
 //!
 //! Both backends run the same SQL through sqlx's `Any` driver: ids are `TEXT`, credits and
 //! times are `BIGINT`, and every query sticks to what both databases accept. Where they differ

@@ -97,22 +97,26 @@ async fn readers_never_hold_the_writers_connections_on_sqlite() {
         db.store.reads().await.is_err(),
         "one read more than the readers' pool holds should wait"
     );
-    sqlx::query("INSERT INTO usage_sums_through (workspace_id, seq) VALUES ('ws_w', 1)")
-        .execute(db.store.pool())
-        .await
-        .expect("a writer's connection while every reader's is held");
+    for write in [
+        "CREATE TABLE probe (n BIGINT)",
+        "INSERT INTO probe (n) VALUES (7)",
+    ] {
+        sqlx::query(write)
+            .execute(db.store.pool())
+            .await
+            .expect("a writer's connection while every reader's is held");
+    }
     drop(held);
     let mut reads = db
         .store
         .reads()
         .await
         .expect("a read connection once given back");
-    let seq: (i64,) =
-        sqlx::query_as("SELECT seq FROM usage_sums_through WHERE workspace_id = 'ws_w'")
-            .fetch_one(reads.conn())
-            .await
-            .expect("the readers see the write");
-    assert_eq!(seq.0, 1);
+    let written: (i64,) = sqlx::query_as("SELECT n FROM probe")
+        .fetch_one(reads.conn())
+        .await
+        .expect("the readers see the write");
+    assert_eq!(written.0, 7);
     drop(reads);
     db.finish().await;
 }
