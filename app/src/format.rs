@@ -45,6 +45,25 @@ pub fn date_time(at: &DateTime<Utc>) -> String {
     format!("{}, {:02}:{:02} UTC", date(at), at.hour(), at.minute())
 }
 
+/// Appends `text` with the characters HTML gives a meaning escaped, so it reads as text in an
+/// element or in a double-quoted attribute (for markup written as a string).
+pub fn push_escaped(out: &mut String, text: &str) {
+    if !text.contains(['&', '<', '>', '"', '\'']) {
+        out.push_str(text);
+        return;
+    }
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+}
+
 /// The text with its first letter upper-case (error messages start lower-case).
 ///
 /// Only an ASCII letter changes: the texts are Tally's own words (messages, card brands'

@@ -1,5 +1,6 @@
 use crate::billing::{UsageBreakdown, UsageReport};
 use crate::domain::{CreditUnit, Credits};
+use crate::format::push_escaped;
 use leptos::either::Either;
 use leptos::prelude::*;
 use std::fmt::Write;
@@ -123,29 +124,10 @@ fn shown(unit: &CreditUnit, value: i64) -> String {
     unit.figure(Credits::new(value).unwrap_or_default())
 }
 
-/// Appends `text` with the characters HTML gives a meaning escaped, so it reads as text in an
-/// element or a double-quoted attribute. The chart's keys are actions and models the host
-/// product named.
-fn push_escaped(out: &mut String, text: &str) {
-    if !text.contains(['&', '<', '>', '"', '\'']) {
-        out.push_str(text);
-        return;
-    }
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-}
-
 // The plot and the numbers' rows are written as markup in one string: a few hundred small
 // elements the browser never updates, which as views cost the Billing page's server a fifth
-// of its time. Every text in them goes through `push_escaped`.
+// of its time. Every text in them goes through `push_escaped` (the chart's keys are actions
+// and models the host product named).
 
 /// The chart's inside: the grid lines with their figures, then one group of stacked bars per
 /// day (each bar titled with its day, key and amount) and a date under every seventh.
