@@ -72,18 +72,9 @@ pub fn UsageChart(report: UsageReport) -> impl IntoView {
         });
     }
     let unit = crate::format::unit();
-    let keys = report.keys.clone();
-    let has_other = keys.last().is_some_and(|k| k == "Other") && keys.len() > 1;
-    let max = nice_ceiling(
-        report
-            .days
-            .iter()
-            .map(|d| d.total)
-            .max()
-            .unwrap_or(1)
-            .max(1),
-    );
-    let plot = plot_markup(&report, &keys, has_other, max, &unit);
+    let keys = &report.keys;
+    let has_other = has_other(keys);
+    let plot = plot_markup(&report, &unit);
     let legend = keys
         .iter()
         .enumerate()
@@ -119,6 +110,11 @@ pub fn UsageChart(report: UsageReport) -> impl IntoView {
     })
 }
 
+/// Whether the last key gathers the smaller ones ("Other", drawn grey).
+fn has_other(keys: &[String]) -> bool {
+    keys.last().is_some_and(|k| k == "Other") && keys.len() > 1
+}
+
 /// An amount as the chart's axis and table show it.
 fn shown(unit: &CreditUnit, value: i64) -> String {
     unit.figure(Credits::new(value).unwrap_or_default())
@@ -131,13 +127,18 @@ fn shown(unit: &CreditUnit, value: i64) -> String {
 
 /// The chart's inside: the grid lines with their figures, then one group of stacked bars per
 /// day (each bar titled with its day, key and amount) and a date under every seventh.
-fn plot_markup(
-    report: &UsageReport,
-    keys: &[String],
-    has_other: bool,
-    max: i64,
-    unit: &CreditUnit,
-) -> String {
+fn plot_markup(report: &UsageReport, unit: &CreditUnit) -> String {
+    let keys = &report.keys;
+    let has_other = has_other(keys);
+    let max = nice_ceiling(
+        report
+            .days
+            .iter()
+            .map(|d| d.total)
+            .max()
+            .unwrap_or(1)
+            .max(1),
+    );
     let plot_h = HEIGHT - TOP - BOTTOM;
     let slot = (WIDTH - LEFT - 8) / report.days.len().max(1) as i64;
     let bar = (slot * 7 / 10).max(2);
@@ -243,7 +244,7 @@ mod tests {
     fn a_key_the_host_named_is_shown_as_text_not_markup() {
         let key = r#"<img src=x onerror="alert('x')">&"#;
         let r = report(&[key], &[(1, &[5]), (2, &[0])]);
-        let plot = plot_markup(&r, &r.keys, false, 10, &CreditUnit::Credits);
+        let plot = plot_markup(&r, &CreditUnit::Credits);
         assert!(!plot.contains("<img"), "{plot}");
         assert!(plot.contains(
             "<title>1 Nov · &lt;img src=x onerror=&quot;alert(&#39;x&#39;)&quot;&gt;&amp;: 5 credits</title>"
@@ -253,7 +254,7 @@ mod tests {
     #[test]
     fn each_part_of_a_day_is_a_bar_stacked_on_the_one_before() {
         let r = report(&["a", "b"], &[(1, &[3, 0]), (2, &[2, 4])]);
-        let plot = plot_markup(&r, &r.keys, false, 10, &CreditUnit::Credits);
+        let plot = plot_markup(&r, &CreditUnit::Credits);
         // One bar per part above zero, none for the empty part.
         assert_eq!(plot.matches("<rect ").count(), 3, "{plot}");
         // The plot is 184 high with its base at y = 194: 2 of 10 reaches 194 - 36 = 158 and
