@@ -1,4 +1,4 @@
-use super::ServerForm;
+use super::{FormAction, ServerForm};
 use crate::billing::AutoReloadView;
 use crate::domain::{
     AutoReloadSettings, CreditUnit, Credits, Currency, CustomAmountTerms, Money, PackDeal,
@@ -86,14 +86,14 @@ pub fn AutoReloadCard(
         can_try_again,
         ..
     } = panel;
-    let retry = ServerAction::<TryAgainAutoReload>::new();
+    let retry = FormAction::<TryAgainAutoReload>::new();
     let retrying = retry.pending();
     let enabled = settings.as_ref().is_some_and(|s| s.enabled) && !paused;
     let cap_text = settings
         .as_ref()
         .map(|s| format!("{spent_this_month} of {} this month", s.monthly_cap))
         .unwrap_or_else(|| format!("{spent_this_month} this month"));
-    let save = ServerAction::<SaveAutoReload>::new();
+    let save = FormAction::<SaveAutoReload>::new();
     let pending = save.pending();
     // Amounts are read and typed in the deployment's unit.
     let field = {
@@ -193,7 +193,7 @@ pub fn AutoReloadCard(
         && last_attempt
             .as_ref()
             .is_some_and(|a| a.status == "requires_action");
-    let confirm = ServerAction::<ConfirmReload>::new();
+    let confirm = FormAction::<ConfirmReload>::new();
     let confirming = confirm.pending();
     Effect::new(move |_| {
         if let Some(Ok(started)) = confirm.value().get() {

@@ -1,6 +1,6 @@
 //! The dialog before checkout: pack, price, card, credits and any promotion.
 
-use super::{ServerForm, TestModeBadge};
+use super::{FormAction, ServerForm, TestModeBadge};
 use crate::domain::Credits;
 use crate::purchases::{Pick, SavedCard, StartCheckout};
 use leptos::either::Either;
@@ -16,7 +16,7 @@ pub(super) fn ConfirmPurchase(
     test_mode: bool,
     on_close: Callback<()>,
 ) -> impl IntoView {
-    let start = ServerAction::<StartCheckout>::new();
+    let start = FormAction::<StartCheckout>::new();
     let pending = start.pending();
     let first = NodeRef::<html::Button>::new();
     Effect::new(move |_| {

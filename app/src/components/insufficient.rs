@@ -1,4 +1,4 @@
-use super::ServerForm;
+use super::{FormAction, ServerForm};
 use crate::studio::Insufficient;
 use leptos::prelude::*;
 
@@ -32,7 +32,7 @@ pub fn InsufficientCredits(info: Insufficient) -> impl IntoView {
     let manage = has(RecoveryAction::BuyCredits);
     let ask = has(RecoveryAction::AskAdmin);
     let owner = has(RecoveryAction::AskOwner);
-    let request = ServerAction::<crate::studio::AskAdmin>::new();
+    let request = FormAction::<crate::studio::AskAdmin>::new();
     view! {
         <section class="card insufficient" role="alert" aria-labelledby="insufficient-title" data-testid="insufficient-credits">
             <h2 id="insufficient-title">{title}</h2>
@@ -74,7 +74,7 @@ pub fn OverBudgetNotice(info: crate::studio::OverBudget) -> impl IntoView {
     let raise = has(RecoveryAction::RaiseBudget);
     let ask = has(RecoveryAction::AskAdmin);
     let owner = has(RecoveryAction::AskOwner);
-    let request = ServerAction::<crate::studio::AskAdmin>::new();
+    let request = FormAction::<crate::studio::AskAdmin>::new();
     view! {
         <section class="card insufficient" role="alert" aria-labelledby="over-budget-title" data-testid="over-budget">
             <h2 id="over-budget-title">"Budget reached"</h2>

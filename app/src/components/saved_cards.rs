@@ -1,6 +1,6 @@
 //! The workspace's saved cards.
 
-use super::ServerForm;
+use super::{FormAction, ServerForm};
 use crate::purchases::{RefreshCards, SavedCard};
 use leptos::either::Either;
 use leptos::prelude::*;
@@ -10,7 +10,7 @@ use leptos::prelude::*;
 /// "Refresh" answers in place.
 #[island]
 pub fn SavedCards(cards: Vec<SavedCard>, error: Option<String>) -> impl IntoView {
-    let refresh = ServerAction::<RefreshCards>::new();
+    let refresh = FormAction::<RefreshCards>::new();
     let refreshing = refresh.pending();
     let shown = move || match refresh.value().get() {
         Some(Ok(fresh)) => card_list(fresh, None),

@@ -1,5 +1,5 @@
 use crate::api_keys::{load_api_keys, ApiKeyView, ApiKeysPage as Data, CreateApiKey, RevokeApiKey};
-use crate::components::{outcome, ErrorPanel, Loading, ServerForm, TopBar};
+use crate::components::{outcome, ErrorPanel, FormAction, Loading, ServerForm, TopBar};
 use crate::error::AppError;
 use crate::format;
 use leptos::either::Either;
@@ -58,8 +58,8 @@ fn KeysView(data: Data) -> impl IntoView {
 /// each change show in place, and the list is read again after each.
 #[island]
 fn KeysManager(keys: Vec<ApiKeyView>) -> impl IntoView {
-    let create = ServerAction::<CreateApiKey>::new();
-    let revoke = ServerAction::<RevokeApiKey>::new();
+    let create = FormAction::<CreateApiKey>::new();
+    let revoke = FormAction::<RevokeApiKey>::new();
     let creating = create.pending();
     // The list the page came with, read again in the browser after each change (the newest
     // read wins).
@@ -133,7 +133,7 @@ fn KeysManager(keys: Vec<ApiKeyView>) -> impl IntoView {
 }
 
 #[component]
-fn KeyRow(key: ApiKeyView, revoke: ServerAction<RevokeApiKey>) -> impl IntoView {
+fn KeyRow(key: ApiKeyView, revoke: FormAction<RevokeApiKey>) -> impl IntoView {
     let revoking = revoke.pending();
     let last_used = key
         .last_used_at

@@ -4,7 +4,7 @@ use crate::budgets::{
     load_budgets, AddBudget, AddPool, BudgetsPage as Data, ChangeBudget, ChangePool, PoolLine,
     RemoveBudget, RemovePool,
 };
-use crate::components::{outcome, BudgetBar, ErrorPanel, Loading, ServerForm, TopBar};
+use crate::components::{outcome, BudgetBar, ErrorPanel, FormAction, Loading, ServerForm, TopBar};
 use crate::error::AppError;
 use crate::format;
 use leptos::either::Either;
@@ -14,12 +14,12 @@ use leptos_meta::Title;
 /// The page's forms: budgets and frequency caps, and pools.
 #[derive(Clone, Copy)]
 struct Actions {
-    add: ServerAction<AddBudget>,
-    change: ServerAction<ChangeBudget>,
-    remove: ServerAction<RemoveBudget>,
-    add_pool: ServerAction<AddPool>,
-    change_pool: ServerAction<ChangePool>,
-    remove_pool: ServerAction<RemovePool>,
+    add: FormAction<AddBudget>,
+    change: FormAction<ChangeBudget>,
+    remove: FormAction<RemoveBudget>,
+    add_pool: FormAction<AddPool>,
+    change_pool: FormAction<ChangePool>,
+    remove_pool: FormAction<RemovePool>,
 }
 
 impl Actions {
@@ -99,12 +99,12 @@ pub fn BudgetsPage() -> impl IntoView {
 #[island]
 fn BudgetsManager(data: Data) -> impl IntoView {
     let actions = Actions {
-        add: ServerAction::new(),
-        change: ServerAction::new(),
-        remove: ServerAction::new(),
-        add_pool: ServerAction::new(),
-        change_pool: ServerAction::new(),
-        remove_pool: ServerAction::new(),
+        add: FormAction::new(),
+        change: FormAction::new(),
+        remove: FormAction::new(),
+        add_pool: FormAction::new(),
+        change_pool: FormAction::new(),
+        remove_pool: FormAction::new(),
     };
     // What the page came with, read again in the browser after each form's answer (the
     // newest read wins).

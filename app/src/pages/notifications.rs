@@ -1,4 +1,4 @@
-use crate::components::{ErrorPanel, Loading, ServerForm, TopBar};
+use crate::components::{ErrorPanel, FormAction, Loading, ServerForm, TopBar};
 use crate::format;
 use crate::notifications::{load_notifications, EndpointView, NotificationsView, SaveEndpoint};
 use leptos::either::{Either, EitherOf3};
@@ -62,7 +62,7 @@ fn NotificationList(data: NotificationsView) -> impl IntoView {
 #[island]
 fn EndpointCard(endpoint: EndpointView) -> impl IntoView {
     let EndpointView { url, deliveries } = endpoint;
-    let save = ServerAction::<SaveEndpoint>::new();
+    let save = FormAction::<SaveEndpoint>::new();
     let pending = save.pending();
     let has_url = url.is_some();
     let current = url.clone().unwrap_or_default();

@@ -1,5 +1,6 @@
 use crate::components::{
-    CopySupportDetails, ErrorPanel, Loading, PurchaseStatusBadge, ServerForm, TestModeBadge,
+    CopySupportDetails, ErrorPanel, FormAction, Loading, PurchaseStatusBadge, ServerForm,
+    TestModeBadge,
 };
 use crate::domain::PurchaseStatus;
 use crate::purchases::{load_purchase, AbandonCheckout, PurchaseDetail};
@@ -49,7 +50,7 @@ pub fn PurchasePage() -> impl IntoView {
 #[island]
 fn PurchaseTracker(id: String, data: PurchaseDetail, canceled: bool) -> impl IntoView {
     let tick = RwSignal::new(0u32);
-    let abandon = ServerAction::<AbandonCheckout>::new();
+    let abandon = FormAction::<AbandonCheckout>::new();
     // The purchase as the page came with it, looked at again in the browser on each tick.
     let current = RwSignal::new(data);
     Effect::new(move |_| {
@@ -84,7 +85,7 @@ fn PurchaseTracker(id: String, data: PurchaseDetail, canceled: bool) -> impl Int
 fn PurchaseOutcome(
     data: PurchaseDetail,
     canceled: bool,
-    abandon: ServerAction<AbandonCheckout>,
+    abandon: FormAction<AbandonCheckout>,
 ) -> impl IntoView {
     let PurchaseDetail {
         purchase,

@@ -1,5 +1,5 @@
 use crate::components::{
-    ErrorPanel, InsufficientCredits, Loading, OverBudgetNotice, ServerForm, TopBar,
+    ErrorPanel, FormAction, InsufficientCredits, Loading, OverBudgetNotice, ServerForm, TopBar,
 };
 use crate::domain::{CreditUnit, Credits, Modality, Rate};
 use crate::error::AppError;
@@ -82,7 +82,7 @@ fn StudioRunner(
     left_word: String,
 ) -> impl IntoView {
     crate::format::show_amounts_in(&unit);
-    let run = ServerAction::<RunAction>::new();
+    let run = FormAction::<RunAction>::new();
     let pending = run.pending();
     let groups = Modality::ALL
         .iter()
