@@ -7,8 +7,11 @@ use serde::{Deserialize, Serialize};
 pub struct ApiKeyView {
     pub id: String,
     pub name: String,
+    #[serde(deserialize_with = "crate::codec::utc")]
     pub created_at: DateTime<Utc>,
+    #[serde(deserialize_with = "crate::codec::utc_option")]
     pub last_used_at: Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "crate::codec::utc_option")]
     pub revoked_at: Option<DateTime<Utc>>,
 }
 

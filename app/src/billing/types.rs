@@ -62,6 +62,7 @@ pub struct BackLink {
 pub struct Bucket {
     pub kind: GrantKind,
     pub remaining: Credits,
+    #[serde(deserialize_with = "crate::codec::utc_option")]
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -86,6 +87,7 @@ pub struct Transaction {
     pub amount: i64,
     /// The running balance of the journal after this entry (holds included).
     pub balance_after: Credits,
+    #[serde(deserialize_with = "crate::codec::utc")]
     pub created_at: DateTime<Utc>,
     pub description: String,
     pub resource: ResourceRef,
@@ -97,6 +99,7 @@ pub struct Transaction {
 pub struct AutoReloadAttempt {
     /// queued, charging, succeeded, failed, skipped or requires_action.
     pub status: String,
+    #[serde(deserialize_with = "crate::codec::utc")]
     pub at: DateTime<Utc>,
     pub reason: Option<String>,
     /// What it bought, once it had decided.
@@ -128,6 +131,7 @@ pub struct AutoReloadView {
     /// Stopped after repeated declines.
     pub paused: bool,
     /// After a decline: when the card may be tried again (card networks limit retries).
+    #[serde(deserialize_with = "crate::codec::utc_option")]
     pub retry_at: Option<DateTime<Utc>>,
     /// A failed payment can be tried again now ("Try again").
     pub can_try_again: bool,
@@ -250,6 +254,7 @@ pub struct BudgetLine {
     /// What is left this period (0 once used up).
     pub remaining: Credits,
     /// When the period ends (absent for a lifetime budget).
+    #[serde(deserialize_with = "crate::codec::utc_option")]
     pub resets_at: Option<DateTime<Utc>>,
 }
 
@@ -265,6 +270,7 @@ pub struct PlanView {
     /// Credits one paid invoice at the current seat count grants.
     pub credits_per_invoice: Credits,
     pub rollover: bool,
+    #[serde(deserialize_with = "crate::codec::utc")]
     pub period_end: DateTime<Utc>,
     pub cancel_at_period_end: bool,
 }

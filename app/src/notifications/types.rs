@@ -8,6 +8,7 @@ pub struct NotificationView {
     pub kind: String,
     pub title: String,
     pub body: String,
+    #[serde(deserialize_with = "crate::codec::utc")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -35,6 +36,7 @@ pub struct DeliveryView {
     /// `pending`, `delivered`, `no_endpoint` or `gave_up`.
     pub outcome: String,
     pub attempts: i64,
+    #[serde(deserialize_with = "crate::codec::utc")]
     pub at: DateTime<Utc>,
     pub last_error: Option<String>,
 }

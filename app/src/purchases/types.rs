@@ -12,6 +12,7 @@ pub struct PackOffer {
     pub credits: Credits,
     /// Extra credits while a promotion runs (zero otherwise).
     pub bonus: Credits,
+    #[serde(deserialize_with = "crate::codec::utc_option")]
     pub bonus_ends_at: Option<DateTime<Utc>>,
     pub price: Money,
     /// Price per 1,000 credits, bonus included.
@@ -75,6 +76,7 @@ pub fn brand_label(brand: &str) -> String {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PurchaseView {
     pub id: String,
+    #[serde(deserialize_with = "crate::codec::utc")]
     pub created_at: DateTime<Utc>,
     pub origin: PurchaseOrigin,
     pub description: String,
