@@ -64,7 +64,7 @@ where
 
     fn answer(&self, answer: Result<S::Output, AppError>) {
         self.value.set(Some(answer));
-        self.flight.landed();
+        self.flight.version.update(|n| *n += 1);
     }
 }
 
@@ -94,7 +94,6 @@ impl Flight {
 
     fn landed(self) {
         self.in_flight.update(|n| *n = n.saturating_sub(1));
-        self.version.update(|n| *n += 1);
     }
 }
 
@@ -133,6 +132,7 @@ where
                 Err(error) => Err(error),
             };
             action.answer(answer);
+            action.flight.landed();
         });
     };
     let fields = children.into_inner();
@@ -177,9 +177,38 @@ fn read<T: DeserializeOwned>(status: u16, text: String) -> Result<T, AppError> {
 
 #[cfg(test)]
 mod tests {
-    use super::read;
+    use super::{read, FormAction};
     use crate::error::AppError;
+    use leptos::prelude::*;
     use leptos::server_fn::error::FromServerFnError;
+
+    /// The form's button is disabled while a send waits: pending stays on until the last of
+    /// several sends has its answer, and each answer counts once (the islands read the list
+    /// again on each count).
+    #[test]
+    fn a_form_is_pending_until_its_last_send_is_answered_and_counts_each_answer() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let action = FormAction::<crate::budgets::RemoveBudget>::new();
+            let pending = action.pending();
+            assert!(!pending.get_untracked());
+            action.flight.took_off();
+            action.flight.took_off();
+            assert!(pending.get_untracked());
+            action.answer(Err(AppError::Forbidden));
+            action.flight.landed();
+            assert!(pending.get_untracked(), "one send is still waiting");
+            assert_eq!(action.version().get_untracked(), 1);
+            action.answer(Err(AppError::NotFound));
+            action.flight.landed();
+            assert!(!pending.get_untracked());
+            assert_eq!(action.version().get_untracked(), 2);
+            assert!(matches!(
+                action.value().get_untracked(),
+                Some(Err(AppError::NotFound))
+            ));
+        });
+    }
 
     #[test]
     fn a_form_answered_with_success_reads_its_output() {
