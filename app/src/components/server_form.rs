@@ -143,8 +143,9 @@ where
     }
 }
 
-/// The submitted form's fields (with the button that sent it), encoded as the browser posts
-/// them.
+/// The submitted form's fields URL-encoded, with the name and value of the button that sent
+/// it added as Leptos's own forms add them (a button without a name adds an empty pair, which
+/// the server's reader skips).
 fn form_body(ev: &SubmitEvent) -> Option<String> {
     let data = leptos::form::form_data_from_event(ev).ok()?;
     let encoded = leptos::web_sys::UrlSearchParams::new_with_str_sequence_sequence(&data).ok()?;
