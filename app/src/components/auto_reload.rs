@@ -61,7 +61,10 @@ fn form_preview(
 
 /// Auto-reload: its state in a sentence, this month's spend against the cap, the last
 /// attempt, and (for billing managers) the settings form and "Try again" after declines.
-#[island]
+///
+/// The state lines are the server's HTML; only the forms are an island, so the browser reads
+/// only what they need.
+#[component]
 pub fn AutoReloadCard(
     panel: AutoReloadView,
     /// The workspace's saved cards, to choose the one reloads charge.
@@ -74,7 +77,6 @@ pub fn AutoReloadCard(
     /// The unit amounts are shown and typed in.
     unit: CreditUnit,
 ) -> impl IntoView {
-    format::show_amounts_in(&unit);
     let settings = panel.settings();
     let AutoReloadView {
         paused,
@@ -86,13 +88,77 @@ pub fn AutoReloadCard(
         can_try_again,
         ..
     } = panel;
-    let retry = FormAction::<TryAgainAutoReload>::new();
-    let retrying = retry.pending();
     let enabled = settings.as_ref().is_some_and(|s| s.enabled) && !paused;
     let cap_text = settings
         .as_ref()
         .map(|s| format!("{spent_this_month} of {} this month", s.monthly_cap))
         .unwrap_or_else(|| format!("{spent_this_month} this month"));
+    let needs_confirmation = can_manage
+        && last_attempt
+            .as_ref()
+            .is_some_and(|a| a.status == "requires_action");
+    view! {
+        <section id="auto-reload" class="card" aria-labelledby="auto-reload-heading">
+            <div class="card-head">
+                <h2 id="auto-reload-heading">"Auto-reload"</h2>
+                <span class=if enabled { "badge badge-good" } else if paused { "badge badge-bad" } else { "badge" } data-testid="auto-reload-state">
+                    {if enabled { "On" } else if paused { "Paused" } else { "Off" }}
+                </span>
+            </div>
+            <p data-testid="auto-reload-status">{status_line}</p>
+            <p class="muted" data-testid="auto-reload-spend">{cap_text}</p>
+            {last_attempt.map(|a| view! {
+                <p class="muted small" data-testid="auto-reload-last">
+                    {format!(
+                        "Last attempt {}: {}{}",
+                        format::date_time(&a.at),
+                        a.status.replace('_', " "),
+                        a.reason.map(|r| format!(" — {r}")).unwrap_or_default()
+                    )}
+                </p>
+            })}
+            <AutoReloadForms
+                settings
+                enabled
+                card
+                card_id
+                needs_confirmation
+                can_try_again=can_manage && can_try_again
+                cards
+                packs
+                terms
+                can_manage
+                unit
+            />
+        </section>
+    }
+}
+
+/// Auto-reload's forms: confirming a reload the bank held, trying a declined one again, and
+/// the settings with a preview of what the next reload buys. An island.
+#[island]
+fn AutoReloadForms(
+    /// The saved settings, if any.
+    settings: Option<AutoReloadSettings>,
+    /// Whether reloads run now (on and not paused).
+    enabled: bool,
+    /// The card reloads charge, as people read it.
+    card: Option<String>,
+    /// Its id.
+    card_id: Option<String>,
+    /// The bank wants the cardholder to confirm the last reload.
+    needs_confirmation: bool,
+    /// The wait after a declined reload has passed.
+    can_try_again: bool,
+    cards: Vec<SavedCard>,
+    packs: Vec<PackOffer>,
+    terms: CustomAmountTerms,
+    can_manage: bool,
+    unit: CreditUnit,
+) -> impl IntoView {
+    format::show_amounts_in(&unit);
+    let retry = FormAction::<TryAgainAutoReload>::new();
+    let retrying = retry.pending();
     let save = FormAction::<SaveAutoReload>::new();
     let pending = save.pending();
     // Amounts are read and typed in the deployment's unit.
@@ -189,10 +255,6 @@ pub fn AutoReloadCard(
         .map(|c| c.id.clone());
     let card_gone = card_id.is_some() && !cards.iter().any(|c| Some(&c.id) == card_id.as_ref());
     let card_gone = card_gone && !cards.is_empty();
-    let needs_confirmation = can_manage
-        && last_attempt
-            .as_ref()
-            .is_some_and(|a| a.status == "requires_action");
     let confirm = FormAction::<ConfirmReload>::new();
     let confirming = confirm.pending();
     Effect::new(move |_| {
@@ -202,25 +264,6 @@ pub fn AutoReloadCard(
         }
     });
     view! {
-        <section id="auto-reload" class="card" aria-labelledby="auto-reload-heading">
-            <div class="card-head">
-                <h2 id="auto-reload-heading">"Auto-reload"</h2>
-                <span class=if enabled { "badge badge-good" } else if paused { "badge badge-bad" } else { "badge" } data-testid="auto-reload-state">
-                    {if enabled { "On" } else if paused { "Paused" } else { "Off" }}
-                </span>
-            </div>
-            <p data-testid="auto-reload-status">{status_line}</p>
-            <p class="muted" data-testid="auto-reload-spend">{cap_text}</p>
-            {last_attempt.map(|a| view! {
-                <p class="muted small" data-testid="auto-reload-last">
-                    {format!(
-                        "Last attempt {}: {}{}",
-                        format::date_time(&a.at),
-                        a.status.replace('_', " "),
-                        a.reason.map(|r| format!(" — {r}")).unwrap_or_default()
-                    )}
-                </p>
-            })}
             {needs_confirmation.then(|| view! {
                 <div class="notice notice-info" data-testid="confirm-reload">
                     <p>"Your bank wants the cardholder to confirm the last reload before it is charged."</p>
@@ -232,7 +275,7 @@ pub fn AutoReloadCard(
                     {move || confirm.value().get().and_then(|r| r.err()).map(|e| view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> })}
                 </div>
             })}
-            {(can_manage && can_try_again).then(|| view! {
+            {can_try_again.then(|| view! {
                 <div class="notice notice-info" data-testid="auto-reload-try-again">
                     <p>"The waiting time after the declined payment has passed. Try the card once more, or choose another card below."</p>
                     <ServerForm action=retry>
@@ -326,6 +369,5 @@ pub fn AutoReloadCard(
                     Err(error) => Either::Right(view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }),
                 })}
             </div>
-        </section>
     }
 }

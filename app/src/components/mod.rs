@@ -27,7 +27,7 @@ pub use plan::{CreditsHelp, PlanCard, UpcomingExpiries};
 pub use purchase_list::PurchaseList;
 pub use purchase_status::PurchaseStatusBadge;
 pub use saved_cards::SavedCards;
-pub use server_form::{FormAction, ServerForm};
+pub use server_form::{read_again, FormAction, ServerForm};
 pub use test_mode_badge::TestModeBadge;
 pub use top_bar::TopBar;
 pub use transactions::TransactionTable;

@@ -143,6 +143,19 @@ where
     }
 }
 
+/// What `S`, a server function without arguments, answers now, read as `T`. `T` may hold a
+/// part of the output (the fields it lacks are skipped), so the browser build reads only what an
+/// island shows again, and the rest of the output (the page's top bar, say) needs no reader.
+pub async fn read_again<S, T>() -> Result<T, AppError>
+where
+    S: ServerFn<Error = AppError, Protocol = Http<PostUrl, TextJson>>,
+    S::Client: Client<AppError>,
+    T: DeserializeOwned,
+{
+    let (status, text) = send::<S::Client>(S::url(), String::new()).await?;
+    read(status, text)
+}
+
 /// The submitted form's fields URL-encoded, with the name and value of the button that sent
 /// it added as Leptos's own forms add them (a button without a name adds an empty pair, which
 /// the server's reader skips).

@@ -1,10 +1,13 @@
 use crate::billing::BudgetLine;
 use crate::budgets::TargetChoice;
 use crate::budgets::{
-    load_budgets, AddBudget, AddPool, BudgetsPage as Data, ChangeBudget, ChangePool, PoolLine,
-    RemoveBudget, RemovePool,
+    load_budgets, AddBudget, AddPool, BudgetsPage as Data, ChangeBudget, ChangePool, LoadBudgets,
+    PoolLine, RemoveBudget, RemovePool,
 };
-use crate::components::{outcome, BudgetBar, ErrorPanel, FormAction, Loading, ServerForm, TopBar};
+use crate::components::{
+    outcome, read_again, BudgetBar, ErrorPanel, FormAction, Loading, ServerForm, TopBar,
+};
+use crate::domain::CreditUnit;
 use crate::error::AppError;
 use crate::format;
 use leptos::either::Either;
@@ -59,7 +62,8 @@ pub fn BudgetsPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match list.await {
                     Ok(data) => {
-                        let viewer = data.viewer.clone();
+                        let Data { viewer, budgets, pools, members, api_keys, projects } = data;
+                        let unit = viewer.unit.clone();
                         view! {
                             <TopBar viewer/>
                             <main id="main" class="narrow">
@@ -67,7 +71,7 @@ pub fn BudgetsPage() -> impl IntoView {
                                     <h1>"Budgets"</h1>
                                     <p class="muted">"Limits below the workspace's balance. The credit gate checks them with every charge: a hard budget refuses the action that would pass it, a soft one lets it through and tells you."</p>
                                 </div>
-                                <BudgetsManager data/>
+                                <BudgetsManager unit budgets pools members api_keys projects/>
                             </main>
                         }
                         .into_any()
@@ -94,10 +98,25 @@ pub fn BudgetsPage() -> impl IntoView {
     }
 }
 
+/// The page's lists, read again in the browser: only these parts of [`Data`], so the bundle
+/// holds no reader for the rest.
+#[derive(serde::Deserialize)]
+struct Lists {
+    budgets: Vec<BudgetLine>,
+    pools: Vec<PoolLine>,
+}
+
 /// The page's lists and forms: an island, so each answer shows in place and the lists are
 /// read again after every change.
 #[island]
-fn BudgetsManager(data: Data) -> impl IntoView {
+fn BudgetsManager(
+    unit: CreditUnit,
+    budgets: Vec<BudgetLine>,
+    pools: Vec<PoolLine>,
+    members: Vec<TargetChoice>,
+    api_keys: Vec<TargetChoice>,
+    projects: Vec<TargetChoice>,
+) -> impl IntoView {
     let actions = Actions {
         add: FormAction::new(),
         change: FormAction::new(),
@@ -106,43 +125,72 @@ fn BudgetsManager(data: Data) -> impl IntoView {
         change_pool: FormAction::new(),
         remove_pool: FormAction::new(),
     };
-    // What the page came with, read again in the browser after each form's answer (the
-    // newest read wins).
-    let data = RwSignal::new(data);
+    format::show_amounts_in(&unit);
+    // The lists as the page came with them, read again in the browser after each form's
+    // answer (the newest read wins). Only the lists change: the forms around them stay as
+    // they were hydrated, so the bundle holds no code to rebuild them.
+    let budgets = RwSignal::new(budgets);
+    let pools = RwSignal::new(pools);
     Effect::new(move |_| {
         let versions = actions.version();
         if versions != [0; 6] {
             leptos::task::spawn_local(async move {
-                if let Ok(fresh) = load_budgets().await {
+                if let Ok(fresh) = read_again::<LoadBudgets, Lists>().await {
                     if actions.version_untracked() == versions {
-                        data.set(fresh);
+                        budgets.set(fresh.budgets);
+                        pools.set(fresh.pools);
                     }
                 }
             });
         }
     });
-    move || view! { <BudgetsView data=data.get() actions/> }
+    view! {
+        <BudgetsCard budgets actions/>
+        <PoolsCard pools actions/>
+        <NewBudgetCard members api_keys projects actions/>
+    }
 }
 
+/// This period's budgets, each with its use and forms to change or remove it.
 #[component]
-fn BudgetsView(data: Data, actions: Actions) -> impl IntoView {
-    let Actions {
-        add,
-        change,
-        remove,
-        ..
-    } = actions;
-    let Data {
-        viewer,
-        budgets,
-        pools,
-        members,
-        api_keys,
-        projects,
-    } = data;
-    format::show_amounts_in(&viewer.unit);
-    let unit = viewer.unit.clone();
-    let pools = view! { <PoolsCard pools actions/> };
+fn BudgetsCard(budgets: RwSignal<Vec<BudgetLine>>, actions: Actions) -> impl IntoView {
+    let Actions { change, remove, .. } = actions;
+    let list = move || {
+        let budgets = budgets.get();
+        if budgets.is_empty() {
+            Either::Left(
+                view! { <p class="empty">"No budgets yet. Without one, any member or API key can spend the whole balance. Add a budget to cap a person, a key or a project per day, week or month."</p> },
+            )
+        } else {
+            Either::Right(view! {
+                <ul class="budget-list" data-testid="budgets">
+                    {budgets.into_iter().map(|budget| view! { <BudgetItem budget actions/> }).collect_view()}
+                </ul>
+            })
+        }
+    };
+    view! {
+        <section class="card" aria-labelledby="budgets-heading">
+            <h2 id="budgets-heading">"This period"</h2>
+            {list}
+            <div aria-live="polite">
+                {move || change.value().get().map(|answer| outcome(answer, |b| format!("{}'s budget is now {}.", b.label, limit_phrase(&b))))}
+                {move || remove.value().get().map(|answer| outcome(answer, |label| format!("The budget on {label} is removed.")))}
+            </div>
+        </section>
+    }
+}
+
+/// The form that adds a budget or a frequency cap.
+#[component]
+fn NewBudgetCard(
+    members: Vec<TargetChoice>,
+    api_keys: Vec<TargetChoice>,
+    projects: Vec<TargetChoice>,
+    actions: Actions,
+) -> impl IntoView {
+    let add = actions.add;
+    let unit = format::unit();
     let scope = RwSignal::new("member".to_owned());
     // Naming an action makes the new budget a frequency cap, whose limit counts actions.
     let counting = RwSignal::new(false);
@@ -156,27 +204,7 @@ fn BudgetsView(data: Data, actions: Actions) -> impl IntoView {
         }
     };
     let adding = add.pending();
-    let list = if budgets.is_empty() {
-        Either::Left(
-            view! { <p class="empty">"No budgets yet. Without one, any member or API key can spend the whole balance. Add a budget to cap a person, a key or a project per day, week or month."</p> },
-        )
-    } else {
-        Either::Right(view! {
-            <ul class="budget-list" data-testid="budgets">
-                {budgets.into_iter().map(|budget| view! { <BudgetItem budget actions/> }).collect_view()}
-            </ul>
-        })
-    };
     view! {
-            <section class="card" aria-labelledby="budgets-heading">
-                <h2 id="budgets-heading">"This period"</h2>
-                {list}
-                <div aria-live="polite">
-                    {move || change.value().get().map(|answer| outcome(answer, |b| format!("{}'s budget is now {}.", b.label, limit_phrase(&b))))}
-                    {move || remove.value().get().map(|answer| outcome(answer, |label| format!("The budget on {label} is removed.")))}
-                </div>
-            </section>
-            {pools}
             <section class="card" aria-labelledby="new-budget-heading">
                 <h2 id="new-budget-heading">"Add a budget"</h2>
                 <ServerForm action=add attr:class="budget-form">
@@ -310,7 +338,7 @@ fn BudgetItem(budget: BudgetLine, actions: Actions) -> impl IntoView {
 /// Pools: credits of the balance kept for one project or API key, each with what it keeps and
 /// a form to change or remove it, and a form to carve a new one.
 #[component]
-fn PoolsCard(pools: Vec<PoolLine>, actions: Actions) -> impl IntoView {
+fn PoolsCard(pools: RwSignal<Vec<PoolLine>>, actions: Actions) -> impl IntoView {
     let Actions {
         add_pool,
         change_pool,
@@ -320,16 +348,19 @@ fn PoolsCard(pools: Vec<PoolLine>, actions: Actions) -> impl IntoView {
     let unit = format::unit();
     let scope = RwSignal::new("project".to_owned());
     let adding = add_pool.pending();
-    let list = if pools.is_empty() {
-        Either::Left(
-            view! { <p class="empty">"No pools. Keep credits apart for a project or an API key, and only it can spend them; the rest of the workspace can't."</p> },
-        )
-    } else {
-        Either::Right(view! {
-            <ul class="budget-list" data-testid="pools">
-                {pools.into_iter().map(|pool| view! { <PoolItem pool actions/> }).collect_view()}
-            </ul>
-        })
+    let list = move || {
+        let pools = pools.get();
+        if pools.is_empty() {
+            Either::Left(
+                view! { <p class="empty">"No pools. Keep credits apart for a project or an API key, and only it can spend them; the rest of the workspace can't."</p> },
+            )
+        } else {
+            Either::Right(view! {
+                <ul class="budget-list" data-testid="pools">
+                    {pools.into_iter().map(|pool| view! { <PoolItem pool actions/> }).collect_view()}
+                </ul>
+            })
+        }
     };
     view! {
         <section class="card" aria-labelledby="pools-heading">
@@ -422,5 +453,31 @@ fn PoolItem(pool: PoolLine, actions: Actions) -> impl IntoView {
                 </button>
             </ServerForm>
         </li>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lists;
+
+    /// The island reads the lists again out of `load_budgets`'s whole answer: the fields it
+    /// has no reader for (the viewer, the form's suggestions) are skipped, not an error.
+    #[test]
+    fn the_lists_read_again_skip_what_the_island_does_not_show() {
+        let answer = r#"{
+            "viewer": {"email": "billing@acme.test", "workspaces": [{"id": "ws_1"}]},
+            "budgets": [{"id": "bud_1", "scope": "member", "label": "ana@acme.test",
+                "action": null, "period": "month", "limit": 500, "enforcement": "hard",
+                "used": 120, "held": 0, "remaining": 380, "resets_at": "2027-01-01T00:00:00Z"}],
+            "pools": [{"id": "pool_1", "scope": "project", "label": "launch", "remaining": 900,
+                "overflow": true}],
+            "members": [{"value": "ana@acme.test", "label": "Ana"}],
+            "api_keys": [],
+            "projects": []
+        }"#;
+        let lists: Lists = serde_json::from_str(answer).unwrap();
+        assert_eq!(lists.budgets.len(), 1);
+        assert_eq!(lists.budgets[0].remaining.get(), 380);
+        assert_eq!(lists.pools[0].label, "launch");
     }
 }
