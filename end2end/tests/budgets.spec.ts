@@ -72,17 +72,35 @@ test('a billing manager keeps credits apart for a project, then gives them back'
   await page.goto('/budgets');
   await waitForHydration(page);
   const pools = page.locator('section', { has: page.getByRole('heading', { name: 'Pools', exact: true }) });
-  await pools.getByLabel('For', { exact: true }).selectOption('project');
-  await pools.getByLabel('Project', { exact: true }).fill(project);
-  await pools.getByLabel('Credits to keep (credits)').fill('3');
-  await pools.getByRole('button', { name: 'Keep credits' }).click();
-  await expect(pools.getByText(`3 credits kept for ${project}.`)).toBeVisible();
+  const keep = page.locator('section', { has: page.getByRole('heading', { name: 'Keep credits apart' }) });
+  await keep.getByLabel('For', { exact: true }).selectOption('project');
+  await keep.getByLabel('Project', { exact: true }).fill(project);
+  await keep.getByLabel('Credits to keep (credits)').fill('3');
+  await keep.getByRole('button', { name: 'Keep credits' }).click();
+  await expect(keep.getByText(`3 credits kept for ${project}.`)).toBeVisible();
   const item = pools.getByTestId('pool').filter({ hasText: project });
   await expect(item).toContainText('3 credits left; nothing more once spent');
+  // Marks this page: a reload would lose the mark.
+  await page.evaluate(() => { (window as unknown as { stayed: boolean }).stayed = true; });
+
+  // The pool's own forms: a change answered in place, the list read again with it.
+  await item.getByLabel('Keeps').fill('5');
+  await item.getByRole('button', { name: 'Save' }).click();
+  await expect(pools.getByRole('status')).toHaveText(`${project} now keeps 5 credits.`);
+  await expect(item).toContainText('5 credits left; nothing more once spent');
+  await expect(item.getByRole('button', { name: 'Save' })).toBeEnabled();
+
+  // A refusal is said in the same place, and the pool stays as it was.
+  await item.getByLabel('Keeps').fill('999999999');
+  await item.getByRole('button', { name: 'Save' }).click();
+  await expect(pools.getByRole('alert')).toBeVisible();
+  await expect(item).toContainText('5 credits left');
 
   await item.getByRole('button', { name: `Remove the pool for ${project}` }).click();
   await expect(pools.getByText(`The pool for ${project} is removed`)).toBeVisible();
   await expect(pools.getByTestId('pool').filter({ hasText: project })).toHaveCount(0);
+  // Each answer showed in place: the page was never loaded again.
+  expect(await page.evaluate(() => (window as unknown as { stayed?: boolean }).stayed)).toBe(true);
 });
 
 // The forms are plain HTML forms posting to their server functions, so they work before the

@@ -67,6 +67,7 @@ test('an owner buys a pack in test mode and sees the balance rise exactly once',
   await expect(refresh).toHaveText('Refresh');
   await expect(page.locator('#payment-methods').getByTestId('saved-card').first()).toContainText('Visa •••• 4242');
   await expect(page.locator('#payment-methods [role="alert"]')).toHaveCount(0);
+  await expect(page.locator('#payment-methods').getByRole('status')).toContainText('as the payment provider has');
 });
 
 test('a declining card shows the failure and grants nothing', async ({ page }) => {

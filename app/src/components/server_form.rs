@@ -127,10 +127,7 @@ where
         };
         action.flight.took_off();
         leptos::task::spawn_local(async move {
-            let answer = match send::<S::Client>(S::url(), body).await {
-                Ok((status, text)) => read::<S::Output>(status, text),
-                Err(error) => Err(error),
-            };
+            let answer = post_form::<S>(body).await;
             action.answer(answer);
             action.flight.landed();
         });
@@ -143,23 +140,21 @@ where
     }
 }
 
-/// What `S`, a server function without arguments, answers now, read as `T`. `T` may hold a
-/// part of the output (the fields it lacks are skipped), so the browser build reads only what an
-/// island shows again, and the rest of the output (the page's top bar, say) needs no reader.
-pub async fn read_again<S, T>() -> Result<T, AppError>
+/// Posts a form's URL-encoded fields to the server function `S` and reads its answer.
+pub async fn post_form<S>(body: String) -> Result<S::Output, AppError>
 where
     S: ServerFn<Error = AppError, Protocol = Http<PostUrl, TextJson>>,
     S::Client: Client<AppError>,
-    T: DeserializeOwned,
+    S::Output: DeserializeOwned,
 {
-    let (status, text) = send::<S::Client>(S::url(), String::new()).await?;
+    let (status, text) = send::<S::Client>(S::url(), body).await?;
     read(status, text)
 }
 
 /// The submitted form's fields URL-encoded, with the name and value of the button that sent
 /// it added as Leptos's own forms add them (a button without a name adds an empty pair, which
 /// the server's reader skips).
-fn form_body(ev: &SubmitEvent) -> Option<String> {
+pub(super) fn form_body(ev: &SubmitEvent) -> Option<String> {
     let data = leptos::form::form_data_from_event(ev).ok()?;
     let encoded = leptos::web_sys::UrlSearchParams::new_with_str_sequence_sequence(&data).ok()?;
     encoded.to_string().as_string()

@@ -1,11 +1,13 @@
-use crate::api_keys::{
-    load_api_keys, ApiKeyView, ApiKeysPage as Data, CreateApiKey, LoadApiKeys, RevokeApiKey,
+use crate::api_keys::{load_api_keys, ApiKeyView, ApiKeysPage as Data, CreateApiKey, RevokeApiKey};
+use crate::components::{
+    announce, post_form, read_lists_again, ErrorPanel, FormAction, ListSubmit, Loading, ServerForm,
+    TopBar,
 };
-use crate::components::{outcome, read_again, ErrorPanel, FormAction, Loading, ServerForm, TopBar};
 use crate::error::AppError;
 use crate::format;
 use leptos::either::Either;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 
 /// The workspace's API keys, for its owners: make one (its secret shown once), see when each
@@ -51,61 +53,40 @@ fn KeysView(data: Data) -> impl IntoView {
                 <h1>"API keys"</h1>
                 <p class="muted">"Your product's server calls the credit gate with an API key. Anyone holding a key can spend this workspace's credits: keep keys on servers, never in a browser or an app."</p>
             </div>
-            <KeysManager keys/>
+            <KeysManager>
+                <KeysCard keys/>
+            </KeysManager>
         </main>
     }
 }
 
-/// The page's list, read again in the browser: only this part of [`Data`], so the bundle holds
-/// no reader for the rest.
-#[derive(serde::Deserialize)]
-struct Keys {
-    keys: Vec<ApiKeyView>,
-}
-
-/// Making and revoking keys, and the list they change: an island, so a new key's secret and
-/// each change show in place, and the list is read again after each.
+/// Making keys, and revoking them from the list: an island. Its children are the list, as the
+/// server renders it; the island sends the list's forms, says each answer in the list's live
+/// region and reads the list again after every change. A new key's secret shows in place.
 #[island]
-fn KeysManager(keys: Vec<ApiKeyView>) -> impl IntoView {
+fn KeysManager(children: Children) -> impl IntoView {
     let create = FormAction::<CreateApiKey>::new();
-    let revoke = FormAction::<RevokeApiKey>::new();
     let creating = create.pending();
-    // The list the page came with, read again in the browser after each change (the newest
-    // read wins).
-    let keys = RwSignal::new(keys);
+    // A new key shows in the list once it is answered.
     Effect::new(move |_| {
-        let versions = (create.version().get(), revoke.version().get());
-        if versions != (0, 0) {
-            leptos::task::spawn_local(async move {
-                if let Ok(page) = read_again::<LoadApiKeys, Keys>().await {
-                    let now = (
-                        create.version().get_untracked(),
-                        revoke.version().get_untracked(),
-                    );
-                    if now == versions {
-                        keys.set(page.keys);
-                    }
-                }
-            });
+        if create.version().get() > 0 {
+            leptos::task::spawn_local(read_lists_again::<<CreateApiKey as ServerFn>::Client>(
+                &KEY_LIST,
+            ));
         }
     });
-    let list = move || {
-        let keys = keys.get();
-        if keys.is_empty() {
-            Either::Left(
-                view! { <p class="empty">"No API keys yet. Create one for your product's server: it sends the key with each call to the credit gate."</p> },
-            )
-        } else {
-            Either::Right(view! {
-                <table class="api-keys" data-testid="api-keys">
-                    <caption class="visually-hidden">"This workspace's API keys, newest first"</caption>
-                    <thead><tr><th scope="col">"Name"</th><th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col">"Status"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
-                    <tbody>
-                        {keys.into_iter().map(|key| view! { <KeyRow key revoke/> }).collect_view()}
-                    </tbody>
-                </table>
-            })
-        }
+    let on_submit = move |ev: leptos::web_sys::SubmitEvent| {
+        let Some(sent) = ListSubmit::take(&ev) else {
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            let answer = post_form::<RevokeApiKey>(sent.body.clone())
+                .await
+                .map(|key| format!("“{}” is revoked: it no longer works anywhere.", key.name));
+            read_lists_again::<<CreateApiKey as ServerFn>::Client>(&KEY_LIST).await;
+            announce("keys-outcome", answer);
+            sent.done();
+        });
     };
     view! {
         <section class="card" aria-labelledby="new-key-heading">
@@ -131,19 +112,42 @@ fn KeysManager(keys: Vec<ApiKeyView>) -> impl IntoView {
                 })}
             </div>
         </section>
+        <div on:submit=on_submit>{children()}</div>
+    }
+}
+
+/// The list's id, which the island reads again after a change.
+const KEY_LIST: [&str; 1] = ["key-list"];
+
+/// The workspace's keys, newest first, each active one with a plain form to revoke it.
+#[component]
+fn KeysCard(keys: Vec<ApiKeyView>) -> impl IntoView {
+    let list = if keys.is_empty() {
+        Either::Left(
+            view! { <p class="empty">"No API keys yet. Create one for your product's server: it sends the key with each call to the credit gate."</p> },
+        )
+    } else {
+        Either::Right(view! {
+            <table class="api-keys" data-testid="api-keys">
+                <caption class="visually-hidden">"This workspace's API keys, newest first"</caption>
+                <thead><tr><th scope="col">"Name"</th><th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col">"Status"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
+                <tbody>
+                    {keys.into_iter().map(|key| view! { <KeyRow key/> }).collect_view()}
+                </tbody>
+            </table>
+        })
+    };
+    view! {
         <section class="card" aria-labelledby="keys-heading">
             <h2 id="keys-heading">"Keys"</h2>
-            {list}
-            <div aria-live="polite">
-                {move || revoke.value().get().map(|answer| outcome(answer, |key| format!("“{}” is revoked: it no longer works anywhere.", key.name)))}
-            </div>
+            <div id="key-list">{list}</div>
+            <div id="keys-outcome" aria-live="polite"></div>
         </section>
     }
 }
 
 #[component]
-fn KeyRow(key: ApiKeyView, revoke: FormAction<RevokeApiKey>) -> impl IntoView {
-    let revoking = revoke.pending();
+fn KeyRow(key: ApiKeyView) -> impl IntoView {
     let last_used = key
         .last_used_at
         .as_ref()
@@ -164,12 +168,10 @@ fn KeyRow(key: ApiKeyView, revoke: FormAction<RevokeApiKey>) -> impl IntoView {
             <td>{status}</td>
             <td>
                 {active.then(|| view! {
-                    <ServerForm action=revoke>
+                    <form action=RevokeApiKey::url() method="post">
                         <input type="hidden" name="id" value=id.clone()/>
-                        <button type="submit" class="button small" aria-label=label.clone() disabled=move || revoking.get() aria-busy=move || revoking.get().to_string()>
-                            {move || if revoking.get() { "Revoking…" } else { "Revoke" }}
-                        </button>
-                    </ServerForm>
+                        <button type="submit" class="button small" aria-label=label.clone() data-busy="Revoking…" aria-busy="false">"Revoke"</button>
+                    </form>
                 })}
             </td>
         </tr>
@@ -204,25 +206,5 @@ fn CopySecret(secret: String) -> impl IntoView {
                 None => "",
             }}
         </span>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Keys;
-
-    /// The island reads the list again out of `load_api_keys`'s whole answer, skipping the
-    /// viewer it has no reader for.
-    #[test]
-    fn the_keys_read_again_skip_the_viewer() {
-        let answer = r#"{
-            "viewer": {"email": "owner@acme.test", "role": "owner"},
-            "keys": [{"id": "key_1", "name": "Production", "created_at": "2026-12-01T10:00:00Z",
-                "last_used_at": null, "revoked_at": "2026-12-02T10:00:00.5+01:00"}]
-        }"#;
-        let keys: Keys = serde_json::from_str(answer).unwrap();
-        assert_eq!(keys.keys.len(), 1);
-        assert_eq!(keys.keys[0].name, "Production");
-        assert!(keys.keys[0].last_used_at.is_none());
     }
 }

@@ -1,55 +1,23 @@
 use crate::billing::BudgetLine;
 use crate::budgets::TargetChoice;
 use crate::budgets::{
-    load_budgets, AddBudget, AddPool, BudgetsPage as Data, ChangeBudget, ChangePool, LoadBudgets,
-    PoolLine, RemoveBudget, RemovePool,
+    load_budgets, AddBudget, AddPool, BudgetsPage as Data, ChangeBudget, ChangePool, PoolLine,
+    RemoveBudget, RemovePool,
 };
 use crate::components::{
-    outcome, read_again, BudgetBar, ErrorPanel, FormAction, Loading, ServerForm, TopBar,
+    announce, outcome, post_form, read_lists_again, BudgetBar, ErrorPanel, FormAction, ListSubmit,
+    Loading, ServerForm, TopBar,
 };
 use crate::domain::CreditUnit;
 use crate::error::AppError;
 use crate::format;
 use leptos::either::Either;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 
-/// The page's forms: budgets and frequency caps, and pools.
-#[derive(Clone, Copy)]
-struct Actions {
-    add: FormAction<AddBudget>,
-    change: FormAction<ChangeBudget>,
-    remove: FormAction<RemoveBudget>,
-    add_pool: FormAction<AddPool>,
-    change_pool: FormAction<ChangePool>,
-    remove_pool: FormAction<RemovePool>,
-}
-
-impl Actions {
-    /// Changes with every answer of any form, so the page reads its data again.
-    fn version(self) -> [usize; 6] {
-        [
-            self.add.version().get(),
-            self.change.version().get(),
-            self.remove.version().get(),
-            self.add_pool.version().get(),
-            self.change_pool.version().get(),
-            self.remove_pool.version().get(),
-        ]
-    }
-
-    /// The same, without subscribing.
-    fn version_untracked(self) -> [usize; 6] {
-        [
-            self.add.version().get_untracked(),
-            self.change.version().get_untracked(),
-            self.remove.version().get_untracked(),
-            self.add_pool.version().get_untracked(),
-            self.change_pool.version().get_untracked(),
-            self.remove_pool.version().get_untracked(),
-        ]
-    }
-}
+/// The ids of the lists the server renders, which the island reads again after a change.
+const LISTS: [&str; 2] = ["budget-list", "pool-list"];
 
 /// Budgets below the workspace, for its billing managers: each with this period's use as a
 /// bar, frequency caps, pools with what they keep, and forms to add, change or remove each.
@@ -64,6 +32,7 @@ pub fn BudgetsPage() -> impl IntoView {
                     Ok(data) => {
                         let Data { viewer, budgets, pools, members, api_keys, projects } = data;
                         let unit = viewer.unit.clone();
+                        format::show_amounts_in(&unit);
                         view! {
                             <TopBar viewer/>
                             <main id="main" class="narrow">
@@ -71,7 +40,10 @@ pub fn BudgetsPage() -> impl IntoView {
                                     <h1>"Budgets"</h1>
                                     <p class="muted">"Limits below the workspace's balance. The credit gate checks them with every charge: a hard budget refuses the action that would pass it, a soft one lets it through and tells you."</p>
                                 </div>
-                                <BudgetsManager unit budgets pools members api_keys projects/>
+                                <BudgetsManager unit members api_keys projects>
+                                    <BudgetsCard budgets/>
+                                    <PoolsCard pools/>
+                                </BudgetsManager>
                             </main>
                         }
                         .into_any()
@@ -98,85 +70,98 @@ pub fn BudgetsPage() -> impl IntoView {
     }
 }
 
-/// The page's lists, read again in the browser: only these parts of [`Data`], so the bundle
-/// holds no reader for the rest.
-#[derive(serde::Deserialize)]
-struct Lists {
-    budgets: Vec<BudgetLine>,
-    pools: Vec<PoolLine>,
-}
-
-/// The page's lists and forms: an island, so each answer shows in place and the lists are
-/// read again after every change.
+/// The page's forms: an island. Its children are the lists, as the server renders them; the
+/// island sends their forms, shows each answer in the list's live region and reads the lists
+/// again after every change. The forms that add a budget or a pool are its own.
 #[island]
 fn BudgetsManager(
     unit: CreditUnit,
-    budgets: Vec<BudgetLine>,
-    pools: Vec<PoolLine>,
     members: Vec<TargetChoice>,
     api_keys: Vec<TargetChoice>,
     projects: Vec<TargetChoice>,
+    children: Children,
 ) -> impl IntoView {
-    let actions = Actions {
-        add: FormAction::new(),
-        change: FormAction::new(),
-        remove: FormAction::new(),
-        add_pool: FormAction::new(),
-        change_pool: FormAction::new(),
-        remove_pool: FormAction::new(),
-    };
     format::show_amounts_in(&unit);
-    // The lists as the page came with them, read again in the browser after each form's
-    // answer (the newest read wins). Only the lists change: the forms around them stay as
-    // they were hydrated, so the bundle holds no code to rebuild them.
-    let budgets = RwSignal::new(budgets);
-    let pools = RwSignal::new(pools);
+    let add = FormAction::<AddBudget>::new();
+    let add_pool = FormAction::<AddPool>::new();
+    // An addition shows in the lists once it is answered.
     Effect::new(move |_| {
-        let versions = actions.version();
-        if versions != [0; 6] {
-            leptos::task::spawn_local(async move {
-                if let Ok(fresh) = read_again::<LoadBudgets, Lists>().await {
-                    if actions.version_untracked() == versions {
-                        budgets.set(fresh.budgets);
-                        pools.set(fresh.pools);
-                    }
-                }
-            });
+        if add.version().get() + add_pool.version().get() > 0 {
+            leptos::task::spawn_local(read_lists_again::<<AddBudget as ServerFn>::Client>(&LISTS));
         }
     });
+    let on_submit = {
+        let unit = unit.clone();
+        move |ev: leptos::web_sys::SubmitEvent| {
+            let Some(sent) = ListSubmit::take(&ev) else {
+                return;
+            };
+            let unit = unit.clone();
+            leptos::task::spawn_local(async move {
+                let (region, answer) = send_list_form(&sent.action, sent.body.clone(), &unit).await;
+                read_lists_again::<<AddBudget as ServerFn>::Client>(&LISTS).await;
+                announce(region, answer);
+                sent.done();
+            });
+        }
+    };
     view! {
-        <BudgetsCard budgets actions/>
-        <PoolsCard pools actions/>
-        <NewBudgetCard members api_keys projects actions/>
+        <div on:submit=on_submit>{children()}</div>
+        <NewPoolCard add_pool/>
+        <NewBudgetCard members api_keys projects add/>
+    }
+}
+
+/// Sends one of the lists' forms to its server function and words the answer; with the live
+/// region (an id) it belongs in.
+async fn send_list_form(
+    action: &str,
+    body: String,
+    unit: &CreditUnit,
+) -> (&'static str, Result<String, AppError>) {
+    if action == ChangeBudget::url() {
+        let answer = post_form::<ChangeBudget>(body).await;
+        let said =
+            answer.map(|b| format!("{}'s budget is now {}.", b.label, limit_phrase(&b, unit)));
+        ("budgets-outcome", said)
+    } else if action == RemoveBudget::url() {
+        let answer = post_form::<RemoveBudget>(body).await;
+        (
+            "budgets-outcome",
+            answer.map(|label| format!("The budget on {label} is removed.")),
+        )
+    } else if action == ChangePool::url() {
+        let answer = post_form::<ChangePool>(body).await;
+        let said = answer.map(|p| format!("{} now keeps {}.", p.label, unit.amount(p.remaining)));
+        ("pools-outcome", said)
+    } else {
+        let answer = post_form::<RemovePool>(body).await;
+        let said = answer.map(|label| {
+            format!("The pool for {label} is removed; its credits are back in the shared balance.")
+        });
+        ("pools-outcome", said)
     }
 }
 
 /// This period's budgets, each with its use and forms to change or remove it.
 #[component]
-fn BudgetsCard(budgets: RwSignal<Vec<BudgetLine>>, actions: Actions) -> impl IntoView {
-    let Actions { change, remove, .. } = actions;
-    let list = move || {
-        let budgets = budgets.get();
-        if budgets.is_empty() {
-            Either::Left(
-                view! { <p class="empty">"No budgets yet. Without one, any member or API key can spend the whole balance. Add a budget to cap a person, a key or a project per day, week or month."</p> },
-            )
-        } else {
-            Either::Right(view! {
-                <ul class="budget-list" data-testid="budgets">
-                    {budgets.into_iter().map(|budget| view! { <BudgetItem budget actions/> }).collect_view()}
-                </ul>
-            })
-        }
+fn BudgetsCard(budgets: Vec<BudgetLine>) -> impl IntoView {
+    let list = if budgets.is_empty() {
+        Either::Left(
+            view! { <p class="empty">"No budgets yet. Without one, any member or API key can spend the whole balance. Add a budget to cap a person, a key or a project per day, week or month."</p> },
+        )
+    } else {
+        Either::Right(view! {
+            <ul class="budget-list" data-testid="budgets">
+                {budgets.into_iter().map(|budget| view! { <BudgetItem budget/> }).collect_view()}
+            </ul>
+        })
     };
     view! {
         <section class="card" aria-labelledby="budgets-heading">
             <h2 id="budgets-heading">"This period"</h2>
-            {list}
-            <div aria-live="polite">
-                {move || change.value().get().map(|answer| outcome(answer, |b| format!("{}'s budget is now {}.", b.label, limit_phrase(&b))))}
-                {move || remove.value().get().map(|answer| outcome(answer, |label| format!("The budget on {label} is removed.")))}
-            </div>
+            <div id="budget-list">{list}</div>
+            <div id="budgets-outcome" aria-live="polite"></div>
         </section>
     }
 }
@@ -187,9 +172,8 @@ fn NewBudgetCard(
     members: Vec<TargetChoice>,
     api_keys: Vec<TargetChoice>,
     projects: Vec<TargetChoice>,
-    actions: Actions,
+    add: FormAction<AddBudget>,
 ) -> impl IntoView {
-    let add = actions.add;
     let unit = format::unit();
     let scope = RwSignal::new("member".to_owned());
     // Naming an action makes the new budget a frequency cap, whose limit counts actions.
@@ -260,7 +244,7 @@ fn NewBudgetCard(
                     </button>
                 </ServerForm>
                 <div aria-live="polite">
-                    {move || add.value().get().map(|answer| outcome(answer, |b| format!("Budget added: {} per {}.", limit_phrase(&b), b.period)))}
+                    {move || add.value().get().map(|answer| outcome(answer, |b| format!("Budget added: {} per {}.", limit_phrase(&b, &format::unit()), b.period)))}
                 </div>
             </section>
     }
@@ -276,20 +260,19 @@ fn choices(id: &'static str, choices: Vec<TargetChoice>) -> impl IntoView {
 }
 
 /// A budget's limit in words: credits in the unit shown, or a cap's count of actions.
-fn limit_phrase(budget: &BudgetLine) -> String {
+fn limit_phrase(budget: &BudgetLine, unit: &CreditUnit) -> String {
     match &budget.action {
         Some(action) => format!("{} {action}", budget.limit),
-        None => format::unit().amount(budget.limit),
+        None => unit.amount(budget.limit),
     }
 }
 
+/// One budget: its use, and plain forms to change its limit or remove it (sent by the
+/// island's handler once the page is live, posted as they are before).
 #[component]
-fn BudgetItem(budget: BudgetLine, actions: Actions) -> impl IntoView {
-    let Actions { change, remove, .. } = actions;
-    let (saving, removing) = (change.pending(), remove.pending());
+fn BudgetItem(budget: BudgetLine) -> impl IntoView {
     let id = budget.id.clone();
     let (limit_id, enforcement_id) = (format!("limit-{id}"), format!("enforcement-{id}"));
-    let remove_id = id.clone();
     let kind = match budget.scope.as_str() {
         "api_key" => "API key",
         "project" => "Project",
@@ -312,7 +295,7 @@ fn BudgetItem(budget: BudgetLine, actions: Actions) -> impl IntoView {
         <li data-testid="budget" data-id=budget.id.clone()>
             <h3>{format!("{scope}: {}", budget.label)}</h3>
             <BudgetBar budget=budget.clone()/>
-            <ServerForm action=change attr:class="inline-form">
+            <form action=ChangeBudget::url() method="post" class="inline-form">
                 <input type="hidden" name="id" value=id.clone()/>
                 <label for=limit_id.clone()>"Limit"</label>
                 <input id=limit_id name="limit" type="number" min=step.clone() step=step required=true value=value/>
@@ -321,57 +304,50 @@ fn BudgetItem(budget: BudgetLine, actions: Actions) -> impl IntoView {
                     <option value="hard" selected=hard>"Hard"</option>
                     <option value="soft" selected=!hard>"Soft"</option>
                 </select>
-                <button type="submit" class="button small" disabled=move || saving.get() aria-busy=move || saving.get().to_string()>
-                    {move || if saving.get() { "Saving…" } else { "Save" }}
-                </button>
-            </ServerForm>
-            <ServerForm action=remove attr:class="inline-form">
-                <input type="hidden" name="id" value=remove_id.clone()/>
-                <button type="submit" class="button small" aria-label=format!("Remove the budget on {}", budget.label) disabled=move || removing.get() aria-busy=move || removing.get().to_string()>
-                    {move || if removing.get() { "Removing…" } else { "Remove" }}
-                </button>
-            </ServerForm>
+                <button type="submit" class="button small" data-busy="Saving…" aria-busy="false">"Save"</button>
+            </form>
+            <form action=RemoveBudget::url() method="post" class="inline-form">
+                <input type="hidden" name="id" value=id/>
+                <button type="submit" class="button small" aria-label=format!("Remove the budget on {}", budget.label) data-busy="Removing…" aria-busy="false">"Remove"</button>
+            </form>
         </li>
     }
 }
 
 /// Pools: credits of the balance kept for one project or API key, each with what it keeps and
-/// a form to change or remove it, and a form to carve a new one.
+/// forms to change or remove it.
 #[component]
-fn PoolsCard(pools: RwSignal<Vec<PoolLine>>, actions: Actions) -> impl IntoView {
-    let Actions {
-        add_pool,
-        change_pool,
-        remove_pool,
-        ..
-    } = actions;
-    let unit = format::unit();
-    let scope = RwSignal::new("project".to_owned());
-    let adding = add_pool.pending();
-    let list = move || {
-        let pools = pools.get();
-        if pools.is_empty() {
-            Either::Left(
-                view! { <p class="empty">"No pools. Keep credits apart for a project or an API key, and only it can spend them; the rest of the workspace can't."</p> },
-            )
-        } else {
-            Either::Right(view! {
-                <ul class="budget-list" data-testid="pools">
-                    {pools.into_iter().map(|pool| view! { <PoolItem pool actions/> }).collect_view()}
-                </ul>
-            })
-        }
+fn PoolsCard(pools: Vec<PoolLine>) -> impl IntoView {
+    let list = if pools.is_empty() {
+        Either::Left(
+            view! { <p class="empty">"No pools. Keep credits apart for a project or an API key, and only it can spend them; the rest of the workspace can't."</p> },
+        )
+    } else {
+        Either::Right(view! {
+            <ul class="budget-list" data-testid="pools">
+                {pools.into_iter().map(|pool| view! { <PoolItem pool/> }).collect_view()}
+            </ul>
+        })
     };
     view! {
         <section class="card" aria-labelledby="pools-heading">
             <h2 id="pools-heading">"Pools"</h2>
             <p class="muted">"Credits of the balance kept for one project or API key: only it spends them, and nobody else can."</p>
-            {list}
-            <div aria-live="polite">
-                {move || change_pool.value().get().map(|answer| outcome(answer, |p| format!("{} now keeps {}.", p.label, format::unit().amount(p.remaining))))}
-                {move || remove_pool.value().get().map(|answer| outcome(answer, |label| format!("The pool for {label} is removed; its credits are back in the shared balance.")))}
-            </div>
-            <h3 id="new-pool-heading">"Keep credits apart"</h3>
+            <div id="pool-list">{list}</div>
+            <div id="pools-outcome" aria-live="polite"></div>
+        </section>
+    }
+}
+
+/// The form that keeps credits apart in a new pool.
+#[component]
+fn NewPoolCard(add_pool: FormAction<AddPool>) -> impl IntoView {
+    let unit = format::unit();
+    let scope = RwSignal::new("project".to_owned());
+    let adding = add_pool.pending();
+    view! {
+        <section class="card" aria-labelledby="new-pool-heading">
+            <h2 id="new-pool-heading">"Keep credits apart"</h2>
             <ServerForm action=add_pool attr:class="budget-form" attr:aria-labelledby="new-pool-heading">
                 <label for="pool-scope">"For"</label>
                 <select id="pool-scope" name="scope" prop:value=move || scope.get() on:change=move |ev| scope.set(event_target_value(&ev))>
@@ -401,14 +377,10 @@ fn PoolsCard(pools: RwSignal<Vec<PoolLine>>, actions: Actions) -> impl IntoView 
     }
 }
 
+/// One pool: what it keeps, and plain forms to change or remove it (sent by the island's
+/// handler once the page is live).
 #[component]
-fn PoolItem(pool: PoolLine, actions: Actions) -> impl IntoView {
-    let Actions {
-        change_pool,
-        remove_pool,
-        ..
-    } = actions;
-    let (saving, removing) = (change_pool.pending(), remove_pool.pending());
+fn PoolItem(pool: PoolLine) -> impl IntoView {
     let unit = format::unit();
     let id = pool.id.clone();
     let (credits_id, overflow_id) = (format!("pool-credits-{id}"), format!("pool-overflow-{id}"));
@@ -434,7 +406,7 @@ fn PoolItem(pool: PoolLine, actions: Actions) -> impl IntoView {
         <li data-testid="pool" data-id=id>
             <h3>{format!("{kind}: {}", pool.label)}</h3>
             <p class="muted">{left}</p>
-            <ServerForm action=change_pool attr:class="inline-form">
+            <form action=ChangePool::url() method="post" class="inline-form">
                 <input type="hidden" name="id" value=change_id/>
                 <label for=credits_for>"Keeps"</label>
                 <input id=credits_id name="credits" type="number" required=true min=step.clone() step=step value=value/>
@@ -442,42 +414,12 @@ fn PoolItem(pool: PoolLine, actions: Actions) -> impl IntoView {
                     <input id=overflow_id type="checkbox" name="overflow" value="on" checked=overflow/>
                     " Then the shared balance"
                 </label>
-                <button type="submit" class="button small" disabled=move || saving.get() aria-busy=move || saving.get().to_string()>
-                    {move || if saving.get() { "Saving…" } else { "Save" }}
-                </button>
-            </ServerForm>
-            <ServerForm action=remove_pool attr:class="inline-form">
+                <button type="submit" class="button small" data-busy="Saving…" aria-busy="false">"Save"</button>
+            </form>
+            <form action=RemovePool::url() method="post" class="inline-form">
                 <input type="hidden" name="id" value=remove_id/>
-                <button type="submit" class="button small" aria-label=format!("Remove the pool for {}", pool.label) disabled=move || removing.get() aria-busy=move || removing.get().to_string()>
-                    {move || if removing.get() { "Removing…" } else { "Remove" }}
-                </button>
-            </ServerForm>
+                <button type="submit" class="button small" aria-label=format!("Remove the pool for {}", pool.label) data-busy="Removing…" aria-busy="false">"Remove"</button>
+            </form>
         </li>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Lists;
-
-    /// The island reads the lists again out of `load_budgets`'s whole answer: the fields it
-    /// has no reader for (the viewer, the form's suggestions) are skipped, not an error.
-    #[test]
-    fn the_lists_read_again_skip_what_the_island_does_not_show() {
-        let answer = r#"{
-            "viewer": {"email": "billing@acme.test", "workspaces": [{"id": "ws_1"}]},
-            "budgets": [{"id": "bud_1", "scope": "member", "label": "ana@acme.test",
-                "action": null, "period": "month", "limit": 500, "enforcement": "hard",
-                "used": 120, "held": 0, "remaining": 380, "resets_at": "2027-01-01T00:00:00Z"}],
-            "pools": [{"id": "pool_1", "scope": "project", "label": "launch", "remaining": 900,
-                "overflow": true}],
-            "members": [{"value": "ana@acme.test", "label": "Ana"}],
-            "api_keys": [],
-            "projects": []
-        }"#;
-        let lists: Lists = serde_json::from_str(answer).unwrap();
-        assert_eq!(lists.budgets.len(), 1);
-        assert_eq!(lists.budgets[0].remaining.get(), 380);
-        assert_eq!(lists.pools[0].label, "launch");
     }
 }

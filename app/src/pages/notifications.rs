@@ -1,6 +1,8 @@
 use crate::components::{ErrorPanel, FormAction, Loading, ServerForm, TopBar};
 use crate::format;
-use crate::notifications::{load_notifications, EndpointView, NotificationsView, SaveEndpoint};
+use crate::notifications::{
+    load_notifications, DeliveryView, EndpointView, NotificationsView, SaveEndpoint,
+};
 use leptos::either::{Either, EitherOf3};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -52,20 +54,18 @@ fn NotificationList(data: NotificationsView) -> impl IntoView {
         <main id="main" class="narrow">
             <div class="page-head"><h1>"Notifications"</h1></div>
             <section class="card">{body}</section>
-            {endpoint.map(|endpoint| view! { <EndpointCard endpoint/> })}
+            {endpoint.map(|EndpointView { url, deliveries }| view! {
+                <EndpointCard url>
+                    <DeliveryLog deliveries/>
+                </EndpointCard>
+            })}
         </main>
     }
 }
 
-/// Where notifications are delivered as signed webhooks, and how the latest went (billing
-/// managers only). An island: saving answers in place, with the new signing secret.
-#[island]
-fn EndpointCard(endpoint: EndpointView) -> impl IntoView {
-    let EndpointView { url, deliveries } = endpoint;
-    let save = FormAction::<SaveEndpoint>::new();
-    let pending = save.pending();
-    let has_url = url.is_some();
-    let current = url.clone().unwrap_or_default();
+/// The latest deliveries to the endpoint: the server's HTML, in the endpoint's card.
+#[component]
+fn DeliveryLog(deliveries: Vec<DeliveryView>) -> impl IntoView {
     let log = if deliveries.is_empty() {
         Either::Left(
             view! { <p class="empty">"No deliveries yet. Each new notification is sent to your endpoint within seconds."</p> },
@@ -100,6 +100,25 @@ fn EndpointCard(endpoint: EndpointView) -> impl IntoView {
         })
     };
     view! {
+        <h3>"Latest deliveries"</h3>
+        {log}
+    }
+}
+
+/// Where notifications are delivered as signed webhooks, and how the latest went (billing
+/// managers only). An island: saving answers in place, with the new signing secret. Its
+/// children are the delivery log, as the server renders it.
+#[island]
+fn EndpointCard(
+    /// The endpoint's address, if one is set.
+    url: Option<String>,
+    children: Children,
+) -> impl IntoView {
+    let save = FormAction::<SaveEndpoint>::new();
+    let pending = save.pending();
+    let has_url = url.is_some();
+    let current = url.clone().unwrap_or_default();
+    view! {
         <section class="card" aria-labelledby="webhook-heading" data-testid="webhook">
             <h2 id="webhook-heading">"Send notifications to your systems"</h2>
             <p class="muted">"Tally posts each notification as JSON to this address, signed in the Tally-Signature header (HMAC-SHA256 of the timestamp and body). Failed deliveries are retried for several hours."</p>
@@ -131,8 +150,7 @@ fn EndpointCard(endpoint: EndpointView) -> impl IntoView {
                     Err(error) => EitherOf3::C(view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }),
                 })}
             </div>
-            <h3>"Latest deliveries"</h3>
-            {log}
+            {children()}
         </section>
     }
 }

@@ -1,0 +1,135 @@
+//! Lists the server renders, each item with plain forms, that an island keeps current in the
+//! browser: it sends the items' forms itself (one handler for every form of the list), shows
+//! each answer in the list's own live region, and reads the list's HTML again from the
+//! server's page after a change.
+//!
+//! The items are never built in the browser, so the bundle holds no code to render, hydrate
+//! or rebuild them: only the server's view of a list exists. Before the page hydrates (or
+//! without its script) the same forms post and the server sends the browser back to the page.
+
+use crate::error::AppError;
+use leptos::prelude::*;
+use leptos::server_fn::client::Client;
+use leptos::server_fn::request::ClientReq;
+use leptos::server_fn::response::ClientRes;
+use leptos::wasm_bindgen::JsCast;
+use leptos::web_sys::{Element, HtmlTemplateElement, SubmitEvent};
+
+/// A form of a list, as its submit event found it: where it posts, its fields URL-encoded, and
+/// the button that sent it (to show it busy).
+pub struct ListSubmit {
+    /// The form's `action`: its server function's address.
+    pub action: String,
+    pub body: String,
+    pub button: Option<Element>,
+}
+
+impl ListSubmit {
+    /// Takes over a form's submission, unless something else did already. The button that
+    /// sent it says it is busy (its `data-busy` text, disabled) until [`ListSubmit::done`].
+    pub fn take(ev: &SubmitEvent) -> Option<ListSubmit> {
+        if ev.default_prevented() {
+            return None;
+        }
+        let form: Element = ev.target()?.dyn_into().ok()?;
+        let action = form.get_attribute("action")?;
+        let body = super::server_form::form_body(ev)?;
+        ev.prevent_default();
+        let button: Option<Element> = ev.submitter().map(Into::into);
+        if let Some(button) = &button {
+            busy(button, true);
+        }
+        Some(ListSubmit {
+            action,
+            body,
+            button,
+        })
+    }
+
+    /// Gives the button back (it may be gone: a list read again has new ones).
+    pub fn done(self) {
+        if let Some(button) = &self.button {
+            busy(button, false);
+        }
+    }
+}
+
+/// A button busy with its form's send, or back as it was.
+fn busy(button: &Element, on: bool) {
+    let text = if on {
+        let idle = button.text_content().unwrap_or_default();
+        let _ = button.set_attribute("data-idle", &idle);
+        let _ = button.set_attribute("disabled", "");
+        let _ = button.set_attribute("aria-busy", "true");
+        button.get_attribute("data-busy")
+    } else {
+        let _ = button.remove_attribute("disabled");
+        let _ = button.set_attribute("aria-busy", "false");
+        button.get_attribute("data-idle")
+    };
+    if let Some(text) = text {
+        button.set_text_content(Some(&text));
+    }
+}
+
+/// Shows an answer in the live region `region` (an element's id), as one notice: the
+/// sentence on success (announced politely), the error's otherwise (announced at once). The
+/// region itself stays, so assistive technology hears the change.
+pub fn announce(region: &str, answer: Result<String, AppError>) {
+    let (class, role, text) = match answer {
+        Ok(text) => ("notice notice-info", "status", text),
+        Err(error) => ("notice notice-error", "alert", error.to_string()),
+    };
+    let document = document();
+    let (Some(region), Ok(notice)) = (
+        document.get_element_by_id(region),
+        document.create_element("p"),
+    ) else {
+        return;
+    };
+    notice.set_class_name(class);
+    let _ = notice.set_attribute("role", role);
+    notice.set_text_content(Some(&text));
+    region.replace_children_with_node_1(&notice);
+}
+
+/// Reads the page again from the server (through `C`, the server functions' client) and puts
+/// the new content of each element named in `lists` (by id) in place of the old. A page that
+/// cannot be read leaves the lists as they were: the answer is shown all the same.
+pub async fn read_lists_again<C: Client<AppError>>(lists: &[&str]) {
+    let Ok(html) = page_html::<C>().await else {
+        return;
+    };
+    let document = document();
+    // A template's content is inert: nothing in the read page loads or runs.
+    let Some(template) = document
+        .create_element("template")
+        .ok()
+        .and_then(|t| t.dyn_into::<HtmlTemplateElement>().ok())
+    else {
+        return;
+    };
+    template.set_inner_html(&html);
+    let fresh = template.content();
+    for id in lists {
+        if let (Some(old), Some(new)) =
+            (document.get_element_by_id(id), fresh.get_element_by_id(id))
+        {
+            old.set_inner_html(&new.inner_html());
+        }
+    }
+}
+
+/// The current page's HTML as the server renders it now.
+async fn page_html<C: Client<AppError>>() -> Result<String, AppError> {
+    let path = window()
+        .location()
+        .pathname()
+        .map_err(|_| AppError::Internal)?;
+    let request = C::Request::try_new_get(&path, "text/html", "text/html", "")?;
+    let response = C::send(request).await?;
+    if response.status() != 200 {
+        return Err(AppError::Internal);
+    }
+    response.try_into_string().await
+}
