@@ -157,12 +157,17 @@ fn loader_script(js: &str, wasm: &str) -> String {
   const bundle = await import("/pkg/{js}");
   await bundle.default({{ module_or_path: wasm }});
   bundle.hydrate();
-  for (const island of document.querySelectorAll("leptos-island")) {{
-    const hydrate = bundle[island.dataset.component];
-    if (!hydrate) {{ console.warn("no island function", island.dataset.component); continue; }}
-    island.parentElement?.closest("leptos-children")?.$$on_hydrate?.();
-    hydrate(island);
-  }}
+  const hydrateIn = (root) => {{
+    for (const island of root.querySelectorAll("leptos-island")) {{
+      const hydrate = bundle[island.dataset.component];
+      if (!hydrate) {{ console.warn("no island function", island.dataset.component); continue; }}
+      island.parentElement?.closest("leptos-children")?.$$on_hydrate?.();
+      hydrate(island);
+    }}
+  }};
+  // Islands in a part of the page read again from the server hydrate through this.
+  window.tallyHydrate = hydrateIn;
+  hydrateIn(document);
 }};
 requestAnimationFrame(() => setTimeout(load, 0));"#
     )

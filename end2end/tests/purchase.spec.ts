@@ -89,6 +89,73 @@ test('a declining card shows the failure and grants nothing', async ({ page }) =
   expect((await apiCredits(page)).balance).toBe(before.balance);
 });
 
+/** Starts a Starter pack's checkout and gives back the payment page and the purchase's page. */
+async function openCheckout(page: Page) {
+  const dialog = await checkout(page, /Starter/);
+  await dialog.getByTestId('go-to-checkout').click();
+  await expect(page).toHaveURL(/\/_stripe\/checkout\/cs_test_/);
+  const back = await page.getByRole('link', { name: /Back to Tally without paying/ }).getAttribute('href');
+  const purchase = new URL(back ?? '', page.url()).pathname;
+  expect(purchase).toMatch(/^\/billing\/purchases\/pur_/);
+  return { payment: page.url(), purchase };
+}
+
+/** Marks the page, so that a test can tell it was never loaded again. */
+async function mark(page: Page) {
+  await page.evaluate(() => { (window as unknown as { stayed: boolean }).stayed = true; });
+}
+
+async function stayed(page: Page) {
+  return page.evaluate(() => (window as unknown as { stayed?: boolean }).stayed === true);
+}
+
+test('the purchase page keeps looking while the payment is pending and shows it when it lands', async ({ page, context }) => {
+  await signIn(page, 'buyer@labs.test');
+  const before = await apiCredits(page);
+  const { payment, purchase } = await openCheckout(page);
+  await page.goto(purchase);
+  await waitForHydration(page);
+  const outcome = page.getByTestId('purchase-outcome');
+  await expect(outcome).toHaveAttribute('data-status', 'open');
+  await expect(outcome).toContainText('Processing your payment');
+  await mark(page);
+
+  // Paid in another tab: the waiting page sees it without being reloaded.
+  const payer = await context.newPage();
+  await payer.goto(payment);
+  await payWith(payer, '4242 4242 4242 4242');
+  await expect(payer).toHaveURL(/\/billing\/purchases\/pur_/);
+  await payer.close();
+
+  await expect(outcome).toHaveAttribute('data-status', 'succeeded');
+  await expect(outcome).toContainText('Credits added');
+  await expect(outcome).toHaveAttribute('data-pending', 'false');
+  expect(await stayed(page)).toBe(true);
+  expect((await apiCredits(page)).balance).toBeGreaterThan(before.balance);
+  // The copy button that came with the new HTML works like the page's own.
+  await outcome.getByRole('button', { name: 'Copy support details' }).click();
+  await expect(outcome.getByText(/^(Copied|Could not copy; select the text instead)$/)).toBeVisible();
+});
+
+test('a buyer who left the payment page closes the checkout in place', async ({ page }) => {
+  await signIn(page, 'buyer@labs.test');
+  const before = await apiCredits(page);
+  await openCheckout(page);
+  await page.getByRole('link', { name: /Back to Tally without paying/ }).click();
+  const outcome = page.getByTestId('purchase-outcome');
+  await expect(outcome).toHaveAttribute('data-status', 'open');
+  await expect(outcome).toContainText('You left the payment page');
+  await waitForHydration(page);
+  await mark(page);
+
+  await outcome.getByTestId('cancel-checkout').click();
+  await expect(outcome).toHaveAttribute('data-status', 'canceled');
+  await expect(outcome).toContainText('Checkout canceled');
+  await expect(outcome.getByTestId('cancel-checkout')).toHaveCount(0);
+  expect(await stayed(page)).toBe(true);
+  expect((await apiCredits(page)).balance).toBe(before.balance);
+});
+
 test('a member sees no purchase controls, and a direct call of the purchase function is refused', async ({ page }) => {
   await signIn(page, 'viewer@labs.test');
   const before = await apiCredits(page);

@@ -116,8 +116,17 @@ pub async fn read_lists_again<C: Client<AppError>>(lists: &[&str]) {
             (document.get_element_by_id(id), fresh.get_element_by_id(id))
         {
             old.set_inner_html(&new.inner_html());
+            // Islands in the new content (a copy button, say) come alive like the page's.
+            let _ = hydrate_islands_in(&old);
         }
     }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// The page loader's hydration of the islands under `root` (app's shell.rs).
+    #[wasm_bindgen(catch, js_namespace = window, js_name = tallyHydrate)]
+    fn hydrate_islands_in(root: &Element) -> Result<(), wasm_bindgen::JsValue>;
 }
 
 /// The current page's HTML as the server renders it now.

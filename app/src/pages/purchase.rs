@@ -1,13 +1,17 @@
 use crate::components::{
-    CopySupportDetails, ErrorPanel, FormAction, Loading, PurchaseStatusBadge, ServerForm,
-    TestModeBadge,
+    announce, post_form, read_lists_again, CopySupportDetails, ErrorPanel, ListSubmit, Loading,
+    PurchaseStatusBadge, TestModeBadge,
 };
 use crate::domain::PurchaseStatus;
 use crate::purchases::{load_purchase, AbandonCheckout, PurchaseDetail};
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use std::time::Duration;
+
+/// The id of the purchase's part of the page, which the island reads again.
+const OUTCOME: [&str; 1] = ["purchase-outcome-region"];
 
 /// Where the payment page sends the buyer back to. It never grants anything: it shows the
 /// purchase as Tally has it, and keeps looking until the payment's webhook has landed. Coming
@@ -32,10 +36,19 @@ pub fn PurchasePage() -> impl IntoView {
             <p><a href="/billing" class="link">"← Back to Billing"</a></p>
             <Suspense fallback=|| view! { <Loading what="your purchase"/> }>
                 {move || {
-                    let id = id.clone();
                     Suspend::new(async move {
                         match detail.await {
-                            Ok(data) => view! { <PurchaseTracker id data canceled/> }.into_any(),
+                            Ok(data) => {
+                                let pending = waits(&data);
+                                view! {
+                                    <PurchaseTracker pending>
+                                        <div id="purchase-outcome-region">
+                                            <PurchaseOutcome data canceled/>
+                                        </div>
+                                    </PurchaseTracker>
+                                }
+                                .into_any()
+                            }
                             Err(error) => view! { <ErrorPanel error/> }.into_any(),
                         }
                     })
@@ -45,48 +58,66 @@ pub fn PurchasePage() -> impl IntoView {
     }
 }
 
-/// The purchase as it stands, looked at again every second while its payment is pending, and
-/// the way to close a checkout the buyer left: an island.
+/// Whether the page keeps looking: until the payment provider has the last word. A buyer
+/// back from the payment page without paying may still have had a payment attempt refused.
+fn waits(data: &PurchaseDetail) -> bool {
+    data.purchase.status.is_pending()
+}
+
+/// Keeps the purchase current: its part of the page (the children, the server's HTML) is read
+/// again every second while the payment is pending, and closing a checkout the buyer left is
+/// sent from here and shown in place. An island.
 #[island]
-fn PurchaseTracker(id: String, data: PurchaseDetail, canceled: bool) -> impl IntoView {
-    let tick = RwSignal::new(0u32);
-    let abandon = FormAction::<AbandonCheckout>::new();
-    // The purchase as the page came with it, looked at again in the browser on each tick.
-    let current = RwSignal::new(data);
+fn PurchaseTracker(
+    /// The payment is pending: look again until it is not.
+    pending: bool,
+    children: Children,
+) -> impl IntoView {
+    // In the browser only: an effect never runs on the server.
     Effect::new(move |_| {
-        let tick = tick.get();
-        if tick > 0 {
-            let id = id.clone();
-            leptos::task::spawn_local(async move {
-                if let Ok(fresh) = load_purchase(id).await {
-                    current.set(fresh);
+        if pending {
+            look_again();
+        }
+    });
+    let on_submit = move |ev: leptos::web_sys::SubmitEvent| {
+        let Some(sent) = ListSubmit::take(&ev) else {
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            match post_form::<AbandonCheckout>(sent.body.clone()).await {
+                Ok(_) => read_lists_again::<<AbandonCheckout as ServerFn>::Client>(&OUTCOME).await,
+                Err(error) => announce("abandon-outcome", Err(error)),
+            }
+            sent.done();
+        });
+    };
+    view! { <div on:submit=on_submit>{children()}</div> }
+}
+
+/// Reads the purchase's part of the page again in a second, and again after that while the
+/// server still says it waits (`data-pending` on the outcome).
+fn look_again() {
+    set_timeout(
+        || {
+            leptos::task::spawn_local(async {
+                read_lists_again::<<AbandonCheckout as ServerFn>::Client>(&OUTCOME).await;
+                let waiting = document()
+                    .query_selector("#purchase-outcome-region [data-pending=\"true\"]")
+                    .ok()
+                    .flatten()
+                    .is_some();
+                if waiting {
+                    look_again();
                 }
             });
-        }
-    });
-    // While a payment is pending, look again every second.
-    Effect::new(move |_| {
-        if current.with(|d| d.purchase.status.is_pending()) {
-            set_timeout(
-                move || tick.update(|t| *t += 1),
-                Duration::from_millis(1000),
-            );
-        }
-    });
-    Effect::new(move |_| {
-        if abandon.value().get().is_some() {
-            tick.update(|t| *t += 1);
-        }
-    });
-    move || view! { <PurchaseOutcome data=current.get() canceled abandon/> }
+        },
+        Duration::from_millis(1000),
+    );
 }
 
 #[component]
-fn PurchaseOutcome(
-    data: PurchaseDetail,
-    canceled: bool,
-    abandon: FormAction<AbandonCheckout>,
-) -> impl IntoView {
+fn PurchaseOutcome(data: PurchaseDetail, canceled: bool) -> impl IntoView {
+    let waiting = waits(&data);
     let PurchaseDetail {
         purchase,
         balance,
@@ -136,15 +167,14 @@ fn PurchaseOutcome(
         ),
     };
     let closable = canceled && purchase.status == PurchaseStatus::Open;
-    let pending = purchase.status.is_pending() && !closable;
+    let pending = waiting && !closable;
     let purchase_id = purchase.id.clone();
-    let closing = abandon.pending();
     let retry = matches!(
         purchase.status,
         PurchaseStatus::Failed | PurchaseStatus::Canceled
     );
     view! {
-        <section class="card purchase-outcome" aria-labelledby="outcome-heading" data-testid="purchase-outcome" data-status=purchase.status.as_str()>
+        <section class="card purchase-outcome" aria-labelledby="outcome-heading" data-testid="purchase-outcome" data-status=purchase.status.as_str() data-pending=waiting.to_string()>
             <div class="card-head">
                 <h1 id="outcome-heading">{title}</h1>
                 <TestModeBadge test_mode/>
@@ -162,13 +192,11 @@ fn PurchaseOutcome(
                 <div><dt>"Balance"</dt><dd data-testid="balance">{unit.figure(balance)}</dd></div>
             </dl>
             {closable.then(|| view! {
-                <ServerForm action=abandon>
+                <form action=AbandonCheckout::url() method="post">
                     <input type="hidden" name="id" value=purchase_id.clone()/>
-                    <button type="submit" class="button primary" data-testid="cancel-checkout" disabled=move || closing.get() aria-busy=move || closing.get().to_string()>
-                        {move || if closing.get() { "Canceling…" } else { "Cancel this checkout" }}
-                    </button>
-                </ServerForm>
-                {move || abandon.value().get().and_then(|r| r.err()).map(|e| view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> })}
+                    <button type="submit" class="button primary" data-testid="cancel-checkout" data-busy="Canceling…" aria-busy="false">"Cancel this checkout"</button>
+                </form>
+                <div id="abandon-outcome" aria-live="polite"></div>
             })}
             <div class="actions">
                 {purchase.receipt_url.clone().map(|url| view! { <a class="button" href=url target="_blank" rel="noopener">"View receipt"</a> })}
