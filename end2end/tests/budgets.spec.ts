@@ -1,5 +1,5 @@
 import { expect, test } from './fixtures';
-import { apiCredits, signIn, waitForHydration } from './helpers';
+import { apiCredits, markPage, signIn, stillMarked, waitForHydration } from './helpers';
 
 // A billing manager caps one member on the Budgets page; that member's Studio action past
 // the cap is refused with the budget named, and nothing is charged. The member is new to
@@ -80,27 +80,28 @@ test('a billing manager keeps credits apart for a project, then gives them back'
   await expect(keep.getByText(`3 credits kept for ${project}.`)).toBeVisible();
   const item = pools.getByTestId('pool').filter({ hasText: project });
   await expect(item).toContainText('3 credits left; nothing more once spent');
-  // Marks this page: a reload would lose the mark.
-  await page.evaluate(() => { (window as unknown as { stayed: boolean }).stayed = true; });
+  await markPage(page);
 
   // The pool's own forms: a change answered in place, the list read again with it.
   await item.getByLabel('Keeps').fill('5');
   await item.getByRole('button', { name: 'Save' }).click();
   await expect(pools.getByRole('status')).toHaveText(`${project} now keeps 5 credits.`);
   await expect(item).toContainText('5 credits left; nothing more once spent');
-  await expect(item.getByRole('button', { name: 'Save' })).toBeEnabled();
 
   // A refusal is said in the same place, and the pool stays as it was.
   await item.getByLabel('Keeps').fill('999999999');
   await item.getByRole('button', { name: 'Save' }).click();
   await expect(pools.getByRole('alert')).toBeVisible();
   await expect(item).toContainText('5 credits left');
+  // A refusal reads nothing again: the button is given back, with what was typed.
+  await expect(item.getByRole('button', { name: 'Save', exact: true })).toBeEnabled();
+  await expect(item.getByLabel('Keeps')).toHaveValue('999999999');
 
   await item.getByRole('button', { name: `Remove the pool for ${project}` }).click();
   await expect(pools.getByText(`The pool for ${project} is removed`)).toBeVisible();
   await expect(pools.getByTestId('pool').filter({ hasText: project })).toHaveCount(0);
   // Each answer showed in place: the page was never loaded again.
-  expect(await page.evaluate(() => (window as unknown as { stayed?: boolean }).stayed)).toBe(true);
+  expect(await stillMarked(page)).toBe(true);
 });
 
 // The forms are plain HTML forms posting to their server functions, so they work before the

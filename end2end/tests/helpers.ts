@@ -15,6 +15,16 @@ export async function signIn(page: Page, email: string) {
   await waitForHydration(page);
 }
 
+/** Marks the page, so that a test can tell later that it was never loaded again. */
+export async function markPage(page: Page) {
+  await page.evaluate(() => { (window as unknown as { tallyMarked: boolean }).tallyMarked = true; });
+}
+
+/** Whether the page marked by `markPage` is still the one shown (nothing loaded it again). */
+export async function stillMarked(page: Page) {
+  return page.evaluate(() => (window as unknown as { tallyMarked?: boolean }).tallyMarked === true);
+}
+
 /** The page is live once the wasm bundle has hydrated it. */
 export async function waitForHydration(page: Page) {
   await expect(page.locator('#app')).toHaveAttribute('data-hydrated', 'true');

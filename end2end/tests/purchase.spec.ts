@@ -1,5 +1,7 @@
 import { expect, test, type Page } from './fixtures';
-import { apiCredits, redeliverEvents, signIn, waitForHydration, waitForStripeEvents } from './helpers';
+import {
+  apiCredits, markPage, redeliverEvents, signIn, stillMarked, waitForHydration, waitForStripeEvents,
+} from './helpers';
 
 // These tests buy credits in their own workspace ("Buyer Labs", made by serve.sh), one after
 // another, so the other specs' balances never move under them.
@@ -100,15 +102,6 @@ async function openCheckout(page: Page) {
   return { payment: page.url(), purchase };
 }
 
-/** Marks the page, so that a test can tell it was never loaded again. */
-async function mark(page: Page) {
-  await page.evaluate(() => { (window as unknown as { stayed: boolean }).stayed = true; });
-}
-
-async function stayed(page: Page) {
-  return page.evaluate(() => (window as unknown as { stayed?: boolean }).stayed === true);
-}
-
 test('the purchase page keeps looking while the payment is pending and shows it when it lands', async ({ page, context }) => {
   await signIn(page, 'buyer@labs.test');
   const before = await apiCredits(page);
@@ -118,7 +111,7 @@ test('the purchase page keeps looking while the payment is pending and shows it 
   const outcome = page.getByTestId('purchase-outcome');
   await expect(outcome).toHaveAttribute('data-status', 'open');
   await expect(outcome).toContainText('Processing your payment');
-  await mark(page);
+  await markPage(page);
 
   // Paid in another tab: the waiting page sees it without being reloaded.
   const payer = await context.newPage();
@@ -130,7 +123,7 @@ test('the purchase page keeps looking while the payment is pending and shows it 
   await expect(outcome).toHaveAttribute('data-status', 'succeeded');
   await expect(outcome).toContainText('Credits added');
   await expect(outcome).toHaveAttribute('data-pending', 'false');
-  expect(await stayed(page)).toBe(true);
+  expect(await stillMarked(page)).toBe(true);
   expect((await apiCredits(page)).balance).toBeGreaterThan(before.balance);
   // The copy button that came with the new HTML works like the page's own.
   await outcome.getByRole('button', { name: 'Copy support details' }).click();
@@ -146,13 +139,16 @@ test('a buyer who left the payment page closes the checkout in place', async ({ 
   await expect(outcome).toHaveAttribute('data-status', 'open');
   await expect(outcome).toContainText('You left the payment page');
   await waitForHydration(page);
-  await mark(page);
+  await markPage(page);
+  // The page looks again while the checkout is open; what it reads keeps the way to close it.
+  await page.waitForResponse((r) => r.url().includes('/billing/purchases/') && r.request().resourceType() === 'fetch');
+  await expect(outcome).toContainText('You left the payment page');
 
   await outcome.getByTestId('cancel-checkout').click();
   await expect(outcome).toHaveAttribute('data-status', 'canceled');
   await expect(outcome).toContainText('Checkout canceled');
   await expect(outcome.getByTestId('cancel-checkout')).toHaveCount(0);
-  expect(await stayed(page)).toBe(true);
+  expect(await stillMarked(page)).toBe(true);
   expect((await apiCredits(page)).balance).toBe(before.balance);
 });
 

@@ -150,10 +150,15 @@ fn AutoReloadForms(
     needs_confirmation: bool,
     /// The wait after a declined reload has passed.
     can_try_again: bool,
+    /// The workspace's saved cards, to choose the one reloads charge.
     cards: Vec<SavedCard>,
+    /// The packs on sale, for the pack mode.
     packs: Vec<PackOffer>,
+    /// The custom amount's terms, which the target and fixed modes buy on.
     terms: CustomAmountTerms,
+    /// Billing managers get the settings form; everyone else the state lines alone.
     can_manage: bool,
+    /// The unit amounts are shown and typed in.
     unit: CreditUnit,
 ) -> impl IntoView {
     format::show_amounts_in(&unit);

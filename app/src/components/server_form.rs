@@ -52,11 +52,6 @@ where
         self.value
     }
 
-    /// How many answers have come (each sets [`FormAction::value`]).
-    pub fn version(&self) -> RwSignal<usize> {
-        self.flight.version
-    }
-
     /// Whether a send is waiting for its answer.
     pub fn pending(&self) -> Signal<bool> {
         self.flight.pending()
@@ -64,23 +59,19 @@ where
 
     fn answer(&self, answer: Result<S::Output, AppError>) {
         self.value.set(Some(answer));
-        self.flight.version.update(|n| *n += 1);
     }
 }
 
-/// Sends in flight and answers counted; one type for every form, so its code is in the
-/// bundle once.
+/// Sends in flight; one type for every form, so its code is in the bundle once.
 #[derive(Clone, Copy)]
 struct Flight {
     in_flight: RwSignal<usize>,
-    version: RwSignal<usize>,
 }
 
 impl Flight {
     fn new() -> Self {
         Flight {
             in_flight: RwSignal::new(0),
-            version: RwSignal::new(0),
         }
     }
 
@@ -192,10 +183,9 @@ mod tests {
     use leptos::server_fn::error::FromServerFnError;
 
     /// The form's button is disabled while a send waits: pending stays on until the last of
-    /// several sends has its answer, and each answer counts once (the islands read the list
-    /// again on each count).
+    /// several sends has its answer, and the latest answer is the one shown.
     #[test]
-    fn a_form_is_pending_until_its_last_send_is_answered_and_counts_each_answer() {
+    fn a_form_is_pending_until_its_last_send_is_answered() {
         let owner = Owner::new();
         owner.with(|| {
             let action = FormAction::<crate::budgets::RemoveBudget>::new();
@@ -207,11 +197,9 @@ mod tests {
             action.answer(Err(AppError::Forbidden));
             action.flight.landed();
             assert!(pending.get_untracked(), "one send is still waiting");
-            assert_eq!(action.version().get_untracked(), 1);
             action.answer(Err(AppError::NotFound));
             action.flight.landed();
             assert!(!pending.get_untracked());
-            assert_eq!(action.version().get_untracked(), 2);
             assert!(matches!(
                 action.value().get_untracked(),
                 Some(Err(AppError::NotFound))

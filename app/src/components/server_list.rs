@@ -14,36 +14,38 @@ use leptos::server_fn::request::ClientReq;
 use leptos::server_fn::response::ClientRes;
 use leptos::wasm_bindgen::JsCast;
 use leptos::web_sys::{Element, HtmlTemplateElement, SubmitEvent};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A form of a list, as its submit event found it: where it posts, its fields URL-encoded, and
 /// the button that sent it (to show it busy).
 pub struct ListSubmit {
-    /// The form's `action`: its server function's address.
-    pub action: String,
+    /// Which of the addresses given to [`ListSubmit::take`] the form posts to.
+    pub to: usize,
+    /// The form's fields, URL-encoded as the browser would post them.
     pub body: String,
-    pub button: Option<Element>,
+    /// The button that sent the form, busy until the answer.
+    button: Option<Element>,
 }
 
 impl ListSubmit {
-    /// Takes over a form's submission, unless something else did already. The button that
-    /// sent it says it is busy (its `data-busy` text, disabled) until [`ListSubmit::done`].
-    pub fn take(ev: &SubmitEvent) -> Option<ListSubmit> {
+    /// Takes over a form's submission if it posts to one of `actions` (server functions'
+    /// addresses) and nothing else took it already; any other form posts as it would without
+    /// the island. The button that sent it says it is busy (its `data-busy` text, disabled)
+    /// until [`ListSubmit::done`].
+    pub fn take(ev: &SubmitEvent, actions: &[&str]) -> Option<ListSubmit> {
         if ev.default_prevented() {
             return None;
         }
         let form: Element = ev.target()?.dyn_into().ok()?;
         let action = form.get_attribute("action")?;
+        let to = actions.iter().position(|a| *a == action)?;
         let body = super::server_form::form_body(ev)?;
         ev.prevent_default();
         let button: Option<Element> = ev.submitter().map(Into::into);
         if let Some(button) = &button {
             busy(button, true);
         }
-        Some(ListSubmit {
-            action,
-            body,
-            button,
-        })
+        Some(ListSubmit { to, body, button })
     }
 
     /// Gives the button back (it may be gone: a list read again has new ones).
@@ -93,13 +95,22 @@ pub fn announce(region: &str, answer: Result<String, AppError>) {
     region.replace_children_with_node_1(&notice);
 }
 
+/// The latest of the reads of the page that were started; only its answer is put in place.
+static LATEST_READ: AtomicUsize = AtomicUsize::new(0);
+
 /// Reads the page again from the server (through `C`, the server functions' client) and puts
 /// the new content of each element named in `lists` (by id) in place of the old. A page that
-/// cannot be read leaves the lists as they were: the answer is shown all the same.
+/// cannot be read leaves the lists as they were: the answer is shown all the same. When reads
+/// overlap, only the one started last is put in place, so an older page never overwrites a
+/// newer one; a list whose HTML has not changed is left alone (its focus and its islands kept).
 pub async fn read_lists_again<C: Client<AppError>>(lists: &[&str]) {
+    let ticket = LATEST_READ.fetch_add(1, Ordering::Relaxed) + 1;
     let Ok(html) = page_html::<C>().await else {
         return;
     };
+    if LATEST_READ.load(Ordering::Relaxed) != ticket {
+        return;
+    }
     let document = document();
     // A template's content is inert: nothing in the read page loads or runs.
     let Some(template) = document
@@ -115,7 +126,11 @@ pub async fn read_lists_again<C: Client<AppError>>(lists: &[&str]) {
         if let (Some(old), Some(new)) =
             (document.get_element_by_id(id), fresh.get_element_by_id(id))
         {
-            old.set_inner_html(&new.inner_html());
+            let html = new.inner_html();
+            if old.inner_html() == html {
+                continue;
+            }
+            old.set_inner_html(&html);
             // Islands in the new content (a copy button, say) come alive like the page's.
             let _ = hydrate_islands_in(&old);
         }
@@ -129,13 +144,14 @@ extern "C" {
     fn hydrate_islands_in(root: &Element) -> Result<(), wasm_bindgen::JsValue>;
 }
 
-/// The current page's HTML as the server renders it now.
+/// The current page's HTML as the server renders it now, for the same address (its query
+/// too: it can change what the page says).
 async fn page_html<C: Client<AppError>>() -> Result<String, AppError> {
-    let path = window()
-        .location()
-        .pathname()
-        .map_err(|_| AppError::Internal)?;
-    let request = C::Request::try_new_get(&path, "text/html", "text/html", "")?;
+    let location = window().location();
+    let path = location.pathname().map_err(|_| AppError::Internal)?;
+    let query = location.search().map_err(|_| AppError::Internal)?;
+    let query = query.strip_prefix('?').unwrap_or(&query);
+    let request = C::Request::try_new_get(&path, "text/html", "text/html", query)?;
     let response = C::send(request).await?;
     if response.status() != 200 {
         return Err(AppError::Internal);

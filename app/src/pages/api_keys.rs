@@ -69,21 +69,21 @@ fn KeysManager(children: Children) -> impl IntoView {
     let creating = create.pending();
     // A new key shows in the list once it is answered.
     Effect::new(move |_| {
-        if create.version().get() > 0 {
-            leptos::task::spawn_local(read_lists_again::<<CreateApiKey as ServerFn>::Client>(
-                &KEY_LIST,
-            ));
+        if create.value().with(|answer| matches!(answer, Some(Ok(_)))) {
+            leptos::task::spawn_local(read_lists_again::<PageClient>(&KEY_LIST));
         }
     });
     let on_submit = move |ev: leptos::web_sys::SubmitEvent| {
-        let Some(sent) = ListSubmit::take(&ev) else {
+        let Some(mut sent) = ListSubmit::take(&ev, &[RevokeApiKey::url()]) else {
             return;
         };
         leptos::task::spawn_local(async move {
-            let answer = post_form::<RevokeApiKey>(sent.body.clone())
+            let answer = post_form::<RevokeApiKey>(std::mem::take(&mut sent.body))
                 .await
                 .map(|key| format!("“{}” is revoked: it no longer works anywhere.", key.name));
-            read_lists_again::<<CreateApiKey as ServerFn>::Client>(&KEY_LIST).await;
+            if answer.is_ok() {
+                read_lists_again::<PageClient>(&KEY_LIST).await;
+            }
             announce("keys-outcome", answer);
             sent.done();
         });
@@ -118,6 +118,9 @@ fn KeysManager(children: Children) -> impl IntoView {
 
 /// The list's id, which the island reads again after a change.
 const KEY_LIST: [&str; 1] = ["key-list"];
+
+/// The client the page is read again through (every server function's is the same).
+type PageClient = <CreateApiKey as ServerFn>::Client;
 
 /// The workspace's keys, newest first, each active one with a plain form to revoke it.
 #[component]

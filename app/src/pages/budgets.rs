@@ -19,6 +19,9 @@ use leptos_meta::Title;
 /// The ids of the lists the server renders, which the island reads again after a change.
 const LISTS: [&str; 2] = ["budget-list", "pool-list"];
 
+/// The client the page is read again through (every server function's is the same).
+type PageClient = <AddBudget as ServerFn>::Client;
+
 /// Budgets below the workspace, for its billing managers: each with this period's use as a
 /// bar, frequency caps, pools with what they keep, and forms to add, change or remove each.
 #[component]
@@ -84,22 +87,40 @@ fn BudgetsManager(
     format::show_amounts_in(&unit);
     let add = FormAction::<AddBudget>::new();
     let add_pool = FormAction::<AddPool>::new();
-    // An addition shows in the lists once it is answered.
+    // An addition shows in the lists once it is answered (a refusal leaves the page as it is,
+    // with what was typed).
     Effect::new(move |_| {
-        if add.version().get() + add_pool.version().get() > 0 {
-            leptos::task::spawn_local(read_lists_again::<<AddBudget as ServerFn>::Client>(&LISTS));
+        if add.value().with(|answer| matches!(answer, Some(Ok(_)))) {
+            leptos::task::spawn_local(read_lists_again::<PageClient>(&LISTS));
+        }
+    });
+    Effect::new(move |_| {
+        if add_pool
+            .value()
+            .with(|answer| matches!(answer, Some(Ok(_))))
+        {
+            leptos::task::spawn_local(read_lists_again::<PageClient>(&LISTS));
         }
     });
     let on_submit = {
         let unit = unit.clone();
         move |ev: leptos::web_sys::SubmitEvent| {
-            let Some(sent) = ListSubmit::take(&ev) else {
+            let actions = [
+                ChangeBudget::url(),
+                RemoveBudget::url(),
+                ChangePool::url(),
+                RemovePool::url(),
+            ];
+            let Some(mut sent) = ListSubmit::take(&ev, &actions) else {
                 return;
             };
             let unit = unit.clone();
             leptos::task::spawn_local(async move {
-                let (region, answer) = send_list_form(&sent.action, sent.body.clone(), &unit).await;
-                read_lists_again::<<AddBudget as ServerFn>::Client>(&LISTS).await;
+                let body = std::mem::take(&mut sent.body);
+                let (region, answer) = send_list_form(sent.to, body, &unit).await;
+                if answer.is_ok() {
+                    read_lists_again::<PageClient>(&LISTS).await;
+                }
                 announce(region, answer);
                 sent.done();
             });
@@ -112,34 +133,40 @@ fn BudgetsManager(
     }
 }
 
-/// Sends one of the lists' forms to its server function and words the answer; with the live
-/// region (an id) it belongs in.
+/// Sends one of the lists' forms to its server function (`to`: the index of its address in
+/// the handler's list) and words the answer; with the live region (an id) it belongs in.
 async fn send_list_form(
-    action: &str,
+    to: usize,
     body: String,
     unit: &CreditUnit,
 ) -> (&'static str, Result<String, AppError>) {
-    if action == ChangeBudget::url() {
-        let answer = post_form::<ChangeBudget>(body).await;
-        let said =
-            answer.map(|b| format!("{}'s budget is now {}.", b.label, limit_phrase(&b, unit)));
-        ("budgets-outcome", said)
-    } else if action == RemoveBudget::url() {
-        let answer = post_form::<RemoveBudget>(body).await;
-        (
-            "budgets-outcome",
-            answer.map(|label| format!("The budget on {label} is removed.")),
-        )
-    } else if action == ChangePool::url() {
-        let answer = post_form::<ChangePool>(body).await;
-        let said = answer.map(|p| format!("{} now keeps {}.", p.label, unit.amount(p.remaining)));
-        ("pools-outcome", said)
-    } else {
-        let answer = post_form::<RemovePool>(body).await;
-        let said = answer.map(|label| {
-            format!("The pool for {label} is removed; its credits are back in the shared balance.")
-        });
-        ("pools-outcome", said)
+    match to {
+        0 => {
+            let answer = post_form::<ChangeBudget>(body).await;
+            let said =
+                answer.map(|b| format!("{}'s budget is now {}.", b.label, limit_phrase(&b, unit)));
+            ("budgets-outcome", said)
+        }
+        1 => {
+            let answer = post_form::<RemoveBudget>(body).await;
+            let said = answer.map(|label| format!("The budget on {label} is removed."));
+            ("budgets-outcome", said)
+        }
+        2 => {
+            let answer = post_form::<ChangePool>(body).await;
+            let said =
+                answer.map(|p| format!("{} now keeps {}.", p.label, unit.amount(p.remaining)));
+            ("pools-outcome", said)
+        }
+        _ => {
+            let answer = post_form::<RemovePool>(body).await;
+            let said = answer.map(|label| {
+                format!(
+                    "The pool for {label} is removed; its credits are back in the shared balance."
+                )
+            });
+            ("pools-outcome", said)
+        }
     }
 }
 

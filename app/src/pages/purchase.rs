@@ -13,6 +13,9 @@ use std::time::Duration;
 /// The id of the purchase's part of the page, which the island reads again.
 const OUTCOME: [&str; 1] = ["purchase-outcome-region"];
 
+/// The client the page is read again through (every server function's is the same).
+type PageClient = <AbandonCheckout as ServerFn>::Client;
+
 /// Where the payment page sends the buyer back to. It never grants anything: it shows the
 /// purchase as Tally has it, and keeps looking until the payment's webhook has landed. Coming
 /// back without paying (`?canceled=1`) changes nothing by itself: a link can bring anyone
@@ -76,42 +79,51 @@ fn PurchaseTracker(
     // In the browser only: an effect never runs on the server.
     Effect::new(move |_| {
         if pending {
-            look_again();
+            look_again(FIRST_LOOK_MS);
         }
     });
     let on_submit = move |ev: leptos::web_sys::SubmitEvent| {
-        let Some(sent) = ListSubmit::take(&ev) else {
+        let Some(mut sent) = ListSubmit::take(&ev, &[AbandonCheckout::url()]) else {
             return;
         };
         leptos::task::spawn_local(async move {
-            match post_form::<AbandonCheckout>(sent.body.clone()).await {
-                Ok(_) => read_lists_again::<<AbandonCheckout as ServerFn>::Client>(&OUTCOME).await,
+            match post_form::<AbandonCheckout>(std::mem::take(&mut sent.body)).await {
+                Ok(_) => read_lists_again::<PageClient>(&OUTCOME).await,
                 Err(error) => announce("abandon-outcome", Err(error)),
             }
             sent.done();
         });
     };
-    view! { <div on:submit=on_submit>{children()}</div> }
+    // The refusal's region is the island's own, outside the part read again each second.
+    view! {
+        <div on:submit=on_submit>{children()}</div>
+        <div id="abandon-outcome" aria-live="polite"></div>
+    }
 }
 
-/// Reads the purchase's part of the page again in a second, and again after that while the
-/// server still says it waits (`data-pending` on the outcome).
-fn look_again() {
+/// The first look again, a second after the page; each later one waits a second longer, up to
+/// [`LAST_LOOK_MS`] (a checkout left open waits a day at most).
+const FIRST_LOOK_MS: u64 = 1_000;
+const LAST_LOOK_MS: u64 = 10_000;
+
+/// Reads the purchase's part of the page again after `wait` ms, and again after that while
+/// the server still says it waits (`data-pending` on the outcome).
+fn look_again(wait: u64) {
     set_timeout(
-        || {
-            leptos::task::spawn_local(async {
-                read_lists_again::<<AbandonCheckout as ServerFn>::Client>(&OUTCOME).await;
+        move || {
+            leptos::task::spawn_local(async move {
+                read_lists_again::<PageClient>(&OUTCOME).await;
                 let waiting = document()
                     .query_selector("#purchase-outcome-region [data-pending=\"true\"]")
                     .ok()
                     .flatten()
                     .is_some();
                 if waiting {
-                    look_again();
+                    look_again((wait + 1_000).min(LAST_LOOK_MS));
                 }
             });
         },
-        Duration::from_millis(1000),
+        Duration::from_millis(wait),
     );
 }
 
@@ -167,7 +179,8 @@ fn PurchaseOutcome(data: PurchaseDetail, canceled: bool) -> impl IntoView {
         ),
     };
     let closable = canceled && purchase.status == PurchaseStatus::Open;
-    let pending = waiting && !closable;
+    // Said as "Processing…" with a spinner (a checkout the buyer left is said otherwise).
+    let processing = waiting && !closable;
     let purchase_id = purchase.id.clone();
     let retry = matches!(
         purchase.status,
@@ -179,8 +192,8 @@ fn PurchaseOutcome(data: PurchaseDetail, canceled: bool) -> impl IntoView {
                 <h1 id="outcome-heading">{title}</h1>
                 <TestModeBadge test_mode/>
             </div>
-            <p role=if pending { "status" } else { "alert" } aria-live="polite">
-                {pending.then(|| view! { <span class="spinner" aria-hidden="true"></span> })}
+            <p role=if processing { "status" } else { "alert" } aria-live="polite">
+                {processing.then(|| view! { <span class="spinner" aria-hidden="true"></span> })}
                 {body}
             </p>
             <dl class="summary">
@@ -196,7 +209,6 @@ fn PurchaseOutcome(data: PurchaseDetail, canceled: bool) -> impl IntoView {
                     <input type="hidden" name="id" value=purchase_id.clone()/>
                     <button type="submit" class="button primary" data-testid="cancel-checkout" data-busy="Canceling…" aria-busy="false">"Cancel this checkout"</button>
                 </form>
-                <div id="abandon-outcome" aria-live="polite"></div>
             })}
             <div class="actions">
                 {purchase.receipt_url.clone().map(|url| view! { <a class="button" href=url target="_blank" rel="noopener">"View receipt"</a> })}
