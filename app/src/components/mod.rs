@@ -29,7 +29,7 @@ pub use purchase_list::PurchaseList;
 pub use purchase_status::PurchaseStatusBadge;
 pub use saved_cards::SavedCards;
 pub use server_form::{post_form, FormAction, ServerForm};
-pub use server_list::{announce, read_lists_again, ListSubmit};
+pub use server_list::{announce, read_lists_again, ListCard, ListSubmit};
 pub use test_mode_badge::TestModeBadge;
 pub use top_bar::TopBar;
 pub use transactions::TransactionTable;

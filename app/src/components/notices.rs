@@ -43,9 +43,16 @@ pub fn ErrorPanel(error: AppError) -> impl IntoView {
 /// politely), the error's sentence otherwise (announced at once). One view for both, so the
 /// islands that show outcomes carry no type-erased views for them.
 pub fn outcome<T>(result: Result<T, AppError>, said: impl FnOnce(T) -> String) -> impl IntoView {
-    let (class, role, text) = match result {
-        Ok(value) => ("notice notice-info", "status", said(value)),
-        Err(error) => ("notice notice-error", "alert", error.to_string()),
-    };
+    let (class, role, text) = notice(result.map(said));
     view! { <p class=class role=role>{text}</p> }
+}
+
+/// A notice's class, role and sentence: a success is said politely (`status`), an error at
+/// once (`alert`). Shared by [`outcome`] and the lists' live regions
+/// ([`super::announce`]).
+pub(super) fn notice(answer: Result<String, AppError>) -> (&'static str, &'static str, String) {
+    match answer {
+        Ok(text) => ("notice notice-info", "status", text),
+        Err(error) => ("notice notice-error", "alert", error.to_string()),
+    }
 }

@@ -16,6 +16,32 @@ use leptos::wasm_bindgen::JsCast;
 use leptos::web_sys::{Element, HtmlTemplateElement, SubmitEvent};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// A card holding a list the server renders and an island reads again: its heading, an
+/// optional line under it, the list (its element's id `list_id`, which the island names) and
+/// the live region (`outcome_id`) its forms' answers are said in.
+#[component]
+pub fn ListCard(
+    /// The heading's id, which labels the card.
+    heading_id: &'static str,
+    title: &'static str,
+    list_id: &'static str,
+    outcome_id: &'static str,
+    /// A line under the heading.
+    #[prop(optional)]
+    intro: Option<&'static str>,
+    /// The list, or what stands for it while it is empty.
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <section class="card" aria-labelledby=heading_id>
+            <h2 id=heading_id>{title}</h2>
+            {intro.map(|text| view! { <p class="muted">{text}</p> })}
+            <div id=list_id>{children()}</div>
+            <div id=outcome_id aria-live="polite"></div>
+        </section>
+    }
+}
+
 /// A form of a list, as its submit event found it: where it posts, its fields URL-encoded, and
 /// the button that sent it (to show it busy).
 pub struct ListSubmit {
@@ -78,10 +104,7 @@ fn busy(button: &Element, on: bool) {
 /// sentence on success (announced politely), the error's otherwise (announced at once). The
 /// region itself stays, so assistive technology hears the change.
 pub fn announce(region: &str, answer: Result<String, AppError>) {
-    let (class, role, text) = match answer {
-        Ok(text) => ("notice notice-info", "status", text),
-        Err(error) => ("notice notice-error", "alert", error.to_string()),
-    };
+    let (class, role, text) = super::notices::notice(answer);
     let document = document();
     let (Some(region), Ok(notice)) = (
         document.get_element_by_id(region),

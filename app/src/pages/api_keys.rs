@@ -1,7 +1,7 @@
 use crate::api_keys::{load_api_keys, ApiKeyView, ApiKeysPage as Data, CreateApiKey, RevokeApiKey};
 use crate::components::{
-    announce, post_form, read_lists_again, ErrorPanel, FormAction, ListSubmit, Loading, ServerForm,
-    TopBar,
+    announce, post_form, read_lists_again, ErrorPanel, FormAction, ListCard, ListSubmit, Loading,
+    ServerForm, TopBar,
 };
 use crate::error::AppError;
 use crate::format;
@@ -141,11 +141,9 @@ fn KeysCard(keys: Vec<ApiKeyView>) -> impl IntoView {
         })
     };
     view! {
-        <section class="card" aria-labelledby="keys-heading">
-            <h2 id="keys-heading">"Keys"</h2>
-            <div id="key-list">{list}</div>
-            <div id="keys-outcome" aria-live="polite"></div>
-        </section>
+        <ListCard heading_id="keys-heading" title="Keys" list_id="key-list" outcome_id="keys-outcome">
+            {list}
+        </ListCard>
     }
 }
 

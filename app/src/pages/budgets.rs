@@ -5,8 +5,8 @@ use crate::budgets::{
     RemoveBudget, RemovePool,
 };
 use crate::components::{
-    announce, outcome, post_form, read_lists_again, BudgetBar, ErrorPanel, FormAction, ListSubmit,
-    Loading, ServerForm, TopBar,
+    announce, outcome, post_form, read_lists_again, BudgetBar, ErrorPanel, FormAction, ListCard,
+    ListSubmit, Loading, ServerForm, TopBar,
 };
 use crate::domain::CreditUnit;
 use crate::error::AppError;
@@ -185,11 +185,9 @@ fn BudgetsCard(budgets: Vec<BudgetLine>) -> impl IntoView {
         })
     };
     view! {
-        <section class="card" aria-labelledby="budgets-heading">
-            <h2 id="budgets-heading">"This period"</h2>
-            <div id="budget-list">{list}</div>
-            <div id="budgets-outcome" aria-live="polite"></div>
-        </section>
+        <ListCard heading_id="budgets-heading" title="This period" list_id="budget-list" outcome_id="budgets-outcome">
+            {list}
+        </ListCard>
     }
 }
 
@@ -357,12 +355,10 @@ fn PoolsCard(pools: Vec<PoolLine>) -> impl IntoView {
         })
     };
     view! {
-        <section class="card" aria-labelledby="pools-heading">
-            <h2 id="pools-heading">"Pools"</h2>
-            <p class="muted">"Credits of the balance kept for one project or API key: only it spends them, and nobody else can."</p>
-            <div id="pool-list">{list}</div>
-            <div id="pools-outcome" aria-live="polite"></div>
-        </section>
+        <ListCard heading_id="pools-heading" title="Pools" list_id="pool-list" outcome_id="pools-outcome"
+            intro="Credits of the balance kept for one project or API key: only it spends them, and nobody else can.">
+            {list}
+        </ListCard>
     }
 }
 
