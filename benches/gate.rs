@@ -4,7 +4,9 @@
 //! The HTTP load (pages and the gate) comes from wrk, which must be installed.
 //!
 //! `cargo bench --bench gate` (set `TALLY_BENCH_SECONDS` to change the length of each phase,
-//! `TALLY_TEST_POSTGRES_URL` to point at another PostgreSQL server).
+//! `TALLY_TEST_POSTGRES_URL` to point at another PostgreSQL server). For a quick look at one
+//! change, `TALLY_BENCH_ONLY=sqlite` or `postgres` measures one database, and
+//! `TALLY_BENCH_GATE_ONLY=1` only the gate without budgets and the database's limits.
 
 use app::domain::{Credits, EntryType, GrantKind, WorkspaceId};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -640,7 +642,13 @@ async fn bench_backend(label: &str, url: &str, seconds: f64) -> Vec<Phase> {
     let hot = Arc::new(vec![targets[0].clone()]);
     let all = Arc::new(targets);
 
-    let mut config = Config::from_lookup(|_| None).unwrap();
+    // The server's defaults, but for the gate's shards, which a run may set to compare.
+    let mut config = Config::from_lookup(|name| {
+        (name == "TALLY_GATE_SHARDS")
+            .then(|| std::env::var(name).ok())
+            .flatten()
+    })
+    .unwrap();
     config.database_url = url.to_owned();
     config.site_addr = "127.0.0.1:0".parse().unwrap();
     config.store.max_connections = 16;
@@ -651,6 +659,19 @@ async fn bench_backend(label: &str, url: &str, seconds: f64) -> Vec<Phase> {
     let server = tokio::spawn(app.run_until_stopped());
     let at_rest = rss_mb();
 
+    let gate_only = std::env::var("TALLY_BENCH_GATE_ONLY").is_ok_and(|v| v == "1");
+    if gate_only {
+        let spread = format!("{label}: gate over HTTP, {WORKSPACES} workspaces");
+        let hot_name = format!("{label}: gate over HTTP, one hot workspace");
+        let mut phases = vec![
+            gate(&base, &spread, all.clone(), seconds).await,
+            gate(&base, &hot_name, hot.clone(), seconds).await,
+        ];
+        server.abort();
+        phases.extend(limits(&store, label, url, seconds).await);
+        store.close().await;
+        return phases;
+    }
     // Server-rendered pages, signed in as the demo owner (whose workspace has the demo's
     // month of history), before the gate phases grow the database.
     let mut phases = vec![
@@ -729,23 +750,31 @@ async fn bench_backend(label: &str, url: &str, seconds: f64) -> Vec<Phase> {
         rss_mb()
     );
     server.abort();
+    phases.extend(limits(&store, label, url, seconds).await);
+    store.close().await;
+    phases
+}
+
+/// The database's own limits: the bare-SQL loop over as many rows as workspaces and on one
+/// row, and on PostgreSQL pgbench likewise.
+async fn limits(store: &Store, label: &str, url: &str, seconds: f64) -> Vec<Phase> {
+    let mut phases = Vec::new();
     phases.push(
         bare_sql(
-            &store,
+            store,
             &format!("{label}: bare SQL, {WORKSPACES} rows"),
             WORKSPACES,
             seconds,
         )
         .await,
     );
-    phases.push(bare_sql(&store, &format!("{label}: bare SQL, one row"), 1, seconds).await);
+    phases.push(bare_sql(store, &format!("{label}: bare SQL, one row"), 1, seconds).await);
     if store.backend() == Backend::Postgres {
         let spread = format!("{label}: pgbench, {WORKSPACES} rows");
-        phases.extend(pgbench(&store, url, &spread, WORKSPACES, seconds).await);
+        phases.extend(pgbench(store, url, &spread, WORKSPACES, seconds).await);
         let hot = format!("{label}: pgbench, one row");
-        phases.extend(pgbench(&store, url, &hot, 1, seconds).await);
+        phases.extend(pgbench(store, url, &hot, 1, seconds).await);
     }
-    store.close().await;
     phases
 }
 
@@ -761,26 +790,34 @@ fn main() {
     runtime.block_on(async move {
         let mut phases = Vec::new();
         let dir = tempfile::tempdir().unwrap();
-        phases.extend(
-            bench_backend(
-                "SQLite",
-                &format!("sqlite://{}/bench.db", dir.path().display()),
-                seconds,
-            )
-            .await,
-        );
+        let only = std::env::var("TALLY_BENCH_ONLY").unwrap_or_default();
+        if only != "postgres" {
+            phases.extend(
+                bench_backend(
+                    "SQLite",
+                    &format!("sqlite://{}/bench.db", dir.path().display()),
+                    seconds,
+                )
+                .await,
+            );
+        }
 
         let admin_url = std::env::var("TALLY_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        match Store::connect(
-            &admin_url,
-            &StoreOptions {
-                max_connections: 1,
-                ..StoreOptions::default()
-            },
-        )
-        .await
-        {
+        let admin = if only == "sqlite" {
+            Err("skipped (TALLY_BENCH_ONLY=sqlite)".to_owned())
+        } else {
+            Store::connect(
+                &admin_url,
+                &StoreOptions {
+                    max_connections: 1,
+                    ..StoreOptions::default()
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())
+        };
+        match admin {
             Ok(admin) => {
                 assert_eq!(admin.backend(), Backend::Postgres);
                 let name = format!("tally_bench_{}", std::process::id());
@@ -793,8 +830,17 @@ fn main() {
                     .map(|(b, _)| b)
                     .unwrap_or(&admin_url)
                     .to_owned();
-                phases
-                    .extend(bench_backend("PostgreSQL", &format!("{base}/{name}"), seconds).await);
+                phases.extend(
+                    bench_backend(
+                        "PostgreSQL",
+                        &format!(
+                            "{base}/{name}{}",
+                            std::env::var("XX_PG_QUERY").unwrap_or_default()
+                        ),
+                        seconds,
+                    )
+                    .await,
+                );
                 sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
                     .execute(admin.pool())
                     .await
@@ -825,6 +871,7 @@ fn main() {
         };
         let gate = |label: &str, which: &str| {
             rate(&format!("{label}: gate over HTTP, {which} (mean of two)"))
+                .or_else(|| rate(&format!("{label}: gate over HTTP, {which}")))
         };
         let spread = format!("{WORKSPACES} workspaces");
         let comparisons = [
