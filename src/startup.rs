@@ -215,6 +215,12 @@ pub fn router(state: AppState) -> Router {
                     state.clone(),
                 )),
         )
+        // A form posted without the page's script and refused comes back to its page with
+        // the reason (inside the guards: only a same-site post of a signed-in person gets here).
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web::carry_refusal,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             web::page_guard,

@@ -191,6 +191,29 @@ fn content_security_policy() {
     }
 }
 
+/// The reason a form posted without the page's script was refused, said once at the top of
+/// the page it came back to (the server's `web::refusal` hands it over).
+#[component]
+fn RefusedNotice() -> impl IntoView {
+    // Only the server renders it: the shell is not hydrated, and the reason is the request's.
+    #[cfg(feature = "ssr")]
+    let reason = use_context::<http::request::Parts>().and_then(|parts| {
+        parts
+            .extensions
+            .get::<crate::request::RefusedChange>()
+            .map(|refused| refused.0.clone())
+    });
+    #[cfg(not(feature = "ssr"))]
+    let reason: Option<String> = None;
+    reason.map(|reason| {
+        view! {
+            <p class="notice notice-error refused-change" role="alert">
+                {format!("That change was not made. {reason}")}
+            </p>
+        }
+    })
+}
+
 /// The application: its routes.
 #[component]
 pub fn App() -> impl IntoView {
@@ -202,6 +225,7 @@ pub fn App() -> impl IntoView {
         // (frontend/src/lib.rs), so tests and styles can tell.
         <div id="app" data-hydrated="false">
             <a class="skip-link" href="#main">"Skip to content"</a>
+            <RefusedNotice/>
             <Router>
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=|| view! { <Redirect path="/billing"/> }/>

@@ -7,9 +7,11 @@ mod guard;
 pub mod headers;
 pub mod origin;
 mod portal;
+mod refusal;
 mod session;
 
 pub use guard::{page_guard, same_origin_guard};
+pub use refusal::carry_refusal;
 
 use crate::routing::RouteBook;
 use crate::state::AppState;

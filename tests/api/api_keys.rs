@@ -208,3 +208,57 @@ async fn owners_make_see_and_revoke_keys_on_their_page_and_no_one_else_does() {
     }
     assert_eq!(f.app.store.api_keys(&f.acme).await.unwrap().len(), 2);
 }
+
+/// A form posted before the page's script runs (or with scripts off) and refused comes back to
+/// its page, which says why once. The reason rides in a cookie of this site, never in the
+/// address, where a link from anywhere could write one.
+#[tokio::test]
+async fn a_refused_plain_form_post_says_why_once_on_the_page_it_returns_to() {
+    let f = Fixture::new().await;
+    let owner = f
+        .app
+        .sign_in("owner@acme.test", crate::fixture::PASSWORD)
+        .await;
+    let back = f.app.url("/api-keys");
+    let plain_post = |name: &'static str| {
+        owner
+            .post(f.app.url("/api/create_api_key"))
+            .header(reqwest::header::ACCEPT, "text/html,application/xhtml+xml")
+            .header(reqwest::header::REFERER, back.as_str())
+            .form(&[("name", name)])
+    };
+    let said = "That change was not made. Give the key a name of 1 to 100 characters";
+
+    let refused = plain_post("   ").send().await.unwrap();
+    assert_eq!(
+        refused.status(),
+        303,
+        "sent back, not shown an error's JSON"
+    );
+    assert_eq!(
+        refused.headers()["location"].to_str().unwrap(),
+        back,
+        "back to the page, with nothing added to its address"
+    );
+    assert!(refused.headers().get("serverfnerror").is_none());
+    let page = get_text(&owner, back.as_str()).await;
+    assert!(page.contains(said), "the page says why");
+    assert!(page.contains("role=\"alert\""), "and says it aloud");
+    let again = get_text(&owner, back.as_str()).await;
+    assert!(!again.contains("That change was not made."), "once");
+
+    // A post that worked says nothing of the kind, and a reason written by anyone else
+    // into the address is not shown.
+    let made = plain_post("Plain form").send().await.unwrap();
+    assert!(made.status().is_redirection(), "{}", made.status());
+    assert!(!get_text(&owner, back.as_str())
+        .await
+        .contains("That change was not made."));
+    let forged = get_text(
+        &owner,
+        format!("{back}?__path=%2Fapi%2Fcreate_api_key&__err=eyJJbnZhbGlkIjoiQ2FsbCB1cyJ9"),
+    )
+    .await;
+    assert!(!forged.contains("Call us"));
+    assert_eq!(f.app.store.api_keys(&f.acme).await.unwrap().len(), 2);
+}
