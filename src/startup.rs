@@ -215,8 +215,9 @@ pub fn router(state: AppState) -> Router {
                     state.clone(),
                 )),
         )
-        // A form posted without the page's script and refused comes back to its page with
-        // the reason (inside the guards: only a same-site post of a signed-in person gets here).
+        // A form posted from one of the site's pages without its script, and refused, comes
+        // back to that page with the reason (inside the guards, so a cross-site post with a
+        // session never gets here; the layer itself checks where a post came from).
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             web::carry_refusal,

@@ -7,10 +7,6 @@ use leptos::prelude::*;
 /// The name of the session cookie.
 pub const SESSION_COOKIE: &str = "tally_session";
 
-/// The cookie that carries a refused form post's reason to the page the browser is sent back
-/// to (the server's `web::refusal`).
-pub const REFUSAL_COOKIE: &str = "tally_refusal";
-
 /// Why a form posted on the way to this page was refused, handed to the page's render by the
 /// server in a request extension (never in the address, where a link could write it).
 #[derive(Clone, Debug, PartialEq, Eq)]

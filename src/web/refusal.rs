@@ -5,13 +5,15 @@
 //! page it came from. When the function refused the change, its reason travelled only in that
 //! answer's body, which the browser never shows: the person saw the same page again with
 //! nothing said. This layer keeps the reason for the page they land on, in a cookie of a
-//! minute that only this server writes, hands it to that page's render
+//! minute that only this site writes, hands it to that page's render
 //! ([`app::request::RefusedChange`]) and clears it once the page is shown. Never in the
 //! address: a link from anywhere could then put words of its own on a Tally page.
 
+use super::origin;
+use super::session::site_cookie;
 use crate::state::AppState;
 use app::error::AppError;
-use app::request::{read_cookie, RefusedChange, REFUSAL_COOKIE};
+use app::request::{read_cookie, RefusedChange};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -29,6 +31,16 @@ const MOST_READ: usize = 16 * 1024;
 /// The longest reason a page shows.
 const MOST_SHOWN: usize = 300;
 
+/// The cookie's name. Over HTTPS it carries the `__Host-` prefix, which browsers accept only
+/// from this very host, secure, for the whole site: no sibling subdomain can write one.
+fn cookie_name(state: &AppState) -> &'static str {
+    if state.config.secure_cookies {
+        "__Host-tally_refusal"
+    } else {
+        "tally_refusal"
+    }
+}
+
 /// Keeps a plain form post's refusal for the page the browser is sent back to, and hands it
 /// to that page.
 pub async fn carry_refusal(
@@ -36,9 +48,16 @@ pub async fn carry_refusal(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let plain_form = request.method() == Method::POST && accepts_html(request.headers());
+    let public_url = state.config.public_url.as_deref();
+    // Only a post from one of this site's own pages is sent back with its reason: another
+    // site's post (which carries no session, and is answered as such) is left as it was.
+    let from_site = (request.method() == Method::POST
+        && accepts_html(request.headers())
+        && origin::same_origin(public_url, request.headers()))
+    .then(|| request.headers().clone());
+    let name = cookie_name(&state);
     let carried = (request.method() == Method::GET)
-        .then(|| read_cookie(request.headers(), REFUSAL_COOKIE))
+        .then(|| read_cookie(request.headers(), name))
         .flatten();
     if let Some(reason) = carried.as_deref().and_then(decode) {
         request.extensions_mut().insert(RefusedChange(reason));
@@ -46,13 +65,13 @@ pub async fn carry_refusal(
     let response = next.run(request).await;
     if carried.is_some() && is_page(&response) {
         // Said once: the page that showed it clears it.
-        return with_cookie(response, &cookie(&state, "", 0));
+        return with_cookie(response, &site_cookie(&state, name, "", "Strict", 0));
     }
+    let Some(site_headers) = from_site else {
+        return response;
+    };
     let headers = response.headers();
-    if !plain_form
-        || !headers.contains_key(SERVER_FN_ERROR)
-        || !headers.contains_key(header::LOCATION)
-    {
+    if !headers.contains_key(SERVER_FN_ERROR) || !headers.contains_key(header::LOCATION) {
         return response;
     }
     let (mut parts, body) = response.into_parts();
@@ -60,24 +79,28 @@ pub async fn carry_refusal(
         Ok(bytes) => serde_json::from_slice::<AppError>(&bytes).unwrap_or(AppError::Internal),
         Err(_) => AppError::Internal,
     };
-    parts.status = StatusCode::SEE_OTHER;
-    // The reason goes in the cookie, not the address the server functions put it in.
-    if let Some(back) = parts
+    // Back to the page, without the reason the server functions put in its address, and
+    // never off the site.
+    let back = parts
         .headers
         .get(header::LOCATION)
         .and_then(|v| v.to_str().ok())
         .map(without_error_info)
-        .and_then(|back| HeaderValue::from_str(&back).ok())
-    {
-        parts.headers.insert(header::LOCATION, back);
-    }
+        .filter(|back| origin::on_site(back, public_url, &site_headers))
+        .unwrap_or_else(|| "/".to_owned());
+    parts.status = StatusCode::SEE_OTHER;
+    parts.headers.insert(
+        header::LOCATION,
+        HeaderValue::from_str(&back).unwrap_or(HeaderValue::from_static("/")),
+    );
     parts.headers.remove(SERVER_FN_ERROR);
     parts.headers.remove(header::CONTENT_TYPE);
     parts.headers.remove(header::CONTENT_LENGTH);
-    let value = URL_SAFE_NO_PAD.encode(refusal.to_string());
+    let reason: String = refusal.to_string().chars().take(MOST_SHOWN).collect();
+    let value = URL_SAFE_NO_PAD.encode(reason);
     with_cookie(
         Response::from_parts(parts, Body::empty()),
-        &cookie(&state, &value, 60),
+        &site_cookie(&state, name, &value, "Strict", 60),
     )
 }
 
@@ -128,18 +151,6 @@ fn decode(value: &str) -> Option<String> {
     let text = String::from_utf8(bytes).ok()?;
     let text = text.trim();
     (!text.is_empty()).then(|| text.chars().take(MOST_SHOWN).collect())
-}
-
-/// The refusal cookie with `value`, kept `max_age` seconds, sent to this site only.
-fn cookie(state: &AppState, value: &str, max_age: u64) -> String {
-    let secure = if state.config.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    format!(
-        "{REFUSAL_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
-    )
 }
 
 fn with_cookie(mut response: Response, cookie: &str) -> Response {

@@ -24,15 +24,27 @@ pub struct SignInForm {
 }
 
 pub(super) fn session_cookie(state: &AppState, value: &str, max_age_secs: u64) -> HeaderValue {
+    let cookie = site_cookie(state, SESSION_COOKIE, value, "Lax", max_age_secs);
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// A cookie of this site: sent on every path, never readable by the page's scripts, kept
+/// `max_age_secs`, and secure wherever the site is served over HTTPS.
+pub(super) fn site_cookie(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    same_site: &str,
+    max_age_secs: u64,
+) -> String {
     let secure = if state.config.secure_cookies {
         "; Secure"
     } else {
         ""
     };
-    let cookie = format!(
-        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
-    );
-    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+    format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age_secs}{secure}"
+    )
 }
 
 fn back_to_login(reason: &str) -> Response {

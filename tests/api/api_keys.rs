@@ -243,7 +243,12 @@ async fn a_refused_plain_form_post_says_why_once_on_the_page_it_returns_to() {
     assert!(refused.headers().get("serverfnerror").is_none());
     let page = get_text(&owner, back.as_str()).await;
     assert!(page.contains(said), "the page says why");
-    assert!(page.contains("role=\"alert\""), "and says it aloud");
+    let notice = page
+        .split('<')
+        .find(|tag| tag.contains("refused-change"))
+        .expect("the refusal's notice");
+    assert!(notice.contains("role=\"alert\""), "said aloud: {notice}");
+    assert!(notice.contains(said), "{notice}");
     let again = get_text(&owner, back.as_str()).await;
     assert!(!again.contains("That change was not made."), "once");
 
@@ -254,6 +259,35 @@ async fn a_refused_plain_form_post_says_why_once_on_the_page_it_returns_to() {
     assert!(!get_text(&owner, back.as_str())
         .await
         .contains("That change was not made."));
+    // A script's post (a hydrated form) still gets the refusal itself, to say in place.
+    let fetched = owner
+        .post(f.app.url("/api/create_api_key"))
+        .header(reqwest::header::ACCEPT, "application/json")
+        .header(reqwest::header::REFERER, back.as_str())
+        .form(&[("name", "   ")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fetched.status(), 400);
+    assert!(fetched
+        .text()
+        .await
+        .unwrap()
+        .contains("Give the key a name"));
+    // Another site's post is not sent anywhere with a reason to show.
+    let stranger = f.app.browser();
+    let foreign = stranger
+        .post(f.app.url("/api/create_api_key"))
+        .header(reqwest::header::ORIGIN, "https://elsewhere.test")
+        .header(reqwest::header::ACCEPT, "text/html")
+        .header(reqwest::header::REFERER, "https://elsewhere.test/form")
+        .form(&[("name", "Sneaky")])
+        .send()
+        .await
+        .unwrap();
+    assert!(foreign.headers().get(reqwest::header::SET_COOKIE).is_none());
+    assert_ne!(foreign.status(), 303);
+    // The reason is never read from the address, where a link could write one.
     let forged = get_text(
         &owner,
         format!("{back}?__path=%2Fapi%2Fcreate_api_key&__err=eyJJbnZhbGlkIjoiQ2FsbCB1cyJ9"),
