@@ -15,10 +15,21 @@ pub async fn load_api_keys() -> Result<ApiKeysPage, AppError> {
 }
 
 /// Makes an API key named `name`; its secret is in the answer only. Owners only.
+///
+/// A plain form post (the page's script not running) is refused before anything is made: its
+/// answer becomes a redirect back to the page, so the secret would reach no one and the person
+/// would hold a key they could never use.
 #[server(endpoint = "create_api_key", output = crate::codec::TextJson)]
 pub async fn create_api_key(name: String) -> Result<NewApiKey, AppError> {
     let result = async {
         let (backend, viewer) = crate::backend::current_viewer().await?;
+        if crate::request::is_plain_form_post() {
+            return Err(AppError::Invalid(
+                "A new key’s secret is shown once, on the page, and that needs JavaScript: \
+                 turn it on and create the key again."
+                    .into(),
+            ));
+        }
         backend.create_api_key(&viewer, &name).await
     }
     .await;
