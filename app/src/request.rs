@@ -25,17 +25,18 @@ pub fn read_cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
         .filter(|value| !value.is_empty())
 }
 
-/// Whether this request is a form the browser posted itself, not one a page's script sent:
-/// the browser asks for a page back (`Accept: text/html`), where a script asks for the server
-/// function's answer.
+/// Whether a request asks for a page back (`Accept: text/html`): a form the browser posted
+/// itself does, a page's script asking for a server function's answer does not.
+pub fn asks_for_a_page(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+/// Whether this request is a form the browser posted itself, not one a page's script sent.
 pub fn is_plain_form_post() -> bool {
-    use_context::<http::request::Parts>().is_some_and(|parts| {
-        parts
-            .headers
-            .get(http::header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/html"))
-    })
+    use_context::<http::request::Parts>().is_some_and(|parts| asks_for_a_page(&parts.headers))
 }
 
 /// The scheme and host the browser used for this request (`http://127.0.0.1:3000`), for

@@ -13,10 +13,10 @@ use super::origin;
 use super::session::site_cookie;
 use crate::state::AppState;
 use app::error::AppError;
-use app::request::{read_cookie, RefusedChange};
+use app::request::{asks_for_a_page, read_cookie, RefusedChange};
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -52,7 +52,7 @@ pub async fn carry_refusal(
     // Only a post from one of this site's own pages is sent back with its reason: another
     // site's post (which carries no session, and is answered as such) is left as it was.
     let from_site = (request.method() == Method::POST
-        && accepts_html(request.headers())
+        && asks_for_a_page(request.headers())
         && origin::same_origin(public_url, request.headers()))
     .then(|| request.headers().clone());
     let name = cookie_name(&state);
@@ -125,13 +125,6 @@ fn without_error_info(location: &str) -> String {
         back.push_str(fragment);
     }
     back
-}
-
-fn accepts_html(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"))
 }
 
 /// Whether the answer is a page the person sees (not a redirect, a file or JSON).
