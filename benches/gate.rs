@@ -830,17 +830,8 @@ fn main() {
                     .map(|(b, _)| b)
                     .unwrap_or(&admin_url)
                     .to_owned();
-                phases.extend(
-                    bench_backend(
-                        "PostgreSQL",
-                        &format!(
-                            "{base}/{name}{}",
-                            std::env::var("XX_PG_QUERY").unwrap_or_default()
-                        ),
-                        seconds,
-                    )
-                    .await,
-                );
+                phases
+                    .extend(bench_backend("PostgreSQL", &format!("{base}/{name}"), seconds).await);
                 sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
                     .execute(admin.pool())
                     .await

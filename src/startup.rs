@@ -10,6 +10,7 @@ use crate::payments::Payments;
 use crate::routing::{RouteBook, RouteEntry};
 use crate::site_files::SiteFiles;
 pub use crate::state::AppState;
+use crate::state::Parts;
 use crate::{api, ops, web};
 use anyhow::Context;
 use app::backend::BackendHandle;
@@ -68,7 +69,7 @@ impl Application {
         if store.backend() == crate::db::Backend::Postgres {
             api_keys.listen_for_revocations(config.database_url.clone());
         }
-        let state = AppState {
+        let state = AppState::new(Parts {
             leptos_options,
             store,
             clock,
@@ -79,7 +80,7 @@ impl Application {
             emulator,
             sign_ins: Arc::new(tokio::sync::Semaphore::new(config_sign_ins)),
             site_files: Arc::new(site_files),
-        };
+        });
         let payments = state.payments.clone();
         Ok(Application {
             listener,

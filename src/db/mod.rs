@@ -12,11 +12,15 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
+mod checkpoint;
 mod ids;
 mod retry;
+use checkpoint::{Checkpointer, WRITERS_CHECKPOINT_AT};
 pub use ids::{new_id, new_ordered_id};
+pub(crate) use retry::pause_before_retry;
 pub use retry::Retryable;
 
 /// `$first, $first + 1, …` for `count` parameters (an `IN (…)` list).
@@ -106,6 +110,8 @@ pub struct Store {
     /// database, elsewhere `pool` itself.
     reads: AnyPool,
     backend: Backend,
+    /// On an SQLite file, the task that checkpoints its log.
+    checkpointer: Option<Arc<Checkpointer>>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -129,17 +135,24 @@ impl Store {
         // back from; pages' runs of reads on a few of them keep those threads busy instead of
         // waking a dozen on two cores. WAL lets them read beside the writers, which keep the
         // whole pool. An in-memory database is one per connection, so it keeps one pool.
-        let reads = if backend == Backend::Sqlite && !url.contains(":memory:") {
+        let file = backend == Backend::Sqlite && !url.contains(":memory:");
+        let reads = if file {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
             let size = (cores * READ_CONNECTIONS_PER_CORE).min(options.max_connections);
-            open_pool(connect, options, size, backend).await?
+            open_pool(connect.clone(), options, size, backend).await?
         } else {
             pool.clone()
+        };
+        let checkpointer = if file {
+            Some(Arc::new(Checkpointer::start(&connect).await?))
+        } else {
+            None
         };
         Ok(Store {
             pool,
             reads,
             backend,
+            checkpointer,
         })
     }
 
@@ -188,6 +201,9 @@ impl Store {
 
     /// Closes every connection (tests drop their database afterwards).
     pub async fn close(&self) {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.stop();
+        }
         self.reads.close().await;
         self.pool.close().await;
     }
@@ -232,6 +248,11 @@ async fn open_pool(
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
+                        // The store's own task checkpoints (see `checkpoint`).
+                        conn.execute(
+                            format!("PRAGMA wal_autocheckpoint = {WRITERS_CHECKPOINT_AT}").as_str(),
+                        )
+                        .await?;
                     }
                     Backend::Postgres => {
                         conn.execute(format!("SET statement_timeout = {timeout_ms}").as_str())
@@ -265,10 +286,10 @@ impl Reads {
     }
 }
 
-/// Checks the scheme, and for SQLite makes sure the folder exists and the file is created.
 /// Prepared statements kept per PostgreSQL connection (sqlx keeps 100 by default).
 const STATEMENT_CACHE: usize = 1_024;
 
+/// Checks the scheme, and for SQLite makes sure the folder exists and the file is created.
 fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         // The gate's batches write with multi-row statements whose text depends on the batch

@@ -31,15 +31,22 @@ impl Store {
         loop {
             tries += 1;
             match attempt().await {
-                Err(err) if err.is_retryable() && tries < MAX_ATTEMPTS => {
-                    let jitter = rand::random::<u64>() % 5;
-                    tokio::time::sleep(
-                        Duration::from_millis(2u64 << tries.min(6)) + Duration::from_millis(jitter),
-                    )
-                    .await;
-                }
-                other => return other,
+                Err(err) => match pause_before_retry(&err, tries) {
+                    Some(pause) => tokio::time::sleep(pause).await,
+                    None => return Err(err),
+                },
+                done => return done,
             }
         }
     }
+}
+
+/// How long to wait before try `tries + 1` of a transaction that failed with `err`, or `None`
+/// when it should not be tried again: the error is not lock contention, or the tries are
+/// used up. The pause is short, grows with each try and is jittered.
+pub(crate) fn pause_before_retry(err: &impl Retryable, tries: u32) -> Option<Duration> {
+    (err.is_retryable() && tries < MAX_ATTEMPTS).then(|| {
+        let jitter = rand::random::<u64>() % 5;
+        Duration::from_millis(2u64 << tries.min(6)) + Duration::from_millis(jitter)
+    })
 }

@@ -24,11 +24,14 @@
 //! waiting behind a flood. A batch takes the waiting workspaces in turn, one charge each, so a
 //! workspace flooding the gate delays the others by at most one batch.
 
-use super::gate::BatchCharge;
+use super::gate::{charge_batch_on, BatchCharge};
+use super::rules::Millis;
 use super::{ChargeOutcome, EntryMeta, IdempotencyKey, LedgerError};
 use crate::clock::Clock;
-use crate::db::{Backend, Store};
+use crate::db::{pause_before_retry, Backend, Store};
 use app::domain::{Credits, WorkspaceId};
+use sqlx::pool::PoolConnection;
+use sqlx::Any;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
@@ -202,9 +205,43 @@ impl ChargeBatcher {
         )))
     }
 
+    /// One batch on the drain's connection (taken from the pool if it has none), tried again
+    /// on lock contention. After any other error the connection goes back to the pool, which
+    /// checks it, and the next batch takes another.
+    async fn charge_on_held(
+        &self,
+        held: &mut Option<PoolConnection<Any>>,
+        items: &[BatchCharge<'_>],
+        now: Millis,
+    ) -> Result<Vec<Result<ChargeOutcome, LedgerError>>, LedgerError> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let conn = match held {
+                Some(conn) => conn,
+                None => held.insert(self.store.pool().acquire().await?),
+            };
+            match charge_batch_on(conn, items, now).await {
+                Err(err) => match pause_before_retry(&err, tries) {
+                    Some(pause) => tokio::time::sleep(pause).await,
+                    None => {
+                        *held = None;
+                        return Err(err);
+                    }
+                },
+                done => return done,
+            }
+        }
+    }
+
     async fn drain(&self, index: usize) {
         let shard = &self.shards[index];
         let _guard = DrainGuard { shard };
+        // One connection for as long as charges keep coming. On SQLite a connection's page
+        // cache survives only while no other connection writes, so batches on one connection
+        // find their workspaces' pages still cached; on both databases a batch then skips
+        // the pool's check-out and the round trip with which it checks a connection back in.
+        let mut held: Option<PoolConnection<Any>> = None;
         loop {
             let batch: Vec<Pending> = {
                 let mut shard = lock(shard);
@@ -224,10 +261,7 @@ impl ChargeBatcher {
                     meta: &p.meta,
                 })
                 .collect();
-            let results = self
-                .store
-                .retrying(|| self.store.charge_batch(&items, now))
-                .await;
+            let results = self.charge_on_held(&mut held, &items, now).await;
             drop(items);
             match results {
                 Ok(results) => {

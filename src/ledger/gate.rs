@@ -17,7 +17,7 @@ use crate::db::{new_id, param_rows, Store};
 use crate::spend::{BudgetBook, LimitHit};
 use app::domain::{Credits, EntryType, WorkspaceId};
 use serde::{Deserialize, Serialize};
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, Connection, Row};
 use std::collections::HashMap;
 
 /// A client's idempotency key for one endpoint, with the hash of its request.
@@ -385,83 +385,97 @@ impl Store {
         items: &[BatchCharge<'_>],
         now: Millis,
     ) -> Result<Vec<Result<ChargeOutcome, LedgerError>>, LedgerError> {
-        let mut tx = self.pool().begin().await?;
-        let workspaces: Vec<&WorkspaceId> = items.iter().map(|i| i.workspace).collect();
-        let mut books = lock_books(&mut tx, &workspaces, now).await?;
-        for open in books.values_mut() {
-            expire_lapsed(open, now)?;
-        }
-        // Budgets are read after the account rows are locked: nothing moves them meanwhile.
-        // Workspaces the lock saw without budgets or pools have none to read.
-        let locked: Vec<WorkspaceId> = books
-            .iter()
-            .filter(|(_, open)| open.spend_controls)
-            .map(|(workspace, _)| workspace.clone())
-            .collect();
-        let locked: Vec<&WorkspaceId> = locked.iter().collect();
-        let mut budgets = BudgetBook::open(&mut tx, &locked, now).await?;
-        for (workspace, open) in &books {
-            budgets.fit_pools(workspace, rules::spendable(&open.lots, now));
-        }
-        // Every key of the batch is looked up at once; keys first seen in this batch join
-        // them, so a repeat inside the batch replays like a stored key.
-        let mut known = stored_outcomes(&mut tx, items).await?;
-        let mut fresh: Vec<(&WorkspaceId, &IdempotencyKey, Stored)> = Vec::new();
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            let Some(open) = books.get_mut(item.workspace) else {
-                out.push(Err(LedgerError::UnknownWorkspace));
-                continue;
-            };
-            let id: KeyId = (item.workspace.clone(), item.key.scope, item.key.key.clone());
-            if let Some((hash, stored)) = known.get(&id) {
-                out.push(if *hash == item.key.request_hash {
-                    stored.clone().into_charge()
-                } else {
-                    Err(LedgerError::IdempotencyConflict)
-                });
-                continue;
-            }
-            let spender = item.meta.spender();
-            let meeting = budgets.meeting(item.workspace, &spender);
-            let cost = item.credits.get();
-            let spendable = rules::spendable(&open.lots, now);
-            let outcome = if let Some(hit) = budgets.refusal(&meeting, cost) {
-                Err(Refusal::Budget(hit))
-            } else {
-                match budgets.pool_plan(item.workspace, &spender, cost, spendable) {
-                    // Other scopes' pools keep their credits: only the rest is reachable.
-                    Err(reach) => Err(Refusal::Credits(reachable(&open.lots, reach, cost, now))),
-                    Ok((pool, pooled)) => match rules::plan_charge(&open.lots, now, item.credits) {
-                        Ok(draws) => {
-                            take_from_lots(open, &draws)?;
-                            open.spent += cost;
-                            let receipt =
-                                post(open, EntryType::Consumption, -cost, &draws, item.meta, now);
-                            // What it counted against its budgets rides on its own entry.
-                            if let Some(entry) = open.entries.last_mut() {
-                                entry.budget_counts = budgets.charge(&meeting, cost);
-                            }
-                            budgets.take_from_pool(pool, pooled, &receipt.entry_id);
-                            Ok(receipt)
-                        }
-                        Err(shortfall) => Err(Refusal::Credits(shortfall)),
-                    },
-                }
-            };
-            let stored = Stored::charge(&outcome);
-            known.insert(id, (item.key.request_hash.clone(), stored.clone()));
-            fresh.push((item.workspace, item.key, stored));
-            out.push(Ok(outcome));
-        }
-        let mut moved: Vec<(&WorkspaceId, &mut OpenBooks)> = books.iter_mut().collect();
-        save_accounts(&mut tx, &mut moved).await?;
-        budgets.save(&mut tx).await?;
-        remember_all(&mut tx, &fresh, now).await?;
-        tx.commit().await?;
-        Ok(out)
+        let mut conn = self.pool().acquire().await?;
+        charge_batch_on(&mut conn, items, now).await
     }
+}
 
+/// [`Store::charge_batch`] on a connection the caller holds: the gate's batcher keeps one
+/// for as long as charges keep coming (see [`crate::ledger::ChargeBatcher`]).
+#[tracing::instrument(skip_all)]
+pub(super) async fn charge_batch_on(
+    conn: &mut AnyConnection,
+    items: &[BatchCharge<'_>],
+    now: Millis,
+) -> Result<Vec<Result<ChargeOutcome, LedgerError>>, LedgerError> {
+    let mut tx = conn.begin().await?;
+    let workspaces: Vec<&WorkspaceId> = items.iter().map(|i| i.workspace).collect();
+    let mut books = lock_books(&mut tx, &workspaces, now).await?;
+    for open in books.values_mut() {
+        expire_lapsed(open, now)?;
+    }
+    // Budgets are read after the account rows are locked: nothing moves them meanwhile.
+    // Workspaces the lock saw without budgets or pools have none to read.
+    let locked: Vec<WorkspaceId> = books
+        .iter()
+        .filter(|(_, open)| open.spend_controls)
+        .map(|(workspace, _)| workspace.clone())
+        .collect();
+    let locked: Vec<&WorkspaceId> = locked.iter().collect();
+    let mut budgets = BudgetBook::open(&mut tx, &locked, now).await?;
+    for (workspace, open) in &books {
+        budgets.fit_pools(workspace, rules::spendable(&open.lots, now));
+    }
+    // Every key of the batch is looked up at once; keys first seen in this batch join
+    // them, so a repeat inside the batch replays like a stored key.
+    let mut known = stored_outcomes(&mut tx, items).await?;
+    let mut fresh: Vec<(&WorkspaceId, &IdempotencyKey, Stored)> = Vec::new();
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let Some(open) = books.get_mut(item.workspace) else {
+            out.push(Err(LedgerError::UnknownWorkspace));
+            continue;
+        };
+        let id: KeyId = (item.workspace.clone(), item.key.scope, item.key.key.clone());
+        if let Some((hash, stored)) = known.get(&id) {
+            out.push(if *hash == item.key.request_hash {
+                stored.clone().into_charge()
+            } else {
+                Err(LedgerError::IdempotencyConflict)
+            });
+            continue;
+        }
+        let spender = item.meta.spender();
+        let meeting = budgets.meeting(item.workspace, &spender);
+        let cost = item.credits.get();
+        let spendable = rules::spendable(&open.lots, now);
+        let outcome = if let Some(hit) = budgets.refusal(&meeting, cost) {
+            Err(Refusal::Budget(hit))
+        } else {
+            match budgets.pool_plan(item.workspace, &spender, cost, spendable) {
+                // Other scopes' pools keep their credits: only the rest is reachable.
+                Err(reach) => Err(Refusal::Credits(reachable(&open.lots, reach, cost, now))),
+                Ok((pool, pooled)) => match rules::plan_charge(&open.lots, now, item.credits) {
+                    Ok(draws) => {
+                        take_from_lots(open, &draws)?;
+                        open.spent += cost;
+                        let receipt =
+                            post(open, EntryType::Consumption, -cost, &draws, item.meta, now);
+                        // What it counted against its budgets rides on its own entry.
+                        if let Some(entry) = open.entries.last_mut() {
+                            entry.budget_counts = budgets.charge(&meeting, cost);
+                        }
+                        budgets.take_from_pool(pool, pooled, &receipt.entry_id);
+                        Ok(receipt)
+                    }
+                    Err(shortfall) => Err(Refusal::Credits(shortfall)),
+                },
+            }
+        };
+        let stored = Stored::charge(&outcome);
+        known.insert(id, (item.key.request_hash.clone(), stored.clone()));
+        fresh.push((item.workspace, item.key, stored));
+        out.push(Ok(outcome));
+    }
+    let mut moved: Vec<(&WorkspaceId, &mut OpenBooks)> = books.iter_mut().collect();
+    save_accounts(&mut tx, &mut moved).await?;
+    budgets.save(&mut tx).await?;
+    remember_all(&mut tx, &fresh, now).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+impl Store {
     /// Charges at once, exactly once per idempotency key: a batch of one, retried on lock
     /// contention.
     #[tracing::instrument(skip_all)]

@@ -1,5 +1,6 @@
 //! The pool's connections: checked when they may have gone stale, not on every checkout.
 
+use std::sync::Arc;
 use std::time::Duration;
 use tally::db::{Store, StoreOptions};
 
@@ -119,4 +120,104 @@ async fn readers_never_hold_the_writers_connections_on_sqlite() {
     assert_eq!(written.0, 7);
     drop(reads);
     db.finish().await;
+}
+
+/// On SQLite the store's own task copies the log back into the database file: a commit far
+/// below the writers' own checkpoint line still reaches the file, with no writer stopping to
+/// copy it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_commits_reach_the_database_file_without_a_writer_checkpointing() {
+    let db = crate::support::TestDb::sqlite().await;
+    let file = std::path::PathBuf::from(db.url.trim_start_matches("sqlite://"));
+    let size = || std::fs::metadata(&file).expect("the database file").len();
+    let before = size();
+    sqlx::query("CREATE TABLE filler (body BLOB NOT NULL)")
+        .execute(db.store.pool())
+        .await
+        .expect("create table");
+    // About 250 pages of the log: a tenth of what makes the writer checkpoint by itself.
+    let mut tx = db.store.pool().begin().await.expect("begin");
+    for _ in 0..256 {
+        sqlx::query("INSERT INTO filler (body) VALUES (zeroblob(4000))")
+            .execute(&mut *tx)
+            .await
+            .expect("insert");
+    }
+    tx.commit().await.expect("commit");
+    crate::support::wait_until("the log was copied back into the database file", || async {
+        size() >= before + 256 * 4_000
+    })
+    .await;
+    db.finish().await;
+}
+
+/// The gate's batcher keeps a connection only while charges keep coming: once none waits it
+/// goes back to the pool, so a pool of one still serves everything else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gate_gives_its_connection_back_when_no_charge_waits() {
+    use crate::story::{grant, usage};
+    use app::domain::{Credits, GrantKind};
+    use tally::clock::{Clock, ManualClock};
+    use tally::ledger::{ChargeBatcher, IdempotencyKey};
+    const T0: i64 = 1_790_000_000_000;
+    for db in [
+        Some(
+            crate::support::TestDb::sqlite_with(&StoreOptions {
+                max_connections: 1,
+                acquire_timeout: Duration::from_millis(500),
+                ..StoreOptions::default()
+            })
+            .await,
+        ),
+        crate::support::TestDb::postgres().await,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let store = if db.url.starts_with("sqlite") {
+            db.store.clone()
+        } else {
+            Store::connect(
+                &db.url,
+                &StoreOptions {
+                    max_connections: 1,
+                    acquire_timeout: Duration::from_millis(500),
+                    ..StoreOptions::default()
+                },
+            )
+            .await
+            .expect("a pool of one")
+        };
+        let ws = store.create_workspace("Gate", T0).await.unwrap();
+        store
+            .grant(&ws, &grant(GrantKind::Purchased, 100, None), T0)
+            .await
+            .unwrap();
+        let clock: Arc<dyn Clock> = ManualClock::new(T0 + 10);
+        let batcher = ChargeBatcher::new(store.clone(), clock, crate::SHARDS);
+        for round in 0..3 {
+            let key = IdempotencyKey {
+                scope: "usage",
+                key: format!("give-back-{round}"),
+                request_hash: "h".into(),
+            };
+            let outcome = batcher
+                .charge(&ws, key, Credits::new(10).unwrap(), usage("draft"))
+                .await
+                .expect("the charge runs");
+            assert!(outcome.is_ok(), "round {round}: {outcome:?}");
+            // A write outside the gate needs the pool's one connection: it would wait out the
+            // pool's half second and fail if the batcher still held it.
+            store
+                .grant(&ws, &grant(GrantKind::Purchased, 10, None), T0 + 10)
+                .await
+                .expect("the pool's connection is free again");
+            let available = store.summary(&ws, T0 + 10).await.unwrap().available;
+            assert_eq!(available, 100, "round {round}");
+        }
+        if !db.url.starts_with("sqlite") {
+            store.close().await;
+        }
+        db.finish().await;
+    }
 }
