@@ -56,8 +56,8 @@ pub struct Config {
     /// waits for one before it is told to come back (429).
     pub sign_in_concurrency: usize,
     pub sign_in_wait: Duration,
-    /// Charge batches in flight at once on PostgreSQL (`TALLY_GATE_SHARDS`, default 4; SQLite
-    /// has one writer, so one).
+    /// Charge batches in flight at once on PostgreSQL (`TALLY_GATE_SHARDS`, default 4, and at
+    /// most one fewer than the pool's connections; SQLite has one writer, so one).
     pub gate_shards: usize,
     /// How this deployment sells credits: custom-amount terms and who may buy.
     pub storefront: Storefront,

@@ -10,13 +10,14 @@
 //! Here a task of the store makes the copies instead, every [`EVERY`], on a connection of its
 //! own and in `PASSIVE` mode: it waits for no reader or writer and none waits for it, so the
 //! copy runs on another core beside the writers. The writers' own checkpoints start only at
-//! [`WRITERS_CHECKPOINT_AT`] pages, as a backstop should the task ever fall behind.
+//! [`WRITERS_CHECKPOINT_AT`] pages, as a backstop should the task ever fall behind or fail.
 
 use sqlx::any::AnyConnectOptions;
 use sqlx::{AnyConnection, Connection, Executor};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 /// How often the log is copied back.
 const EVERY: Duration = Duration::from_millis(100);
@@ -30,36 +31,79 @@ pub(super) const WRITERS_CHECKPOINT_AT: u32 = 10_000;
 #[derive(Debug)]
 pub(super) struct Checkpointer {
     stop: Mutex<Option<oneshot::Sender<()>>>,
+    task: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Checkpointer {
     /// Opens the task's connection to the database of `connect` and starts it.
     pub(super) async fn start(connect: &AnyConnectOptions) -> Result<Checkpointer, sqlx::Error> {
-        let mut conn = AnyConnection::connect_with(connect).await?;
+        let first = AnyConnection::connect_with(connect).await?;
+        let connect = connect.clone();
         let (stop, mut stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
+            let mut conn = Some(first);
+            // Said once when checkpoints start failing and once when they work again, not on
+            // every tick.
+            let mut failing = false;
             let mut tick = tokio::time::interval(EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     _ = &mut stopped => break,
                     _ = tick.tick() => {
-                        // Busy only while another checkpoint runs; the next tick tries again.
-                        if let Err(err) = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").await {
-                            tracing::debug!(error = %err, "checkpoint skipped");
+                        let done = checkpoint(&mut conn, &connect).await;
+                        match done {
+                            Ok(()) if failing => {
+                                failing = false;
+                                tracing::info!("SQLite checkpoints work again");
+                            }
+                            Ok(()) => {}
+                            Err(err) if !failing => {
+                                failing = true;
+                                tracing::warn!(error = %err, "SQLite checkpoint failed; writers checkpoint past {WRITERS_CHECKPOINT_AT} pages until it works again");
+                            }
+                            Err(_) => {}
                         }
                     }
                 }
             }
-            let _ = conn.close().await;
+            if let Some(conn) = conn {
+                let _ = conn.close().await;
+            }
         });
         Ok(Checkpointer {
             stop: Mutex::new(Some(stop)),
+            task: Mutex::new(Some(task)),
         })
     }
 
-    /// Ends the task (and closes its connection) after the checkpoint in progress, if any.
-    pub(super) fn stop(&self) {
+    /// Ends the task after the checkpoint in progress, if any, and waits until its connection
+    /// is closed.
+    pub(super) async fn stop(&self) {
         self.stop.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
+}
+
+/// One passive checkpoint, on the task's connection (opened again if an error closed it).
+///
+/// Another checkpoint in progress is not an error: SQLite answers it with a row saying so,
+/// and the next tick copies what this one could not. An error is a real failure (an I/O error,
+/// a full disk), after which the connection is opened afresh.
+async fn checkpoint(
+    conn: &mut Option<AnyConnection>,
+    connect: &AnyConnectOptions,
+) -> Result<(), sqlx::Error> {
+    let open = match conn {
+        Some(open) => open,
+        None => conn.insert(AnyConnection::connect_with(connect).await?),
+    };
+    let done = open.execute("PRAGMA wal_checkpoint(PASSIVE)").await;
+    if done.is_err() {
+        *conn = None;
+    }
+    done.map(|_| ())
 }

@@ -202,7 +202,7 @@ impl Store {
     /// Closes every connection (tests drop their database afterwards).
     pub async fn close(&self) {
         if let Some(checkpointer) = &self.checkpointer {
-            checkpointer.stop();
+            checkpointer.stop().await;
         }
         self.reads.close().await;
         self.pool.close().await;

@@ -16,7 +16,9 @@
 //! Charges are spread over shards by workspace, each with at most one transaction in flight,
 //! so that on PostgreSQL several batches overlap while a workspace's
 //! charges still meet in one queue (`TALLY_GATE_SHARDS`, four by default). SQLite has one
-//! writer, so it gets one shard.
+//! writer, so it gets one shard. A shard's drain keeps one connection while its charges keep
+//! coming (a quarter of a second at most, then it takes another), so there are at most one
+//! fewer shards than the pool has connections.
 //!
 //! The queues are bounded and fair. A shard holds at most [`MAX_QUEUED`] charges and one
 //! workspace at most [`MAX_QUEUED_PER_WORKSPACE`] of them; past either, a charge is refused
@@ -35,10 +37,14 @@ use sqlx::Any;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// The most charges one transaction takes.
 const MAX_BATCH: usize = 64;
+
+/// How long a drain keeps one connection before it gives it back and takes another.
+const HOLD_AT_MOST: Duration = Duration::from_millis(250);
 
 /// Charges one shard may hold waiting, and one workspace's share of them.
 pub const MAX_QUEUED: usize = 4_096;
@@ -154,9 +160,16 @@ impl Drop for DrainGuard<'_> {
 impl ChargeBatcher {
     /// A batcher with `shards` batches in flight at most on PostgreSQL (one on SQLite).
     pub fn new(store: Store, clock: Arc<dyn Clock>, shards: usize) -> Self {
+        // Each shard's drain holds a connection while its charges keep coming: at least one of
+        // the pool's is always left for everything else.
+        let spare = store
+            .pool()
+            .options()
+            .get_max_connections()
+            .saturating_sub(1) as usize;
         let shards = match store.backend() {
             Backend::Sqlite => 1,
-            Backend::Postgres => shards.max(1),
+            Backend::Postgres => shards.min(spare).max(1),
         };
         ChargeBatcher {
             store,
@@ -242,7 +255,16 @@ impl ChargeBatcher {
         // find their workspaces' pages still cached; on both databases a batch then skips
         // the pool's check-out and the round trip with which it checks a connection back in.
         let mut held: Option<PoolConnection<Any>> = None;
+        let mut held_since = Instant::now();
         loop {
+            // Given back now and then even under a steady load, so that work waiting for one
+            // of the pool's connections never waits long behind the gate.
+            if held.is_some() && held_since.elapsed() >= HOLD_AT_MOST {
+                held = None;
+            }
+            if held.is_none() {
+                held_since = Instant::now();
+            }
             let batch: Vec<Pending> = {
                 let mut shard = lock(shard);
                 if shard.queued == 0 {

@@ -131,6 +131,14 @@ async fn sqlite_commits_reach_the_database_file_without_a_writer_checkpointing()
     let file = std::path::PathBuf::from(db.url.trim_start_matches("sqlite://"));
     let size = || std::fs::metadata(&file).expect("the database file").len();
     let before = size();
+    let (writers_at,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint")
+        .fetch_one(db.store.pool())
+        .await
+        .expect("the writers' checkpoint line");
+    assert_eq!(
+        writers_at, 10_000,
+        "writers leave checkpoints to the store's task"
+    );
     sqlx::query("CREATE TABLE filler (body BLOB NOT NULL)")
         .execute(db.store.pool())
         .await
