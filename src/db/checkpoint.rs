@@ -30,8 +30,8 @@ pub(super) const WRITERS_CHECKPOINT_AT: u32 = 10_000;
 /// [`super::Store`]) or [`Checkpointer::stop`]ped.
 #[derive(Debug)]
 pub(super) struct Checkpointer {
-    stop: Mutex<Option<oneshot::Sender<()>>>,
-    task: Mutex<Option<JoinHandle<()>>>,
+    /// The task's stop signal and its handle, taken out once to stop it.
+    running: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
 }
 
 impl Checkpointer {
@@ -72,17 +72,20 @@ impl Checkpointer {
             }
         });
         Ok(Checkpointer {
-            stop: Mutex::new(Some(stop)),
-            task: Mutex::new(Some(task)),
+            running: Mutex::new(Some((stop, task))),
         })
     }
 
     /// Ends the task after the checkpoint in progress, if any, and waits until its connection
     /// is closed.
     pub(super) async fn stop(&self) {
-        self.stop.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(task) = task {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some((stop, task)) = running {
+            drop(stop);
             let _ = task.await;
         }
     }
