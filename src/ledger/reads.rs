@@ -16,9 +16,19 @@ use sqlx::Row;
 /// nothing to spend gets one row with no bucket. `is_open` (`remaining > 0`) follows from
 /// `remaining > held` (held is never negative) but neither planner knows that: said, it lets
 /// both use the open lots' partial index instead of reading every workspace's lots.
+///
+/// It also says whether the workspace ever saved Auto-reload settings and whether it has live
+/// budgets, so that a page reads neither where there is none (most workspaces): each
+/// statement a page saves is a hand-off to a connection's thread and back on SQLite, a round
+/// trip on PostgreSQL.
 const SUMMARY: &str = r#"
     SELECT a.total, a.held, a.lifetime_added, a.lifetime_spent,
-        w.low_balance_threshold, b.kind, b.expires_at, b.available
+        w.low_balance_threshold, b.kind, b.expires_at, b.available,
+        CAST(CASE WHEN EXISTS (SELECT 1 FROM auto_reload_settings r WHERE r.workspace_id = $1)
+             THEN 1 ELSE 0 END AS BIGINT) AS auto_reload_saved,
+        CAST(CASE WHEN EXISTS (SELECT 1 FROM budgets u
+                               WHERE u.workspace_id = $1 AND u.removed_at IS NULL)
+             THEN 1 ELSE 0 END AS BIGINT) AS has_budgets
     FROM credit_accounts a
     JOIN workspaces w ON w.id = a.workspace_id
     LEFT JOIN (
@@ -107,6 +117,8 @@ impl Reads {
             lifetime_added: account.try_get("lifetime_added")?,
             lifetime_spent: account.try_get("lifetime_spent")?,
             low_balance_threshold: account.try_get("low_balance_threshold")?,
+            auto_reload_saved: account.try_get::<i64, _>("auto_reload_saved")? != 0,
+            has_budgets: account.try_get::<i64, _>("has_budgets")? != 0,
             buckets,
         })
     }

@@ -111,6 +111,10 @@ pub struct AccountSummary {
     pub lifetime_spent: i64,
     /// The workspace's Low Balance threshold, read with the balance it is compared to.
     pub low_balance_threshold: i64,
+    /// Whether the workspace ever saved Auto-reload settings.
+    pub auto_reload_saved: bool,
+    /// Whether the workspace has live budgets.
+    pub has_budgets: bool,
     /// Soonest expiry first, never-expiring last.
     pub buckets: Vec<BucketRow>,
 }

@@ -97,12 +97,23 @@ pub async fn credits_view(
     let (transactions, next_cursor) =
         history(reads, workspace, &HistoryFilter::default(), cursor, limit).await?;
     let summary = reads.summary(workspace, now).await?;
+    // The balance's statement said whether there are settings or budgets to read.
     let auto_reload = reads
-        .auto_reload_view(workspace, summary.available, now, unit)
+        .auto_reload_view(
+            workspace,
+            summary.auto_reload_saved,
+            summary.available,
+            now,
+            unit,
+        )
         .await
         .map_err(LedgerError::from)?;
     let credits = |n: i64| Credits::new(n.max(0)).unwrap_or_default();
-    let budgets = budgets_of(reads, workspace, now, whose).await?;
+    let budgets = if summary.has_budgets {
+        budgets_of(reads, workspace, now, whose).await?
+    } else {
+        Vec::new()
+    };
     Ok(CreditsView {
         workspace_id: workspace.clone(),
         balance: credits(summary.available),

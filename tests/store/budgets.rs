@@ -345,3 +345,49 @@ crate::on_both_backends!(
     a_pool_is_untouched_by_others_under_concurrency_on_sqlite,
     a_pool_is_untouched_by_others_under_concurrency_on_postgres
 );
+
+/// The balance's statement says whether the workspace has Auto-reload settings and live
+/// budgets, and its Billing page reads them only where it says so: the answer follows each
+/// change, and another workspace's budget does not count.
+async fn the_balance_says_whether_there_are_settings_or_budgets_to_read(store: &Store) {
+    let (other, _, _) = budgeted(store, 100).await;
+    let ws = store.create_workspace("Plain", T0).await.unwrap();
+    let seen = |s: tally::ledger::AccountSummary| (s.auto_reload_saved, s.has_budgets);
+    assert_eq!(seen(store.summary(&ws, T0).await.unwrap()), (false, false));
+    assert_eq!(
+        seen(store.summary(&other, T0).await.unwrap()),
+        (false, true)
+    );
+    let budget = NewBudget {
+        scope: Scope::Project,
+        target: "launch".to_owned(),
+        action: None,
+        period: Period::Month,
+        limit: Credits::new(500).unwrap(),
+        enforcement: Enforcement::Soft,
+        threshold_percent: 80,
+    };
+    let budget = store.create_budget(&ws, &budget, T0).await.unwrap();
+    assert_eq!(seen(store.summary(&ws, T0).await.unwrap()), (false, true));
+    let settings = app::domain::AutoReloadSettings {
+        enabled: false,
+        threshold: Credits::new(5_000).unwrap(),
+        amount: app::domain::ReloadAmount::Target(Credits::new(20_000).unwrap()),
+        monthly_cap: app::domain::Money::new(10_000, app::domain::Currency::usd()).unwrap(),
+    };
+    store
+        .save_auto_reload_settings(&ws, &settings, None, true, "owner", T0)
+        .await
+        .unwrap();
+    assert_eq!(seen(store.summary(&ws, T0).await.unwrap()), (true, true));
+    store.remove_budget(&ws, &budget.id, T0 + 1).await.unwrap();
+    assert_eq!(
+        seen(store.summary(&ws, T0 + 2).await.unwrap()),
+        (true, false)
+    );
+}
+crate::on_both_backends!(
+    the_balance_says_whether_there_are_settings_or_budgets_to_read,
+    the_balance_says_whether_there_are_settings_or_budgets_to_read_on_sqlite,
+    the_balance_says_whether_there_are_settings_or_budgets_to_read_on_postgres
+);

@@ -508,16 +508,22 @@ impl Reads {
 
     /// Auto-reload's settings and state for the Billing page and the API, with the card; the
     /// caller drops the card for people who cannot manage billing. `available` is the
-    /// workspace's spendable balance now.
+    /// workspace's spendable balance now; `saved` whether it ever saved settings (read with
+    /// the balance), so that a workspace that never did reads nothing more.
     #[tracing::instrument(skip_all)]
     pub async fn auto_reload_view(
         &mut self,
         workspace: &WorkspaceId,
+        saved: bool,
         available: i64,
         now: Millis,
         unit: &app::domain::CreditUnit,
     ) -> Result<AutoReloadView, StoreError> {
-        let record = self.auto_reload_settings(workspace).await?;
+        let record = if saved {
+            self.auto_reload_settings(workspace).await?
+        } else {
+            None
+        };
         // A workspace that never saved settings never reloaded: nothing more to read.
         let (spent, last) = match record {
             None => (0, None),
