@@ -229,3 +229,77 @@ async fn the_gate_gives_its_connection_back_when_no_charge_waits() {
         db.finish().await;
     }
 }
+
+/// Under a load that never lets the gate's queue empty, its batcher still gives its connection
+/// back at least every quarter of a second: a write outside the gate, on a pool of one, waits
+/// behind a batch or two, not for as long as the load lasts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gate_gives_its_connection_back_under_a_steady_load() {
+    use crate::story::{grant, usage};
+    use app::domain::{Credits, GrantKind};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use tally::clock::{Clock, ManualClock};
+    use tally::ledger::{ChargeBatcher, IdempotencyKey};
+    const T0: i64 = 1_790_000_000_000;
+    // More charges in flight than a batch takes, so that charges always wait between batches.
+    const CHARGERS: usize = 160;
+    let db = crate::support::TestDb::sqlite_with(&StoreOptions {
+        max_connections: 1,
+        acquire_timeout: Duration::from_secs(5),
+        ..StoreOptions::default()
+    })
+    .await;
+    let store = db.store.clone();
+    let ws = store.create_workspace("Steady", T0).await.unwrap();
+    store
+        .grant(&ws, &grant(GrantKind::Purchased, 10_000_000, None), T0)
+        .await
+        .unwrap();
+    let clock: Arc<dyn Clock> = ManualClock::new(T0 + 10);
+    let batcher = ChargeBatcher::new(store.clone(), clock, crate::SHARDS);
+    let stop = Arc::new(AtomicBool::new(false));
+    let charged = Arc::new(AtomicUsize::new(0));
+    let chargers: Vec<_> = (0..CHARGERS)
+        .map(|task| {
+            let (batcher, ws) = (batcher.clone(), ws.clone());
+            let (stop, charged) = (stop.clone(), charged.clone());
+            tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = IdempotencyKey {
+                        scope: "usage",
+                        key: format!("steady-{task}-{n}"),
+                        request_hash: "h".into(),
+                    };
+                    let outcome = batcher
+                        .charge(&ws, key, Credits::new(1).unwrap(), usage("draft"))
+                        .await
+                        .expect("the charge runs");
+                    assert!(outcome.is_ok(), "{outcome:?}");
+                    charged.fetch_add(1, Ordering::Relaxed);
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    crate::support::wait_until("the gate is busy", || async {
+        charged.load(Ordering::Relaxed) >= 2 * CHARGERS
+    })
+    .await;
+    // The pool's one connection is the gate's: this write waits for the batcher to give it
+    // back, and fails after five seconds if it never does while the load goes on.
+    let granted = store
+        .grant(&ws, &grant(GrantKind::Purchased, 10, None), T0 + 10)
+        .await;
+    let during = charged.load(Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    for charger in chargers {
+        charger.await.expect("a charger");
+    }
+    granted.expect("the write found the pool's connection while the gate was busy");
+    assert!(
+        charged.load(Ordering::Relaxed) > during,
+        "the load went on after the write"
+    );
+    db.finish().await;
+}
