@@ -56,7 +56,7 @@ pub struct Config {
     /// waits for one before it is told to come back (429).
     pub sign_in_concurrency: usize,
     pub sign_in_wait: Duration,
-    /// Charge batches in flight at once on PostgreSQL (`TALLY_GATE_SHARDS`, default 4, and at
+    /// Charge batches in flight at once on PostgreSQL (`TALLY_GATE_SHARDS`, default 1, and at
     /// most one fewer than the pool's connections; SQLite has one writer, so one).
     pub gate_shards: usize,
     /// How this deployment sells credits: custom-amount terms and who may buy.
@@ -96,10 +96,12 @@ impl std::fmt::Debug for Config {
     }
 }
 
-/// Charge batches in flight at once on PostgreSQL unless `TALLY_GATE_SHARDS` says: on two
-/// cores one, two and four made the same within the machine's noise, and eight or sixteen no
-/// more (docs/BENCHMARKS.md); a larger database server may take more.
-const DEFAULT_GATE_SHARDS: u64 = 4;
+/// Charge batches in flight at once on PostgreSQL unless `TALLY_GATE_SHARDS` says. With the
+/// server and the database on two cores, one batch at a time made the most charges across
+/// workspaces, with the lowest p99: each batch is then about twice as large, and a batch's
+/// statements cost the database about as much whatever their size (docs/BENCHMARKS.md). A
+/// database on a larger machine of its own may take more.
+const DEFAULT_GATE_SHARDS: u64 = 1;
 
 /// A database URL with any password replaced.
 fn redact_password(url: &str) -> String {
@@ -460,8 +462,8 @@ mod tests {
     }
 
     #[test]
-    fn gate_shards_default_to_four_and_refuse_zero() {
-        assert_eq!(config(&[]).unwrap().gate_shards, 4);
+    fn gate_shards_default_to_one_and_refuse_zero() {
+        assert_eq!(config(&[]).unwrap().gate_shards, 1);
         assert_eq!(
             config(&[("TALLY_GATE_SHARDS", "3")]).unwrap().gate_shards,
             3

@@ -59,6 +59,22 @@ impl Store {
         .fetch_one(self.pool())
         .await?
         .try_get("n")?;
+        // The trace has no foreign key to its entry (migration 0022): a trace row of one of
+        // the workspace's lots must belong to one of the workspace's entries.
+        let orphaned: i64 = sqlx::query(
+            r#"
+            SELECT COUNT(*) AS n
+            FROM ledger_entry_lots t
+            JOIN credit_lots l ON l.id = t.lot_id
+            WHERE l.workspace_id = $1
+              AND NOT EXISTS (SELECT 1 FROM ledger_entries e
+                              WHERE e.id = t.entry_id AND e.workspace_id = $1)
+            "#,
+        )
+        .bind(workspace.as_str())
+        .fetch_one(self.pool())
+        .await?
+        .try_get("n")?;
         let holds = sqlx::query(
             r#"
             SELECT a.held AS account,
@@ -83,7 +99,7 @@ impl Store {
             journal_sum: running,
             entries: entries.len() as i64,
             sequence_consistent,
-            traces_consistent: mismatched == 0,
+            traces_consistent: mismatched == 0 && orphaned == 0,
         })
     }
 }

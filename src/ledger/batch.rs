@@ -14,8 +14,9 @@
 //! charge, with no added wait.
 //!
 //! Charges are spread over shards by workspace, each with at most one transaction in flight,
-//! so that on PostgreSQL several batches overlap while a workspace's
-//! charges still meet in one queue (`TALLY_GATE_SHARDS`, four by default). SQLite has one
+//! so that on PostgreSQL several batches may overlap while a workspace's charges still meet
+//! in one queue (`TALLY_GATE_SHARDS`; one by default, which on two shared cores made the
+//! most charges, in batches about twice as large as four shards made). SQLite has one
 //! writer, so it gets one shard. A shard's drain keeps one connection while its charges keep
 //! coming (a quarter of a second at most, then it takes another), so there are at most one
 //! fewer shards than the pool has connections.

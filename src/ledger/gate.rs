@@ -13,7 +13,7 @@ use super::store::{
     take_from_lots, OpenBooks, IDS_PER_QUERY,
 };
 use super::{EntryMeta, LedgerError, Receipt, RefundRefusal};
-use crate::db::{new_id, param_rows, Store};
+use crate::db::{new_id, param_rows, Store, Value, Writes};
 use crate::spend::{BudgetBook, LimitHit};
 use app::domain::{Credits, EntryType, WorkspaceId};
 use serde::{Deserialize, Serialize};
@@ -338,6 +338,18 @@ async fn remember_all(
     fresh: &[(&WorkspaceId, &IdempotencyKey, Stored)],
     now: Millis,
 ) -> Result<(), LedgerError> {
+    let mut writes = Writes::default();
+    remember_into(&mut writes, fresh, now)?;
+    writes.run(conn).await?;
+    Ok(())
+}
+
+/// Adds the first outcomes of new keys to a transaction's closing writes.
+fn remember_into(
+    writes: &mut Writes,
+    fresh: &[(&WorkspaceId, &IdempotencyKey, Stored)],
+    now: Millis,
+) -> Result<(), LedgerError> {
     for chunk in fresh.chunks(50) {
         // status_code and response are the columns of keys stored before outcomes were.
         let sql = format!(
@@ -348,19 +360,20 @@ async fn remember_all(
             "#,
             param_rows(chunk.len(), 8)
         );
-        let mut query = sqlx::query(&sql);
+        let mut values = Vec::with_capacity(chunk.len() * 8);
         for (workspace, key, stored) in chunk {
-            query = query
-                .bind(workspace.as_str())
-                .bind(key.scope)
-                .bind(&key.key)
-                .bind(&key.request_hash)
-                .bind(stored.to_json()?)
-                .bind(0_i64)
-                .bind("")
-                .bind(now);
+            values.extend([
+                Value::from(workspace.as_str()),
+                Value::from(key.scope),
+                Value::from(key.key.as_str()),
+                Value::from(key.request_hash.as_str()),
+                Value::Text(stored.to_json()?),
+                Value::from(0_i64),
+                Value::from(""),
+                Value::from(now),
+            ]);
         }
-        query.execute(&mut *conn).await?;
+        writes.add(sql, values, None);
     }
     Ok(())
 }
@@ -467,10 +480,13 @@ pub(super) async fn charge_batch_on(
         fresh.push((item.workspace, item.key, stored));
         out.push(Ok(outcome));
     }
+    // The new keys go with the books' own writes: on PostgreSQL one statement for all of
+    // them (see `Writes`).
+    let mut keys = Writes::default();
+    remember_into(&mut keys, &fresh, now)?;
     let mut moved: Vec<(&WorkspaceId, &mut OpenBooks)> = books.iter_mut().collect();
-    save_accounts(&mut tx, &mut moved).await?;
+    save_accounts(&mut tx, &mut moved, keys).await?;
     budgets.save(&mut tx).await?;
-    remember_all(&mut tx, &fresh, now).await?;
     tx.commit().await?;
     Ok(out)
 }

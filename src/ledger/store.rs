@@ -9,7 +9,7 @@
 use super::rules::{self, Draw, Lot, Millis};
 use super::types::{EntryMeta, Receipt};
 use super::LedgerError;
-use crate::db::{new_ordered_id, param_list, param_rows, StoreError};
+use crate::db::{new_ordered_id, param_list, param_rows, StoreError, Value, Writes};
 use crate::payments::auto_reload::queue::{queue_in, AttemptStatus};
 use app::domain::{EntryType, GrantKind, WorkspaceId};
 use sqlx::{AnyConnection, FromRow, Row};
@@ -30,8 +30,9 @@ pub(super) struct OpenBooks {
     reload_below: Option<i64>,
     low_alerted: bool,
     depleted_alerted: bool,
-    /// Whether the workspace may have budgets or pools to read. False only where the lock
-    /// itself saw it had none (see [`lock_books`]), so a batch skips their two reads.
+    /// Whether the workspace may have budgets or pools to read. False only where its open
+    /// lots were read with word that it had none (see [`lock_books`]), so a batch skips
+    /// their two reads.
     pub(super) spend_controls: bool,
     /// The time of the movement.
     now: Millis,
@@ -89,7 +90,7 @@ pub(super) async fn lock_books(
         let sql = if is_postgres(conn) {
             format!(
                 r#"
-                SELECT workspace_id, {lines}, 1 AS spend_controls
+                SELECT workspace_id, {lines}
                 FROM credit_accounts
                 WHERE workspace_id IN ({list})
                 ORDER BY workspace_id
@@ -97,25 +98,12 @@ pub(super) async fn lock_books(
                 "#
             )
         } else {
-            // On SQLite this statement takes the database's write lock, so whether the
-            // workspace has live budgets or pools cannot change until the commit: said here,
-            // a batch of workspaces without them skips reading them (two statements of about
-            // eleven, each a hand-off to the connection's thread). PostgreSQL's statement
-            // reads as of before any wait for the rows' locks, and a pool is created under
-            // that lock, so there the later reads stay (`1`: may have some).
             format!(
                 r#"
                 UPDATE credit_accounts
                 SET last_seq = last_seq
                 WHERE workspace_id IN ({list})
-                RETURNING workspace_id, {lines},
-                    CASE WHEN EXISTS (SELECT 1 FROM budgets b
-                                      WHERE b.workspace_id = credit_accounts.workspace_id
-                                        AND b.removed_at IS NULL)
-                           OR EXISTS (SELECT 1 FROM pools p
-                                      WHERE p.workspace_id = credit_accounts.workspace_id
-                                        AND p.removed_at IS NULL)
-                         THEN 1 ELSE 0 END AS spend_controls
+                RETURNING workspace_id, {lines}
                 "#
             )
         };
@@ -136,7 +124,8 @@ pub(super) async fn lock_books(
                 reload_below: account.try_get("reload_below")?,
                 low_alerted: account.try_get::<i64, _>("low_alerted")? != 0,
                 depleted_alerted: account.try_get::<i64, _>("depleted_alerted")? != 0,
-                spend_controls: account.try_get::<i64, _>("spend_controls")? != 0,
+                // Until its lots say otherwise (below).
+                spend_controls: true,
                 now,
                 lot_draws: Vec::new(),
                 entries: Vec::new(),
@@ -144,14 +133,25 @@ pub(super) async fn lock_books(
             books.insert(workspace, open);
         }
     }
+    // Each open lot comes with whether its workspace has live budgets or pools, so that a
+    // batch of workspaces without them skips their two reads (each a round trip, two of a
+    // batch's twelve statements). Read here, after the account rows are locked, the answer
+    // holds until the commit: a pool is created under that lock, and on PostgreSQL this
+    // statement sees everything committed before it began (the lock statement's own snapshot
+    // may predate a wait for the lock). A workspace without open lots keeps `true`.
     let locked: Vec<&WorkspaceId> = books.keys().collect();
-    let mut lots: Vec<(WorkspaceId, Lot)> = Vec::new();
+    let mut lots: Vec<(WorkspaceId, Lot, bool)> = Vec::new();
     for chunk in locked.chunks(IDS_PER_QUERY) {
         let sql = format!(
             r#"
-            SELECT workspace_id, id, kind, remaining, held, expires_at, created_at
-            FROM credit_lots
-            WHERE workspace_id IN ({}) AND is_open
+            SELECT l.workspace_id, l.id, l.kind, l.remaining, l.held, l.expires_at, l.created_at,
+                CASE WHEN EXISTS (SELECT 1 FROM budgets b
+                                  WHERE b.workspace_id = l.workspace_id AND b.removed_at IS NULL)
+                       OR EXISTS (SELECT 1 FROM pools p
+                                  WHERE p.workspace_id = l.workspace_id AND p.removed_at IS NULL)
+                     THEN 1 ELSE 0 END AS spend_controls
+            FROM credit_lots l
+            WHERE l.workspace_id IN ({}) AND l.is_open
             "#,
             param_list(1, chunk.len())
         );
@@ -163,11 +163,16 @@ pub(super) async fn lock_books(
             lots.push((
                 parse_workspace(row.try_get("workspace_id")?)?,
                 Lot::from_row(&row)?,
+                row.try_get::<i64, _>("spend_controls")? != 0,
             ));
         }
     }
-    for (workspace, lot) in lots {
+    for (workspace, lot, spend_controls) in lots {
         if let Some(open) = books.get_mut(&workspace) {
+            // Every row of a workspace says the same; the first one decides.
+            if open.lots.is_empty() {
+                open.spend_controls = spend_controls;
+            }
             open.lots.push(lot);
         }
     }
@@ -299,14 +304,10 @@ pub(super) fn post(
 /// statement, well inside both databases' parameter limits.
 const ROWS_PER_INSERT: usize = 64;
 
-/// Writes what a transaction changed, for every workspace it moved: each touched lot once,
-/// the journal entries and their traces, in set-based statements, so a batch of charges over
-/// many workspaces costs a fixed number of statements.
-#[tracing::instrument(skip_all)]
-async fn flush(
-    conn: &mut AnyConnection,
-    books: &mut [(&WorkspaceId, &mut OpenBooks)],
-) -> Result<(), LedgerError> {
+/// Adds what a transaction changed, for every workspace it moved, to its closing writes:
+/// each touched lot once, the journal entries and their traces, in set-based statements, so a
+/// batch of charges over many workspaces costs a fixed number of statements.
+fn flush_into(writes: &mut Writes, books: &mut [(&WorkspaceId, &mut OpenBooks)]) {
     let draws: Vec<(&WorkspaceId, Draw)> = books
         .iter_mut()
         .flat_map(|(workspace, open)| {
@@ -329,22 +330,20 @@ async fn flush(
             "#,
             param_rows(chunk.len(), 3)
         );
-        let mut query = sqlx::query(&sql);
+        let mut values = Vec::with_capacity(chunk.len() * 3);
         for (workspace, draw) in chunk {
-            query = query
-                .bind(workspace.as_str())
-                .bind(&draw.lot_id)
-                .bind(draw.credits);
+            values.extend([
+                Value::from(workspace.as_str()),
+                Value::from(draw.lot_id.as_str()),
+                Value::from(draw.credits),
+            ]);
         }
-        let updated = query.execute(&mut *conn).await?.rows_affected();
-        if updated != chunk.len() as u64 {
-            let lots: Vec<&str> = chunk.iter().map(|(_, d)| d.lot_id.as_str()).collect();
-            return Err(StoreError::Corrupt(format!(
-                "one of the lots {} could not cover its draws",
-                lots.join(", ")
-            ))
-            .into());
-        }
+        let lots: Vec<&str> = chunk.iter().map(|(_, d)| d.lot_id.as_str()).collect();
+        let what = format!(
+            "one of the lots {} could not cover its draws",
+            lots.join(", ")
+        );
+        writes.add(sql, values, Some((chunk.len() as u64, what)));
     }
     let entries: Vec<(&WorkspaceId, PendingEntry)> = books
         .iter_mut()
@@ -365,27 +364,28 @@ async fn flush(
             "#,
             param_rows(chunk.len(), 16)
         );
-        let mut query = sqlx::query(&sql);
+        let mut values = Vec::with_capacity(chunk.len() * 16);
         for (workspace, e) in chunk {
-            query = query
-                .bind(&e.id)
-                .bind(workspace.as_str())
-                .bind(e.seq)
-                .bind(e.entry_type.as_str())
-                .bind(e.amount)
-                .bind(e.balance_after)
-                .bind(&e.meta.actor)
-                .bind(&e.meta.description)
-                .bind(e.meta.action.as_deref())
-                .bind(e.meta.model.as_deref())
-                .bind(e.meta.project.as_deref())
-                .bind(e.meta.session.as_deref())
-                .bind(e.meta.payment_ref.as_deref())
-                .bind(e.created_at)
-                .bind(e.refund_of.as_deref())
-                .bind(e.budget_counts.as_deref());
+            values.extend([
+                Value::from(e.id.as_str()),
+                Value::from(workspace.as_str()),
+                Value::from(e.seq),
+                Value::from(e.entry_type.as_str()),
+                Value::from(e.amount),
+                Value::from(e.balance_after),
+                Value::from(e.meta.actor.as_str()),
+                Value::from(e.meta.description.as_str()),
+                Value::from(e.meta.action.as_deref()),
+                Value::from(e.meta.model.as_deref()),
+                Value::from(e.meta.project.as_deref()),
+                Value::from(e.meta.session.as_deref()),
+                Value::from(e.meta.payment_ref.as_deref()),
+                Value::from(e.created_at),
+                Value::from(e.refund_of.as_deref()),
+                Value::from(e.budget_counts.as_deref()),
+            ]);
         }
-        query.execute(&mut *conn).await?;
+        writes.add(sql, values, None);
     }
     let traces: Vec<(&str, &Draw)> = entries
         .iter()
@@ -399,13 +399,16 @@ async fn flush(
             "#,
             param_rows(chunk.len(), 3)
         );
-        let mut query = sqlx::query(&sql);
+        let mut values = Vec::with_capacity(chunk.len() * 3);
         for (entry_id, draw) in chunk {
-            query = query.bind(*entry_id).bind(&draw.lot_id).bind(draw.credits);
+            values.extend([
+                Value::from(*entry_id),
+                Value::from(draw.lot_id.as_str()),
+                Value::from(draw.credits),
+            ]);
         }
-        query.execute(&mut *conn).await?;
+        writes.add(sql, values, None);
     }
-    Ok(())
 }
 
 /// Writes one workspace's lots, entries and traces, its balance alerts and its account
@@ -416,17 +419,19 @@ pub(super) async fn save_account(
     workspace: &WorkspaceId,
     books: &mut OpenBooks,
 ) -> Result<(), LedgerError> {
-    save_accounts(conn, &mut [(workspace, books)]).await
+    save_accounts(conn, &mut [(workspace, books)], Writes::default()).await
 }
 
 /// Writes what a transaction changed for each of its workspaces: lots, entries and traces,
-/// balance alerts, Auto-reload's queue and the account totals.
+/// balance alerts, Auto-reload's queue and the account totals, together with `writes` (the
+/// caller's own, which must read nothing these write; see [`Writes`]).
 #[tracing::instrument(skip_all)]
 pub(super) async fn save_accounts(
     conn: &mut AnyConnection,
     books: &mut [(&WorkspaceId, &mut OpenBooks)],
+    mut writes: Writes,
 ) -> Result<(), LedgerError> {
-    flush(conn, books).await?;
+    flush_into(&mut writes, books);
     let mut lines: Vec<(bool, bool)> = Vec::with_capacity(books.len());
     for (workspace, open) in books.iter() {
         // Low and depleted alerts, once per dip, decided on what a new charge could spend.
@@ -478,23 +483,25 @@ pub(super) async fn save_accounts(
             "#,
             param_rows(chunk.len(), 8)
         );
-        let mut query = sqlx::query(&sql);
+        let mut values = Vec::with_capacity(chunk.len() * 8);
         for ((workspace, open), (low, depleted)) in chunk {
-            query = query
-                .bind(workspace.as_str())
-                .bind(open.total)
-                .bind(open.last_seq)
-                .bind(open.added)
-                .bind(open.spent)
-                .bind(open.held_delta)
-                .bind(i64::from(*low))
-                .bind(i64::from(*depleted));
+            values.extend([
+                Value::from(workspace.as_str()),
+                Value::from(open.total),
+                Value::from(open.last_seq),
+                Value::from(open.added),
+                Value::from(open.spent),
+                Value::from(open.held_delta),
+                Value::from(i64::from(*low)),
+                Value::from(i64::from(*depleted)),
+            ]);
         }
-        let updated = query.execute(&mut *conn).await?.rows_affected();
-        if updated != chunk.len() as u64 {
-            return Err(StoreError::Corrupt("an account row went missing".into()).into());
-        }
+        let what = "an account row went missing".to_owned();
+        writes.add(sql, values, Some((chunk.len() as u64, what)));
     }
+    // The lots, entries, traces and accounts (and the caller's writes) in one round trip on
+    // PostgreSQL: none of them reads what another writes.
+    writes.run(conn).await?;
     Ok(())
 }
 

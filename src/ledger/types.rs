@@ -136,7 +136,8 @@ pub struct Audit {
     pub entries: i64,
     /// Sequence numbers run 1..=entries and each `balance_after` is the running sum.
     pub sequence_consistent: bool,
-    /// Every entry's per-lot trace adds up to its amount.
+    /// Every entry's per-lot trace adds up to its amount, and every trace row of the
+    /// workspace's lots belongs to one of its entries.
     pub traces_consistent: bool,
     /// The account's held credits equal the lots' holds and the open reservations.
     pub holds_consistent: bool,

@@ -9,6 +9,7 @@ mod connections;
 mod lots;
 mod story;
 mod usage;
+mod writes;
 
 /// Batches in flight per batcher on PostgreSQL in these stories: several, as on a machine
 /// with cores to spare, so that batches of one instance race each other too.

@@ -678,3 +678,50 @@ on_both_backends!(
     consumption_is_summed_per_day_and_key_on_sqlite,
     consumption_is_summed_per_day_and_key_on_postgres
 );
+
+/// The trace has no foreign key to its entry, so the audit is what finds a trace row that
+/// belongs to no entry of the workspace: one whose entry does not exist, or one that points
+/// at another workspace's entry.
+async fn the_audit_finds_trace_rows_without_their_entry(store: &Store) {
+    // The journal is append-only, so each case gets workspaces of its own.
+    for case in ["missing", "another workspace's"] {
+        let ws = store.create_workspace("Acme AI", T0).await.unwrap();
+        let other = store.create_workspace("Globex", T0).await.unwrap();
+        for workspace in [&ws, &other] {
+            store
+                .grant(workspace, &grant(GrantKind::Purchased, 100, None), T0)
+                .await
+                .unwrap();
+        }
+        let lot: String = sqlx::query_scalar("SELECT id FROM credit_lots WHERE workspace_id = $1")
+            .bind(ws.as_str())
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        let entry: String = match case {
+            "missing" => "txn_nothere".to_owned(),
+            _ => sqlx::query_scalar("SELECT id FROM ledger_entries WHERE workspace_id = $1")
+                .bind(other.as_str())
+                .fetch_one(store.pool())
+                .await
+                .unwrap(),
+        };
+        assert_balanced(store, &ws).await;
+        sqlx::query("INSERT INTO ledger_entry_lots (entry_id, lot_id, amount) VALUES ($1, $2, 0)")
+            .bind(&entry)
+            .bind(&lot)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let audit = store.audit(&ws).await.unwrap();
+        assert!(
+            !audit.traces_consistent && !audit.balanced(),
+            "a trace row of a {case} entry: {audit:?}"
+        );
+    }
+}
+on_both_backends!(
+    the_audit_finds_trace_rows_without_their_entry,
+    the_audit_finds_trace_rows_without_their_entry_on_sqlite,
+    the_audit_finds_trace_rows_without_their_entry_on_postgres
+);
