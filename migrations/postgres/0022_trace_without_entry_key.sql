@@ -1,13 +1,12 @@
--- The per-lot trace no longer has the database look up, row by row, that its journal entry
--- exists. The trace is written by the same statements' transaction as its entries, and
--- neither is ever updated or deleted, so the check could only fail on a bug; what it cost
--- was paid on every charge. On PostgreSQL a foreign key checks a new row by locking the row it
--- refers to (`FOR KEY SHARE`), here the entry written a moment before, on the journal's last
--- heap page, where every concurrent batch appends. Measured on the gate's own batch of
--- statements (eight charges in eight workspaces, four batches at once, pgbench), the batches
--- went 1.6 to 1.7 times as fast without that one check; without the lot's key, or without the
--- journal's key to its workspace, they went no faster, so those stay. The audit checks what
--- the key did: every trace row of a workspace's lots belongs to one of its entries.
+-- The per-lot trace no longer has the database check, row by row, that its journal entry
+-- exists. Each trace row is written in the same transaction as its entry, and neither is ever
+-- updated or deleted, so the check could only fail on a bug, and every charge paid for it: on
+-- PostgreSQL a foreign key checks a new row by locking the row it names (`FOR KEY SHARE`),
+-- here the entry appended a moment before to the journal's last page. With the gate's batch
+-- statements run alone by pgbench (eight charges in eight workspaces a transaction, four at
+-- once), the batches went 1.6 to 1.7 times as fast without this key; without the trace's key
+-- to its lot, or the journal's to its workspace, no faster, so those stay. The audit checks
+-- what the key did: every trace row of a workspace's lots belongs to one of its entries.
 --
 -- A table keeps its foreign keys on SQLite, so the trace is copied into a table without it.
 CREATE TABLE ledger_entry_trace (
