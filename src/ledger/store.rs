@@ -30,9 +30,8 @@ pub(super) struct OpenBooks {
     reload_below: Option<i64>,
     low_alerted: bool,
     depleted_alerted: bool,
-    /// Whether the workspace may have budgets or pools to read. False only where its open
-    /// lots were read with word that it had none (see [`lock_books`]), so a batch skips
-    /// their two reads.
+    /// Whether the workspace may have budgets or pools to read. False only where the read of
+    /// its open lots said it had none (see [`lock_books`]), so a batch skips their two reads.
     pub(super) spend_controls: bool,
     /// The time of the movement.
     now: Millis,
