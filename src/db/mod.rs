@@ -25,6 +25,11 @@ pub(crate) use retry::pause_before_retry;
 pub use retry::Retryable;
 pub use writes::{Value, Writes};
 
+/// Whether the connection talks to PostgreSQL (else SQLite).
+pub fn is_postgres(conn: &AnyConnection) -> bool {
+    conn.backend_name().starts_with("Postgre")
+}
+
 /// `$first, $first + 1, …` for `count` parameters (an `IN (…)` list).
 pub fn param_list(first: usize, count: usize) -> String {
     (first..first + count)

@@ -67,7 +67,7 @@ impl Writes {
     /// [`StoreError::Corrupt`] when a checked write touched another number of rows.
     #[tracing::instrument(skip_all)]
     pub async fn run(self, conn: &mut AnyConnection) -> Result<(), StoreError> {
-        let postgres = conn.backend_name().starts_with("Postgre");
+        let postgres = super::is_postgres(conn);
         match self.writes.len() {
             0 => Ok(()),
             n if postgres && n > 1 => self.run_together(conn).await,

@@ -9,7 +9,7 @@
 use super::rules::{self, Draw, Lot, Millis};
 use super::types::{EntryMeta, Receipt};
 use super::LedgerError;
-use crate::db::{new_ordered_id, param_list, param_rows, StoreError, Value, Writes};
+use crate::db::{is_postgres, new_ordered_id, param_list, param_rows, StoreError, Value, Writes};
 use crate::payments::auto_reload::queue::{queue_in, AttemptStatus};
 use app::domain::{EntryType, GrantKind, WorkspaceId};
 use sqlx::{AnyConnection, FromRow, Row};
@@ -43,11 +43,6 @@ pub(super) struct OpenBooks {
 
 /// At most this many ids in one `IN (…)` list, well inside both databases' parameter limits.
 pub(super) const IDS_PER_QUERY: usize = 200;
-
-/// Whether the connection talks to PostgreSQL (else SQLite).
-pub(super) fn is_postgres(conn: &AnyConnection) -> bool {
-    conn.backend_name().starts_with("Postgre")
-}
 
 /// Locks the account row of one workspace and reads its open lots.
 #[tracing::instrument(skip_all)]
