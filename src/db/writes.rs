@@ -115,6 +115,76 @@ impl Writes {
     }
 }
 
+/// The statement that opens a guarded run of writes ([`Writes::run_guarded`]): a `SELECT … FOR
+/// UPDATE` (parameters from `$1`) that must find `wanted` rows, or nothing is written.
+pub struct Guard {
+    pub sql: String,
+    pub values: Vec<Value>,
+    pub wanted: u64,
+    /// What it means when the guard finds fewer rows.
+    pub what: String,
+}
+
+impl Writes {
+    /// PostgreSQL only: sends `guard` and the writes as one statement, outside any transaction,
+    /// so the database commits it by itself. The guard's rows are locked first, and every
+    /// count — the guard's and each checked write's — is checked inside the statement by
+    /// `tally_expect`, which fails it: then nothing of it is kept, and the error is a
+    /// serialization failure ([`StoreError::is_retryable`]). With writes checked after their
+    /// statement, as [`Writes::run`] checks them, a wrong count would come after the commit.
+    #[tracing::instrument(skip_all)]
+    pub async fn run_guarded(
+        self,
+        conn: &mut AnyConnection,
+        guard: Guard,
+    ) -> Result<(), StoreError> {
+        let mut offset = guard.values.len();
+        let mut parts = vec![format!("locked AS MATERIALIZED ({})", guard.sql.trim())];
+        for (i, write) in self.writes.iter().enumerate() {
+            parts.push(format!(
+                "w{i} AS ({} RETURNING 1)",
+                renumber(write.sql.trim(), offset)
+            ));
+            offset += write.values.len();
+        }
+        // The checks come in the order they are evaluated: the guard's first, so its locks
+        // are taken, in its order, before any write touches a row.
+        let mut checks = vec![format!(
+            "tally_expect((SELECT COUNT(*) FROM locked), {}, ${})",
+            guard.wanted,
+            offset + 1
+        )];
+        let mut texts = vec![guard.what];
+        for (i, write) in self.writes.iter().enumerate() {
+            checks.push(match &write.expect {
+                Some((wanted, what)) => {
+                    texts.push(what.clone());
+                    format!(
+                        "tally_expect((SELECT COUNT(*) FROM w{i}), {wanted}, ${})",
+                        offset + texts.len()
+                    )
+                }
+                None => format!("(SELECT COUNT(*) FROM w{i})"),
+            });
+        }
+        let sql = format!("WITH {} SELECT {}", parts.join(", "), checks.join(", "));
+        let mut query = sqlx::query(&sql);
+        for value in guard.values {
+            query = bind(query, value);
+        }
+        for write in self.writes {
+            for value in write.values {
+                query = bind(query, value);
+            }
+        }
+        for text in texts {
+            query = query.bind(text);
+        }
+        query.fetch_one(&mut *conn).await?;
+        Ok(())
+    }
+}
+
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 fn bind(query: AnyQuery<'_>, value: Value) -> AnyQuery<'_> {

@@ -9,9 +9,11 @@
 //! Batching changes nothing about correctness. A batch is one transaction that locks its
 //! accounts in id order (so instances batching overlapping workspaces never deadlock, and
 //! every other movement of those workspaces waits or is waited for), plans each charge against
-//! the locked lots in arrival order, and keeps each charge's own idempotency key and answer. A
-//! failed batch falls back to charging one by one. With no concurrency a batch is a single
-//! charge, with no added wait.
+//! the locked lots in arrival order, and keeps each charge's own idempotency key and answer.
+//! On PostgreSQL it first goes without the transaction's round trips: read without locks, then
+//! written by one statement that takes the same locks in the same order and is undone whole if
+//! any account moved since the read (see `gate::charge_batch_on`). A failed batch falls back
+//! to charging one by one. With no concurrency a batch is a single charge, with no added wait.
 //!
 //! Charges are spread over shards by workspace, each with at most one transaction in flight,
 //! so that on PostgreSQL several batches may overlap while a workspace's charges still meet

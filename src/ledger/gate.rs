@@ -3,22 +3,24 @@
 //! Each call runs in one transaction that locks the workspace's account row first. The
 //! idempotency key is looked up and stored inside that transaction, so the same key can never
 //! charge twice, however many requests race with it, and a key reused with a different
-//! request is refused. What the first request came to (charged, held, or refused with what
+//! request is refused. (On PostgreSQL a batch of charges first tries without a transaction:
+//! it reads, then writes in one statement that locks the rows, checks that nothing moved
+//! since the read, and stores the keys; see [`charge_batch_on`].) What the first request came to (charged, held, or refused with what
 //! was missing) is stored with the key as a typed outcome and given back to every repeat; the
 //! API decides what answer each outcome is.
 
 use super::rules::{self, Draw, Millis, Shortfall};
 use super::store::{
-    expire_lapsed, lock_books, open_books, open_lots, post, save_account, save_accounts,
-    take_from_lots, OpenBooks, IDS_PER_QUERY,
+    expire_lapsed, lock_books, open_books, open_lots, peek_books, post, save_account,
+    save_accounts, save_unlocked, take_from_lots, OpenBooks, IDS_PER_QUERY,
 };
 use super::{EntryMeta, LedgerError, Receipt, RefundRefusal};
-use crate::db::{new_id, param_rows, Store, Value, Writes};
+use crate::db::{is_postgres, new_id, param_rows, Store, Value, Writes};
 use crate::spend::{BudgetBook, LimitHit};
 use app::domain::{Credits, EntryType, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Connection, Row};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// A client's idempotency key for one endpoint, with the hash of its request.
 #[derive(Clone, Debug)]
@@ -339,15 +341,26 @@ async fn remember_all(
     now: Millis,
 ) -> Result<(), LedgerError> {
     let mut writes = Writes::default();
-    remember_into(&mut writes, fresh, now)?;
+    remember_into(&mut writes, fresh, Unseen::Known, now)?;
     writes.run(conn).await?;
     Ok(())
+}
+
+/// Whether the keys given to [`remember_into`] are known to be new.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unseen {
+    /// Looked up under the locks: an insert of a stored key would be a bug, and fails.
+    Known,
+    /// Not looked up: the insert skips a stored key and its count says so, to undo the
+    /// writes ([`Writes::run_guarded`]).
+    Checked,
 }
 
 /// Adds the first outcomes of new keys to a transaction's closing writes.
 fn remember_into(
     writes: &mut Writes,
     fresh: &[(&WorkspaceId, &IdempotencyKey, Stored)],
+    unseen: Unseen,
     now: Millis,
 ) -> Result<(), LedgerError> {
     for chunk in fresh.chunks(50) {
@@ -356,9 +369,14 @@ fn remember_into(
             r#"
             INSERT INTO idempotency_keys (workspace_id, scope, idem_key, request_hash, outcome, status_code,
                 response, created_at)
-            VALUES {}
+            VALUES {} {}
             "#,
-            param_rows(chunk.len(), 8)
+            param_rows(chunk.len(), 8),
+            if unseen == Unseen::Checked {
+                "ON CONFLICT DO NOTHING"
+            } else {
+                ""
+            }
         );
         let mut values = Vec::with_capacity(chunk.len() * 8);
         for (workspace, key, stored) in chunk {
@@ -373,7 +391,13 @@ fn remember_into(
                 Value::from(now),
             ]);
         }
-        writes.add(sql, values, None);
+        let expect = (unseen == Unseen::Checked).then(|| {
+            (
+                chunk.len() as u64,
+                "a key of the batch was used before".to_owned(),
+            )
+        });
+        writes.add(sql, values, expect);
     }
     Ok(())
 }
@@ -405,8 +429,33 @@ impl Store {
 
 /// [`Store::charge_batch`] on a connection the caller holds: the gate's batcher keeps one
 /// for as long as charges keep coming (see [`crate::ledger::ChargeBatcher`]).
+///
+/// On PostgreSQL a batch first goes without a transaction ([`charge_batch_unlocked`]): one
+/// read and one write that commits itself, two round trips where the transaction takes six
+/// (its `BEGIN`, the lock, the lots, the keys, the writes, its `COMMIT`), with the batch's
+/// accounts locked for one statement instead of all six. Whenever that cannot be done, a key
+/// was seen before, or an account moved meanwhile, the batch goes again in a transaction
+/// under the accounts' row locks.
 #[tracing::instrument(skip_all)]
 pub(super) async fn charge_batch_on(
+    conn: &mut AnyConnection,
+    items: &[BatchCharge<'_>],
+    now: Millis,
+) -> Result<Vec<Result<ChargeOutcome, LedgerError>>, LedgerError> {
+    if is_postgres(conn) {
+        match charge_batch_unlocked(conn, items, now).await {
+            Ok(Some(out)) => return Ok(out),
+            Ok(None) => {}
+            // Nothing of it was kept: the statement that writes is the one that failed.
+            Err(err) => tracing::debug!(error = %err, "unlocked batch undone; locking"),
+        }
+    }
+    charge_batch_locked(conn, items, now).await
+}
+
+/// The batch in one transaction that locks its accounts first, on either database.
+#[tracing::instrument(skip_all)]
+async fn charge_batch_locked(
     conn: &mut AnyConnection,
     items: &[BatchCharge<'_>],
     now: Millis,
@@ -431,8 +480,67 @@ pub(super) async fn charge_batch_on(
     }
     // Every key of the batch is looked up at once; keys first seen in this batch join
     // them, so a repeat inside the batch replays like a stored key.
-    let mut known = stored_outcomes(&mut tx, items).await?;
-    let mut fresh: Vec<(&WorkspaceId, &IdempotencyKey, Stored)> = Vec::new();
+    let known = stored_outcomes(&mut tx, items).await?;
+    let (out, fresh) = plan_batch(items, &mut books, &mut budgets, known, now)?;
+    // The new keys go with the books' own writes: on PostgreSQL one statement for all of
+    // them (see `Writes`).
+    let mut keys = Writes::default();
+    remember_into(&mut keys, &fresh, Unseen::Known, now)?;
+    let mut moved: Vec<(&WorkspaceId, &mut OpenBooks)> = books.iter_mut().collect();
+    save_accounts(&mut tx, &mut moved, keys).await?;
+    budgets.save(&mut tx).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// The batch without a transaction (PostgreSQL): its books read without locks in one
+/// statement, the charges planned on them as if every key were new, and everything written by
+/// one statement that checks, under the accounts' locks, that none of them moved since
+/// ([`save_unlocked`]) and stores the keys. `None`, with nothing written, when the batch needs
+/// the locked way: a workspace with budgets or pools, whose counters only the locks keep
+/// still, or a save that records an alert or queues a reload.
+#[tracing::instrument(skip_all)]
+async fn charge_batch_unlocked(
+    conn: &mut AnyConnection,
+    items: &[BatchCharge<'_>],
+    now: Millis,
+) -> Result<Option<Answers>, LedgerError> {
+    let workspaces: Vec<&WorkspaceId> = items.iter().map(|i| i.workspace).collect();
+    let mut books = peek_books(conn, &workspaces, now).await?;
+    if books.is_empty() || books.values().any(|open| open.spend_controls) {
+        return Ok(None);
+    }
+    for open in books.values_mut() {
+        expire_lapsed(open, now)?;
+    }
+    // Keys are not read: a batch's keys are almost always new, and a stored one makes the
+    // write's insert of the same key fail, undoing it whole; the batch then goes again under
+    // the locks, which read the keys and answer a repeat with its first outcome.
+    let known = HashMap::new();
+    let mut budgets = BudgetBook::none(now);
+    let (out, fresh) = plan_batch(items, &mut books, &mut budgets, known, now)?;
+    let mut keys = Writes::default();
+    remember_into(&mut keys, &fresh, Unseen::Checked, now)?;
+    let mut moved: Vec<(&WorkspaceId, &mut OpenBooks)> = books.iter_mut().collect();
+    Ok(save_unlocked(conn, &mut moved, keys).await?.then_some(out))
+}
+
+/// A charge's first outcome, to store under its key.
+type Fresh<'a> = (&'a WorkspaceId, &'a IdempotencyKey, Stored);
+
+/// Each charge's answer, in the batch's order.
+type Answers = Vec<Result<ChargeOutcome, LedgerError>>;
+
+/// Plans a batch's charges in arrival order against its books and budgets: each charge's
+/// outcome, and the keys seen for the first time with the outcomes to store under them.
+fn plan_batch<'a>(
+    items: &[BatchCharge<'a>],
+    books: &mut BTreeMap<WorkspaceId, OpenBooks>,
+    budgets: &mut BudgetBook,
+    mut known: HashMap<KeyId, (String, Stored)>,
+    now: Millis,
+) -> Result<(Answers, Vec<Fresh<'a>>), LedgerError> {
+    let mut fresh: Vec<Fresh<'a>> = Vec::new();
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         let Some(open) = books.get_mut(item.workspace) else {
@@ -480,15 +588,7 @@ pub(super) async fn charge_batch_on(
         fresh.push((item.workspace, item.key, stored));
         out.push(Ok(outcome));
     }
-    // The new keys go with the books' own writes: on PostgreSQL one statement for all of
-    // them (see `Writes`).
-    let mut keys = Writes::default();
-    remember_into(&mut keys, &fresh, now)?;
-    let mut moved: Vec<(&WorkspaceId, &mut OpenBooks)> = books.iter_mut().collect();
-    save_accounts(&mut tx, &mut moved, keys).await?;
-    budgets.save(&mut tx).await?;
-    tx.commit().await?;
-    Ok(out)
+    Ok((out, fresh))
 }
 
 impl Store {

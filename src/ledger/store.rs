@@ -9,7 +9,9 @@
 use super::rules::{self, Draw, Lot, Millis};
 use super::types::{EntryMeta, Receipt};
 use super::LedgerError;
-use crate::db::{is_postgres, new_ordered_id, param_list, param_rows, StoreError, Value, Writes};
+use crate::db::{
+    is_postgres, new_ordered_id, param_list, param_rows, Guard, StoreError, Value, Writes,
+};
 use crate::payments::auto_reload::queue::{queue_in, AttemptStatus};
 use app::domain::{EntryType, GrantKind, WorkspaceId};
 use sqlx::{AnyConnection, FromRow, Row};
@@ -19,6 +21,9 @@ use std::collections::BTreeMap;
 pub(super) struct OpenBooks {
     pub(super) total: i64,
     pub(super) last_seq: i64,
+    /// The account row's writes so far: each movement's save adds one (see
+    /// [`save_unlocked`]).
+    version: i64,
     pub(super) lots: Vec<Lot>,
     pub(super) added: i64,
     pub(super) spent: i64,
@@ -39,6 +44,93 @@ pub(super) struct OpenBooks {
     lot_draws: Vec<Draw>,
     /// Journal entries written when the books are saved.
     pub(super) entries: Vec<PendingEntry>,
+}
+
+/// The account columns [`OpenBooks::read`] takes: totals, version, alert flags, and the Low
+/// Balance and Auto-reload lines.
+const ACCOUNT_LINES: &str = "total, last_seq, version, low_alerted, depleted_alerted, \
+     (SELECT low_balance_threshold FROM workspaces WHERE id = credit_accounts.workspace_id) AS threshold, \
+     (SELECT threshold FROM auto_reload_settings WHERE workspace_id = credit_accounts.workspace_id AND enabled = 1 AND paused = 0) AS reload_below";
+
+impl OpenBooks {
+    /// The books of an account row read with [`ACCOUNT_LINES`], before its lots.
+    fn read(
+        account: &sqlx::any::AnyRow,
+        spend_controls: bool,
+        now: Millis,
+    ) -> Result<OpenBooks, LedgerError> {
+        Ok(OpenBooks {
+            total: account.try_get("total")?,
+            last_seq: account.try_get("last_seq")?,
+            version: account.try_get("version")?,
+            lots: Vec::new(),
+            added: 0,
+            spent: 0,
+            held_delta: 0,
+            threshold: account.try_get("threshold")?,
+            reload_below: account.try_get("reload_below")?,
+            low_alerted: account.try_get::<i64, _>("low_alerted")? != 0,
+            depleted_alerted: account.try_get::<i64, _>("depleted_alerted")? != 0,
+            spend_controls,
+            now,
+            lot_draws: Vec::new(),
+            entries: Vec::new(),
+        })
+    }
+}
+
+/// Reads the books of several workspaces as [`lock_books`] does, but without locking anything
+/// and in one statement, every account with its open lots (PostgreSQL only): for a batch
+/// written by [`save_unlocked`], which checks under its locks that no account moved since.
+#[tracing::instrument(skip_all)]
+pub(super) async fn peek_books(
+    conn: &mut AnyConnection,
+    workspaces: &[&WorkspaceId],
+    now: Millis,
+) -> Result<BTreeMap<WorkspaceId, OpenBooks>, LedgerError> {
+    let mut ids: Vec<&WorkspaceId> = workspaces.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut books: BTreeMap<WorkspaceId, OpenBooks> = BTreeMap::new();
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let sql = format!(
+            r#"
+            SELECT credit_accounts.workspace_id, {ACCOUNT_LINES},
+                CASE WHEN EXISTS (SELECT 1 FROM budgets b
+                                  WHERE b.workspace_id = credit_accounts.workspace_id
+                                    AND b.removed_at IS NULL)
+                       OR EXISTS (SELECT 1 FROM pools p
+                                  WHERE p.workspace_id = credit_accounts.workspace_id
+                                    AND p.removed_at IS NULL)
+                     THEN 1 ELSE 0 END AS spend_controls,
+                l.id, l.kind, l.remaining, l.held, l.expires_at, l.created_at
+            FROM credit_accounts
+            LEFT JOIN credit_lots l
+              ON l.workspace_id = credit_accounts.workspace_id AND l.is_open
+            WHERE credit_accounts.workspace_id IN ({})
+            "#,
+            param_list(1, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let workspace = parse_workspace(row.try_get("workspace_id")?)?;
+            let open = match books.entry(workspace) {
+                std::collections::btree_map::Entry::Occupied(open) => open.into_mut(),
+                std::collections::btree_map::Entry::Vacant(place) => {
+                    let controls = row.try_get::<i64, _>("spend_controls")? != 0;
+                    place.insert(OpenBooks::read(&row, controls, now)?)
+                }
+            };
+            // An account without open lots comes once, with no lot.
+            if row.try_get::<Option<String>, _>("id")?.is_some() {
+                open.lots.push(Lot::from_row(&row)?);
+            }
+        }
+    }
+    Ok(books)
 }
 
 /// At most this many ids in one `IN (…)` list, well inside both databases' parameter limits.
@@ -75,9 +167,7 @@ pub(super) async fn lock_books(
     let mut ids: Vec<&WorkspaceId> = workspaces.to_vec();
     ids.sort_unstable();
     ids.dedup();
-    let lines = "total, last_seq, low_alerted, depleted_alerted, \
-         (SELECT low_balance_threshold FROM workspaces WHERE id = credit_accounts.workspace_id) AS threshold, \
-         (SELECT threshold FROM auto_reload_settings WHERE workspace_id = credit_accounts.workspace_id AND enabled = 1 AND paused = 0) AS reload_below";
+    let lines = ACCOUNT_LINES;
     let mut books = BTreeMap::new();
     for chunk in ids.chunks(IDS_PER_QUERY) {
         let list = param_list(1, chunk.len());
@@ -107,24 +197,8 @@ pub(super) async fn lock_books(
         }
         for account in query.fetch_all(&mut *conn).await? {
             let workspace = parse_workspace(account.try_get("workspace_id")?)?;
-            let open = OpenBooks {
-                total: account.try_get("total")?,
-                last_seq: account.try_get("last_seq")?,
-                lots: Vec::new(),
-                added: 0,
-                spent: 0,
-                held_delta: 0,
-                threshold: account.try_get("threshold")?,
-                reload_below: account.try_get("reload_below")?,
-                low_alerted: account.try_get::<i64, _>("low_alerted")? != 0,
-                depleted_alerted: account.try_get::<i64, _>("depleted_alerted")? != 0,
-                // Until its lots say otherwise (below).
-                spend_controls: true,
-                now,
-                lot_draws: Vec::new(),
-                entries: Vec::new(),
-            };
-            books.insert(workspace, open);
+            // Until its lots say otherwise (below).
+            books.insert(workspace, OpenBooks::read(&account, true, now)?);
         }
     }
     // Each open lot comes with whether its workspace has live budgets or pools, so that a
@@ -416,6 +490,39 @@ pub(super) async fn save_account(
     save_accounts(conn, &mut [(workspace, books)], Writes::default()).await
 }
 
+/// What saving one workspace's books writes besides its rows: the balance alerts to record,
+/// the alert flags afterwards, and whether a reload is queued.
+struct Closing {
+    alerts: Vec<crate::notifications::Kind>,
+    low: bool,
+    depleted: bool,
+    queue_reload: bool,
+    available: i64,
+}
+
+impl OpenBooks {
+    fn closing(&self) -> Closing {
+        // Low and depleted alerts, once per dip, decided on what a new charge could spend.
+        let available = rules::spendable(&self.lots, self.now);
+        let (alerts, low, depleted) = crate::notifications::balance_alerts(
+            available,
+            self.threshold,
+            self.low_alerted,
+            self.depleted_alerted,
+        );
+        // A spend that leaves the balance below Auto-reload's threshold queues one reload.
+        let queue_reload =
+            self.spent > 0 && self.reload_below.is_some_and(|below| available < below);
+        Closing {
+            alerts,
+            low,
+            depleted,
+            queue_reload,
+            available,
+        }
+    }
+}
+
 /// Writes what a transaction changed for each of its workspaces: lots, entries and traces,
 /// balance alerts, Auto-reload's queue and the account totals, together with `writes` (the
 /// caller's own, which must read nothing these write; see [`Writes`]).
@@ -425,19 +532,12 @@ pub(super) async fn save_accounts(
     books: &mut [(&WorkspaceId, &mut OpenBooks)],
     mut writes: Writes,
 ) -> Result<(), LedgerError> {
-    flush_into(&mut writes, books);
     let mut lines: Vec<(bool, bool)> = Vec::with_capacity(books.len());
     for (workspace, open) in books.iter() {
-        // Low and depleted alerts, once per dip, decided on what a new charge could spend.
-        let available = rules::spendable(&open.lots, open.now);
-        let (alerts, low, depleted) = crate::notifications::balance_alerts(
-            available,
-            open.threshold,
-            open.low_alerted,
-            open.depleted_alerted,
-        );
-        for kind in alerts {
-            let (title, body) = crate::notifications::alert_text(kind, available, open.threshold);
+        let closing = open.closing();
+        for kind in closing.alerts {
+            let (title, body) =
+                crate::notifications::alert_text(kind, closing.available, open.threshold);
             crate::notifications::record(
                 conn,
                 workspace,
@@ -450,17 +550,82 @@ pub(super) async fn save_accounts(
             )
             .await?;
         }
-        // A spend that leaves the balance below Auto-reload's threshold queues one reload; the
-        // unique index on reloads in flight makes every other such spend a no-op, on any number
-        // of instances.
-        if open.spent > 0 && open.reload_below.is_some_and(|below| available < below) {
+        // The unique index on reloads in flight makes every other such spend a no-op, on any
+        // number of instances.
+        if closing.queue_reload {
             queue_in(conn, workspace, AttemptStatus::Queued, open.now).await?;
         }
-        lines.push((low, depleted));
+        lines.push((closing.low, closing.depleted));
     }
+    flush_into(&mut writes, books);
+    account_writes(&mut writes, books, &lines);
+    // The lots, entries, traces and accounts (and the caller's writes) in one round trip on
+    // PostgreSQL: none of them reads what another writes.
+    writes.run(conn).await?;
+    Ok(())
+}
+
+/// Writes a batch's books, read by [`peek_books`] without locks, together with `writes`, as
+/// one statement that the database commits by itself (PostgreSQL only): it first locks the
+/// account rows, in workspace order as [`lock_books`] does, and finds each at the version
+/// read, or it fails whole with a serialization failure and nothing is written. Every
+/// movement of a workspace writes its account row last and counts the write in its version,
+/// so an unchanged version means the books read are the books now.
+///
+/// Returns false, having written nothing, when a workspace's save also records a balance
+/// alert or queues a reload: those are statements of their own, which only a transaction
+/// with the locks held keeps together with the charge.
+#[tracing::instrument(skip_all)]
+pub(super) async fn save_unlocked(
+    conn: &mut AnyConnection,
+    books: &mut [(&WorkspaceId, &mut OpenBooks)],
+    mut writes: Writes,
+) -> Result<bool, LedgerError> {
+    let mut lines: Vec<(bool, bool)> = Vec::with_capacity(books.len());
+    for (_, open) in books.iter() {
+        let closing = open.closing();
+        if !closing.alerts.is_empty() || closing.queue_reload {
+            return Ok(false);
+        }
+        lines.push((closing.low, closing.depleted));
+    }
+    let mut guard_values = Vec::with_capacity(books.len() * 2);
+    for (workspace, open) in books.iter() {
+        guard_values.extend([Value::from(workspace.as_str()), Value::from(open.version)]);
+    }
+    let guard = Guard {
+        sql: format!(
+            r#"
+            SELECT a.workspace_id
+            FROM credit_accounts a
+            JOIN (VALUES {}) AS v (workspace_id, version)
+              ON a.workspace_id = v.workspace_id
+            WHERE a.version = v.version::BIGINT
+            ORDER BY a.workspace_id
+            FOR UPDATE OF a
+            "#,
+            param_rows(books.len(), 2)
+        ),
+        values: guard_values,
+        wanted: books.len() as u64,
+        what: "an account moved since its books were read".to_owned(),
+    };
+    flush_into(&mut writes, books);
+    account_writes(&mut writes, books, &lines);
+    writes.run_guarded(conn, guard).await?;
+    Ok(true)
+}
+
+/// Adds each workspace's account row — its totals, its alert flags (`lines`) and one more
+/// write in its version — to the closing writes.
+fn account_writes(
+    writes: &mut Writes,
+    books: &[(&WorkspaceId, &mut OpenBooks)],
+    lines: &[(bool, bool)],
+) {
     for chunk in books
         .iter()
-        .zip(&lines)
+        .zip(lines)
         .collect::<Vec<_>>()
         .chunks(ROWS_PER_INSERT)
     {
@@ -471,7 +636,7 @@ pub(super) async fn save_accounts(
                 lifetime_added = credit_accounts.lifetime_added + v.column4,
                 lifetime_spent = credit_accounts.lifetime_spent + v.column5,
                 held = credit_accounts.held + v.column6, low_alerted = v.column7,
-                depleted_alerted = v.column8
+                depleted_alerted = v.column8, version = credit_accounts.version + 1
             FROM (VALUES {}) AS v
             WHERE credit_accounts.workspace_id = v.column1
             "#,
@@ -493,10 +658,6 @@ pub(super) async fn save_accounts(
         let what = "an account row went missing".to_owned();
         writes.add(sql, values, Some((chunk.len() as u64, what)));
     }
-    // The lots, entries, traces and accounts (and the caller's writes) in one round trip on
-    // PostgreSQL: none of them reads what another writes.
-    writes.run(conn).await?;
-    Ok(())
 }
 
 pub(super) fn parse_kind(text: String) -> Result<GrantKind, LedgerError> {

@@ -250,6 +250,18 @@ impl BudgetBook {
         })
     }
 
+    /// A book of workspaces without budgets or pools: nothing to read, nothing to save.
+    pub(crate) fn none(now: Millis) -> BudgetBook {
+        BudgetBook {
+            standings: Vec::new(),
+            pools: Vec::new(),
+            pool_draws: Vec::new(),
+            moves: BTreeMap::new(),
+            holds: Vec::new(),
+            now,
+        }
+    }
+
     /// The budgets a charge by `spender` in `workspace` counts against.
     pub(crate) fn meeting(&self, workspace: &WorkspaceId, spender: &Spender) -> Vec<usize> {
         self.standings

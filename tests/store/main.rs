@@ -8,6 +8,7 @@ mod concurrency;
 mod connections;
 mod lots;
 mod story;
+mod unlocked;
 mod usage;
 mod writes;
 

@@ -1,0 +1,7 @@
+-- Every movement of a workspace's credits ends by writing its account row, and now counts
+-- that write in `version`. The gate on PostgreSQL reads a batch's books without locking them
+-- and writes the batch in one statement that first locks each account row and checks that
+-- its version is still the one read (`tally_expect` below raises otherwise, and the whole
+-- statement is undone): a movement in between, even one that writes no journal entry (a hold,
+-- a pool), makes the batch start again under the row locks.
+ALTER TABLE credit_accounts ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
