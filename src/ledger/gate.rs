@@ -441,7 +441,7 @@ pub(super) async fn charge_batch_on(
     conn: &mut AnyConnection,
     items: &[BatchCharge<'_>],
     now: Millis,
-) -> Result<Vec<Result<ChargeOutcome, LedgerError>>, LedgerError> {
+) -> Result<Answers, LedgerError> {
     if is_postgres(conn) {
         match charge_batch_unlocked(conn, items, now).await {
             Ok(Some(out)) => return Ok(out),
@@ -459,7 +459,7 @@ async fn charge_batch_locked(
     conn: &mut AnyConnection,
     items: &[BatchCharge<'_>],
     now: Millis,
-) -> Result<Vec<Result<ChargeOutcome, LedgerError>>, LedgerError> {
+) -> Result<Answers, LedgerError> {
     let mut tx = conn.begin().await?;
     let workspaces: Vec<&WorkspaceId> = items.iter().map(|i| i.workspace).collect();
     let mut books = lock_books(&mut tx, &workspaces, now).await?;

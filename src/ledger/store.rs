@@ -79,6 +79,14 @@ impl OpenBooks {
     }
 }
 
+/// Each workspace once, in id order: the order their account rows are locked in.
+fn in_lock_order<'a>(workspaces: &[&'a WorkspaceId]) -> Vec<&'a WorkspaceId> {
+    let mut ids = workspaces.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
 /// Reads the books of several workspaces as [`lock_books`] does, but without locking anything
 /// and in one statement, every account with its open lots (PostgreSQL only): for a batch
 /// written by [`save_unlocked`], which checks under its locks that no account moved since.
@@ -88,9 +96,7 @@ pub(super) async fn peek_books(
     workspaces: &[&WorkspaceId],
     now: Millis,
 ) -> Result<BTreeMap<WorkspaceId, OpenBooks>, LedgerError> {
-    let mut ids: Vec<&WorkspaceId> = workspaces.to_vec();
-    ids.sort_unstable();
-    ids.dedup();
+    let ids = in_lock_order(workspaces);
     let mut books: BTreeMap<WorkspaceId, OpenBooks> = BTreeMap::new();
     for chunk in ids.chunks(IDS_PER_QUERY) {
         let sql = format!(
@@ -164,9 +170,7 @@ pub(super) async fn lock_books(
     workspaces: &[&WorkspaceId],
     now: Millis,
 ) -> Result<BTreeMap<WorkspaceId, OpenBooks>, LedgerError> {
-    let mut ids: Vec<&WorkspaceId> = workspaces.to_vec();
-    ids.sort_unstable();
-    ids.dedup();
+    let ids = in_lock_order(workspaces);
     let lines = ACCOUNT_LINES;
     let mut books = BTreeMap::new();
     for chunk in ids.chunks(IDS_PER_QUERY) {

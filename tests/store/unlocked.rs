@@ -8,7 +8,9 @@ use crate::story::{grant, usage};
 use crate::support::{wait_until, TestDb};
 use app::domain::{Credits, GrantKind, WorkspaceId};
 use tally::db::{Guard, Store, Value, Writes};
-use tally::ledger::{BatchCharge, IdempotencyKey, NewHold, NewPool, Refusal};
+use tally::ledger::{
+    BatchCharge, ChargeOutcome, IdempotencyKey, LedgerError, NewHold, NewPool, Refusal,
+};
 use tally::spend::Scope;
 
 const T0: i64 = 1_790_000_000_000;
@@ -131,6 +133,42 @@ async fn lock_waiters(store: &Store) -> i64 {
     .unwrap()
 }
 
+/// Waits until `n` backends of this test's database wait for a lock.
+async fn until_waiting(store: &Store, n: i64, what: &str) {
+    wait_until(what, || async { lock_waiters(store).await == n }).await;
+}
+
+/// A workspace with 100 purchased credits.
+async fn funded(store: &Store, name: &str) -> WorkspaceId {
+    let ws = store.create_workspace(name, T0).await.unwrap();
+    store
+        .grant(&ws, &grant(GrantKind::Purchased, 100, None), T0)
+        .await
+        .unwrap();
+    ws
+}
+
+/// A batch of one charge, on a task of its own.
+fn spawn_batch(
+    store: &Store,
+    ws: &WorkspaceId,
+    k: &'static str,
+    credits: i64,
+    now: i64,
+) -> tokio::task::JoinHandle<Result<Vec<Result<ChargeOutcome, LedgerError>>, LedgerError>> {
+    let (store, ws) = (store.clone(), ws.clone());
+    tokio::spawn(async move {
+        let (k, meta) = (key(k), usage("unlocked"));
+        let items = [BatchCharge {
+            workspace: &ws,
+            key: &k,
+            credits: Credits::new(credits).unwrap(),
+            meta: &meta,
+        }];
+        store.charge_batch(&items, now).await
+    })
+}
+
 /// Holds a workspace's account row in a transaction of its own, so that what comes next
 /// queues behind it.
 async fn hold_account(store: &Store, ws: &WorkspaceId) -> sqlx::Transaction<'static, sqlx::Any> {
@@ -152,11 +190,7 @@ async fn a_pool_made_while_an_unlocked_batch_waits_keeps_its_claim() {
         return;
     };
     let store = &db.store;
-    let ws = store.create_workspace("Raced", T0).await.unwrap();
-    store
-        .grant(&ws, &grant(GrantKind::Purchased, 100, None), T0)
-        .await
-        .unwrap();
+    let ws = funded(store, "Raced").await;
     let holder = hold_account(store, &ws).await;
     let pool = NewPool {
         scope: Scope::Project,
@@ -168,27 +202,9 @@ async fn a_pool_made_while_an_unlocked_batch_waits_keeps_its_claim() {
         let (store, ws) = (store.clone(), ws.clone());
         async move { store.create_pool(&ws, &pool, T0 + 1).await }
     });
-    wait_until("the pool to wait for the account", || async {
-        lock_waiters(store).await == 1
-    })
-    .await;
-    let charging = tokio::spawn({
-        let (store, ws) = (store.clone(), ws.clone());
-        async move {
-            let (k, meta) = (key("raced"), usage("elsewhere"));
-            let items = [BatchCharge {
-                workspace: &ws,
-                key: &k,
-                credits: Credits::new(60).unwrap(),
-                meta: &meta,
-            }];
-            store.charge_batch(&items, T0 + 2).await
-        }
-    });
-    wait_until("the batch's write to wait behind the pool", || async {
-        lock_waiters(store).await == 2
-    })
-    .await;
+    until_waiting(store, 1, "the pool to wait for the account").await;
+    let charging = spawn_batch(store, &ws, "raced", 60, T0 + 2);
+    until_waiting(store, 2, "the batch's write to wait behind the pool").await;
     holder.commit().await.unwrap();
     making.await.unwrap().expect("the pool is made");
     let results = charging.await.unwrap().unwrap();
@@ -210,35 +226,12 @@ async fn two_unlocked_batches_with_one_key_charge_once() {
         return;
     };
     let store = &db.store;
-    let ws = store.create_workspace("Twice", T0).await.unwrap();
-    store
-        .grant(&ws, &grant(GrantKind::Purchased, 100, None), T0)
-        .await
-        .unwrap();
+    let ws = funded(store, "Twice").await;
     let holder = hold_account(store, &ws).await;
-    let batch = |n: i64| {
-        let (store, ws) = (store.clone(), ws.clone());
-        tokio::spawn(async move {
-            let (k, meta) = (key("same"), usage("twice"));
-            let items = [BatchCharge {
-                workspace: &ws,
-                key: &k,
-                credits: Credits::new(30).unwrap(),
-                meta: &meta,
-            }];
-            store.charge_batch(&items, T0 + n).await
-        })
-    };
-    let first = batch(1);
-    wait_until("the first batch to wait", || async {
-        lock_waiters(store).await == 1
-    })
-    .await;
-    let second = batch(2);
-    wait_until("the second batch to wait", || async {
-        lock_waiters(store).await == 2
-    })
-    .await;
+    let first = spawn_batch(store, &ws, "same", 30, T0 + 1);
+    until_waiting(store, 1, "the first batch to wait").await;
+    let second = spawn_batch(store, &ws, "same", 30, T0 + 2);
+    until_waiting(store, 2, "the second batch to wait").await;
     holder.commit().await.unwrap();
     let first = first.await.unwrap().unwrap().remove(0).unwrap().unwrap();
     let second = second.await.unwrap().unwrap().remove(0).unwrap().unwrap();
